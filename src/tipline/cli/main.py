@@ -1,0 +1,400 @@
+"""``tipline …`` commands. Each one reads TIPLINE_DATA_DIR / TIPLINE_DATABASE_URL (or --data-dir /
+--database-url), creates and migrates the database on first use, and calls a service function."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from tipline import __version__
+from tipline.accounts import service as accounts
+from tipline.settings import Settings
+from tipline.store import Database
+
+app = typer.Typer(
+    name="tipline",
+    help="tipline: hotline intake, triage and referral against cybersex trafficking.\n\n"
+    "Every command uses the data folder in TIPLINE_DATA_DIR (default ./tipline-data) and the database in "
+    "TIPLINE_DATABASE_URL (default: a SQLite file in the data folder); --data-dir and --database-url "
+    "override them. The database is created and migrated on first use.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+users_app = typer.Typer(help="Staff accounts (admin, supervisor, analyst).", no_args_is_help=True)
+tokens_app = typer.Typer(help="Staff API tokens for the JSON API.", no_args_is_help=True)
+keys_app = typer.Typer(help="Platform API keys and CyberTipline credentials.", no_args_is_help=True)
+import_app = typer.Typer(help="Load reports from files.", no_args_is_help=True)
+rules_app = typer.Typer(help="Triage rules (a TOML file the hotline edits).", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(keys_app, name="keys")
+app.add_typer(import_app, name="import")
+app.add_typer(rules_app, name="rules")
+
+err = Console(stderr=True)
+out = Console()
+
+
+class _State:
+    settings: Settings | None = None
+    db: Database | None = None
+
+
+_state = _State()
+
+
+@app.callback()
+def _options(
+    data_dir: Annotated[Path | None, typer.Option(help="Data folder (overrides TIPLINE_DATA_DIR).")] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="SQLAlchemy database URL (overrides TIPLINE_DATABASE_URL).")
+    ] = None,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        out.print(__version__)
+        raise typer.Exit()
+    overrides: dict[str, Any] = {}
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    if database_url is not None:
+        overrides["database_url"] = database_url
+    _state.settings = Settings(**overrides)
+    _state.db = None
+
+
+def settings() -> Settings:
+    if _state.settings is None:
+        _state.settings = Settings()
+    return _state.settings
+
+
+def database() -> Database:
+    if _state.db is None:
+        st = settings()
+        st.ensure_data_dir()
+        db = Database.from_settings(st)
+        try:
+            db.migrate()
+        except Exception as e:  # noqa: BLE001 - say what to do, not a traceback
+            fail(
+                f"cannot open the database at {_safe_url(db.url)}: {e}\n"
+                "Check TIPLINE_DATABASE_URL (and that the server is running) or TIPLINE_DATA_DIR."
+            )
+        _state.db = db
+    return _state.db
+
+
+def _safe_url(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':')[0]}:***@{host}" if ":" in creds else url
+    return url
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    )
+
+
+# ------------------------------------------------------------------------------------------ serve
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    demo: Annotated[bool, typer.Option(help="Load the synthetic demo world if the database is empty.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the demo world.")] = 1,
+) -> None:
+    """Start the web app (public form, staff pages, JSON API, CyberTipline API).
+
+    Client IP addresses are never logged (the access log is off): a public reporter's address is not
+    recorded anywhere.
+    """
+    import uvicorn
+
+    from tipline.web.app import create_app
+
+    db = database()
+    if demo:
+        from tipline.demo import load_demo
+
+        if load_demo(db, seed=seed, only_if_empty=True, console=err) is not None:
+            _print_demo_logins()
+    web = create_app(settings(), db=db)
+    err.print(f"tipline {__version__} on http://{host}:{port}  (data: {settings().data_dir})")
+    uvicorn.run(web, host=host, port=port, access_log=False, log_level="warning")
+
+
+def _print_demo_logins() -> None:
+    from tipline.demo import DEMO_USERS
+
+    table = Table(title="Demo logins (synthetic data; change them before any real use)")
+    table.add_column("user")
+    table.add_column("role")
+    table.add_column("password")
+    for name, role, password in DEMO_USERS:
+        table.add_row(name, role, password)
+    err.print(table)
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema (every command does this on first use)."""
+    db = database()
+    out.print(f"database at {_safe_url(db.url)} is up to date")
+
+
+@app.command()
+def demo(
+    seed: Annotated[int, typer.Option(help="Seed: the same seed makes the same world.")] = 1,
+    reports: Annotated[int, typer.Option(help="How many reports to generate.")] = 400,
+    json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+) -> None:
+    """Load the synthetic demo world (networks, platforms, reports through all four doors, demo logins).
+
+    All of it is synthetic: placeholder texts, generated identifiers, no real person.
+    """
+    from tipline.demo import load_demo
+
+    summary = load_demo(database(), seed=seed, n_reports=reports, console=err)
+    assert summary is not None
+    if json_out:
+        out.print_json(json.dumps(summary))
+    else:
+        out.print(f"loaded {summary['reports']} reports from {len(summary['platforms'])} platforms")
+        _print_demo_logins()
+
+
+# ------------------------------------------------------------------------------------------ accounts
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="Login name.")],
+    role: Annotated[accounts.Role, typer.Option(help="admin, supervisor or analyst.")] = accounts.Role.ANALYST,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Add a staff user. The password is read from standard input (one line) or prompted for."""
+    if role == accounts.Role.PLATFORM:
+        fail("platforms are not users: use `tipline keys create PLATFORM`")
+    if sys.stdin.isatty():
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        user = accounts.create_user(database(), name, role, password)
+    except accounts.AccountError as e:
+        fail(str(e))
+        return
+    if json_out:
+        out.print_json(json.dumps({"id": user.id, "name": user.name, "role": user.role.value}))
+    else:
+        out.print(f"added {user.role.value} {user.name!r}")
+
+
+@users_app.command("list")
+def users_list(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List staff users and their roles."""
+    users = accounts.list_users(database())
+    if json_out:
+        out.print_json(json.dumps([{"id": u.id, "name": u.name, "role": u.role.value} for u in users]))
+        return
+    table = Table("id", "name", "role")
+    for u in users:
+        table.add_row(str(u.id), u.name, u.role.value)
+    out.print(table)
+
+
+@tokens_app.command("create")
+def tokens_create(
+    name: Annotated[str, typer.Argument(help="The staff user the token acts as.")],
+    label: Annotated[str | None, typer.Option(help="What the token is for.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help='Print {"token": ...}.')] = False,
+) -> None:
+    """Create a staff API token (shown once; send it as 'Authorization: Bearer <token>')."""
+    try:
+        token = accounts.create_token(database(), name, label=label)
+    except accounts.AccountError as e:
+        fail(str(e))
+        return
+    if json_out:
+        print(json.dumps({"token": token}))
+    else:
+        print(token)
+
+
+@keys_app.command("create")
+def keys_create(
+    platform: Annotated[str, typer.Argument(help="The platform's name, e.g. ExampleChat.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print api_key, username and password as JSON.")] = False,
+) -> None:
+    """Register a platform: prints its API key (JSON API and panic button) and its CyberTipline
+    Basic-auth credentials (/ispws). They are shown once: only digests are stored."""
+    try:
+        creds = accounts.create_platform(database(), platform)
+    except accounts.AccountError as e:
+        fail(str(e))
+        return
+    if json_out:
+        print(json.dumps({"api_key": creds.api_key, "username": creds.username, "password": creds.password}))
+    else:
+        out.print(f"platform {creds.name!r} registered")
+        print(f"api_key:  {creds.api_key}")
+        print(f"username: {creds.username}")
+        print(f"password: {creds.password}")
+
+
+# ------------------------------------------------------------------------------------------ import
+
+
+@import_app.command("cybertip")
+def import_cybertip(
+    files: Annotated[list[Path], typer.Argument(help="CyberTipline report XML files.", exists=True, dir_okay=False)],
+    platform: Annotated[str | None, typer.Option(help="Platform the reports come from (registered name).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object per file.")] = False,
+) -> None:
+    """Load CyberTipline report XML files (validated against the published schema, parsed safely)."""
+    from tipline.cybertip.importer import import_files
+
+    db = database()
+    results: list[tuple[Path, int | str]] = []
+    with progress() as bar:
+        task = bar.add_task("importing", total=len(files))
+        for f in files:
+            results.extend(import_files(db, [f], platform))
+            bar.advance(task)
+    bad = 0
+    for path, res in results:
+        ok = isinstance(res, int)
+        bad += not ok
+        if json_out:
+            print(json.dumps({"file": str(path), "report_id": res} if ok else {"file": str(path), "error": res}))
+        elif ok:
+            out.print(f"{path}: report {res}")
+        else:
+            err.print(f"[red]{path}: {res}[/]", highlight=False)
+    if bad:
+        raise typer.Exit(1)
+
+
+# ------------------------------------------------------------------------------------------ analysis
+
+
+@app.command()
+def extract(
+    country: Annotated[str | None, typer.Option(help="Default country for phone numbers (ISO code, e.g. PH).")] = None,
+    language: Annotated[str | None, typer.Option(help="Language of the text (en, it, tl, ...).")] = None,
+) -> None:
+    """Read text on standard input; print one JSON object per identifier found
+    (kind, value, start, end, confidence)."""
+    from tipline.extract import extract as run
+
+    text = sys.stdin.read()
+    for f in run(text, country=country.upper() if country else None, language=language):
+        print(
+            json.dumps(
+                {
+                    "kind": f.kind,
+                    "value": f.value,
+                    "start": f.start,
+                    "end": f.end,
+                    "confidence": round(f.confidence, 3),
+                },
+                ensure_ascii=False,
+            )
+        )
+
+
+@app.command()
+def reanalyse() -> None:
+    """Re-extract and re-score every report with the rules in force (after editing the rules)."""
+    from sqlalchemy import select
+
+    from tipline.intake.service import analyse_report
+    from tipline.store.models import Report
+
+    db = database()
+    with db.reader() as s:
+        ids = list(s.scalars(select(Report.id).where(Report.submission_state == "complete").order_by(Report.id)))
+    with progress() as bar:
+        task = bar.add_task("re-scoring", total=len(ids))
+        for rid in ids:
+            analyse_report(db, rid)
+            bar.advance(task)
+    out.print(f"re-analysed {len(ids)} reports")
+
+
+@app.command()
+def queue(
+    limit: Annotated[int, typer.Option(help="How many reports.")] = 20,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show the top of the triage queue (most urgent first)."""
+    from tipline.reports.service import QueueFilter
+    from tipline.reports.service import queue as run
+
+    items, total = run(database(), QueueFilter(limit=limit))
+    if json_out:
+        print(json.dumps({"total": total, "items": [i.model_dump(mode="json") for i in items]}))
+        return
+    table = Table("id", "P", "category", "source", "received", "why", title=f"{total} open reports")
+    for i in items:
+        table.add_row(
+            str(i.id),
+            f"P{i.priority}",
+            i.category.value,
+            i.source.value,
+            i.received_at.strftime("%Y-%m-%d %H:%M"),
+            "; ".join(i.reasons[:2]),
+        )
+    out.print(table)
+
+
+@rules_app.command("check")
+def rules_check(path: Annotated[Path, typer.Argument(help="A triage rules TOML file.", exists=True)]) -> None:
+    """Check a rules file; prints its rules or says what is wrong."""
+    from tipline.triage.rules import RulesError, parse_rules
+
+    try:
+        rs = parse_rules(path.read_text(encoding="utf-8"), source=str(path))
+    except RulesError as e:
+        fail(str(e))
+        return
+    table = Table("id", "kind", "points", "max P", "description", title=f"{len(rs.rules)} rules")
+    for r in rs.rules:
+        table.add_row(r.id, r.kind, f"{r.points:g}", str(r.max_priority or ""), r.description)
+    out.print(table)
+
+
+@rules_app.command("show-defaults")
+def rules_defaults() -> None:
+    """Print the default rules file (a starting point to copy into the data folder and edit)."""
+    from tipline.triage.rules import DEFAULT_RULES
+
+    print(DEFAULT_RULES.read_text(encoding="utf-8"), end="")
+
+
+def main() -> None:
+    app()

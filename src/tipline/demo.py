@@ -1,0 +1,84 @@
+"""Load the synthetic world (``tipline.synth``) through the same service calls the four doors make.
+
+Everything loaded is synthetic: placeholder texts, generated identifiers, made-up platforms.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from sqlalchemy import func, select
+
+from tipline.accounts import service as accounts
+from tipline.intake import service as intake
+from tipline.intake.schemas import LiveIn, PlatformReportIn, PublicReportIn
+from tipline.store import Database
+from tipline.store.models import Report
+
+# Demo logins, printed by `make run`. Demo only: a real deployment creates its own users.
+DEMO_USERS = [
+    ("admin", "admin", "demo-admin-password"),
+    ("supervisor", "supervisor", "demo-supervisor-password"),
+    ("analyst", "analyst", "demo-analyst-password"),
+]
+
+
+def load_demo(
+    db: Database,
+    *,
+    seed: int = 1,
+    n_reports: int = 400,
+    only_if_empty: bool = False,
+    console: Console | None = None,
+) -> dict[str, Any] | None:
+    """Load the demo world; returns a summary, or None when ``only_if_empty`` and reports exist."""
+    from tipline.cybertip.parse import parse_report
+    from tipline.synth import generate_world
+
+    if only_if_empty:
+        with db.reader() as s:
+            if s.scalar(select(func.count()).select_from(Report)):
+                return None
+    existing = {u.name for u in accounts.list_users(db)}
+    for name, role, password in DEMO_USERS:
+        if name not in existing:
+            accounts.create_user(db, name, role, password, by="demo")
+    world = generate_world(seed=seed, n_reports=n_reports)
+    platform_ids: dict[str, tuple[int, str]] = {}
+    for p in world.platforms:
+        found = accounts.platform_by_name(db, p.name)
+        if found is None:
+            creds = accounts.create_platform(db, p.name, by="demo")
+            platform_ids[p.name] = (creds.id, creds.name)
+        else:
+            platform_ids[p.name] = (found.id, found.name)
+    counts: dict[str, int] = {}
+    prog = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console or Console(stderr=True),
+        transient=False,
+    )
+    with prog:
+        task = prog.add_task("loading demo reports", total=len(world.reports))
+        for r in world.reports:
+            pid, pname = platform_ids.get(r.platform or "", (None, None))
+            if r.door == "public":
+                intake.submit_report(db, PublicReportIn(**r.payload).to_report())
+            elif r.door == "platform":
+                assert pid is not None
+                intake.submit_report(db, PlatformReportIn(**r.payload).to_report(pid))
+            elif r.door == "live":
+                assert pid is not None and pname is not None
+                intake.submit_report(db, LiveIn(**r.payload).to_report(pid, pname))
+            elif r.door == "cybertip":
+                rep = parse_report(r.payload.encode() if isinstance(r.payload, str) else r.payload)
+                rep = rep.model_copy(update={"platform_id": pid})
+                res = intake.submit_report(db, rep)
+                intake.finish_submission(db, res.report_id, platform_id=pid)
+            counts[r.door] = counts.get(r.door, 0) + 1
+            prog.advance(task)
+    return {"seed": seed, "reports": len(world.reports), "by_door": counts, "platforms": sorted(platform_ids)}

@@ -1,0 +1,384 @@
+"""The one shape every intake door produces, and the platform-facing API shapes.
+
+Door-specific input (form fields, platform JSON, CyberTipline XML, panic-button JSON) is validated by
+pydantic here or in the door, then converted to :class:`ReportIn`. Row models (``tipline.store.models``)
+never leave the service layer; responses use the ``*Out`` shapes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_TEXT = 20_000
+MAX_LIST = 200
+
+# Entity kinds an identifier may have (tipline.extract's kinds plus platform accounts).
+ENTITY_KINDS = (
+    "phone",
+    "email",
+    "url",
+    "domain",
+    "ipv4",
+    "ipv6",
+    "onion",
+    "btc",
+    "eth",
+    "xmr",
+    "trx",
+    "telegram",
+    "skype",
+    "snapchat",
+    "kik",
+    "whatsapp",
+    "discord",
+    "iban",
+    "mtcn",
+    "account",
+)
+
+
+class Source(StrEnum):
+    PUBLIC = "public"
+    PLATFORM = "platform"
+    CYBERTIP = "cybertip"
+    LIVE = "live"
+
+
+class Category(StrEnum):
+    """CyberTipline incident types plus the ones this field needs."""
+
+    CSAM = "child_sexual_abuse_material"
+    CHILD_SEX_TRAFFICKING = "child_sex_trafficking"
+    CHILD_SEX_TOURISM = "child_sex_tourism"
+    CHILD_SEXUAL_MOLESTATION = "child_sexual_molestation"
+    MISLEADING_DOMAIN = "misleading_domain_name"
+    MISLEADING_WORDS_IMAGES = "misleading_words_or_images"
+    ONLINE_ENTICEMENT = "online_enticement"
+    UNSOLICITED_OBSCENE = "unsolicited_obscene_material_to_child"
+    LIVE_STREAMED_ABUSE = "live_streamed_abuse"
+    SEXTORTION = "sextortion"
+    TRAFFICKING_AD = "trafficking_advertisement"
+    OTHER = "other"
+
+
+class Status(StrEnum):
+    NEW = "new"
+    IN_REVIEW = "in_review"
+    REFERRED = "referred"
+    NO_ACTION = "no_action"
+    DUPLICATE = "duplicate"
+
+
+class Classification(StrEnum):
+    """INHOPE assessment terms."""
+
+    BASELINE = "baseline_illegal"
+    NATIONAL = "nationally_illegal"
+    NOT_ILLEGAL = "not_illegal"
+
+
+class AgeBand(StrEnum):
+    """Youngest apparent age band (INHOPE/ICCAM style)."""
+
+    INFANT = "infant_toddler"
+    PREPUBESCENT = "prepubescent"
+    PUBESCENT = "pubescent"
+    ADULT = "adult"
+    UNKNOWN = "unknown"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class IdentifierIn(_Strict):
+    """An identifier given in a structured field (not found in free text)."""
+
+    kind: str = Field(max_length=32, description="Entity kind, e.g. phone, email, telegram, account, btc.")
+    value: str = Field(min_length=1, max_length=512)
+    platform: str | None = Field(default=None, max_length=128, description="For kind=account: the service.")
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, v: str) -> str:
+        v = v.lower()
+        if v not in ENTITY_KINDS:
+            raise ValueError(f"unknown identifier kind {v!r}; use one of: {', '.join(ENTITY_KINDS)}")
+        return v
+
+
+class IpEventIn(_Strict):
+    ip: str = Field(max_length=64)
+    at: datetime | None = None
+    event: str | None = Field(default=None, max_length=64, description="Login, Registration, Upload, ...")
+    port: int | None = Field(default=None, ge=0, le=65535)
+
+
+class PersonIn(_Strict):
+    role: Literal["reported", "victim", "broadcaster", "viewer", "other"] = "reported"
+    name: str | None = Field(default=None, max_length=256)
+    age: int | None = Field(default=None, ge=0, le=120)
+    identifiers: list[IdentifierIn] = Field(default_factory=list, max_length=MAX_LIST)
+    ip_events: list[IpEventIn] = Field(default_factory=list, max_length=MAX_LIST)
+    country: str | None = Field(default=None, min_length=2, max_length=2)
+
+
+class FileIn(_Strict):
+    """A file the report refers to: uploaded, or known by its hashes only."""
+
+    filename: str | None = Field(default=None, max_length=512)
+    media_type: str | None = Field(default=None, max_length=128)
+    size: int | None = Field(default=None, ge=0)
+    md5: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{32}$")
+    sha1: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{40}$")
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+    pdq: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ContactIn(_Strict):
+    """A public reporter's optional contact details (stored sealed, shown only to staff)."""
+
+    name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=64)
+
+
+class ReportIn(_Strict):
+    """The internal report every door produces."""
+
+    source: Source
+    category: Category = Category.OTHER
+    text: str = Field(default="", max_length=MAX_TEXT)
+    language: str | None = Field(default=None, max_length=16)
+    country: str | None = Field(default=None, min_length=2, max_length=2, description="Stated country (ISO 3166).")
+    is_live: bool = False
+    escalate: bool = False
+    incident_at: datetime | None = None
+    platform_id: int | None = None
+    external_id: str | None = Field(default=None, max_length=200)
+    persons: list[PersonIn] = Field(default_factory=list, max_length=MAX_LIST)
+    urls: list[str] = Field(default_factory=list, max_length=MAX_LIST)
+    files: list[FileIn] = Field(default_factory=list, max_length=1000)
+    contact: ContactIn | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+    open_submission: bool = Field(
+        default=False, description="True while a CyberTipline submission is not yet finished."
+    )
+
+    @field_validator("country")
+    @classmethod
+    def _upper_country(cls, v: str | None) -> str | None:
+        return v.upper() if v else v
+
+    @field_validator("urls")
+    @classmethod
+    def _url_len(cls, v: list[str]) -> list[str]:
+        for u in v:
+            if len(u) > 2048:
+                raise ValueError("a URL is longer than 2048 characters")
+        return v
+
+
+# ---------------------------------------------------------------- platform JSON API (POST /api/v1/reports)
+
+
+class PlatformPersonIn(_Strict):
+    name: str | None = Field(default=None, max_length=256)
+    age: int | None = Field(default=None, ge=0, le=120)
+    identifiers: list[IdentifierIn] = Field(default_factory=list, max_length=MAX_LIST)
+    ip_events: list[IpEventIn] = Field(default_factory=list, max_length=MAX_LIST)
+    country: str | None = Field(default=None, min_length=2, max_length=2)
+
+
+class PlatformReportIn(_Strict):
+    """A report a platform sends as JSON. `report_id` is the platform's own id: sending the same id twice
+    returns the first report (idempotent)."""
+
+    report_id: str = Field(min_length=1, max_length=200, description="The platform's own report id.")
+    category: Category
+    text: str = Field(default="", max_length=MAX_TEXT, description="What the platform saw, in words.")
+    language: str | None = Field(default=None, max_length=16)
+    country: str | None = Field(default=None, min_length=2, max_length=2)
+    incident_at: datetime | None = None
+    escalate: bool = Field(default=False, description="The platform believes a child is in imminent danger.")
+    is_live: bool = False
+    reported_persons: list[PlatformPersonIn] = Field(default_factory=list, max_length=MAX_LIST)
+    victims: list[PlatformPersonIn] = Field(default_factory=list, max_length=MAX_LIST)
+    urls: list[str] = Field(default_factory=list, max_length=MAX_LIST)
+    files: list[FileIn] = Field(default_factory=list, max_length=1000)
+
+    def to_report(self, platform_id: int) -> ReportIn:
+        persons = [PersonIn(role="reported", **p.model_dump()) for p in self.reported_persons]
+        persons += [PersonIn(role="victim", **p.model_dump()) for p in self.victims]
+        return ReportIn(
+            source=Source.PLATFORM,
+            category=self.category,
+            text=self.text,
+            language=self.language,
+            country=self.country,
+            incident_at=self.incident_at,
+            escalate=self.escalate,
+            is_live=self.is_live,
+            platform_id=platform_id,
+            external_id=self.report_id,
+            persons=persons,
+            urls=self.urls,
+            files=self.files,
+        )
+
+
+# ---------------------------------------------------------------- panic button (POST /api/v1/live)
+
+
+class FrameHashIn(_Strict):
+    kind: Literal["pdq", "md5", "sha1", "sha256"] = "pdq"
+    hash: str = Field(pattern=r"^[0-9a-fA-F]{32,64}$")
+    offset_ms: int | None = Field(default=None, ge=0)
+
+
+class LiveAccountIn(_Strict):
+    account: str = Field(min_length=1, max_length=256, description="The account name on the platform.")
+    ip: str | None = Field(default=None, max_length=64)
+    country: str | None = Field(default=None, min_length=2, max_length=2)
+
+
+class LiveIn(_Strict):
+    """A panic button pressed inside a live stream."""
+
+    stream_id: str = Field(min_length=1, max_length=200)
+    started_at: datetime | None = None
+    broadcaster: LiveAccountIn
+    viewers: list[LiveAccountIn] = Field(default_factory=list, max_length=500)
+    frame_hashes: list[FrameHashIn] = Field(default_factory=list, max_length=500)
+    note: str = Field(default="", max_length=4000, description="What the person who pressed the button saw.")
+    language: str | None = Field(default=None, max_length=16)
+
+    def to_report(self, platform_id: int, platform_name: str) -> ReportIn:
+        def person(role: str, a: LiveAccountIn) -> PersonIn:
+            ip_events = [IpEventIn(ip=a.ip, event="Live stream")] if a.ip else []
+            ident = IdentifierIn(kind="account", value=a.account, platform=platform_name)
+            return PersonIn(role=role, identifiers=[ident], ip_events=ip_events, country=a.country)  # type: ignore[arg-type]
+
+        return ReportIn(
+            source=Source.LIVE,
+            category=Category.LIVE_STREAMED_ABUSE,
+            text=self.note,
+            language=self.language,
+            is_live=True,
+            escalate=True,
+            incident_at=self.started_at,
+            platform_id=platform_id,
+            external_id=f"live:{self.stream_id}",
+            persons=[person("broadcaster", self.broadcaster)] + [person("viewer", v) for v in self.viewers],
+            files=[
+                FileIn(**{h.kind: h.hash.lower()}, details={"frame_offset_ms": h.offset_ms})
+                for h in self.frame_hashes
+                if len(h.hash) == {"md5": 32, "sha1": 40}.get(h.kind, 64)
+            ],
+            details={"stream_id": self.stream_id},
+        )
+
+
+# ---------------------------------------------------------------- public form
+
+
+class PublicReportIn(_Strict):
+    """What the public form posts (after the door has read the form fields)."""
+
+    category: Category
+    text: str = Field(default="", max_length=MAX_TEXT)
+    urls: list[str] = Field(default_factory=list, max_length=50)
+    language: str | None = Field(default=None, max_length=16)
+    country: str | None = Field(default=None, min_length=2, max_length=2)
+    is_live: bool = False
+    incident_at: datetime | None = None
+    victim_age: int | None = Field(default=None, ge=0, le=120)
+    answers: dict[str, str] = Field(default_factory=dict, description="Answers to incident-specific questions.")
+    contact: ContactIn | None = None
+
+    def to_report(self) -> ReportIn:
+        persons = [PersonIn(role="victim", age=self.victim_age)] if self.victim_age is not None else []
+        return ReportIn(
+            source=Source.PUBLIC,
+            category=self.category,
+            text=self.text,
+            language=self.language,
+            country=self.country,
+            is_live=self.is_live,
+            incident_at=self.incident_at,
+            persons=persons,
+            urls=self.urls,
+            contact=self.contact,
+            details={"answers": self.answers} if self.answers else {},
+        )
+
+
+# ---------------------------------------------------------------- responses
+
+
+class SubmitOut(BaseModel):
+    id: int
+    status: Status
+    priority: int
+    created: bool = Field(description="False when this was a repeat of an earlier submission (idempotent).")
+
+
+class EntityOut(BaseModel):
+    kind: str
+    value: str
+    confidence: float
+    field: str
+    start: int | None = None
+    end: int | None = None
+
+
+class ReasonOut(BaseModel):
+    rule: str
+    description: str
+    points: float
+    detail: str | None = None
+
+
+class ReportOut(BaseModel):
+    id: int
+    source: Source
+    category: Category
+    status: Status
+    priority: int
+    score: float
+    reasons: list[ReasonOut]
+    language: str | None
+    country: str | None
+    is_live: bool
+    escalate: bool
+    received_at: datetime
+    incident_at: datetime | None
+    text: str
+    classification: Classification | None
+    age_band: AgeBand | None
+    external_id: str | None
+    platform: str | None
+    entities: list[EntityOut]
+    persons: list[dict[str, Any]]
+    urls: list[str]
+    files: list[dict[str, Any]]
+    details: dict[str, Any]
+
+
+class QueueItemOut(BaseModel):
+    id: int
+    priority: int
+    score: float
+    category: Category
+    source: Source
+    status: Status
+    language: str | None
+    country: str | None
+    received_at: datetime
+    summary: str
+    reasons: list[str]

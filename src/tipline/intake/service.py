@@ -1,0 +1,396 @@
+"""The one intake service every door calls, and the analysis that follows it.
+
+``submit_report`` commits the report (and its files' hashes) in one transaction before it returns, so a
+door answers 2xx only for a durable report. Analysis (entities, score) runs right after, in its own
+transaction; a report whose analysis was cut short by a crash has ``analysed_at`` empty and is picked up
+by :func:`analyse_pending` at the next start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from tipline.extract import extract, normalise
+from tipline.intake import receipts
+from tipline.intake.schemas import FileIn, ReportIn, Source
+from tipline.store import Database
+from tipline.store.models import Attachment, Entity, FollowUp, Mention, Report
+from tipline.store.search import index_report
+from tipline.triage import ScoreInput, load_rules
+
+
+class IntakeError(ValueError):
+    """Input that passed the door's validation but cannot be accepted; the message says why."""
+
+
+class NotFound(LookupError):
+    pass
+
+
+class Conflict(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    report_id: int
+    created: bool
+    status: str
+    priority: int
+    receipt: str | None = None  # public reports only; shown to the reporter once
+
+
+def submit_report(db: Database, report: ReportIn) -> SubmitResult:
+    """Store a report durably (one commit), then analyse it unless it is an open CyberTipline submission."""
+    receipt = None
+    try:
+        with db.session() as s:
+            if report.platform_id is not None and report.external_id is not None:
+                existing = _existing(s, report.platform_id, report.external_id)
+                if existing is not None:
+                    return SubmitResult(existing.id, False, existing.status, existing.priority)
+            row = _new_row(report)
+            if report.source == Source.PUBLIC:
+                receipt = receipts.new_receipt()
+                row.receipt_lookup = receipts.receipt_lookup(s, receipt)
+            if report.contact is not None and any(report.contact.model_dump().values()):
+                row.contact_sealed = db.sealer.seal(
+                    report.contact.model_dump_json(exclude_none=True).encode(), context=b"contact"
+                )
+            s.add(row)
+            s.flush()
+            for f in report.files:
+                s.add(_attachment(row.id, f, origin="hash"))
+            report_id = row.id
+    except IntegrityError:
+        # the same platform report arrived twice at once: the other request stored it
+        if report.platform_id is None or report.external_id is None:
+            raise
+        with db.reader() as s:
+            existing = _existing(s, report.platform_id, report.external_id)
+            if existing is None:
+                raise
+            return SubmitResult(existing.id, False, existing.status, existing.priority)
+    priority = 3
+    if not report.open_submission and db.settings.analyse_inline:
+        priority = analyse_report(db, report_id)
+    return SubmitResult(report_id, True, "new", priority, receipt)
+
+
+def _existing(s: Session, platform_id: int, external_id: str) -> Report | None:
+    return s.scalar(select(Report).where(Report.platform_id == platform_id, Report.external_id == external_id))
+
+
+def _new_row(r: ReportIn) -> Report:
+    return Report(
+        source=r.source.value,
+        category=r.category.value,
+        status="new",
+        priority=1 if r.is_live else 3,  # provisional until analysed: a live report is never left low
+        text=r.text,
+        language=r.language,
+        country=r.country,
+        is_live=r.is_live,
+        escalate=r.escalate,
+        incident_at=r.incident_at,
+        platform_id=r.platform_id,
+        external_id=r.external_id,
+        persons=[p.model_dump(mode="json", exclude_none=True) for p in r.persons],
+        urls=list(r.urls),
+        details=json.loads(json.dumps(r.details, default=str)),
+        submission_state="open" if r.open_submission else "complete",
+    )
+
+
+def _attachment(report_id: int, f: FileIn, *, origin: str) -> Attachment:
+    return Attachment(
+        report_id=report_id,
+        origin=origin,
+        filename=f.filename,
+        media_type=f.media_type,
+        size=f.size,
+        md5=f.md5.lower() if f.md5 else None,
+        sha1=f.sha1.lower() if f.sha1 else None,
+        sha256=f.sha256.lower() if f.sha256 else None,
+        pdq=f.pdq.lower() if f.pdq else None,
+        details=json.loads(json.dumps(f.details, default=str)),
+    )
+
+
+# ------------------------------------------------------------------------------------------ submissions
+
+
+def _own_report(s: Session, report_id: int, platform_id: int | None) -> Report:
+    row = s.get(Report, report_id)
+    if row is None or (platform_id is not None and row.platform_id != platform_id):
+        raise NotFound(f"no report {report_id} from this platform")
+    return row
+
+
+def add_attachment(db: Database, report_id: int, file: FileIn, data: bytes | None, *, platform_id: int | None) -> int:
+    """Attach a file (hashes computed here when the bytes are given; the bytes themselves are not kept
+    until the media issue decides how to store them)."""
+    if data is not None:
+        file = file.model_copy(
+            update={
+                "md5": hashlib.md5(data).hexdigest(),
+                "sha1": hashlib.sha1(data).hexdigest(),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "size": len(data),
+            }
+        )
+    with db.session() as s:
+        row = _own_report(s, report_id, platform_id)
+        if row.submission_state != "open":
+            raise Conflict(f"report {report_id} is {row.submission_state}: files can be added only before finish")
+        att = _attachment(report_id, file, origin="upload" if data is not None else "hash")
+        s.add(att)
+        s.flush()
+        return att.id
+
+
+def update_attachment_details(
+    db: Database, attachment_id: int, details: dict[str, Any], *, platform_id: int | None
+) -> None:
+    with db.session() as s:
+        att = s.get(Attachment, attachment_id)
+        if att is None:
+            raise NotFound(f"no file {attachment_id}")
+        _own_report(s, att.report_id, platform_id)
+        merged = dict(att.details)
+        merged.update(json.loads(json.dumps(details, default=str)))
+        att.details = merged
+
+
+def finish_submission(db: Database, report_id: int, *, platform_id: int | None) -> list[int]:
+    with db.session() as s:
+        row = _own_report(s, report_id, platform_id)
+        if row.submission_state == "retracted":
+            raise Conflict(f"report {report_id} was retracted")
+        row.submission_state = "complete"
+        ids = [a.id for a in row.attachments]
+    analyse_report(db, report_id)
+    return ids
+
+
+def retract_submission(db: Database, report_id: int, *, platform_id: int | None) -> None:
+    with db.session() as s:
+        row = _own_report(s, report_id, platform_id)
+        if row.submission_state == "complete":
+            raise Conflict(f"report {report_id} is finished: a finished report cannot be retracted")
+        row.submission_state = "retracted"
+
+
+# ------------------------------------------------------------------------------------------ follow-up
+
+
+def report_for_receipt(db: Database, receipt: str) -> int | None:
+    digits = receipts.clean_receipt(receipt)
+    if digits is None:
+        return None
+    with db.reader() as s:
+        return s.scalar(select(Report.id).where(Report.receipt_lookup == receipts.receipt_lookup(s, digits)))
+
+
+def add_followup(
+    db: Database, report_id: int, body: str, *, author: str = "reporter", user_id: int | None = None
+) -> None:
+    body = body.strip()
+    if not body:
+        raise IntakeError("the message is empty")
+    if len(body) > 20_000:
+        raise IntakeError("the message is longer than 20,000 characters")
+    with db.session() as s:
+        report = s.get(Report, report_id)
+        if report is None:
+            raise NotFound(f"no report {report_id}")
+        s.add(FollowUp(report_id=report_id, author=author, user_id=user_id, body=body))
+    if author == "reporter":
+        analyse_report(db, report_id)
+
+
+# ------------------------------------------------------------------------------------------ analysis
+
+
+@dataclass(frozen=True)
+class _Found:
+    kind: str
+    value: str
+    field: str
+    start: int | None
+    end: int | None
+    confidence: float
+
+
+def _entities_of(row: Report, followups: Iterable[FollowUp]) -> list[_Found]:
+    out: list[_Found] = []
+    for f in extract(row.text or "", country=row.country, language=row.language):
+        out.append(_Found(f.kind, f.value, "text", f.start, f.end, f.confidence))
+    for fu in followups:
+        if fu.author == "reporter":
+            for f in extract(fu.body, country=row.country, language=row.language):
+                out.append(_Found(f.kind, f.value, f"followup[{fu.id}]", f.start, f.end, f.confidence))
+    for i, url in enumerate(row.urls or []):
+        for f in extract(url, country=row.country):
+            if f.kind in ("url", "domain", "onion", "ipv4", "ipv6", "telegram", "whatsapp", "phone", "discord"):
+                out.append(_Found(f.kind, f.value, f"urls[{i}]", None, None, f.confidence))
+    for pi, person in enumerate(row.persons or []):
+        pcountry = person.get("country") or row.country
+        for ii, ident in enumerate(person.get("identifiers", [])):
+            kind, raw = ident.get("kind", ""), ident.get("value", "")
+            where = f"persons[{pi}].identifiers[{ii}]"
+            if kind == "account":
+                service = (ident.get("platform") or "unknown").strip().lower()
+                out.append(_Found("account", f"{service}/{raw.strip().lower()}", where, None, None, 1.0))
+                continue
+            value = normalise(kind, raw, country=pcountry)
+            if value is not None:
+                out.append(_Found(kind, value, where, None, None, 1.0))
+                if kind == "url":
+                    dom = normalise("domain", raw)
+                    if dom:
+                        out.append(_Found("domain", dom, where, None, None, 1.0))
+        for ei, ev in enumerate(person.get("ip_events", [])):
+            ip = ev.get("ip", "")
+            for kind in ("ipv4", "ipv6"):
+                value = normalise(kind, ip)
+                if value is not None:
+                    out.append(_Found(kind, value, f"persons[{pi}].ip_events[{ei}]", None, None, 1.0))
+                    break
+    return out
+
+
+def _upsert_entities(s: Session, pairs: set[tuple[str, str]], now: datetime) -> dict[tuple[str, str], int]:
+    if not pairs:
+        return {}
+    dialect = s.get_bind().dialect.name
+    ins = pg_insert if dialect == "postgresql" else sqlite_insert
+    rows = [{"kind": k, "value": v, "first_seen": now, "last_seen": now, "report_count": 0} for k, v in sorted(pairs)]
+    s.execute(ins(Entity).values(rows).on_conflict_do_nothing(index_elements=["kind", "value"]))
+    ids: dict[tuple[str, str], int] = {}
+    by_kind: dict[str, list[str]] = {}
+    for k, v in pairs:
+        by_kind.setdefault(k, []).append(v)
+    for k, values in by_kind.items():
+        for eid, value in s.execute(select(Entity.id, Entity.value).where(Entity.kind == k, Entity.value.in_(values))):
+            ids[(k, value)] = eid
+    return ids
+
+
+def analyse_report(db: Database, report_id: int) -> int:
+    """Extract entities, link them, score the report with the rules in force; returns its priority."""
+    rules = load_rules(_rules_path(db))
+    now = datetime.now(UTC)
+    with db.session() as s:
+        row = s.get(Report, report_id)
+        if row is None:
+            raise NotFound(f"no report {report_id}")
+        followups = list(s.scalars(select(FollowUp).where(FollowUp.report_id == report_id)))
+        found = _entities_of(row, followups)
+        ids = _upsert_entities(s, {(f.kind, f.value) for f in found}, now)
+        old_entities = set(s.scalars(select(Mention.entity_id).where(Mention.report_id == report_id)))
+        s.execute(delete(Mention).where(Mention.report_id == report_id))
+        seen: set[tuple[int, str, int | None]] = set()
+        for f in found:
+            eid = ids[(f.kind, f.value)]
+            key = (eid, f.field, f.start)
+            if key in seen:
+                continue
+            seen.add(key)
+            s.add(
+                Mention(
+                    entity_id=eid, report_id=report_id, field=f.field, start=f.start, end=f.end, confidence=f.confidence
+                )
+            )
+        s.flush()
+        entity_ids = set(ids.values())
+        _refresh_entity_stats(s, entity_ids | old_entities, now)
+        others: dict[str, int] = {}
+        if entity_ids:
+            q = (
+                select(Entity.kind, Entity.value, func.count(func.distinct(Mention.report_id)))
+                .join(Mention, Mention.entity_id == Entity.id)
+                .where(Entity.id.in_(entity_ids), Mention.report_id != report_id)
+                .group_by(Entity.kind, Entity.value)
+            )
+            others = {f"{k}:{v}": n for k, v, n in s.execute(q)}
+        victim_ages = [p["age"] for p in row.persons or [] if p.get("role") == "victim" and p.get("age") is not None]
+        text = "\n".join([row.text or ""] + [fu.body for fu in followups if fu.author == "reporter"])
+        scored = rules.score(
+            ScoreInput(
+                text=text,
+                language=row.language,
+                category=row.category,
+                source=row.source,
+                is_live=row.is_live,
+                escalate=row.escalate,
+                victim_ages=victim_ages,
+                entity_report_counts=others,
+                hash_match_labels=[m.get("label", "") for m in row.details.get("hash_matches", [])],
+            )
+        )
+        row.priority = scored.priority
+        row.score = scored.score
+        row.reasons = [r.as_dict() for r in scored.reasons]
+        row.analysed_at = now
+        index_report(s, report_id, _search_body(row, text, found))
+        return scored.priority
+
+
+def _refresh_entity_stats(s: Session, entity_ids: set[int], now: datetime) -> None:
+    if not entity_ids:
+        return
+    counts = dict(
+        s.execute(
+            select(Mention.entity_id, func.count(func.distinct(Mention.report_id)))
+            .where(Mention.entity_id.in_(entity_ids))
+            .group_by(Mention.entity_id)
+        ).all()
+    )
+    for e in s.scalars(select(Entity).where(Entity.id.in_(entity_ids))):
+        e.report_count = int(counts.get(e.id, 0))
+        if e.id in counts:
+            e.last_seen = now
+
+
+def _search_body(row: Report, text: str, found: list[_Found]) -> str:
+    parts = [text, " ".join(row.urls or []), row.category.replace("_", " ")]
+    parts += sorted({f.value for f in found})
+    return "\n".join(p for p in parts if p)
+
+
+def _rules_path(db: Database) -> Any:
+    st = db.settings
+    if st.rules_file is not None:
+        return st.rules_file
+    local = st.data_dir / "triage-rules.toml"
+    return local if local.exists() else None
+
+
+def analyse_pending(db: Database, *, limit: int | None = None) -> int:
+    """Analyse complete reports that have never been analysed (e.g. after a crash). Returns the count."""
+    with db.reader() as s:
+        q = select(Report.id).where(Report.analysed_at.is_(None), Report.submission_state == "complete")
+        ids = list(s.scalars(q.order_by(Report.id).limit(limit)))
+    for rid in ids:
+        analyse_report(db, rid)
+    return len(ids)
+
+
+def reanalyse_all(db: Database) -> int:
+    with db.reader() as s:
+        ids = list(s.scalars(select(Report.id).where(Report.submission_state == "complete").order_by(Report.id)))
+    for rid in ids:
+        analyse_report(db, rid)
+    return len(ids)

@@ -1,0 +1,280 @@
+"""Staff-side services over stored reports. Every read of a report and every change is audited."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from tipline.accounts.service import Principal, record
+from tipline.intake.schemas import (
+    AgeBand,
+    Classification,
+    EntityOut,
+    QueueItemOut,
+    ReasonOut,
+    ReportOut,
+    Status,
+)
+from tipline.intake.service import NotFound
+from tipline.store import Database
+from tipline.store.models import Entity, FollowUp, Mention, Report, ReportNote
+from tipline.store.search import search_reports
+
+
+@dataclass
+class QueueFilter:
+    category: str | None = None
+    language: str | None = None
+    source: str | None = None
+    status: str | None = None  # None: open work (new + in_review)
+    country: str | None = None
+    q: str | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+OPEN_STATUSES = (Status.NEW.value, Status.IN_REVIEW.value)
+
+
+def _summary(r: Report) -> str:
+    text = " ".join((r.text or "").split())
+    if not text and r.urls:
+        text = r.urls[0]
+    return text[:160] + ("…" if len(text) > 160 else "")
+
+
+def queue(db: Database, f: QueueFilter) -> tuple[list[QueueItemOut], int]:
+    """Reports by priority (P1 first), then oldest first; complete submissions only."""
+    with db.reader() as s:
+        q = select(Report).where(Report.submission_state == "complete")
+        if f.status:
+            q = q.where(Report.status == f.status)
+        else:
+            q = q.where(Report.status.in_(OPEN_STATUSES))
+        if f.category:
+            q = q.where(Report.category == f.category)
+        if f.language:
+            q = q.where(Report.language == f.language)
+        if f.source:
+            q = q.where(Report.source == f.source)
+        if f.country:
+            q = q.where(Report.country == f.country.upper())
+        if f.q:
+            ids = search_reports(s, f.q, limit=1000)
+            q = q.where(Report.id.in_(ids))
+        total = s.scalar(select(func.count()).select_from(q.subquery())) or 0
+        rows = s.scalars(q.order_by(Report.priority, Report.received_at, Report.id).limit(f.limit).offset(f.offset))
+        items = [
+            QueueItemOut(
+                id=r.id,
+                priority=r.priority,
+                score=r.score,
+                category=r.category,  # type: ignore[arg-type]
+                source=r.source,  # type: ignore[arg-type]
+                status=r.status,  # type: ignore[arg-type]
+                language=r.language,
+                country=r.country,
+                received_at=r.received_at,
+                summary=_summary(r),
+                reasons=[x["description"] for x in r.reasons],
+            )
+            for r in rows
+        ]
+        return items, int(total)
+
+
+def _out(s: Session, r: Report) -> ReportOut:
+    mentions = s.execute(
+        select(Mention, Entity)
+        .join(Entity, Mention.entity_id == Entity.id)
+        .where(Mention.report_id == r.id)
+        .order_by(Mention.id)
+    ).all()
+    return ReportOut(
+        id=r.id,
+        source=r.source,  # type: ignore[arg-type]
+        category=r.category,  # type: ignore[arg-type]
+        status=r.status,  # type: ignore[arg-type]
+        priority=r.priority,
+        score=r.score,
+        reasons=[ReasonOut(**x) for x in r.reasons],
+        language=r.language,
+        country=r.country,
+        is_live=r.is_live,
+        escalate=r.escalate,
+        received_at=r.received_at,
+        incident_at=r.incident_at,
+        text=r.text,
+        classification=r.classification,  # type: ignore[arg-type]
+        age_band=r.age_band,  # type: ignore[arg-type]
+        external_id=r.external_id,
+        platform=r.platform.name if r.platform else None,
+        entities=[
+            EntityOut(kind=e.kind, value=e.value, confidence=m.confidence, field=m.field, start=m.start, end=m.end)
+            for m, e in mentions
+        ],
+        persons=r.persons,
+        urls=r.urls,
+        files=[
+            {
+                k: getattr(a, k)
+                for k in ("id", "origin", "filename", "media_type", "size", "md5", "sha1", "sha256", "pdq")
+            }
+            | {"details": a.details}
+            for a in r.attachments
+        ],
+        details=r.details,
+    )
+
+
+def get_report(
+    db: Database, report_id: int, *, viewer: Principal | None = None, platform_id: int | None = None
+) -> ReportOut:
+    """A report as staff see it (audited), or as its own platform sees it (``platform_id``)."""
+    with db.session() as s:
+        r = s.get(Report, report_id, options=[selectinload(Report.attachments), selectinload(Report.platform)])
+        if r is None or (platform_id is not None and r.platform_id != platform_id):
+            raise NotFound(f"no report {report_id}")
+        if viewer is not None:
+            record(s, viewer, "report.view", "report", report_id)
+        return _out(s, r)
+
+
+@dataclass
+class ReportExtras:
+    notes: list[dict[str, Any]] = field(default_factory=list)
+    followups: list[dict[str, Any]] = field(default_factory=list)
+    contact: dict[str, Any] | None = None
+
+
+def report_extras(db: Database, report_id: int, viewer: Principal, *, reveal_contact: bool = False) -> ReportExtras:
+    """Notes and messages of a report; the reporter's contact only when asked for (and audited)."""
+    with db.session() as s:
+        r = s.get(Report, report_id)
+        if r is None:
+            raise NotFound(f"no report {report_id}")
+        notes = [
+            {"at": n.at, "by": n.user.name if n.user else "?", "body": n.body}
+            for n in s.scalars(select(ReportNote).where(ReportNote.report_id == report_id).order_by(ReportNote.id))
+        ]
+        fus = [
+            {"at": f.at, "author": f.author, "body": f.body}
+            for f in s.scalars(select(FollowUp).where(FollowUp.report_id == report_id).order_by(FollowUp.id))
+        ]
+        contact = None
+        if r.contact_sealed is not None:
+            if reveal_contact:
+                contact = json.loads(db.sealer.open(r.contact_sealed, context=b"contact"))
+                record(s, viewer, "report.contact.view", "report", report_id)
+            else:
+                contact = {"hidden": True}
+        return ReportExtras(notes, fus, contact)
+
+
+def update_report(
+    db: Database,
+    report_id: int,
+    actor: Principal,
+    *,
+    status: Status | None = None,
+    classification: Classification | None = None,
+    age_band: AgeBand | None = None,
+    note: str | None = None,
+) -> None:
+    if note is not None and len(note) > 20_000:
+        raise ValueError("the note is longer than 20,000 characters")
+    with db.session() as s:
+        r = s.get(Report, report_id)
+        if r is None:
+            raise NotFound(f"no report {report_id}")
+        changes: dict[str, Any] = {}
+        if status is not None and status.value != r.status:
+            changes["status"] = [r.status, status.value]
+            r.status = status.value
+        if classification is not None and classification.value != r.classification:
+            changes["classification"] = [r.classification, classification.value]
+            r.classification = classification.value
+        if age_band is not None and age_band.value != r.age_band:
+            changes["age_band"] = [r.age_band, age_band.value]
+            r.age_band = age_band.value
+        if note and note.strip():
+            s.add(
+                ReportNote(report_id=report_id, user_id=actor.id if actor.kind == "user" else None, body=note.strip())
+            )
+            changes["note"] = True
+        if changes:
+            record(s, actor, "report.update", "report", report_id, **changes)
+
+
+def message_reporter(db: Database, report_id: int, actor: Principal, body: str) -> None:
+    body = body.strip()
+    if not body or len(body) > 20_000:
+        raise ValueError("a message is 1 to 20,000 characters")
+    with db.session() as s:
+        r = s.get(Report, report_id)
+        if r is None:
+            raise NotFound(f"no report {report_id}")
+        if r.receipt_lookup is None:
+            raise ValueError("only public reports (with a receipt) can receive messages")
+        s.add(FollowUp(report_id=report_id, author="staff", user_id=actor.id, body=body))
+        record(s, actor, "report.message", "report", report_id)
+
+
+@dataclass
+class EntityView:
+    kind: str
+    value: str
+    first_seen: datetime
+    last_seen: datetime
+    report_count: int
+    reports: list[dict[str, Any]]
+    co_occurring: list[dict[str, Any]]
+
+
+def entity_view(db: Database, kind: str, value: str, viewer: Principal | None = None) -> EntityView:
+    with db.session() as s:
+        e = s.scalar(select(Entity).where(Entity.kind == kind, Entity.value == value))
+        if e is None:
+            raise NotFound(f"no {kind} {value!r} in any report")
+        rows = s.execute(
+            select(Report.id, Report.priority, Report.category, Report.received_at, Report.status, Mention.field)
+            .join(Mention, Mention.report_id == Report.id)
+            .where(Mention.entity_id == e.id)
+            .order_by(Report.received_at.desc())
+        ).all()
+        reports: dict[int, dict[str, Any]] = {}
+        for rid, prio, cat, at, st, fld in rows:
+            item = reports.setdefault(
+                rid, {"id": rid, "priority": prio, "category": cat, "received_at": at, "status": st, "fields": []}
+            )
+            if fld not in item["fields"]:
+                item["fields"].append(fld)
+        report_ids = list(reports)
+        co = (
+            s.execute(
+                select(Entity.kind, Entity.value, func.count(func.distinct(Mention.report_id)).label("n"))
+                .join(Mention, Mention.entity_id == Entity.id)
+                .where(Mention.report_id.in_(report_ids), Entity.id != e.id)
+                .group_by(Entity.kind, Entity.value)
+                .order_by(func.count(func.distinct(Mention.report_id)).desc(), Entity.kind, Entity.value)
+                .limit(50)
+            ).all()
+            if report_ids
+            else []
+        )
+        if viewer is not None:
+            record(s, viewer, "entity.view", "entity", e.id)
+        return EntityView(
+            e.kind,
+            e.value,
+            e.first_seen,
+            e.last_seen,
+            len(reports),
+            list(reports.values()),
+            [{"kind": k, "value": v, "reports": n} for k, v, n in co],
+        )

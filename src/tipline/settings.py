@@ -1,0 +1,96 @@
+"""One typed settings declaration for every front end (web, CLI, tests).
+
+Values come from environment variables prefixed ``TIPLINE_`` (e.g. ``TIPLINE_DATA_DIR``,
+``TIPLINE_DATABASE_URL``) or from keyword arguments in tests. Nothing here is read at import time:
+``Settings()`` is built by whoever starts the app.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TIPLINE_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("tipline-data"),
+        description="Folder for the SQLite database, secrets and local files.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL. Empty: a SQLite file in the data folder. "
+        "PostgreSQL: postgresql+psycopg://user@host:5432/dbname",
+    )
+    rules_file: Path | None = Field(
+        default=None,
+        description="Triage rules TOML. Empty: <data_dir>/triage-rules.toml if present, else the defaults.",
+    )
+    max_text_chars: int = Field(default=20_000, description="Longest free text accepted in a report.")
+    max_body_bytes: int = Field(default=1_000_000, description="Largest JSON or form body accepted.")
+    max_xml_bytes: int = Field(default=2_000_000, description="Largest CyberTipline XML document accepted.")
+    max_upload_bytes: int = Field(default=50_000_000, description="Largest file accepted by /ispws/upload.")
+    analyse_inline: bool = Field(
+        default=True,
+        description="Analyse (extract, score) each report right after it is stored, in the same process. "
+        "Reports left unanalysed by a crash are picked up at start-up.",
+    )
+    master_key: str | None = Field(
+        default=None,
+        description="64 hex characters: the key that seals reporter contact details. Empty: a key file "
+        "in the data folder, created on first use (fine for the embedded default; set it explicitly "
+        "when several app nodes share one PostgreSQL).",
+        repr=False,
+    )
+    session_cookie_secure: bool = Field(default=False, description="Send the staff session cookie over HTTPS only.")
+    session_idle_minutes: int = Field(default=60, description="Staff session idle timeout.")
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'tipline.db').resolve()}"
+
+    def ensure_data_dir(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir
+
+    def master_key_bytes(self) -> bytes:
+        if self.master_key:
+            try:
+                key = bytes.fromhex(self.master_key)
+            except ValueError:
+                key = b""
+            if len(key) != 32:
+                raise ValueError("TIPLINE_MASTER_KEY must be 64 hexadecimal characters (32 bytes)")
+            return key
+        return self.secret("master-key")
+
+    def secret(self, name: str, nbytes: int = 32) -> bytes:
+        """A per-installation secret kept in the data folder (created on first use, mode 0600).
+
+        It never goes in the database. Creation is atomic, so two processes starting together agree.
+        """
+        path = self.ensure_data_dir() / f".secret-{name}"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            for _ in range(50):
+                value = path.read_bytes()
+                if len(value) == nbytes:
+                    return value
+                time.sleep(0.01)
+            raise RuntimeError(
+                f"the secret file {path} is damaged: remove it only if nothing was sealed with it"
+            ) from None
+        value = secrets.token_bytes(nbytes)
+        with os.fdopen(fd, "wb") as f:
+            f.write(value)
+            f.flush()
+            os.fsync(f.fileno())
+        return value

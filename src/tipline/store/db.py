@@ -1,0 +1,122 @@
+"""The Database object: one engine per URL, sessions, migrations on first use.
+
+SQLite (the embedded default) runs in WAL mode with foreign keys on, ``synchronous=FULL`` (an
+acknowledged report survives a crash of the process and of the machine) and ``BEGIN IMMEDIATE`` for
+write sessions, so concurrent writers queue on the lock instead of failing half-way. PostgreSQL is the
+same code with a different URL.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from tipline.protect.crypto import Sealer
+from tipline.settings import Settings
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+class Database:
+    """The store, plus the installation-wide things every service needs with it (settings, sealer)."""
+
+    def __init__(self, url: str, *, settings: Settings | None = None, echo: bool = False) -> None:
+        self.url = url
+        self.settings = settings if settings is not None else Settings()
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            path = url.split("///", 1)[-1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.engine = create_engine(
+                url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=8
+            )
+            _sqlite_pragmas(self.engine)
+            self.write_engine = create_engine(
+                url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=2
+            )
+            _sqlite_pragmas(self.write_engine, immediate=True)
+        else:
+            self.engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+            self.write_engine = self.engine
+        self._read = sessionmaker(self.engine, expire_on_commit=False)
+        self._write = sessionmaker(self.write_engine, expire_on_commit=False)
+        self._migrated = False
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        return cls(settings.resolved_database_url(), settings=settings)
+
+    @functools.cached_property
+    def sealer(self) -> Sealer:
+        return Sealer(self.settings.master_key_bytes())
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A write session: commits on success, rolls back on error."""
+        with self._write() as s:
+            try:
+                yield s
+                s.commit()
+            except BaseException:
+                s.rollback()
+                raise
+
+    @contextmanager
+    def reader(self) -> Iterator[Session]:
+        """A read session (never commits)."""
+        with self._read() as s:
+            try:
+                yield s
+            finally:
+                s.rollback()
+
+    def migrate(self) -> None:
+        """Create or upgrade the schema to the newest migration (safe to call at every start)."""
+        with self._lock:
+            if self._migrated:
+                return
+            from alembic import command
+            from alembic.config import Config
+
+            cfg = Config()
+            cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+            cfg.attributes["engine"] = self.write_engine
+            command.upgrade(cfg, "head")
+            self._migrated = True
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        if self.write_engine is not self.engine:
+            self.write_engine.dispose()
+
+
+def _sqlite_pragmas(engine: Engine, *, immediate: bool = False) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # let SQLAlchemy's begin event issue BEGIN itself (pysqlite's implicit BEGIN is DEFERRED)
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA secure_delete=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -1,0 +1,243 @@
+"""Row models. They stay inside services: web and CLI see the pydantic shapes in ``intake.schemas``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both SQLite (which stores naive text) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Platform(Base):
+    """An electronic service provider that reports by API (JSON, CyberTipline XML, panic button)."""
+
+    __tablename__ = "platforms"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    # High-entropy generated secrets: a SHA-256 digest is enough (argon2 is for human passwords) and
+    # keeps per-request authentication fast enough for the panic button.
+    api_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    cybertip_username: Mapped[str] = mapped_column(String(64), unique=True)
+    cybertip_password_hash: Mapped[str] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # admin | supervisor | analyst | platform
+    password_hash: Mapped[str] = mapped_column(String(256))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # slots for the protection issue (MFA): kept here so the migration history stays linear
+    totp_secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ApiToken(Base):
+    """A staff bearer token for the JSON API (SHA-256 of a random token; the token is shown once)."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    user: Mapped[User] = relationship()
+
+
+class StaffSession(Base):
+    """A server-side login session for the staff pages (the cookie carries only its random id)."""
+
+    __tablename__ = "staff_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the cookie value
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    user: Mapped[User] = relationship()
+
+
+class Report(Base):
+    __tablename__ = "reports"
+    __table_args__ = (
+        UniqueConstraint("platform_id", "external_id", name="uq_reports_platform_external"),
+        Index("ix_reports_queue", "submission_state", "status", "priority", "received_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(16), index=True)
+    category: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    priority: Mapped[int] = mapped_column(Integer, default=3)
+    score: Mapped[float] = mapped_column(Float, default=0.0)
+    reasons: Mapped[list[Any]] = mapped_column(default=list)
+    text: Mapped[str] = mapped_column(Text, default="")
+    language: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
+    country: Mapped[str | None] = mapped_column(String(2), nullable=True)
+    is_live: Mapped[bool] = mapped_column(Boolean, default=False)
+    escalate: Mapped[bool] = mapped_column(Boolean, default=False)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    incident_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    platform_id: Mapped[int | None] = mapped_column(ForeignKey("platforms.id"), nullable=True)
+    external_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    receipt_lookup: Mapped[str | None] = mapped_column(String(128), unique=True, nullable=True)
+    contact_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    persons: Mapped[list[Any]] = mapped_column(default=list)
+    urls: Mapped[list[Any]] = mapped_column(default=list)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    classification: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    age_band: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # complete | open (CyberTipline submission not finished) | retracted
+    submission_state: Mapped[str] = mapped_column(String(16), default="complete")
+    analysed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    platform: Mapped[Platform | None] = relationship()
+    attachments: Mapped[list[Attachment]] = relationship(back_populates="report", order_by="Attachment.id")
+    mentions: Mapped[list[Mention]] = relationship(back_populates="report", order_by="Mention.id")
+
+
+class Attachment(Base):
+    """A file of a report: uploaded (``origin='upload'``) or known only by hashes (``origin='hash'``)."""
+
+    __tablename__ = "attachments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    origin: Mapped[str] = mapped_column(String(16), default="hash")
+    filename: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    media_type: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    md5: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    sha1: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    pdq: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    stored_path: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    report: Mapped[Report] = relationship(back_populates="attachments")
+
+
+class Entity(Base):
+    """One identifier in its normal form (``kind`` + ``value``), shared by every report that names it."""
+
+    __tablename__ = "entities"
+    __table_args__ = (UniqueConstraint("kind", "value", name="uq_entities_kind_value"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    value: Mapped[str] = mapped_column(String(512))
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    report_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Mention(Base):
+    """Where a report names an entity: a field (``text`` or a structured path) and, for text, a span."""
+
+    __tablename__ = "mentions"
+    __table_args__ = (Index("ix_mentions_entity_report", "entity_id", "report_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entity_id: Mapped[int] = mapped_column(ForeignKey("entities.id", ondelete="CASCADE"))
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    field: Mapped[str] = mapped_column(String(128))
+    start: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    end: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    confidence: Mapped[float] = mapped_column(Float, default=1.0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    entity: Mapped[Entity] = relationship()
+    report: Mapped[Report] = relationship(back_populates="mentions")
+
+
+class FollowUp(Base):
+    """A message on a report after intake: from the reporter (by receipt) or from staff to the reporter."""
+
+    __tablename__ = "followups"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    author: Mapped[str] = mapped_column(String(16))  # reporter | staff
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    body: Mapped[str] = mapped_column(Text)
+
+
+class ReportNote(Base):
+    """An analyst's internal note on a report (never shown to the reporter)."""
+
+    __tablename__ = "report_notes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    body: Mapped[str] = mapped_column(Text)
+    user: Mapped[User | None] = relationship()
+
+
+class AuditEvent(Base):
+    """Who did what to which object, when. ``prev_hash``/``hash`` are kept for the tamper-evident chain."""
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target_type: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    target_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class InstanceMeta(Base):
+    """Per-installation values that every app node must share (e.g. the receipt-lookup salt)."""
+
+    __tablename__ = "instance_meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

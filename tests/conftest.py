@@ -1,0 +1,115 @@
+"""Shared fixtures: real SQLite files and a real PostgreSQL database, the real app, real HTTP.
+
+Tests that take ``db``, ``app`` or ``client`` run once per backend (``sqlite`` and ``postgres``). The
+PostgreSQL database is made for the test run and dropped at its end; set ``TIPLINE_TEST_PG`` to another
+server URL (``postgresql+psycopg://user@host:port``) or to ``off`` to skip the PostgreSQL runs.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from tipline.accounts import service as accounts
+from tipline.settings import Settings
+from tipline.store import Database
+from tipline.store.models import Base
+
+PG_SERVER = os.environ.get("TIPLINE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    if PG_SERVER == "off":
+        pytest.skip("PostgreSQL tests are switched off (TIPLINE_TEST_PG=off)")
+    name = f"tipline_test_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as e:  # pragma: no cover - depends on the machine
+        pytest.fail(f"cannot create a PostgreSQL test database at {PG_SERVER}: {e}")
+    url = f"{PG_SERVER}/{name}"
+    Database(url).migrate()
+    yield url
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _truncate_pg(url: str) -> None:
+    eng = create_engine(url)
+    tables = [t.name for t in Base.metadata.sorted_tables if t.name != "instance_meta"] + ["report_search"]
+    with eng.begin() as c:
+        c.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+    eng.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    if backend == "postgres":
+        url = request.getfixturevalue("pg_url")
+        _truncate_pg(url)
+        return Settings(data_dir=tmp_path / "data", database_url=url)
+    return Settings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def db(settings: Settings) -> Iterator[Database]:
+    database = Database.from_settings(settings)
+    database.migrate()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def sqlite_db(sqlite_settings: Settings) -> Iterator[Database]:
+    database = Database.from_settings(sqlite_settings)
+    database.migrate()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def app(settings: Settings, db: Database):  # type: ignore[no-untyped-def]
+    from tipline.web.app import create_app
+
+    return create_app(settings, db=db)
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    with TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture
+def platform(db: Database) -> accounts.PlatformCredentials:
+    return accounts.create_platform(db, "ExampleChat")
+
+
+@pytest.fixture
+def analyst_token(db: Database) -> str:
+    accounts.create_user(db, "ana", "analyst", PASSWORD)
+    return accounts.create_token(db, "ana")
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

@@ -1,0 +1,176 @@
+"""Platform doors of the JSON API, against the real app on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import bearer
+from sqlalchemy import select
+
+from tipline.accounts import service as accounts
+from tipline.store.models import Attachment, Report
+
+REPORT = {
+    "report_id": "EC-1001",
+    "category": "child_sex_trafficking",
+    "text": "Seller offers paid private shows with a child, about 11 years old. Contact +63 917 123 4567.",
+    "language": "en",
+    "country": "PH",
+    "reported_persons": [
+        {"name": "seller", "identifiers": [{"kind": "account", "value": "Seller_01", "platform": "ExampleChat"}],
+         "ip_events": [{"ip": "203.0.113.77", "event": "Login"}]}
+    ],
+    "victims": [{"age": 11}],
+    "urls": ["https://ads-fake-board.com/listing/991"],
+    "files": [{"filename": "a.jpg", "md5": "0" * 32, "sha256": "a" * 64}],
+}
+
+
+def test_platform_report_is_stored_analysed_and_idempotent(client, db, platform, analyst_token):
+    r = client.post("/api/v1/reports", json=REPORT, headers=bearer(platform.api_key))
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["created"] is True
+    rid = body["id"]
+    again = client.post("/api/v1/reports", json=REPORT, headers=bearer(platform.api_key))
+    assert again.status_code == 200
+    assert again.json() == {**body, "created": False}
+    with db.reader() as s:
+        assert s.scalar(select(Report).where(Report.external_id == "EC-1001")).id == rid
+        att = s.scalars(select(Attachment).where(Attachment.report_id == rid)).all()
+        assert [a.md5 for a in att] == ["0" * 32]
+
+    got = client.get(f"/api/v1/reports/{rid}", headers=bearer(analyst_token)).json()
+    kinds = {(e["kind"], e["value"]) for e in got["entities"]}
+    assert ("phone", "+639171234567") in kinds
+    assert ("account", "examplechat/seller_01") in kinds
+    assert ("ipv4", "203.0.113.77") in kinds
+    assert ("domain", "ads-fake-board.com") in kinds
+    rules = {x["rule"] for x in got["reasons"]}
+    assert {"young-child", "minor", "hands-on-category"} <= rules
+    assert got["priority"] <= 2
+    assert got["platform"] == "ExampleChat"
+
+
+def test_shared_identifier_raises_second_report(client, platform, analyst_token):
+    first = dict(REPORT, report_id="A", victims=[], text="ask for Maria, tel 0917 555 0199", category="other")
+    second = dict(first, report_id="B")
+    client.post("/api/v1/reports", json=first, headers=bearer(platform.api_key))
+    rid = client.post("/api/v1/reports", json=second, headers=bearer(platform.api_key)).json()["id"]
+    got = client.get(f"/api/v1/reports/{rid}", headers=bearer(analyst_token)).json()
+    reason = next(x for x in got["reasons"] if x["rule"] == "known-identifiers")
+    assert "phone:+639175550199" in reason["detail"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({**REPORT, "category": "nope"}, "category"),
+        ({**REPORT, "victims": [{"age": 300}]}, "victims.0.age"),
+        ({**REPORT, "text": "x" * 20_001}, "text"),
+        ({**REPORT, "files": [{"md5": "xyz"}]}, "files.0.md5"),
+        ({**REPORT, "reported_persons": [{"identifiers": [{"kind": "pager", "value": "1"}]}]},
+         "reported_persons.0.identifiers.0.kind"),
+        ({k: v for k, v in REPORT.items() if k != "report_id"}, "report_id"),
+        ({**REPORT, "surprise": 1}, "surprise"),
+    ],
+)
+def test_bad_input_names_the_field(client, platform, body, field):
+    r = client.post("/api/v1/reports", json=body, headers=bearer(platform.api_key))
+    assert r.status_code == 422
+    assert field in [e["field"] for e in r.json()["errors"]], r.json()
+
+
+def test_malformed_json_and_oversize_are_4xx(client, platform):
+    h = bearer(platform.api_key) | {"content-type": "application/json"}
+    r = client.post("/api/v1/reports", content=b"{not json", headers=h)
+    assert r.status_code == 422 and "invalid input" in r.json()["detail"]
+    r = client.post("/api/v1/reports", content=b"[" * 2_000_000, headers=h)
+    assert r.status_code == 413 and "limit" in r.json()["detail"]
+    r = client.post("/api/v1/reports", content=b"\xff\xfe\x00", headers=h)
+    assert r.status_code == 422
+
+
+def test_platform_auth(client, db, platform):
+    assert client.post("/api/v1/reports", json=REPORT).status_code == 401
+    assert client.post("/api/v1/reports", json=REPORT, headers=bearer("tlp_wrong")).status_code == 401
+    other = accounts.create_platform(db, "OtherPlatform")
+    rid = client.post("/api/v1/reports", json=REPORT, headers=bearer(platform.api_key)).json()["id"]
+    assert client.get(f"/api/v1/platform/reports/{rid}", headers=bearer(platform.api_key)).status_code == 200
+    assert client.get(f"/api/v1/platform/reports/{rid}", headers=bearer(other.api_key)).status_code == 404
+    # the same report_id from another platform is another report
+    r2 = client.post("/api/v1/reports", json=REPORT, headers=bearer(other.api_key))
+    assert r2.status_code == 201 and r2.json()["id"] != rid
+
+
+def test_staff_api_needs_a_staff_token(client, platform, analyst_token):
+    assert client.get("/api/v1/queue").status_code == 401
+    assert client.get("/api/v1/queue", headers=bearer(platform.api_key)).status_code == 401
+    assert client.get("/api/v1/queue", headers=bearer(analyst_token)).status_code == 200
+
+
+LIVE = {
+    "stream_id": "S-77",
+    "broadcaster": {"account": "den_cam_3", "ip": "198.51.100.23", "country": "PH"},
+    "viewers": [{"account": "viewer_9"}, {"account": "viewer_10"}],
+    "frame_hashes": [{"kind": "pdq", "hash": "f" * 64, "offset_ms": 1200}],
+    "note": "panic button pressed by a moderator",
+}
+
+
+def test_panic_button_opens_p1_on_top_of_queue(client, platform, analyst_token):
+    client.post("/api/v1/reports", json=REPORT, headers=bearer(platform.api_key))
+    r = client.post("/api/v1/live", json=LIVE, headers=bearer(platform.api_key))
+    assert r.status_code == 201, r.text
+    live = r.json()
+    assert live["priority"] == 1 and live["created"] is True
+    assert client.post("/api/v1/live", json=LIVE, headers=bearer(platform.api_key)).json()["id"] == live["id"]
+    q = client.get("/api/v1/queue", headers=bearer(analyst_token)).json()
+    assert q["items"][0]["id"] == live["id"]
+    got = client.get(f"/api/v1/reports/{live['id']}", headers=bearer(analyst_token)).json()
+    assert got["is_live"] and got["category"] == "live_streamed_abuse"
+    assert ("account", "examplechat/den_cam_3") in {(e["kind"], e["value"]) for e in got["entities"]}
+    assert got["files"][0]["pdq"] == "f" * 64
+    assert "live-abuse" in {x["rule"] for x in got["reasons"]}
+
+
+def test_queue_filters_and_search(client, platform, analyst_token):
+    client.post("/api/v1/reports", json=REPORT, headers=bearer(platform.api_key))
+    other = {**REPORT, "report_id": "X2", "category": "other", "language": "it", "text": "annuncio sospetto"}
+    client.post("/api/v1/reports", json=other, headers=bearer(platform.api_key))
+    h = bearer(analyst_token)
+    assert client.get("/api/v1/queue", headers=h).json()["total"] == 2
+    assert client.get("/api/v1/queue?language=it", headers=h).json()["total"] == 1
+    assert client.get("/api/v1/queue?category=other", headers=h).json()["total"] == 1
+    assert client.get("/api/v1/queue?q=annuncio", headers=h).json()["total"] == 1
+    assert client.get("/api/v1/queue?q=%2B639171234567", headers=h).json()["total"] == 2
+    assert client.get("/api/v1/queue?category=bogus", headers=h).status_code == 422
+
+
+def test_assess_report_and_audit(client, db, platform, analyst_token):
+    from tipline.store.models import AuditEvent
+
+    rid = client.post("/api/v1/reports", json=REPORT, headers=bearer(platform.api_key)).json()["id"]
+    h = bearer(analyst_token)
+    r = client.patch(f"/api/v1/reports/{rid}", json={"status": "no_action", "classification": "not_illegal",
+                                                      "note": "checked"}, headers=h)
+    assert r.status_code == 200 and r.json()["status"] == "no_action"
+    assert client.get("/api/v1/queue", headers=h).json()["total"] == 0
+    assert client.patch(f"/api/v1/reports/{rid}", json={"status": "closed"}, headers=h).status_code == 422
+    with db.reader() as s:
+        actions = [e.action for e in s.scalars(select(AuditEvent).order_by(AuditEvent.id))]
+    assert "report.update" in actions and "report.view" in actions
+
+
+def test_entity_endpoint(client, platform, analyst_token):
+    client.post("/api/v1/reports", json=REPORT, headers=bearer(platform.api_key))
+    client.post("/api/v1/reports", json={**REPORT, "report_id": "2"}, headers=bearer(platform.api_key))
+    r = client.get("/api/v1/entities/phone/+639171234567", headers=bearer(analyst_token))
+    assert r.status_code == 200 and r.json()["report_count"] == 2
+    r = client.get("/api/v1/entities/url/https://ads-fake-board.com/listing/991", headers=bearer(analyst_token))
+    assert r.status_code == 200
+    assert client.get("/api/v1/entities/phone/+10000", headers=bearer(analyst_token)).status_code == 404
+
+
+def test_openapi_schema_lists_the_doors(client):
+    paths = client.get("/api/v1/openapi.json").json()["paths"]
+    assert {"/api/v1/reports", "/api/v1/live", "/api/v1/queue", "/api/v1/reports/{report_id}"} <= set(paths)
