@@ -131,6 +131,9 @@ def _attachment(report_id: int, f: FileIn, *, origin: str) -> Attachment:
 # ------------------------------------------------------------------------------------------ submissions
 
 
+_STATE_WORDS = {"complete": "already finished", "retracted": "already retracted", "open": "open"}
+
+
 def _own_report(s: Session, report_id: int, platform_id: int | None) -> Report:
     row = s.get(Report, report_id)
     if row is None or (platform_id is not None and row.platform_id != platform_id):
@@ -153,7 +156,7 @@ def add_attachment(db: Database, report_id: int, file: FileIn, data: bytes | Non
     with db.session() as s:
         row = _own_report(s, report_id, platform_id)
         if row.submission_state != "open":
-            raise Conflict(f"report {report_id} is {row.submission_state}: files can be added only before finish")
+            raise Conflict(f"report {report_id} is {_STATE_WORDS[row.submission_state]}: files are added before finish")
         att = _attachment(report_id, file, origin="upload" if data is not None else "hash")
         s.add(att)
         s.flush()
@@ -167,7 +170,9 @@ def update_attachment_details(
         att = s.get(Attachment, attachment_id)
         if att is None:
             raise NotFound(f"no file {attachment_id}")
-        _own_report(s, att.report_id, platform_id)
+        row = _own_report(s, att.report_id, platform_id)
+        if row.submission_state != "open":
+            raise Conflict(f"report {row.id} is {_STATE_WORDS[row.submission_state]}")
         merged = dict(att.details)
         merged.update(json.loads(json.dumps(details, default=str)))
         att.details = merged
@@ -176,8 +181,8 @@ def update_attachment_details(
 def finish_submission(db: Database, report_id: int, *, platform_id: int | None) -> list[int]:
     with db.session() as s:
         row = _own_report(s, report_id, platform_id)
-        if row.submission_state == "retracted":
-            raise Conflict(f"report {report_id} was retracted")
+        if row.submission_state != "open":
+            raise Conflict(f"report {report_id} is {_STATE_WORDS[row.submission_state]}")
         row.submission_state = "complete"
         ids = [a.id for a in row.attachments]
     analyse_report(db, report_id)
@@ -187,8 +192,8 @@ def finish_submission(db: Database, report_id: int, *, platform_id: int | None) 
 def retract_submission(db: Database, report_id: int, *, platform_id: int | None) -> None:
     with db.session() as s:
         row = _own_report(s, report_id, platform_id)
-        if row.submission_state == "complete":
-            raise Conflict(f"report {report_id} is finished: a finished report cannot be retracted")
+        if row.submission_state != "open":
+            raise Conflict(f"report {report_id} is {_STATE_WORDS[row.submission_state]}")
         row.submission_state = "retracted"
 
 

@@ -77,12 +77,9 @@ class Database:
 
     @contextmanager
     def reader(self) -> Iterator[Session]:
-        """A read session (never commits)."""
+        """A read session (never commits; objects read stay usable, detached, after it closes)."""
         with self._read() as s:
-            try:
-                yield s
-            finally:
-                s.rollback()
+            yield s
 
     def migrate(self) -> None:
         """Create or upgrade the schema to the newest migration (safe to call at every start)."""

@@ -119,11 +119,18 @@ def _text_pattern(rule: Rule, x: ScoreInput) -> str | None:
 
 def _seen_entities(rule: Rule, x: ScoreInput) -> str | None:
     n = int(rule.params.get("min_reports", 1))
-    hits = sorted((k for k, c in x.entity_report_counts.items() if c >= n), key=lambda k: -x.entity_report_counts[k])
+    # most-shared first; among equals, identifiers a person controls before infrastructure (ips, domains)
+    hits = sorted(
+        (k for k, c in x.entity_report_counts.items() if c >= n),
+        key=lambda k: (-x.entity_report_counts[k], k.split(":", 1)[0] in _WEAK_KINDS, k),
+    )
     if not hits:
         return None
     shown = ", ".join(f"{k} ({x.entity_report_counts[k]})" for k in hits[:3])
     return shown + (f" and {len(hits) - 3} more" if len(hits) > 3 else "")
+
+
+_WEAK_KINDS = {"domain", "url", "ipv4", "ipv6", "account"}
 
 
 def _hash_match(rule: Rule, x: ScoreInput) -> str | None:

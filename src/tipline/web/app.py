@@ -51,8 +51,9 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
 
     @app.middleware("http")
     async def limits_and_session(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        limit = settings.max_upload_bytes if request.url.path.startswith("/ispws/upload") else settings.max_body_bytes
-        length = request.headers.get("content-length")
+        # the CyberTipline door enforces its own limits while streaming, and answers in its XML format
+        length = None if request.url.path.startswith("/ispws/") else request.headers.get("content-length")
+        limit = settings.max_body_bytes
         if length is not None:
             if not length.isdigit():
                 return JSONResponse({"detail": "Content-Length is not a number"}, status_code=400)
