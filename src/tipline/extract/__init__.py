@@ -1,0 +1,188 @@
+"""Find every identifier a report names: phones, e-mails, URLs, domains, IPs, onion services, crypto
+wallets, messaging handles, IBANs and Western Union MTCNs.
+
+    >>> from tipline.extract import extract
+    >>> [(f.kind, f.value) for f in extract("tawagan mo ako 0917 123 4567", country="PH")]
+    [('phone', '+639171234567')]
+
+Every :class:`Found` carries its span in the *original* text (``text[f.start:f.end] == f.raw``), also
+when the value was read through a rewrite (defanged ``example[.]com``, spelled-out digits, ``at``/``dot``
+e-mails).
+
+Order and masking
+-----------------
+Extractors run from the most specific kind to the least, and each masks the characters it takes so
+that a later, vaguer extractor does not read them again: IBAN -> wallets (eth, btc, xmr, trx) -> URLs
+with a scheme or ``www.`` -> onion names -> e-mails -> bare domains / scheme-less URLs -> spelled-out
+domains ("example dot com") -> IPv4/IPv6 -> handles after cue words -> MTCN (cued) -> phones ->
+WhatsApp attribution. So an MTCN, an IBAN's
+digits, an e-mail's local part, a wallet or an IP is never also a phone, and a URL's host is not an
+e-mail. Exceptions (entities that share characters on purpose): a URL also yields its ``domain`` (or
+``ipv4``/``ipv6``/``onion`` host); ``wa.me/<digits>`` yields ``whatsapp`` and ``phone``; a phone with a
+WhatsApp cue yields ``phone`` and ``whatsapp``. Links to the messaging services themselves
+(:data:`MESSAGING_DOMAINS`: t.me, telegram.me, wa.me, discord.gg, snapchat.com, kik.me, …) yield the
+handle only, never a ``domain``.
+
+Confidence scale
+----------------
+* **0.95-1.0** checksum-verified (IBAN, BTC base58check/bech32, EIP-55 mixed-case ETH, Monero, Tron,
+  onion v3) or explicitly formatted (``https://`` URL, plain ``a@b.com``, a phone written with ``+``/``00``).
+* **0.85-0.9** explicit but unverified: a phone valid in the *stated* country, a defanged URL/e-mail/IP,
+  ``@name`` after a platform cue, a link-derived handle, a cued MTCN.
+* **0.7-0.85** obfuscated but structured: ``name @ domain . com``, disguised phones (spelled-out digits,
+  letter swaps) valid in the stated country or written internationally, ETH in one case (no
+  checksum), ``telegram: name``.
+* **0.4-0.6** heuristics and fallbacks: a phone valid only in a *fallback* region (from ``language`` or the
+  defaults) is capped at 0.5 (0.4-0.45); bare domains in prose (0.45-0.7); a handle after a cue with no
+  separator but a digit/``_``/``.`` in it (0.6); a plain-word handle after a possessive cue ("my kik
+  annasmith", 0.4).
+* **0.3** onion v2 names (16 chars, no checksum).
+
+Phones in detail: written with ``+``/``00`` 0.95 (0.85-0.9 when disguised or odd-spaced); valid in the
+stated ``country`` 0.9 (0.8 disguised); valid only in a fallback region 0.5 (0.4 disguised). See
+:mod:`tipline.extract.phones` for the region policy and the three phases.
+
+Normal forms
+------------
+phone/whatsapp E.164; email lower-case; url ``scheme://host/path?query`` (host lower-case, path case
+kept, fragment dropped, ``http://`` added when missing, empty path -> ``/``); domain the registered
+domain (bundled public-suffix list, ICANN section only); ipv4/ipv6 ``ipaddress`` compressed form; onion
+``<label>.onion`` lower-case; btc base58 as written / bech32 lower-case; eth EIP-55; xmr and trx as
+written; telegram/skype/snapchat/kik lower-case without ``@``; discord new-style usernames lower-case,
+legacy tags ``Name#1234`` as written, invites ``discord.gg/<code>``; iban compact upper-case; mtcn the
+10 digits.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .crypto import eth_check, is_trx, is_xmr, normalise_btc, segwit_decode
+from .finance import extract_ibans, extract_mtcns, normalise_iban, normalise_mtcn
+from .handles import add_whatsapp, clean_handle, extract_handles
+from .network import (
+    MESSAGING_DOMAINS,
+    extract_bare_urls,
+    extract_emails,
+    extract_ips,
+    extract_onions,
+    extract_scheme_urls,
+    extract_spelled_domains,
+    normalise_domain,
+    normalise_email,
+    normalise_ip,
+    normalise_onion,
+    normalise_url,
+)
+from .phones import extract_phones, normalise_phone
+from .text import KINDS, Collector, Cues, Found, View
+
+__all__ = ["extract", "normalise", "Found", "KINDS", "MESSAGING_DOMAINS"]
+
+_B58 = "1-9A-HJ-NP-Za-km-z"
+_ETH_RE = re.compile(r"(?<![\w])0[xX][0-9a-fA-F]{40}(?![\w])")
+_BTC_B58_RE = re.compile(rf"(?<![\w])[13][{_B58}]{{25,34}}(?![\w])")
+_BECH32_RE = re.compile(r"(?<![\w])(?:bc1|BC1)[02-9ac-hj-np-zAC-HJ-NP-Z]{8,87}(?![\w])")
+_TRX_RE = re.compile(rf"(?<![\w])T[{_B58}]{{33}}(?![\w])")
+_XMR_RE = re.compile(rf"(?<![\w])[48][{_B58}]{{94}}(?:[{_B58}]{{11}})?(?![\w])")
+
+
+def _extract_wallets(col: Collector) -> None:
+    text = col.text
+    for m in _ETH_RE.finditer(text):
+        r = eth_check(m.group())
+        if r and col.free(*m.span()):
+            col.add("eth", r[0], m.start(), m.end(), r[1])
+    for m in _BECH32_RE.finditer(text):
+        if segwit_decode(m.group()) and col.free(*m.span()):
+            col.add("btc", m.group().lower(), m.start(), m.end(), 0.99)
+    for m in _XMR_RE.finditer(text):
+        if is_xmr(m.group()) and col.free(*m.span()):
+            col.add("xmr", m.group(), m.start(), m.end(), 0.99)
+    for m in _BTC_B58_RE.finditer(text):
+        if normalise_btc(m.group()) and col.free(*m.span()):
+            col.add("btc", m.group(), m.start(), m.end(), 0.99)
+    for m in _TRX_RE.finditer(text):
+        if is_trx(m.group()) and col.free(*m.span()):
+            col.add("trx", m.group(), m.start(), m.end(), 0.99)
+
+
+def extract(text: str, *, country: str | None = None, language: str | None = None) -> list[Found]:
+    """All identifiers in free text, sorted by start.
+
+    ``country``: ISO 3166 alpha-2 default region for phones (the report's stated country).
+    ``language``: ``'en'|'it'|'tl'|…``; picks the fallback phone regions (it->IT, tl/fil->PH,
+    en->US/GB/PH, see :data:`tipline.extract.phones.LANGUAGE_REGIONS`) and which spelled-out number
+    words are read (English always; Italian for ``it``; Tagalog and Spanish-Filipino for ``tl``;
+    all of them when ``language`` is None).
+    """
+    if not text:
+        return []
+    col = Collector(text)
+    cue_list = Cues(text)
+    phone_fn = _link_phone
+    extract_ibans(col)
+    _extract_wallets(col)
+    view = View(text)
+    extract_scheme_urls(col, view, phone_fn)
+    extract_onions(col, view)
+    extract_emails(col, view)
+    extract_bare_urls(col, view, phone_fn)
+    extract_spelled_domains(col, view)
+    extract_ips(col, view)
+    extract_handles(col, cue_list)
+    extract_mtcns(col)
+    extract_phones(col, country, language)
+    add_whatsapp(col, cue_list)
+    return col.results()
+
+
+def _link_phone(value: str) -> str | None:
+    """E.164 of the digits in a wa.me / whatsapp.com/send link (always international)."""
+    return normalise_phone(value, None)
+
+
+def normalise(kind: str, raw: str, *, country: str | None = None) -> str | None:
+    """Normalise a value that arrived in a structured field (e.g. a CyberTipline ``<phone>`` or
+    ``<screenName>``), returning the one normal form, or None when it is not a valid value of that kind.
+
+    Phones need ``+``/``00`` or a ``country``; without either they return None.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}; expected one of {KINDS}")
+    if raw is None:
+        return None
+    s = raw.strip()
+    if not s:
+        return None
+    if kind in ("phone", "whatsapp"):
+        if kind == "whatsapp":
+            m = re.fullmatch(r"(?:https?://)?(?:wa\.me/|(?:api\.)?whatsapp\.com/send/?\?phone=)\+?(\d{6,15})\S*", s)
+            if m:
+                return normalise_phone("+" + m.group(1), None)
+        return normalise_phone(s, country)
+    if kind == "email":
+        return normalise_email(s)
+    if kind == "url":
+        return normalise_url(s)
+    if kind == "domain":
+        return normalise_domain(s)
+    if kind in ("ipv4", "ipv6"):
+        r = normalise_ip(View(s).text)
+        return r[1] if r and r[0] == kind else None
+    if kind == "onion":
+        return normalise_onion(View(s).text)
+    if kind == "btc":
+        return normalise_btc(s)
+    if kind == "eth":
+        r = eth_check(s)
+        return r[0] if r else None
+    if kind == "xmr":
+        return s if is_xmr(s) else None
+    if kind == "trx":
+        return s if is_trx(s) else None
+    if kind == "iban":
+        return normalise_iban(s)
+    if kind == "mtcn":
+        return normalise_mtcn(s)
+    return clean_handle(kind, s)

@@ -1,0 +1,192 @@
+"""Messaging handles named after a cue word: Telegram, Skype, Snapchat, Kik, Discord, WhatsApp.
+
+Links (``t.me/name``, ``wa.me/<digits>``, ``discord.gg/<code>``, ``snapchat.com/add/name``,
+``kik.me/name``) are read by :mod:`.network`; this module reads the prose forms:
+
+* ``skype:name`` URIs and ``live:.cid.…`` / ``live:name`` ids anywhere (they are unambiguous);
+* ``@name`` — attributed to the platform whose cue word is nearest before it (or shortly after);
+  an Instagram/Twitter/… cue wins the arbitration and the handle is not emitted;
+* ``<cue> [id|username|is|…] [:|=|-] [@]name`` — with an explicit separator or ``@``, or a name that
+  carries a digit, ``_`` or ``.`` (so "talk on kik about it" yields nothing);
+* legacy Discord tags ``name#1234`` near a Discord cue;
+* WhatsApp: a phone number whose nearest cue is WhatsApp (done after the phone pass).
+"""
+
+from __future__ import annotations
+
+import re
+
+from .text import Collector, Cues, Found
+
+_NAME_RES = {
+    "telegram": re.compile(r"[A-Za-z][A-Za-z0-9_]{4,31}"),
+    "skype": re.compile(r"live:(?:\.cid\.)?[A-Za-z0-9._\-]{3,40}|[A-Za-z][A-Za-z0-9._,\-]{5,31}"),
+    "snapchat": re.compile(r"[A-Za-z][A-Za-z0-9._\-]{1,13}[A-Za-z0-9]"),
+    "kik": re.compile(r"[A-Za-z][A-Za-z0-9._]{1,19}"),
+    "discord": re.compile(r"[A-Za-z0-9_.]{2,32}"),
+}
+_STOP = frozenset(
+    "me is and the on at id username user name handle account acc not no none only also too ko niya mo ang "
+    "ng sa si di il la mio tuo suo e or o my your his her their was are to for with from this that it "
+    "here there please pls po call text chat add message msg dm contact group channel app link "
+    "same still now yes ok okay via using use used".split()
+)
+# Ordinary words that follow a platform name in prose ("on kik later", "his discord server"): a
+# plain-word name after a possessive cue ("my kik annasmith") must not be one of these.
+_PROSE = frozenset(
+    """
+    about after again all also always an and any anymore app are around as asked at away back be because
+    been before being but by call called calls can chat chats could daily did do does doing done down
+    during each every everyday everything few first for found friend friends from full gave get gets got
+    group groups had has have he her here him his how i if in instead is it its just know last later like
+    link live looked lot made many may me message messages more most much my name never new next night no
+    not now number of off often ok on once one only or other our out over page people photo photos please
+    posted private profile really said same saw says see seen sent server she should since so some still
+    story such talk talked tell than that the their them then there these they this those through time
+    to today told tomorrow tonight too two until up us use used user using usually very video videos was
+    we week well went were what when where which while who why will with without would year yesterday yet
+    you your account accounts channel contact contacts handle id username chiamate chat con del della di
+    dopo e gli ha il in la le lo ma mi mio nel non o per poi profilo si su sua suo ti tra tuo un una
+    ako ang at ay ba din dito dun ito kanya kasi ko lang mga mo na naman namin natin ng ngayon niya nila
+    pa po rin sa si siya sila sya yung
+    """.split()
+)
+_POSSESSIVE_BEFORE_RE = re.compile(
+    r"(?:\b(?:my|his|her|their|our|add\s+me\s+on|add\s+me|add|follow\s+me\s+on|ang|yung|ni|il\s+(?:mio|suo)"
+    r"|aggiungimi\s+su|sul\s+mio|sa)\s+)$",
+    re.IGNORECASE,
+)
+_CUE_TAIL_RE = re.compile(
+    r"(?:\s*(?:(?:'s|’s|id|username|user\s*name|user|name|handle|account|acc|acct|tag|is|me|on|at|ko|ay|"
+    r"niya|mio|mia|è|e|il|lo|ang|sa|profile|profilo)(?![\w@])|[:=\-–—(]))*\s*(@?)([^\s,;!?()\[\]{}<>\"']+)",
+    re.IGNORECASE,
+)
+_EXPLICIT_SEP_RE = re.compile(r"[:=\-–—]")
+_AT_HANDLE_RE = re.compile(r"(?<![\w@.])@([A-Za-z0-9_.\-]{2,32})")
+_SKYPE_URI_RE = re.compile(r"\bskype:([A-Za-z][A-Za-z0-9._,\-]{5,31})(?:\?[a-z]+)?", re.IGNORECASE)
+_SKYPE_LIVE_RE = re.compile(r"(?<![\w:])live:(?:\.cid\.[0-9a-fA-F]{6,32}|[A-Za-z][A-Za-z0-9._\-]{2,40})")
+_DISCORD_TAG_RE = re.compile(r"(?<![\w#@])([^\s#@:,;]{2,32})#(\d{4})(?!\d)")
+HANDLE_KINDS = ("telegram", "skype", "snapchat", "kik", "discord")
+
+
+def clean_handle(kind: str, raw: str) -> str | None:
+    """The normal form of a handle of ``kind`` or None. Lower-case for every platform except legacy
+    Discord tags (kept as written) and Discord invites (``discord.gg/<code>``, case kept)."""
+    s = raw.strip().rstrip(".")
+    if kind == "discord":
+        m = re.fullmatch(
+            r"(?:https?://)?(?:www\.)?(?:discord\.gg/|discord(?:app)?\.com/invite/)([A-Za-z0-9\-]{2,32})/?", s
+        )
+        if m:
+            return "discord.gg/" + m.group(1)
+        m = _DISCORD_TAG_RE.fullmatch(s)
+        if m:
+            return s
+        s = s.lstrip("@").lower()
+        if _NAME_RES["discord"].fullmatch(s) and ".." not in s and s not in _STOP:
+            return s
+        return None
+    if kind == "skype":
+        if s.lower().startswith("skype:"):
+            s = s[6:].split("?")[0]
+    elif kind == "telegram":
+        m = re.fullmatch(r"(?:https?://)?(?:t|telegram)\.(?:me|dog)/(?:s/)?([A-Za-z0-9_]+)/?", s, re.IGNORECASE)
+        if m:
+            s = m.group(1)
+    elif kind == "snapchat":
+        m = re.fullmatch(r"(?:https?://)?(?:www\.)?snapchat\.com/(?:add/|@)([^/\s]+)/?", s, re.IGNORECASE)
+        if m:
+            s = m.group(1)
+    elif kind == "kik":
+        m = re.fullmatch(r"(?:https?://)?kik\.me/([^/\s]+)/?", s, re.IGNORECASE)
+        if m:
+            s = m.group(1)
+    s = s.lstrip("@")
+    if not _NAME_RES[kind].fullmatch(s) or s.lower() in _STOP:
+        return None
+    return s.lower()
+
+
+def extract_handles(col: Collector, cue_list: Cues) -> None:
+    text = col.text
+    # 1. unambiguous Skype forms
+    for m in _SKYPE_URI_RE.finditer(text):
+        if col.free(*m.span()):
+            value = clean_handle("skype", m.group(1))
+            if value:
+                col.add("skype", value, m.start(), m.end(), 0.95)
+    for m in _SKYPE_LIVE_RE.finditer(text):
+        s = m.group().rstrip(".")
+        if col.free(m.start(), m.start() + len(s)):
+            col.add("skype", s.lower(), m.start(), m.start() + len(s), 0.95)
+
+    # 2. legacy discord tags near a discord cue
+    for m in _DISCORD_TAG_RE.finditer(text):
+        if cue_list.nearest(m.start(), m.end(), before=60, after=30) == "discord" and col.free(*m.span()):
+            col.add("discord", m.group(), m.start(), m.end(), 0.85)
+
+    # 3. cue + [filler] + name
+    for cs, ce, platform in cue_list.items:
+        if platform not in HANDLE_KINDS:
+            continue
+        m = _CUE_TAIL_RE.match(text, ce, min(len(text), ce + 80))
+        if not m:
+            continue
+        at, name = m.group(1), m.group(2)
+        name_start = m.start(2)
+        filler = text[ce : m.start(1)]
+        # the filler is only linking words and separators, so the name belongs to this cue; a
+        # paragraph break in between breaks the link
+        if "\n\n" in filler:
+            continue
+        name = name.rstrip(".:")
+        if platform == "discord" and _DISCORD_TAG_RE.fullmatch(name):
+            continue  # handled above
+        value = clean_handle(platform, name)
+        if value is None:
+            continue
+        explicit = bool(at) or bool(_EXPLICIT_SEP_RE.search(filler))
+        marked = any(c.isdigit() or c in "_." for c in name)
+        if platform == "snapchat" and text[cs:ce].lower() == "sc" and not explicit:
+            continue
+        plain = False
+        if not (explicit or marked):
+            # "my kik annasmith", "add me on snap lorenzo": a plain word after a possessive cue, kept
+            # at low confidence unless it is an everyday word
+            if (
+                filler.strip()
+                or len(name) < 4
+                or name.lower() in _PROSE
+                or not _POSSESSIVE_BEFORE_RE.search(text, max(0, cs - 20), cs)
+            ):
+                continue
+            plain = True
+        start = m.start(1) if at else name_start
+        end = name_start + len(name)
+        if not col.free(start, end):
+            continue
+        conf = 0.85 if at else (0.75 if explicit else (0.4 if plain else 0.6))
+        col.add(platform, value, start, end, conf)
+
+    # 4. @name attributed to the nearest cue
+    for m in _AT_HANDLE_RE.finditer(text):
+        name = m.group(1).rstrip(".")
+        start, end = m.start(), m.start(1) + len(name)
+        platform = cue_list.nearest(start, end, before=50, after=25)
+        if platform not in HANDLE_KINDS or not col.free(start, end):
+            continue
+        value = clean_handle(platform, name)
+        if value is None:
+            continue
+        col.add(platform, value, start, end, 0.85)
+
+
+def add_whatsapp(col: Collector, cue_list: Cues) -> None:
+    """A phone whose nearest cue is WhatsApp is also a ``whatsapp`` entity (same value and span)."""
+    phones: list[Found] = [f for f in col.found if f.kind == "phone"]
+    linked = [(f.start, f.end) for f in col.found if f.kind == "whatsapp"]
+    for f in phones:
+        if any(s < f.end and f.start < e for s, e in linked):
+            continue  # already a wa.me link
+        if cue_list.nearest(f.start, f.end, before=40, after=20) == "whatsapp":
+            col.add("whatsapp", f.value, f.start, f.end, min(f.confidence, 0.9), mask=False)

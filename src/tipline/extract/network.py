@@ -1,0 +1,489 @@
+"""URLs, domains, e-mail addresses, IP addresses and onion services (plain, defanged or obfuscated)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from functools import lru_cache
+from urllib.parse import parse_qs, urlsplit
+
+import tldextract
+
+from .crypto import onion_v3_valid
+from .text import Collector, View
+
+# Bundled public-suffix snapshot only: no fetch, no cache directory.
+_TLD = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, include_psl_private_domains=False)
+
+# Hosts of the messaging services themselves. A link to one of them yields the *handle* (telegram,
+# whatsapp, discord, snapchat, kik) — never a ``domain`` entity, which would link every report that
+# mentions Telegram to every other one.
+MESSAGING_DOMAINS = frozenset(
+    {
+        "t.me",
+        "telegram.me",
+        "telegram.dog",
+        "telegram.org",
+        "wa.me",
+        "whatsapp.com",
+        "discord.gg",
+        "discord.com",
+        "discordapp.com",
+        "snapchat.com",
+        "kik.me",
+        "kik.com",
+        "skype.com",
+    }
+)
+
+# Suffixes that are also everyday words in en/it/tl ("told.me", "ako.sa", "ok.so"). A bare domain
+# ending in one of these needs extra evidence (a cue word, a defang, a digit or hyphen in the name,
+# three or more labels).
+_WORDY_SUFFIXES = frozenset(
+    "in me it is at to be no us am so do go my on as na ng sa ba pa mo si ni il la ci se ma ne de es by ai id".split()
+)
+# Suffixes that are more often file extensions than domains in a report ("clip.mov", "notes.md").
+_FILE_SUFFIXES = frozenset("zip mov py sh rs pl md ps ai so mp pdf doc jpg png gif txt exe".split())
+_COMMON_TLDS = frozenset(
+    "com net org info biz io co xyz top online site app dev me tv cc ws club shop store live link "
+    "page blog name pro mobi asia icu vip".split()
+)
+_SITE_CUE_RE = re.compile(
+    r"\b(?:site|website|web|sito|link|domain|dominio|visit|visita|url|page|pagina|go\s+to|vai\s+su|"
+    r"punta|bisita|www|http|https|server|host|portal|link\s+niya)\b",
+    re.IGNORECASE,
+)
+
+_HLABEL = r"[^\W_](?:[\w-]{0,61}[^\W_])?"
+_TLD_LABEL = r"[^\W\d_]{2,24}"
+_URL_CHARS = r"[^\s<>\"'`{}|\\^\[\]]"
+
+SCHEME_URL_RE = re.compile(rf"\b(?:(?:https?|ftp)://|www\.){_URL_CHARS}+", re.IGNORECASE)
+BARE_URL_RE = re.compile(
+    rf"(?<![\w@./:%+-])((?:{_HLABEL}\.)+{_TLD_LABEL})(?![\w@-]|\.[^\W_])(:\d{{2,5}})?(/{_URL_CHARS}*)?",
+    re.IGNORECASE,
+)
+ONION_RE = re.compile(
+    rf"(?<![\w.])(?:[\w-]+\.)*([a-z2-7]{{56}}|[a-z2-7]{{16}})\.onion\b(/{_URL_CHARS}*)?", re.IGNORECASE
+)
+
+_LOCAL = r"[\w%+\-](?:[\w.%+\-]{0,63}[\w%+\-])?"
+_AT = r"(?:@|\s@\s|\s+(?:at|chiocciola)\s+)"
+_DOT = r"(?:\.|\s\.\s|\s+(?:dot|punto|tuldok)\s+)"
+_DOT_RE = re.compile(_DOT, re.IGNORECASE)
+EMAIL_RE = re.compile(
+    rf"(?<![\w.%+\-@])(?P<local>{_LOCAL})(?P<at>{_AT})(?P<domain>{_HLABEL}(?:{_DOT}{_HLABEL})+)",
+    re.IGNORECASE,
+)
+# Words that precede " at " in ordinary sentences ("meet me at home dot ..."): never a local part
+# when the @ is spelled as a word.
+_WORD_AT_STOP = frozenset(
+    "me us him her them it you i we they look looking is was were are am be meet stay stayed lives live "
+    "living arrive arrived here there home work works working school located based ako siya kami tayo sila "
+    "niya ci sono siamo vediamo sta stanno e and or o to the a an".split()
+)
+
+SPELLED_DOMAIN_RE = re.compile(
+    rf"(?<![\w@.-])({_HLABEL}(?:\s+(?:dot|punto|tuldok)\s+{_HLABEL})+)(?![\w@-])", re.IGNORECASE
+)
+_SPELLED_DOT_RE = re.compile(r"\s+(?:dot|punto|tuldok)\s+", re.IGNORECASE)
+
+IPV4_RE = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\d)")
+IPV6_RE = re.compile(r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?::\d{1,3}(?:\.\d{1,3}){3})?(?![\w:])")
+
+TELEGRAM_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{4,31}")
+_TELEGRAM_RESERVED = frozenset({"joinchat", "addstickers", "share", "proxy", "socks", "iv", "setlanguage", "addtheme"})
+SNAP_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9._\-]{2,14}")
+KIK_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._]{1,19}")
+DISCORD_INVITE_RE = re.compile(r"[A-Za-z0-9\-]{2,32}")
+
+
+@lru_cache(maxsize=65536)
+def registered_domain(host: str) -> str | None:
+    """Registered domain (``example.co.uk``) of a host name, from the bundled public-suffix list."""
+    host = host.strip(".").lower()
+    if not host or ".." in host:
+        return None
+    r = _TLD(host)
+    if not r.suffix or not r.domain or r.suffix == "onion":
+        return None
+    return f"{r.domain}.{r.suffix}"
+
+
+def _trim_url(s: str) -> str:
+    while s:
+        c = s[-1]
+        if c in ".,;:!?'\"*":
+            s = s[:-1]
+        elif c == ")" and s.count("(") < s.count(")"):
+            s = s[:-1]
+        else:
+            break
+    return s
+
+
+def normalise_ip(s: str) -> tuple[str, str] | None:
+    try:
+        ip = ipaddress.ip_address(s.strip().strip("[]"))
+    except ValueError:
+        return None
+    return ("ipv4" if ip.version == 4 else "ipv6"), ip.compressed
+
+
+def normalise_onion(s: str) -> str | None:
+    s = s.strip().lower()
+    m = re.fullmatch(r"(?:https?://)?(?:[\w-]+\.)*([a-z2-7]{56}|[a-z2-7]{16})\.onion/?", s)
+    if not m:
+        return None
+    label = m.group(1)
+    if len(label) == 56 and not onion_v3_valid(label):
+        return None
+    return label + ".onion"
+
+
+class ParsedUrl:
+    __slots__ = ("normal", "host", "host_start", "host_end", "path", "query")
+
+    def __init__(self, normal: str, host: str, host_start: int, host_end: int, path: str, query: str):
+        self.normal, self.host, self.host_start, self.host_end = normal, host, host_start, host_end
+        self.path, self.query = path, query
+
+
+def parse_url(s: str) -> ParsedUrl | None:
+    """Normalise a URL string (defanged already): scheme + lower-case host + path (+ query), no
+    fragment, http:// when the scheme is missing. ``host_start``/``host_end`` index into ``s``."""
+    has_scheme = "://" in s[:10]
+    full = s if has_scheme else "http://" + s
+    try:
+        parts = urlsplit(full)
+        port = parts.port
+    except ValueError:
+        return None
+    host = (parts.hostname or "").rstrip(".")
+    if not host:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https", "ftp"):
+        return None
+    netloc_start = (s.find("//") + 2) if has_scheme else 0
+    netloc = parts.netloc
+    at = netloc.rfind("@")
+    hs = netloc_start + at + 1
+    he = hs + len(parts.hostname or "")
+    host = host.lower()
+    path = parts.path or "/"
+    normal = f"{scheme}://{host}{':' + str(port) if port else ''}{path}"
+    if parts.query:
+        normal += "?" + parts.query
+    return ParsedUrl(normal, host, hs, he, parts.path, parts.query)
+
+
+def host_kind(host: str) -> tuple[str, str] | None:
+    """('domain', registered) / ('ipv4'|'ipv6', ip) / ('onion', name) for a URL host, or None."""
+    ip = normalise_ip(host)
+    if ip:
+        return ip
+    if host.endswith(".onion"):
+        o = normalise_onion(host)
+        return ("onion", o) if o else None
+    reg = registered_domain(host)
+    return ("domain", reg) if reg else None
+
+
+def messaging_handle(host: str, path: str, query: str) -> tuple[str, str] | None:
+    """(kind, value) for a link to a messaging service profile/invite, else None."""
+    reg = registered_domain(host) or host
+    segs = [p for p in path.split("/") if p]
+    if reg in ("t.me", "telegram.me", "telegram.dog"):
+        if segs and segs[0] == "s" and len(segs) > 1:
+            segs = segs[1:]
+        if segs and TELEGRAM_NAME_RE.fullmatch(segs[0]) and segs[0].lower() not in _TELEGRAM_RESERVED:
+            return "telegram", segs[0].lower()
+        return None
+    if reg == "wa.me" and segs and segs[0].isdigit():
+        return "whatsapp", "+" + segs[0]
+    if reg == "whatsapp.com" and segs[:1] == ["send"]:
+        phone = parse_qs(query).get("phone", [""])[0].lstrip("+")
+        if phone.isdigit():
+            return "whatsapp", "+" + phone
+        return None
+    if reg in ("discord.gg",) and segs and DISCORD_INVITE_RE.fullmatch(segs[0]):
+        return "discord", "discord.gg/" + segs[0]
+    if reg in ("discord.com", "discordapp.com") and len(segs) > 1 and segs[0] == "invite":
+        if DISCORD_INVITE_RE.fullmatch(segs[1]):
+            return "discord", "discord.gg/" + segs[1]
+        return None
+    if reg == "snapchat.com" and segs:
+        name = segs[1] if segs[0] == "add" and len(segs) > 1 else segs[0].lstrip("@") if segs[0][0] == "@" else ""
+        if name and SNAP_NAME_RE.fullmatch(name):
+            return "snapchat", name.lower()
+        return None
+    if reg == "kik.me" and segs and KIK_NAME_RE.fullmatch(segs[0]):
+        return "kik", segs[0].lower()
+    return None
+
+
+def _emit_url(col: Collector, view: View, a: int, b: int, s: str, conf: float, phone_fn) -> bool:
+    """Emit url (+ domain/ip/onion, or the messaging handle) for view[a:b] == s. True if emitted."""
+    pu = parse_url(s)
+    if pu is None:
+        return False
+    hk = host_kind(pu.host)
+    if hk is None:
+        return False
+    start, end = view.span(a, b)
+    if not col.free(start, end):
+        return False
+    hs, he = view.span(a + pu.host_start, a + pu.host_end)
+    reg = hk[1] if hk[0] == "domain" else None
+    if reg in MESSAGING_DOMAINS:
+        handle = messaging_handle(pu.host, pu.path, pu.query)
+        if handle is not None:
+            kind, value = handle
+            if kind == "whatsapp":
+                phone = phone_fn(value)
+                if phone is None:
+                    return False
+                col.add("whatsapp", phone, start, end, conf)
+                # the digits part of the link is the phone
+                digits = value[1:]
+                off = s.find(digits)
+                ps, pe = view.span(a + off, a + off + len(digits)) if off >= 0 else (start, end)
+                col.add("phone", phone, ps, pe, conf, mask=False)
+            else:
+                col.add(kind, value, start, end, conf)
+            return True
+        col.add("url", pu.normal, start, end, conf)  # e.g. an invite link: the URL, no domain
+        return True
+    col.add("url", pu.normal, start, end, conf)
+    host_conf = conf
+    if hk[0] == "onion":
+        host_conf = 0.99 if len(hk[1]) == 62 else 0.3  # v3 checksum verified / v2
+    col.add(hk[0], hk[1], hs, he, host_conf, mask=False)
+    return True
+
+
+def extract_scheme_urls(col: Collector, view: View, phone_fn) -> None:
+    for m in SCHEME_URL_RE.finditer(view.text):
+        s = _trim_url(m.group())
+        a, b = m.start(), m.start() + len(s)
+        conf = 0.95 if s[:4].lower() != "www." else 0.9
+        _emit_url(col, view, a, b, s, conf, phone_fn)
+
+
+def extract_onions(col: Collector, view: View) -> None:
+    for m in ONION_RE.finditer(view.text):
+        label = m.group(1).lower()
+        if len(label) == 56:
+            if not onion_v3_valid(label):
+                continue
+            conf = 0.99
+        else:
+            conf = 0.3
+        path = _trim_url(m.group(2) or "")
+        a = m.start()
+        b = m.end(1) + len(".onion") + len(path)
+        start, end = view.span(a, b)
+        if not col.free(start, end):
+            continue
+        value = label + ".onion"
+        if len(path) > 1:
+            col.add("url", "http://" + view.text[a : m.end(1) + 6].lower() + path, start, end, conf)
+        hs, he = view.span(m.start(1), m.end(1) + 6)
+        col.add("onion", value, hs, he, conf, mask=False)
+        col.mask[start:end] = b"\x01" * (end - start)
+
+
+def _split_domain(domain_text: str) -> list[tuple[str, int, int, str]]:
+    """Labels of an (obfuscated) domain: (label, start, end, separator before it)."""
+    out = []
+    pos = 0
+    sep = ""
+    for m in _DOT_RE.finditer(domain_text):
+        out.append((domain_text[pos : m.start()], pos, m.start(), sep))
+        sep = m.group()
+        pos = m.end()
+    out.append((domain_text[pos:], pos, len(domain_text), sep))
+    return out
+
+
+def _is_title(label: str) -> bool:
+    return len(label) > 1 and label[0].isupper() and label[1:].islower()
+
+
+def _cut_at_case_change(labels: list) -> list:
+    """Drop labels from the first Title-case one that follows a lower-case one: "gmail.com.Me" is a
+    missing space before a new sentence, not the host gmail.com.me."""
+    for i in range(1, len(labels)):
+        if _is_title(labels[i][0]) and labels[i - 1][0].islower():
+            return labels[:i]
+    return labels
+
+
+def extract_emails(col: Collector, view: View) -> None:
+    text = view.text
+    for m in EMAIL_RE.finditer(text):
+        at = m.group("at")
+        word_at = at.strip().lower() in ("at", "chiocciola")
+        local = m.group("local")
+        if word_at and local.lower() in _WORD_AT_STOP:
+            continue
+        labels = _cut_at_case_change(_split_domain(m.group("domain")))
+        for k in range(len(labels), 1, -1):
+            host = ".".join(lab for lab, *_ in labels[:k]).lower()
+            if registered_domain(host):
+                break
+        else:
+            continue
+        seps = [sep for *_, sep in labels[1:k]]
+        a, b = m.start(), m.start("domain") + labels[k - 1][2]
+        start, end = view.span(a, b)
+        if not col.free(start, end):
+            continue
+        if word_at or any("." not in sep for sep in seps):
+            conf = 0.7  # "name at domain dot com"
+        elif at != "@" or any(sep != "." for sep in seps) or view.was_defanged(a, b):
+            conf = 0.85  # "name @ domain . com", "name[at]domain[.]com"
+        else:
+            conf = 0.95
+        col.add("email", f"{local.lower()}@{host}", start, end, conf)
+
+
+def extract_bare_urls(col: Collector, view: View, phone_fn) -> None:
+    text = view.text
+    for m in BARE_URL_RE.finditer(text):
+        host = m.group(1)
+        path = _trim_url(m.group(3) or "")
+        port = m.group(2) or ""
+        a = m.start()
+        if not port and not path:
+            labels = _cut_at_case_change([(lab,) for lab in host.split(".")])
+            if len(labels) < 2:
+                continue
+            host = ".".join(lab for (lab,) in labels)  # "example.com.Then" -> "example.com"
+        if "_" in host:
+            continue  # no host name has "_": "cool_guy.ph" is a handle, not a domain
+        b = m.start(1) + len(host) + len(port) + len(path)
+        reg = registered_domain(host)
+        if reg is None:
+            continue
+        start, end = view.span(a, b)
+        if not col.free(start, end):
+            continue
+        if reg in MESSAGING_DOMAINS:
+            _emit_url(col, view, a, b, text[a:b], 0.9, phone_fn)
+            continue
+        labels = host.split(".")
+        suffix_last = labels[-1].lower()
+        defanged = view.was_defanged(a, b)
+        name_label = reg.split(".")[0]
+        if len(path) > 1:
+            if not (defanged or len(name_label) >= 2):
+                continue
+            _emit_url(col, view, a, b, text[a:b], 0.85 if defanged else 0.8, phone_fn)
+            continue
+        # a bare domain in prose
+        if not defanged:
+            tld = labels[-1]
+            if tld[0].isupper() and not tld.isupper() and labels[-2][:1].islower():
+                continue  # "thanks.Love" -> a missing space, not a domain
+            if len(name_label) < 2:
+                continue
+            cue = _SITE_CUE_RE.search(text, max(0, a - 40), a) is not None
+            evidence = cue or len(labels) >= 3 or any(c.isdigit() or c == "-" for c in name_label)
+            common = suffix_last in _COMMON_TLDS or len(suffix_last) == 2
+            if not evidence and (suffix_last in _WORDY_SUFFIXES or suffix_last in _FILE_SUFFIXES or not common):
+                # "told.me", "clip.mov", "mom.dad" (.dad is a gTLD): a missing space, a file, a typo
+                continue
+            conf = 0.6 if common else 0.45
+            if cue:
+                conf += 0.1
+        else:
+            conf = 0.85
+        col.add("domain", reg, start, end, conf)
+
+
+def extract_spelled_domains(col: Collector, view: View) -> None:
+    """``example dot com`` / ``esempio punto it``: needs a site cue before it or a digit/hyphen in the
+    name (so "the dot com bubble" stays prose)."""
+    text = view.text
+    for m in SPELLED_DOMAIN_RE.finditer(text):
+        labels = _SPELLED_DOT_RE.split(m.group(1))
+        bounds = [(x.start(), x.end()) for x in _SPELLED_DOT_RE.finditer(m.group(1))]
+        for k in range(len(labels), 1, -1):
+            host = ".".join(labels[:k]).lower()
+            reg = registered_domain(host)
+            if reg:
+                break
+        else:
+            continue
+        name = reg.split(".")[0]
+        a = m.start(1)
+        b = a + bounds[k - 2][1] + len(labels[k - 1])  # end of the k-th label
+        cue = _SITE_CUE_RE.search(text, max(0, a - 40), a) is not None
+        if not (cue or any(c.isdigit() or c == "-" for c in name)) or len(name) < 3:
+            continue
+        start, end = view.span(a, b)
+        if col.free(start, end):
+            col.add("domain", reg, start, end, 0.7 if cue else 0.55)
+
+
+def extract_ips(col: Collector, view: View) -> None:
+    text = view.text
+    for m in IPV4_RE.finditer(text):
+        ip = normalise_ip(m.group())
+        if ip is None:
+            continue
+        a, b = m.span()
+        if text[max(0, a - 8) : a].lower().rstrip().endswith(("v", "version", "ver", "ver.")):
+            continue
+        start, end = view.span(a, b)
+        if col.free(start, end):
+            col.add("ipv4", ip[1], start, end, 0.95 if view.was_defanged(a, b) else 0.9)
+    for m in IPV6_RE.finditer(text):
+        s = m.group()
+        if s.count(":") < 2 or sum(1 for g in s.split(":") if g) < 2 or not any(c.isdigit() for c in s):
+            continue
+        ip = normalise_ip(s)
+        if ip is None or ip[0] != "ipv6":
+            continue
+        start, end = view.span(*m.span())
+        if col.free(start, end):
+            col.add("ipv6", ip[1], start, end, 0.9)
+
+
+# --------------------------------------------------------------------------- normalise helpers
+
+
+def normalise_email(raw: str) -> str | None:
+    view = View(raw.strip())
+    m = EMAIL_RE.fullmatch(view.text)
+    if not m:
+        return None
+    labels = _split_domain(m.group("domain"))
+    host = ".".join(lab for lab, *_ in labels).lower()
+    if registered_domain(host) is None:
+        return None
+    return f"{m.group('local').lower()}@{host}"
+
+
+def normalise_url(raw: str) -> str | None:
+    s = View(raw.strip()).text
+    if not s or any(c.isspace() for c in s):
+        return None
+    pu = parse_url(s)
+    if pu is None or host_kind(pu.host) is None:
+        return None
+    return pu.normal
+
+
+def normalise_domain(raw: str) -> str | None:
+    s = View(raw.strip()).text
+    if "/" in s or "@" in s:
+        pu = parse_url(s.split("@")[-1] if "://" not in s else s)
+        if pu is None:
+            return None
+        s = pu.host
+    if not re.fullmatch(rf"(?:{_HLABEL}\.)+{_TLD_LABEL}\.?", s, re.IGNORECASE):
+        return None
+    return registered_domain(s)
