@@ -8,10 +8,10 @@ same code with a different URL.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,7 @@ class Database:
         self._write = sessionmaker(self.write_engine, expire_on_commit=False)
         self._migrated = False
         self._lock = threading.Lock()
+        self._writer_lock: threading.Lock | None = threading.Lock() if self.is_sqlite else None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
@@ -64,18 +65,30 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    @contextmanager
+    @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
-        """A write session: commits on success, rolls back on error."""
-        with self._write() as s:
-            try:
-                yield s
-                s.commit()
-            except BaseException:
-                s.rollback()
-                raise
+        """A write session: commits on success, rolls back on error.
 
-    @contextmanager
+        On SQLite, writers of this process queue on a lock before ``BEGIN IMMEDIATE``: SQLite allows one
+        writer at a time anyway, and its busy handler (sleep and retry) would add long tail latency.
+        Other processes still wait on SQLite's own lock (busy_timeout).
+        """
+        lock = self._writer_lock
+        if lock is not None and not lock.acquire(timeout=60):
+            raise TimeoutError("the SQLite database stayed locked by another writer for 60 s")
+        try:
+            with self._write() as s:
+                try:
+                    yield s
+                    s.commit()
+                except BaseException:
+                    s.rollback()
+                    raise
+        finally:
+            if lock is not None:
+                lock.release()
+
+    @contextlib.contextmanager
     def reader(self) -> Iterator[Session]:
         """A read session (never commits; objects read stay usable, detached, after it closes)."""
         with self._read() as s:

@@ -169,7 +169,7 @@ class RulesError(ValueError):
 @dataclass
 class RuleSet:
     rules: list[Rule]
-    thresholds: tuple[float, float, float] = (100, 60, 25)
+    thresholds: tuple[float, float, float] = (120, 70, 30)
     source: str = "defaults"
 
     def score(self, x: ScoreInput) -> Scored:
@@ -195,7 +195,7 @@ def parse_rules(text: str, *, source: str = "rules") -> RuleSet:
     except tomllib.TOMLDecodeError as e:
         raise RulesError(f"{source}: not valid TOML: {e}") from e
     pr = data.get("priority", {})
-    thresholds = (float(pr.get("p1", 100)), float(pr.get("p2", 60)), float(pr.get("p3", 25)))
+    thresholds = (float(pr.get("p1", 120)), float(pr.get("p2", 70)), float(pr.get("p3", 30)))
     if not thresholds[0] >= thresholds[1] >= thresholds[2]:
         raise RulesError(f"{source}: [priority] thresholds must satisfy p1 >= p2 >= p3")
     rules: list[Rule] = []
