@@ -68,8 +68,9 @@ class Server:
         db.dispose()
         self.port = free_port()
         tipline = str(Path(sys.executable).with_name("tipline"))
-        self.proc = subprocess.Popen([tipline, "serve", "--port", str(self.port)], env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [tipline, "serve", "--port", str(self.port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         self.base = f"http://127.0.0.1:{self.port}"
         for _ in range(300):
             try:
@@ -117,8 +118,13 @@ def drive(n_clients: int, seconds: float, one_call) -> dict[str, float]:
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
-    return {"n": count[0], "per_s": count[0] / wall, "p50_ms": pct(lat, 50) * 1000, "p99_ms": pct(lat, 99) * 1000,
-            "errors": errors[0]}
+    return {
+        "n": count[0],
+        "per_s": count[0] / wall,
+        "p50_ms": pct(lat, 50) * 1000,
+        "p99_ms": pct(lat, 99) * 1000,
+        "errors": errors[0],
+    }
 
 
 def main() -> None:
@@ -147,8 +153,12 @@ def main() -> None:
                     return c.post(srv.base + "/api/v1/reports", json=body, headers=key).status_code == 201
 
                 def ispws_call(c: httpx.Client, i: int, srv=srv, auth=auth) -> bool:
-                    r = c.post(srv.base + "/ispws/submit", content=xml_docs[i % len(xml_docs)], auth=auth,
-                               headers={"content-type": "text/xml; charset=utf-8"})
+                    r = c.post(
+                        srv.base + "/ispws/submit",
+                        content=xml_docs[i % len(xml_docs)],
+                        auth=auth,
+                        headers={"content-type": "text/xml; charset=utf-8"},
+                    )
                     if r.status_code != 200 or "<reportId>" not in r.text:
                         return False
                     rid = r.text.split("<reportId>")[1].split("<")[0]
@@ -164,18 +174,33 @@ def main() -> None:
                         r = c.post(srv.base + "/api/v1/live", json=body, headers=key)
                         lat.append(time.perf_counter() - t0)
                         assert r.status_code == 201, r.text
-                rows.append((backend, "panic button (1 client)", {
-                    "n": len(lat), "per_s": len(lat) / sum(lat), "p50_ms": pct(lat, 50) * 1000,
-                    "p99_ms": pct(lat, 99) * 1000, "errors": 0, "mean_ms": statistics.mean(lat) * 1000}))
+                rows.append(
+                    (
+                        backend,
+                        "panic button (1 client)",
+                        {
+                            "n": len(lat),
+                            "per_s": len(lat) / sum(lat),
+                            "p50_ms": pct(lat, 50) * 1000,
+                            "p99_ms": pct(lat, 99) * 1000,
+                            "errors": 0,
+                            "mean_ms": statistics.mean(lat) * 1000,
+                        },
+                    )
+                )
             finally:
                 srv.stop()
 
-    print(f"\nintake on loopback, {args.clients} concurrent clients, {args.seconds:g} s per door "
-          f"(clients and server share {os.cpu_count()} cores)\n")
+    print(
+        f"\nintake on loopback, {args.clients} concurrent clients, {args.seconds:g} s per door "
+        f"(clients and server share {os.cpu_count()} cores)\n"
+    )
     print(f"{'backend':9} {'door':34} {'calls':>6} {'per s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
     for backend, door, m in rows:
-        print(f"{backend:9} {door:34} {m['n']:>6} {m['per_s']:>8.1f} {m['p50_ms']:>8.1f} {m['p99_ms']:>8.1f} "
-              f"{m['errors']:>6}")
+        print(
+            f"{backend:9} {door:34} {m['n']:>6} {m['per_s']:>8.1f} {m['p50_ms']:>8.1f} {m['p99_ms']:>8.1f} "
+            f"{m['errors']:>6}"
+        )
     print("\npanic button against its 50 ms goal (goal / measured p99; > 1 means within the goal):")
     for backend, door, m in rows:
         if door.startswith("panic"):

@@ -14,12 +14,11 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 
 from tipline.accounts import service as accounts
 from tipline.settings import Settings
 from tipline.store import Database
-from tipline.store.models import Base
 
 PG_SERVER = os.environ.get("TIPLINE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 PASSWORD = "correct horse battery staple"
@@ -44,9 +43,13 @@ def pg_url() -> Iterator[str]:
     admin.dispose()
 
 
+# tables that hold installation data made by migrations, kept between tests
+_KEEP = {"instance_meta", "alembic_version"}
+
+
 def _truncate_pg(url: str) -> None:
     eng = create_engine(url)
-    tables = [t.name for t in Base.metadata.sorted_tables if t.name != "instance_meta"] + ["report_search"]
+    tables = [t for t in inspect(eng).get_table_names() if t not in _KEEP]
     with eng.begin() as c:
         c.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
     eng.dispose()

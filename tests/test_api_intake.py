@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import bearer
 from sqlalchemy import select
 
+from conftest import bearer
 from tipline.accounts import service as accounts
 from tipline.store.models import Attachment, Report
 
@@ -16,8 +16,11 @@ REPORT = {
     "language": "en",
     "country": "PH",
     "reported_persons": [
-        {"name": "seller", "identifiers": [{"kind": "account", "value": "Seller_01", "platform": "ExampleChat"}],
-         "ip_events": [{"ip": "203.0.113.77", "event": "Login"}]}
+        {
+            "name": "seller",
+            "identifiers": [{"kind": "account", "value": "Seller_01", "platform": "ExampleChat"}],
+            "ip_events": [{"ip": "203.0.113.77", "event": "Login"}],
+        }
     ],
     "victims": [{"age": 11}],
     "urls": ["https://ads-fake-board.com/listing/991"],
@@ -68,8 +71,10 @@ def test_shared_identifier_raises_second_report(client, platform, analyst_token)
         ({**REPORT, "victims": [{"age": 300}]}, "victims.0.age"),
         ({**REPORT, "text": "x" * 20_001}, "text"),
         ({**REPORT, "files": [{"md5": "xyz"}]}, "files.0.md5"),
-        ({**REPORT, "reported_persons": [{"identifiers": [{"kind": "pager", "value": "1"}]}]},
-         "reported_persons.0.identifiers.0.kind"),
+        (
+            {**REPORT, "reported_persons": [{"identifiers": [{"kind": "pager", "value": "1"}]}]},
+            "reported_persons.0.identifiers.0.kind",
+        ),
         ({k: v for k, v in REPORT.items() if k != "report_id"}, "report_id"),
         ({**REPORT, "surprise": 1}, "surprise"),
     ],
@@ -152,8 +157,11 @@ def test_assess_report_and_audit(client, db, platform, analyst_token):
 
     rid = client.post("/api/v1/reports", json=REPORT, headers=bearer(platform.api_key)).json()["id"]
     h = bearer(analyst_token)
-    r = client.patch(f"/api/v1/reports/{rid}", json={"status": "no_action", "classification": "not_illegal",
-                                                      "note": "checked"}, headers=h)
+    r = client.patch(
+        f"/api/v1/reports/{rid}",
+        json={"status": "no_action", "classification": "not_illegal", "note": "checked"},
+        headers=h,
+    )
     assert r.status_code == 200 and r.json()["status"] == "no_action"
     assert client.get("/api/v1/queue", headers=h).json()["total"] == 0
     assert client.patch(f"/api/v1/reports/{rid}", json={"status": "closed"}, headers=h).status_code == 422

@@ -47,8 +47,12 @@ def test_errors_say_what_to_do(tmp_path):
     assert p.returncode == 1 and "at least 12 characters" in p.stderr
     p = run(["tokens", "create", "nobody"], tmp_path, check=False)
     assert p.returncode == 1 and "tipline users add" in p.stderr
-    p = run(["queue"], tmp_path, env_extra={"TIPLINE_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/x"},
-            check=False)
+    p = run(
+        ["queue"],
+        tmp_path,
+        env_extra={"TIPLINE_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/x"},
+        check=False,
+    )
     assert p.returncode == 1 and "TIPLINE_DATABASE_URL" in p.stderr
 
 

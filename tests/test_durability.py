@@ -34,8 +34,9 @@ def _start(settings, port: int) -> subprocess.Popen:
     env.pop("TIPLINE_DATABASE_URL", None)
     if settings.database_url:
         env["TIPLINE_DATABASE_URL"] = settings.database_url
-    proc = subprocess.Popen([TIPLINE, "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [TIPLINE, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     for _ in range(200):
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=0.5).status_code == 200:
@@ -60,11 +61,18 @@ def test_sigkill_mid_stream_loses_no_acknowledged_report(settings, db: Database)
         with httpx.Client(timeout=5) as c:
             while not stop.is_set():
                 rid = f"c{k}-{i}"
-                body = {"report_id": rid, "category": "other", "text": f"report {rid} call 0917 555 {k:04d}",
-                        "country": "PH"}
+                body = {
+                    "report_id": rid,
+                    "category": "other",
+                    "text": f"report {rid} call 0917 555 {k:04d}",
+                    "country": "PH",
+                }
                 try:
-                    r = c.post(f"http://127.0.0.1:{port}/api/v1/reports", json=body,
-                               headers={"Authorization": f"Bearer {creds.api_key}"})
+                    r = c.post(
+                        f"http://127.0.0.1:{port}/api/v1/reports",
+                        json=body,
+                        headers={"Authorization": f"Bearer {creds.api_key}"},
+                    )
                 except httpx.HTTPError:
                     return  # the server died under us: this one was never acknowledged
                 if r.status_code == 201:

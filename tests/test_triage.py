@@ -8,8 +8,9 @@ from tipline.triage.rules import DEFAULT_RULES, RulesError, ScoreInput, ages_in_
 
 
 def _input(**kw):
-    base = dict(text="", language="en", category="other", source="public", is_live=False, escalate=False,
-                victim_ages=[])
+    base = dict(
+        text="", language="en", category="other", source="public", is_live=False, escalate=False, victim_ages=[]
+    )
     base.update(kw)
     return ScoreInput(**base)
 

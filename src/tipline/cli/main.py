@@ -396,5 +396,18 @@ def rules_defaults() -> None:
     print(DEFAULT_RULES.read_text(encoding="utf-8"), end="")
 
 
+def _register_capabilities() -> None:
+    """Each capability adds its own commands (``tipline banks``, ``tipline networks``, ``tipline refer``...)."""
+    from tipline.graph import cli as graph_cli
+    from tipline.media import cli as media_cli
+    from tipline.routing import cli as routing_cli
+
+    for capability in (media_cli, graph_cli, routing_cli):
+        capability.register(app)
+
+
+_register_capabilities()
+
+
 def main() -> None:
     app()

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tipline.extract import extract, normalise
-from tipline.intake import receipts
+from tipline.intake import hooks, receipts
 from tipline.intake.schemas import FileIn, ReportIn, Source
 from tipline.store import Database
 from tipline.store.models import Attachment, Entity, FollowUp, Mention, Report
@@ -332,8 +332,13 @@ def analyse_report(db: Database, report_id: int) -> int:
             others = {f"{k}:{v}": n for k, v, n in s.execute(q)}
         victim_ages = [p["age"] for p in row.persons or [] if p.get("role") == "victim" and p.get("age") is not None]
         text = "\n".join([row.text or ""] + [fu.body for fu in followups if fu.author == "reporter"])
-        scored = rules.score(
-            ScoreInput(
+        ctx = hooks.AnalysisContext(
+            db=db,
+            session=s,
+            report=row,
+            entity_ids=entity_ids,
+            removed_entity_ids=old_entities - entity_ids,
+            score_input=ScoreInput(
                 text=text,
                 language=row.language,
                 category=row.category,
@@ -342,14 +347,19 @@ def analyse_report(db: Database, report_id: int) -> int:
                 escalate=row.escalate,
                 victim_ages=victim_ages,
                 entity_report_counts=others,
-                hash_match_labels=[m.get("label", "") for m in row.details.get("hash_matches", [])],
-            )
+            ),
         )
+        for hook in hooks.before_score_hooks():
+            hook(ctx)
+        scored = rules.score(ctx.score_input)
+        ctx.scored = scored
         row.priority = scored.priority
         row.score = scored.score
         row.reasons = [r.as_dict() for r in scored.reasons]
         row.analysed_at = now
         index_report(s, report_id, _search_body(row, text, found))
+        for hook in hooks.after_analysis_hooks():
+            hook(ctx)
         return scored.priority
 
 

@@ -85,6 +85,9 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         return JSONResponse({"detail": f"invalid input: {summary}", "errors": problems}, status_code=422)
 
     from tipline.cybertip.api import router as cybertip_router
+    from tipline.graph import web as graph_web
+    from tipline.media import web as media_web
+    from tipline.routing import web as routing_web
     from tipline.web import pages_public, pages_staff
     from tipline.web.api import router as api_router
 
@@ -92,6 +95,9 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.include_router(cybertip_router)
     app.include_router(pages_public.router)
     app.include_router(pages_staff.router)
+    # one router per capability: each holds its API routes (under /api/v1) and its staff pages
+    for capability in (media_web, graph_web, routing_web):
+        app.include_router(capability.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/healthz", include_in_schema=False)

@@ -1,0 +1,1 @@
+"""Routing and referral: agency directory, jurisdiction, referral packages, sharing, takedown, statistics."""
