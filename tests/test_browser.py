@@ -1,0 +1,177 @@
+"""The whole public-to-analyst path in a real browser (Playwright + Debian's chromium), SQLite only.
+
+A real uvicorn server runs the app built by ``create_app`` on a free loopback port. The test also
+checks what only a browser can: htmx swapping the incident questions in, the page working with
+JavaScript off, and no request leaving for another origin. Screenshots of the form and the queue are
+written to /tmp (not committed) for a human look.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import PASSWORD
+from tipline.accounts import service as accounts
+from tipline.settings import Settings
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = Path("/tmp")
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no chromium at {CHROMIUM} (apt-get install chromium)"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    import uvicorn
+
+    from tipline.web.app import create_app
+
+    settings = Settings(data_dir=tmp_path / "data")
+    app = create_app(settings)
+    accounts.create_user(app.state.db, "ana", "analyst", PASSWORD)
+    port = _free_port()
+    srv = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
+    )
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("the server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+    app.state.db.dispose()
+
+
+@pytest.fixture
+def browser():  # type: ignore[no-untyped-def]
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        yield b
+        b.close()
+
+
+def test_report_follow_up_and_triage_in_a_browser(server: str, browser) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+    page = context.new_page()
+    foreign: list[str] = []
+    errors: list[str] = []
+    page.on("request", lambda req: None if req.url.startswith(server) else foreign.append(req.url))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    # --- the public form, in Italian
+    page.goto(f"{server}/report?lang=it")
+    assert page.locator("html").get_attribute("lang") == "it"
+    assert "Che cosa vuoi segnalare?" in page.locator("#f-category legend").inner_text()
+    assert page.locator("label[for=f-text]").inner_text() == "Che cosa è successo?"
+    assert page.locator("#no-files h2").inner_text() == "Questo modulo non accetta file, foto né screenshot"
+    # with JavaScript the questions wait for a choice
+    assert page.locator(".choose-first").is_visible()
+    assert not page.locator("#q-live").is_visible()
+
+    page.locator("#f-category").get_by_text("Un abuso trasmesso in diretta").click()
+    page.wait_for_selector("#q-live.current")
+    assert page.locator("#questions fieldset.qgroup").count() == 1
+    assert (
+        page.locator("label[for=f-live_account]").inner_text() == "Nome dell'account che trasmette o vende la diretta"
+    )
+    page.fill("#f-live_platform", "ExampleCam")
+    page.fill("#f-live_account", "darkroom_x")
+    page.locator("#q-live").get_by_label("Sì").check()
+    page.fill("#f-live_seen_at", "2024-05-01T21:30")
+    page.fill("#f-text", "Una bambina in diretta in questo momento; pagamenti al +63 917 555 0101.")
+    page.select_option("#f-country", "PH")
+    page.fill("#f-victim_age", "10")
+    page.screenshot(path=str(SHOTS / "tipline-report-form.png"), full_page=True)
+    page.get_by_role("button", name="Invia la segnalazione").click()
+
+    page.wait_for_selector("#receipt")
+    receipt = page.locator("#receipt").inner_text().strip()
+    assert re.fullmatch(r"\d{4} \d{4} \d{4} \d{4}", receipt)
+    assert "Grazie" in page.locator("h1").inner_text()
+
+    # --- follow-up with the receipt
+    page.goto(f"{server}/followup")
+    page.fill("#f-receipt", receipt)
+    page.get_by_role("button", name="Mostra la mia segnalazione").click()
+    page.wait_for_selector(".status-word")
+    assert page.locator(".status-word").inner_text() == "Ricevuta"
+    page.fill("#f-body", "L'account usa anche il nome darkroom_y")
+    page.get_by_role("button", name="Aggiungi alla mia segnalazione").click()
+    page.wait_for_selector(".flash")
+    assert page.locator(".msg-reporter .msg-body").inner_text() == "L'account usa anche il nome darkroom_y"
+
+    # --- the analyst
+    page.goto(f"{server}/login?lang=en")
+    page.fill("#f-name", "ana")
+    page.fill("#f-password", PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{server}/queue")
+    row = page.locator("table.queue tbody tr").first
+    assert row.locator(".badge").inner_text() == "P1"
+    reasons = row.locator("ul.reasons").inner_text()
+    assert "Abuse reported as live or ongoing" in reasons
+    assert "Imminent-danger language (Italian)" in reasons
+    page.screenshot(path=str(SHOTS / "tipline-queue.png"), full_page=True)
+
+    # filtering with htmx swaps the results and keeps the URL shareable
+    page.select_option("#f-category", "sextortion")
+    page.wait_for_url(re.compile(r".*category=sextortion.*"))
+    page.wait_for_selector("#results .count")
+    assert page.locator("table.queue tbody tr").count() == 0
+    page.goto(f"{server}/queue")
+
+    page.locator("table.queue tbody tr").first.locator("a[href^='/reports/']").click()
+    page.wait_for_selector("#reasons")
+    assert page.locator("#messages .msg-reporter .msg-body").inner_text() == "L'account usa anche il nome darkroom_y"
+    assert page.locator("#entities a.entity-link").count() > 0
+    assert page.locator("img, video").count() == 0
+    page.screenshot(path=str(SHOTS / "tipline-report.png"), full_page=True)
+
+    assert not foreign, f"requests to other origins: {foreign}"
+    assert not [e for e in errors if "favicon" not in e], errors
+    context.close()
+
+
+def test_the_form_works_without_javascript(server: str, browser) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(java_script_enabled=False, locale="en-US")
+    page = context.new_page()
+    page.goto(f"{server}/report")
+    # every type's questions are visible, so a reporter without JavaScript can answer them
+    assert page.locator("#questions fieldset.qgroup").count() == 6
+    assert page.locator("#q-ad").is_visible() and page.locator("#q-live").is_visible()
+    page.locator("#f-category").get_by_text("An ad offering a person").click()
+    page.fill("#f-ad_contact", "+39 333 123 4567")
+    page.get_by_role("button", name="Send the report").click()
+    page.wait_for_selector("#receipt")
+    assert re.fullmatch(r"\d{4} \d{4} \d{4} \d{4}", page.locator("#receipt").inner_text().strip())
+    context.close()

@@ -1,0 +1,426 @@
+"""Public pages (report form, receipt, follow-up) against the real app on SQLite and PostgreSQL.
+
+Pages are parsed with lxml and checked element by element, not by substring alone.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import lxml.html
+import pytest
+from sqlalchemy import select
+
+from tipline.accounts import service as accounts
+from tipline.intake import service as intake
+from tipline.intake.schemas import Status
+from tipline.reports import service as reports
+from tipline.store.models import AuditEvent, FollowUp, Report
+from tipline.web.pages_public import INCIDENT_TYPES, TYPES_BY_CATEGORY
+
+EN_LEGEND = "What do you want to report?"
+IT_LEGEND = "Che cosa vuoi segnalare?"
+
+# the smallest valid answers for each incident type
+MINIMAL = {
+    "live_streamed_abuse": {"live_account": "darkroom_x", "live_happening_now": "yes", "live_platform": "ExampleCam"},
+    "child_sexual_abuse_material": {"material_urls": "https://files.example.net/a/1\nhttps://files.example.net/a/2"},
+    "trafficking_advertisement": {
+        "ad_url": "https://ads.example.org/listing/77",
+        "ad_contact": "+39 333 123 4567",
+        "ad_city": "Milano",
+    },
+    "sextortion": {"sextortion_account": "xtort_bob", "sextortion_money": "yes"},
+    "online_enticement": {"grooming_account": "friendly_adult", "grooming_meeting": "no"},
+    "other": {"text": "Something I saw in a chat group about selling 'shows'."},
+}
+
+
+def page(response) -> lxml.html.HtmlElement:  # type: ignore[no-untyped-def]
+    return lxml.html.fromstring(response.text)
+
+
+_SIMPLE = re.compile(r"([\w-]+|\*)?((?:#[\w-]+|\.[\w-]+|\[[\w-]+(?:=(?:'[^']*'|\"[^\"]*\"|[^\]]+))?\])*)")
+_PART = re.compile(r"#([\w-]+)|\.([\w-]+)|\[([\w-]+)(?:=('[^']*'|\"[^\"]*\"|[^\]]+))?\]")
+
+
+def _xpath_of(selector: str) -> str:
+    steps = []
+    for simple in selector.split():
+        m = _SIMPLE.fullmatch(simple)
+        assert m, f"unsupported selector {simple!r}"
+        conds = []
+        for id_, cls, attr, value in _PART.findall(m.group(2)):
+            if id_:
+                conds.append(f"@id='{id_}'")
+            elif cls:
+                conds.append(f"contains(concat(' ', normalize-space(@class), ' '), ' {cls} ')")
+            elif value:
+                conds.append(f"@{attr}='{value.strip(chr(39) + chr(34))}'")
+            else:
+                conds.append(f"@{attr}")
+        steps.append((m.group(1) or "*") + "".join(f"[{c}]" for c in conds))
+    return ".//" + "//".join(steps)
+
+
+def css(el: lxml.html.HtmlElement, selector: str) -> list[lxml.html.HtmlElement]:
+    """Elements matching a simple CSS selector (tag, #id, .class, [attr], [attr=v], descendants, commas).
+
+    lxml's own ``cssselect`` needs the cssselect package, which tipline does not depend on."""
+    return el.xpath(" | ".join(_xpath_of(part.strip()) for part in selector.split(",")))
+
+
+def text_of(el: lxml.html.HtmlElement) -> str:
+    """The text a reader hears: aria-hidden parts (decoration such as step numbers) left out."""
+    el = copy.deepcopy(el)
+    for hidden in el.xpath(".//*[@aria-hidden='true']"):
+        hidden.drop_tree()
+    return " ".join(el.text_content().split())
+
+
+def legend(doc: lxml.html.HtmlElement) -> str:
+    return text_of(doc.get_element_by_id("f-category").find("legend"))
+
+
+def receipt_of(response) -> str:  # type: ignore[no-untyped-def]
+    return text_of(page(response).get_element_by_id("receipt"))
+
+
+def submit(client, category: str, **fields: str):  # type: ignore[no-untyped-def]
+    data = {"category": category, **MINIMAL.get(category, {}), **fields}
+    return client.post("/report", data=data)
+
+
+# ------------------------------------------------------------------------------------------ pages
+
+
+def test_landing_page_links_to_report_followup_and_login(client):
+    r = client.get("/")
+    assert r.status_code == 200
+    hrefs = {a.get("href") for a in page(r).iter("a")}
+    assert {"/report", "/followup", "/login"} <= hrefs
+
+
+def test_form_in_english_then_italian_by_switch_cookie_and_header(client):
+    doc = page(client.get("/report"))
+    assert doc.get("lang") == "en"
+    assert legend(doc).startswith(EN_LEGEND)
+    assert text_of(css(doc, "label[for=f-text]")[0]) == "What happened?"
+
+    r = client.get("/report?lang=it")
+    doc = page(r)
+    assert doc.get("lang") == "it"
+    assert legend(doc).startswith(IT_LEGEND)
+    assert text_of(css(doc, "label[for=f-text]")[0]) == "Che cosa è successo?"
+    assert "tipline_lang=it" in r.headers["set-cookie"]
+    # the switch is remembered by the cookie
+    assert page(client.get("/report")).get("lang") == "it"
+    assert page(client.get("/report?lang=en")).get("lang") == "en"
+    assert page(client.get("/report")).get("lang") == "en"
+
+    client.cookies.clear()
+    doc = page(client.get("/report", headers={"Accept-Language": "it-IT,it;q=0.9,en;q=0.8"}))
+    assert doc.get("lang") == "it" and legend(doc).startswith(IT_LEGEND)
+    doc = page(client.get("/report", headers={"Accept-Language": "de-DE,de;q=0.9"}))
+    assert doc.get("lang") == "en"
+    # the language switch links to this page in each language
+    links = {a.get("hreflang"): a.get("href") for a in css(doc, "nav.lang-switch a")}
+    assert links == {"en": "/report?lang=en", "it": "/report?lang=it"}
+
+
+def test_form_takes_no_files_says_why_and_runs_no_inline_script(client):
+    r = client.get("/report")
+    doc = page(r)
+    form = doc.get_element_by_id("report-form")
+    assert form.get("method") == "post" and form.get("enctype") in (None, "application/x-www-form-urlencoded")
+    assert not css(doc, "input[type=file]")
+    notice = text_of(doc.get_element_by_id("no-files"))
+    assert "no files" in notice and "crime" in notice and "URL" in notice
+    for script in doc.iter("script"):
+        assert script.get("src", "").startswith("/static/"), "inline or third-party script"
+        assert not (script.text or "").strip()
+    for el in doc.iter():
+        if not isinstance(el.tag, str):
+            continue
+        assert not [a for a in el.attrib if a.startswith("on")], f"event handler attribute on <{el.tag}>"
+        assert "style" not in el.attrib, f"inline style on <{el.tag}>"
+        for attr in ("src", "href", "action"):
+            value = el.get(attr)
+            if value is not None:
+                assert value.startswith(("/", "#")), f"third-party or absolute {attr}={value!r}"
+    # contact is optional and collapsed, the rest of the form asks no identity
+    assert css(doc, "details.contact") and css(doc, "details.contact")[0].get("open") is None
+    assert not css(doc, "details.contact input[required]")
+
+
+@pytest.mark.parametrize("itype", INCIDENT_TYPES, ids=lambda t: t.category.value)
+def test_each_type_has_its_questions_as_a_fragment_and_marked_without_js(client, itype):
+    r = client.get(f"/report/questions?category={itype.category.value}")
+    assert r.status_code == 200
+    frag = lxml.html.fragment_fromstring(r.text, create_parent="div")
+    groups = css(frag, "fieldset.qgroup")
+    assert [g.get("data-category") for g in groups] == [itype.category.value]
+    assert "current" in groups[0].get("class")
+    names = {el.get("name") for el in css(groups[0], "input, textarea, select")}
+    assert names == {itype.field(q) for q in itype.questions}
+    for q in itype.questions:
+        assert css(frag, f"label[for=f-{itype.field(q)}]") or q.kind == "yesno"
+
+    # without JavaScript the whole page shows every type's questions, the chosen one marked
+    doc = page(client.get(f"/report?category={itype.category.value}"))
+    groups = css(doc, "#questions fieldset.qgroup")
+    assert len(groups) == len(INCIDENT_TYPES)
+    assert [g.get("data-category") for g in groups if "current" in g.get("class")] == [itype.category.value]
+    radio = css(doc, f"input[name=category][value={itype.category.value}]")[0]
+    assert radio.get("checked") is not None
+    assert radio.get("hx-get") == "/report/questions"
+
+
+def test_questions_fragment_in_italian_and_for_unknown_type(client):
+    frag = lxml.html.fragment_fromstring(
+        client.get("/report/questions?category=sextortion&lang=it").text, create_parent="div"
+    )
+    assert "Chiede denaro?" in text_of(frag)
+    frag = lxml.html.fragment_fromstring(client.get("/report/questions?category=nope").text, create_parent="div")
+    assert len(css(frag, "fieldset.qgroup")) == len(INCIDENT_TYPES)
+
+
+# ------------------------------------------------------------------------------------------ submit
+
+
+@pytest.mark.parametrize("category", list(MINIMAL))
+def test_submit_each_type_gives_a_receipt_once_that_finds_the_report(client, db, category):
+    r = submit(client, category)
+    assert r.status_code == 201, r.text
+    assert r.headers["cache-control"] == "no-store"
+    shown = receipt_of(r)
+    assert re.fullmatch(r"\d{4} \d{4} \d{4} \d{4}", shown)
+    rid = intake.report_for_receipt(db, shown)
+    assert rid is not None
+    doc = page(r)
+    assert "/followup" in {a.get("href") for a in doc.iter("a")}
+    assert not css(doc, "nav.lang-switch"), "switching language would lose the receipt"
+    got = reports.get_report(db, rid)
+    assert got.category.value == category
+    assert got.source.value == "public"
+    assert got.language == "en"
+    itype = TYPES_BY_CATEGORY[category]
+    answers = got.details.get("answers", {})
+    for q in itype.questions:
+        raw = MINIMAL[category].get(itype.field(q))
+        if raw and q.kind not in ("url", "urls"):
+            assert answers[q.key] == raw
+        if raw and q.kind in ("url", "urls"):
+            assert raw.split() == [u for u in got.urls if u in raw.split()]
+
+
+def test_live_answers_make_a_live_report_with_the_account(client, db):
+    r = submit(
+        client,
+        "live_streamed_abuse",
+        text="They stream from a room, a girl about 10.",
+        victim_age="10",
+        country="ph",
+        live_seen_at="2024-05-01T21:30",
+        live_url="https://cam.example.com/room/55",
+    )
+    rid = intake.report_for_receipt(db, receipt_of(r))
+    got = reports.get_report(db, rid)
+    assert got.is_live is True
+    assert got.priority == 1
+    assert got.country == "PH"
+    assert got.urls == ["https://cam.example.com/room/55"]
+    assert got.details["answers"]["seen_at"] == "2024-05-01T21:30"
+    roles = {p["role"] for p in got.persons}
+    assert roles == {"victim", "broadcaster"}
+    assert ("account", "examplecam/darkroom_x") in {(e.kind, e.value) for e in got.entities}
+    assert "account: darkroom_x" in got.text
+
+
+def test_ad_contact_goes_into_the_text_so_extraction_finds_the_phone(client, db):
+    r = submit(client, "trafficking_advertisement")
+    got = reports.get_report(db, intake.report_for_receipt(db, receipt_of(r)))
+    assert "contact: +39 333 123 4567" in got.text
+    assert ("phone", "+393331234567") in {(e.kind, e.value) for e in got.entities}
+    assert got.urls == ["https://ads.example.org/listing/77"]
+    assert got.details["answers"]["city"] == "Milano"
+
+
+def test_contact_is_optional_and_sealed(client, db):
+    r = submit(client, "other", contact_email="someone@example.org")
+    rid = intake.report_for_receipt(db, receipt_of(r))
+    with db.reader() as s:
+        row = s.get(Report, rid)
+        assert row.contact_sealed is not None and b"someone@example.org" not in row.contact_sealed
+    r = submit(client, "other")
+    with db.reader() as s:
+        assert s.get(Report, intake.report_for_receipt(db, receipt_of(r))).contact_sealed is None
+
+
+def test_no_ip_address_is_stored(client, db):
+    # TestClient's peer address is "testclient"; nothing of it may reach the database
+    r = submit(client, "other")
+    rid = intake.report_for_receipt(db, receipt_of(r))
+    with db.reader() as s:
+        row = s.get(Report, rid)
+        stored = repr([getattr(row, c.key) for c in Report.__table__.columns])
+        audit = repr([(a.actor, a.details) for a in s.scalars(select(AuditEvent))])
+    assert "testclient" not in stored and "testclient" not in audit
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "label"),
+    [
+        ({"category": ""}, "category", EN_LEGEND),
+        ({"category": "other", "text": "x" * 20_001}, "text", "What happened?"),
+        ({"category": "other", "text": "ok", "victim_age": "300"}, "victim_age", "Age of the child or victim"),
+        ({"category": "other", "text": "ok", "victim_age": "-1"}, "victim_age", "Age of the child or victim"),
+        ({"category": "other", "text": "ok", "country": "XX"}, "country", "Country"),
+        ({"category": "other", "text": "ok", "contact_email": "not-an-address"}, "contact_email", "E-mail"),
+        ({"category": "child_sexual_abuse_material"}, "material_urls", "Web address (URL) where you saw it"),
+        (
+            {"category": "child_sexual_abuse_material", "material_urls": "just words"},
+            "material_urls",
+            "Web address (URL) where you saw it",
+        ),
+        ({"category": "live_streamed_abuse"}, "live_account", "Name of the account that streams or sells the show"),
+        ({"category": "other"}, "text", "What happened?"),
+        ({"category": "child_sex_tourism", "text": "a category the form does not offer"}, "category", EN_LEGEND),
+    ],
+)
+def test_bad_input_is_refused_with_a_message_naming_the_field(client, db, fields, field, label):
+    r = client.post("/report", data=fields)
+    assert r.status_code == 422, r.text
+    doc = page(r)
+    error = css(doc, f"p.field-error[data-field={field}]")
+    assert error and text_of(error[0])
+    summary = css(doc, f"#error-summary a[data-field={field}]")
+    assert summary and text_of(summary[0]).startswith(label)
+    assert summary[0].get("href") == f"#f-{field}"
+    control = doc.get_element_by_id(f"f-{field}")
+    assert control.get("aria-invalid") == "true" or control.tag == "fieldset"
+    # what the reporter typed is kept
+    for name, value in fields.items():
+        if name == "category" or not value:
+            continue
+        el = css(doc, f"[name={name}]")[0]
+        kept = el.text if el.tag == "textarea" else el.value
+        assert (kept or "") == value or el.tag == "select"
+    with db.reader() as s:
+        assert s.scalar(select(Report.id)) is None
+
+
+def test_errors_are_in_the_page_language(client):
+    r = client.post("/report?lang=it", data={"category": "other", "text": "ok", "victim_age": "300"})
+    assert r.status_code == 422
+    error = css(page(r), "p.field-error[data-field=victim_age]")[0]
+    assert text_of(error) == "Indica l'età con un numero da 0 a 120, oppure lascia vuoto."
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"category": "other", "text": "ok", "victim_age": "1e3"},
+        {"category": "other", "text": "ok", "victim_age": "\u00b3"},
+        {"category": "other", "text": "ok", "live_account": "x" * 5000, "surprise": "1"},
+        {"category": "other" * 1000},
+        {"category": "child_sexual_abuse_material", "material_urls": " ".join(["https://x.example/a"] * 60)},
+        {"category": "live_streamed_abuse", "live_seen_at": "yesterday", "live_account": "a"},
+        {"category": "trafficking_advertisement", "ad_url": "https://ads.example/" + "a" * 3000},
+        {"category": "sextortion", "sextortion_money": "maybe", "sextortion_account": "\x00\x01"},
+    ],
+)
+def test_odd_input_never_breaks_the_page(client, data):
+    r = client.post("/report", data=data)
+    assert r.status_code in (201, 422), r.text
+    assert page(r).get("lang") == "en"
+
+
+def test_a_file_sent_anyway_is_ignored_never_stored(client, db):
+    r = client.post(
+        "/report",
+        data={"category": "other", "text": "see the attachment"},
+        files={"upload": ("x.jpg", b"\xff\xd8 placeholder bytes", "image/jpeg")},
+    )
+    assert r.status_code == 201
+    got = reports.get_report(db, intake.report_for_receipt(db, receipt_of(r)))
+    assert got.files == []
+
+
+# ------------------------------------------------------------------------------------------ follow-up
+
+
+def test_followup_shows_status_and_messages_and_takes_more_information(client, db, analyst_token):
+    receipt = receipt_of(submit(client, "other"))
+    rid = intake.report_for_receipt(db, receipt)
+    r = client.post("/followup", data={"receipt": receipt.replace(" ", "")})
+    assert r.status_code == 200
+    assert r.headers["cache-control"] == "no-store"
+    doc = page(r)
+    assert text_of(css(doc, ".status-word")[0]) == "Received"
+    assert css(doc, "input[name=receipt][type=hidden]")[0].get("value") == receipt.replace(" ", "")
+    assert not css(doc, "nav.lang-switch")
+
+    r = client.post("/followup/message", data={"receipt": receipt, "body": "The account also uses +39 333 765 4321"})
+    assert r.status_code == 200
+    doc = page(r)
+    assert css(doc, ".flash")
+    bodies = [text_of(m) for m in css(doc, ".conversation .msg-reporter .msg-body")]
+    assert bodies == ["The account also uses +39 333 765 4321"]
+    with db.reader() as s:
+        assert [f.body for f in s.scalars(select(FollowUp).where(FollowUp.report_id == rid))] == [
+            "The account also uses +39 333 765 4321"
+        ]
+    # the new information is analysed with the report
+    got = reports.get_report(db, rid)
+    assert ("phone", "+393337654321") in {(e.kind, e.value) for e in got.entities}
+
+    # staff reply and status change reach the reporter, in the reporter's words
+    ana = accounts.principal_for_token(db, analyst_token)
+    assert ana is not None
+    reports.message_reporter(db, rid, ana, "Thank you. Which app was it?")
+    reports.update_report(db, rid, ana, status=Status.REFERRED)
+    doc = page(client.post("/followup", data={"receipt": receipt}))
+    assert text_of(css(doc, ".status-word")[0]) == "Passed to the authorities"
+    staff_msgs = [text_of(m) for m in css(doc, ".conversation .msg-staff .msg-body")]
+    assert staff_msgs == ["Thank you. Which app was it?"]
+    # never the report itself, nor internal notes
+    assert "Something I saw in a chat group" not in r.text
+
+
+def test_followup_in_italian_uses_reporter_words(client, db):
+    receipt = receipt_of(submit(client, "other"))
+    doc = page(client.post("/followup?lang=it", data={"receipt": receipt}))
+    assert text_of(css(doc, ".status-word")[0]) == "Ricevuta"
+
+
+@pytest.mark.parametrize("receipt", ["0000 0000 0000 0000", "1234", "", "abcd efgh ijkl mnop", "9" * 200])
+def test_wrong_receipt_gets_one_generic_404(client, receipt):
+    client.post("/report", data={"category": "other", "text": "a report that exists"})
+    r = client.post("/followup", data={"receipt": receipt})
+    assert r.status_code == 404
+    message = text_of(page(r).get_element_by_id("error-summary"))
+    assert message == "There is no report with this receipt number. Check the number and try again."
+    r = client.post("/followup/message", data={"receipt": receipt, "body": "hello"})
+    assert r.status_code == 404
+    assert text_of(page(r).get_element_by_id("error-summary")) == message
+
+
+def test_empty_or_long_followup_message_is_refused(client, db):
+    receipt = receipt_of(submit(client, "other"))
+    r = client.post("/followup/message", data={"receipt": receipt, "body": "   "})
+    assert r.status_code == 422
+    r = client.post("/followup/message", data={"receipt": receipt, "body": "x" * 20_001})
+    assert r.status_code == 422
+    assert page(r).get_element_by_id("f-body").text == "x" * 20_001
+    with db.reader() as s:
+        assert s.scalar(select(FollowUp.id)) is None
+
+
+def test_receipt_never_travels_in_a_url(client):
+    doc = page(client.get("/followup"))
+    form = css(doc, "form[action='/followup']")[0]
+    assert form.get("method") == "post"
+    assert doc.get_element_by_id("f-receipt").get("autocomplete") == "off"
