@@ -43,13 +43,56 @@ class Settings(BaseSettings):
     )
     master_key: str | None = Field(
         default=None,
-        description="64 hex characters: the key that seals reporter contact details. Empty: a key file "
-        "in the data folder, created on first use (fine for the embedded default; set it explicitly "
-        "when several app nodes share one PostgreSQL).",
+        description="64 hex characters: the master key that wraps the data keys of sealed fields (report "
+        "text, reporter contact, messages, notes, TOTP secrets, media). Empty: key files in <data dir>/keys/, "
+        "created on first use (fine for the embedded default; set it when several app nodes share one "
+        "PostgreSQL). Never stored in the database.",
+        repr=False,
+    )
+    previous_master_keys: str | None = Field(
+        default=None,
+        description="Comma-separated older master keys, still needed to read values sealed before a rotation.",
+        repr=False,
+    )
+    search_index_key: str | None = Field(
+        default=None,
+        description="64 hex characters: key of the blind search index. Empty: a key file in <data dir>/keys/.",
         repr=False,
     )
     session_cookie_secure: bool = Field(default=False, description="Send the staff session cookie over HTTPS only.")
     session_idle_minutes: int = Field(default=60, description="Staff session idle timeout.")
+    pdq_threshold: int = Field(
+        default=31,
+        ge=0,
+        le=128,
+        description="Largest Hamming distance (of 256 bits) at which two PDQ hashes match; also used between "
+        "vPDQ frames. 31 is Meta's (and HMA's) threshold for a confident match.",
+    )
+    pdq_dihedral: bool = Field(
+        default=True,
+        description="When the image itself is at hand (uploads, /api/v1/match with a file, `tipline match`), also "
+        "match its 8 rotated and mirrored PDQ variants, so a flipped or rotated copy of a bank image matches.",
+    )
+    vpdq_quality_threshold: int = Field(
+        default=50,
+        ge=0,
+        le=100,
+        description="vPDQ frames of lower PDQ quality (0-100) are ignored on both sides (HMA's default: 50).",
+    )
+    vpdq_match_share: float = Field(
+        default=0.8,
+        ge=0.0,
+        le=1.0,
+        description="vPDQ: share of the query video's distinct frames that must match a frame of the bank video "
+        "(HMA's default: 0.8).",
+    )
+    vpdq_bank_share: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="vPDQ: share of the bank video's distinct frames that must match a frame of the query video "
+        "(HMA's default: 0, so a short clip of a long known video matches).",
+    )
 
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -59,17 +102,6 @@ class Settings(BaseSettings):
     def ensure_data_dir(self) -> Path:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return self.data_dir
-
-    def master_key_bytes(self) -> bytes:
-        if self.master_key:
-            try:
-                key = bytes.fromhex(self.master_key)
-            except ValueError:
-                key = b""
-            if len(key) != 32:
-                raise ValueError("TIPLINE_MASTER_KEY must be 64 hexadecimal characters (32 bytes)")
-            return key
-        return self.secret("master-key")
 
     def secret(self, name: str, nbytes: int = 32) -> bytes:
         """A per-installation secret kept in the data folder (created on first use, mode 0600).

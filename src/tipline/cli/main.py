@@ -30,7 +30,10 @@ app = typer.Typer(
 )
 users_app = typer.Typer(help="Staff accounts (admin, supervisor, analyst).", no_args_is_help=True)
 tokens_app = typer.Typer(help="Staff API tokens for the JSON API.", no_args_is_help=True)
-keys_app = typer.Typer(help="Platform API keys and CyberTipline credentials.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="Platform API keys and CyberTipline credentials (create); master keys of sealed data (rotate, status).",
+    no_args_is_help=True,
+)
 import_app = typer.Typer(help="Load reports from files.", no_args_is_help=True)
 rules_app = typer.Typer(help="Triage rules (a TOML file the hotline edits).", no_args_is_help=True)
 app.add_typer(users_app, name="users")
@@ -264,6 +267,56 @@ def keys_create(
         print(f"api_key:  {creds.api_key}")
         print(f"username: {creds.username}")
         print(f"password: {creds.password}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    retire: Annotated[bool, typer.Option(help="Delete older key files once nothing is sealed with them.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Rotate the master key: a new key (a new key file, or TIPLINE_MASTER_KEY as now set) wraps every
+    sealed value's data key. Runs while the app serves; ciphertexts are not rewritten."""
+    from tipline.protect import keys
+
+    db = database()
+    total = keys.count_sealed(db)
+    with progress() as bar:
+        task = bar.add_task("re-wrapping data keys", total=total)
+        res = keys.rotate(db, retire=retire, progress=lambda n: bar.advance(task, n))
+    if json_out:
+        print(
+            json.dumps(
+                {
+                    "current_key": res.new_key_id,
+                    "rewrapped": res.rewrapped,
+                    "by_column": res.by_column,
+                    "retired": res.retired,
+                    "values_per_key": res.still_used,
+                }
+            )
+        )
+        return
+    out.print(f"current master key {res.new_key_id}; re-wrapped {res.rewrapped} values")
+    for kid, n in sorted(res.still_used.items()):
+        out.print(f"  key {kid}: {n} values")
+    if res.retired:
+        out.print(f"retired key files: {', '.join(res.retired)}")
+
+
+@keys_app.command("status")
+def keys_status(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Which master keys are configured, which is current, and how many sealed values each wraps."""
+    from tipline.protect import keys
+
+    db = database()
+    used = keys.usage(db)
+    ring = db.keyring
+    if json_out:
+        print(json.dumps({"current": ring.current_id, "configured": ring.ids, "values_per_key": used}))
+        return
+    for kid in sorted(set(ring.ids) | set(used)):
+        mark = " (current)" if kid == ring.current_id else "" if kid in ring.ids else " (NOT CONFIGURED)"
+        out.print(f"key {kid}{mark}: {used.get(kid, 0)} values")
 
 
 # ------------------------------------------------------------------------------------------ import

@@ -1,2 +1,3 @@
-"""Protection of sensitive data: sealing (authenticated encryption) of what reporters and analysts must
-never see leak. The protection issue extends this with envelope keys, rotation and the audit chain."""
+"""Protection of sensitive data: envelope encryption of sensitive fields (``crypto``), the sealed column
+type (``store.types``), and the blind search index. MFA, the audit chain, retention and backups build
+on these."""

@@ -1,31 +1,240 @@
-"""Seal and open small secrets (reporter contact details) with AES-GCM.
+"""Envelope encryption of sensitive fields, and the blind search index.
 
-The key comes from ``TIPLINE_MASTER_KEY`` (64 hex characters) or, on the embedded default, a key file
-in the data folder created on first use. It never goes in the database. Sealed blobs carry a version
-byte so that envelope encryption (a data key per record, wrapped by the master key) can replace this
-format without a flag day.
+Each sealed value gets its own random 256-bit data key (AES-GCM); the data key is wrapped (AES-GCM) by a
+master key. Master keys never enter the database: they come from ``TIPLINE_MASTER_KEY`` (64 hex chars;
+older keys still needed for reading in ``TIPLINE_PREVIOUS_MASTER_KEYS``, comma-separated) or, on the
+embedded default, from key files in ``<data dir>/keys/``. Rotation (``tipline keys rotate``) adds a new
+master key and re-wraps every data key under it; the ciphertexts themselves are not touched, and
+servers still running pick the new key up when they first meet a value wrapped by it.
+
+Sealed blob layout (version 2)::
+
+    0x02 | key-id length (1) | key id | nonce_w (12) | wrapped data key (48) | nonce (12) | ciphertext+tag
+
+The additional authenticated data binds a value to its column (``context``), so a sealed value cannot
+be moved to another column unnoticed.
+
+Full-text search over sealed text uses a blind index: each word is replaced by an HMAC-SHA-256 of it
+under a separate index key, so the index finds exact words without holding them in clear. It cannot do
+prefix or fuzzy search; that is the price of keeping the text out of the index.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
+import secrets
+import threading
+import unicodedata
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-VERSION = b"\x01"
+VERSION = b"\x02"
 
 
-class Sealer:
-    def __init__(self, key: bytes) -> None:
-        if len(key) != 32:
-            raise ValueError("the master key must be 32 bytes (64 hex characters)")
-        self._aead = AESGCM(key)
+class KeyError_(ValueError):
+    """A sealed value whose master key is not available (or that was tampered with)."""
 
-    def seal(self, plaintext: bytes, *, context: bytes = b"") -> bytes:
-        nonce = os.urandom(12)
-        return VERSION + nonce + self._aead.encrypt(nonce, plaintext, context)
 
-    def open(self, blob: bytes, *, context: bytes = b"") -> bytes:
+def key_id(key: bytes) -> str:
+    return hashlib.sha256(b"tipline key id" + key).hexdigest()[:12]
+
+
+def parse_hex_key(value: str, what: str) -> bytes:
+    try:
+        key = bytes.fromhex(value.strip())
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise ValueError(f"{what} must be 64 hexadecimal characters (32 bytes)")
+    return key
+
+
+class Keyring:
+    """Master keys by id: the current one seals, any of them opens."""
+
+    def __init__(
+        self,
+        current: bytes,
+        others: list[bytes] | None = None,
+        *,
+        index_key: bytes,
+        reload: Callable[[], Keyring] | None = None,
+    ) -> None:
+        self.current_id = key_id(current)
+        self._keys = {key_id(k): k for k in [*(others or []), current]}
+        self.index_key = index_key
+        self._reload = reload
+        self._lock = threading.Lock()
+
+    @property
+    def ids(self) -> list[str]:
+        return sorted(self._keys)
+
+    def seal(self, plaintext: bytes, *, context: bytes) -> bytes:
+        kek = self._keys[self.current_id]
+        dek = secrets.token_bytes(32)
+        nonce_w, nonce = os.urandom(12), os.urandom(12)
+        kid = self.current_id.encode()
+        wrapped = AESGCM(kek).encrypt(nonce_w, dek, b"tipline dek|" + kid)
+        return (
+            VERSION
+            + bytes([len(kid)])
+            + kid
+            + nonce_w
+            + wrapped
+            + nonce
+            + AESGCM(dek).encrypt(nonce, plaintext, context)
+        )
+
+    def _split(self, blob: bytes) -> tuple[str, bytes, bytes, bytes, bytes]:
         if not blob or blob[:1] != VERSION:
-            raise ValueError("unknown sealed-data format")
-        return self._aead.decrypt(blob[1:13], blob[13:], context)
+            raise KeyError_("not a sealed value of a known format")
+        n = blob[1]
+        kid = blob[2 : 2 + n].decode()
+        rest = blob[2 + n :]
+        return kid, rest[:12], rest[12:60], rest[60:72], rest[72:]
+
+    def _kek(self, kid: str) -> bytes:
+        if kid not in self._keys and self._reload is not None:
+            with self._lock:
+                fresh = self._reload()
+                self._keys.update(fresh._keys)
+        try:
+            return self._keys[kid]
+        except KeyError:
+            raise KeyError_(
+                f"this value is sealed with master key {kid}, which is not configured here "
+                "(set TIPLINE_PREVIOUS_MASTER_KEYS or restore the key file)"
+            ) from None
+
+    def _dek(self, kid: str, nonce_w: bytes, wrapped: bytes) -> bytes:
+        try:
+            return AESGCM(self._kek(kid)).decrypt(nonce_w, wrapped, b"tipline dek|" + kid.encode())
+        except InvalidTag:
+            raise KeyError_("a data key failed authentication: the value or its key was altered") from None
+
+    def open(self, blob: bytes, *, context: bytes) -> bytes:
+        kid, nonce_w, wrapped, nonce, ct = self._split(blob)
+        try:
+            return AESGCM(self._dek(kid, nonce_w, wrapped)).decrypt(nonce, ct, context)
+        except InvalidTag:
+            raise KeyError_("a sealed value failed authentication: it was altered or moved") from None
+
+    def rewrap(self, blob: bytes) -> bytes:
+        """The same ciphertext with its data key wrapped by the current master key."""
+        kid, nonce_w, wrapped, nonce, ct = self._split(blob)
+        if kid == self.current_id:
+            return blob
+        dek = self._dek(kid, nonce_w, wrapped)
+        new_kid = self.current_id.encode()
+        new_nonce_w = os.urandom(12)
+        new_wrapped = AESGCM(self._keys[self.current_id]).encrypt(new_nonce_w, dek, b"tipline dek|" + new_kid)
+        return VERSION + bytes([len(new_kid)]) + new_kid + new_nonce_w + new_wrapped + nonce + ct
+
+    def sealed_with(self, blob: bytes) -> str:
+        return self._split(blob)[0]
+
+    # ---------------------------------------------------------------- blind index
+
+    def blind(self, word: str) -> str:
+        return hmac.new(self.index_key, fold(word).encode(), hashlib.sha256).hexdigest()[:20]
+
+
+def fold(word: str) -> str:
+    """Case- and accent-insensitive form of a word (what the blind index compares)."""
+    decomposed = unicodedata.normalize("NFKD", word.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+# ------------------------------------------------------------------------------------------ key files
+
+
+def keyring_from(master_key: str | None, previous: str | None, data_dir: Path, search_key: str | None) -> Keyring:
+    """Build the keyring from settings (environment) or from the key files of the data folder."""
+
+    def build() -> Keyring:
+        index_key = (
+            parse_hex_key(search_key, "TIPLINE_SEARCH_INDEX_KEY")
+            if search_key
+            else _file_key(data_dir / "keys", "search-index")
+        )
+        if master_key:
+            current = parse_hex_key(master_key, "TIPLINE_MASTER_KEY")
+            others = [
+                parse_hex_key(k, "TIPLINE_PREVIOUS_MASTER_KEYS") for k in (previous or "").split(",") if k.strip()
+            ]
+            return Keyring(current, others, index_key=index_key)
+        keys_dir = data_dir / "keys"
+        files = sorted(keys_dir.glob("master-*.key")) if keys_dir.exists() else []
+        if not files:
+            _file_key(keys_dir, "master-0001")
+            files = sorted(keys_dir.glob("master-*.key"))
+        keys = [_read_key(f) for f in files]
+        return Keyring(keys[-1], keys[:-1], index_key=index_key)
+
+    ring = build()
+    ring._reload = build
+    return ring
+
+
+def _read_key(path: Path) -> bytes:
+    data = path.read_bytes()
+    if len(data) != 32:
+        raise ValueError(f"the key file {path} is damaged (it must hold 32 bytes)")
+    return data
+
+
+def _file_key(keys_dir: Path, name: str) -> bytes:
+    """The key in ``keys_dir/name.key``, created (atomically, mode 0600) when missing."""
+    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = keys_dir / f"{name}.key"
+    if path.exists():
+        return _read_key(path)
+    value = secrets.token_bytes(32)
+    tmp = keys_dir / f".{name}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(value)
+        f.flush()
+        os.fsync(f.fileno())
+    try:
+        os.link(tmp, path)  # atomic: fails if another process created it first
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return _read_key(path)
+
+
+def new_master_key_file(data_dir: Path) -> Path:
+    """Write the next master key file (``master-NNNN.key``); it becomes the current key."""
+    keys_dir = data_dir / "keys"
+    existing = sorted(keys_dir.glob("master-*.key")) if keys_dir.exists() else []
+    n = int(existing[-1].stem.split("-")[1]) + 1 if existing else 1
+    _file_key(keys_dir, f"master-{n:04d}")
+    return keys_dir / f"master-{n:04d}.key"
+
+
+# ------------------------------------------------------------------------------------------ dialect registry
+
+# The SQLAlchemy column type below sees only the engine's dialect, so each Database registers the
+# keyring of its engines' dialects here (one dialect object per engine).
+_KEYRINGS: weakref.WeakKeyDictionary[Any, Callable[[], Keyring]] = weakref.WeakKeyDictionary()
+
+
+def register_keyring(dialect: Any, provider: Callable[[], Keyring]) -> None:
+    _KEYRINGS[dialect] = provider
+
+
+def keyring_for(dialect: Any) -> Keyring:
+    try:
+        return _KEYRINGS[dialect]()
+    except KeyError:
+        raise RuntimeError("no keyring for this engine: open the database through tipline.store.Database") from None

@@ -169,7 +169,7 @@ def report_extras(db: Database, report_id: int, viewer: Principal, *, reveal_con
         contact = None
         if r.contact_sealed is not None:
             if reveal_contact:
-                contact = json.loads(db.sealer.open(r.contact_sealed, context=b"contact"))
+                contact = json.loads(r.contact_sealed)
                 record(s, viewer, "report.contact.view", "report", report_id)
             else:
                 contact = {"hidden": True}

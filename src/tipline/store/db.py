@@ -19,14 +19,14 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from tipline.protect.crypto import Sealer
+from tipline.protect.crypto import Keyring, keyring_from, register_keyring
 from tipline.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
 class Database:
-    """The store, plus the installation-wide things every service needs with it (settings, sealer)."""
+    """The store, plus the installation-wide things every service needs with it (settings, keys)."""
 
     def __init__(self, url: str, *, settings: Settings | None = None, echo: bool = False) -> None:
         self.url = url
@@ -47,6 +47,8 @@ class Database:
         else:
             self.engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
             self.write_engine = self.engine
+        for engine in {self.engine, self.write_engine}:
+            register_keyring(engine.dialect, lambda: self.keyring)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.write_engine, expire_on_commit=False)
         self._migrated = False
@@ -58,8 +60,10 @@ class Database:
         return cls(settings.resolved_database_url(), settings=settings)
 
     @functools.cached_property
-    def sealer(self) -> Sealer:
-        return Sealer(self.settings.master_key_bytes())
+    def keyring(self) -> Keyring:
+        """Master keys and the search-index key (from settings or the data folder's key files)."""
+        st = self.settings
+        return keyring_from(st.master_key, st.previous_master_keys, st.data_dir, st.search_index_key)
 
     @property
     def dialect(self) -> str:

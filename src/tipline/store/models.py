@@ -8,43 +8,21 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
-    DateTime,
     Float,
     ForeignKey,
     Index,
     Integer,
-    LargeBinary,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from tipline.store.types import SealedText, UTCDateTime
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC datetimes on both SQLite (which stores naive text) and PostgreSQL."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -75,7 +53,7 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # slots for the protection issue (MFA): kept here so the migration history stays linear
-    totp_secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    totp_secret_sealed: Mapped[str | None] = mapped_column(SealedText("users.totp_secret"), nullable=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
 
 
@@ -119,7 +97,7 @@ class Report(Base):
     priority: Mapped[int] = mapped_column(Integer, default=3)
     score: Mapped[float] = mapped_column(Float, default=0.0)
     reasons: Mapped[list[Any]] = mapped_column(default=list)
-    text: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(SealedText("reports.text"), default="")
     language: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
     country: Mapped[str | None] = mapped_column(String(2), nullable=True)
     is_live: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -130,7 +108,7 @@ class Report(Base):
     platform_id: Mapped[int | None] = mapped_column(ForeignKey("platforms.id"), nullable=True)
     external_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     receipt_lookup: Mapped[str | None] = mapped_column(String(128), unique=True, nullable=True)
-    contact_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    contact_sealed: Mapped[str | None] = mapped_column(SealedText("reports.contact"), nullable=True)
     persons: Mapped[list[Any]] = mapped_column(default=list)
     urls: Mapped[list[Any]] = mapped_column(default=list)
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -204,7 +182,7 @@ class FollowUp(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
     author: Mapped[str] = mapped_column(String(16))  # reporter | staff
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
-    body: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(SealedText("followups.body"))
 
 
 class ReportNote(Base):
@@ -215,7 +193,7 @@ class ReportNote(Base):
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
-    body: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(SealedText("report_notes.body"))
     user: Mapped[User | None] = relationship()
 
 

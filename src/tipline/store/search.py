@@ -1,7 +1,9 @@
-"""Full-text search over reports: SQLite FTS5 or PostgreSQL text search, same calls.
+"""Full-text search over reports: SQLite FTS5 or PostgreSQL text search, same calls, blind index.
 
-The index is filled by the service layer (not by triggers) so that text sealed at rest can be indexed
-from its clear form; the index tables are staff-only like the reports themselves.
+The index never holds report text in clear: each word (case- and accent-folded) is replaced by a keyed
+hash under the search-index key (``tipline.protect.crypto.Keyring.blind``), and queries are hashed the
+same way. Exact words and whole identifiers (``+639171234567``, ``name@example.com``) are found; prefix
+and fuzzy search are not possible. The index is filled by the service layer, not by triggers.
 """
 
 from __future__ import annotations
@@ -11,20 +13,38 @@ import re
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-_WORD = re.compile(r"[\w@.+:/-]+", re.UNICODE)
+from tipline.protect.crypto import keyring_for
+
+# a whole identifier-like token, and its word parts
+_TOKEN = re.compile(r"[\w@.+:/#-]+", re.UNICODE)
+_PART = re.compile(r"\w+", re.UNICODE)
+
+
+def _words(body: str) -> set[str]:
+    out: set[str] = set()
+    for tok in _TOKEN.findall(body):
+        tok = tok.strip(".:/-#")
+        if tok:
+            out.add(tok)
+            out.update(_PART.findall(tok))
+    return out
 
 
 def index_report(s: Session, report_id: int, body: str) -> None:
+    ring = keyring_for(s.get_bind().dialect)
+    blinded = " ".join(sorted({ring.blind(w) for w in _words(body)}))
     if s.get_bind().dialect.name == "sqlite":
         s.execute(text("DELETE FROM report_search WHERE rowid = :id"), {"id": report_id})
-        s.execute(text("INSERT INTO report_search(rowid, body) VALUES (:id, :body)"), {"id": report_id, "body": body})
+        s.execute(
+            text("INSERT INTO report_search(rowid, body) VALUES (:id, :body)"), {"id": report_id, "body": blinded}
+        )
     else:
         s.execute(
             text(
                 "INSERT INTO report_search(rowid, body) VALUES (:id, :body) "
                 "ON CONFLICT (rowid) DO UPDATE SET body = EXCLUDED.body"
             ),
-            {"id": report_id, "body": body},
+            {"id": report_id, "body": blinded},
         )
 
 
@@ -33,23 +53,23 @@ def remove_report(s: Session, report_id: int) -> None:
 
 
 def search_reports(s: Session, query: str, *, limit: int = 200) -> list[int]:
-    """Report ids whose text, URLs or identifiers contain every word of ``query`` (best match first)."""
-    words = _WORD.findall(query)[:20]
-    if not words:
+    """Report ids that contain every word of ``query`` (whole words or whole identifiers)."""
+    ring = keyring_for(s.get_bind().dialect)
+    words = [w.strip(".:/-#") for w in _TOKEN.findall(query)][:20]
+    hashes = [ring.blind(w) for w in words if w]
+    if not hashes:
         return []
     if s.get_bind().dialect.name == "sqlite":
-        # quote each word: user input never reaches FTS5's query syntax
-        match = " ".join('"' + w.replace('"', '""') + '"' for w in words)
         rows = s.execute(
             text("SELECT rowid FROM report_search WHERE report_search MATCH :m ORDER BY rank LIMIT :n"),
-            {"m": match, "n": limit},
+            {"m": " ".join(hashes), "n": limit},
         )
     else:
         rows = s.execute(
             text(
-                "SELECT rowid FROM report_search WHERE tsv @@ plainto_tsquery('simple', :q) "
-                "ORDER BY ts_rank(tsv, plainto_tsquery('simple', :q)) DESC LIMIT :n"
+                "SELECT rowid FROM report_search WHERE tsv @@ to_tsquery('simple', :q) "
+                "ORDER BY ts_rank(tsv, to_tsquery('simple', :q)) DESC LIMIT :n"
             ),
-            {"q": " ".join(words), "n": limit},
+            {"q": " & ".join(hashes), "n": limit},
         )
     return [r[0] for r in rows]

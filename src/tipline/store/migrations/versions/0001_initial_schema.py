@@ -104,7 +104,7 @@ def upgrade() -> None:
         sa.Column("priority", sa.Integer(), nullable=False),
         sa.Column("score", sa.Float(), nullable=False),
         sa.Column("reasons", sa.JSON(), nullable=False),
-        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("text", sa.LargeBinary(), nullable=False),
         sa.Column("language", sa.String(length=16), nullable=True),
         sa.Column("country", sa.String(length=2), nullable=True),
         sa.Column("is_live", sa.Boolean(), nullable=False),
@@ -184,7 +184,7 @@ def upgrade() -> None:
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("author", sa.String(length=16), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=True),
-        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("body", sa.LargeBinary(), nullable=False),
         sa.ForeignKeyConstraint(["report_id"], ["reports.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(
             ["user_id"],
@@ -219,7 +219,7 @@ def upgrade() -> None:
         sa.Column("report_id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=True),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("body", sa.LargeBinary(), nullable=False),
         sa.ForeignKeyConstraint(["report_id"], ["reports.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(
             ["user_id"],
@@ -244,8 +244,8 @@ def upgrade() -> None:
 
 
 def _create_search_index() -> None:
-    """Full-text index over report text, URLs and identifiers (filled by the service layer, so that
-    text encrypted at rest can be decrypted and indexed)."""
+    """Full-text index over report text, URLs and identifiers, filled by the service layer as a blind
+    index: words are stored as keyed hashes, never in clear (see tipline.protect.crypto)."""
     bind = op.get_bind()
     if bind.dialect.name == "sqlite":
         op.execute("CREATE VIRTUAL TABLE report_search USING fts5(body, tokenize='unicode61 remove_diacritics 2')")
