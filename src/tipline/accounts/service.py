@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tipline.store import Database
-from tipline.store.models import ApiToken, AuditEvent, Platform, StaffSession, User
+from tipline.store.models import ApiToken, Platform, StaffSession, User
 
 
 class Role(StrEnum):
@@ -77,31 +77,20 @@ def record(
     target_id: Any = None,
     **details: Any,
 ) -> None:
-    """Add an audit event to the caller's transaction (so the event and the action commit together).
+    """Append an audit event to the hash chain, in the caller's transaction (so the event and the action
+    commit together, or neither does). ``details`` must never carry reporter contact data or report text."""
+    from tipline.protect.audit import append
 
-    ``details`` must never carry reporter contact data or report text.
-    """
-    if isinstance(actor, Principal):
-        s.add(
-            AuditEvent(
-                actor_user_id=actor.id if actor.kind == "user" else None,
-                actor=actor.label,
-                action=action,
-                target_type=target_type,
-                target_id=None if target_id is None else str(target_id),
-                details=details,
-            )
-        )
-    else:
-        s.add(
-            AuditEvent(
-                actor=actor,
-                action=action,
-                target_type=target_type,
-                target_id=None if target_id is None else str(target_id),
-                details=details,
-            )
-        )
+    user = isinstance(actor, Principal) and actor.kind == "user"
+    append(
+        s,
+        actor=actor.label if isinstance(actor, Principal) else actor,
+        actor_user_id=actor.id if user else None,  # type: ignore[union-attr]
+        action=action,
+        target_type=target_type,
+        target_id=None if target_id is None else str(target_id),
+        details=details,
+    )
 
 
 # ------------------------------------------------------------------------------------------ users

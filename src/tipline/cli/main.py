@@ -36,11 +36,15 @@ keys_app = typer.Typer(
 )
 import_app = typer.Typer(help="Load reports from files.", no_args_is_help=True)
 rules_app = typer.Typer(help="Triage rules (a TOML file the hotline edits).", no_args_is_help=True)
+audit_app = typer.Typer(
+    help="The tamper-evident audit log: verify the chain, export its signed head.", no_args_is_help=True
+)
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(keys_app, name="keys")
 app.add_typer(import_app, name="import")
 app.add_typer(rules_app, name="rules")
+app.add_typer(audit_app, name="audit")
 
 err = Console(stderr=True)
 out = Console()
@@ -317,6 +321,66 @@ def keys_status(json_out: Annotated[bool, typer.Option("--json", help="Print JSO
     for kid in sorted(set(ring.ids) | set(used)):
         mark = " (current)" if kid == ring.current_id else "" if kid in ring.ids else " (NOT CONFIGURED)"
         out.print(f"key {kid}{mark}: {used.get(kid, 0)} values")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    head: Annotated[
+        list[Path] | None, typer.Option(help="A head exported earlier with `tipline audit head` (repeatable).")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Check the audit chain; name the first altered, inserted or missing event. With --head, also check
+    that heads exported earlier are still in the chain (catches a rewrite of the whole chain). Exits 1 on
+    any problem."""
+    from tipline.protect import audit
+
+    heads = []
+    for h in head or []:
+        try:
+            heads.append(json.loads(h.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as e:
+            fail(f"cannot read the exported head {h}: {e}")
+    res = audit.verify(database(), heads=heads)
+    if json_out:
+        print(
+            json.dumps(
+                {
+                    "ok": res.ok,
+                    "events": res.events,
+                    "head_seq": res.head_seq,
+                    "head_hash": res.head_hash,
+                    "problem": None if res.problem is None else res.problem.__dict__,
+                }
+            )
+        )
+    elif res.ok:
+        out.print(
+            f"audit chain intact: {res.events} events, head {res.head_seq} {res.head_hash[:16]}…"
+            + (f"; {len(heads)} exported head(s) match" if heads else "")
+        )
+    else:
+        assert res.problem is not None
+        err.print(f"[bold red]audit chain broken:[/] {res.problem.message}", highlight=False)
+    if not res.ok:
+        raise typer.Exit(1)
+
+
+@audit_app.command("head")
+def audit_head(
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write the signed head to this file.")] = None,
+) -> None:
+    """Sign the newest event's hash (Ed25519; the key stays in the data folder) and print it as JSON, to be
+    kept where the hotline cannot change it."""
+    from tipline.protect import audit
+
+    head = audit.sign_head(database())
+    doc = json.dumps(head, indent=2)
+    if out_file:
+        out_file.write_text(doc + "\n", encoding="utf-8")
+        out.print(f"signed head {head['seq']} written to {out_file}")
+    else:
+        print(doc)
 
 
 # ------------------------------------------------------------------------------------------ import
