@@ -59,8 +59,54 @@ class Settings(BaseSettings):
         description="64 hex characters: key of the blind search index. Empty: a key file in <data dir>/keys/.",
         repr=False,
     )
+    retention_file: Path | None = Field(
+        default=None,
+        description="Retention rules TOML. Empty: <data_dir>/retention.toml if present, else the defaults.",
+    )
+    retention_interval_hours: float = Field(
+        default=24, description="How often the server runs retention (0: never; run `tipline retention run`)."
+    )
     session_cookie_secure: bool = Field(default=False, description="Send the staff session cookie over HTTPS only.")
     session_idle_minutes: int = Field(default=60, description="Staff session idle timeout.")
+    graph_guard: bool = Field(
+        default=True,
+        description="Over-correlation guard of the entity graph: warning-listed values and values above their "
+        "kind's degree limit do not link reports into networks (they keep their mentions and pages).",
+    )
+    graph_builtin_warnings: bool = Field(
+        default=True,
+        description="Use tipline's built-in warning list (fictional phone ranges, role addresses, public e-mail "
+        "services, URL shorteners, large platforms) besides the entries supervisors add.",
+    )
+    graph_degree_percentile: float = Field(
+        default=90.0,
+        gt=0,
+        le=100,
+        description="Degree limit per kind = max(floor, factor x this percentile of the degrees of the kind's "
+        "values seen in two or more reports). The 90th tolerates up to 10% hubs among them.",
+    )
+    graph_degree_factor: float = Field(
+        default=5.0, gt=0, description="Degree limit factor (see graph_degree_percentile)."
+    )
+    graph_degree_floor: int = Field(
+        default=20,
+        ge=2,
+        description="No automatic degree limit goes below this: a cap too low splits real rings.",
+    )
+    graph_degree_min_sample: int = Field(
+        default=10,
+        ge=1,
+        description="A kind with fewer shared values than this uses the limit of all kinds pooled.",
+    )
+    graph_degree_limit_default: int = Field(
+        default=100, ge=2, description="Degree limit before there is enough data to derive one."
+    )
+    graph_limits_refresh_every: int = Field(
+        default=500,
+        ge=1,
+        description="Degree limits are re-derived when the number of reports has doubled, and at least every "
+        "this many reports.",
+    )
     pdq_threshold: int = Field(
         default=31,
         ge=0,

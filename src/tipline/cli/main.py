@@ -45,6 +45,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(import_app, name="import")
 app.add_typer(rules_app, name="rules")
 app.add_typer(audit_app, name="audit")
+retention_app = typer.Typer(help="Delete what has expired, as the retention rules say.", no_args_is_help=True)
+app.add_typer(retention_app, name="retention")
 
 err = Console(stderr=True)
 out = Console()
@@ -381,6 +383,74 @@ def audit_head(
         out.print(f"signed head {head['seq']} written to {out_file}")
     else:
         print(doc)
+
+
+@retention_app.command("run")
+def retention_run(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be deleted; delete nothing.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Delete expired reports (with their files, messages, links), expire old receipts, drop ended sessions.
+    The server also runs this daily (TIPLINE_RETENTION_INTERVAL_HOURS). What is done is audited."""
+    from tipline.protect import retention
+
+    try:
+        res = retention.run(database(), dry_run=dry_run, actor="cli")
+    except retention.RetentionError as e:
+        fail(str(e))
+        return
+    if json_out:
+        print(json.dumps(res.summary()))
+        return
+    verb = "would delete" if dry_run else "deleted"
+    out.print(
+        f"{verb} {len(res.reports)} reports, {res.media_files} media files, {res.entities} identifiers; "
+        f"{res.receipts_expired} receipts expired; {res.sessions} ended sessions removed"
+    )
+    for rule, n in res.by_rule.items():
+        out.print(f"  rule {rule}: {n}")
+
+
+@retention_app.command("show-defaults")
+def retention_defaults() -> None:
+    """Print the default retention rules (copy into the data folder as retention.toml and edit)."""
+    from tipline.protect.retention import DEFAULT_RULES
+
+    print(DEFAULT_RULES.read_text(encoding="utf-8"), end="")
+
+
+@app.command()
+def backup(path: Annotated[Path, typer.Argument(help="Where to write the encrypted backup.")]) -> None:
+    """Write an encrypted backup (database snapshot + stored media) that only the master key opens. It is
+    safe to run while the server serves. Keep the master key elsewhere: it is not in the backup."""
+    from tipline.protect.backup import BackupError
+    from tipline.protect.backup import backup as run
+
+    try:
+        info = run(database(), path)
+    except BackupError as e:
+        fail(str(e))
+        return
+    out.print(f"backup written to {info.path} ({info.bytes:,} bytes, {len(info.manifest['files'])} files)")
+
+
+@app.command()
+def restore(
+    path: Annotated[Path, typer.Argument(help="A backup written by `tipline backup`.", exists=True, dir_okay=False)],
+    force: Annotated[bool, typer.Option(help="Replace a database that already holds reports.")] = False,
+) -> None:
+    """Replace the database and stored media with a backup's. Stop the server first. The master key that
+    was current when the backup was made must be configured."""
+    from tipline.protect.backup import BackupError
+    from tipline.protect.backup import restore as run
+    from tipline.protect.crypto import KeyError_
+
+    try:
+        header = run(database(), path, force=force)
+    except (BackupError, KeyError_) as e:
+        fail(str(e))
+        return
+    out.print(f"restored the backup of {header['created_at']} (schema {header['schema_revision']})")
 
 
 # ------------------------------------------------------------------------------------------ import

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
+import anyio.to_thread
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -24,6 +26,21 @@ STATIC_DIR = Path(__file__).with_name("static")
 SESSION_COOKIE = "tipline_session"
 
 
+async def _retention_job(db: Database, hours: float) -> None:
+    """Run retention now and then every ``hours`` (in a worker thread; failures are logged, not fatal)."""
+    from tipline.protect import retention
+
+    await asyncio.sleep(min(60.0, hours * 3600))  # let the server start first
+    while True:
+        try:
+            res = await anyio.to_thread.run_sync(lambda: retention.run(db))
+            if res.reports or res.receipts_expired:
+                log.info("retention: deleted %d reports, expired %d receipts", len(res.reports), res.receipts_expired)
+        except Exception:  # noqa: BLE001 - keep serving; the next run retries
+            log.exception("retention run failed")
+        await asyncio.sleep(hours * 3600)
+
+
 def create_app(settings: Settings | None = None, *, db: Database | None = None) -> FastAPI:
     settings = settings if settings is not None else Settings()
     settings.ensure_data_dir()
@@ -35,7 +52,12 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         n = intake.analyse_pending(db)
         if n:
             log.info("analysed %d report(s) left unanalysed by an earlier stop", n)
+        job = None
+        if settings.retention_interval_hours > 0:
+            job = asyncio.create_task(_retention_job(db, settings.retention_interval_hours))
         yield
+        if job is not None:
+            job.cancel()
 
     app = FastAPI(
         title="tipline",

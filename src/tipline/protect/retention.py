@@ -1,0 +1,205 @@
+"""Retention: delete what has expired, as the hotline's rules (data) say, and record what was done.
+
+Deleting a report walks every table that references ``reports.id`` (any capability's), so a new table
+with a report foreign key is covered without changing this module. Stored media files of deleted
+attachments are removed from disk. SQLite runs with ``secure_delete=ON`` (``store/db.py``): freed pages
+are overwritten with zeros.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Table, delete, func, or_, select, update
+
+from tipline.accounts.service import record
+from tipline.store import Database
+from tipline.store.models import Attachment, Base, Entity, Mention, Report, StaffSession
+from tipline.store.search import remove_report
+
+DEFAULT_RULES = Path(__file__).with_name("retention.toml")
+
+
+class RetentionError(ValueError):
+    pass
+
+
+@dataclass
+class ReportRule:
+    category: str = "*"
+    status: str = "*"
+    submission: str = "complete"
+    days: int = 365
+
+    def matches(self, r: Report) -> bool:
+        return (
+            self.category in ("*", r.category)
+            and self.status in ("*", r.status)
+            and self.submission in ("*", r.submission_state)
+        )
+
+
+@dataclass
+class Rules:
+    reports: list[ReportRule]
+    receipt_days: int | None
+    session_days: int
+
+
+def load_rules(path: Path | None = None) -> Rules:
+    p = path or DEFAULT_RULES
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise RetentionError(f"cannot read the retention rules {p}: {e}") from e
+    rules = []
+    for i, raw in enumerate(data.get("report", []), start=1):
+        try:
+            rule = ReportRule(**raw)
+        except TypeError as e:
+            raise RetentionError(f"{p}: report rule #{i}: {e}") from e
+        if not isinstance(rule.days, int) or rule.days < 0:
+            raise RetentionError(f"{p}: report rule #{i}: days must be a whole number ≥ 0")
+        rules.append(rule)
+    return Rules(rules, data.get("receipts", {}).get("days"), int(data.get("sessions", {}).get("days", 30)))
+
+
+def rules_path(db: Database) -> Path | None:
+    st = db.settings
+    if st.retention_file is not None:
+        return st.retention_file
+    local = st.data_dir / "retention.toml"
+    return local if local.exists() else None
+
+
+@dataclass
+class RetentionResult:
+    dry_run: bool
+    reports: list[int] = field(default_factory=list)
+    by_rule: dict[str, int] = field(default_factory=dict)
+    receipts_expired: int = 0
+    media_files: int = 0
+    entities: int = 0
+    sessions: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "reports": len(self.reports),
+            "by_rule": self.by_rule,
+            "receipts_expired": self.receipts_expired,
+            "media_files": self.media_files,
+            "entities": self.entities,
+            "sessions": self.sessions,
+            "rows": self.rows,
+        }
+
+
+def _report_children() -> list[tuple[Table, Any]]:
+    """(table, column) pairs that reference reports.id, children before parents."""
+    import tipline.all_models  # noqa: F401
+
+    out = []
+    for table in reversed(Base.metadata.sorted_tables):
+        for fk in table.foreign_keys:
+            if fk.column.table.name == "reports" and fk.column.name == "id" and table.name != "reports":
+                out.append((table, fk.parent))
+    return out
+
+
+def run(
+    db: Database, *, now: datetime | None = None, dry_run: bool = False, actor: str = "retention"
+) -> RetentionResult:
+    rules = load_rules(rules_path(db))
+    now = now or datetime.now(UTC)
+    res = RetentionResult(dry_run)
+    with db.session() as s:
+        for r in s.scalars(select(Report)):
+            for i, rule in enumerate(rules.reports, start=1):
+                if rule.matches(r):
+                    if r.updated_at <= now - timedelta(days=rule.days):
+                        res.reports.append(r.id)
+                        key = f"#{i} {rule.submission}/{rule.status}/{rule.category} {rule.days}d"
+                        res.by_rule[key] = res.by_rule.get(key, 0) + 1
+                    break
+        if rules.receipt_days is not None:
+            cutoff = now - timedelta(days=rules.receipt_days)
+            q = (
+                select(func.count())
+                .select_from(Report)
+                .where(Report.receipt_lookup.isnot(None), Report.received_at <= cutoff)
+            )
+            res.receipts_expired = s.scalar(q) or 0
+            if not dry_run:
+                s.execute(
+                    update(Report)
+                    .where(Report.receipt_lookup.isnot(None), Report.received_at <= cutoff)
+                    .values(receipt_lookup=None)
+                )
+        ids = res.reports
+        paths = (
+            [
+                p
+                for (p,) in s.execute(
+                    select(Attachment.stored_path).where(
+                        Attachment.report_id.in_(ids), Attachment.stored_path.isnot(None)
+                    )
+                )
+            ]
+            if ids
+            else []
+        )
+        res.media_files = len(paths)
+        touched = set(s.scalars(select(Mention.entity_id).where(Mention.report_id.in_(ids)))) if ids else set()
+        if ids and not dry_run:
+            for table, col in _report_children():
+                n = s.execute(delete(table).where(col.in_(ids))).rowcount
+                res.rows[table.name] = res.rows.get(table.name, 0) + (n or 0)
+            for rid in ids:
+                remove_report(s, rid)
+            res.rows["reports"] = s.execute(delete(Report).where(Report.id.in_(ids))).rowcount or 0
+        if touched:
+            still = set(s.scalars(select(Mention.entity_id).where(Mention.entity_id.in_(touched)).distinct()))
+            orphans = (
+                touched - still
+                if not dry_run
+                else touched
+                - set(
+                    s.scalars(
+                        select(Mention.entity_id).where(Mention.entity_id.in_(touched), Mention.report_id.notin_(ids))
+                    )
+                )
+            )
+            res.entities = len(orphans)
+            if orphans and not dry_run:
+                _delete_entities(s, orphans)
+        sess_cut = now - timedelta(days=rules.session_days)
+        q = or_(StaffSession.revoked.is_(True), StaffSession.last_seen_at <= now - timedelta(days=1))
+        stale = select(StaffSession.id).where(q, StaffSession.last_seen_at <= sess_cut)
+        res.sessions = len(list(s.scalars(stale)))
+        if not dry_run:
+            s.execute(delete(StaffSession).where(StaffSession.id.in_(stale)))
+            if res.reports or res.receipts_expired or res.sessions:
+                record(s, actor, "retention.run", None, None, **res.summary())
+    if not dry_run:
+        media_root = (db.settings.data_dir).resolve()
+        for p in paths:
+            f = (media_root / p).resolve()
+            if media_root in f.parents and f.exists():
+                f.unlink()
+    return res
+
+
+def _delete_entities(s: Any, entity_ids: set[int]) -> None:
+    import tipline.all_models  # noqa: F401
+
+    for table in reversed(Base.metadata.sorted_tables):
+        for fk in table.foreign_keys:
+            if fk.column.table.name == "entities" and table.name != "entities":
+                s.execute(delete(table).where(fk.parent.in_(entity_ids)))
+    s.execute(delete(Entity).where(Entity.id.in_(entity_ids)))
