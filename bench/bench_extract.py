@@ -293,27 +293,7 @@ class OwnCorpus:
     def _ident(self, lang: str, country: str | None) -> tuple[str, set, set]:
         rng = self.rng
         kind = rng.choices(
-            (
-                "phone",
-                "email",
-                "url",
-                "domain",
-                "ipv4",
-                "ipv6",
-                "onion",
-                "btc",
-                "eth",
-                "xmr",
-                "trx",
-                "telegram",
-                "skype",
-                "snapchat",
-                "kik",
-                "whatsapp",
-                "discord",
-                "iban",
-                "mtcn",
-            ),
+            KINDS,  # in tipline.extract.KINDS order
             weights=(30, 12, 8, 4, 3, 1, 2, 4, 3, 2, 2, 10, 3, 3, 3, 5, 3, 3, 3),
         )[0]
         if kind == "phone":

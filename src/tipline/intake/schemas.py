@@ -13,32 +13,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from tipline.extract.text import KINDS
+
 MAX_TEXT = 20_000
 MAX_LIST = 200
 
 # Entity kinds an identifier may have (tipline.extract's kinds plus platform accounts).
-ENTITY_KINDS = (
-    "phone",
-    "email",
-    "url",
-    "domain",
-    "ipv4",
-    "ipv6",
-    "onion",
-    "btc",
-    "eth",
-    "xmr",
-    "trx",
-    "telegram",
-    "skype",
-    "snapchat",
-    "kik",
-    "whatsapp",
-    "discord",
-    "iban",
-    "mtcn",
-    "account",
-)
+ENTITY_KINDS = (*KINDS, "account")
 
 
 class Source(StrEnum):
