@@ -12,6 +12,7 @@ PORT ?= 8000
 .PHONY: run test install lint format bench chromium clean
 
 $(STAMP): pyproject.toml
+	@bash scripts/ensure-ffmpeg-dev.sh
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,bench]'

@@ -1,8 +1,215 @@
-"""CLI commands of this capability. Placeholder until it is built."""
+"""``tipline agencies``, ``tipline refer``, ``tipline jurisdiction`` and ``tipline takedown`` (plus part B's
+``tipline share`` and ``tipline stats``, registered from ``cli_share``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+if TYPE_CHECKING:
+    from tipline.accounts.service import Principal
+
+takedown_app = typer.Typer(help="Notice and takedown of reported URLs.", no_args_is_help=True)
+
+
+def _principal(by: str | None) -> Principal:
+    from tipline.accounts import service as accounts
+    from tipline.cli.main import database, fail
+    from tipline.routing.referral import CLI_PRINCIPAL
+
+    if by is None:
+        return CLI_PRINCIPAL
+    for u in accounts.list_users(database()):
+        if u.name == by:
+            return u
+    fail(f"no staff user named {by!r} (see `tipline users list`)")
+    return CLI_PRINCIPAL
+
+
+def agencies(
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON (every field).")] = False,
+    country: Annotated[str | None, typer.Option(help="Only agencies covering this country (ISO code).")] = None,
+) -> None:
+    """List the agency directory: id, name, countries (seeded from the bundled agencies.toml on first use)."""
+    from rich.table import Table
+
+    from tipline.cli.main import database, out
+    from tipline.routing.agencies import list_agencies
+
+    items = list_agencies(database(), country=country)
+    if json_out:
+        print(json.dumps([a.model_dump(mode="json") for a in items], ensure_ascii=False))
+        return
+    table = Table("id", "name", "countries", "formats", title=f"{len(items)} agencies")
+    for a in items:
+        countries = "all" if "*" in a.countries else ", ".join(a.countries)
+        table.add_row(a.id, a.name + ("" if a.active else " (inactive)"), countries, ", ".join(a.formats) or "unknown")
+    out.print(table)
+
+
+def refer(
+    subject: Annotated[str, typer.Argument(help="A report id (12 or report:12) or a case (case:3).")],
+    to: Annotated[str, typer.Option("--to", help="The agency's id (see `tipline agencies`).")],
+    out_path: Annotated[Path, typer.Option("--out", help="Where to write the package (a .zip file).")],
+    fmt: Annotated[str, typer.Option("--format", help="package, cybertip, stix or misp.")] = "package",
+    by: Annotated[str | None, typer.Option(help="The staff user making the referral (default: cli).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the referral record as JSON.")] = False,
+) -> None:
+    """Make a referral package for an agency, record it, and write it to --out (and its SHA-256 to OUT.sha256).
+
+    The package (zip) holds referral.json, summary.pdf, manifest.json (file hashes, identifiers with their
+    sources, audit extract) and, for --format cybertip|stix|misp, the partner document(s). The reports'
+    status becomes 'referred'.
+    """
+    from tipline.cli.main import database, fail, out
+    from tipline.intake.service import NotFound
+    from tipline.routing.referral import FORMATS, ReferralError, create_referral
+
+    kind, _, ident = subject.partition(":") if ":" in subject else ("report", "", subject)
+    if kind not in ("report", "case") or not ident.isdigit():
+        fail(f"{subject!r} is not a report id (12, report:12) or a case (case:3)")
+        return
+    if fmt not in FORMATS:
+        fail(f"unknown format {fmt!r}; use one of: {', '.join(FORMATS)}")
+        return
+    if out_path.exists() and out_path.is_dir():
+        fail(f"{out_path} is a folder: give a file name, e.g. {out_path / 'referral.zip'}")
+        return
+    db = database()
+    actor = _principal(by)
+    try:
+        rec, pkg = create_referral(
+            db,
+            agency_id=to,
+            fmt=fmt,
+            actor=actor,
+            report_id=int(ident) if kind == "report" else None,
+            case_id=int(ident) if kind == "case" else None,
+        )
+    except (NotFound, ReferralError) as e:
+        fail(str(e))
+        return
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_bytes(pkg.data)
+    sums = out_path.with_name(out_path.name + ".sha256")
+    sums.write_text(f"{pkg.digest}  {out_path.name}\n", encoding="utf-8")
+    if json_out:
+        print(json.dumps(rec.model_dump(mode="json") | {"path": str(out_path)}))
+    else:
+        out.print(f"referral {rec.reference} (#{rec.id}) to {rec.agency_name}: {out_path} ({rec.size:,} bytes)")
+        print(f"sha256: {rec.digest}")
+
+
+def jurisdiction(
+    report_id: Annotated[int, typer.Argument(help="A report id.")],
+    resolve: Annotated[
+        bool, typer.Option(help="Resolve the hosting of its URLs first, with the configured resolver.")
+    ] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show a report's candidate countries with their evidence (recomputed now)."""
+    from tipline.cli.main import database, fail, out
+    from tipline.intake.service import NotFound
+    from tipline.routing.referral import refresh_jurisdiction
+
+    try:
+        cands = refresh_jurisdiction(database(), report_id, resolve=resolve)
+    except NotFound as e:
+        fail(str(e))
+        return
+    if json_out:
+        print(json.dumps([c.as_dict() for c in cands], ensure_ascii=False))
+        return
+    if not cands:
+        out.print("nothing in this report points to a country")
+    for c in cands:
+        out.print(f"[bold]{c.country}[/] {c.weight:.2f}", highlight=False)
+        for e in c.evidence:
+            out.print(f"  {e.kind:<8} {e.weight:.2f}  {e.value}  ({e.source}: {e.detail})", highlight=False)
+
+
+@takedown_app.command("list")
+def takedown_list(
+    state: Annotated[str | None, typer.Option(help="Only URLs in this state.")] = None,
+    country: Annotated[str | None, typer.Option(help="Only URLs hosted in this country (ISO code).")] = None,
+    limit: Annotated[int, typer.Option(help="How many.")] = 50,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List reported URLs with their hosting country and takedown state (URLs defanged unless --json)."""
+    from rich.table import Table
+
+    from tipline.cli.main import database, fail, out
+    from tipline.i18n.templating import defang
+    from tipline.routing.takedown import STATES, list_takedowns
+
+    if state is not None and state not in STATES:
+        fail(f"unknown state {state!r}; states: {', '.join(STATES)}")
+        return
+    items, total = list_takedowns(database(), state=state, country=country, limit=limit)
+    if json_out:
+        print(json.dumps({"total": total, "items": [i.model_dump(mode="json") for i in items]}))
+        return
+    table = Table(title=f"{total} URLs")
+    table.add_column("id")
+    table.add_column("url", overflow="fold")
+    for name in ("hosting", "state", "reports", "hours to removal"):
+        table.add_column(name)
+    for t in items:
+        table.add_row(
+            str(t.id),
+            defang(t.url),
+            t.hosting_country or "?",
+            t.state,
+            ", ".join(map(str, t.report_ids)),
+            "" if t.hours_to_removal is None else f"{t.hours_to_removal:g}",
+        )
+    out.print(table)
+
+
+@takedown_app.command("set")
+def takedown_set(
+    takedown_id: Annotated[int, typer.Argument(help="The URL's takedown id (see `tipline takedown list`).")],
+    state: Annotated[str, typer.Argument(help="assessed, notice_sent, removed or reappeared.")],
+    agency: Annotated[str | None, typer.Option(help="Who got the notice (notice_sent): an agency id.")] = None,
+    at: Annotated[str | None, typer.Option(help="When it happened (ISO 8601; default now).")] = None,
+    note: Annotated[str | None, typer.Option(help="A short note.")] = None,
+    by: Annotated[str | None, typer.Option(help="The staff user doing it (default: cli).")] = None,
+) -> None:
+    """Move a URL to a new takedown state (audited)."""
+    from datetime import datetime
+
+    from tipline.cli.main import database, fail, out
+    from tipline.routing.agencies import get_agency
+    from tipline.routing.takedown import TakedownError, transition
+
+    when = None
+    if at is not None:
+        try:
+            when = datetime.fromisoformat(at)
+        except ValueError:
+            fail(f"--at {at!r} is not an ISO 8601 date and time (e.g. 2025-03-01T14:00:00+00:00)")
+            return
+    db = database()
+    if agency is not None and get_agency(db, agency) is None:
+        fail(f"no agency {agency!r} (see `tipline agencies`)")
+        return
+    try:
+        t = transition(db, takedown_id, state, _principal(by), at=when, agency_id=agency, note=note)
+    except TakedownError as e:
+        fail(str(e))
+        return
+    out.print(f"URL {t.id} is now {t.state}")
+
 
 def register(app: typer.Typer) -> None:
-    """Add this capability's commands to the ``tipline`` command line."""
-    return None
+    """Add routing's commands to the ``tipline`` command line."""
+    app.command("agencies")(agencies)
+    app.command("refer")(refer)
+    app.command("jurisdiction")(jurisdiction)
+    app.add_typer(takedown_app, name="takedown")
+    from tipline.routing import cli_share  # part B: tipline share, tipline stats
+
+    cli_share.register(app)

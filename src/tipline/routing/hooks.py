@@ -1,8 +1,23 @@
-"""Analysis hooks of this capability (see ``tipline.intake.hooks``). Placeholders until it is built."""
+"""Analysis hooks of routing (see ``tipline.intake.hooks``).
+
+``after_analysis`` keeps, for the report just analysed, its URLs' takedown rows and its jurisdiction
+candidates current, inside the analysis transaction. It never calls the network: with a network resolver
+(``routing_resolver = "dns"``) it uses the hosting addresses an earlier ``refresh`` stored.
+"""
 
 from __future__ import annotations
 
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
 from tipline.intake.hooks import AnalysisContext
+from tipline.routing import jurisdiction as jur
+from tipline.routing import models  # noqa: F401  - load the tables whenever analysis runs
+from tipline.routing.models import JurisdictionCandidate
+from tipline.routing.takedown import sync_report_urls
+from tipline.store.models import Entity, Mention
+
+MAX_CANDIDATES = 20
 
 
 def before_score(ctx: AnalysisContext) -> None:
@@ -10,4 +25,37 @@ def before_score(ctx: AnalysisContext) -> None:
 
 
 def after_analysis(ctx: AnalysisContext) -> None:
-    return None
+    s = ctx.session
+    row = ctx.report
+    mentions = s.execute(
+        select(Entity.kind, Entity.value, Mention.field)
+        .join(Mention, Mention.entity_id == Entity.id)
+        .where(Mention.report_id == row.id)
+        .order_by(Mention.id)
+    ).all()
+    entities = [(k, v, f) for k, v, f in mentions]
+    urls = sorted({v for k, v, _ in entities if k == "url"})
+    dropped: list[str] = []
+    if ctx.removed_entity_ids:
+        dropped = list(
+            s.scalars(select(Entity.value).where(Entity.id.in_(ctx.removed_entity_ids), Entity.kind == "url"))
+        )
+    hosting = sync_report_urls(s, row.id, urls, row.received_at, jur.resolver_for(ctx.db), dropped_urls=dropped)
+    facts = jur.ReportFacts(
+        stated_country=row.country, persons=list(row.persons or []), entities=entities, hosting=hosting
+    )
+    store_candidates(s, row.id, jur.assess(facts))
+
+
+def store_candidates(s: Session, report_id: int, candidates: list[jur.Candidate]) -> None:
+    s.execute(delete(JurisdictionCandidate).where(JurisdictionCandidate.report_id == report_id))
+    for rank, c in enumerate(candidates[:MAX_CANDIDATES], 1):
+        s.add(
+            JurisdictionCandidate(
+                report_id=report_id,
+                country=c.country,
+                weight=c.weight,
+                rank=rank,
+                evidence=[e.as_dict() for e in c.evidence],
+            )
+        )
