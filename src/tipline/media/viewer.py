@@ -1,0 +1,244 @@
+"""The safe media viewer: the only way a stored file reaches a browser, one item at a time, audited.
+
+Routes (staff pages; the login redirect and the CSRF check are ``pages_staff``'s):
+
+- ``GET /media/{attachment_id}``: the file's hashes and, when the file was kept and is an image or a
+  video, a BLURRED GREYSCALE preview (``<img src=".../preview.png">``) and a button to see it unblurred.
+  Nothing is shown when the installation keeps hashes only (``media_mode = hashes_only``) or the file
+  was not kept: the page says so.
+- ``GET /media/{attachment_id}/preview.png``: the preview, made on the server with Pillow (greyscale,
+  shrunk to at most 256 px, pixelated to about 24 px across, then a heavy Gaussian blur); for a video,
+  one frame (the one vPDQ rated best). Audited as ``media.preview``. ``Cache-Control: no-store``.
+- ``POST /media/{attachment_id}/view`` (CSRF token): the same page with the picture in greyscale, NOT
+  blurred, at most 1024 px, embedded in the page itself (a ``data:`` URI), so there is no URL that serves
+  it again. Audited as ``media.view``. ``Cache-Control: no-store``.
+
+Never: a link to the original bytes, colour, a download, several files on one page, caching headers that
+allow a copy to stay in the browser. (Strict CSP note: the unblurred picture needs ``img-src 'self'
+data:``.)
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi.responses import HTMLResponse
+from PIL import Image, ImageFilter
+
+from tipline.accounts import service as accounts
+from tipline.accounts.service import Principal
+from tipline.i18n.templating import render
+from tipline.media import hashing, storage
+from tipline.store import Database
+from tipline.store.models import Attachment
+from tipline.web.deps import get_db
+from tipline.web.pages_staff import PageRoute, check_csrf, page_user
+
+__all__ = ["MediaItem", "media_item", "preview_image", "router"]
+
+PREVIEW_SIDE = 256
+PIXELATE_TO = 24
+BLUR_RADIUS = 6
+VIEW_SIDE = 1024
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+StaffUser = Annotated[Principal, Depends(page_user)]
+Db = Annotated[Database, Depends(get_db)]
+
+
+class NoMedia(LookupError):
+    """No such attachment, or nothing that can be shown for it."""
+
+
+@dataclass(frozen=True)
+class MediaItem:
+    id: int
+    report_id: int
+    origin: str
+    kind: str  # image | video | other | unknown (hashes sent without the file)
+    media_type: str | None
+    size: int | None
+    md5: str | None
+    sha1: str | None
+    sha256: str | None
+    pdq: str | None
+    pdq_quality: int | None
+    vpdq_frames: int
+    width: int | None
+    height: int | None
+    hash_error: str | None
+    stored_path: str | None
+    kept: bool  # the bytes are stored and this installation shows them
+    showable: bool  # kept, and an image or a video
+
+
+def media_item(db: Database, attachment_id: int) -> MediaItem:
+    with db.reader() as s:
+        a = s.get(Attachment, attachment_id)
+        if a is None:
+            raise NoMedia(f"no file {attachment_id}")
+        d = a.details or {}
+        kind = str(d.get("kind") or ("unknown" if a.origin == "hash" else "other"))
+        kept = a.stored_path is not None and db.settings.media_mode == "encrypt"
+        return MediaItem(
+            id=a.id,
+            report_id=a.report_id,
+            origin=a.origin,
+            kind=kind,
+            media_type=a.media_type,
+            size=a.size,
+            md5=a.md5,
+            sha1=a.sha1,
+            sha256=a.sha256,
+            pdq=a.pdq,
+            pdq_quality=d.get("pdq_quality"),
+            vpdq_frames=len(d.get("vpdq") or []),
+            width=d.get("width"),
+            height=d.get("height"),
+            hash_error=d.get("hash_error"),
+            stored_path=a.stored_path,
+            kept=kept,
+            showable=kept and kind in ("image", "video"),
+        )
+
+
+def _best_frame(db: Database, attachment_id: int) -> int:
+    """The frame number vPDQ rated best (most detail): a black first frame says nothing."""
+    with db.reader() as s:
+        a = s.get(Attachment, attachment_id)
+        frames = ((a.details or {}).get("vpdq") or []) if a is not None else []
+    best = max(frames, key=lambda f: (f.get("quality", 0), -f.get("frame", 0)), default=None)
+    return int(best["frame"]) if best else 0
+
+
+def _video_frame(data: bytes, frame: int) -> Image.Image:
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise hashing.MediaError("no video preview: the ffmpeg command is not installed")
+    with tempfile.TemporaryDirectory(prefix="tipline-view-") as d:
+        src = Path(d) / "in.bin"
+        src.write_bytes(data)
+        cmd = [ffmpeg, "-v", "error", "-nostdin", "-i", str(src), "-vf", f"select=eq(n\\,{int(frame)})"]
+        cmd += ["-frames:v", "1", "-f", "image2pipe", "-c:v", "png", "-"]
+        try:
+            out = subprocess.run(cmd, capture_output=True, timeout=30, check=True).stdout
+        except (subprocess.SubprocessError, OSError):
+            out = b""
+        if not out and frame:
+            return _video_frame(data, 0)
+    if not out:
+        raise hashing.MediaError("no video preview: the frame could not be decoded")
+    img = Image.open(io.BytesIO(out), formats=["PNG"])
+    img.load()
+    return img
+
+
+def preview_image(data: bytes, kind: str, *, blurred: bool, frame: int = 0, max_pixels: int = 50_000_000) -> bytes:
+    """PNG bytes: greyscale, shrunk, and (``blurred``) pixelated and blurred beyond recognition of detail."""
+    if kind == "image":
+        img, _fmt = hashing._open_image(data, max_pixels=max_pixels)
+    elif kind == "video":
+        img = _video_frame(data, frame)
+    else:
+        raise hashing.MediaError("only pictures and videos can be previewed")
+    grey = img.convert("L")
+    img.close()
+    if blurred:
+        grey.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.BOX)
+        w, h = grey.size
+        scale = PIXELATE_TO / max(w, h)
+        small = grey.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BOX)
+        grey = small.resize((w, h), Image.Resampling.BILINEAR).filter(ImageFilter.GaussianBlur(BLUR_RADIUS))
+    else:
+        grey.thumbnail((VIEW_SIDE, VIEW_SIDE), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    grey.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _render_for(db: Database, user: Principal, item: MediaItem, *, blurred: bool) -> bytes:
+    """Decrypt, render and audit one preview or view (the audit event commits before the bytes leave)."""
+    if not item.showable or item.stored_path is None:
+        raise NoMedia("this file was not kept")
+    data = storage.load_blob(db, item.stored_path)
+    frame = _best_frame(db, item.id) if item.kind == "video" else 0
+    png = preview_image(data, item.kind, blurred=blurred, frame=frame, max_pixels=db.settings.max_image_pixels)
+    with db.session() as s:
+        accounts.record(
+            s, user, "media.preview" if blurred else "media.view", "attachment", item.id, report_id=item.report_id
+        )
+    return png
+
+
+# ------------------------------------------------------------------------------------------ routes
+
+
+def _page(
+    request: Request,
+    item: MediaItem,
+    *,
+    unblurred: str | None = None,
+    problem: bool = False,
+    status_code: int = 200,
+) -> Response:
+    ctx: dict[str, Any] = {
+        "item": item,
+        "unblurred": unblurred,
+        "problem": problem,
+        "video_preview": item.kind != "video" or shutil.which("ffmpeg") is not None,
+    }
+    return render(request, "media/viewer_item.html", ctx, status_code=status_code, no_store=True)
+
+
+def _error(request: Request, status: int, attachment_id: int) -> Response:
+    """An error page whose wording is in the template (so the message catalogue sees it)."""
+    ctx = {"status": status, "attachment_id": attachment_id}
+    return render(request, "media/viewer_error.html", ctx, status_code=status, no_store=True)
+
+
+@router.get("/media/{attachment_id}", response_class=HTMLResponse)
+def media_page(request: Request, attachment_id: int, db: Db, user: StaffUser) -> Response:
+    try:
+        item = media_item(db, attachment_id)
+    except NoMedia:
+        return _error(request, 404, attachment_id)
+    return _page(request, item)
+
+
+@router.get("/media/{attachment_id}/preview.png")
+def media_preview(request: Request, attachment_id: int, db: Db, user: StaffUser) -> Response:
+    try:
+        item = media_item(db, attachment_id)
+        png = _render_for(db, user, item, blurred=True)
+    except NoMedia:
+        return _error(request, 404, attachment_id)
+    except (hashing.MediaError, storage.MediaStorageError):
+        return _error(request, 422, attachment_id)
+    return Response(
+        png,
+        media_type="image/png",
+        headers={"Cache-Control": "no-store", "Content-Disposition": "inline; filename=preview.png"},
+    )
+
+
+@router.post("/media/{attachment_id}/view", response_class=HTMLResponse)
+def media_view(
+    request: Request, attachment_id: int, db: Db, user: StaffUser, csrf_token: Annotated[str, Form()] = ""
+) -> Response:
+    check_csrf(request, csrf_token)
+    try:
+        item = media_item(db, attachment_id)
+        png = _render_for(db, user, item, blurred=False)
+    except NoMedia:
+        return _error(request, 404, attachment_id)
+    except (hashing.MediaError, storage.MediaStorageError):
+        return _page(request, media_item(db, attachment_id), problem=True, status_code=422)
+    return _page(request, item, unblurred="data:image/png;base64," + base64.b64encode(png).decode())
