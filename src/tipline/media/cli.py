@@ -1,8 +1,309 @@
-"""CLI commands of this capability. Placeholder until it is built."""
+"""``tipline banks …`` (hash banks) and ``tipline match FILE…`` (look files up in the banks)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
+from tipline.media.models import LABEL_REVIEW
+
+banks_app = typer.Typer(
+    help="Hash banks: named hash lists (md5, sha1, sha256, pdq, vpdq) with provenance, matched against every "
+    "report's files.",
+    no_args_is_help=True,
+)
+
+Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _bar(label: str):  # type: ignore[no-untyped-def]
+    """A progress callback for the bank service, drawing Rich bars on standard error."""
+    from tipline.cli.main import progress
+
+    bar = progress()
+    tasks: dict[str, Any] = {}
+
+    def update(stage: str, done: int, total: int | None) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(f"{label}: {stage}", total=total)
+        bar.update(tasks[stage], completed=done, total=total)
+
+    return bar, update
+
+
+def _fail_bank(e: Exception) -> None:
+    from tipline.cli.main import err, fail
+    from tipline.media.banks import BankImportError
+
+    if isinstance(e, BankImportError):
+        for n, problem in e.errors:
+            err.print(f"line {n}: {problem}" if n > 0 else problem, highlight=False, markup=False)
+        if e.total > len(e.errors):
+            err.print(f"... and {e.total - len(e.errors)} more bad lines", highlight=False)
+        fail(f"{e.total} of {e.lines} lines are not valid; nothing was imported")
+    fail(str(e))
+
+
+@banks_app.command("list")
+def banks_list(json_out: Json = False) -> None:
+    """List the banks with their provenance, state and hash counts."""
+    from rich.table import Table
+
+    from tipline.cli.main import database, out
+    from tipline.media.banks import list_banks
+
+    rows = list_banks(database())
+    if json_out:
+        print(json.dumps([b.as_dict() for b in rows]))
+        return
+    table = Table("name", "label", "source", "hashes", "state", "updated", title=f"{len(rows)} hash banks")
+    for b in rows:
+        counts = ", ".join(f"{k} {n:,}" for k, n in b.counts.items()) or "0"
+        table.add_row(
+            b.name,
+            b.default_label,
+            b.source,
+            counts,
+            "enabled" if b.enabled else "DISABLED",
+            b.updated_at.strftime("%Y-%m-%d %H:%M"),
+        )
+    out.print(table)
+
+
+@banks_app.command("create")
+def banks_create(
+    name: Annotated[str, typer.Argument(help="Bank name (unique).")],
+    source: Annotated[str, typer.Option(help="Who gave you the list.")] = "",
+    terms: Annotated[str, typer.Option(help="Terms of use (e.g. whether it may be shared).")] = "",
+    description: Annotated[str, typer.Option(help="What the list is.")] = "",
+    label: Annotated[
+        str, typer.Option(help="Default label of its entries: 'known abuse material', 'known benign', 'under review'.")
+    ] = LABEL_REVIEW,
+    disabled: Annotated[bool, typer.Option("--disabled", help="Create it disabled (it matches nothing yet).")] = False,
+    json_out: Json = False,
+) -> None:
+    """Create an empty bank."""
+    from tipline.cli.main import database, out
+    from tipline.media.banks import BankError, create_bank
+
+    try:
+        b = create_bank(
+            database(),
+            name,
+            source=source,
+            terms=terms,
+            description=description,
+            default_label=label,
+            enabled=not disabled,
+        )
+    except BankError as e:
+        _fail_bank(e)
+        return
+    if json_out:
+        print(json.dumps(b.as_dict()))
+    else:
+        out.print(f"bank {b.name!r} created ({'enabled' if b.enabled else 'disabled'}, label {b.default_label!r})")
+
+
+@banks_app.command("import")
+def banks_import(
+    name: Annotated[str, typer.Argument(help="Bank name (created if it does not exist).")],
+    file: Annotated[Path, typer.Argument(help="CSV (kind,hash[,label]) or JSON-lines file.", dir_okay=False)],
+    label: Annotated[str | None, typer.Option(help="Label of lines without one (default: the bank's).")] = None,
+    source: Annotated[str | None, typer.Option(help="Set the bank's source (provenance).")] = None,
+    terms: Annotated[str | None, typer.Option(help="Set the bank's terms of use.")] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="csv or jsonl (default: from the file name or its content).")
+    ] = None,
+    json_out: Json = False,
+) -> None:
+    """Import a hash list. Every line is checked first; a file with a bad line is not imported at all (each bad
+    line is named). Hashes already in the bank are skipped."""
+    from tipline.cli.main import database, out
+    from tipline.media.banks import BankError, create_bank, get_bank, import_file, update_bank
+
+    db = database()
+    try:
+        if not file.is_file():
+            raise BankError(f"{file} is not a file")
+        try:
+            get_bank(db, name)
+        except BankError:
+            create_bank(db, name, source=source or "", terms=terms or "", default_label=label or LABEL_REVIEW)
+        else:
+            if source is not None or terms is not None:
+                update_bank(db, name, source=source, terms=terms)
+        bar, update = _bar("import")
+        with bar:
+            result = import_file(db, name, file, fmt=fmt, label=label, progress=update)
+    except BankError as e:
+        _fail_bank(e)
+        return
+    if json_out:
+        print(json.dumps(result.as_dict()))
+    else:
+        out.print(
+            f"{result.added:,} hashes added to {name!r}, {result.duplicates:,} already there "
+            f"({', '.join(f'{k} {n:,}' for k, n in result.by_kind.items())})"
+        )
+
+
+@banks_app.command("import-media")
+def banks_import_media(
+    name: Annotated[str, typer.Argument(help="Bank name (created if it does not exist).")],
+    folder: Annotated[Path, typer.Argument(help="Folder of images and videos (read recursively).", file_okay=False)],
+    label: Annotated[str | None, typer.Option(help="Label of the new entries (default: the bank's).")] = None,
+    json_out: Json = False,
+) -> None:
+    """Hash every file in a folder (md5, sha1, sha256; PDQ for images, vPDQ for videos) into a bank. Only hashes
+    are stored: neither the files nor their names."""
+    from tipline.cli.main import database, err, out
+    from tipline.media.banks import BankError, create_bank, get_bank, import_media
+
+    db = database()
+    try:
+        try:
+            get_bank(db, name)
+        except BankError:
+            create_bank(db, name, default_label=label or LABEL_REVIEW)
+        bar, update = _bar("media")
+        with bar:
+            result = import_media(db, name, folder, label=label, progress=update)
+    except BankError as e:
+        _fail_bank(e)
+        return
+    for problem in result.problems:
+        err.print(problem, highlight=False, markup=False)
+    if json_out:
+        print(json.dumps(result.as_dict()))
+    else:
+        out.print(f"{result.added:,} hashes added to {name!r}, {result.duplicates:,} already there")
+
+
+@banks_app.command("export")
+def banks_export(
+    name: Annotated[str, typer.Argument(help="Bank name.")],
+    out_file: Annotated[Path | None, typer.Option("--out", help="File to write (default: standard output).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv or jsonl.")] = "csv",
+) -> None:
+    """Write a bank's entries (kind, hash, label) with its provenance in '#' lines; `banks import` reads it back."""
+    from tipline.cli.main import database, err
+    from tipline.media.banks import BankError, export_bank
+
+    db = database()
+    try:
+        if out_file is None:
+            n = export_bank(db, name, sys.stdout, fmt=fmt)
+        else:
+            tmp = out_file.with_name(out_file.name + ".part")
+            with tmp.open("w", encoding="utf-8", newline="") as f:
+                n = export_bank(db, name, f, fmt=fmt)
+            tmp.replace(out_file)
+    except BankError as e:
+        _fail_bank(e)
+        return
+    err.print(f"{n:,} entries exported", highlight=False)
+
+
+def _set(name: str, enabled: bool) -> None:
+    from tipline.cli.main import database, out
+    from tipline.media.banks import BankError, set_enabled
+
+    try:
+        b = set_enabled(database(), name, enabled)
+    except BankError as e:
+        _fail_bank(e)
+        return
+    out.print(f"bank {b.name!r} {'enabled' if b.enabled else 'disabled'}")
+
+
+@banks_app.command("enable")
+def banks_enable(name: Annotated[str, typer.Argument(help="Bank name.")]) -> None:
+    """Enable a bank: its hashes match again (running apps reload on their next match)."""
+    _set(name, True)
+
+
+@banks_app.command("disable")
+def banks_disable(name: Annotated[str, typer.Argument(help="Bank name.")]) -> None:
+    """Disable a bank: it keeps its hashes but matches nothing."""
+    _set(name, False)
+
+
+@banks_app.command("delete")
+def banks_delete(
+    name: Annotated[str, typer.Argument(help="Bank name.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Really delete it.")] = False,
+) -> None:
+    """Delete a bank and its hashes (matches already recorded on reports stay)."""
+    from tipline.cli.main import database, fail, out
+    from tipline.media.banks import BankError, delete_bank
+
+    if not yes:
+        fail("deleting a bank removes its hashes for good: add --yes to do it")
+    try:
+        delete_bank(database(), name)
+    except BankError as e:
+        _fail_bank(e)
+        return
+    out.print(f"bank {name!r} deleted")
+
+
+def match(
+    files: Annotated[list[Path], typer.Argument(help="Images, videos or any files.", exists=True, dir_okay=False)],
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object per file.")] = False,
+) -> None:
+    """Hash files and look them up in the enabled banks: per file its hashes and every match (bank, label, kind,
+    distance). Images are also matched turned and mirrored. The files are not stored."""
+    from rich.table import Table
+
+    from tipline.cli.main import database, err, out
+    from tipline.media import hashing
+    from tipline.media.matching import match_payload, matcher_for, queries_for_hashes
+
+    db = database()
+    matcher = matcher_for(db)
+    bad = 0
+    for path in files:
+        try:
+            data = path.read_bytes()
+            h = hashing.hash_bytes(data, filename=path.name, max_pixels=db.settings.max_image_pixels)
+            dihedral = hashing.pdq_dihedral(data) if h.pdq and db.settings.pdq_dihedral else None
+        except (OSError, hashing.MediaError) as e:
+            bad += 1
+            if json_out:
+                print(json.dumps({"file": str(path), "error": str(e)}))
+            else:
+                err.print(f"{path}: {e}", highlight=False, markup=False)
+            continue
+        matches = match_payload(matcher.match(queries_for_hashes(h, dihedral=dihedral, ref=0)), staff_view=True)
+        hashes: dict[str, Any] = {"kind": h.kind, "media_type": h.media_type, "size": h.size}
+        hashes.update(md5=h.md5, sha1=h.sha1, sha256=h.sha256)
+        if h.pdq:
+            hashes.update(pdq=h.pdq, pdq_quality=h.pdq_quality)
+        if h.vpdq:
+            hashes["vpdq_frames"] = len(h.vpdq)
+        if json_out:
+            print(json.dumps({"file": str(path), "hashes": hashes, "matches": matches}))
+            continue
+        table = Table("bank", "label", "kind", "distance", "detail", title=f"{path}: {len(matches)} match(es)")
+        for m in matches:
+            detail = m.get("variant") or ("original file" if m.get("origin") == "original" else "")
+            if "query_share" in m:
+                detail = f"{m['query_share']:.0%} of frames"
+            table.add_row(m["bank"], m["label"], m["kind"], str(m["distance"]), str(detail))
+        out.print(table)
+        if h.pdq:
+            out.print(f"  pdq {h.pdq} (quality {h.pdq_quality})", highlight=False)
+        out.print(f"  md5 {h.md5}", highlight=False)
+    if bad:
+        raise typer.Exit(1)
+
 
 def register(app: typer.Typer) -> None:
-    """Add this capability's commands to the ``tipline`` command line."""
-    return None
+    """Add ``tipline banks …`` and ``tipline match`` to the command line."""
+    app.add_typer(banks_app, name="banks")
+    app.command("match")(match)

@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("created_by", sa.String(length=128), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("name"),
+        sqlite_autoincrement=True,  # ids never reused: the in-process index caches per bank id
     )
     op.create_table(
         "bank_entries",
@@ -43,9 +44,11 @@ def upgrade() -> None:
         sa.Column("added_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["bank_id"], ["hash_banks.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("bank_id", "kind", "hash", name="uq_bank_entries_bank_kind_hash"),
+        # serves duplicate checks and look-ups by (kind, hash) alike
+        sa.UniqueConstraint("kind", "hash", "bank_id", name="uq_bank_entries_kind_hash_bank"),
+        sqlite_autoincrement=True,  # an index hit names an entry id: it must never name another entry
     )
-    op.create_index("ix_bank_entries_kind_hash", "bank_entries", ["kind", "hash"], unique=False)
+    op.create_index("ix_bank_entries_bank_kind", "bank_entries", ["bank_id", "kind", "id"], unique=False)
     op.create_table(
         "hash_matches",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -76,6 +79,6 @@ def downgrade() -> None:
     op.drop_index("ix_hash_matches_entry_id", table_name="hash_matches")
     op.drop_index("ix_hash_matches_report_id", table_name="hash_matches")
     op.drop_table("hash_matches")
-    op.drop_index("ix_bank_entries_kind_hash", table_name="bank_entries")
+    op.drop_index("ix_bank_entries_bank_kind", table_name="bank_entries")
     op.drop_table("bank_entries")
     op.drop_table("hash_banks")

@@ -1,0 +1,1 @@
+"""Media: hashing, hash banks, matching."""
