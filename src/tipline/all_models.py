@@ -2,3 +2,6 @@
 the whole schema: key rotation, retention, backups). Add a capability's models module here."""
 
 from tipline.store import models  # noqa: F401
+from tipline.graph import models as graph_models  # noqa: F401
+from tipline.media import models as media_models  # noqa: F401
+from tipline.routing import models as routing_models  # noqa: F401

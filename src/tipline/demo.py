@@ -18,10 +18,11 @@ from tipline.store import Database
 from tipline.store.models import Report
 
 # Demo logins, printed by `make run`. Demo only: a real deployment creates its own users.
+# Admins and supervisors enrol a TOTP authenticator at their first login.
 DEMO_USERS = [
-    ("admin", "admin", "demo-admin-password"),
-    ("supervisor", "supervisor", "demo-supervisor-password"),
-    ("analyst", "analyst", "demo-analyst-password"),
+    ("admin", "admin", "demo-password-one-1"),
+    ("supervisor", "supervisor", "demo-password-two-2"),
+    ("analyst", "analyst", "demo-password-three-3"),
 ]
 
 

@@ -80,6 +80,10 @@ def rotate(
                 last = rows[-1][0]
             if progress:
                 progress(len(rows))
+    from tipline.media.storage import rewrap_blobs
+
+    result.by_column["media files"] = rewrap_blobs(db)
+    result.rewrapped += result.by_column["media files"]
     result.still_used = usage(db)
     if retire and not st.master_key:
         keys_dir = st.data_dir / "keys"
@@ -101,6 +105,10 @@ def usage(db: Database) -> dict[str, int]:
             for (blob,) in s.execute(select(type_coerce(col, LargeBinary)).where(col.isnot(None))):
                 kid = ring.sealed_with(bytes(blob))
                 counts[kid] = counts.get(kid, 0) + 1
+    from tipline.media.storage import blob_key_usage
+
+    for kid, n in blob_key_usage(db).items():
+        counts[kid] = counts.get(kid, 0) + n
     return counts
 
 

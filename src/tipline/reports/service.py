@@ -63,7 +63,9 @@ def queue(db: Database, f: QueueFilter) -> tuple[list[QueueItemOut], int]:
         if f.source:
             q = q.where(Report.source == f.source)
         if f.country:
-            q = q.where(Report.country == f.country.upper())
+            from tipline.routing.referral import country_clause
+
+            q = q.where(country_clause(f.country))  # stated country or a weighty jurisdiction candidate
         if f.q:
             ids = search_reports(s, f.q, limit=1000)
             q = q.where(Report.id.in_(ids))
