@@ -1,0 +1,390 @@
+"""Network membership: kept current per report (incremental), or rebuilt whole (full recompute).
+
+The graph is bipartite: reports and entities are nodes, mentions are edges, and the entities the guard
+excludes are left out. A *network* is a connected part; its id is its smallest report id (see
+``graph.models``), so both paths name every network the same way and ``tests/test_graph_network.py``
+checks that they agree exactly.
+
+Incremental path (:func:`update_for_report`, called inside the analysis transaction): when a report only
+*adds* links (the usual case) the networks it touches are merged union-find style: every row of the
+networks other than the one with the smallest id is renamed, which costs the size of the renamed
+networks, never of the graph. When a report *loses* a link (a re-analysis dropped an identifier, or an
+identifier crossed its degree limit and stopped linking) its network may split: :func:`relink` recomputes
+just the affected networks from their mentions.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy.orm import Session
+
+from tipline.graph.guard import Guard
+from tipline.graph.models import EntityNetwork, ReportNetwork
+from tipline.store.models import Entity, Mention, Report
+
+CHUNK = 900  # ids per IN (...) list
+
+
+def chunks(ids: Iterable[int], n: int = CHUNK) -> Iterator[list[int]]:
+    items = sorted(ids)
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
+
+
+def entity_info(s: Session, ids: Iterable[int]) -> dict[int, tuple[str, str, int]]:
+    out: dict[int, tuple[str, str, int]] = {}
+    for part in chunks(ids):
+        for eid, kind, value, count in s.execute(
+            select(Entity.id, Entity.kind, Entity.value, Entity.report_count).where(Entity.id.in_(part))
+        ):
+            out[eid] = (kind, value, int(count or 0))
+    return out
+
+
+def _entity_nids(s: Session, ids: Iterable[int]) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for part in chunks(ids):
+        out.update(
+            s.execute(
+                select(EntityNetwork.entity_id, EntityNetwork.network_id).where(EntityNetwork.entity_id.in_(part))
+            ).all()
+        )
+    return out
+
+
+def _report_nids(s: Session, ids: Iterable[int]) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for part in chunks(ids):
+        out.update(
+            s.execute(
+                select(ReportNetwork.report_id, ReportNetwork.network_id).where(ReportNetwork.report_id.in_(part))
+            ).all()
+        )
+    return out
+
+
+def network_of_report(s: Session, report_id: int) -> int | None:
+    return s.scalar(select(ReportNetwork.network_id).where(ReportNetwork.report_id == report_id))
+
+
+def _rename(s: Session, old: int, new: int) -> None:
+    s.execute(
+        update(ReportNetwork).where(ReportNetwork.network_id == old).values(network_id=new),
+        execution_options={"synchronize_session": False},
+    )
+    s.execute(
+        update(EntityNetwork).where(EntityNetwork.network_id == old).values(network_id=new),
+        execution_options={"synchronize_session": False},
+    )
+
+
+def update_for_report(
+    s: Session, guard: Guard, report_id: int, entity_ids: set[int], removed_entity_ids: set[int]
+) -> int:
+    """Bring the networks up to date after ``report_id`` was (re-)analysed; returns its network id.
+
+    ``entity_ids``: what the report mentions now; ``removed_entity_ids``: what it mentioned before and no
+    longer does. ``Entity.report_count`` must already be current (``analyse_report`` refreshes it first).
+    """
+    touched = set(entity_ids) | set(removed_entity_ids)
+    info = entity_info(s, touched)
+    linking = {e for e in entity_ids if e in info and guard.links(*info[e])}
+    members = _entity_nids(s, touched)
+    r_nid = network_of_report(s, report_id)
+    split = any(e in members or (e in info and guard.links(*info[e])) for e in removed_entity_ids)
+    split = split or any(e in members and e not in linking for e in entity_ids)
+    if split:
+        relink(s, guard, {report_id}, touched)
+        nid = network_of_report(s, report_id)
+        assert nid is not None
+        return nid
+    nids = {members[e] for e in linking if e in members}
+    if r_nid is not None:
+        nids.add(r_nid)
+    fresh = sorted(e for e in linking if e not in members)
+    orphans: set[int] = set()
+    if fresh:
+        # a value that starts to link: the networks of the other reports naming it join too
+        for part in chunks(fresh):
+            rows = s.execute(
+                select(Mention.report_id, ReportNetwork.network_id)
+                .outerjoin(ReportNetwork, ReportNetwork.report_id == Mention.report_id)
+                .where(Mention.entity_id.in_(part), Mention.report_id != report_id)
+                .distinct()
+            ).all()
+            for rid, nid in rows:
+                if nid is None:
+                    orphans.add(rid)  # analysed before the graph existed: see `tipline networks recompute`
+                else:
+                    nids.add(nid)
+    if orphans:
+        relink(s, guard, {report_id} | orphans, touched)
+        nid = network_of_report(s, report_id)
+        assert nid is not None
+        return nid
+    new = min(nids | {report_id})
+    for old in sorted(nids - {new}):
+        _rename(s, old, new)
+    if r_nid is None:
+        s.execute(insert(ReportNetwork).values(report_id=report_id, network_id=new))
+    if fresh:
+        s.execute(insert(EntityNetwork), [{"entity_id": e, "network_id": new} for e in fresh])
+    return new
+
+
+class _UnionFind:
+    def __init__(self) -> None:
+        self.parent: dict[int, int] = {}
+
+    def find(self, x: int) -> int:
+        p = self.parent.setdefault(x, x)
+        root = x
+        while p != root:
+            root = p
+            p = self.parent[root]
+        while self.parent[x] != root:  # path compression
+            self.parent[x], x = root, self.parent[x]
+        return root
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def relink(s: Session, guard: Guard, report_ids: set[int], entity_ids: set[int]) -> None:
+    """Recompute the networks around some reports and entities (whose links changed) from their mentions.
+
+    The affected set is closed before anything is written: every network those reports and entities
+    belong to, every network of a report that names an entity linking now, and the reports of linking
+    entities that have no network yet. Cost: the size of those networks.
+    """
+    nids = set(_report_nids(s, report_ids).values()) | set(_entity_nids(s, entity_ids).values())
+    info = entity_info(s, entity_ids)
+    pending = set(report_ids)
+    for part in chunks([e for e in entity_ids if e in info and guard.links(*info[e])]):
+        pending.update(s.scalars(select(Mention.report_id).where(Mention.entity_id.in_(part)).distinct()))
+    reports: set[int] = set()
+    edges: list[tuple[int, int]] = []
+    verdicts: dict[int, bool] = {}
+    done_nids: set[int] = set()
+    while True:
+        for part in chunks(nids - done_nids):
+            pending.update(s.scalars(select(ReportNetwork.report_id).where(ReportNetwork.network_id.in_(part))))
+        done_nids |= nids
+        pending -= reports
+        if not pending:
+            break
+        new_links: set[int] = set()
+        for part in chunks(pending):
+            for rid, eid, kind, value, count in s.execute(
+                select(Mention.report_id, Mention.entity_id, Entity.kind, Entity.value, Entity.report_count)
+                .join(Entity, Entity.id == Mention.entity_id)
+                .where(Mention.report_id.in_(part))
+            ):
+                ok = verdicts.get(eid)
+                if ok is None:
+                    ok = verdicts[eid] = guard.links(kind, value, int(count or 0))
+                    if ok:
+                        new_links.add(eid)
+                if ok:
+                    edges.append((rid, eid))
+        nids |= set(_report_nids(s, pending).values())
+        reports |= pending
+        pending = set()
+        # a linking entity drags in the networks (or the network-less reports) of all that name it
+        rows = _entity_nids(s, new_links)
+        nids |= set(rows.values())
+        for part in chunks([e for e in new_links if e not in rows]):
+            pending.update(s.scalars(select(Mention.report_id).where(Mention.entity_id.in_(part)).distinct()))
+    old_r = _report_nids(s, reports)
+    old_e: dict[int, int] = {}
+    for part in chunks(nids):
+        old_e.update(
+            s.execute(
+                select(EntityNetwork.entity_id, EntityNetwork.network_id).where(EntityNetwork.network_id.in_(part))
+            ).all()
+        )
+    old_e.update(_entity_nids(s, entity_ids))
+    uf = _UnionFind()
+    for r in reports:
+        uf.find(r)
+    for rid, eid in edges:
+        uf.union(rid, -eid)  # entities on the negative side of one id space
+    smallest: dict[int, int] = {}  # root -> smallest report id of its part: the network id
+    for r in reports:
+        root = uf.find(r)
+        if r < smallest.get(root, r + 1):
+            smallest[root] = r
+    new_r = {r: smallest[uf.find(r)] for r in reports}
+    new_e = {e: smallest[uf.find(-e)] for _r, e in edges}
+    _write_diff(s, ReportNetwork, ReportNetwork.report_id, "report_id", old_r, new_r)
+    gone = [e for e in old_e if e not in new_e]
+    for part in chunks(gone):
+        s.execute(
+            delete(EntityNetwork).where(EntityNetwork.entity_id.in_(part)),
+            execution_options={"synchronize_session": False},
+        )
+    kept = {e: n for e, n in old_e.items() if e in new_e}
+    _write_diff(s, EntityNetwork, EntityNetwork.entity_id, "entity_id", kept, new_e)
+
+
+def _write_diff(s: Session, model: Any, key_col: Any, key: str, old: dict[int, int], new: dict[int, int]) -> None:
+    moved: dict[int, list[int]] = {}
+    added: list[dict[str, int]] = []
+    for k, nid in new.items():
+        before = old.get(k)
+        if before is None:
+            added.append({key: k, "network_id": nid})
+        elif before != nid:
+            moved.setdefault(nid, []).append(k)
+    for nid, keys in moved.items():
+        for part in chunks(keys):
+            s.execute(
+                update(model).where(key_col.in_(part)).values(network_id=nid),
+                execution_options={"synchronize_session": False},
+            )
+    if added:
+        s.execute(insert(model), added)
+
+
+# ------------------------------------------------------------------------------------------ full recompute
+
+
+@dataclass
+class RecomputeResult:
+    reports: int
+    mentions: int
+    entities_linking: int
+    entities_excluded: int
+    networks: int  # with two reports or more
+    largest: int  # reports in the largest network
+    seconds_read: float
+    seconds_compute: float
+    seconds_write: float
+
+    @property
+    def seconds(self) -> float:
+        return self.seconds_read + self.seconds_compute + self.seconds_write
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__ | {"seconds": round(self.seconds, 3)}
+
+
+Step = Callable[[str], None]
+
+
+def _raw_rows(s: Session, sql: str) -> list[tuple[Any, ...]]:
+    cur = s.connection().connection.cursor()  # the DBAPI cursor: millions of rows without Row objects
+    try:
+        cur.execute(sql)
+        return list(cur.fetchall())
+    finally:
+        cur.close()
+
+
+def partition(
+    report_ids: np.ndarray, mention_r: np.ndarray, mention_e: np.ndarray, linking_entities: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Connected parts of the report–entity graph (scipy). Returns (report network ids aligned with
+    ``report_ids``, linking entity ids that occur in mentions, and their network ids)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    report_ids = np.unique(report_ids.astype(np.int64))
+    linking_entities = np.unique(linking_entities.astype(np.int64))
+    keep = np.isin(mention_e, linking_entities)
+    mr, me = mention_r[keep].astype(np.int64), mention_e[keep].astype(np.int64)
+    ents = np.unique(me)
+    n_r = len(report_ids)
+    ri = np.searchsorted(report_ids, mr)
+    ei = n_r + np.searchsorted(ents, me)
+    n = n_r + len(ents)
+    g = coo_matrix((np.ones(len(ri), dtype=np.int8), (ri, ei)), shape=(n, n)).tocsr()
+    _count, labels = connected_components(g, directed=False)
+    big = np.iinfo(np.int64).max
+    minr = np.full(_count, big, dtype=np.int64)
+    np.minimum.at(minr, labels[:n_r], report_ids)
+    return minr[labels[:n_r]], ents, minr[labels[n_r:]]
+
+
+def recompute_all(s: Session, guard: Guard, step: Step | None = None) -> RecomputeResult:
+    """Rebuild every network from the mentions (one transaction). Same partition, same ids, as the
+    incremental path."""
+    say = step or (lambda _m: None)
+    t0 = time.perf_counter()
+    say("reading mentions")
+    rids = np.array(
+        [r for (r,) in _raw_rows(s, "SELECT id FROM reports WHERE analysed_at IS NOT NULL")], dtype=np.int64
+    )
+    pairs = _raw_rows(s, "SELECT DISTINCT report_id, entity_id FROM mentions")
+    m = np.array(pairs, dtype=np.int64).reshape(-1, 2)
+    say("reading entities")
+    linking: list[int] = []
+    excluded = 0
+    for eid, kind, value, count in _raw_rows(s, "SELECT id, kind, value, report_count FROM entities"):
+        if guard.links(kind, value, int(count or 0)):
+            linking.append(eid)
+        elif count:
+            excluded += 1
+    t1 = time.perf_counter()
+    say("finding networks")
+    all_r = np.union1d(rids, m[:, 0])
+    r_nid, ents, e_nid = partition(all_r, m[:, 0], m[:, 1], np.array(linking, dtype=np.int64))
+    t2 = time.perf_counter()
+    say("writing networks")
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(text("TRUNCATE graph_report_networks, graph_entity_networks"))  # no FK points at them
+    else:
+        s.execute(delete(ReportNetwork), execution_options={"synchronize_session": False})
+        s.execute(delete(EntityNetwork), execution_options={"synchronize_session": False})
+    _bulk_write(s, "graph_report_networks", "report_id", all_r, r_nid)
+    _bulk_write(s, "graph_entity_networks", "entity_id", ents, e_nid)
+    t3 = time.perf_counter()
+    sizes = np.unique(r_nid, return_counts=True)[1] if len(r_nid) else np.array([0])
+    return RecomputeResult(
+        reports=len(all_r),
+        mentions=len(m),
+        entities_linking=len(ents),
+        entities_excluded=excluded,
+        networks=int((sizes >= 2).sum()),
+        largest=int(sizes.max()) if len(sizes) else 0,
+        seconds_read=t1 - t0,
+        seconds_compute=t2 - t1,
+        seconds_write=t3 - t2,
+    )
+
+
+def _bulk_write(s: Session, table: str, key: str, keys: np.ndarray, nids: np.ndarray) -> None:
+    rows = list(zip(keys.tolist(), nids.tolist(), strict=True))
+    if not rows:
+        return
+    conn = s.connection()
+    raw = conn.connection.dbapi_connection
+    if conn.dialect.name == "postgresql":
+        cur = raw.cursor()  # type: ignore[union-attr]
+        with cur.copy(f"COPY {table} ({key}, network_id) FROM STDIN") as copy:
+            for i in range(0, len(rows), 100_000):  # text rows in big blocks: no per-row Python call
+                copy.write("".join(f"{k}\t{n}\n" for k, n in rows[i : i + 100_000]))
+        cur.close()
+    else:
+        cur = raw.cursor()  # type: ignore[union-attr]
+        cur.executemany(f"INSERT INTO {table} ({key}, network_id) VALUES (?, ?)", rows)
+        cur.close()
+
+
+def reports_without_network(s: Session) -> int:
+    """Analysed reports that have no network row (analysed before this feature: run a full recompute)."""
+    q = (
+        select(Report.id)
+        .outerjoin(ReportNetwork, ReportNetwork.report_id == Report.id)
+        .where(Report.analysed_at.is_not(None), ReportNetwork.report_id.is_(None))
+        .limit(1000)
+    )
+    return len(list(s.scalars(q)))
