@@ -175,3 +175,40 @@ def test_the_form_works_without_javascript(server: str, browser) -> None:  # typ
     page.wait_for_selector("#receipt")
     assert re.fullmatch(r"\d{4} \d{4} \d{4} \d{4}", page.locator("#receipt").inner_text().strip())
     context.close()
+
+
+def test_supervisor_enrols_mfa_in_a_browser_under_the_csp(server: str, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Forced enrolment, the server-made QR code and the code step, with the strict CSP in force: a
+    blocked script, style or image shows up as a console error."""
+    import pyotp
+
+    from tipline.settings import Settings
+    from tipline.store import Database
+
+    db = Database.from_settings(Settings(data_dir=tmp_path / "data"))
+    accounts.create_user(db, "sue", "supervisor", PASSWORD)
+    db.dispose()
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{server}/login?next=/audit")
+    page.fill("#f-name", "sue")
+    page.fill("#f-password", PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(re.compile(r".*/account/mfa/enrol.*"))
+    qr = page.locator("img.qr")
+    assert qr.evaluate("img => img.complete && img.naturalWidth > 0")
+    page.screenshot(path=str(SHOTS / "tipline-mfa-enrol.png"), full_page=True)
+    secret = page.locator("code.totp-secret").inner_text().replace(" ", "")
+    page.fill("#f-code", pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Turn on the second step").click()
+    page.wait_for_selector("ol.recovery-codes")
+    assert page.locator("ol.recovery-codes li").count() == 10
+    page.get_by_role("link", name="I have saved them, continue").click()
+    page.wait_for_url(f"{server}/audit")
+    page.get_by_role("button", name="Verify now").click()
+    page.wait_for_selector(".verify-result[data-ok='1']")
+    assert not errors, errors
+    context.close()

@@ -87,6 +87,23 @@ def receipt_of(response) -> str:  # type: ignore[no-untyped-def]
     return text_of(page(response).get_element_by_id("receipt"))
 
 
+def csrf_token_of(client, path: str = "/followup") -> str:  # type: ignore[no-untyped-def]
+    """The CSRF token a page's forms carry (with the cookie it is bound to, now in the client's jar)."""
+    return css(page(client.get(path)), "input[name=csrf_token]")[0].get("value")
+
+
+def prime_csrf(client) -> None:  # type: ignore[no-untyped-def]
+    """Send the visitor's CSRF token with every request of this client, as a browser posting the forms
+    would (tests of the protection itself are in test_protect_web.py)."""
+    client.headers["X-CSRF-Token"] = csrf_token_of(client)
+
+
+@pytest.fixture(autouse=True)
+def _csrf(request):  # type: ignore[no-untyped-def]
+    if "client" in request.fixturenames:
+        prime_csrf(request.getfixturevalue("client"))
+
+
 def submit(client, category: str, **fields: str):  # type: ignore[no-untyped-def]
     data = {"category": category, **MINIMAL.get(category, {}), **fields}
     return client.post("/report", data=data)

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from conftest import PASSWORD, bearer
-from test_pages_public import css, page, receipt_of, text_of
+from test_pages_public import _csrf, css, page, prime_csrf, receipt_of, text_of  # noqa: F401 (_csrf: autouse)
 from tipline.accounts import service as accounts
 from tipline.intake import service as intake
 from tipline.intake.schemas import Category, ContactIn, PublicReportIn, Status
@@ -95,7 +95,9 @@ def test_login_cookie_flags_and_logout_with_csrf(client, db, ana):
 def test_secure_cookie_when_configured(tmp_path, sqlite_db):
     settings = Settings(data_dir=sqlite_db.settings.data_dir, session_cookie_secure=True)
     accounts.create_user(sqlite_db, "ana", "analyst", PASSWORD)
-    with TestClient(create_app(settings, db=sqlite_db)) as c:
+    # a Secure cookie travels over HTTPS only
+    with TestClient(create_app(settings, db=sqlite_db), base_url="https://testserver") as c:
+        prime_csrf(c)
         r = login(c)
         assert "secure" in {p.strip().lower() for p in r.headers["set-cookie"].split(";")}
 
@@ -118,7 +120,7 @@ def test_login_never_redirects_off_site(client, ana, target):
 
 def test_a_principal_without_staff_role_gets_a_403_page(client, db):
     platform_user = accounts.create_user(db, "pl", "platform", PASSWORD)
-    cookie, _csrf = accounts.open_session(db, platform_user)
+    cookie, _token = accounts.open_session(db, platform_user)
     client.cookies.set(SESSION_COOKIE, cookie)
     r = client.get("/queue")
     assert r.status_code == 403

@@ -11,6 +11,7 @@ import os
 import secrets
 import time
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -67,7 +68,63 @@ class Settings(BaseSettings):
         default=24, description="How often the server runs retention (0: never; run `tipline retention run`)."
     )
     session_cookie_secure: bool = Field(default=False, description="Send the staff session cookie over HTTPS only.")
-    session_idle_minutes: int = Field(default=60, description="Staff session idle timeout.")
+    session_idle_minutes: int = Field(default=60, ge=1, description="Staff session idle timeout.")
+    session_max_hours: float = Field(
+        default=12, gt=0, description="A staff session ends this long after login, however active (log in again)."
+    )
+    mfa_required_for_analysts: bool = Field(
+        default=False,
+        description="Require a second factor (TOTP) from analysts too. Admins and supervisors always need one; "
+        "analysts may enrol anyway from their account page.",
+    )
+    mfa_issuer: str = Field(
+        default="tipline", max_length=64, description="The name authenticator apps show for this installation."
+    )
+    lockout_threshold: int = Field(
+        default=5, ge=1, description="Wrong passwords or codes in a row that lock a staff account."
+    )
+    lockout_minutes: int = Field(
+        default=15, ge=1, description="How long a locked account stays locked (an admin can unlock it sooner)."
+    )
+    hsts: bool = Field(
+        default=False,
+        description="Send Strict-Transport-Security on every response, also when TLS ends at a proxy in front of "
+        "tipline (it is always sent on requests that arrive over HTTPS).",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis for the rate limits shared by several app nodes (redis://127.0.0.1:6379/0). Empty: "
+        "limits are kept in this process's memory. Run Redis without persistence: client keys live there.",
+        repr=False,
+    )
+    rate_limits: bool = Field(default=True, description="Enforce the rate limits below (429 with Retry-After).")
+    rate_limit_report_form: str = Field(
+        default="20/10m",
+        description="Public report form submissions per client (N/period; period s, m, h or d, e.g. 20/10m).",
+    )
+    rate_limit_followup: str = Field(
+        default="30/10m", description="Follow-up receipt look-ups and messages per client."
+    )
+    rate_limit_login: str = Field(default="20/10m", description="Staff login attempts (password or code) per client.")
+    rate_limit_api_key: str = Field(
+        default="1200/m", description="JSON and CyberTipline API requests per platform key or staff token."
+    )
+    rate_limit_api_client: str = Field(default="2400/m", description="API requests per client, whatever the key.")
+    rate_limit_session: str = Field(default="600/m", description="Staff page requests per session.")
+    rate_limit_client: str = Field(
+        default="600/m", description="Any other request per client (static files and /healthz are not limited)."
+    )
+    media_mode: Literal["encrypt", "hashes_only"] = Field(
+        default="encrypt",
+        description="What happens to an uploaded file's bytes once it is hashed. encrypt: kept in "
+        "<data_dir>/media, AES-GCM with a per-file key wrapped by the master key (never in the database), "
+        "viewable by staff through the audited viewer. hashes_only: the bytes are dropped; only the hashes stay.",
+    )
+    max_image_pixels: int = Field(
+        default=50_000_000,
+        description="Largest image (width x height) decoded for hashing or preview; a larger one is refused as "
+        "a decompression bomb (its exact hashes are still kept).",
+    )
     graph_guard: bool = Field(
         default=True,
         description="Over-correlation guard of the entity graph: warning-listed values and values above their "

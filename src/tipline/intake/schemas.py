@@ -7,6 +7,7 @@ never leave the service layer; responses use the ``*Out`` shapes.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -72,8 +73,32 @@ class AgeBand(StrEnum):
     UNKNOWN = "unknown"
 
 
+# C0 control characters but tab and line ends (the ones XML 1.0 cannot carry either), and lone surrogates
+# (from JSON "\ud800" escapes): no door has a use for them, PostgreSQL refuses NUL in text, and a lone
+# surrogate cannot be encoded as UTF-8
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+
+
+def strip_control(value: Any) -> Any:
+    """``value`` with control characters removed from every string in it (dict keys and lists included)."""
+    if isinstance(value, str):
+        return _CONTROL.sub("", value) if _CONTROL.search(value) else value
+    if isinstance(value, list):
+        return [strip_control(v) for v in value]
+    if isinstance(value, dict):
+        return {strip_control(k): strip_control(v) for k, v in value.items()}
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_control_characters(cls, v: Any) -> Any:
+        """Every free-text field of every door, nested ones included, loses its control characters before
+        it is checked (so a value of only control characters is empty, and refused where one is needed)."""
+        return strip_control(v)
 
 
 class IdentifierIn(_Strict):

@@ -8,7 +8,6 @@ by :func:`analyse_pending` at the next start.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -140,25 +139,63 @@ def _own_report(s: Session, report_id: int, platform_id: int | None) -> Report:
 
 
 def add_attachment(db: Database, report_id: int, file: FileIn, data: bytes | None, *, platform_id: int | None) -> int:
-    """Attach a file (hashes computed here when the bytes are given; the bytes themselves are not kept
-    until the media issue decides how to store them)."""
+    """Attach a file to an open CyberTipline submission, or to a finished report of the JSON API or the panic
+    button (which is then analysed again, so the new file's hashes are matched).
+
+    With the bytes, every hash is computed here (``tipline.media.hashing``): MD5, SHA-1, SHA-256; PDQ for an
+    image (quality in ``details["pdq_quality"]``); vPDQ of every frame of a video (``details["vpdq"]``, a
+    list of ``{"pdq", "quality", "frame", "ts"}``). The media type is the sniffed one (the client's claim
+    stays in ``details["claimed_media_type"]`` when it differs, and is used only when nothing was
+    recognised). A damaged picture keeps its exact hashes and says why in ``details["hash_error"]``. The
+    bytes are then kept encrypted or dropped (``settings.media_mode``, ``tipline.media.storage``). Hashing
+    runs before the write transaction, which on SQLite would otherwise hold the one writer lock for as long
+    as a video takes to decode."""
+    from tipline.media import hashing, storage
+
+    def reanalyse_after(s: Session) -> bool:
+        row = _own_report(s, report_id, platform_id)
+        if row.submission_state == "open":
+            return False
+        if row.submission_state == "complete" and row.source in (Source.PLATFORM.value, Source.LIVE.value):
+            return True
+        raise Conflict(f"report {report_id} is {_STATE_WORDS[row.submission_state]}: files are added before finish")
+
+    stored: str | None = None
     if data is not None:
+        with db.reader() as s:
+            reanalyse_after(s)  # refuse early, before the (possibly slow) hashing
+        h = hashing.hash_bytes(data, filename=file.filename, max_pixels=db.settings.max_image_pixels, strict=False)
+        details = dict(file.details)
+        details.update(h.as_details())
+        if file.media_type and file.media_type != h.media_type:
+            details["claimed_media_type"] = file.media_type
         file = file.model_copy(
             update={
-                "md5": hashlib.md5(data).hexdigest(),
-                "sha1": hashlib.sha1(data).hexdigest(),
-                "sha256": hashlib.sha256(data).hexdigest(),
-                "size": len(data),
+                "md5": h.md5,
+                "sha1": h.sha1,
+                "sha256": h.sha256,
+                "size": h.size,
+                "pdq": h.pdq,
+                "media_type": h.media_type or file.media_type,
+                "details": details,
             }
         )
-    with db.session() as s:
-        row = _own_report(s, report_id, platform_id)
-        if row.submission_state != "open":
-            raise Conflict(f"report {report_id} is {_STATE_WORDS[row.submission_state]}: files are added before finish")
-        att = _attachment(report_id, file, origin="upload" if data is not None else "hash")
-        s.add(att)
-        s.flush()
-        return att.id
+        stored = storage.store_blob(db, data)
+    try:
+        with db.session() as s:
+            reanalyse = reanalyse_after(s)
+            att = _attachment(report_id, file, origin="upload" if data is not None else "hash")
+            att.stored_path = stored
+            s.add(att)
+            s.flush()
+            attachment_id = att.id
+    except Exception:
+        if stored is not None and not storage.blob_in_use(db, stored):
+            storage.delete_blob(db, stored)
+        raise
+    if reanalyse and db.settings.analyse_inline:
+        analyse_report(db, report_id)
+    return attachment_id
 
 
 def update_attachment_details(

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Float,
     ForeignKey,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -55,6 +57,13 @@ class User(Base):
     # slots for the protection issue (MFA): kept here so the migration history stays linear
     totp_secret_sealed: Mapped[str | None] = mapped_column(SealedText("users.totp_secret"), nullable=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    # MFA (tipline.accounts.service): the secret above is confirmed once ``mfa_enabled``; the last TOTP
+    # time step accepted, so that a code is never accepted twice
+    mfa_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    locked_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_login_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    password_changed_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class ApiToken(Base):
@@ -81,6 +90,11 @@ class StaffSession(Base):
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     csrf_token: Mapped[str] = mapped_column(String(64))
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    # "password": password right, second factor still to give; "enrol": must enrol a second factor
+    # before anything else; "full": logged in
+    stage: Mapped[str] = mapped_column(String(16), default="full", server_default="full")
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
     user: Mapped[User] = relationship()
 
 
@@ -220,3 +234,14 @@ class InstanceMeta(Base):
     __tablename__ = "instance_meta"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class RecoveryCode(Base):
+    """A single-use MFA recovery code of a staff user (Argon2id digest; the code is shown once)."""
+
+    __tablename__ = "recovery_codes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -54,24 +54,37 @@ class LiveOut(BaseModel):
     id: int
     priority: int
     created: bool
-    matches: list[dict[str, object]] = Field(default_factory=list, description="Frame hashes found in hash banks.")
+    matches: list[dict[str, object]] = Field(
+        default_factory=list,
+        description="Frame hashes found in hash banks: bank, label, kind (of the bank entry: pdq, vpdq for a frame "
+        "of a bank video, md5, sha1, sha256), distance (bits, 0 for exact), frame_offset_ms, frame_hash.",
+    )
     elapsed_ms: float
 
 
 @router.post("/live", response_model=LiveOut, status_code=201, tags=["platforms"], summary="Panic button")
 def post_live(
     body: LiveIn,
+    request: Request,
     db: Annotated[Database, Depends(get_db)],
     platform: Annotated[Principal, Depends(bearer_platform)],
 ) -> JSONResponse:
-    """Open a top-priority report for a live stream at once. A second press for the same stream returns
-    the same report."""
+    """Open a top-priority report for a live stream at once and match its frame hashes against the hash banks
+    (PDQ within ``pdq_threshold``, exact for md5/sha1/sha256; in memory). The report is stored before the
+    answer; matches are recorded on it and raise its score (a live report stays P1). A second press for the
+    same stream returns the same report and its matches."""
+    from tipline.media.matching import live_matches
+
     t0 = time.perf_counter()
     res = intake.submit_report(db, body.to_report(platform.id, platform.name))
+    matches = live_matches(
+        db, res.report_id, frames=body.frame_hashes, matcher=getattr(request.app.state, "matcher", None)
+    )
     out = LiveOut(
         id=res.report_id,
         priority=res.priority,
         created=res.created,
+        matches=matches,  # type: ignore[arg-type]
         elapsed_ms=round((time.perf_counter() - t0) * 1000, 2),
     )
     return JSONResponse(out.model_dump(mode="json"), status_code=201 if res.created else 200)
@@ -196,6 +209,148 @@ def get_entity(
         v = reports.entity_view(db, kind, value, viewer=user)
     except intake.NotFound as e:
         raise HTTPException(404, str(e)) from None
+    from tipline.graph import service as graph_service
+
+    details = graph_service.entity_details(db, kind, value, mentions=0)
     return EntityOutFull(
-        kind=v.kind, value=v.value, report_count=v.report_count, reports=v.reports, co_occurring=v.co_occurring
+        kind=v.kind,
+        value=v.value,
+        report_count=v.report_count,
+        reports=v.reports,
+        co_occurring=v.co_occurring,
+        graph=details.as_dict(),
     )
+
+
+# ------------------------------------------------------------------------------------------ files (media)
+
+_FILE_FORM_SLACK = 64 * 1024  # multipart boundaries and part headers around the file
+_FILE_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            }
+        },
+    }
+}
+
+
+class FileOut(BaseModel):
+    id: int
+    report_id: int
+    kind: str = Field(description="image | video | other (sniffed from the bytes)")
+    media_type: str | None
+    size: int | None
+    md5: str | None
+    sha1: str | None
+    sha256: str | None
+    pdq: str | None = Field(description="PDQ hash of an image (64 hex characters)")
+    pdq_quality: int | None = Field(description="PDQ quality 0-100 (below 50: unreliable)")
+    vpdq: list[dict[str, object]] | None = Field(
+        description='vPDQ of a video: one {"pdq", "quality", "frame", "ts"} per frame'
+    )
+    hash_error: str | None = Field(description="Why the perceptual hash is missing, when it is")
+    stored: bool = Field(description="Whether the bytes are kept (encrypted); false with media_mode=hashes_only")
+
+
+@router.post(
+    "/reports/{report_id}/files",
+    response_model=FileOut,
+    status_code=201,
+    tags=["platforms"],
+    summary="Add a file to one of this platform's reports (multipart: file)",
+    openapi_extra=_FILE_FORM,
+)
+async def post_report_file(
+    report_id: int,
+    request: Request,
+    db: Annotated[Database, Depends(get_db)],
+    platform: Annotated[Principal, Depends(bearer_platform)],
+) -> JSONResponse:
+    """Upload a file into a report this platform filed (JSON API or panic button): every hash is computed
+    (MD5, SHA-1, SHA-256; PDQ for a picture; vPDQ for every frame of a video), the bytes are kept
+    encrypted or dropped as this installation is set up, and the report is analysed again so the file is
+    matched against the hash banks. Limit: ``max_upload_bytes``."""
+    from pathlib import PurePosixPath, PureWindowsPath
+
+    from fastapi.concurrency import run_in_threadpool
+    from starlette.datastructures import UploadFile
+    from starlette.formparsers import MultiPartException, MultiPartParser
+
+    from tipline.intake.schemas import FileIn
+    from tipline.store.models import Attachment
+
+    limit = request.app.state.settings.max_upload_bytes
+    too_big = HTTPException(413, f"the file is larger than {limit:,} bytes, the most this installation accepts")
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit + _FILE_FORM_SLACK:
+        raise too_big
+    if request.headers.get("content-type", "").split(";", 1)[0].strip().lower() != "multipart/form-data":
+        raise HTTPException(415, "send the file as multipart/form-data, in a part named 'file'")
+
+    async def limited():  # type: ignore[no-untyped-def]
+        seen = 0
+        async for chunk in request.stream():
+            seen += len(chunk)
+            if seen > limit + _FILE_FORM_SLACK:
+                raise too_big
+            yield chunk
+
+    parser = MultiPartParser(request.headers, limited(), max_files=1, max_fields=5, max_part_size=_FILE_FORM_SLACK)
+    parser.spool_max_size = 1024 * 1024
+    try:
+        form = await parser.parse()
+    except MultiPartException as e:
+        raise HTTPException(400, f"the form could not be read: {e.message}") from None
+    try:
+        part = form.get("file")
+        if not isinstance(part, UploadFile):
+            raise HTTPException(422, "the form has no file part named 'file'")
+        data = await part.read(limit + 1)
+    finally:
+        await form.close()
+    if len(data) > limit:
+        raise too_big
+    if not data:
+        raise HTTPException(422, "the file is empty")
+    name = PureWindowsPath(PurePosixPath(part.filename or "").name).name  # a client may send a full path
+    name = "".join(c for c in name if c.isprintable()).strip()[:512] or None
+    file = FileIn(filename=name, media_type=(part.content_type or "").strip()[:128] or None)
+    try:
+        file_id = await run_in_threadpool(
+            lambda: intake.add_attachment(db, report_id, file, data, platform_id=platform.id)
+        )
+    except intake.NotFound as e:
+        raise HTTPException(404, str(e)) from None
+    except intake.Conflict as e:
+        raise HTTPException(409, str(e)) from None
+
+    def read_back() -> FileOut:
+        with db.reader() as s:
+            a = s.get(Attachment, file_id)
+            assert a is not None
+            d = a.details or {}
+            return FileOut(
+                id=a.id,
+                report_id=a.report_id,
+                kind=d.get("kind", "other"),
+                media_type=a.media_type,
+                size=a.size,
+                md5=a.md5,
+                sha1=a.sha1,
+                sha256=a.sha256,
+                pdq=a.pdq,
+                pdq_quality=d.get("pdq_quality"),
+                vpdq=d.get("vpdq"),
+                hash_error=d.get("hash_error"),
+                stored=a.stored_path is not None,
+            )
+
+    out = await run_in_threadpool(read_back)
+    return JSONResponse(out.model_dump(mode="json"), status_code=201)

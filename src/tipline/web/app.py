@@ -8,18 +8,22 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import anyio.to_thread
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError
+from starlette.concurrency import run_in_threadpool
 
 from tipline import __version__
 from tipline.accounts import service as accounts
 from tipline.intake import service as intake
 from tipline.settings import Settings
 from tipline.store import Database
+from tipline.web import security
 
 log = logging.getLogger("tipline")
 STATIC_DIR = Path(__file__).with_name("static")
@@ -41,6 +45,39 @@ async def _retention_job(db: Database, hours: float) -> None:
         await asyncio.sleep(hours * 3600)
 
 
+def _document_validation_errors(app: FastAPI) -> None:
+    """Make the OpenAPI schema describe the 422 body that ``validation_error`` really sends (a sentence in
+    ``detail`` and the list in ``errors``), not FastAPI's default, so clients and schema checks agree."""
+    default = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = default()
+            schemas = schema.get("components", {}).get("schemas", {})
+            if "HTTPValidationError" in schemas:
+                schemas["HTTPValidationError"] = {
+                    "title": "HTTPValidationError",
+                    "type": "object",
+                    "required": ["detail"],
+                    "properties": {
+                        "detail": {"type": "string", "title": "Detail", "description": "What is wrong, in words."},
+                        "errors": {
+                            "type": "array",
+                            "title": "Errors",
+                            "items": {
+                                "type": "object",
+                                "required": ["field", "problem"],
+                                "properties": {"field": {"type": "string"}, "problem": {"type": "string"}},
+                            },
+                        },
+                    },
+                }
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(settings: Settings | None = None, *, db: Database | None = None) -> FastAPI:
     settings = settings if settings is not None else Settings()
     settings.ensure_data_dir()
@@ -49,6 +86,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.matcher.refresh()  # hash banks into memory before the first report or panic button
         n = intake.analyse_pending(db)
         if n:
             log.info("analysed %d report(s) left unanalysed by an earlier stop", n)
@@ -67,35 +105,61 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/v1/openapi.json",
+        # every form and cookie-authenticated API call; integer ids and counts within 64 bits
+        dependencies=[Depends(security.csrf_guard), Depends(security.int_range_guard)],
     )
     app.state.settings = settings
     app.state.db = db
+    from tipline.media.matching import matcher_for
+
+    app.state.matcher = matcher_for(db)  # the in-process hash-bank index (reloads when banks change)
+
+    csrf_signing_key = security.csrf_key(db.keyring.index_key)
 
     @app.middleware("http")
-    async def limits_and_session(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        # the CyberTipline door enforces its own limits while streaming, and answers in its XML format
-        length = None if request.url.path.startswith("/ispws/") else request.headers.get("content-length")
-        limit = settings.max_body_bytes
-        if length is not None:
-            if not length.isdigit():
-                return JSONResponse({"detail": "Content-Length is not a number"}, status_code=400)
-            if int(length) > limit:
-                return JSONResponse(
-                    {"detail": f"the request body is {length} bytes; the limit here is {limit} bytes"},
-                    status_code=413,
-                )
+    async def session(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        # body size, rate limits and security headers: the pure ASGI middlewares of tipline.web.security
         request.state.user = None
         request.state.csrf = None
+        request.state.pending = None  # a login half-way through (second factor due, or MFA enrolment)
+        request.state.session_key = None
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie:
-            found = accounts.session_principal(db, cookie, idle=timedelta(minutes=settings.session_idle_minutes))
-            if found is not None:
-                request.state.user, request.state.csrf = found
+            idle = timedelta(minutes=settings.session_idle_minutes)
+            info = await run_in_threadpool(accounts.session_info, db, cookie, idle=idle)
+            if info is not None:
+                request.state.csrf, request.state.session_key = info.csrf, info.key
+                if info.stage == "full":
+                    request.state.user = info.user
+                else:
+                    request.state.pending = info
+        new_csrf_cookie = None
+        if request.state.csrf is None:
+            new_csrf_cookie = security.prepare_anonymous_csrf(request, csrf_signing_key, settings)
         response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        response.headers.setdefault("X-Frame-Options", "DENY")
+        if new_csrf_cookie and response.headers.get("content-type", "").startswith("text/html"):
+            security.set_csrf_cookie(response, new_csrf_cookie, settings)
         return response
+
+    # outermost last: security headers on every answer, then rate limits, then body size
+    app.add_middleware(security.BodyLimits, settings=settings)
+    app.add_middleware(security.RateLimits, settings=settings)
+    app.add_middleware(security.SecurityHeaders, hsts=settings.hsts)
+
+    _document_validation_errors(app)
+
+    @app.exception_handler(security.OutOfRange)
+    async def out_of_range(request: Request, exc: security.OutOfRange) -> Response:
+        return security.out_of_range_response(request, exc)
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def number_too_large(request: Request, exc: Exception) -> Response:
+        return security.number_out_of_range(request, exc)
+
+    @app.exception_handler(security.CSRFRejected)
+    async def csrf_rejected(request: Request, exc: security.CSRFRejected) -> Response:
+        return security.csrf_response(request)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
