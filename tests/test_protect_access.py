@@ -34,8 +34,6 @@ RANK = {ANALYST: 1, SUPERVISOR: 2, ADMIN: 3}
 ROUTES: dict[str, str] = {
     # documentation and health
     "GET /api/v1/openapi.json": PUBLIC,
-    "GET /api/docs": PUBLIC,
-    "GET /docs/oauth2-redirect": PUBLIC,
     "GET /healthz": PUBLIC,
     "MOUNT /static": PUBLIC,
     # public pages

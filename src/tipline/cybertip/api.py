@@ -195,7 +195,10 @@ def _report_id(value: object) -> int:
         raise Refusal(Code.INVALID_REQUEST, "the form field 'id' (the reportId) is missing")
     if not isinstance(value, str) or not value.strip().isdigit() or len(value.strip()) > 18:
         raise Refusal(Code.INVALID_REQUEST, "the form field 'id' must be a reportId (a number)")
-    return int(value.strip())
+    report_id = int(value.strip())
+    if report_id > 2**31 - 1:  # beyond any stored id (and PostgreSQL's integer): it cannot exist
+        raise Refusal(Code.REPORT_DOES_NOT_EXIST, f"no report {report_id} from this platform")
+    return report_id
 
 
 def _state(db: Database, report_id: int, platform_id: int) -> str:

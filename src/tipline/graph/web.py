@@ -129,9 +129,13 @@ class LimitIn(BaseModel):
 
 @api.put("/graph/limits/{kind}", summary="Pin a kind's degree limit (supervisors)")
 def api_set_limit(kind: str, body: LimitIn, db: Db, user: Supervisor) -> dict[str, Any]:
+    from tipline.intake.schemas import ENTITY_KINDS
+
+    if kind not in ENTITY_KINDS:
+        raise HTTPException(422, f"unknown kind {kind[:40]!r}; use one of: {', '.join(ENTITY_KINDS)}")
     try:
         service.set_manual_limit(db, kind, body.limit, user)
-    except GuardError as e:
+    except (GuardError, ValueError) as e:
         raise HTTPException(422, str(e)) from None
     return {"kind": kind, "limit": body.limit}
 
@@ -157,7 +161,7 @@ def api_add_exclusion(body: ExclusionIn, db: Db, user: Supervisor) -> dict[str, 
         eid = service.add_exclusion(
             db, body.kind, value=body.value, pattern=body.pattern, reason=body.reason, actor=user
         )
-    except GuardError as e:
+    except (GuardError, ValueError) as e:
         raise HTTPException(422, str(e)) from None
     return {"id": eid}
 
