@@ -2,8 +2,9 @@
 
 Reporters are protected here, by design rather than by configuration:
 
-- no handler reads, logs or stores the client's address (``request.client`` is never touched; the
-  server's access log must be off or anonymised too: that is the server's configuration);
+- no handler reads, logs or stores the client's address (only the rate limiter in ``web.security`` reads
+  it, to make a keyed hash rotated daily and kept in memory; the server's access log is off, and a
+  reverse proxy must not log addresses either: that is the deployment's configuration);
 - the form asks for the incident type and what that type needs; contact details are optional and
   collapsed; the form takes no files (and says why);
 - the 16-digit receipt is shown once (a 201 page, ``Cache-Control: no-store``) and never travels in a
