@@ -167,6 +167,24 @@ def test_a_file_uploaded_to_a_filed_report_lifts_it_in_the_queue(client, db, pla
     assert item["priority"] <= 2 and any(x["rule"] == "known-abuse-hash" for x in item["reasons"])
 
 
+def test_an_uploaded_mirrored_copy_matches_through_its_dihedral_hashes(client, db, platform):
+    """The bank holds the original; the platform uploads a mirrored copy (128 bits away in plain PDQ)."""
+    from tipline.media import banks
+
+    media = {m.id: m for m in media_set(17, n_images=1, transforms=("mirror",))}
+    original, mirrored = media["img-17-0000"].data, media["img-17-0000~mirror"].data
+    assert pdq_hamming(hash_bytes(original).pdq, hash_bytes(mirrored).pdq) > 31
+    banks.create_bank(db, "Known", default_label=LABEL_ABUSE)
+    banks.import_entries(db, "Known", [banks.make_entry("pdq", hash_bytes(original).pdq)])
+    key = bearer(platform.api_key)
+    body = {"report_id": "m-1", "category": "child_sexual_abuse_material", "text": "Shared in a group."}
+    rid = client.post("/api/v1/reports", json=body, headers=key).json()["id"]
+    r = client.post(f"/api/v1/reports/{rid}/files", files={"file": ("m.jpg", mirrored, "image/jpeg")}, headers=key)
+    assert r.status_code == 201, r.text
+    (m,) = report_matches(db, rid)
+    assert m["bank"] == "Known" and m["distance"] <= 31
+
+
 def page_of(html: str):  # type: ignore[no-untyped-def]
     import lxml.html
 

@@ -167,6 +167,12 @@ def add_attachment(db: Database, report_id: int, file: FileIn, data: bytes | Non
         h = hashing.hash_bytes(data, filename=file.filename, max_pixels=db.settings.max_image_pixels, strict=False)
         details = dict(file.details)
         details.update(h.as_details())
+        if h.pdq is not None:
+            # the 8 rotated/mirrored variants, so that analysis matches turned copies of banked images
+            try:
+                details["pdq_dihedral"] = hashing.pdq_dihedral(data)
+            except Exception:  # noqa: BLE001 - the plain PDQ above is kept; hash_error already says why
+                pass
         if file.media_type and file.media_type != h.media_type:
             details["claimed_media_type"] = file.media_type
         file = file.model_copy(
