@@ -62,6 +62,19 @@ def test_retention_deletes_expired_reports_and_orphan_identifiers(client, db, pl
         assert s.scalar(select(func.count()).select_from(Mention).where(Mention.report_id == old)) == 0
     h = bearer(analyst_token)
     assert client.get("/api/v1/queue", params={"q": "gone_only_22"}, headers=h).json()["total"] == 0
+    # the networks were relinked after the deletion: a full recompute changes nothing
+    from sqlalchemy import text as sql
+
+    from tipline.graph import service as graph_service
+
+    def memberships():
+        with db.reader() as s:
+            return sorted(s.execute(sql("SELECT report_id, network_id FROM graph_report_networks")).all())
+
+    before = memberships()
+    assert all(rid != old for rid, _ in before)
+    graph_service.recompute(db, refresh=False)
+    assert memberships() == before
     assert audit.verify(db).ok
     with db.reader() as s:
         from tipline.store.models import AuditEvent

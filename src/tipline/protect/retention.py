@@ -178,6 +178,13 @@ def run(
             res.entities = len(orphans)
             if orphans and not dry_run:
                 _delete_entities(s, orphans)
+            if not dry_run and touched - orphans:
+                # the identifiers the deleted reports shared with kept ones: fresh counts, relinked networks
+                from tipline.graph.service import forget_in
+                from tipline.intake.service import _refresh_entity_stats
+
+                _refresh_entity_stats(s, touched - orphans, now)
+                forget_in(s, db.settings, touched - orphans)
         sess_cut = now - timedelta(days=rules.session_days)
         q = or_(StaffSession.revoked.is_(True), StaffSession.last_seen_at <= now - timedelta(days=1))
         stale = select(StaffSession.id).where(q, StaffSession.last_seen_at <= sess_cut)
