@@ -128,3 +128,15 @@ def test_keys_rotate_cli(tmp_path):
     assert out["current_key"] != first and out["retired"] == [first]
     st = subprocess.run([tipline, "keys", "status", "--json"], env=env, check=True, capture_output=True, text=True)
     assert json.loads(st.stdout)["current"] == out["current_key"]
+
+
+def test_every_free_text_column_of_people_is_sealed():
+    sealed = {f"{t.name}.{c}" for t, c in keyrot.sealed_columns()}
+    assert {
+        "reports.text",
+        "reports.contact_sealed",
+        "followups.body",
+        "report_notes.body",
+        "case_notes.body",
+        "users.totp_secret_sealed",
+    } <= sealed

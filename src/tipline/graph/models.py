@@ -20,6 +20,7 @@ from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tipline.store.models import Base, User, utcnow
+from tipline.store.types import SealedText
 
 
 class EntityNetwork(Base):
@@ -112,4 +113,4 @@ class CaseNote(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     author: Mapped[str] = mapped_column(String(128))
     at: Mapped[datetime] = mapped_column(default=utcnow)
-    body: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(SealedText("case_notes.body"))  # sealed at rest like report notes
