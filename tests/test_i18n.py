@@ -196,12 +196,19 @@ def _pages(client: TestClient, lang: str) -> Iterator[tuple[str, str]]:
     for path in ("/", "/report", "/followup", "/login"):
         yield path, client.get(f"{path}?lang={lang}").text
     yield "/report/questions", client.get(f"/report/questions?lang={lang}").text
+    from test_pages_public import prime_csrf
+
+    prime_csrf(client)
     bad = client.post(
         f"/report?lang={lang}",
         data={"category": "other", "victim_age": "300", "country": "XX", "contact_email": "x", "text": "1234"},
     )
+    assert bad.status_code == 422, bad.status_code  # the form's error page, not the CSRF refusal
     yield "POST /report (errors)", bad.text
-    yield "POST /followup (404)", client.post(f"/followup?lang={lang}", data={"receipt": "1"}).text
+    gone = client.post(f"/followup?lang={lang}", data={"receipt": "1"})
+    assert gone.status_code == 404, gone.status_code
+    yield "POST /followup (404)", gone.text
+    client.headers.pop("X-CSRF-Token", None)
 
 
 def test_no_user_visible_text_escapes_translation(sqlite_client):
