@@ -45,6 +45,13 @@ from tipline.web.deps import basic_platform, get_db, get_settings
 
 log = logging.getLogger(__name__)
 
+
+class XMLResponse(Response):
+    """Every answer of this door is an XML document, as NCMEC's API answers."""
+
+    media_type = "application/xml"
+
+
 router = APIRouter(prefix="/ispws", tags=["CyberTipline ESP API"])
 
 MAX_FORM_BYTES = 64 * 1024  # /finish and /retract carry one small field
@@ -237,7 +244,7 @@ def _filename(raw: str | None) -> str | None:
 # ------------------------------------------------------------------------------------------ endpoints
 
 
-@router.get("/status", summary="Check the connection and the credentials")
+@router.get("/status", response_class=XMLResponse, summary="Check the connection and the credentials")
 async def status(request: Request) -> Response:
     async def work(request: Request, platform: Principal) -> Response:
         ip = request.client.host if request.client else "unknown"
@@ -246,7 +253,7 @@ async def status(request: Request) -> Response:
     return await _handle(request, work)
 
 
-@router.get("/xsd", summary="The CyberTipline XML schema tipline validates against")
+@router.get("/xsd", response_class=XMLResponse, summary="The CyberTipline XML schema tipline validates against")
 def xsd() -> Response:
     return Response(XSD_PATH.read_bytes(), media_type="application/xml")
 
@@ -285,7 +292,7 @@ _UPLOAD_FORM = {
 }
 
 
-@router.post("/submit", summary="Open a report (report XML)", openapi_extra=_XML_BODY)
+@router.post("/submit", response_class=XMLResponse, summary="Open a report (report XML)", openapi_extra=_XML_BODY)
 async def submit(request: Request) -> Response:
     async def work(request: Request, platform: Principal) -> Response:
         db, settings = get_db(request), get_settings(request)
@@ -298,7 +305,12 @@ async def submit(request: Request) -> Response:
     return await _handle(request, work)
 
 
-@router.post("/upload", summary="Add a file to an open report (multipart: id, file)", openapi_extra=_UPLOAD_FORM)
+@router.post(
+    "/upload",
+    response_class=XMLResponse,
+    summary="Add a file to an open report (multipart: id, file)",
+    openapi_extra=_UPLOAD_FORM,
+)
 async def upload(request: Request) -> Response:
     async def work(request: Request, platform: Principal) -> Response:
         db, settings = get_db(request), get_settings(request)
@@ -348,7 +360,12 @@ def _attachment_of(db: Database, file_id: str, report_id: int) -> int:
     return int(file_id)
 
 
-@router.post("/fileinfo", summary="Describe an uploaded file (fileDetails XML)", openapi_extra=_XML_BODY)
+@router.post(
+    "/fileinfo",
+    response_class=XMLResponse,
+    summary="Describe an uploaded file (fileDetails XML)",
+    openapi_extra=_XML_BODY,
+)
 async def fileinfo(request: Request) -> Response:
     async def work(request: Request, platform: Principal) -> Response:
         db = get_db(request)
@@ -370,7 +387,9 @@ async def fileinfo(request: Request) -> Response:
     return await _handle(request, work)
 
 
-@router.post("/finish", summary="Finish a report: it is analysed and queued", openapi_extra=_ID_FORM)
+@router.post(
+    "/finish", response_class=XMLResponse, summary="Finish a report: it is analysed and queued", openapi_extra=_ID_FORM
+)
 async def finish(request: Request) -> Response:
     async def work(request: Request, platform: Principal) -> Response:
         db = get_db(request)
@@ -388,7 +407,9 @@ async def finish(request: Request) -> Response:
     return await _handle(request, work)
 
 
-@router.post("/retract", summary="Cancel a report that is not finished", openapi_extra=_ID_FORM)
+@router.post(
+    "/retract", response_class=XMLResponse, summary="Cancel a report that is not finished", openapi_extra=_ID_FORM
+)
 async def retract(request: Request) -> Response:
     async def work(request: Request, platform: Principal) -> Response:
         db = get_db(request)
