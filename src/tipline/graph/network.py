@@ -84,6 +84,17 @@ def _rename(s: Session, old: int, new: int) -> None:
     )
 
 
+_GRAPH_LOCK = 7_462_302  # PostgreSQL advisory lock id of the network tables
+
+
+def serialize(s: Session) -> None:
+    """Take the graph's write lock for the rest of this transaction. Network merges and limit refreshes
+    read, then write: two PostgreSQL transactions doing it at once would fork a network or insert the same
+    limit twice. (SQLite has one writer already; the lock is re-entrant within a transaction.)"""
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _GRAPH_LOCK})
+
+
 def update_for_report(
     s: Session, guard: Guard, report_id: int, entity_ids: set[int], removed_entity_ids: set[int]
 ) -> int:
@@ -92,6 +103,7 @@ def update_for_report(
     ``entity_ids``: what the report mentions now; ``removed_entity_ids``: what it mentioned before and no
     longer does. ``Entity.report_count`` must already be current (``analyse_report`` refreshes it first).
     """
+    serialize(s)
     touched = set(entity_ids) | set(removed_entity_ids)
     info = entity_info(s, touched)
     linking = {e for e in entity_ids if e in info and guard.links(*info[e])}
@@ -165,6 +177,7 @@ def relink(s: Session, guard: Guard, report_ids: set[int], entity_ids: set[int])
     belong to, every network of a report that names an entity linking now, and the reports of linking
     entities that have no network yet. Cost: the size of those networks.
     """
+    serialize(s)
     nids = set(_report_nids(s, report_ids).values()) | set(_entity_nids(s, entity_ids).values())
     info = entity_info(s, entity_ids)
     pending = set(report_ids)
@@ -317,6 +330,7 @@ def partition(
 def recompute_all(s: Session, guard: Guard, step: Step | None = None) -> RecomputeResult:
     """Rebuild every network from the mentions (one transaction). Same partition, same ids, as the
     incremental path."""
+    serialize(s)
     say = step or (lambda _m: None)
     t0 = time.perf_counter()
     say("reading mentions")

@@ -65,6 +65,7 @@ def refresh_limits_in(
 ) -> list[dict[str, Any]]:
     """Derive the per-kind limits from the current degree distribution and store them (manual limits
     stay). Entities whose verdict flips are relinked. Returns the changes."""
+    net.serialize(s)
     before = load_guard(s, settings)
     rule = LimitRule.from_settings(settings)
     derived = derive_limits(_degree_histogram(s), rule, int(getattr(settings, "graph_degree_limit_default", 100)))
@@ -156,6 +157,7 @@ def on_report_analysed(
 ) -> int:
     """The incremental update the after-analysis hook makes (and the bench times): refresh the limits
     when due, then bring this report's networks up to date. Returns its network id."""
+    net.serialize(s)
     pooled = s.get(DegreeLimit, POOLED)
     due = pooled is None or report_id >= int((pooled.details or {}).get("next_refresh_at_report", 0))
     if due and bool(getattr(settings, "graph_guard", True)):
@@ -175,6 +177,7 @@ def forget_in(s: Session, settings: Any, entity_ids: set[int]) -> None:
 def recompute(db: Database, *, refresh: bool = True, step: net.Step | None = None) -> net.RecomputeResult:
     """Full recompute of every network (and, with ``refresh``, of the automatic degree limits first)."""
     with db.session() as s:
+        net.serialize(s)
         if refresh and db.settings.graph_guard:
             if step:
                 step("deriving degree limits")

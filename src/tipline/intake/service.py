@@ -9,6 +9,7 @@ by :func:`analyse_pending` at the next start.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +28,8 @@ from tipline.store import Database
 from tipline.store.models import Attachment, Entity, FollowUp, Mention, Report
 from tipline.store.search import index_report
 from tipline.triage import ScoreInput, load_rules
+
+log = logging.getLogger("tipline.intake")
 
 
 class IntakeError(ValueError):
@@ -79,9 +82,9 @@ def submit_report(db: Database, report: ReportIn) -> SubmitResult:
             if existing is None:
                 raise
             return SubmitResult(existing.id, False, existing.status, existing.priority)
-    priority = 3
+    priority = 1 if report.is_live else 3  # as stored, until analysis says otherwise
     if not report.open_submission and db.settings.analyse_inline:
-        priority = analyse_report(db, report_id)
+        priority = analyse_after_store(db, report_id) or priority
     return SubmitResult(report_id, True, "new", priority, receipt)
 
 
@@ -200,7 +203,7 @@ def add_attachment(db: Database, report_id: int, file: FileIn, data: bytes | Non
             storage.delete_blob(db, stored)
         raise
     if reanalyse and db.settings.analyse_inline:
-        analyse_report(db, report_id)
+        analyse_after_store(db, report_id)
     return attachment_id
 
 
@@ -226,7 +229,7 @@ def finish_submission(db: Database, report_id: int, *, platform_id: int | None) 
             raise Conflict(f"report {report_id} is {_STATE_WORDS[row.submission_state]}")
         row.submission_state = "complete"
         ids = [a.id for a in row.attachments]
-    analyse_report(db, report_id)
+    analyse_after_store(db, report_id)
     return ids
 
 
@@ -263,7 +266,7 @@ def add_followup(
             raise NotFound(f"no report {report_id}")
         s.add(FollowUp(report_id=report_id, author=author, user_id=user_id, body=body))
     if author == "reporter":
-        analyse_report(db, report_id)
+        analyse_after_store(db, report_id)
 
 
 # ------------------------------------------------------------------------------------------ analysis
@@ -332,6 +335,20 @@ def _upsert_entities(s: Session, pairs: set[tuple[str, str]], now: datetime) -> 
         for eid, value in s.execute(select(Entity.id, Entity.value).where(Entity.kind == k, Entity.value.in_(values))):
             ids[(k, value)] = eid
     return ids
+
+
+def analyse_after_store(db: Database, report_id: int) -> int | None:
+    """Analyse a report that is already stored; a failure is logged, not raised.
+
+    The report is durable whatever happens here: a door must not answer 500 for a report it has kept
+    (the client would retry a report we already hold). It stays unanalysed (``analysed_at`` empty) and
+    the app retries it (at start-up and every minute). Returns the priority, or None when it failed.
+    """
+    try:
+        return analyse_report(db, report_id)
+    except Exception:  # noqa: BLE001 - logged with its traceback; retried by analyse_pending
+        log.exception("analysis of report %d failed; it will be retried", report_id)
+        return None
 
 
 def analyse_report(db: Database, report_id: int) -> int:
@@ -439,9 +456,8 @@ def analyse_pending(db: Database, *, limit: int | None = None) -> int:
     with db.reader() as s:
         q = select(Report.id).where(Report.analysed_at.is_(None), Report.submission_state == "complete")
         ids = list(s.scalars(q.order_by(Report.id).limit(limit)))
-    for rid in ids:
-        analyse_report(db, rid)
-    return len(ids)
+    # a report that fails again is logged and left for the next round; the others go on
+    return sum(analyse_after_store(db, rid) is not None for rid in ids)
 
 
 def reanalyse_all(db: Database) -> int:

@@ -30,6 +30,18 @@ STATIC_DIR = Path(__file__).with_name("static")
 SESSION_COOKIE = "tipline_session"
 
 
+async def _pending_job(db: Database, every: float = 60.0) -> None:
+    """Retry, every minute, the analysis of stored reports whose analysis failed (the report itself is safe)."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            n = await anyio.to_thread.run_sync(lambda: intake.analyse_pending(db, limit=500))
+            if n:
+                log.info("analysed %d pending report(s)", n)
+        except Exception:  # noqa: BLE001 - keep serving; the next round retries
+            log.exception("retrying pending analyses failed")
+
+
 async def _retention_job(db: Database, hours: float) -> None:
     """Run retention now and then every ``hours`` (in a worker thread; failures are logged, not fatal)."""
     from tipline.protect import retention
@@ -90,11 +102,11 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         n = intake.analyse_pending(db)
         if n:
             log.info("analysed %d report(s) left unanalysed by an earlier stop", n)
-        job = None
+        jobs = [asyncio.create_task(_pending_job(db))]
         if settings.retention_interval_hours > 0:
-            job = asyncio.create_task(_retention_job(db, settings.retention_interval_hours))
+            jobs.append(asyncio.create_task(_retention_job(db, settings.retention_interval_hours)))
         yield
-        if job is not None:
+        for job in jobs:
             job.cancel()
 
     app = FastAPI(
