@@ -5,77 +5,34 @@ another origin. A screenshot goes to /tmp (not committed) for a human look."""
 from __future__ import annotations
 
 import io
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
-from conftest import PASSWORD
+from conftest import PASSWORD, needs_chromium, serve_app
 from tipline.accounts import service as accounts
 from tipline.demo import load_demo
 from tipline.graph import service
 from tipline.settings import Settings
 
-CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no chromium at {CHROMIUM} (apt-get install chromium)"),
+    needs_chromium,
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, object]]:
-    import uvicorn
-
     from tipline.web.app import create_app
 
     app = create_app(Settings(data_dir=tmp_path / "data"))
     db = app.state.db
     load_demo(db, seed=4, n_reports=60, console=Console(file=io.StringIO()))
     accounts.create_user(db, "ana", "analyst", PASSWORD)
-    port = _free_port()
-    srv = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
-    )
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", db
-    srv.should_exit = True
-    thread.join(timeout=10)
-    db.dispose()
-
-
-@pytest.fixture
-def browser():  # type: ignore[no-untyped-def]
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        yield b
-        b.close()
+    with serve_app(app) as url:
+        yield url, db
 
 
 def test_expand_a_reports_network_and_make_a_case(server, browser) -> None:  # type: ignore[no-untyped-def]

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import PASSWORD
-from test_browser import CHROMIUM, LAUNCH_ARGS, _free_port
+from conftest import PASSWORD, needs_chromium, serve_app
 from tipline.accounts import service as accounts
 from tipline.intake import service as intake
 from tipline.intake.schemas import Category, PlatformReportIn
@@ -26,14 +23,12 @@ from tipline.settings import Settings
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no chromium at {CHROMIUM} (apt-get install chromium)"),
+    needs_chromium,
 ]
 
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, int]]:
-    import uvicorn
-
     from tipline.web.app import create_app
 
     app = create_app(Settings(data_dir=tmp_path / "data"))
@@ -50,30 +45,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, int]]:
             urls=["https://ads.example-board.com.ph/ad/9"],
         ).to_report(None),  # type: ignore[arg-type]
     ).report_id
-    port = _free_port()
-    srv = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
-    )
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", rid
-    srv.should_exit = True
-    thread.join(timeout=10)
-    db.dispose()
-
-
-@pytest.fixture
-def browser():  # type: ignore[no-untyped-def]
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        yield b
-        b.close()
+    with serve_app(app) as url:
+        yield url, rid
 
 
 def test_refer_from_the_ui_and_download(served, browser, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import select
 
-from conftest import PASSWORD, bearer
+from conftest import PASSWORD, bearer, needs_chromium, serve_app
 from test_pages_public import css, page
 from tipline.accounts import service as accounts
 from tipline.routing import stats, web_stats
@@ -397,70 +397,38 @@ def test_stats_command(sqlite_db, tmp_path):
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_dashboard_draws_its_charts_in_a_browser(tmp_path):
+@needs_chromium
+def test_dashboard_draws_its_charts_in_a_browser(tmp_path, browser):
     """Chart.js draws every chart from /api/v1/stats, with no inline script, no error and no other origin.
     A screenshot goes to /tmp/tipline-stats.png (not committed) for a human look."""
-    import socket
-    import threading
-    import time
-    from pathlib import Path
-
-    import uvicorn
-
     from tipline.settings import Settings
     from tipline.web.app import create_app
 
-    chromium = Path("/usr/bin/chromium")
-    if not chromium.exists():
-        pytest.skip("no chromium at /usr/bin/chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
     app = create_app(Settings(data_dir=tmp_path / "data"))
-    if not any(getattr(r, "path", None) == "/stats" for r in app.routes):
-        app.include_router(web_stats.router)
     db = app.state.db
     load(db)
     accounts.create_user(db, "ana", "analyst", PASSWORD)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-        time.sleep(0.05)
-    server = f"http://127.0.0.1:{port}"
-    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"]  # fmt: skip
-    try:
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(chromium), args=args)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            errors: list[str] = []
-            foreign: list[str] = []
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("request", lambda r: None if r.url.startswith(server) else foreign.append(r.url))
-            page.goto(f"{server}/login?lang=en&next=/stats")
-            page.fill("#f-name", "ana")
-            page.fill("#f-password", PASSWORD)
-            page.get_by_role("button", name="Log in").click()
-            page.wait_for_url(f"{server}/stats")
-            page.wait_for_selector("#stats[data-drawn=true]", timeout=10_000)
-            sizes = page.eval_on_selector_all(
-                "canvas[data-chart]", "cs => cs.map(c => [c.dataset.chart, c.clientWidth, c.clientHeight])"
-            )
-            assert [n for n, _w, _h in sizes] == list(stats.CHARTS)
-            assert all(w > 200 and h > 150 for _n, w, h in sizes), sizes
-            # Chart.js registered one chart per canvas
-            assert page.evaluate("document.querySelectorAll('canvas[data-chart]').length") == len(stats.CHARTS)
-            assert page.evaluate("Object.keys(Chart.instances).length") == len(stats.CHARTS)
-            page.screenshot(path="/tmp/tipline-stats.png", full_page=True)
-            browser.close()
-        assert not errors, errors
-        assert not foreign, foreign
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
-        db.dispose()
+    with serve_app(app) as server:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors: list[str] = []
+        foreign: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("request", lambda r: None if r.url.startswith(server) else foreign.append(r.url))
+        page.goto(f"{server}/login?lang=en&next=/stats")
+        page.fill("#f-name", "ana")
+        page.fill("#f-password", PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(f"{server}/stats")
+        page.wait_for_selector("#stats[data-drawn=true]", timeout=10_000)
+        sizes = page.eval_on_selector_all(
+            "canvas[data-chart]", "cs => cs.map(c => [c.dataset.chart, c.clientWidth, c.clientHeight])"
+        )
+        assert [n for n, _w, _h in sizes] == list(stats.CHARTS)
+        assert all(w > 200 and h > 150 for _n, w, h in sizes), sizes
+        # Chart.js registered one chart per canvas
+        assert page.evaluate("document.querySelectorAll('canvas[data-chart]').length") == len(stats.CHARTS)
+        assert page.evaluate("Object.keys(Chart.instances).length") == len(stats.CHARTS)
+        page.screenshot(path="/tmp/tipline-stats.png", full_page=True)
+    assert not errors, errors
+    assert not foreign, foreign
