@@ -9,9 +9,8 @@ import numpy as np
 from conftest import PASSWORD, bearer
 from test_cybertip_api import XML, answer, basic
 from test_media_banks import login_as
-from test_pages_public import css, page
+from test_pages_public import css, page, text_of
 from tipline.accounts import service as accounts
-from tipline.i18n.templating import environment
 from tipline.media.hashing import hash_bytes, pdq_hamming
 from tipline.media.matching import report_matches
 from tipline.media.models import LABEL_ABUSE
@@ -87,10 +86,17 @@ def test_upload_matches_a_bank_rises_in_the_queue_and_the_panic_button_answers(c
     report = client.get(f"/api/v1/reports/{second}", headers=bearer(staff)).json()
     assert any(x["rule"] == "known-abuse-hash" and x["detail"] == LABEL_ABUSE for x in report["reasons"])
 
-    # what the report page shows (media/report_matches.html, included by staff/report.html)
-    html = environment("en").get_template("media/report_matches.html").render(hash_matches=report_matches(db, second))
-    row = css(page_of(html), "table.hash-matches tbody tr")[0]
-    assert row.get("data-bank") == "Known (synthetic)" and row.get("data-distance") == str(m["distance"])
+    # the whole staff report page, through the app, as the logged-in supervisor sees it
+    r = client.get(f"/reports/{second}")
+    assert r.status_code == 200, r.text
+    doc = page(r)
+    (row,) = css(doc, "section#hash-matches table.hash-matches tbody tr")
+    assert row.get("data-bank") == "Known (synthetic)" and row.get("data-label") == LABEL_ABUSE
+    assert row.get("data-kind") == "pdq" and row.get("data-distance") == str(m["distance"])
+    assert "No file of this report is in an enabled hash bank." not in r.text
+    doc = page(client.get(f"/reports/{first}"))
+    assert css(doc, "section#hash-matches table.hash-matches") == []
+    assert "No file of this report is in an enabled hash bank." in text_of(css(doc, "section#hash-matches")[0])
 
     # the panic button: one frame near the bank entry, one unrelated
     near = flip(bank_pdq, 6)
@@ -183,12 +189,6 @@ def test_an_uploaded_mirrored_copy_matches_through_its_dihedral_hashes(client, d
     assert r.status_code == 201, r.text
     (m,) = report_matches(db, rid)
     assert m["bank"] == "Known" and m["distance"] <= 31
-
-
-def page_of(html: str):  # type: ignore[no-untyped-def]
-    import lxml.html
-
-    return lxml.html.fromstring(html)
 
 
 def test_panic_button_without_inline_analysis_matches_in_memory(tmp_path, platform, db):

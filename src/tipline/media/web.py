@@ -8,7 +8,8 @@ hash-bank pages (``/banks``).
 - ``GET /api/v1/banks`` (supervisor): the banks with their provenance and counts.
 - ``/banks`` pages (supervisor; CSRF on every form): list and create banks, import a CSV / JSON-lines file,
   enable, disable, export, delete. Lists larger than ``max_upload_bytes`` go through ``tipline banks import``.
-- :func:`matches_for_report_page` is what the report page shows (template ``media/report_matches.html``).
+- The report page shows a report's matches with ``media/report_matches.html`` (``hash_matches`` from
+  :func:`tipline.media.matching.report_matches`, passed by ``web.pages_staff``).
 """
 
 from __future__ import annotations
@@ -258,11 +259,6 @@ def get_banks(
     db: Annotated[Database, Depends(get_db)], user: Annotated[Principal, Depends(require(Role.SUPERVISOR))]
 ) -> dict[str, Any]:
     return {"banks": [b.as_dict() for b in bank_service.list_banks(db)]}
-
-
-def matches_for_report_page(db: Database, report_id: int) -> list[dict[str, Any]]:
-    """The ``hash_matches`` of the report page (template ``media/report_matches.html``)."""
-    return report_matches(db, report_id)
 
 
 # ------------------------------------------------------------------------------------------ pages

@@ -36,6 +36,7 @@ from tipline.i18n.labels import country_codes
 from tipline.i18n.templating import render
 from tipline.intake.schemas import AgeBand, Category, Classification, Source, Status
 from tipline.intake.service import NotFound
+from tipline.media.matching import report_matches
 from tipline.reports import service as reports
 from tipline.settings import Settings
 from tipline.store import Database
@@ -358,6 +359,7 @@ def _report_page(
         "saved": request.query_params.get("saved") == "1",
         "sent": request.query_params.get("sent") == "1",
         "can_message": report.source == Source.PUBLIC,
+        "hash_matches": report_matches(db, report_id),
         "now": datetime.now(UTC),
     }
     return render(request, "staff/report.html", ctx, status_code=status_code, no_store=True)
