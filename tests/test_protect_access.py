@@ -412,3 +412,41 @@ def test_platform_a_cannot_reach_platform_b_reports(world, app, client):
         assert r.status_code in (403, 404), (path, r.status_code, r.text)
     r = client.post("/ispws/finish", auth=(b.username, b.password), data={"id": b_open})
     assert r.status_code == 200, r.text
+
+
+# ------------------------------------------------------------------------------------------ CSRF, one guard
+
+
+def test_every_state_changing_route_refuses_a_form_without_the_csrf_token(world, app, db):
+    """One CSRF mechanism (``web.security.csrf_guard``, app-wide): every route a browser can post to with an
+    ambient credential refuses a form without the token, or with a forged one, before its handler runs,
+    and nothing is written (no audit event, no report)."""
+    from sqlalchemy import func, select
+
+    from tipline.store.models import AuditEvent, Report
+
+    def written() -> tuple[int, int]:
+        with db.reader() as s:
+            return s.scalar(select(func.count(AuditEvent.id))) or 0, s.scalar(select(func.count(Report.id))) or 0
+
+    c = world.client
+    c.headers.pop("X-CSRF-Token", None)
+    before, checked, wrong = written(), 0, []
+    for route in sorted(app_routes(app)):
+        method, path = route.split(" ", 1)
+        need = ROUTES.get(route)
+        if method == "GET" or route.startswith("MOUNT") or need in (PLATFORM, CYBERTIP):
+            continue
+        as_ = ADMIN if need == STAFF_OR_PLATFORM else need if need in RANK else None
+        for token in (None, "forged-token"):
+            c.cookies.delete(SESSION_COOKIE)
+            if as_ is not None:
+                c.cookies.set(SESSION_COOKIE, world.sessions[as_][0])
+            data = {"name": "x", "body": "x"} | ({} if token is None else {"csrf_token": token})
+            r = c.request(method, world.url(path), data=data, follow_redirects=False)
+            if r.status_code != 403 or "expired" not in r.text:
+                wrong.append(f"{route} as {as_ or 'anonymous'} with {token!r}: {r.status_code}")
+        checked += 1
+    c.cookies.delete(SESSION_COOKIE)
+    assert not wrong, "\n".join(wrong)
+    assert checked > 40 and written() == before

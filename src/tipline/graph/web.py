@@ -296,7 +296,6 @@ router.include_router(api)
 
 StaffUser = Annotated[Principal, Depends(ps.page_user)]
 SupervisorUser = Annotated[Principal, Depends(ps.require_page_role(Role.SUPERVISOR))]
-Csrf = Annotated[str, Form()]
 
 
 def _pages() -> APIRouter:
@@ -413,13 +412,11 @@ def _pages() -> APIRouter:
         request: Request,
         db: Db,
         user: StaffUser,
-        csrf_token: Csrf = "",
         title: Annotated[str, Form()] = "",
         network_id: Annotated[str, Form()] = "",
         report_id: Annotated[str, Form()] = "",
         tlp: Annotated[str, Form()] = cases.TLP.AMBER.value,
     ) -> Response:
-        ps.check_csrf(request, csrf_token)
         nid = _form_id(network_id)
         rids = {r} if (r := _form_id(report_id)) is not None else set()
         if nid is None and rids:
@@ -470,13 +467,11 @@ def _pages() -> APIRouter:
         case_id: Id,
         db: Db,
         user: StaffUser,
-        csrf_token: Csrf = "",
         title: Annotated[str, Form()] = "",
         status: Annotated[str, Form()] = "",
         tlp: Annotated[str, Form()] = "",
         assignee: Annotated[str, Form()] = "",
     ) -> Response:
-        ps.check_csrf(request, csrf_token)
         try:
             cases.update_case(
                 db,
@@ -500,10 +495,8 @@ def _pages() -> APIRouter:
         case_id: Id,
         db: Db,
         user: StaffUser,
-        csrf_token: Csrf = "",
         report_ids: Annotated[str, Form()] = "",
     ) -> Response:
-        ps.check_csrf(request, csrf_token)
         ids = {i for x in report_ids.replace(",", " ").split() if (i := _form_id(x)) is not None}
         if not ids:
             return RedirectResponse(f"/cases/{case_id}?error=reports", status_code=303)
@@ -514,10 +507,7 @@ def _pages() -> APIRouter:
         return RedirectResponse(f"/cases/{case_id}?added=1", status_code=303)
 
     @pages.post("/cases/{case_id}/reports/{report_id}/remove")
-    def case_remove_page(
-        request: Request, case_id: Id, report_id: Id, db: Db, user: StaffUser, csrf_token: Csrf = ""
-    ) -> Response:
-        ps.check_csrf(request, csrf_token)
+    def case_remove_page(request: Request, case_id: Id, report_id: Id, db: Db, user: StaffUser) -> Response:
         try:
             cases.remove_report(db, case_id, report_id, user)
         except NotFound:
@@ -530,10 +520,8 @@ def _pages() -> APIRouter:
         case_id: Id,
         db: Db,
         user: StaffUser,
-        csrf_token: Csrf = "",
         body: Annotated[str, Form()] = "",
     ) -> Response:
-        ps.check_csrf(request, csrf_token)
         try:
             cases.add_note(db, case_id, user, ps.clean_text(body))
         except NotFound:
@@ -561,13 +549,11 @@ def _pages() -> APIRouter:
         request: Request,
         db: Db,
         user: SupervisorUser,
-        csrf_token: Csrf = "",
         kind: Annotated[str, Form()] = "",
         value: Annotated[str, Form()] = "",
         pattern: Annotated[str, Form()] = "",
         reason: Annotated[str, Form()] = "",
     ) -> Response:
-        ps.check_csrf(request, csrf_token)
         try:
             service.add_exclusion(
                 db,
@@ -582,10 +568,7 @@ def _pages() -> APIRouter:
         return RedirectResponse("/exclusions?done=added", status_code=303)
 
     @pages.post("/exclusions/{exclusion_id}/remove")
-    def remove_exclusion_page(
-        request: Request, exclusion_id: Id, db: Db, user: SupervisorUser, csrf_token: Csrf = ""
-    ) -> Response:
-        ps.check_csrf(request, csrf_token)
+    def remove_exclusion_page(request: Request, exclusion_id: Id, db: Db, user: SupervisorUser) -> Response:
         try:
             service.remove_exclusion(db, exclusion_id, user)
         except NotFound:

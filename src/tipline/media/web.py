@@ -35,7 +35,7 @@ from tipline.media.models import STANDARD_LABELS
 from tipline.store import Database
 from tipline.store.models import Report
 from tipline.web.deps import get_db, require, staff
-from tipline.web.pages_staff import PageRoute, check_csrf, require_page_role
+from tipline.web.pages_staff import PageRoute, require_page_role
 from tipline.web.security import allow_large_bodies
 
 router = APIRouter()
@@ -337,14 +337,12 @@ def create_bank_page(
     request: Request,
     db: Db,
     user: Supervisor,
-    csrf_token: Annotated[str, Form()] = "",
     name: Annotated[str, Form()] = "",
     source: Annotated[str, Form()] = "",
     terms: Annotated[str, Form()] = "",
     description: Annotated[str, Form()] = "",
     default_label: Annotated[str, Form()] = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
     values = {
         "name": name,
         "source": source,
@@ -394,10 +392,8 @@ def enable_page(
     bank_id: int,
     db: Db,
     user: Supervisor,
-    csrf_token: Annotated[str, Form()] = "",
     enabled: Annotated[str, Form()] = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
     bank = _bank_or_404(request, db, bank_id)
     if isinstance(bank, HTMLResponse):
         return bank
@@ -409,7 +405,6 @@ def enable_page(
 async def import_page(request: Request, bank_id: int, db: Db, user: Supervisor) -> Response:
     form = await request.form(max_files=1, max_fields=10, max_part_size=db.settings.max_upload_bytes)
     try:
-        check_csrf(request, str(form.get("csrf_token") or ""))
         bank = await run_in_threadpool(_bank_or_404, request, db, bank_id)
         if isinstance(bank, HTMLResponse):
             return bank
@@ -484,10 +479,8 @@ def delete_page(
     bank_id: int,
     db: Db,
     user: Supervisor,
-    csrf_token: Annotated[str, Form()] = "",
     confirm: Annotated[str, Form()] = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
     bank = _bank_or_404(request, db, bank_id)
     if isinstance(bank, HTMLResponse):
         return bank

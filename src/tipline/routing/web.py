@@ -47,7 +47,6 @@ Staff = Annotated[Principal, Depends(staff)]
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
 StaffUser = Annotated[Principal, Depends(ps.page_user)]
 AdminUser = Annotated[Principal, Depends(ps.require_page_role(Role.ADMIN))]
-Csrf = Annotated[str, Form()]
 
 
 def _404(e: Exception) -> HTTPException:
@@ -404,7 +403,6 @@ def _save_agency_form(request: Request, db: Database, user: Principal, create: b
 
 
 def _agency_form(
-    csrf_token: Csrf = "",
     id: Annotated[str, Form()] = "",
     name: Annotated[str, Form()] = "",
     short_name: Annotated[str, Form()] = "",
@@ -421,7 +419,6 @@ def _agency_form(
     active: Annotated[str, Form()] = "",
 ) -> dict[str, Any]:
     return {
-        "csrf_token": csrf_token,
         "id": id,
         "name": name,
         "short_name": short_name,
@@ -444,13 +441,11 @@ AgencyForm = Annotated[dict[str, Any], Depends(_agency_form)]
 
 @pages.post("/agencies/new", response_class=HTMLResponse)
 def add_agency(request: Request, db: Db, user: AdminUser, form: AgencyForm) -> Response:
-    ps.check_csrf(request, form.pop("csrf_token"))
     return _save_agency_form(request, db, user, True, form)
 
 
 @pages.post("/agencies/{agency_id}/edit", response_class=HTMLResponse)
 def edit_agency(request: Request, agency_id: str, db: Db, user: AdminUser, form: AgencyForm) -> Response:
-    ps.check_csrf(request, form.pop("csrf_token"))
     form["id"] = agency_id
     return _save_agency_form(request, db, user, False, form)
 
@@ -573,11 +568,9 @@ def refer_report(
     report_id: int,
     db: Db,
     user: StaffUser,
-    csrf_token: Csrf = "",
     agency_id: Annotated[str, Form()] = "",
     format: Annotated[str, Form()] = "package",
 ) -> Response:
-    ps.check_csrf(request, csrf_token)
     return _post_referral(request, db, user, agency_id, format, report_id=report_id, case_id=None)
 
 
@@ -587,11 +580,9 @@ def refer_case(
     case_id: int,
     db: Db,
     user: StaffUser,
-    csrf_token: Csrf = "",
     agency_id: Annotated[str, Form()] = "",
     format: Annotated[str, Form()] = "package",
 ) -> Response:
-    ps.check_csrf(request, csrf_token)
     return _post_referral(request, db, user, agency_id, format, report_id=None, case_id=case_id)
 
 
@@ -617,10 +608,8 @@ def referral_ack(
     referral_id: int,
     db: Db,
     user: StaffUser,
-    csrf_token: Csrf = "",
     note: Annotated[str, Form()] = "",
 ) -> Response:
-    ps.check_csrf(request, csrf_token)
     try:
         ref.acknowledge(db, referral_id, user, note=ps.clean_text(note))
     except NotFound:
@@ -676,11 +665,9 @@ def takedown_move(
     takedown_id: int,
     db: Db,
     user: StaffUser,
-    csrf_token: Csrf = "",
     state: Annotated[str, Form()] = "",
     agency_id: Annotated[str, Form()] = "",
 ) -> Response:
-    ps.check_csrf(request, csrf_token)
     agency = agency_id if agency_id and directory.get_agency(db, agency_id) is not None else None
     try:
         td.transition(db, takedown_id, state, user, agency_id=agency if state == "notice_sent" else None)

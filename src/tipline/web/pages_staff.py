@@ -7,8 +7,9 @@
 - **Access**: :func:`page_user` sends an anonymous visitor to ``/login?next=…`` (303) and answers a
   logged-in principal without a staff role with a 403 page. Both are page responses, not JSON: the
   router's route class (:class:`PageRoute`) turns :class:`PageDenied` into them.
-- **CSRF**: every staff form posts ``csrf_token`` (the session's token); a missing or wrong one gets a
-  403 page and changes nothing.
+- **CSRF**: every staff form posts ``csrf_token`` (the session's token); the app-wide guard
+  (:func:`tipline.web.security.csrf_guard`, the one CSRF check) answers a missing or wrong one with a 403
+  page before any handler runs, so nothing changes.
 - **Analyst protection**: no media is ever shown, only hashes; URLs and domains are shown defanged in
   ``<code>``, never as links; file names (often explicit) are folded away; reporter contact details are
   shown only after a deliberate POST, which the service audits.
@@ -16,7 +17,6 @@
 
 from __future__ import annotations
 
-import hmac
 import math
 import re
 from collections.abc import Callable, Coroutine
@@ -138,15 +138,6 @@ StaffUser = Annotated[Principal, Depends(page_user)]
 Db = Annotated[Database, Depends(get_db)]
 
 
-def check_csrf(request: Request, token: str) -> None:
-    expected = getattr(request.state, "csrf", None)
-    if not expected or not token or not hmac.compare_digest(token.encode(), expected.encode()):
-        _ = gettext_for(negotiate(request))
-        raise PageDenied(
-            403, _("This form has expired or did not come from this site. Go back, reload the page and try again.")
-        )
-
-
 # ------------------------------------------------------------------------------------------ login
 
 
@@ -241,11 +232,9 @@ def logout(
     request: Request,
     db: Db,
     settings: Annotated[Settings, Depends(get_settings)],
-    csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
     cookie = request.cookies.get(SESSION_COOKIE)
     if getattr(request.state, "user", None) is not None or _pending(request) is not None:
-        check_csrf(request, csrf_token)
         if cookie:
             accounts.close_session(db, cookie)
     response = RedirectResponse("/login", status_code=303)
@@ -371,10 +360,7 @@ def report_page(request: Request, report_id: int, db: Db, user: StaffUser) -> HT
 
 
 @router.post("/reports/{report_id}/reveal-contact", response_class=HTMLResponse)
-def reveal_contact(
-    request: Request, report_id: int, db: Db, user: StaffUser, csrf_token: Annotated[str, Form()] = ""
-) -> HTMLResponse:
-    check_csrf(request, csrf_token)
+def reveal_contact(request: Request, report_id: int, db: Db, user: StaffUser) -> HTMLResponse:
     return _report_page(request, db, user, report_id, reveal_contact=True)
 
 
@@ -384,13 +370,11 @@ def assess(
     report_id: int,
     db: Db,
     user: StaffUser,
-    csrf_token: Annotated[str, Form()] = "",
     status: Annotated[str, Form()] = "",
     classification: Annotated[str, Form()] = "",
     age_band: Annotated[str, Form()] = "",
     note: Annotated[str, Form()] = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
     _ = gettext_for(negotiate(request))
     errors: dict[str, str] = {}
     try:
@@ -430,10 +414,8 @@ def message(
     report_id: int,
     db: Db,
     user: StaffUser,
-    csrf_token: Annotated[str, Form()] = "",
     body: Annotated[str, Form()] = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
     _ = gettext_for(negotiate(request))
     try:
         reports.message_reporter(db, report_id, user, clean_text(body))
@@ -594,12 +576,10 @@ def account_password(
     request: Request,
     db: Db,
     user: StaffUser,
-    csrf_token: Annotated[str, Form()] = "",
     current: Annotated[str, Form()] = "",
     new: Annotated[str, Form()] = "",
     confirm: Annotated[str, Form()] = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
     _ = gettext_for(negotiate(request))
     if new != confirm:
         return _account_page(
@@ -617,10 +597,8 @@ def account_recovery_codes(
     request: Request,
     db: Db,
     user: StaffUser,
-    csrf_token: Annotated[str, Form()] = "",
     code: Annotated[str, Form()] = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
     codes = accounts.regenerate_recovery_codes(db, user.id, clean_text(code).strip()[:64])
     if codes is None:
         _ = gettext_for(negotiate(request))
@@ -635,10 +613,8 @@ def account_mfa_disable(
     request: Request,
     db: Db,
     user: StaffUser,
-    csrf_token: Annotated[str, Form()] = "",
     code: Annotated[str, Form()] = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
     _ = gettext_for(negotiate(request))
     try:
         ok = accounts.disable_mfa(db, user.id, clean_text(code).strip()[:64])
@@ -654,10 +630,8 @@ def account_session_revoke(
     request: Request,
     db: Db,
     user: StaffUser,
-    csrf_token: Annotated[str, Form()] = "",
     session: Annotated[str, Form()] = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
     accounts.revoke_session(db, session[:64], by=user, user_id=user.id)
     return RedirectResponse("/account?done=session", status_code=303)
 
@@ -699,12 +673,10 @@ def admin_user_create(
     request: Request,
     db: Db,
     user: AdminUser,
-    csrf_token: Annotated[str, Form()] = "",
     name: Annotated[str, Form()] = "",
     role: Annotated[str, Form()] = "analyst",
     password: Annotated[str, Form()] = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
     _ = gettext_for(negotiate(request))
     name = clean_text(name).strip()[:200]
     values = {"name": name, "role": role}
@@ -726,10 +698,8 @@ def admin_user_action(
     action: str,
     db: Db,
     user: AdminUser,
-    csrf_token: Annotated[str, Form()] = "",
     role: Annotated[str, Form()] = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
     _ = gettext_for(negotiate(request))
     if action not in USER_ACTIONS or clean_text(name) != name:
         return error_page(request, 404, _("There is no such page."))
@@ -769,10 +739,8 @@ def admin_session_revoke(
     request: Request,
     db: Db,
     user: AdminUser,
-    csrf_token: Annotated[str, Form()] = "",
     session: Annotated[str, Form()] = "",
 ) -> Response:
-    check_csrf(request, csrf_token)
     accounts.revoke_session(db, session[:64], by=user)
     return RedirectResponse("/admin/sessions?done=1", status_code=303)
 
@@ -817,11 +785,10 @@ def audit_page(request: Request, db: Db, user: SupervisorUser, action: str = "",
 
 
 @router.post("/audit/verify", response_class=HTMLResponse)
-def audit_verify(request: Request, db: Db, user: SupervisorUser, csrf_token: Annotated[str, Form()] = "") -> Response:
+def audit_verify(request: Request, db: Db, user: SupervisorUser) -> Response:
     """Walk the whole chain now and show the result (the check itself is audited, after it ran)."""
     from tipline.protect import audit
 
-    check_csrf(request, csrf_token)
     result = audit.verify(db)
     with db.session() as s:
         accounts.record(
