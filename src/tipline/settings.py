@@ -203,7 +203,8 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'tipline.db').resolve()}"
 
     def ensure_data_dir(self) -> Path:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        """The data folder, created if missing and readable by the service user only (mode 0700)."""
+        private_dir(self.data_dir)
         return self.data_dir
 
     def secret(self, name: str, nbytes: int = 32) -> bytes:
@@ -229,3 +230,23 @@ class Settings(BaseSettings):
             f.flush()
             os.fsync(f.fileno())
         return value
+
+
+def private_dir(path: Path) -> Path:
+    """Make ``path`` (and missing parents) a folder only its owner can open (0700), tightening an
+    existing one: the data folder holds the database, key files and media of reports."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+    return path
+
+
+def private_file(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 if missing, or take group/other access off an existing file."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+    else:
+        os.close(fd)

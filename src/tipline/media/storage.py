@@ -38,6 +38,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from tipline.protect.crypto import KeyError_
+from tipline.settings import private_dir
 from tipline.store import Database
 from tipline.store.models import Attachment
 
@@ -86,7 +87,8 @@ def _fsync_dir(path: Path) -> None:
 
 def _write_atomic(path: Path, content: bytes) -> None:
     folder = path.parent
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(folder.parent)  # media/: mkdir(parents=True) would make it with the default mode
+    private_dir(folder)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)  # mode 0600
     try:
         with os.fdopen(fd, "wb") as f:

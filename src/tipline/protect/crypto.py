@@ -35,6 +35,8 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from tipline.settings import private_dir
+
 VERSION = b"\x02"
 
 
@@ -193,7 +195,8 @@ def _read_key(path: Path) -> bytes:
 
 def _file_key(keys_dir: Path, name: str) -> bytes:
     """The key in ``keys_dir/name.key``, created (atomically, mode 0600) when missing."""
-    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(keys_dir.parent)
+    private_dir(keys_dir)
     path = keys_dir / f"{name}.key"
     if path.exists():
         return _read_key(path)

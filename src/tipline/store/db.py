@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from tipline.protect.crypto import Keyring, keyring_from, register_keyring
-from tipline.settings import Settings
+from tipline.settings import Settings, private_dir, private_file
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -34,8 +34,8 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             path = url.split("///", 1)[-1]
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            if path and path != ":memory:" and not path.startswith("file:"):
+                _private_sqlite_files(Path(path))
             self.engine = create_engine(
                 url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=8
             )
@@ -116,6 +116,20 @@ class Database:
         self.engine.dispose()
         if self.write_engine is not self.engine:
             self.write_engine.dispose()
+
+
+def _private_sqlite_files(path: Path) -> None:
+    """The database file and its WAL, shared-memory and journal files: owner only (0600).
+
+    SQLite creates ``-wal``, ``-shm`` and ``-journal`` with the mode of the database file, so creating that
+    one 0600 before the first connection covers the others; files of an older installation are tightened.
+    """
+    private_dir(path.parent)
+    private_file(path)
+    for suffix in ("-wal", "-shm", "-journal"):
+        extra = path.with_name(path.name + suffix)
+        if extra.exists():
+            private_file(extra)
 
 
 def _sqlite_pragmas(engine: Engine, *, immediate: bool = False) -> None:
