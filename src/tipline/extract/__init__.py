@@ -56,6 +56,7 @@ legacy tags ``Name#1234`` as written, invites ``discord.gg/<code>``; iban compac
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from .crypto import eth_check, is_trx, is_xmr, normalise_btc, segwit_decode
 from .finance import extract_ibans, extract_mtcns, normalise_iban, normalise_mtcn
@@ -75,9 +76,10 @@ from .network import (
     normalise_url,
 )
 from .phones import extract_phones, normalise_phone
-from .text import KINDS, Collector, Cues, Found, View
+from .text import DISGUISES, KINDS, Collector, Cues, Decoded, Found, View
 
-__all__ = ["extract", "normalise", "Found", "KINDS", "MESSAGING_DOMAINS"]
+__all__ = ["extract", "normalise", "Found", "KINDS", "DISGUISES", "MESSAGING_DOMAINS"]
+_DISGUISE_ORDER = {d: i for i, d in enumerate(DISGUISES)}
 
 _B58 = "1-9A-HJ-NP-Za-km-z"
 _ETH_RE = re.compile(r"(?<![\w])0[xX][0-9a-fA-F]{40}(?![\w])")
@@ -107,17 +109,37 @@ def _extract_wallets(col: Collector) -> None:
             col.add("trx", m.group(), m.start(), m.end(), 0.99)
 
 
-def extract(text: str, *, country: str | None = None, language: str | None = None) -> list[Found]:
+def extract(
+    text: str, *, country: str | None = None, language: str | None = None, hints: tuple[str, ...] = ()
+) -> list[Found]:
     """All identifiers in free text, sorted by start.
 
-    ``country``: ISO 3166 alpha-2 default region for phones (the report's stated country).
-    ``language``: ``'en'|'it'|'tl'|…``; picks the fallback phone regions (it->IT, tl/fil->PH,
-    en->US/GB/PH, see :data:`tipline.extract.phones.LANGUAGE_REGIONS`) and which spelled-out number
-    words are read (English always; Italian for ``it``; Tagalog and Spanish-Filipino for ``tl``;
-    all of them when ``language`` is None).
+    ``country``: ISO 3166 alpha-2, the report's stated country. ``language``: ``'en'|'it'|'tl'|…``.
+    ``hints``: regions known from the report around the text (the reporting platform's country, a
+    person's country). Together with country words and international numbers in the text they rank the
+    regions a national-form phone is read in (:func:`tipline.extract.phones.region_evidence`). Number
+    words of every supported language are read in every text.
+
+    Unicode disguises (zero-width and bidi characters, keycaps, digits of other scripts, fullwidth and
+    mathematical forms, look-alike letters) are undone first; spans stay in the original text and the
+    disguise is named in ``Found.disguise``.
     """
     if not text:
         return []
+    dec = Decoded(text)
+    found = _extract(dec.text, country, language, hints)
+    if dec.identity:
+        return found
+    out = []
+    for f in found:
+        start, end = dec.span(f.start, f.end)
+        labels = set(filter(None, f.disguise.split(","))) | set(dec.labels(start, end))
+        disguise = ",".join(sorted(labels, key=lambda d: _DISGUISE_ORDER.get(d, 99)))
+        out.append(replace(f, start=start, end=end, raw=text[start:end], disguise=disguise))
+    return out
+
+
+def _extract(text: str, country: str | None, language: str | None, hints: tuple[str, ...]) -> list[Found]:
     col = Collector(text)
     cue_list = Cues(text)
     phone_fn = _link_phone
@@ -132,7 +154,7 @@ def extract(text: str, *, country: str | None = None, language: str | None = Non
     extract_ips(col, view)
     extract_handles(col, cue_list)
     extract_mtcns(col)
-    extract_phones(col, country, language)
+    extract_phones(col, country, language, hints)
     add_whatsapp(col, cue_list)
     return col.results()
 

@@ -68,8 +68,12 @@ ONION_RE = re.compile(
 )
 
 _LOCAL = r"[\w%+\-](?:[\w.%+\-]{0,63}[\w%+\-])?"
-_AT = r"(?:@|\s@\s|\s+(?:at|chiocciola)\s+)"
-_DOT = r"(?:\.|\s\.\s|\s+(?:dot|punto|tuldok)\s+)"
+# "at" and "dot" as people write them in every language we read: en/tl at, dot, tuldok; it chiocciola,
+# punto; es/pt arroba, punto/ponto; fr arobase, point; de at, punkt
+AT_WORDS = ("at", "chiocciola", "chiocciolina", "arroba", "arobase")
+DOT_WORDS = ("dot", "punto", "tuldok", "ponto", "point", "punkt")
+_AT = rf"(?:@|\s@\s|\s+(?:{'|'.join(AT_WORDS)})\s+)"
+_DOT = rf"(?:\.|\s\.\s|\s+(?:{'|'.join(DOT_WORDS)})\s+)"
 _DOT_RE = re.compile(_DOT, re.IGNORECASE)
 EMAIL_RE = re.compile(
     rf"(?<![\w.%+\-@])(?P<local>{_LOCAL})(?P<at>{_AT})(?P<domain>{_HLABEL}(?:{_DOT}{_HLABEL})+)",
@@ -84,9 +88,9 @@ _WORD_AT_STOP = frozenset(
 )
 
 SPELLED_DOMAIN_RE = re.compile(
-    rf"(?<![\w@.-])({_HLABEL}(?:\s+(?:dot|punto|tuldok)\s+{_HLABEL})+)(?![\w@-])", re.IGNORECASE
+    rf"(?<![\w@.-])({_HLABEL}(?:\s+(?:{'|'.join(DOT_WORDS)})\s+{_HLABEL})+)(?![\w@-])", re.IGNORECASE
 )
-_SPELLED_DOT_RE = re.compile(r"\s+(?:dot|punto|tuldok)\s+", re.IGNORECASE)
+_SPELLED_DOT_RE = re.compile(rf"\s+(?:{'|'.join(DOT_WORDS)})\s+", re.IGNORECASE)
 
 IPV4_RE = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\d)")
 IPV6_RE = re.compile(r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?::\d{1,3}(?:\.\d{1,3}){3})?(?![\w:])")
@@ -234,6 +238,7 @@ def _emit_url(col: Collector, view: View, a: int, b: int, s: str, conf: float, p
     start, end = view.span(a, b)
     if not col.free(start, end):
         return False
+    dis = "defanged" if view.was_defanged(a, b) else ""
     hs, he = view.span(a + pu.host_start, a + pu.host_end)
     reg = hk[1] if hk[0] == "domain" else None
     if reg in MESSAGING_DOMAINS:
@@ -244,22 +249,22 @@ def _emit_url(col: Collector, view: View, a: int, b: int, s: str, conf: float, p
                 phone = phone_fn(value)
                 if phone is None:
                     return False
-                col.add("whatsapp", phone, start, end, conf)
+                col.add("whatsapp", phone, start, end, conf, disguise=dis)
                 # the digits part of the link is the phone
                 digits = value[1:]
                 off = s.find(digits)
                 ps, pe = view.span(a + off, a + off + len(digits)) if off >= 0 else (start, end)
                 col.add("phone", phone, ps, pe, conf, mask=False)
             else:
-                col.add(kind, value, start, end, conf)
+                col.add(kind, value, start, end, conf, disguise=dis)
             return True
-        col.add("url", pu.normal, start, end, conf)  # e.g. an invite link: the URL, no domain
+        col.add("url", pu.normal, start, end, conf, disguise=dis)  # e.g. an invite link: the URL, no domain
         return True
-    col.add("url", pu.normal, start, end, conf)
+    col.add("url", pu.normal, start, end, conf, disguise=dis)
     host_conf = conf
     if hk[0] == "onion":
         host_conf = 0.99 if len(hk[1]) == 62 else 0.3  # v3 checksum verified / v2
-    col.add(hk[0], hk[1], hs, he, host_conf, mask=False)
+    col.add(hk[0], hk[1], hs, he, host_conf, mask=False, disguise=dis)
     return True
 
 
@@ -324,7 +329,7 @@ def extract_emails(col: Collector, view: View) -> None:
     text = view.text
     for m in EMAIL_RE.finditer(text):
         at = m.group("at")
-        word_at = at.strip().lower() in ("at", "chiocciola")
+        word_at = at.strip().lower() in AT_WORDS
         local = m.group("local")
         if word_at and local.lower() in _WORD_AT_STOP:
             continue
@@ -340,13 +345,15 @@ def extract_emails(col: Collector, view: View) -> None:
         start, end = view.span(a, b)
         if not col.free(start, end):
             continue
+        defanged = view.was_defanged(a, b)
         if word_at or any("." not in sep for sep in seps):
-            conf = 0.7  # "name at domain dot com"
-        elif at != "@" or any(sep != "." for sep in seps) or view.was_defanged(a, b):
+            conf, disguise = 0.7, "at-dot"  # "name at domain dot com"
+        elif at != "@" or any(sep != "." for sep in seps) or defanged:
             conf = 0.85  # "name @ domain . com", "name[at]domain[.]com"
+            disguise = "defanged" if defanged else "spaced"
         else:
-            conf = 0.95
-        col.add("email", f"{local.lower()}@{host}", start, end, conf)
+            conf, disguise = 0.95, ""
+        col.add("email", f"{local.lower()}@{host}", start, end, conf, disguise=disguise)
 
 
 def extract_bare_urls(col: Collector, view: View, phone_fn) -> None:
@@ -400,7 +407,7 @@ def extract_bare_urls(col: Collector, view: View, phone_fn) -> None:
                 conf += 0.1
         else:
             conf = 0.85
-        col.add("domain", reg, start, end, conf)
+        col.add("domain", reg, start, end, conf, disguise="defanged" if defanged else "")
 
 
 def extract_spelled_domains(col: Collector, view: View) -> None:
@@ -425,7 +432,7 @@ def extract_spelled_domains(col: Collector, view: View) -> None:
             continue
         start, end = view.span(a, b)
         if col.free(start, end):
-            col.add("domain", reg, start, end, 0.7 if cue else 0.55)
+            col.add("domain", reg, start, end, 0.7 if cue else 0.55, disguise="at-dot")
 
 
 def extract_ips(col: Collector, view: View) -> None:
@@ -439,7 +446,8 @@ def extract_ips(col: Collector, view: View) -> None:
             continue
         start, end = view.span(a, b)
         if col.free(start, end):
-            col.add("ipv4", ip[1], start, end, 0.95 if view.was_defanged(a, b) else 0.9)
+            d = view.was_defanged(a, b)
+            col.add("ipv4", ip[1], start, end, 0.95 if d else 0.9, disguise="defanged" if d else "")
     for m in IPV6_RE.finditer(text):
         s = m.group()
         if s.count(":") < 2 or sum(1 for g in s.split(":") if g) < 2 or not any(c.isdigit() for c in s):

@@ -1,19 +1,16 @@
-"""Phone numbers: ``phonenumbers.PhoneNumberMatcher`` (Leniency.VALID) for cleanly written numbers and
-our own token scanner for disguised ones (spelled-out digits in en/it/tl, letter-for-digit swaps,
-spaced-out or oddly separated digits, several numbers run together).
+"""Phone numbers, cleanly written or disguised: spelled-out digits (English, Italian, Tagalog, Spanish,
+mixed in one number), letter-for-digit swaps, spaced-out or oddly separated digits, groups split across
+lines or with a few words between them, several numbers run together. Digits of other scripts, keycaps
+and look-alike characters are undone before (:class:`tipline.extract.text.Decoded`).
 
-Phases, each masking what it takes:
+One tokenizer pass over the text finds every candidate (digit groups, number words, swapped letters);
+``phonenumbers.parse`` is called only on candidate spans, in the regions the evidence names
+(:func:`region_evidence`): the stated country, country words in the text, hints from the report, the
+language, other numbers written internationally. A national-form number valid in several candidate
+regions gets every reading, best first, with a confidence each (``Found.alternatives``). A number
+valid only in a region with weak evidence (the language alone, or the defaults) gets <= 0.5.
 
-1. scanner over digit runs that contain a disguise (a number word, a swapped letter, an odd
-   separator) — before the matcher, so the matcher cannot take half of "0917 123 456 seven";
-2. ``PhoneNumberMatcher`` for the stated country, then for the fallback regions (best number type
-   wins when several fallback regions accept the same digits);
-3. scanner over what is left (e.g. "0917 123 4567 0918 765 4321", which the matcher rejects as one
-   over-long number).
-
-Region policy: ``country`` is the stated region. Fallback regions come from ``language``
-(:data:`LANGUAGE_REGIONS`); with neither, :data:`DEFAULT_FALLBACK`. A number that validates only in a
-fallback region and was not written internationally (``+``/``00``) gets confidence <= 0.5.
+Never a digit dropped: a decoded run is read whole or not at all.
 """
 
 from __future__ import annotations
@@ -22,7 +19,7 @@ import re
 from functools import lru_cache
 
 import phonenumbers
-from phonenumbers import Leniency, PhoneNumberMatcher, PhoneNumberType
+from phonenumbers import PhoneNumberType
 
 from .text import Collector
 
@@ -104,11 +101,23 @@ _TL_WORDS = {
     "nuwebe": "9",
     "nuebe": "9",
 }
-_MULT_WORDS = {"double": 2, "triple": 3, "doppio": 2, "triplo": 3}
+_ES_WORDS = {
+    "cero": "0",
+    "uno": "1",
+    "dos": "2",
+    "tres": "3",
+    "cuatro": "4",
+    "cinco": "5",
+    "seis": "6",
+    "siete": "7",
+    "ocho": "8",
+    "nueve": "9",
+}
+_MULT_WORDS = {"double": 2, "triple": 3, "doppio": 2, "triplo": 3, "doble": 2}
 _PLUS_WORDS = {"plus", "più", "piu"}
-_WORDS_BY_LANG = {"en": _EN_WORDS, "it": {**_EN_WORDS, **_IT_WORDS}, "tl": {**_EN_WORDS, **_TL_WORDS}}
-_WORDS_BY_LANG["fil"] = _WORDS_BY_LANG["tl"]
-_ALL_WORDS = {**_EN_WORDS, **_IT_WORDS, **_TL_WORDS}
+# Number words of every language are read in every text: people mix them ("nine one siyam ..."), and
+# a run needs seven digits or more, so a stray "sei" or "lima" in prose never makes a number alone.
+_ALL_WORDS = {**_EN_WORDS, **_IT_WORDS, **_TL_WORDS, **_ES_WORDS}
 
 
 def _word_alternation(words: set[str]) -> tuple[str, str]:
@@ -132,7 +141,7 @@ _TOKEN_RE = re.compile(
     rf"(?:(?P<num>\+?[\dOolISB]*\d[\dOolISB]*)|(?P<word>(?i:{_ALL_WORD_ALT}))|(?P<weak>[OolI]))(?![^\W_])"
 )
 _SWAP = str.maketrans({"O": "0", "o": "0", "l": "1", "I": "1", "S": "5", "B": "8"})
-_GAP_OK = frozenset(" \t\u00a0.-\u2010\u2011\u2012\u2013\u2014()/_*\u00b7~|")
+_GAP_OK = frozenset(" \t\u00a0.-\u2010\u2011\u2012\u2013\u2014()/_*\u00b7~|\n")
 _ODD_GAP = frozenset("/_*\u00b7~|")
 
 _DATE_RE = re.compile(
@@ -185,10 +194,7 @@ def regions_for(country: str | None, language: str | None) -> tuple[tuple[str, .
 
 
 def _words_for(language: str | None) -> dict[str, str]:
-    lang = (language or "").lower().split("-")[0]
-    if not lang:
-        return _ALL_WORDS
-    return _WORDS_BY_LANG.get(lang, _EN_WORDS)
+    return _ALL_WORDS
 
 
 @lru_cache(maxsize=32768)
@@ -270,7 +276,7 @@ def _tokens(text: str, words: dict[str, str]) -> list[_Tok]:
 
 
 def _gap_ok(gap: str, prev: _Tok, nxt: _Tok) -> bool:
-    if len(gap) > 3:
+    if len(gap) > 3 or gap.count("\n") > 1:
         return False
     if all(c in _GAP_OK for c in gap):
         return True
@@ -327,124 +333,259 @@ def _runs(text: str, toks: list[_Tok]) -> list[list[_Tok]]:
                     continue
             piece.append(t)
         out.append(piece)
-    return [r for r in out if sum(len(t.digits) for t in r) >= 7]
+    return [r for r in out if r]
+
+
+# --------------------------------------------------------------------------- region evidence
+
+# Words that place a report in a country: names, demonyms, big cities, and the payment apps and
+# networks of that country, in the languages reports come in.
+_COUNTRY_WORDS: dict[str, str] = {
+    "PH": r"philippines?|pilipinas|filipin[oa]s?|pinoys?|pinays?|manila|makati|quezon\s+city|cebu|davao|pampanga"
+    r"|angeles\s+city|mindanao|luzon|gcash|paymaya|palawan\s+express|cebuana|smart\s+padala|filippine",
+    "IT": r"ital(?:y|ia|ian[oa]?|iano|iana|iani|iane)|roma|rome|milano|milan|napoli|naples|torino|turin|palermo"
+    r"|postepay|satispay",
+    "US": r"usa|u\.s\.a?\.?|united\s+states|america|american|new\s+york|california|texas|florida|venmo|cash\s?app"
+    r"|zelle|stati\s+uniti|estados\s+unidos",
+    "GB": r"uk|united\s+kingdom|england|britain|british|london|manchester|regno\s+unito",
+    "TH": r"thailand|thai|bangkok|pattaya|promptpay|tailandia|ประเทศไทย",
+    "ES": r"spain|españa|espana|spagna|madrid|barcelona|bizum",
+    "MX": r"mexico|méxico|messico|mexican[oa]?|guadalajara|monterrey",
+    "CO": r"colombia|bogot[aá]|medell[ií]n",
+    "AU": r"australia|australian|sydney|melbourne",
+    "CA": r"canada|canadian|toronto|vancouver",
+    "DE": r"germany|deutschland|germania|berlin",
+    "FR": r"france|francia|paris|parigi",
+    "ID": r"indonesia|jakarta",
+    "VN": r"vietnam|viet\s+nam|hanoi|saigon",
+    "BR": r"brazil|brasil|brasile|s[aã]o\s+paulo",
+}
+_COUNTRY_RE = re.compile(
+    r"(?<![\w@./])(?:" + "|".join(f"(?P<{r}>{w})" for r, w in _COUNTRY_WORDS.items()) + r")(?![\w@])",
+    re.IGNORECASE,
+)
+_INTL_RE = re.compile(r"(?<![\w+])(?:\+|00)\s?([1-9]\d{0,2})")
+STATED_WEIGHT = 2.0
+WORD_WEIGHT = 2.0
+LANGUAGE_WEIGHT = 1.0
+NUMBER_WEIGHT = 1.0
+DEFAULT_WEIGHT = 0.5
+STRONG = 2.0  # a region with this much evidence reads numbers at full confidence
+AMBIGUOUS_RATIO = 0.5  # a rival region with more than this share of the best one's evidence is a second reading
+_INTL = 99.0  # the "score" of a number written with + / 00: no region needed
+
+
+def region_evidence(
+    text: str, country: str | None, language: str | None, hints: tuple[str, ...] = ()
+) -> list[tuple[str, float]]:
+    """Candidate regions for national-form numbers, best first, with their evidence score.
+
+    The report's stated ``country`` (+2), country words in the text (+2 for the first, +0.5 for each
+    more, up to +3), ``hints`` (regions from the report around the text: the reporting platform's
+    country, a person's country; +1 each), the ``language`` (+1 for each region of
+    :data:`LANGUAGE_REGIONS`), numbers of the text written internationally (+1 for a country that
+    already has evidence). With no evidence at all, :data:`DEFAULT_FALLBACK` at 0.5 each.
+    """
+    supported = phonenumbers.SUPPORTED_REGIONS
+    score: dict[str, float] = {}
+    if country and country.upper() in supported:
+        score[country.upper()] = STATED_WEIGHT
+    seen: dict[str, int] = {}
+    for m in _COUNTRY_RE.finditer(text):
+        r = m.lastgroup
+        if r is None or (r in ("US", "GB") and m.group().islower() and len(m.group()) <= 3):
+            continue  # "us", "uk" in lower case: the pronoun / a typo more often than the country
+        seen[r] = seen.get(r, 0) + 1
+    for r, n in seen.items():
+        score[r] = score.get(r, 0.0) + WORD_WEIGHT + min(2, n - 1) * 0.5
+    for r in hints:
+        if r and r.upper() in supported:
+            score[r.upper()] = score.get(r.upper(), 0.0) + 1.0
+    lang = (language or "").lower().replace("_", "-").split("-")[0]
+    for r in LANGUAGE_REGIONS.get(lang, ()):
+        score[r] = score.get(r, 0.0) + LANGUAGE_WEIGHT
+    if score and ("+" in text or "00" in text):
+        intl: set[str] = set()
+        for m in _INTL_RE.finditer(text):
+            cc = m.group(1)
+            for k in (1, 2, 3):
+                r = phonenumbers.region_code_for_country_code(int(cc[:k])) if len(cc) >= k else "ZZ"
+                if r != "ZZ":
+                    intl.add(r)
+                    break
+        for r in intl:
+            if r in score:  # a foreign number alone does not make its country a candidate
+                score[r] += NUMBER_WEIGHT
+    if not score:
+        score = dict.fromkeys(DEFAULT_FALLBACK, DEFAULT_WEIGHT)
+    order = {r: i for i, r in enumerate(DEFAULT_FALLBACK)}
+    return sorted(score.items(), key=lambda kv: (-kv[1], order.get(kv[0], 99), kv[0]))
+
+
+# --------------------------------------------------------------------------- scanner
+
+_Reading = tuple[phonenumbers.PhoneNumber, float]  # a valid number and the evidence for its region
+
+
+def _ndigits(run: list[_Tok]) -> int:
+    return sum(len(t.digits) for t in run)
 
 
 class _Scanner:
-    """Segments token runs into valid numbers.
+    """Reads phone numbers from token runs: one tokenizer pass over the text finds every candidate (digit
+    groups, number words, letter swaps), and ``phonenumbers.parse`` is called only on candidate spans, in
+    the regions the evidence names (no ``PhoneNumberMatcher`` over the whole text).
 
-    ``scan_disguised`` (phase 1) emits the segments that carry a disguise. ``scan_clean`` (phase 3)
-    reads runs of plain digit groups the matcher left: it emits their segments only when they tile the
-    whole run with valid numbers — several numbers written back to back ("0917 123 4567 0918 765
-    4321") — or, for a single number valid only in a fallback region (which the matcher never tried),
-    when ``PhoneNumberMatcher`` in that region accepts it in context. "250 300 450 500 750" or
-    "TIN 123-456-789-000" do not tile, so they stay prose.
+    A run is segmented greedily into the longest valid numbers. Never a digit dropped: a run whose
+    segments leave out a spelled or swapped digit, or a lone digit, yields nothing; only whole groups of
+    two or more plain digits (another number beside the phone) may stay out.
     """
 
-    def __init__(self, col: Collector, primary: tuple[str, ...], fallback: tuple[str, ...], words: dict[str, str]):
+    def __init__(self, col: Collector, regions: list[tuple[str, float]], words: dict[str, str]):
         self.col = col
-        self.primary = primary
-        self.fallback = fallback
-        self.runs = _runs(col.text, _tokens(col.text, words))
+        self.regions = [r for r, _ in regions]
+        self.score = dict(regions)
+        self.all_runs = _runs(col.text, _tokens(col.text, words))
 
     def _odd(self, run: list[_Tok], i: int, j: int) -> bool:
         text = self.col.text
         return any(c in _ODD_GAP for k in range(i, j) for c in text[run[k].end : run[k + 1].start])
 
-    def _disguised(self, run: list[_Tok], i: int, j: int) -> bool:
-        """Number words, swapped letters, odd separators, or digit-by-digit spacing."""
-        if any(run[k].kind != "num" for k in range(i, j + 1)) or self._odd(run, i, j):
-            return True
-        return sum(len(run[k].digits) == 1 for k in range(i, j + 1)) >= 5
+    def _labels(self, run: list[_Tok], i: int, j: int) -> list[str]:
+        """Disguise labels of run[i..j] (see :data:`tipline.extract.text.DISGUISES`)."""
+        kinds = {run[k].kind for k in range(i, j + 1)}
+        out = []
+        if "word" in kinds:
+            out.append("words")
+        if "swap" in kinds or "weak" in kinds:
+            out.append("letters")
+        if self._odd(run, i, j) or sum(run[k].kind == "num" and len(run[k].digits) == 1 for k in range(i, j + 1)) >= 5:
+            out.append("spaced")
+        text = self.col.text
+        if any("\n" in text[run[k].end : run[k + 1].start] for k in range(i, j)):
+            out.append("split")
+        return out
 
-    def _segment(self, run: list[_Tok]) -> tuple[list[tuple[int, int, str, phonenumbers.PhoneNumber]], bool]:
-        """Greedy left-to-right segmentation: at each token the longest valid number, regions tried
-        in order international -> stated -> fallback (best number type among fallbacks). Returns the
-        segments (i, j, tier, number) and whether they cover every token of the run."""
+    def _readings(self, digits: str, plus: bool) -> list[_Reading]:
+        if plus or digits.startswith("00"):
+            d = digits[2:] if digits.startswith("00") and not plus else digits
+            if not 8 <= len(d) <= 15:
+                return []
+            num = _parse("+" + d, None)
+            return [(num, _INTL)] if num else []
+        if len(digits) > 15:
+            return []
+        out = []
+        for r in self.regions:
+            num = _parse(digits, r)
+            if num is not None:
+                out.append((num, self.score[r]))
+        if len(out) > 1:
+            out.sort(key=lambda x: (-x[1], _type_rank(x[0])))
+            # the same number reached from two regions (+1 from US and CA) is one reading
+            uniq: dict[str, _Reading] = {}
+            for n, sc in out:
+                uniq.setdefault(e164(n), (n, sc))
+            out = list(uniq.values())
+        return out
+
+    def _segment(self, run: list[_Tok]) -> list[tuple[int, int, list[_Reading]]]:
+        """Greedy left-to-right segmentation into the longest valid numbers."""
         n = len(run)
         budget = _MAX_PARSES_PER_RUN
         prefix = [0]
         for t in run:
             prefix.append(prefix[-1] + len(t.digits))
-        segs: list[tuple[int, int, str, phonenumbers.PhoneNumber]] = []
-        covered = 0
+        segs: list[tuple[int, int, list[_Reading]]] = []
         i = 0
         while i < n and budget > 0:
-            t0 = run[i]
-            if t0.kind == "weak" and i + 1 < n and run[i + 1].kind == "num" and len(run[i + 1].digits) > 1:
-                i += 1
-                continue
             found = None
             hi = min(n - 1, i + _MAX_TOKENS_PER_CANDIDATE)
-            for tier in ("intl", "primary", "fallback"):
-                for j in range(hi, i - 1, -1):
-                    nd = prefix[j + 1] - prefix[i]
-                    if nd < 7:
-                        break
-                    digits = "".join(run[k].digits for k in range(i, j + 1))
-                    if t0.plus or digits.startswith("00"):
-                        if tier != "intl":
-                            continue
-                        d = digits[2:] if digits.startswith("00") and not t0.plus else digits
-                        if not 8 <= len(d) <= 15:
-                            continue
-                        budget -= 1
-                        num = _parse("+" + d, None)
-                        hits = [num] if num else []
-                    else:
-                        if tier == "intl" or nd > 15:
-                            continue
-                        hits = []
-                        for r in self.primary if tier == "primary" else self.fallback:
-                            budget -= 1
-                            num = _parse(digits, r)
-                            if num is not None:
-                                hits.append(num)
-                        if len(hits) > 1:
-                            hits.sort(key=_type_rank)
-                    if hits:
-                        found = (i, j, tier, hits[0])
-                        break
-                    if budget <= 0:
-                        break
-                if found or budget <= 0:
+            for j in range(hi, i - 1, -1):
+                nd = prefix[j + 1] - prefix[i]
+                if nd < 7:
+                    break
+                if nd > 17:
+                    continue
+                digits = "".join(run[k].digits for k in range(i, j + 1))
+                budget -= max(1, len(self.regions))
+                hits = self._readings(digits, run[i].plus)
+                if hits:
+                    found = (i, j, hits)
+                    break
+                if budget <= 0:
                     break
             if not found:
                 i += 1
                 continue
             segs.append(found)
-            covered += found[1] - found[0] + 1
             i = found[1] + 1
-        return segs, covered == n
+        return segs
 
-    def _emit(self, run: list[_Tok], seg, disguised: bool) -> None:
-        i, j, tier, num = seg
+    @staticmethod
+    def _whole(run: list[_Tok], segs: list[tuple[int, int, list[_Reading]]]) -> bool:
+        """True when no digit of the run is dropped: every token outside the segments is a whole group of
+        two or more plain digits, or a number word that is not next to a spelled-out number."""
+        covered = bytearray(len(run))
+        for i, j, _ in segs:
+            covered[i : j + 1] = b"\x01" * (j - i + 1)
+        for k, t in enumerate(run):
+            if covered[k]:
+                continue
+            if t.kind == "num" and len(t.digits) >= 2:
+                continue
+            if t.kind == "word":
+                nb = [run[x] for x in (k - 1, k + 1) if 0 <= x < len(run) and covered[x]]
+                if all(x.kind == "num" and len(x.digits) >= 3 for x in nb):
+                    continue
+            if t.kind == "weak" and k in (0, len(run) - 1):
+                continue  # "... pito o sa": a lone o / I at the edge is a word, not a zero or a one
+            return False
+        return True
+
+    def _emit(self, run: list[_Tok], seg: tuple[int, int, list[_Reading]], extra: tuple[str, ...] = ()) -> bool:
+        i, j, hits = seg
         col = self.col
         start, end = run[i].start, run[j].end
+        if start and col.text[start - 1] == "(" and ")" in col.text[start:end]:
+            start -= 1  # "(0917)1234567": the bracket belongs to the number
         if not col.free(start, end) or _DATE_RE.fullmatch(col.text[start:end]):
-            return
+            return False
         if _bad_context(col.text, start, end, [len(run[k].digits) for k in range(i, j + 1)]):
-            return
-        if tier == "intl":
-            conf = 0.85 if disguised else 0.9
-        elif tier == "primary":
-            conf = 0.8 if disguised else 0.85
-        else:
-            conf = 0.4 if disguised else 0.45
-        col.add("phone", e164(num), start, end, conf)
+            return False
+        labels = self._labels(run, i, j) + list(extra)
+        disguised = bool(labels)
+        best, sc = hits[0]
+        if sc >= _INTL:
+            written = run[i].plus or run[i].digits.startswith("00")
+            conf = 0.85 if disguised else (0.95 if written and j - i < 6 else 0.9)
+            col.add("phone", e164(best), start, end, conf, disguise=",".join(labels))
+            return True
 
-    def scan_disguised(self) -> None:
-        for run in self.runs:
-            if not self._disguised(run, 0, len(run) - 1):
-                continue
-            segs, _ = self._segment(run)
-            for seg in segs:
-                if self._disguised(run, seg[0], seg[1]):
-                    self._emit(run, seg, True)
+        def base_for(score: float) -> float:
+            if score >= STRONG:
+                return 0.8 if disguised else 0.9
+            return 0.4 if disguised else 0.5
 
-    def scan_clean(self) -> None:
+        # another reading is offered when its region has at least half the evidence of the best one;
+        # each reading's confidence then shares in the evidence (0.7 + 0.3 * its share)
+        rivals = [(n, s2) for n, s2 in hits[1:] if s2 > sc * AMBIGUOUS_RATIO]
+        alternatives: tuple[tuple[str, float], ...] = ()
+        conf = base_for(sc)
+        if rivals:
+            total = sc + sum(s2 for _, s2 in rivals)
+            conf = base_for(sc) * (0.7 + 0.3 * sc / total)
+            alternatives = tuple(
+                (e164(n), round(min(conf - 0.01, base_for(s2) * (0.7 + 0.3 * s2 / total)), 3)) for n, s2 in rivals
+            )
+        col.add("phone", e164(best), start, end, conf, disguise=",".join(labels), alternatives=alternatives)
+        return True
+
+    def scan(self) -> None:
         col = self.col
-        for run in self.runs:
+        for run in self.all_runs:
+            if _ndigits(run) < 7:
+                continue
             # the stretches of the run that nothing has taken yet
             free: list[list[_Tok]] = [[]]
             for t in run:
@@ -453,96 +594,48 @@ class _Scanner:
                 elif free[-1]:
                     free.append([])
             for sub in free:
-                if not sub or any(t.kind != "num" for t in sub):
+                if _ndigits(sub) < 7:
                     continue
-                segs, tiled = self._segment(sub)
-                if not segs or not tiled:
-                    continue
-                if len(segs) > 1:
+                segs = self._segment(sub)
+                if segs and self._whole(sub, segs):
                     for seg in segs:
-                        self._emit(sub, seg, False)
-                elif segs[0][2] == "fallback" and self._matcher_agrees(sub, segs[0]):
-                    self._emit(sub, segs[0], False)
-                elif segs[0][2] == "intl":
-                    # "+57 . 301 . 6860097", or "00 63 917 ..." when no region is stated (the matcher's
-                    # "ZZ" knows no IDD): written internationally, so the + / 00 is the evidence
-                    self._emit(sub, segs[0], False)
+                        self._emit(sub, seg)
 
-    def _matcher_agrees(self, run: list[_Tok], seg) -> bool:
-        i, j, _tier, num = seg
-        start, end = run[i].start, run[j].end
-        region = phonenumbers.region_code_for_number(num)
-        if region not in self.fallback:
-            return False
-        a, b = max(0, start - _WINDOW_MARGIN), min(len(self.col.text), end + _WINDOW_MARGIN)
-        window = self.col.masked_text_range(a, b)
-        for m in PhoneNumberMatcher(window, region, leniency=Leniency.VALID, max_tries=50):
-            if a + m.start <= start and a + m.end >= end:
-                return True
-        return False
-
-
-# --------------------------------------------------------------------------- matcher passes
-
-
-# Where the matcher can possibly find something: >= 6 digits with short separators between them.
-_DIGIT_CLUSTER_RE = re.compile(r"\d(?:[ \t\u00a0.\-/()]{0,3}\d){5,}")
-_WINDOW_MARGIN = 16
-_LONG_GROUP_RE = re.compile(r"\d{16}")
+    def scan_split(self) -> None:
+        """Groups with a few words between them ("0917 text me 123 4567"): read as one number when every
+        group has three digits or more, the first starts with 0 or + (a number's start, not a count),
+        no group is a number alone, the groups together are valid in a region with strong evidence (or
+        written with + / 00), and only one to three short words, no punctuation, stand between."""
+        col = self.col
+        text = col.text
+        runs = [r for r in self.all_runs if r and col.free(r[0].start, r[-1].end)]
+        for a in range(len(runs)):
+            first = runs[a]
+            if not 3 <= _ndigits(first) < 7 or first[0].kind != "num" or first[0].digits[:1] not in ("0", ""):
+                if not (first[0].plus and 3 <= _ndigits(first) < 7):
+                    continue
+            group = [first]
+            for b in range(a + 1, min(len(runs), a + 3)):
+                gap = text[group[-1][-1].end : runs[b][0].start]
+                if len(gap) > 30 or not _SPLIT_GAP_RE.fullmatch(gap) or not 3 <= _ndigits(runs[b]) < 9:
+                    break
+                group.append(runs[b])
+                flat = [t for r in group for t in r]
+                if sum(len(t.digits) for t in flat) < 9 or any(t.kind != "num" or len(t.digits) < 2 for t in flat):
+                    continue
+                hits = self._readings("".join(t.digits for t in flat), flat[0].plus)
+                if hits and hits[0][1] >= STRONG and self._emit(flat, (0, len(flat) - 1, hits), ("split",)):
+                    break
 
 
-def _windows(masked: str) -> list[tuple[int, int]]:
-    """Merged windows around digit clusters; the matcher only reads these (it is the slow part)."""
-    out: list[tuple[int, int]] = []
-    for m in _DIGIT_CLUSTER_RE.finditer(masked):
-        cluster = m.group()
-        if _DATE_RE.fullmatch(cluster) or _LONG_GROUP_RE.search(cluster):
-            continue  # a bare date/time, or a 16+ digit tracking/card number: nothing to find
-        a, b = max(0, m.start() - _WINDOW_MARGIN), min(len(masked), m.end() + _WINDOW_MARGIN)
-        if out and a <= out[-1][1]:
-            out[-1] = (out[-1][0], b)
-        else:
-            out.append((a, b))
-    return out
+_SPLIT_GAP_RE = re.compile(r" +(?:[^\W\d_]{1,12} +){1,3}")
 
 
-def _matcher_pass(col: Collector, regions: tuple[str, ...], stated: bool) -> None:
-    if not regions:
-        return
-    text = col.text
-    masked = col.masked_text()
-    windows = _windows(masked)
-    cands = []
-    for idx, region in enumerate(regions):
-        for a, b in windows:
-            for m in PhoneNumberMatcher(masked[a:b], region, leniency=Leniency.VALID, max_tries=500):
-                rank = 0 if stated else _type_rank(m.number)
-                cands.append((a + m.start, rank, idx, a + m.end, m.raw_string, m.number))
-    cands.sort(key=lambda c: (c[0], c[1], c[2]))
-    for start, _rank, _idx, end, raw, num in cands:
-        if not col.free(start, end) or _bad_context(text, start, end):
-            continue
-        intl = raw.lstrip("(").startswith(("+", "00"))
-        if raw.lstrip("(").startswith("00"):
-            # "00" + country code is how people write international numbers everywhere, even where
-            # the local IDD is longer (Colombia's 005/007/009 would read "0057..." as +7...)
-            generic = _parse("+" + "".join(c for c in raw if c.isdigit())[2:], None)
-            if generic is not None:
-                num = generic
-        conf = 0.95 if intl else (0.9 if stated else 0.5)
-        col.add("phone", e164(num), start, end, conf)
-
-
-def extract_phones(col: Collector, country: str | None, language: str | None) -> None:
-    primary, fallback = regions_for(country, language)
-    scanner = _Scanner(col, primary, fallback, _words_for(language))
-    scanner.scan_disguised()
-    if any(c.isdigit() for c in col.text):
-        # The matcher reads the stated region only (with none, "ZZ" still finds every number written
-        # with + / 00). Fallback regions are tried by the scanner, which parses each candidate once per
-        # region instead of re-running the matcher over the text (3x cheaper with en's 3 regions).
-        _matcher_pass(col, primary or ("ZZ",), stated=bool(primary))
-    scanner.scan_clean()
+def extract_phones(col: Collector, country: str | None, language: str | None, hints: tuple[str, ...] = ()) -> None:
+    regions = region_evidence(col.text, country, language, hints)
+    scanner = _Scanner(col, regions, _words_for(language))
+    scanner.scan()
+    scanner.scan_split()
 
 
 def normalise_phone(raw: str, country: str | None) -> str | None:

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
+from functools import lru_cache
 
 KINDS = (
     "phone",
@@ -39,6 +41,11 @@ class Found:
     end: int
     confidence: float  # 0..1
     raw: str  # text[start:end]
+    # how it was written when not plainly: comma-separated labels of :data:`DISGUISES` ("words,letters")
+    disguise: str = ""
+    # other readings of an ambiguous value, best first: ((value, confidence), ...); ``value`` is the
+    # best reading and ``confidence`` its own
+    alternatives: tuple[tuple[str, float], ...] = ()
 
 
 _MASK_RUN_RE = re.compile(rb"\x01+")
@@ -59,12 +66,23 @@ class Collector:
         """True when no character of text[start:end] is masked."""
         return self.mask.find(1, start, end) < 0
 
-    def add(self, kind: str, value: str, start: int, end: int, confidence: float, *, mask: bool = True) -> None:
+    def add(
+        self,
+        kind: str,
+        value: str,
+        start: int,
+        end: int,
+        confidence: float,
+        *,
+        mask: bool = True,
+        disguise: str = "",
+        alternatives: tuple[tuple[str, float], ...] = (),
+    ) -> None:
         key = (kind, value, start, end)
         if key not in self._seen:
             self._seen.add(key)
             conf = round(min(1.0, max(0.0, confidence)), 3)
-            self.found.append(Found(kind, value, start, end, conf, self.text[start:end]))
+            self.found.append(Found(kind, value, start, end, conf, self.text[start:end], disguise, tuple(alternatives)))
         if mask:
             self.mask[start:end] = b"\x01" * (end - start)
 
@@ -92,6 +110,156 @@ class Collector:
         return sorted(self.found, key=lambda f: (f.start, f.end, _KIND_ORDER[f.kind], f.value))
 
 
+# --------------------------------------------------------------------------- unicode disguises
+
+# Labels of the ways an identifier can be disguised (``Found.disguise``). The obscured phone is an ad
+# indicator with research behind it (e.g. TellFinder's disguised-number normalisation), so the label is
+# kept beside the decoded value.
+DISGUISES = (
+    "unicode",  # fullwidth / mathematical / circled forms (NFKC) or look-alike letters (confusables)
+    "digits",  # digits of another script (Thai, Arabic-Indic, Devanagari, ...)
+    "invisible",  # zero-width or bidi control characters inside
+    "keycap",  # emoji keycap digits (1️⃣)
+    "words",  # number words ("nine one seven", "otto", "siyam")
+    "letters",  # letters for digits (O for 0, l for 1)
+    "spaced",  # digit by digit, or with odd separators (0917/123/4567, 0 9 1 7 ...)
+    "split",  # groups on separate lines or with words between them
+    "at-dot",  # "name at domain dot com", "nome chiocciola dominio punto it"
+    "defanged",  # hxxp://, example[.]com
+)
+
+_INVISIBLE = frozenset(
+    "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b\u200c\u200d\u200e\u200f"
+    "\u202a\u202b\u202c\u202d\u202e\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069"
+    "\u206a\u206b\u206c\u206d\u206e\u206f\u3164\ufe00\ufe01\ufe0e\ufe0f\ufeff\uffa0"
+)
+_KEYCAP = "\u20e3"
+_NONASCII_RE = re.compile(r"[^\x00-\x7f]")
+
+
+@lru_cache(maxsize=1)
+def _confusables() -> dict[str, str]:
+    """Non-ASCII character -> the ASCII letter, digit or identifier punctuation it looks like, from the
+    Unicode confusables table (UTS #39) shipped by ``confusable_homoglyphs``. Only one-character
+    targets, so offsets map one to one."""
+    from confusable_homoglyphs.confusables import confusables_data
+
+    out: dict[str, str] = {}
+    for ch, homoglyphs in confusables_data.items():
+        if len(ch) != 1 or ch.isascii():
+            continue
+        for h in homoglyphs:
+            t = h["c"]
+            if len(t) == 1 and t.isascii() and (t.isalnum() or t in "@.:/_-+"):
+                out[ch] = t
+                break
+    return out
+
+
+@lru_cache(maxsize=8192)
+def _decode_char(c: str) -> tuple[str, str]:
+    """(replacement, disguise label) for one non-ASCII character; ("", label) drops it; (c, "") keeps it."""
+    if c in _INVISIBLE:
+        return "", "invisible"
+    if c == _KEYCAP:
+        return "", "keycap"
+    d = unicodedata.decimal(c, None)
+    if d is not None:
+        return str(d), "digits" if unicodedata.normalize("NFKC", c) == c else "unicode"
+    n = unicodedata.normalize("NFKC", c)
+    if n != c and n.isascii() and n.isprintable() and n.strip():
+        return n, "unicode"
+    t = _confusables().get(c)
+    if t is not None:
+        return t, "confusable"
+    return c, ""
+
+
+def _mixed_word(text: str, i: int) -> bool:
+    """True when the word around text[i] also has an ASCII letter or digit (a look-alike letter inside a
+    Latin word or a number, not a word of another script)."""
+    a = i
+    while a > 0 and (text[a - 1].isalnum() or text[a - 1] in "_.@"):
+        a -= 1
+        if text[a].isascii() and text[a].isalnum():
+            return True
+    b = i + 1
+    while b < len(text) and (text[b].isalnum() or text[b] in "_.@"):
+        if text[b].isascii() and text[b].isalnum():
+            return True
+        b += 1
+    return False
+
+
+class Decoded:
+    """A text with its Unicode disguises undone (invisible characters dropped, keycaps and digits of any
+    script made ASCII digits, NFKC compatibility forms folded, look-alike letters inside Latin words
+    replaced), with the map from every character of the decoded text back to the original.
+
+    ASCII text is returned as it is (``identity``), at no cost.
+    """
+
+    __slots__ = ("original", "text", "identity", "_src", "_labels")
+
+    def __init__(self, original: str) -> None:
+        self.original = original
+        self.identity = True
+        self.text = original
+        self._src: list[int] = []
+        self._labels: dict[int, str] = {}
+        if original.isascii():
+            return
+        pieces: list[str] = []
+        src: list[int] = []
+        labels: dict[int, str] = {}
+        pos = 0
+        for m in _NONASCII_RE.finditer(original):
+            i = m.start()
+            c = original[i]
+            rep, label = _decode_char(c)
+            if label == "confusable":
+                if not _mixed_word(original, i):
+                    continue
+                label = "unicode"
+            if not label:
+                continue
+            if i > pos:
+                pieces.append(original[pos:i])
+                src.extend(range(pos, i))
+            pieces.append(rep)
+            src.extend([i] * len(rep))
+            labels[i] = label
+            pos = i + 1
+        if not labels:
+            return
+        pieces.append(original[pos:])
+        src.extend(range(pos, len(original)))
+        self.text = "".join(pieces)
+        self._src = src
+        self._labels = labels
+        self.identity = False
+
+    def span(self, a: int, b: int) -> tuple[int, int]:
+        """The original span of decoded[a:b] (dropped characters between kept ones included)."""
+        if self.identity:
+            return a, b
+        if b <= a:
+            s = self._src[a] if a < len(self._src) else len(self.original)
+            return s, s
+        start = self._src[a]
+        end = self._src[b - 1] + 1
+        # a dropped character right after the last kept one (a keycap, a variation selector) belongs to it
+        while end < len(self.original) and self._labels.get(end) in ("keycap", "invisible"):
+            end += 1
+        return start, end
+
+    def labels(self, start: int, end: int) -> list[str]:
+        """Disguise labels of the original characters in [start, end)."""
+        if self.identity:
+            return []
+        return sorted({v for k, v in self._labels.items() if start <= k < end})
+
+
 # --------------------------------------------------------------------------- defanged view
 
 # Each rule: pattern -> replacement. Applied in one alternation pass, left to right.
@@ -99,8 +267,9 @@ _DEFANG_RULES: list[tuple[str, str]] = [
     # hxxp://, hXXps[:]//, h**p://
     (r"\bh(?:xx|\*\*)p(?=s?(?:\[?:\]?//|\[://\]))", "http"),
     (r"\[:\]//|\[://\]|\[:/\]/", "://"),
-    (r"\s*[\[\(\{<]\s*(?:\.|dot|punto|tuldok)\s*[\]\)\}>]\s*", "."),
-    (r"\s*[\[\(\{<]\s*(?:@|at|chiocciola)\s*[\]\)\}>]\s*", "@"),
+    (r"\s*[\[\(\{<]\s*(?:\.|dot|punto|tuldok|ponto|point|punkt)\s*[\]\)\}>]\s*", "."),
+    (r"\s*[\[\(\{<]\s*(?:@|at|chiocciola|arroba|arobase)\s*[\]\)\}>]\s*", "@"),
+    (r"\\\.", "."),  # example\.com
 ]
 _DEFANG_RE = re.compile("|".join(f"({p})" for p, _ in _DEFANG_RULES), re.IGNORECASE)
 _DEFANG_REPL = [r for _, r in _DEFANG_RULES]
@@ -127,6 +296,7 @@ class View:
                 starts.extend(range(pos, a))
                 ends.extend(range(pos + 1, a + 1))
             repl = _DEFANG_REPL[m.lastindex - 1]
+            defanged.append(len(starts))
             if repl == "http":
                 # keep the 's' etc. that follow; map each char of "http" onto the 4 chars of hxxp
                 pieces.append(repl)
@@ -134,7 +304,6 @@ class View:
                 ends.extend(range(a + 1, a + 5))
             else:
                 pieces.append(repl)
-                defanged.append(len(starts))
                 for _ in repl:
                     starts.append(a)
                     ends.append(b)
