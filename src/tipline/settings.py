@@ -36,7 +36,10 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(default=20_000, description="Longest free text accepted in a report.")
     max_body_bytes: int = Field(default=1_000_000, description="Largest JSON or form body accepted.")
     max_xml_bytes: int = Field(default=2_000_000, description="Largest CyberTipline XML document accepted.")
-    max_upload_bytes: int = Field(default=50_000_000, description="Largest file accepted by /ispws/upload.")
+    max_upload_bytes: int = Field(
+        default=50_000_000,
+        description="Largest file accepted by /ispws/upload, /api/v1/reports/{id}/files and /api/v1/match.",
+    )
     analyse_inline: bool = Field(
         default=True,
         description="Analyse (extract, score) each report right after it is stored, in the same process. "

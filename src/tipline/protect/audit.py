@@ -1,7 +1,8 @@
 """The tamper-evident audit log: a hash chain of audit events with a signed head.
 
 Each event carries ``seq`` (1, 2, 3, ... with no gaps), the hash of the event before it (``prev_hash``)
-and its own ``hash`` = SHA-256 over ``prev_hash`` and a canonical JSON of its fields. Appends are
+and its own ``hash`` = SHA-256 over ``prev_hash`` and a canonical JSON of its fields (format 2, see
+:data:`HASH_VERSION`: every field, the acting user's id included). Appends are
 serialised (SQLite has one writer; on PostgreSQL a transaction-scoped advisory lock), so the chain never
 forks. ``verify`` recomputes the chain and names the first event that was altered, inserted or removed.
 
@@ -34,30 +35,35 @@ GENESIS = "0" * 64
 _LOCK_ID = 7_462_301  # PostgreSQL advisory lock id of the audit chain
 
 
-def _canonical(
-    seq: int,
-    at: datetime,
-    actor: str,
-    action: str,
-    target_type: str | None,
-    target_id: str | None,
-    details: dict[str, Any],
-) -> bytes:
-    body = {
-        "seq": seq,
-        "at": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "actor": actor,
-        "action": action,
-        "target_type": target_type,
-        "target_id": target_id,
-        "details": details,
+# Hash formats. 1: the first (no actor_user_id). 2: adds ``actor_user_id`` and the format number itself.
+# Each event keeps the format it was hashed with (``hash_version``; empty = 1), so chains written before
+# format 2 still verify. Changing the stored format number does not help a forger: the other format gives
+# another hash, and the event shows as altered.
+HASH_VERSION = 2
+
+
+def _canonical(ev: AuditEvent, version: int) -> bytes:
+    body: dict[str, Any] = {
+        "seq": ev.seq,
+        "at": ev.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "actor": ev.actor,
+        "action": ev.action,
+        "target_type": ev.target_type,
+        "target_id": ev.target_id,
+        "details": ev.details or {},
     }
+    if version >= 2:
+        body["v"] = version
+        body["actor_user_id"] = ev.actor_user_id
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
 
 
 def event_hash(prev_hash: str, ev: AuditEvent) -> str:
-    data = _canonical(ev.seq, ev.at, ev.actor, ev.action, ev.target_type, ev.target_id, ev.details or {})
-    return hashlib.sha256(prev_hash.encode() + b"\n" + data).hexdigest()
+    """The event's hash in the format it records (``hash_version``; an unset one is format 1)."""
+    version = ev.hash_version or 1
+    if version not in (1, 2):
+        return ""  # an unknown format verifies as altered
+    return hashlib.sha256(prev_hash.encode() + b"\n" + _canonical(ev, version)).hexdigest()
 
 
 def append(
@@ -86,6 +92,7 @@ def append(
         target_id=target_id,
         details=details,
         prev_hash=prev,
+        hash_version=HASH_VERSION,
     )
     ev.hash = event_hash(prev, ev)
     s.add(ev)

@@ -226,6 +226,8 @@ class AuditEvent(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # the hash format (protect.audit.HASH_VERSION); empty: format 1, before actor_user_id was hashed
+    hash_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class InstanceMeta(Base):

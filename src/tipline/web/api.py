@@ -26,6 +26,7 @@ from tipline.intake.schemas import (
 from tipline.reports import service as reports
 from tipline.store import Database
 from tipline.web.deps import bearer_platform, get_db, staff
+from tipline.web.security import allow_large_bodies_at
 
 router = APIRouter(prefix="/api/v1")
 
@@ -239,6 +240,11 @@ _FILE_FORM = {
         },
     }
 }
+
+
+# the file route takes up to max_upload_bytes (the route checks the exact limit itself); every other
+# route under /api/v1/reports keeps the default body limit
+allow_large_bodies_at(r"/api/v1/reports/[^/]+/files", lambda st: st.max_upload_bytes + _FILE_FORM_SLACK)
 
 
 class FileOut(BaseModel):

@@ -155,7 +155,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             security.set_csrf_cookie(response, new_csrf_cookie, settings)
         return response
 
-    # outermost last: security headers on every answer, then rate limits, then body size
+    # outermost last: security headers on every answer, then rate limits, then body size, then NUL bytes
+    app.add_middleware(security.NoNul)
     app.add_middleware(security.BodyLimits, settings=settings)
     app.add_middleware(security.RateLimits, settings=settings)
     app.add_middleware(security.SecurityHeaders, hsts=settings.hsts)

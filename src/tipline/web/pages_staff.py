@@ -492,6 +492,9 @@ def _enrol_page(
 def mfa_enrol_form(request: Request, db: Db, next: str = "/queue") -> Response:
     user = _enrolling_user(request)
     if accounts.mfa_enabled(db, user.id):
+        if _pending(request) is not None:  # see mfa_enrol: this login starts again
+            accounts.close_session(db, request.cookies.get(SESSION_COOKIE, ""))
+            return RedirectResponse("/login", status_code=303)
         return RedirectResponse("/account", status_code=303)
     return _enrol_page(request, db, user, next)
 
@@ -505,6 +508,13 @@ def mfa_enrol(
     next: Annotated[str, Form()] = "/queue",
 ) -> Response:
     user = _enrolling_user(request)
+    if accounts.mfa_enabled(db, user.id):
+        # a second factor is in force already (enrolled in another tab): nothing to confirm; a login held
+        # at the enrolment step ends and starts again, and the next login asks for the code
+        if _pending(request) is None:
+            return RedirectResponse("/account", status_code=303)
+        accounts.close_session(db, request.cookies.get(SESSION_COOKIE, ""))
+        return RedirectResponse("/login", status_code=303)
     codes = accounts.confirm_enrolment(db, user.id, clean_text(code).strip()[:64])
     if codes is None:
         _ = gettext_for(negotiate(request))

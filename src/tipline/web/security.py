@@ -13,6 +13,8 @@ Three pure ASGI middlewares (installed by ``create_app``, outermost first) and o
 - :class:`BodyLimits` refuses a body over the route's limit: at once from ``Content-Length``, and while
   it streams for chunked bodies without one (bytes are counted as they arrive; the app is told the client
   left, and the client gets 413 whatever the app tried to answer).
+- :class:`NoNul` refuses a NUL byte anywhere in the path (404: such a path names nothing) or the query
+  string (422), before any route sees it: no database can store NUL in text (PostgreSQL refuses it).
 - :func:`csrf_guard` (a dependency of every route): a state-changing request that a browser could send
   with ambient credentials must carry the CSRF token in the form field ``csrf_token`` or the header
   ``X-CSRF-Token``. Logged-in staff (and a login half-way through) use their session's token; anonymous
@@ -20,8 +22,10 @@ Three pure ASGI middlewares (installed by ``create_app``, outermost first) and o
   random value, the token is its HMAC under a key derived from the installation's index key. A browser
   that refuses cookies can still use the public forms, when its Fetch Metadata says the post came from
   this site. Requests with ``Sec-Fetch-Site: cross-site`` are refused everywhere. The JSON API is exempt
-  when called with a key or token (no ambient credential), and so is the CyberTipline API (HTTP Basic,
-  machine to machine).
+  when called with a bearer key or token (no ambient credential: the token, not the session, is who
+  calls), and so is the CyberTipline API (HTTP Basic, machine to machine). Any other ``Authorization``
+  header (e.g. Basic) next to a session cookie does not exempt a JSON API call: the session still
+  decides who calls, so the CSRF token is still due.
 
 Nothing here logs or stores a client address.
 """
@@ -159,9 +163,14 @@ class BodyLimits:
             **{prefix: fn(settings) for prefix, fn in LARGE_BODY_ROUTES.items()},
         }
 
+        self.patterns = [(pattern, fn(settings)) for pattern, fn in LARGE_BODY_PATTERNS]
+
     def limit_for(self, path: str) -> int:
         for prefix, limit in self.larger.items():
             if path.startswith(prefix):
+                return limit
+        for pattern, limit in self.patterns:
+            if pattern.fullmatch(path):
                 return limit
         return self.default
 
@@ -220,10 +229,54 @@ class BodyLimits:
 LARGE_BODY_ROUTES: dict[str, Callable[[Settings], int]] = {}
 
 
+# routes that take files but share their prefix with routes that must not: (full-path regex, limit)
+LARGE_BODY_PATTERNS: list[tuple[re.Pattern[str], Callable[[Settings], int]]] = []
+
+
 def allow_large_bodies(prefix: str, limit: Callable[[Settings], int]) -> None:
     """Let requests under ``prefix`` carry bodies up to ``limit(settings)`` (call at import of the router
     that takes files; the route must still enforce its own exact limit)."""
     LARGE_BODY_ROUTES[prefix] = limit
+
+
+def allow_large_bodies_at(pattern: str, limit: Callable[[Settings], int]) -> None:
+    """Like :func:`allow_large_bodies` for the paths that match ``pattern`` as a whole (a regular
+    expression), e.g. one file route under a prefix whose other routes keep the default limit."""
+    compiled = re.compile(pattern)
+    if all(p.pattern != pattern for p, _ in LARGE_BODY_PATTERNS):
+        LARGE_BODY_PATTERNS.append((compiled, limit))
+
+
+# ------------------------------------------------------------------------------------------ NUL bytes
+
+
+class NoNul:
+    """Refuse a NUL byte in the path (404) or the query string (422), in the door's own format. No text
+    column can hold NUL (PostgreSQL refuses it outright), and no identifier, filter or search term of
+    this app has one, so there is nothing to clean: the request is refused before a route sees it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            query: bytes = scope.get("query_string", b"")
+            if "\x00" in scope.get("path", "") or b"%00" in query or b"\x00" in query:
+                where = "path" if "\x00" in scope.get("path", "") else "query"
+                await nul_refusal(scope, where)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def nul_refusal(scope: Scope, where: str) -> Response:
+    path = scope.get("path", "")
+    if where == "path":
+        msg = "there is nothing at this address: it holds a NUL character (%00); remove it"
+        return refusal(scope, 404, "missing", msg)
+    msg = "invalid input: a query parameter holds a NUL character (%00); remove it and try again"
+    if _is_api(path) and not path.startswith("/ispws/"):
+        return JSONResponse({"detail": msg, "errors": [{"field": "query", "problem": "NUL character"}]}, 422)
+    return refusal(scope, 422, "invalid", msg)
 
 
 # ------------------------------------------------------------------------------------------ rate limits
@@ -501,8 +554,11 @@ async def csrf_guard(request: Request) -> None:
     if fetch_site == "cross-site":
         raise CSRFRejected("cross-site request")
     if path.startswith("/api/"):
-        # only a browser session is an ambient credential; a key or token in a header is not
-        if request.headers.get("authorization") or getattr(request.state, "user", None) is None:
+        # only a browser session is an ambient credential; a bearer key or token in a header is not (and
+        # then it, not the session, says who calls). Another scheme (Basic, ...) next to the session
+        # cookie is no proof of anything: the session still answers for the call.
+        scheme = request.headers.get("authorization", "").strip().partition(" ")[0].lower()
+        if scheme == "bearer" or getattr(request.state, "user", None) is None:
             return
     expected: str | None = getattr(request.state, "csrf", None)
     sent = [request.headers.get(CSRF_HEADER)]
