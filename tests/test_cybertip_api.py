@@ -127,7 +127,7 @@ def test_full_flow_submit_upload_fileinfo_finish(client, db, platform):
     assert {"kind": "account", "value": "host_ops", "platform": "ExampleChat Live"} in host["identifiers"]
     # finished reports are analysed: identifiers from structured fields and text become entities
     kinds = {(e.kind, e.value) for e in got.entities}
-    assert ("account", "examplechat live/host_ops") in kinds
+    assert ("account", "examplechatlive/host_ops") in kinds  # one platform id however it is typed
     assert ("ipv4", "198.51.100.23") in kinds
     assert ("email", "payments.desk@mail.example.net") in kinds
     assert got.reasons, "a finished report is scored"

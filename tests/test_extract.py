@@ -428,8 +428,9 @@ def test_telegram() -> None:
     assert kv("TG: sunny_day77") == {("telegram", "sunny_day77")}
     assert kv("sa Telegram @Mabuhay_123 po") == {("telegram", "mabuhay_123")}
     # no cue, or another platform's cue: not Telegram
-    assert kv("follow @anna_rose22") == set()
-    assert kv("my ig @anna_rose22 and tiktok too") == set()
+    # a bare @name is an account on an unknown platform; after an Instagram cue, an Instagram account
+    assert kv("follow @anna_rose22") == {("account", "unknown/anna_rose22")}
+    assert kv("my ig @anna_rose22 and tiktok too") == {("account", "instagram/anna_rose22")}
     (f,) = only("Contatti: su Telegram @Orchid_Vibe717.", "telegram")
     assert f.raw == "@Orchid_Vibe717"
     # an invite link is a URL, not a handle

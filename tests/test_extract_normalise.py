@@ -124,6 +124,9 @@ CASES: list[tuple[str, str, str | None, dict]] = [
     ("mtcn", "123-456-7890", "1234567890", {}),
     ("mtcn", "MTCN: 123 456 7890", "1234567890", {}),
     ("mtcn", "12345", None, {}),
+    ("account", "Instagram/Sweet.Pinay09", "instagram/sweet.pinay09", {}),
+    ("account", "@sweetpinay_live23", "unknown/sweetpinay_live23", {}),
+    ("account", "two words", None, {}),
 ]
 
 

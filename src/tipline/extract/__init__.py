@@ -50,7 +50,13 @@ domain (bundled public-suffix list, ICANN section only); ipv4/ipv6 ``ipaddress``
 ``<label>.onion`` lower-case; btc base58 as written / bech32 lower-case; eth EIP-55; xmr and trx as
 written; telegram/skype/snapchat/kik lower-case without ``@``; discord new-style usernames lower-case,
 legacy tags ``Name#1234`` as written, invites ``discord.gg/<code>``; iban compact upper-case; mtcn the
-10 digits.
+10 digits; account ``<platform id>/<name>`` lower-case, the platform id from ``platforms.toml`` (one id
+however the platform is typed, ``unknown`` for a bare ``@name`` with no platform named near it).
+
+Handles: ``@name`` (platform from the nearest cue word, else ``unknown``), ``platform: name`` and
+``name on platform`` (on/su/sa/en/em/sur/auf), profile links of the platforms in ``platforms.toml``
+(Telegram, WhatsApp, Skype, Snapchat, Kik, Discord, Instagram, Facebook, TikTok, X, OnlyFans, Line,
+WeChat, Viber, Signal, ...).
 """
 
 from __future__ import annotations
@@ -60,7 +66,7 @@ from dataclasses import replace
 
 from .crypto import eth_check, is_trx, is_xmr, normalise_btc, segwit_decode
 from .finance import extract_ibans, extract_mtcns, normalise_iban, normalise_mtcn
-from .handles import add_whatsapp, clean_handle, extract_handles
+from .handles import account_for, add_whatsapp, clean_account, clean_handle, extract_handles
 from .network import (
     MESSAGING_DOMAINS,
     extract_bare_urls,
@@ -78,7 +84,7 @@ from .network import (
 from .phones import extract_phones, normalise_phone
 from .text import DISGUISES, KINDS, Collector, Cues, Decoded, Found, View
 
-__all__ = ["extract", "normalise", "Found", "KINDS", "DISGUISES", "MESSAGING_DOMAINS"]
+__all__ = ["extract", "normalise", "account_for", "Found", "KINDS", "DISGUISES", "MESSAGING_DOMAINS"]
 _DISGUISE_ORDER = {d: i for i, d in enumerate(DISGUISES)}
 
 _B58 = "1-9A-HJ-NP-Za-km-z"
@@ -207,4 +213,6 @@ def normalise(kind: str, raw: str, *, country: str | None = None) -> str | None:
         return normalise_iban(s)
     if kind == "mtcn":
         return normalise_mtcn(s)
+    if kind == "account":
+        return clean_account(None, s)
     return clean_handle(kind, s)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 
+from .platforms import UNKNOWN, canonical_platform, platforms
 from .text import Collector, Cues, Found
 
 _NAME_RES = {
@@ -67,6 +68,40 @@ _SKYPE_URI_RE = re.compile(r"\bskype:([A-Za-z][A-Za-z0-9._,\-]{5,31})(?:\?[a-z]+
 _SKYPE_LIVE_RE = re.compile(r"(?<![\w:])live:(?:\.cid\.[0-9a-fA-F]{6,32}|[A-Za-z][A-Za-z0-9._\-]{2,40})")
 _DISCORD_TAG_RE = re.compile(r"(?<![\w#@])([^\s#@:,;]{2,32})#(\d{4})(?!\d)")
 HANDLE_KINDS = ("telegram", "skype", "snapchat", "kik", "discord")
+# Platforms whose cue says nothing about a handle (a WhatsApp "handle" is a phone; "email" is a kind)
+_NOT_ACCOUNTS = frozenset({"whatsapp", "email"})
+_ACCOUNT_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{1,39}")
+# "name on platform" in the languages we read: en on/at, it su/sul, tl sa, es/pt en/em/no, fr sur, de auf
+_ON_PLATFORM_RE = re.compile(
+    r"(?<![\w@.])(@?)([A-Za-z0-9][A-Za-z0-9._\-]{2,39})\s+(?:on|at|su|sul|sa|en|em|no|na|sur|auf|in)\s+$",
+    re.IGNORECASE,
+)
+
+
+def clean_account(platform: str | None, raw: str) -> str | None:
+    """``<platform id>/<name>`` for an account on a platform without a kind of its own (the platform
+    through :func:`tipline.extract.platforms.canonical_platform`; ``unknown`` when not known), name in
+    lower case without ``@``; None when the name cannot be a handle."""
+    name = raw.strip().lstrip("@").rstrip(".").lower()
+    if "/" in name and platform is None:
+        platform, _, name = name.partition("/")
+    if not name or any(c.isspace() for c in name) or len(name) > 100:
+        return None
+    return f"{canonical_platform(platform)}/{name}"
+
+
+def account_for(platform: str | None, raw: str) -> tuple[str, str] | None:
+    """(kind, value) of a handle on a platform: the platform's own kind when it has one (telegram, ...),
+    else an ``account``."""
+    pid = canonical_platform(platform) if platform else UNKNOWN
+    p = platforms().get(pid)
+    if p is not None and p.kind in HANDLE_KINDS:
+        v = clean_handle(p.kind, raw)
+        return (p.kind, v) if v else None
+    if p is not None and p.kind is not None:
+        return None  # whatsapp: a phone, read elsewhere
+    v = clean_account(pid, raw)
+    return ("account", v) if v else None
 
 
 def clean_handle(kind: str, raw: str) -> str | None:
@@ -127,7 +162,7 @@ def extract_handles(col: Collector, cue_list: Cues) -> None:
 
     # 3. cue + [filler] + name
     for cs, ce, platform in cue_list.items:
-        if platform not in HANDLE_KINDS:
+        if platform in _NOT_ACCOUNTS:
             continue
         m = _CUE_TAIL_RE.match(text, ce, min(len(text), ce + 80))
         if not m:
@@ -142,7 +177,14 @@ def extract_handles(col: Collector, cue_list: Cues) -> None:
         name = name.rstrip(".:")
         if platform == "discord" and _DISCORD_TAG_RE.fullmatch(name):
             continue  # handled above
-        value = clean_handle(platform, name)
+        kind = platform if platform in HANDLE_KINDS else "account"
+        if kind == "account":
+            bare = name.lstrip("@")
+            if not _ACCOUNT_NAME_RE.fullmatch(bare) or bare.lower() in _STOP or not any(c.isalpha() for c in bare):
+                continue  # "viber: 0918 765 4321" is a phone, read by the phone pass
+            value = clean_account(platform, name)
+        else:
+            value = clean_handle(platform, name)
         if value is None:
             continue
         explicit = bool(at) or bool(_EXPLICIT_SEP_RE.search(filler))
@@ -165,20 +207,45 @@ def extract_handles(col: Collector, cue_list: Cues) -> None:
         end = name_start + len(name)
         if not col.free(start, end):
             continue
+        if kind == "account" and not (explicit or marked):
+            continue  # a plain word after "instagram" is prose more often than a name
         conf = 0.85 if at else (0.75 if explicit else (0.4 if plain else 0.6))
-        col.add(platform, value, start, end, conf)
+        col.add(kind, value, start, end, conf)
 
-    # 4. @name attributed to the nearest cue
+    # 4. "name on platform" (en on, it su, tl sa, es en, pt em, fr sur, de auf): a marked name or an @name
+    for cs, _ce, platform in cue_list.items:
+        if platform in _NOT_ACCOUNTS:
+            continue
+        m = _ON_PLATFORM_RE.search(text, max(0, cs - 45), cs)
+        if not m:
+            continue
+        at, name = m.group(1), m.group(2).rstrip(".")
+        if not (at or any(c.isdigit() or c in "_." for c in name)) or name.lower() in _PROSE:
+            continue
+        start, end = m.start(1), m.start(2) + len(name)
+        r = account_for(platform, name)
+        if r and col.free(start, end):
+            col.add(r[0], r[1], start, end, 0.8 if at else 0.7)
+
+    # 5. @name attributed to the nearest cue; with none near, an account on an unknown platform
     for m in _AT_HANDLE_RE.finditer(text):
-        name = m.group(1).rstrip(".")
+        name = m.group(1).rstrip(".-")
         start, end = m.start(), m.start(1) + len(name)
+        if not col.free(start, end):
+            continue
         platform = cue_list.nearest(start, end, before=50, after=25)
-        if platform not in HANDLE_KINDS or not col.free(start, end):
+        if platform in _NOT_ACCOUNTS:
+            platform = None
+        if platform is None:
+            # a bare @name: kept when it looks like a handle (a digit, "_" or ".", or six letters or more)
+            if len(name) < 4 or not (any(c.isdigit() or c in "_." for c in name) or len(name) >= 6):
+                continue
+            if name.lower() in _PROSE or name.lower() in _STOP or name.isdigit():
+                continue
+        r = account_for(platform, name)
+        if r is None:
             continue
-        value = clean_handle(platform, name)
-        if value is None:
-            continue
-        col.add(platform, value, start, end, 0.85)
+        col.add(r[0], r[1], start, end, 0.85 if platform else 0.6)
 
 
 def add_whatsapp(col: Collector, cue_list: Cues) -> None:

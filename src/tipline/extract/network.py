@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import tldextract
 
 from .crypto import onion_v3_valid
+from .platforms import platform_of_host
 from .text import Collector, View
 
 # Bundled public-suffix snapshot only: no fetch, no cache directory.
@@ -34,6 +35,38 @@ MESSAGING_DOMAINS = frozenset(
         "kik.com",
         "skype.com",
     }
+)
+# Profile links of the platforms without a kind of their own: they yield the URL and an ``account``
+# ("instagram/name"), never a ``domain`` (which would link every report that names Instagram).
+PROFILE_DOMAINS = frozenset(
+    {
+        "instagram.com",
+        "instagr.am",
+        "facebook.com",
+        "fb.com",
+        "fb.me",
+        "m.me",
+        "tiktok.com",
+        "x.com",
+        "twitter.com",
+        "onlyfans.com",
+        "line.me",
+        "wechat.com",
+        "qq.com",
+        "viber.com",
+        "signal.me",
+        "signal.group",
+        "threads.net",
+        "youtube.com",
+        "youtu.be",
+        "reddit.com",
+    }
+)
+_PROFILE_RESERVED = frozenset(
+    "p reel reels explore stories accounts tv direct about help legal privacy terms login signup share "
+    "groups pages watch events marketplace photo photos video videos story.php permalink.php sharer "
+    "sharer.php dialog i home search hashtag intent settings messages notifications tag music discover "
+    "live embed shorts channel results r user u c ti".split()
 )
 
 # Suffixes that are also everyday words in en/it/tl ("told.me", "ako.sa", "ok.so"). A bare domain
@@ -91,6 +124,12 @@ SPELLED_DOMAIN_RE = re.compile(
     rf"(?<![\w@.-])({_HLABEL}(?:\s+(?:{'|'.join(DOT_WORDS)})\s+{_HLABEL})+)(?![\w@-])", re.IGNORECASE
 )
 _SPELLED_DOT_RE = re.compile(rf"\s+(?:{'|'.join(DOT_WORDS)})\s+", re.IGNORECASE)
+
+_HANDLE_CUE_BEFORE_RE = re.compile(
+    r"\b(?:skype|skipe|kik|snap(?:chat)?|discord|insta(?:gram)?|ig|tiktok|twitter|line(?:\s+id)?|wechat|viber"
+    r"|threads|onlyfans)\s*(?:id|name|user(?:\s*name)?|handle|account)?\s*[:=\-]\s*@?$",
+    re.IGNORECASE,
+)
 
 IPV4_RE = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\d)")
 IPV6_RE = re.compile(r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?::\d{1,3}(?:\.\d{1,3}){3})?(?![\w:])")
@@ -227,6 +266,39 @@ def messaging_handle(host: str, path: str, query: str) -> tuple[str, str] | None
     return None
 
 
+def profile_account(host: str, path: str, query: str) -> str | None:
+    """``<platform>/<name>`` of a profile link on a platform without a kind of its own, else None."""
+    pid = platform_of_host(host)
+    if pid is None:
+        return None
+    segs = [p for p in path.split("/") if p]
+    name = ""
+    if pid == "facebook" and segs[:1] == ["profile.php"]:
+        name = parse_qs(query).get("id", [""])[0]
+    elif pid == "line" and len(segs) >= 3 and segs[-3:-1] == ["ti", "p"]:
+        name = segs[-1].lstrip("~@")
+    elif pid == "reddit" and len(segs) >= 2 and segs[0] in ("user", "u"):
+        name = segs[1]
+    elif pid == "youtube" and segs and segs[0].startswith("@"):
+        name = segs[0][1:]
+    elif pid == "instagram" and len(segs) >= 2 and segs[0] == "stories":
+        name = segs[1]
+    elif pid in ("tiktok", "threads") and segs and segs[0].startswith("@"):
+        name = segs[0][1:]
+    elif (
+        pid in ("instagram", "facebook", "x", "onlyfans", "wechat")
+        and segs
+        and segs[0].lower() not in _PROFILE_RESERVED
+    ):
+        name = segs[0].lstrip("@")
+    if not name or not _PROFILE_NAME_RE.fullmatch(name):
+        return None
+    return f"{pid}/{name.lower()}"
+
+
+_PROFILE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,63}")
+
+
 def _emit_url(col: Collector, view: View, a: int, b: int, s: str, conf: float, phone_fn) -> bool:
     """Emit url (+ domain/ip/onion, or the messaging handle) for view[a:b] == s. True if emitted."""
     pu = parse_url(s)
@@ -259,6 +331,12 @@ def _emit_url(col: Collector, view: View, a: int, b: int, s: str, conf: float, p
                 col.add(kind, value, start, end, conf, disguise=dis)
             return True
         col.add("url", pu.normal, start, end, conf, disguise=dis)  # e.g. an invite link: the URL, no domain
+        return True
+    if reg in PROFILE_DOMAINS:
+        col.add("url", pu.normal, start, end, conf, disguise=dis)
+        acct = profile_account(pu.host, pu.path, pu.query)
+        if acct:
+            col.add("account", acct, start, end, conf, mask=False, disguise=dis)
         return True
     col.add("url", pu.normal, start, end, conf, disguise=dis)
     host_conf = conf
@@ -371,13 +449,17 @@ def extract_bare_urls(col: Collector, view: View, phone_fn) -> None:
         if "_" in host:
             continue  # no host name has "_": "cool_guy.ph" is a handle, not a domain
         b = m.start(1) + len(host) + len(port) + len(path)
+        if not path and not port and _HANDLE_CUE_BEFORE_RE.search(text, max(0, a - 30), a):
+            continue  # "skype: anna.belle.ph": a name with dots after a platform cue, not a domain
         reg = registered_domain(host)
         if reg is None:
             continue
         start, end = view.span(a, b)
         if not col.free(start, end):
             continue
-        if reg in MESSAGING_DOMAINS:
+        if reg in PROFILE_DOMAINS and len(path) <= 1:
+            continue  # "instagram.com" in prose names the platform, not an identifier
+        if reg in MESSAGING_DOMAINS or reg in PROFILE_DOMAINS:
             _emit_url(col, view, a, b, text[a:b], 0.9, phone_fn)
             continue
         labels = host.split(".")

@@ -9,6 +9,8 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
 
+from .platforms import cue_alternatives
+
 KINDS = (
     "phone",
     "email",
@@ -29,6 +31,7 @@ KINDS = (
     "discord",
     "iban",
     "mtcn",
+    "account",  # a handle on a platform without a kind of its own: "<platform id>/<name>"
 )
 _KIND_ORDER = {k: i for i, k in enumerate(KINDS)}
 
@@ -343,18 +346,8 @@ class View:
 # Platform cue words. The nearest cue before an ambiguous value (an ``@name``, a phone) decides which
 # platform it belongs to. Platforms that are not tipline kinds are listed so they can *win* the
 # arbitration and stop an Instagram handle from being read as a Telegram one.
-_CUE_WORDS = {
-    "telegram": r"telegram|telegrama|telegramm|telgram|telegarm|tg|tele",
-    "whatsapp": r"whats\s?app|whatsap|watsapp|watsap|wapp|wa|whatsup|whatsupp",
-    "skype": r"skype|skipe",
-    "snapchat": r"snapchat|snap|sc|snapch",
-    "kik": r"kik\s?messenger|kik",
-    "discord": r"discord|dc",
-    "other": (
-        r"instagram|insta|ig|twitter|tiktok|tik\s?tok|facebook|fb|messenger|viber|wechat|signal"
-        r"|email|e-mail|mail|threads|reddit|onlyfans|x\.com|youtube|yt"
-    ),
-}
+# Generated from platforms.toml: one group per platform, named by its entity kind or its id.
+_CUE_WORDS = cue_alternatives()
 _CUE_FIRST = "".join(sorted({w[0] for words in _CUE_WORDS.values() for w in words.split("|")}))
 # the look-ahead on the first letter lets the engine skip most positions quickly
 # A platform name inside a host or path ("wa.me/...", "discord.gg/...", "x/telegram") is not a cue.

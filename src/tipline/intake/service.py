@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +22,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from tipline.extract import extract, normalise
+from tipline.extract import account_for, extract, normalise
+from tipline.extract.platforms import canonical_platform
 from tipline.intake import hooks, receipts
 from tipline.intake.schemas import FileIn, ReportIn, Source
 from tipline.store import Database
@@ -291,17 +293,28 @@ def _entities_of(row: Report, followups: Iterable[FollowUp]) -> list[_Found]:
             for f in extract(fu.body, country=row.country, language=row.language):
                 out.append(_Found(f.kind, f.value, f"followup[{fu.id}]", f.start, f.end, f.confidence))
     for i, url in enumerate(row.urls or []):
+        # a link field (the public form's stream or ad link, a platform's URL list) is an identifier:
+        # the URL, its host, and the account or handle of a profile link
         for f in extract(url, country=row.country):
-            if f.kind in ("url", "domain", "onion", "ipv4", "ipv6", "telegram", "whatsapp", "phone", "discord"):
+            if f.kind in _LINK_KINDS:
                 out.append(_Found(f.kind, f.value, f"urls[{i}]", None, None, f.confidence))
+    answers = (row.details or {}).get("answers") or {}
+    raw = answers.get("contact")  # the ad form's "phone number, username or handle" (an account answer
+    if isinstance(raw, str) and raw.strip():  # becomes a reported person, read below)
+        out.extend(_answer_identifiers(row, "contact", raw))
     for pi, person in enumerate(row.persons or []):
         pcountry = person.get("country") or row.country
         for ii, ident in enumerate(person.get("identifiers", [])):
             kind, raw = ident.get("kind", ""), ident.get("value", "")
             where = f"persons[{pi}].identifiers[{ii}]"
             if kind == "account":
-                service = (ident.get("platform") or "unknown").strip().lower()
-                out.append(_Found("account", f"{service}/{raw.strip().lower()}", where, None, None, 1.0))
+                # one account however its platform was typed ("CamChatLive (videochat)", "camchatlive");
+                # on Telegram, Skype, ... the handle kind of that platform
+                found = account_for(ident.get("platform"), raw)
+                if found is None and raw.strip():  # a display name ("Host Ops") is kept as given
+                    found = ("account", f"{canonical_platform(ident.get('platform'))}/{raw.strip().lower()}")
+                if found is not None:
+                    out.append(_Found(found[0], found[1], where, None, None, 1.0))
                 continue
             value = normalise(kind, raw, country=pcountry)
             if value is not None:
@@ -318,6 +331,31 @@ def _entities_of(row: Report, followups: Iterable[FollowUp]) -> list[_Found]:
                     out.append(_Found(kind, value, f"persons[{pi}].ip_events[{ei}]", None, None, 1.0))
                     break
     return out
+
+
+_LINK_KINDS = frozenset(
+    ("url", "domain", "onion", "ipv4", "ipv6", "telegram", "whatsapp", "phone", "discord", "snapchat", "kik")
+    + ("skype", "account")
+)
+_HANDLE_ANSWER_RE = re.compile(r"@?[A-Za-z0-9][A-Za-z0-9._\-]{2,63}")
+
+
+def _answer_identifiers(row: Report, key: str, raw: str) -> list[_Found]:
+    """A form answer that holds an identifier ("Phone number, username or handle shown in the ad"): what
+    extraction reads in it, or, when it is one bare name, that name as an account on the platform the
+    form names (``unknown`` when none). The answer is also in the text, where extraction reads it in
+    context; this reads the field on its own, so that a bare handle is not lost."""
+    where = f"answers.{key}"
+    found = [
+        _Found(f.kind, f.value, where, None, None, f.confidence)
+        for f in extract(raw, country=row.country, language=row.language)
+    ]
+    if not found and _HANDLE_ANSWER_RE.fullmatch(raw.strip()):
+        platform = ((row.details or {}).get("answers") or {}).get("platform")
+        acct = account_for(platform, raw.strip())
+        if acct is not None:
+            found.append(_Found(acct[0], acct[1], where, None, None, 0.9))
+    return found
 
 
 def _upsert_entities(s: Session, pairs: set[tuple[str, str]], now: datetime) -> dict[tuple[str, str], int]:

@@ -1,0 +1,123 @@
+"""Handles (issue 13): bare @names, "platform: name" and "name on platform" in every language we read,
+profile links, and platform names typed several ways. Made-up names only."""
+
+from __future__ import annotations
+
+import pytest
+
+from tipline.extract import extract, normalise
+from tipline.extract.platforms import canonical_platform, platforms
+
+
+def kv(text: str, **kw) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    return {(f.kind, f.value) for f in extract(text, **kw)}
+
+
+def test_bare_handles_are_accounts_on_an_unknown_platform() -> None:
+    assert kv("Seen in a report: @manila_vip_shows, please check.") == {("account", "unknown/manila_vip_shows")}
+    assert kv("follow-up: now they use @sweetpinay_live23") == {("account", "unknown/sweetpinay_live23")}
+
+
+def test_bare_at_that_is_not_a_handle() -> None:
+    for text in ("see you @ home", "at 5 @ the mall", "he wrote @me and @you", "email me @ 5pm"):
+        assert {k for k, _ in kv(text)} <= set(), text
+
+
+def test_skype_name_with_dots_is_a_skype_handle_not_a_domain() -> None:
+    assert kv("skype: anna.belle.ph") == {("skype", "anna.belle.ph")}
+    assert kv("Skype ID: anna.belle.ph") == {("skype", "anna.belle.ph")}
+    assert ("domain", "belle.ph") in kv("site: anna.belle.ph")
+
+
+@pytest.mark.parametrize(
+    ("lang", "text", "expected"),
+    [
+        ("en", "Instagram: sweet.pinay09", ("account", "instagram/sweet.pinay09")),
+        ("en", "her IG @sweet.pinay09", ("account", "instagram/sweet.pinay09")),
+        ("en", "sweet.pinay09 on Instagram", ("account", "instagram/sweet.pinay09")),
+        ("en", "telegram: sweet_pinay09", ("telegram", "sweet_pinay09")),
+        ("en", "sweet_pinay09 on Telegram", ("telegram", "sweet_pinay09")),
+        ("it", "profilo mia_bella22 su Instagram", ("account", "instagram/mia_bella22")),
+        ("it", "Instagram: mia_bella22", ("account", "instagram/mia_bella22")),
+        ("it", "@mia_bella22 su TikTok", ("account", "tiktok/mia_bella22")),
+        ("tl", "si mia_bella22 sa Facebook", ("account", "facebook/mia_bella22")),
+        ("tl", "FB: mia_bella22 po", ("account", "facebook/mia_bella22")),
+        ("es", "cuenta mia_bella22 en TikTok", ("account", "tiktok/mia_bella22")),
+        ("es", "TikTok: @mia_bella22", ("account", "tiktok/mia_bella22")),
+        ("pt", "perfil mia_bella22 em Instagram", ("account", "instagram/mia_bella22")),
+        ("fr", "compte mia_bella22 sur Snapchat", ("snapchat", "mia_bella22")),
+        ("de", "Konto mia_bella22 auf OnlyFans", ("account", "onlyfans/mia_bella22")),
+        ("en", "my line id: mia_bella22", ("account", "line/mia_bella22")),
+        ("en", "wechat: mia_bella22", ("account", "wechat/mia_bella22")),
+        ("en", "viber - mia_bella22", ("account", "viber/mia_bella22")),
+        ("en", "signal: sweet.pinay09", ("account", "signal/sweet.pinay09")),
+        ("en", "twitter @mia_bella22", ("account", "x/mia_bella22")),
+    ],
+)
+def test_platform_and_name_by_language(lang: str, text: str, expected: tuple[str, str]) -> None:
+    assert expected in kv(text, language=lang), text
+
+
+def test_plain_words_after_a_platform_are_prose() -> None:
+    assert kv("I saw her on Instagram yesterday") == set()
+    assert kv("instagram is where they met, then on tiktok too") == set()
+    assert kv("viber: 0918 765 4321", country="PH") == {("phone", "+639187654321")}
+
+
+@pytest.mark.parametrize(
+    ("link", "account"),
+    [
+        ("https://www.instagram.com/sweet.pinay09/", "instagram/sweet.pinay09"),
+        ("https://www.facebook.com/mia.bella.22", "facebook/mia.bella.22"),
+        ("https://www.facebook.com/profile.php?id=100012345678", "facebook/100012345678"),
+        ("https://m.me/mia.bella.22", "facebook/mia.bella.22"),
+        ("https://www.tiktok.com/@mia_bella22/live", "tiktok/mia_bella22"),
+        ("https://x.com/mia_bella22", "x/mia_bella22"),
+        ("https://twitter.com/mia_bella22", "x/mia_bella22"),
+        ("https://onlyfans.com/miabella22", "onlyfans/miabella22"),
+        ("https://line.me/ti/p/~miabella22", "line/miabella22"),
+        ("https://u.wechat.com/miabella22", "wechat/miabella22"),
+    ],
+)
+def test_profile_links(link: str, account: str) -> None:
+    found = kv(f"her profile {link} is still up")
+    assert ("account", account) in found
+    assert not any(k == "domain" for k, _ in found)  # a platform's domain would link everything
+    assert any(k == "url" for k, _ in found)
+
+
+@pytest.mark.parametrize(
+    ("link", "kind", "value"),
+    [
+        ("https://t.me/sweet_pinay09", "telegram", "sweet_pinay09"),
+        ("https://wa.me/639171234567", "whatsapp", "+639171234567"),
+        ("https://www.snapchat.com/add/miabella22", "snapchat", "miabella22"),
+        ("https://kik.me/miabella22", "kik", "miabella22"),
+        ("https://discord.gg/abcDEF12", "discord", "discord.gg/abcDEF12"),
+    ],
+)
+def test_profile_links_of_platforms_with_a_kind(link: str, kind: str, value: str) -> None:
+    assert (kind, value) in kv(link)
+
+
+def test_posts_and_the_bare_platform_domain_are_not_accounts() -> None:
+    assert kv("https://www.instagram.com/p/Cx12ab/") == {("url", "https://www.instagram.com/p/Cx12ab/")}
+    assert kv("I found it on instagram.com") == set()
+
+
+def test_one_platform_however_typed() -> None:
+    for typed in ("CamChatLive (videochat)", "camchatlive", "CamChat Live", "camchat-live", "CAMCHATLIVE"):
+        assert canonical_platform(typed) == "camchatlive", typed
+    for typed in ("IG", "insta", "Instagram", "instagram (app)"):
+        assert canonical_platform(typed) == "instagram", typed
+    assert canonical_platform("Twitter") == "x"
+    assert canonical_platform("") == "unknown" and canonical_platform(None) == "unknown"
+    assert normalise("account", "@SweetPinay_Live23") == "unknown/sweetpinay_live23"
+
+
+def test_platform_data_file_covers_the_listed_platforms() -> None:
+    listed = {"telegram", "whatsapp", "skype", "snapchat", "kik", "discord", "instagram", "facebook", "tiktok", "x"}
+    listed |= {"onlyfans", "line", "wechat", "viber", "signal"}
+    assert listed <= set(platforms())
+    for pid in listed:
+        assert platforms()[pid].domains, pid
