@@ -117,6 +117,20 @@ class Settings(BaseSettings):
     rate_limit_client: str = Field(
         default="600/m", description="Any other request per client (static files and /healthz are not limited)."
     )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses or networks (e.g. 10.0.0.5, 192.0.2.0/24) of the reverse proxies in "
+        "front of tipline. Only from these is X-Forwarded-For (the client address, for rate limits) and "
+        "X-Forwarded-Proto believed. Empty: from nobody, loopback included (a forged header changes nothing).",
+    )
+    argon2_per_second: float | None = Field(
+        default=None,
+        ge=0,
+        description="Most Argon2 checks per second for the whole process (logins, second-factor recovery codes, "
+        "password changes count one each, or two; a receipt look-up a fifth), whatever the client: a flood from "
+        "many addresses gets 503 with Retry-After instead of saturating the host. Empty: two per CPU core "
+        "(at least 4), about a third of the host's CPU time. 0: no cap.",
+    )
     media_mode: Literal["encrypt", "hashes_only"] = Field(
         default="encrypt",
         description="What happens to an uploaded file's bytes once it is hashed. encrypt: kept in "
@@ -199,6 +213,32 @@ class Settings(BaseSettings):
         description="vPDQ: share of the bank video's distinct frames that must match a frame of the query video "
         "(HMA's default: 0, so a short clip of a long known video matches).",
     )
+
+    def trusted_proxy_list(self) -> list[str]:
+        """The trusted proxies as checked addresses and networks (ValueError names a wrong one)."""
+        import ipaddress
+
+        out = []
+        for item in (x.strip() for x in self.trusted_proxies.split(",")):
+            if not item:
+                continue
+            try:
+                out.append(
+                    str(ipaddress.ip_network(item, strict=False)) if "/" in item else str(ipaddress.ip_address(item))
+                )
+            except ValueError:
+                raise ValueError(
+                    f"TIPLINE_TRUSTED_PROXIES: {item!r} is not an IP address or network; write e.g. 10.0.0.5 or "
+                    "10.0.0.0/24, separated by commas"
+                ) from None
+        return out
+
+    def argon2_rate(self) -> float:
+        """Argon2 checks per second allowed to this process (0: no cap)."""
+        if self.argon2_per_second is not None:
+            return float(self.argon2_per_second)
+        # a password check costs about 0.15 s of one core: two per core per second is ~30% of the host
+        return float(max(4, 2 * (os.cpu_count() or 1)))
 
     def resolved_database_url(self) -> str:
         if self.database_url:

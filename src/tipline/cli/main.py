@@ -139,7 +139,8 @@ def serve(
     """Start the web app (public form, staff pages, JSON API, CyberTipline API).
 
     Client IP addresses are never logged (the access log is off): a public reporter's address is not
-    recorded anywhere.
+    recorded anywhere. Behind a reverse proxy, set TIPLINE_TRUSTED_PROXIES to its address so that rate
+    limits count the clients, not the proxy; X-Forwarded-For from anyone else is ignored.
     """
     import uvicorn
 
@@ -153,7 +154,9 @@ def serve(
             _print_demo_logins()
     web = create_app(settings(), db=db)
     err.print(f"tipline {__version__} on http://{host}:{port}  (data: {settings().data_dir})")
-    uvicorn.run(web, host=host, port=port, access_log=False, log_level="warning")
+    # proxy_headers=False: uvicorn's own proxy-header handling would believe X-Forwarded-For from loopback
+    # (its default, or FORWARDED_ALLOW_IPS); the app believes it only from TIPLINE_TRUSTED_PROXIES
+    uvicorn.run(web, host=host, port=port, access_log=False, log_level="warning", proxy_headers=False)
 
 
 def _print_demo_logins() -> None:

@@ -160,6 +160,13 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.add_middleware(security.BodyLimits, settings=settings)
     app.add_middleware(security.RateLimits, settings=settings)
     app.add_middleware(security.SecurityHeaders, hsts=settings.hsts)
+    proxies = settings.trusted_proxy_list()
+    if proxies:
+        # X-Forwarded-For / -Proto from these proxies only (uvicorn's parser; `tipline serve` turns off
+        # uvicorn's own copy, which would trust loopback by default)
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=proxies)
 
     _document_validation_errors(app)
 
@@ -202,7 +209,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
+        # async: answered on the event loop, never queued behind busy worker threads (Argon2, uploads)
         return {"status": "ok", "version": __version__}
 
     return app

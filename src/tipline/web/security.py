@@ -318,17 +318,17 @@ class MemoryBuckets:
             self._day, self._key = day, secrets.token_bytes(32)  # yesterday's key is gone for good
         return self._key
 
-    async def take(self, key: str, rate: Rate) -> float:
-        """Take a token; 0 when allowed, else the seconds until one is available."""
+    async def take(self, key: str, rate: Rate, cost: float = 1.0) -> float:
+        """Take ``cost`` tokens; 0 when allowed, else the seconds until there are enough."""
         now = time.monotonic()
         tokens, at = self._b.get(key, (float(rate.count), now))
         tokens = min(float(rate.count), tokens + (now - at) * rate.per_second)
-        if tokens >= 1:
-            self._b[key] = (tokens - 1, now)
+        if tokens >= cost:
+            self._b[key] = (tokens - cost, now)
             wait = 0.0
         else:
             self._b[key] = (tokens, now)
-            wait = (1 - tokens) / rate.per_second
+            wait = (cost - tokens) / rate.per_second
         if now - self._last_prune > 60 or len(self._b) > 200_000:
             self._prune(now)
         return wait
@@ -390,7 +390,8 @@ class RedisBuckets:
             self._day = day
         return self._key
 
-    async def take(self, key: str, rate: Rate) -> float:
+    async def take(self, key: str, rate: Rate, cost: float = 1.0) -> float:
+        assert cost == 1.0, "weighted takes are for the in-process Argon2 budget only"
         try:
             wait = await self._script(keys=[self.prefix + key], args=[rate.count, rate.per_second])
         except Exception as e:  # noqa: BLE001 - fail open, see the class docstring
@@ -403,8 +404,9 @@ class RedisBuckets:
 
 
 def client_address(scope: Scope) -> str:
-    """The address the limits count by: the IP (a proxy's ``X-Forwarded-For`` only when the server was
-    told to trust it, e.g. ``uvicorn --forwarded-allow-ips``), IPv6 cut to its /64."""
+    """The address the limits count by: the IP, IPv6 cut to its /64. A proxy's ``X-Forwarded-For`` counts
+    only from the proxies in ``settings.trusted_proxies`` (``create_app`` then puts uvicorn's
+    ProxyHeadersMiddleware in front; ``tipline serve`` turns uvicorn's own, which trusts loopback, off)."""
     client = scope.get("client")
     host = str(client[0]) if client else ""
     try:
@@ -418,12 +420,26 @@ def client_address(scope: Scope) -> str:
     return str(ip)
 
 
+# Routes whose POST runs Argon2, and what it costs in password checks (m=64 MiB, t=3): a receipt look-up
+# (m=19 MiB, t=2) is a fifth of one; a login code may be checked against up to ten recovery codes (as
+# much as two); a password change checks the old password and hashes the new one.
+ARGON2_WORK = {"/login": 1.0, "/login/code": 2.0, "/followup": 0.2, "/followup/message": 0.2, "/account/password": 2.0}
+
+
 class RateLimits:
-    """Per-key, per-session and per-client token buckets; 429 with Retry-After when one is empty."""
+    """Per-key, per-session and per-client token buckets; 429 with Retry-After when one is empty. Then
+    one budget of Argon2 work for the whole process, whoever asks (``settings.argon2_per_second``): a
+    flood from many addresses, which no per-client bucket stops, gets 503 with Retry-After instead of
+    every core. It is kept in this process's memory even with Redis: it protects this host."""
 
     def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
         self.app = app
         self.enabled = settings.rate_limits
+        per_second = settings.argon2_rate()
+        self.work: MemoryBuckets | None = MemoryBuckets() if per_second > 0 else None
+        # a burst of two seconds' worth (at least two logins at once), refilled at the set rate
+        burst = max(2, math.ceil(2 * per_second))
+        self.work_rate = Rate(burst, burst / per_second) if per_second > 0 else Rate(1, 1)
         r = {
             name: Rate.parse(getattr(settings, f"rate_limit_{name}"), f"TIPLINE_RATE_LIMIT_{name.upper()}")
             for name in ("report_form", "followup", "login", "api_key", "api_client", "session", "client")
@@ -463,22 +479,31 @@ class RateLimits:
         return out
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.enabled or scope.get("path", "").startswith(UNLIMITED_PREFIXES):
+        if scope["type"] != "http" or scope.get("path", "").startswith(UNLIMITED_PREFIXES):
             await self.app(scope, receive, send)
             return
-        client = await self.client_id(scope)
-        for key, rate in self.buckets(scope, client):
-            wait = await self.store.take(key, rate)
+        if self.enabled:
+            client = await self.client_id(scope)
+            for key, rate in self.buckets(scope, client):
+                wait = await self.store.take(key, rate)
+                if wait > 0:
+                    seconds = max(1, math.ceil(wait))
+                    kind = key.split(":", 1)[0]
+                    msg = (
+                        f"too many requests ({rate.count} per {_period(rate.seconds)} for this "
+                        f"{'key' if kind == 'key' else 'session' if kind == 'session' else 'client'}); "
+                        f"try again in {seconds} s"
+                    )
+                    response = refusal(scope, 429, "rate", msg, {"Retry-After": str(seconds)})
+                    await response(scope, receive, send)
+                    return
+        cost = ARGON2_WORK.get(scope.get("path", "")) if scope.get("method") == "POST" else None
+        if cost and self.work is not None:
+            wait = await self.work.take("argon2", self.work_rate, cost)
             if wait > 0:
                 seconds = max(1, math.ceil(wait))
-                kind = key.split(":", 1)[0]
-                msg = (
-                    f"too many requests ({rate.count} per {_period(rate.seconds)} for this "
-                    f"{'key' if kind == 'key' else 'session' if kind == 'session' else 'client'}); "
-                    f"try again in {seconds} s"
-                )
-                response = refusal(scope, 429, "rate", msg, {"Retry-After": str(seconds)})
-                await response(scope, receive, send)
+                msg = f"the server is busy checking other passwords and receipts; try again in {seconds} s"
+                await refusal(scope, 503, "busy", msg, {"Retry-After": str(seconds)})(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
