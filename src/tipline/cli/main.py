@@ -9,14 +9,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from tipline import __version__
 from tipline.accounts import service as accounts
+from tipline.cli.kit import configure, database, err, fail, out, progress, safe_url, settings
 from tipline.settings import Settings
-from tipline.store import Database
 
 app = typer.Typer(
     name="tipline",
@@ -48,17 +46,6 @@ app.add_typer(audit_app, name="audit")
 retention_app = typer.Typer(help="Delete what has expired, as the retention rules say.", no_args_is_help=True)
 app.add_typer(retention_app, name="retention")
 
-err = Console(stderr=True)
-out = Console()
-
-
-class _State:
-    settings: Settings | None = None
-    db: Database | None = None
-
-
-_state = _State()
-
 
 @app.callback()
 def _options(
@@ -76,54 +63,7 @@ def _options(
         overrides["data_dir"] = data_dir
     if database_url is not None:
         overrides["database_url"] = database_url
-    _state.settings = Settings(**overrides)
-    _state.db = None
-
-
-def settings() -> Settings:
-    if _state.settings is None:
-        _state.settings = Settings()
-    return _state.settings
-
-
-def database() -> Database:
-    if _state.db is None:
-        st = settings()
-        st.ensure_data_dir()
-        db = Database.from_settings(st)
-        try:
-            db.migrate()
-        except Exception as e:  # noqa: BLE001 - say what to do, not a traceback
-            fail(
-                f"cannot open the database at {_safe_url(db.url)}: {e}\n"
-                "Check TIPLINE_DATABASE_URL (and that the server is running) or TIPLINE_DATA_DIR."
-            )
-        _state.db = db
-    return _state.db
-
-
-def _safe_url(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        return f"{scheme}://{creds.split(':')[0]}:***@{host}" if ":" in creds else url
-    return url
-
-
-def fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
-def progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=False,
-    )
+    configure(Settings(**overrides))
 
 
 # ------------------------------------------------------------------------------------------ serve
@@ -175,7 +115,7 @@ def _print_demo_logins() -> None:
 def migrate() -> None:
     """Create or upgrade the database schema (every command does this on first use)."""
     db = database()
-    out.print(f"database at {_safe_url(db.url)} is up to date")
+    out.print(f"database at {safe_url(db.url)} is up to date")
 
 
 @app.command()
@@ -520,14 +460,10 @@ def extract(
 @app.command()
 def reanalyse() -> None:
     """Re-extract and re-score every report with the rules in force (after editing the rules)."""
-    from sqlalchemy import select
-
-    from tipline.intake.service import analyse_report
-    from tipline.store.models import Report
+    from tipline.intake.service import analyse_report, complete_report_ids
 
     db = database()
-    with db.reader() as s:
-        ids = list(s.scalars(select(Report.id).where(Report.submission_state == "complete").order_by(Report.id)))
+    ids = complete_report_ids(db)
     with progress() as bar:
         task = bar.add_task("re-scoring", total=len(ids))
         for rid in ids:

@@ -21,26 +21,24 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import PurePosixPath, PureWindowsPath
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from lxml import etree
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.datastructures import UploadFile
-from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
+from starlette.datastructures import FormData, UploadFile
 from starlette.requests import ClientDisconnect
 
 from tipline.accounts.service import Principal
 from tipline.cybertip.codes import HTTP_STATUS, Code, describe
 from tipline.cybertip.parse import XSD_PATH, CybertipError, parse_file_details, parse_report
+from tipline.errors import Conflict, NotFound
 from tipline.intake import service as intake
 from tipline.intake.schemas import FileIn
-from tipline.store import Database
-from tipline.store.models import Attachment, Report
+from tipline.web import kit
 from tipline.web.deps import basic_platform, get_db, get_settings
 
 log = logging.getLogger(__name__)
@@ -151,50 +149,32 @@ async def _handle(request: Request, work: Callable[[Request, Principal], Awaitab
         return _refusal_response(Refusal(Code.SERVER_ERROR))
 
 
-async def _limited(request: Request, limit: int, what: str) -> AsyncGenerator[bytes, None]:
-    """The request body, refused with 413 as soon as it passes ``limit`` (Content-Length or counted)."""
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit:
-        raise Refusal(
-            Code.INVALID_REQUEST, f"the {what} is {int(length):,} bytes; at most {limit:,} are accepted", status=413
-        )
-    seen = 0
-    async for chunk in request.stream():
-        seen += len(chunk)
-        if seen > limit:
-            raise Refusal(
-                Code.INVALID_REQUEST,
-                f"the {what} is more than {limit:,} bytes; at most {limit:,} are accepted",
-                status=413,
-            )
-        yield chunk
-
-
 async def _body(request: Request, limit: int, what: str) -> bytes:
-    return b"".join([c async for c in _limited(request, limit, what)])
-
-
-async def _form(request: Request, limit: int, *, max_part: int, files: int = 0):  # type: ignore[no-untyped-def]
-    ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    stream = _limited(request, limit, "request body")
     try:
-        if ctype == "multipart/form-data":
-            parser = MultiPartParser(request.headers, stream, max_files=files, max_fields=20, max_part_size=max_part)
-            parser.spool_max_size = 1024 * 1024
-            return await parser.parse()
-        if ctype in ("application/x-www-form-urlencoded", ""):
-            return await FormParser(request.headers, stream, max_fields=20, max_part_size=max_part).parse()
-    except MultiPartException as e:
-        raise Refusal(
-            Code.MALFORMED_FILE if files else Code.INVALID_REQUEST,
-            f"the form could not be read: {e.message}",
-            status=400,
-        ) from None
-    raise Refusal(
-        Code.INVALID_REQUEST,
-        f"send a form (multipart/form-data or application/x-www-form-urlencoded), not {ctype}",
-        status=415,
-    )
+        return await kit.read_body(request, limit, what)
+    except kit.FormError as e:
+        raise Refusal(Code.INVALID_REQUEST, e.message, status=e.status) from None
+
+
+async def _form(request: Request, limit: int, *, max_part: int, files: int = 0) -> FormData:
+    try:
+        return await kit.read_form(request, limit, max_files=files, max_fields=20, max_part_size=max_part)
+    except kit.FormError as e:
+        code = Code.MALFORMED_FILE if files and e.status == 400 else Code.INVALID_REQUEST
+        raise Refusal(code, e.message, status=e.status) from None
+
+
+def _refusal_for(e: NotFound | Conflict, report_id: int) -> Refusal:
+    """The door's answer to a service's refusal (the state checks are the service's, made once)."""
+    if isinstance(e, intake.NoSuchFile):
+        return Refusal(Code.FILE_DOES_NOT_EXIST, str(e))
+    if isinstance(e, NotFound):
+        return Refusal(Code.REPORT_DOES_NOT_EXIST, f"no report {report_id} from this platform")
+    if isinstance(e, intake.SubmissionClosed):
+        if e.state == "retracted":
+            return Refusal(Code.REPORT_ALREADY_RETRACTED, f"report {report_id} was retracted")
+        return Refusal(Code.REPORT_ALREADY_FINISHED, f"report {report_id} is finished: nothing can be added to it")
+    return Refusal(Code.INVALID_REQUEST, str(e), status=409)
 
 
 def _report_id(value: object) -> int:
@@ -206,31 +186,6 @@ def _report_id(value: object) -> int:
     if report_id > 2**31 - 1:  # beyond any stored id (and PostgreSQL's integer): it cannot exist
         raise Refusal(Code.REPORT_DOES_NOT_EXIST, f"no report {report_id} from this platform")
     return report_id
-
-
-def _state(db: Database, report_id: int, platform_id: int) -> str:
-    """The submission state of the caller's report: open | complete | retracted; else 5001."""
-    with db.reader() as s:
-        row = s.get(Report, report_id)
-        if row is None or row.platform_id != platform_id:
-            raise Refusal(Code.REPORT_DOES_NOT_EXIST, f"no report {report_id} from this platform")
-        return row.submission_state
-
-
-def _must_be_open(state: str, report_id: int) -> None:
-    if state == "retracted":
-        raise Refusal(Code.REPORT_ALREADY_RETRACTED, f"report {report_id} was retracted")
-    if state != "open":
-        raise Refusal(Code.REPORT_ALREADY_FINISHED, f"report {report_id} is finished: nothing can be added to it")
-
-
-def _conflict(db: Database, report_id: int, platform_id: int, e: intake.Conflict) -> Refusal:
-    """Name a service Conflict by the report's state now."""
-    try:
-        _must_be_open(_state(db, report_id, platform_id), report_id)
-    except Refusal as r:
-        return r
-    return Refusal(Code.INVALID_REQUEST, str(e), status=409)  # pragma: no cover - the state moved back
 
 
 def _filename(raw: str | None) -> str | None:
@@ -332,17 +287,14 @@ async def upload(request: Request) -> Response:
             )
         if not data:
             raise Refusal(Code.MALFORMED_FILE, "the file is empty")
-        _must_be_open(await run_in_threadpool(_state, db, report_id, platform.id), report_id)
         media_type = (part.content_type or "").strip()[:128] or None
         file = FileIn(filename=_filename(part.filename), media_type=media_type)
         try:
             file_id = await run_in_threadpool(
-                lambda: intake.add_attachment(db, report_id, file, data, platform_id=platform.id)
+                lambda: intake.add_attachment(db, report_id, file, data, platform_id=platform.id, open_only=True)
             )
-        except intake.NotFound as e:
-            raise Refusal(Code.REPORT_DOES_NOT_EXIST, str(e)) from None
-        except intake.Conflict as e:
-            raise await run_in_threadpool(_conflict, db, report_id, platform.id, e) from None
+        except (NotFound, Conflict) as e:
+            raise _refusal_for(e, report_id) from None
         return report_response(
             Code.SUCCESS, report_id=report_id, file_id=str(file_id), md5=hashlib.md5(data).hexdigest()
         )
@@ -350,12 +302,8 @@ async def upload(request: Request) -> Response:
     return await _handle(request, work)
 
 
-def _attachment_of(db: Database, file_id: str, report_id: int) -> int:
-    if not file_id.isdigit() or len(file_id) > 18:
-        raise Refusal(Code.FILE_DOES_NOT_EXIST, f"no file {file_id!r} in report {report_id}")
-    with db.reader() as s:
-        owner = s.scalar(select(Attachment.report_id).where(Attachment.id == int(file_id)))
-    if owner != report_id:
+def _file_id(file_id: str, report_id: int) -> int:
+    if not file_id.isdigit() or len(file_id) > 18 or int(file_id) > 2**31 - 1:
         raise Refusal(Code.FILE_DOES_NOT_EXIST, f"no file {file_id!r} in report {report_id}")
     return int(file_id)
 
@@ -372,16 +320,16 @@ async def fileinfo(request: Request) -> Response:
         body = await _body(request, MAX_FILEINFO_BYTES, "file details document")
         details = await run_in_threadpool(parse_file_details, body, max_bytes=MAX_FILEINFO_BYTES)
         report_id = details.report_id
-        _must_be_open(await run_in_threadpool(_state, db, report_id, platform.id), report_id)
-        attachment_id = await run_in_threadpool(_attachment_of, db, details.file_id, report_id)
         try:
+            await run_in_threadpool(intake.check_open_submission, db, report_id, platform_id=platform.id)
+            attachment_id = _file_id(details.file_id, report_id)
             await run_in_threadpool(
                 lambda: intake.update_attachment_details(
-                    db, attachment_id, details.attachment_details(), platform_id=platform.id
+                    db, attachment_id, details.attachment_details(), platform_id=platform.id, report_id=report_id
                 )
             )
-        except intake.NotFound as e:
-            raise Refusal(Code.FILE_DOES_NOT_EXIST, str(e)) from None
+        except (NotFound, Conflict) as e:
+            raise _refusal_for(e, report_id) from None
         return report_response(Code.SUCCESS, report_id=report_id)
 
     return await _handle(request, work)
@@ -395,13 +343,10 @@ async def finish(request: Request) -> Response:
         db = get_db(request)
         form = await _form(request, MAX_FORM_BYTES, max_part=MAX_FORM_BYTES)
         report_id = _report_id(form.get("id"))
-        _must_be_open(await run_in_threadpool(_state, db, report_id, platform.id), report_id)
         try:
             ids = await run_in_threadpool(lambda: intake.finish_submission(db, report_id, platform_id=platform.id))
-        except intake.NotFound as e:
-            raise Refusal(Code.REPORT_DOES_NOT_EXIST, str(e)) from None
-        except intake.Conflict as e:
-            raise await run_in_threadpool(_conflict, db, report_id, platform.id, e) from None
+        except (NotFound, Conflict) as e:
+            raise _refusal_for(e, report_id) from None
         return done_response(report_id, ids)
 
     return await _handle(request, work)
@@ -415,13 +360,10 @@ async def retract(request: Request) -> Response:
         db = get_db(request)
         form = await _form(request, MAX_FORM_BYTES, max_part=MAX_FORM_BYTES)
         report_id = _report_id(form.get("id"))
-        _must_be_open(await run_in_threadpool(_state, db, report_id, platform.id), report_id)
         try:
             await run_in_threadpool(lambda: intake.retract_submission(db, report_id, platform_id=platform.id))
-        except intake.NotFound as e:
-            raise Refusal(Code.REPORT_DOES_NOT_EXIST, str(e)) from None
-        except intake.Conflict as e:
-            raise await run_in_threadpool(_conflict, db, report_id, platform.id, e) from None
+        except (NotFound, Conflict) as e:
+            raise _refusal_for(e, report_id) from None
         return report_response(Code.SUCCESS, report_id=report_id)
 
     return await _handle(request, work)

@@ -20,11 +20,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tipline.accounts.service import Principal, record
+from tipline.errors import NotFound
 from tipline.graph import network as net
 from tipline.graph.guard import Guard
 from tipline.graph.models import Case, CaseEvent, CaseNote, CaseReport, ReportNetwork
 from tipline.graph.service import _countries, _jsonable, timeline_of
-from tipline.intake.service import NotFound
 from tipline.store import Database
 from tipline.store.models import Mention, Report, User
 

@@ -14,6 +14,8 @@ from typing import Annotated, Any
 
 import typer
 
+from tipline.cli.kit import database, err, fail, out, progress
+
 
 def _json(data: Any) -> None:
     print(json.dumps(data, ensure_ascii=False, default=str))
@@ -45,7 +47,6 @@ def register(app: typer.Typer) -> None:
             return
         from rich.table import Table
 
-        from tipline.cli.main import database, out
         from tipline.graph import service
 
         items = service.list_networks(database(), limit=limit)
@@ -74,9 +75,8 @@ def register(app: typer.Typer) -> None:
         json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
         """Show one network: reports, linking identifiers, excluded identifiers, countries, categories."""
-        from tipline.cli.main import database, fail, out
+        from tipline.errors import NotFound
         from tipline.graph import service
-        from tipline.intake.service import NotFound
 
         try:
             v = service.network_view(database(), network_id, viewer="cli")
@@ -114,7 +114,6 @@ def register(app: typer.Typer) -> None:
         json_out: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
     ) -> None:
         """Rebuild every network from the mentions (after an upgrade, or to check the incremental path)."""
-        from tipline.cli.main import database, err, progress
         from tipline.graph import service
 
         steps = [
@@ -147,7 +146,6 @@ def register(app: typer.Typer) -> None:
         json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
         """List the warning list (supervisors' entries first, then the built-in ones)."""
-        from tipline.cli.main import database, out
         from tipline.graph import service
 
         items = service.list_exclusions(database(), builtin=builtin)
@@ -170,7 +168,6 @@ def register(app: typer.Typer) -> None:
         by: Annotated[str, typer.Option(help="Who adds it (recorded with the entry).")] = "cli",
     ) -> None:
         """Add a value (or a pattern) to the warning list; the networks it touched are recomputed."""
-        from tipline.cli.main import database, fail, out
         from tipline.graph import service
         from tipline.graph.guard import GuardError
 
@@ -189,9 +186,8 @@ def register(app: typer.Typer) -> None:
         by: Annotated[str, typer.Option(help="Who removes it (recorded in the audit log).")] = "cli",
     ) -> None:
         """Remove a warning-list entry; the values it matched link again."""
-        from tipline.cli.main import database, fail, out
+        from tipline.errors import NotFound
         from tipline.graph import service
-        from tipline.intake.service import NotFound
 
         try:
             service.remove_exclusion(database(), exclusion_id, f"cli:{by}")
@@ -206,7 +202,6 @@ def register(app: typer.Typer) -> None:
         json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
         """List cases, most recently changed first."""
-        from tipline.cli.main import database, fail, out
         from tipline.graph import cases
 
         if status not in ("active", "open", "in_progress", "closed", "all"):
@@ -229,9 +224,8 @@ def register(app: typer.Typer) -> None:
         json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
         """Show a case: reports, networks, countries, categories, timeline."""
-        from tipline.cli.main import database, fail, out
+        from tipline.errors import NotFound
         from tipline.graph import cases
-        from tipline.intake.service import NotFound
 
         try:
             v = cases.get_case(database(), case_id, viewer="cli")

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tipline.accounts.service import Principal, record
+from tipline.errors import NotFound
 from tipline.graph import network as net
 from tipline.graph.guard import (
     POOLED,
@@ -30,7 +31,6 @@ from tipline.graph.guard import (
     load_guard,
 )
 from tipline.graph.models import CaseReport, CorrelationExclusion, DegreeLimit, EntityNetwork, ReportNetwork
-from tipline.intake.service import NotFound
 from tipline.store import Database
 from tipline.store.models import Entity, Mention, Report
 

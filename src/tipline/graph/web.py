@@ -23,13 +23,13 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
 from tipline.accounts.service import Principal, Role
+from tipline.errors import NotFound
 from tipline.graph import cases, service
 from tipline.graph.guard import GuardError
 from tipline.i18n.templating import render
-from tipline.intake.service import NotFound
 from tipline.reports import service as reports
 from tipline.store import Database
-from tipline.web import pages_staff as ps
+from tipline.web import kit
 from tipline.web.deps import get_db, require, staff
 
 router = APIRouter()
@@ -55,7 +55,7 @@ def _form_id(value: str) -> int | None:
 
 def _plain(*values: str | None) -> bool:
     """No NUL or other control characters (PostgreSQL refuses NUL; no identifier holds them)."""
-    return all(v is None or ps.clean_text(v) == v for v in values)
+    return all(v is None or kit.clean_text(v) == v for v in values)
 
 
 def _404(e: Exception) -> HTTPException:
@@ -294,13 +294,13 @@ router.include_router(api)
 # ------------------------------------------------------------------------------------------ pages
 
 
-StaffUser = Annotated[Principal, Depends(ps.page_user)]
-SupervisorUser = Annotated[Principal, Depends(ps.require_page_role(Role.SUPERVISOR))]
+StaffUser = Annotated[Principal, Depends(kit.page_user)]
+SupervisorUser = Annotated[Principal, Depends(kit.require_page_role(Role.SUPERVISOR))]
 
 
 def _pages() -> APIRouter:
-    """The staff pages (they share pages_staff's access rules, CSRF check and layout)."""
-    pages = APIRouter(route_class=ps.PageRoute, include_in_schema=False)
+    """The staff pages (they share the page kit's access rules and the app's CSRF guard and layout)."""
+    pages = APIRouter(route_class=kit.PageRoute, include_in_schema=False)
 
     def problem(request: Request, status: int, what: str, **kw: Any) -> HTMLResponse:
         return render(
@@ -423,7 +423,7 @@ def _pages() -> APIRouter:
             nid = service.network_id_of_report(db, next(iter(rids)))
         if nid is None and not rids:
             return problem(request, 422, "case_needs_reports")
-        title = ps.clean_text(title).strip()
+        title = kit.clean_text(title).strip()
         if not title:
             title = f"Network {nid}" if nid is not None else f"Report {next(iter(rids))}"
         try:
@@ -477,7 +477,7 @@ def _pages() -> APIRouter:
                 db,
                 case_id,
                 user,
-                title=ps.clean_text(title).strip() or None,
+                title=kit.clean_text(title).strip() or None,
                 status=status if status in {s.value for s in cases.CaseStatus} else None,
                 tlp=tlp if tlp in {t.value for t in cases.TLP} else None,
                 assignee=assignee or None,
@@ -523,7 +523,7 @@ def _pages() -> APIRouter:
         body: Annotated[str, Form()] = "",
     ) -> Response:
         try:
-            cases.add_note(db, case_id, user, ps.clean_text(body))
+            cases.add_note(db, case_id, user, kit.clean_text(body))
         except NotFound:
             return problem(request, 404, "no_case", id=case_id)
         except cases.CaseError:
@@ -557,10 +557,10 @@ def _pages() -> APIRouter:
         try:
             service.add_exclusion(
                 db,
-                ps.clean_text(kind),
-                value=ps.clean_text(value).strip() or None,
+                kit.clean_text(kind),
+                value=kit.clean_text(value).strip() or None,
                 pattern=pattern.strip() or None,
-                reason=ps.clean_text(reason),
+                reason=kit.clean_text(reason),
                 actor=user,
             )
         except GuardError as e:

@@ -388,3 +388,21 @@ class QueueItemOut(BaseModel):
     received_at: datetime
     summary: str
     reasons: list[str]
+
+
+class FileOut(BaseModel):
+    id: int
+    report_id: int
+    kind: str = Field(description="image | video | other (sniffed from the bytes)")
+    media_type: str | None
+    size: int | None
+    md5: str | None
+    sha1: str | None
+    sha256: str | None
+    pdq: str | None = Field(description="PDQ hash of an image (64 hex characters)")
+    pdq_quality: int | None = Field(description="PDQ quality 0-100 (below 50: unreliable)")
+    vpdq: list[dict[str, object]] | None = Field(
+        description='vPDQ of a video: one {"pdq", "quality", "frame", "ts"} per frame'
+    )
+    hash_error: str | None = Field(description="Why the perceptual hash is missing, when it is")
+    stored: bool = Field(description="Whether the bytes are kept (encrypted); false with media_mode=hashes_only")

@@ -22,10 +22,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from tipline.errors import Conflict, NotFound
 from tipline.extract import account_for, extract, normalise
 from tipline.extract.platforms import canonical_platform
 from tipline.intake import hooks, receipts
-from tipline.intake.schemas import FileIn, ReportIn, Source
+from tipline.intake.schemas import FileIn, FileOut, ReportIn, Source
 from tipline.store import Database
 from tipline.store.models import Attachment, Entity, FollowUp, Mention, Report
 from tipline.store.search import index_report
@@ -36,14 +37,6 @@ log = logging.getLogger("tipline.intake")
 
 class IntakeError(ValueError):
     """Input that passed the door's validation but cannot be accepted; the message says why."""
-
-
-class NotFound(LookupError):
-    pass
-
-
-class Conflict(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -136,6 +129,19 @@ def _attachment(report_id: int, f: FileIn, *, origin: str) -> Attachment:
 _STATE_WORDS = {"complete": "already finished", "retracted": "already retracted", "open": "open"}
 
 
+class SubmissionClosed(Conflict):
+    """A CyberTipline submission that is no longer open (``state``: ``complete`` or ``retracted``)."""
+
+    def __init__(self, report_id: int, state: str, message: str = "") -> None:
+        super().__init__(message or f"report {report_id} is {_STATE_WORDS.get(state, state)}")
+        self.report_id = report_id
+        self.state = state
+
+
+class NoSuchFile(NotFound):
+    """The file named is not in the report named."""
+
+
 def _own_report(s: Session, report_id: int, platform_id: int | None) -> Report:
     row = s.get(Report, report_id)
     if row is None or (platform_id is not None and row.platform_id != platform_id):
@@ -143,9 +149,31 @@ def _own_report(s: Session, report_id: int, platform_id: int | None) -> Report:
     return row
 
 
-def add_attachment(db: Database, report_id: int, file: FileIn, data: bytes | None, *, platform_id: int | None) -> int:
+def _must_be_open(row: Report, message: str = "") -> None:
+    """The one submission-state check: every change to a CyberTipline submission needs it open."""
+    if row.submission_state != "open":
+        raise SubmissionClosed(row.id, row.submission_state, message)
+
+
+def check_open_submission(db: Database, report_id: int, *, platform_id: int | None) -> None:
+    """Raise :class:`NotFound` (not this platform's report) or :class:`SubmissionClosed` unless the
+    submission is open."""
+    with db.reader() as s:
+        _must_be_open(_own_report(s, report_id, platform_id))
+
+
+def add_attachment(
+    db: Database,
+    report_id: int,
+    file: FileIn,
+    data: bytes | None,
+    *,
+    platform_id: int | None,
+    open_only: bool = False,
+) -> int:
     """Attach a file to an open CyberTipline submission, or to a finished report of the JSON API or the panic
-    button (which is then analysed again, so the new file's hashes are matched).
+    button (which is then analysed again, so the new file's hashes are matched). ``open_only`` (the
+    CyberTipline door): only to an open submission, else :class:`SubmissionClosed`.
 
     With the bytes, every hash is computed here (``tipline.media.hashing``): MD5, SHA-1, SHA-256; PDQ for an
     image (quality in ``details["pdq_quality"]``); vPDQ of every frame of a video (``details["vpdq"]``, a
@@ -161,9 +189,13 @@ def add_attachment(db: Database, report_id: int, file: FileIn, data: bytes | Non
         row = _own_report(s, report_id, platform_id)
         if row.submission_state == "open":
             return False
-        if row.submission_state == "complete" and row.source in (Source.PLATFORM.value, Source.LIVE.value):
+        later = row.source in (Source.PLATFORM.value, Source.LIVE.value)
+        if row.submission_state == "complete" and later and not open_only:
             return True
-        raise Conflict(f"report {report_id} is {_STATE_WORDS[row.submission_state]}: files are added before finish")
+        state = _STATE_WORDS[row.submission_state]
+        raise SubmissionClosed(
+            report_id, row.submission_state, f"report {report_id} is {state}: files are added before finish"
+        )
 
     stored: str | None = None
     if data is not None:
@@ -209,16 +241,47 @@ def add_attachment(db: Database, report_id: int, file: FileIn, data: bytes | Non
     return attachment_id
 
 
+def file_out(db: Database, attachment_id: int) -> FileOut:
+    """What the JSON API answers about a stored file: its hashes, kind and whether the bytes are kept."""
+    with db.reader() as s:
+        a = s.get(Attachment, attachment_id)
+        if a is None:
+            raise NoSuchFile(f"no file {attachment_id}")
+        d = a.details or {}
+        return FileOut(
+            id=a.id,
+            report_id=a.report_id,
+            kind=d.get("kind", "other"),
+            media_type=a.media_type,
+            size=a.size,
+            md5=a.md5,
+            sha1=a.sha1,
+            sha256=a.sha256,
+            pdq=a.pdq,
+            pdq_quality=d.get("pdq_quality"),
+            vpdq=d.get("vpdq"),
+            hash_error=d.get("hash_error"),
+            stored=a.stored_path is not None,
+        )
+
+
 def update_attachment_details(
-    db: Database, attachment_id: int, details: dict[str, Any], *, platform_id: int | None
+    db: Database,
+    attachment_id: int,
+    details: dict[str, Any],
+    *,
+    platform_id: int | None,
+    report_id: int | None = None,
 ) -> None:
+    """Merge ``details`` into a file of an open submission. With ``report_id`` (the CyberTipline door names
+    both), the report is checked first and the file must be in it (:class:`NoSuchFile`)."""
     with db.session() as s:
+        if report_id is not None:
+            _must_be_open(_own_report(s, report_id, platform_id))
         att = s.get(Attachment, attachment_id)
-        if att is None:
-            raise NotFound(f"no file {attachment_id}")
-        row = _own_report(s, att.report_id, platform_id)
-        if row.submission_state != "open":
-            raise Conflict(f"report {row.id} is {_STATE_WORDS[row.submission_state]}")
+        if att is None or (report_id is not None and att.report_id != report_id):
+            raise NoSuchFile(f"no file {attachment_id}" + (f" in report {report_id}" if report_id else ""))
+        _must_be_open(_own_report(s, att.report_id, platform_id))
         merged = dict(att.details)
         merged.update(json.loads(json.dumps(details, default=str)))
         att.details = merged
@@ -227,8 +290,7 @@ def update_attachment_details(
 def finish_submission(db: Database, report_id: int, *, platform_id: int | None) -> list[int]:
     with db.session() as s:
         row = _own_report(s, report_id, platform_id)
-        if row.submission_state != "open":
-            raise Conflict(f"report {report_id} is {_STATE_WORDS[row.submission_state]}")
+        _must_be_open(row)
         row.submission_state = "complete"
         ids = [a.id for a in row.attachments]
     analyse_after_store(db, report_id)
@@ -238,8 +300,7 @@ def finish_submission(db: Database, report_id: int, *, platform_id: int | None) 
 def retract_submission(db: Database, report_id: int, *, platform_id: int | None) -> None:
     with db.session() as s:
         row = _own_report(s, report_id, platform_id)
-        if row.submission_state != "open":
-            raise Conflict(f"report {report_id} is {_STATE_WORDS[row.submission_state]}")
+        _must_be_open(row)
         row.submission_state = "retracted"
 
 
@@ -498,9 +559,14 @@ def analyse_pending(db: Database, *, limit: int | None = None) -> int:
     return sum(analyse_after_store(db, rid) is not None for rid in ids)
 
 
-def reanalyse_all(db: Database) -> int:
+def complete_report_ids(db: Database) -> list[int]:
+    """Every report that is in the queue's scope (complete submissions), oldest first."""
     with db.reader() as s:
-        ids = list(s.scalars(select(Report.id).where(Report.submission_state == "complete").order_by(Report.id)))
+        return list(s.scalars(select(Report.id).where(Report.submission_state == "complete").order_by(Report.id)))
+
+
+def reanalyse_all(db: Database) -> int:
+    ids = complete_report_ids(db)
     for rid in ids:
         analyse_report(db, rid)
     return len(ids)

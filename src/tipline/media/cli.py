@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from tipline.cli.kit import database, err, fail, out, progress
 from tipline.media.models import LABEL_REVIEW
 
 banks_app = typer.Typer(
@@ -22,7 +23,6 @@ Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 def _bar(label: str):  # type: ignore[no-untyped-def]
     """A progress callback for the bank service, drawing Rich bars on standard error."""
-    from tipline.cli.main import progress
 
     bar = progress()
     tasks: dict[str, Any] = {}
@@ -36,7 +36,6 @@ def _bar(label: str):  # type: ignore[no-untyped-def]
 
 
 def _fail_bank(e: Exception) -> None:
-    from tipline.cli.main import err, fail
     from tipline.media.banks import BankImportError
 
     if isinstance(e, BankImportError):
@@ -53,7 +52,6 @@ def banks_list(json_out: Json = False) -> None:
     """List the banks with their provenance, state and hash counts."""
     from rich.table import Table
 
-    from tipline.cli.main import database, out
     from tipline.media.banks import list_banks
 
     rows = list_banks(database())
@@ -87,7 +85,6 @@ def banks_create(
     json_out: Json = False,
 ) -> None:
     """Create an empty bank."""
-    from tipline.cli.main import database, out
     from tipline.media.banks import BankError, create_bank
 
     try:
@@ -123,7 +120,6 @@ def banks_import(
 ) -> None:
     """Import a hash list. Every line is checked first; a file with a bad line is not imported at all (each bad
     line is named). Hashes already in the bank are skipped."""
-    from tipline.cli.main import database, out
     from tipline.media.banks import BankError, create_bank, get_bank, import_file, update_bank
 
     db = database()
@@ -161,7 +157,6 @@ def banks_import_media(
 ) -> None:
     """Hash every file in a folder (md5, sha1, sha256; PDQ for images, vPDQ for videos) into a bank. Only hashes
     are stored: neither the files nor their names."""
-    from tipline.cli.main import database, err, out
     from tipline.media.banks import BankError, create_bank, get_bank, import_media
 
     db = database()
@@ -191,7 +186,6 @@ def banks_export(
     fmt: Annotated[str, typer.Option("--format", help="csv or jsonl.")] = "csv",
 ) -> None:
     """Write a bank's entries (kind, hash, label) with its provenance in '#' lines; `banks import` reads it back."""
-    from tipline.cli.main import database, err
     from tipline.media.banks import BankError, export_bank
 
     db = database()
@@ -210,7 +204,6 @@ def banks_export(
 
 
 def _set(name: str, enabled: bool) -> None:
-    from tipline.cli.main import database, out
     from tipline.media.banks import BankError, set_enabled
 
     try:
@@ -239,7 +232,6 @@ def banks_delete(
     yes: Annotated[bool, typer.Option("--yes", help="Really delete it.")] = False,
 ) -> None:
     """Delete a bank and its hashes (matches already recorded on reports stay)."""
-    from tipline.cli.main import database, fail, out
     from tipline.media.banks import BankError, delete_bank
 
     if not yes:
@@ -260,7 +252,6 @@ def match(
     distance). Images are also matched turned and mirrored. The files are not stored."""
     from rich.table import Table
 
-    from tipline.cli.main import database, err, out
     from tipline.media import hashing
     from tipline.media.matching import match_payload, matcher_for, queries_for_hashes
 

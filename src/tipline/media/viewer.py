@@ -1,6 +1,6 @@
 """The safe media viewer: the only way a stored file reaches a browser, one item at a time, audited.
 
-Routes (staff pages; the login redirect and the CSRF check are ``pages_staff``'s):
+Routes (staff pages; the login redirect is ``web.kit``'s, the CSRF check the app's guard):
 
 - ``GET /media/{attachment_id}``: the file's hashes and, when the file was kept and is an image or a
   video, a BLURRED GREYSCALE preview (``<img src=".../preview.png">``) and a button to see it unblurred.
@@ -40,7 +40,7 @@ from tipline.media import hashing, storage
 from tipline.store import Database
 from tipline.store.models import Attachment
 from tipline.web.deps import get_db
-from tipline.web.pages_staff import PageRoute, page_user
+from tipline.web.kit import PageRoute, page_user
 
 __all__ = ["MediaItem", "media_item", "preview_image", "router"]
 

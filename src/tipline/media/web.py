@@ -34,8 +34,9 @@ from tipline.media.matching import Query, match_payload, matcher_for, queries_fo
 from tipline.media.models import STANDARD_LABELS
 from tipline.store import Database
 from tipline.store.models import Report
+from tipline.web import kit
 from tipline.web.deps import get_db, require, staff
-from tipline.web.pages_staff import PageRoute, require_page_role
+from tipline.web.kit import PageRoute, error_page, require_page_role
 from tipline.web.security import allow_large_bodies
 
 router = APIRouter()
@@ -202,7 +203,13 @@ async def post_match(request: Request, caller: Annotated[Principal, Depends(staf
     ctype = request.headers.get("content-type", "")
     file_info = None
     if ctype.startswith("multipart/form-data"):
-        form = await request.form(max_files=1, max_fields=10, max_part_size=db.settings.max_upload_bytes)
+        limit = db.settings.max_upload_bytes
+        try:
+            form = await kit.read_form(
+                request, limit + MULTIPART_SLACK, max_files=1, max_fields=10, max_part_size=limit
+            )
+        except kit.FormError as e:
+            raise HTTPException(e.status, e.message) from None
         upload = form.get("file")
         if not isinstance(upload, StarletteUpload):
             raise HTTPException(422, "send the file in a multipart field named 'file'")
@@ -403,7 +410,11 @@ def enable_page(
 
 @pages.post("/banks/{bank_id}/import", response_class=HTMLResponse)
 async def import_page(request: Request, bank_id: int, db: Db, user: Supervisor) -> Response:
-    form = await request.form(max_files=1, max_fields=10, max_part_size=db.settings.max_upload_bytes)
+    limit = db.settings.max_upload_bytes
+    try:
+        form = await kit.read_form(request, limit + MULTIPART_SLACK, max_files=1, max_fields=10, max_part_size=limit)
+    except kit.FormError as e:
+        return error_page(request, e.status, e.message)
     try:
         bank = await run_in_threadpool(_bank_or_404, request, db, bank_id)
         if isinstance(bank, HTMLResponse):

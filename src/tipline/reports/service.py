@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from tipline.accounts.service import Principal, record
+from tipline.errors import NotFound
 from tipline.intake.schemas import (
     AgeBand,
     Classification,
@@ -20,7 +21,6 @@ from tipline.intake.schemas import (
     ReportOut,
     Status,
 )
-from tipline.intake.service import NotFound
 from tipline.store import Database
 from tipline.store.models import Entity, FollowUp, Mention, Report, ReportNote
 from tipline.store.search import search_reports

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from tipline.cli.kit import database, fail, out
+
 if TYPE_CHECKING:
     from tipline.accounts.service import Principal
 
@@ -17,7 +19,6 @@ takedown_app = typer.Typer(help="Notice and takedown of reported URLs.", no_args
 
 def _principal(by: str | None) -> Principal:
     from tipline.accounts import service as accounts
-    from tipline.cli.main import database, fail
     from tipline.routing.referral import CLI_PRINCIPAL
 
     if by is None:
@@ -36,7 +37,6 @@ def agencies(
     """List the agency directory: id, name, countries (seeded from the bundled agencies.toml on first use)."""
     from rich.table import Table
 
-    from tipline.cli.main import database, out
     from tipline.routing.agencies import list_agencies
 
     items = list_agencies(database(), country=country)
@@ -64,8 +64,7 @@ def refer(
     sources, audit extract) and, for --format cybertip|stix|misp, the partner document(s). The reports'
     status becomes 'referred'.
     """
-    from tipline.cli.main import database, fail, out
-    from tipline.intake.service import NotFound
+    from tipline.errors import NotFound
     from tipline.routing.referral import FORMATS, ReferralError, create_referral
 
     kind, _, ident = subject.partition(":") if ":" in subject else ("report", "", subject)
@@ -111,8 +110,7 @@ def jurisdiction(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show a report's candidate countries with their evidence (recomputed now)."""
-    from tipline.cli.main import database, fail, out
-    from tipline.intake.service import NotFound
+    from tipline.errors import NotFound
     from tipline.routing.referral import refresh_jurisdiction
 
     try:
@@ -141,7 +139,6 @@ def takedown_list(
     """List reported URLs with their hosting country and takedown state (URLs defanged unless --json)."""
     from rich.table import Table
 
-    from tipline.cli.main import database, fail, out
     from tipline.i18n.templating import defang
     from tipline.routing.takedown import STATES, list_takedowns
 
@@ -181,7 +178,6 @@ def takedown_set(
     """Move a URL to a new takedown state (audited)."""
     from datetime import datetime
 
-    from tipline.cli.main import database, fail, out
     from tipline.routing.agencies import get_agency
     from tipline.routing.takedown import TakedownError, transition
 

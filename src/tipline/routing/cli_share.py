@@ -13,6 +13,8 @@ from typing import Annotated, Any
 
 import typer
 
+from tipline.cli.kit import database, err, fail, out, settings
+
 share_app = typer.Typer(
     help="Find identifiers in common with a partner hotline without showing them the others "
     "(keyed hashes with a per-pair key, or private set intersection).",
@@ -60,7 +62,6 @@ def _excluded(path: Path | None) -> set[tuple[str, str]]:
 
 
 def _key(partner: str, key_file: Path | None) -> Any:
-    from tipline.cli.main import settings
     from tipline.routing import share
 
     return share.load_key(partner, settings(), key_file=key_file)
@@ -74,7 +75,6 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def _print_overlap(result: Any, json_out: bool) -> None:
-    from tipline.cli.main import out
 
     if json_out:
         print(json.dumps(result.to_json(), ensure_ascii=False))
@@ -102,7 +102,6 @@ def _print_overlap(result: Any, json_out: bool) -> None:
 
 def _run(fn: Any, *args: Any, **kw: Any) -> Any:
     """Call a share/stats function; its errors become a one-line message and exit code 1."""
-    from tipline.cli.main import fail
     from tipline.routing.share import ShareError
     from tipline.routing.stats import StatsError
 
@@ -121,7 +120,6 @@ def keygen(partner: PartnerOpt) -> None:
 
     Give the file to the partner over a secure channel (in person, or an encrypted message), never with
     the hash files; compare the key id printed here by phone."""
-    from tipline.cli.main import out, settings
     from tipline.routing import share
 
     path = _run(share.generate_key, settings(), partner)
@@ -155,7 +153,6 @@ def export(
     few enough to try): send it only to that partner."""
     import io
 
-    from tipline.cli.main import database, err
     from tipline.routing import share
 
     key = _key_checked(partner, key_file)
@@ -184,7 +181,6 @@ def overlap(
     json_out: JsonOpt = False,
 ) -> None:
     """Our identifiers that are also in the partner's hash file, each with the local reports naming it."""
-    from tipline.cli.main import database
     from tipline.routing import share
 
     key = _key_checked(partner, key_file)
@@ -208,7 +204,6 @@ def psi_request(
     exclude: ExcludeOpt = None,
 ) -> None:
     """Step 1: blind our identifiers into a request file. The one-time key stays in the data folder."""
-    from tipline.cli.main import database, err
     from tipline.routing import share
 
     excluded = _run(_excluded, exclude)
@@ -232,7 +227,6 @@ def psi_respond(
     exclude: ExcludeOpt = None,
 ) -> None:
     """Step 2: answer a partner's request. We learn only how many identifiers it holds."""
-    from tipline.cli.main import database, err
     from tipline.routing import share
 
     excluded = _run(_excluded, exclude)
@@ -251,7 +245,6 @@ def psi_finish(
     json_out: JsonOpt = False,
 ) -> None:
     """Step 3: the identifiers in common (or their number), linked to our reports."""
-    from tipline.cli.main import database
     from tipline.routing import share
 
     data = _read_file(response_file)
@@ -260,7 +253,6 @@ def psi_finish(
 
 
 def _read_file(path: Path, limit: int = 512 * 1024 * 1024) -> bytes:
-    from tipline.cli.main import fail
 
     try:
         if path.stat().st_size > limit:
@@ -291,7 +283,6 @@ def stats_command(
     time to takedown. Counts only (no report text, no identifier)."""
     from rich.table import Table
 
-    from tipline.cli.main import database, fail, out
     from tipline.i18n import supported
     from tipline.routing import stats
     from tipline.routing.web_stats import label_module, labeller, parse_query, png_note, stats_json

@@ -37,8 +37,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from tipline.accounts.service import Principal, Role, record
+from tipline.errors import NotFound
 from tipline.intake.schemas import Status
-from tipline.intake.service import NotFound
 from tipline.routing import agencies as directory
 from tipline.routing import jurisdiction as jur
 from tipline.routing import takedown

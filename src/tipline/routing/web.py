@@ -27,26 +27,26 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from tipline.accounts.service import Principal, Role
+from tipline.errors import NotFound
 from tipline.i18n.templating import render
 from tipline.intake.schemas import Category
-from tipline.intake.service import NotFound
 from tipline.routing import agencies as directory
 from tipline.routing import referral as ref
 from tipline.routing import takedown as td
 from tipline.routing.jurisdiction import Candidate, is_country
 from tipline.store import Database
-from tipline.web import pages_staff as ps
+from tipline.web import kit
 from tipline.web.deps import get_db, require, staff
 
 router = APIRouter()
 api = APIRouter(prefix="/api/v1", tags=["routing"])
-pages = APIRouter(route_class=ps.PageRoute, include_in_schema=False)
+pages = APIRouter(route_class=kit.PageRoute, include_in_schema=False)
 
 Db = Annotated[Database, Depends(get_db)]
 Staff = Annotated[Principal, Depends(staff)]
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
-StaffUser = Annotated[Principal, Depends(ps.page_user)]
-AdminUser = Annotated[Principal, Depends(ps.require_page_role(Role.ADMIN))]
+StaffUser = Annotated[Principal, Depends(kit.page_user)]
+AdminUser = Annotated[Principal, Depends(kit.require_page_role(Role.ADMIN))]
 
 
 def _404(e: Exception) -> HTTPException:
@@ -611,7 +611,7 @@ def referral_ack(
     note: Annotated[str, Form()] = "",
 ) -> Response:
     try:
-        ref.acknowledge(db, referral_id, user, note=ps.clean_text(note))
+        ref.acknowledge(db, referral_id, user, note=kit.clean_text(note))
     except NotFound:
         return problem(request, 404, "no_referral", referral_id)
     except ref.ReferralError:

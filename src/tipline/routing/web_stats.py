@@ -25,7 +25,7 @@ from tipline.store import Database
 from tipline.web.deps import get_db
 from tipline.web.deps import require as require_api
 from tipline.web.deps import staff as staff_api
-from tipline.web.pages_staff import PageDenied, PageRoute, page_user, require_page_role
+from tipline.web.kit import PageDenied, PageRoute, page_user, require_page_role
 
 LABELS_TEMPLATE = "routing/stats_labels.html"
 

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import time
+from pathlib import PurePosixPath, PureWindowsPath
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from starlette.datastructures import UploadFile
 
 from tipline.accounts.service import Principal
+from tipline.errors import Conflict, NotFound
 from tipline.intake import service as intake
 from tipline.intake.schemas import (
     AgeBand,
     Category,
     Classification,
+    FileIn,
+    FileOut,
     LiveIn,
     PlatformReportIn,
     QueueItemOut,
@@ -25,6 +31,7 @@ from tipline.intake.schemas import (
 )
 from tipline.reports import service as reports
 from tipline.store import Database
+from tipline.web import kit
 from tipline.web.deps import bearer_platform, get_db, staff
 from tipline.web.security import allow_large_bodies_at
 
@@ -104,7 +111,7 @@ def platform_report(
 ) -> ReportOut:
     try:
         return reports.get_report(db, report_id, platform_id=platform.id)
-    except intake.NotFound as e:
+    except NotFound as e:
         raise HTTPException(404, str(e)) from None
 
 
@@ -151,7 +158,7 @@ def get_report(
 ) -> ReportOut:
     try:
         return reports.get_report(db, report_id, viewer=user)
-    except intake.NotFound as e:
+    except NotFound as e:
         raise HTTPException(404, str(e)) from None
 
 
@@ -181,7 +188,7 @@ def patch_report(
             note=body.note,
         )
         return reports.get_report(db, report_id)
-    except intake.NotFound as e:
+    except NotFound as e:
         raise HTTPException(404, str(e)) from None
 
 
@@ -208,7 +215,7 @@ def get_entity(
 ) -> EntityOutFull:
     try:
         v = reports.entity_view(db, kind, value, viewer=user)
-    except intake.NotFound as e:
+    except NotFound as e:
         raise HTTPException(404, str(e)) from None
     from tipline.graph import service as graph_service
 
@@ -247,24 +254,6 @@ _FILE_FORM = {
 allow_large_bodies_at(r"/api/v1/reports/[^/]+/files", lambda st: st.max_upload_bytes + _FILE_FORM_SLACK)
 
 
-class FileOut(BaseModel):
-    id: int
-    report_id: int
-    kind: str = Field(description="image | video | other (sniffed from the bytes)")
-    media_type: str | None
-    size: int | None
-    md5: str | None
-    sha1: str | None
-    sha256: str | None
-    pdq: str | None = Field(description="PDQ hash of an image (64 hex characters)")
-    pdq_quality: int | None = Field(description="PDQ quality 0-100 (below 50: unreliable)")
-    vpdq: list[dict[str, object]] | None = Field(
-        description='vPDQ of a video: one {"pdq", "quality", "frame", "ts"} per frame'
-    )
-    hash_error: str | None = Field(description="Why the perceptual hash is missing, when it is")
-    stored: bool = Field(description="Whether the bytes are kept (encrypted); false with media_mode=hashes_only")
-
-
 @router.post(
     "/reports/{report_id}/files",
     response_model=FileOut,
@@ -283,37 +272,21 @@ async def post_report_file(
     (MD5, SHA-1, SHA-256; PDQ for a picture; vPDQ for every frame of a video), the bytes are kept
     encrypted or dropped as this installation is set up, and the report is analysed again so the file is
     matched against the hash banks. Limit: ``max_upload_bytes``."""
-    from pathlib import PurePosixPath, PureWindowsPath
-
-    from fastapi.concurrency import run_in_threadpool
-    from starlette.datastructures import UploadFile
-    from starlette.formparsers import MultiPartException, MultiPartParser
-
-    from tipline.intake.schemas import FileIn
-    from tipline.store.models import Attachment
-
     limit = request.app.state.settings.max_upload_bytes
     too_big = HTTPException(413, f"the file is larger than {limit:,} bytes, the most this installation accepts")
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit + _FILE_FORM_SLACK:
-        raise too_big
-    if request.headers.get("content-type", "").split(";", 1)[0].strip().lower() != "multipart/form-data":
-        raise HTTPException(415, "send the file as multipart/form-data, in a part named 'file'")
-
-    async def limited():  # type: ignore[no-untyped-def]
-        seen = 0
-        async for chunk in request.stream():
-            seen += len(chunk)
-            if seen > limit + _FILE_FORM_SLACK:
-                raise too_big
-            yield chunk
-
-    parser = MultiPartParser(request.headers, limited(), max_files=1, max_fields=5, max_part_size=_FILE_FORM_SLACK)
-    parser.spool_max_size = 1024 * 1024
     try:
-        form = await parser.parse()
-    except MultiPartException as e:
-        raise HTTPException(400, f"the form could not be read: {e.message}") from None
+        form = await kit.read_form(
+            request,
+            limit + _FILE_FORM_SLACK,
+            max_files=1,
+            max_fields=5,
+            max_part_size=_FILE_FORM_SLACK,
+            urlencoded=False,
+        )
+    except kit.FormError as e:
+        if e.status == 415:
+            raise HTTPException(415, "send the file as multipart/form-data, in a part named 'file'") from None
+        raise (too_big if e.status == 413 else HTTPException(e.status, e.message)) from None
     try:
         part = form.get("file")
         if not isinstance(part, UploadFile):
@@ -332,31 +305,10 @@ async def post_report_file(
         file_id = await run_in_threadpool(
             lambda: intake.add_attachment(db, report_id, file, data, platform_id=platform.id)
         )
-    except intake.NotFound as e:
+    except NotFound as e:
         raise HTTPException(404, str(e)) from None
-    except intake.Conflict as e:
+    except Conflict as e:
         raise HTTPException(409, str(e)) from None
 
-    def read_back() -> FileOut:
-        with db.reader() as s:
-            a = s.get(Attachment, file_id)
-            assert a is not None
-            d = a.details or {}
-            return FileOut(
-                id=a.id,
-                report_id=a.report_id,
-                kind=d.get("kind", "other"),
-                media_type=a.media_type,
-                size=a.size,
-                md5=a.md5,
-                sha1=a.sha1,
-                sha256=a.sha256,
-                pdq=a.pdq,
-                pdq_quality=d.get("pdq_quality"),
-                vpdq=d.get("vpdq"),
-                hash_error=d.get("hash_error"),
-                stored=a.stored_path is not None,
-            )
-
-    out = await run_in_threadpool(read_back)
+    out = await run_in_threadpool(intake.file_out, db, file_id)
     return JSONResponse(out.model_dump(mode="json"), status_code=201)

@@ -24,10 +24,10 @@ from tipline.intake import service as intake
 from tipline.settings import Settings
 from tipline.store import Database
 from tipline.web import security
+from tipline.web.kit import SESSION_COOKIE
 
 log = logging.getLogger("tipline")
 STATIC_DIR = Path(__file__).with_name("static")
-SESSION_COOKIE = "tipline_session"
 
 
 async def _pending_job(db: Database, every: float = 60.0) -> None:

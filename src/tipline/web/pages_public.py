@@ -36,7 +36,9 @@ from tipline.intake.schemas import MAX_TEXT, Category, ContactIn, IdentifierIn, 
 from tipline.settings import Settings
 from tipline.store import Database
 from tipline.store.models import FollowUp, Report
+from tipline.web import kit
 from tipline.web.deps import get_db, get_settings
+from tipline.web.kit import clean_text
 
 router = APIRouter(include_in_schema=False)
 
@@ -236,15 +238,6 @@ def _looks_like_url(value: str) -> bool:
     )
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def clean_text(value: str) -> str:
-    """Form text as stored: control characters (NUL included: PostgreSQL refuses it) removed, line ends
-    made ``\\n``."""
-    return _CONTROL.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
-
-
 def _form_values(form: Any) -> dict[str, str]:
     """The known text fields of a posted form (first value of each; files and unknown names ignored)."""
     out: dict[str, str] = {}
@@ -430,7 +423,10 @@ async def report_submit(
     settings: Annotated[Settings, Depends(get_settings)],
 ) -> HTMLResponse:
     lang = negotiate(request)
-    values = _form_values(await request.form())
+    try:
+        values = _form_values(await kit.read_form(request, settings.max_body_bytes, max_fields=1000))
+    except kit.FormError:
+        values = {}  # not a form at all: the page says what is missing
     checked = check_report_form(values, lang, settings)
     if checked.report is None:
         ctx = _form_context(settings, values, checked.errors, values.get("category"))

@@ -18,124 +18,47 @@
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
-from fastapi.routing import APIRoute
 from sqlalchemy import select
 
 from tipline.accounts import service as accounts
 from tipline.accounts.service import Principal, Role
+from tipline.errors import NotFound
 from tipline.i18n import gettext_for, negotiate
 from tipline.i18n.labels import country_codes
 from tipline.i18n.templating import render
 from tipline.intake.schemas import AgeBand, Category, Classification, Source, Status
-from tipline.intake.service import NotFound
 from tipline.media.matching import report_matches
 from tipline.reports import service as reports
 from tipline.settings import Settings
 from tipline.store import Database
 from tipline.store.models import Report
-from tipline.web.app import SESSION_COOKIE
-from tipline.web.deps import get_db, get_settings
-from tipline.web.pages_public import clean_text
+from tipline.web.deps import get_settings
+from tipline.web.kit import (
+    SESSION_COOKIE,
+    AdminUser,
+    Db,
+    PageDenied,
+    PageRoute,
+    StaffUser,
+    SupervisorUser,
+    clean_text,
+    error_page,
+    login_location,
+    page_user,
+    safe_next,
+)
 
 PAGE_SIZE = 50
 MAX_QUERY_CHARS = 200
 
 
-class PageDenied(Exception):
-    """Raised by page dependencies; :class:`PageRoute` turns it into a redirect or an error page."""
-
-    def __init__(self, status_code: int, message: str = "", *, location: str | None = None) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.message = message
-        self.location = location
-
-
-class PageRoute(APIRoute):
-    """A route whose :class:`PageDenied` becomes a page (the app's handlers would answer JSON)."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def page_handler(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except PageDenied as e:
-                if e.location is not None:
-                    return RedirectResponse(e.location, status_code=303)
-                return error_page(request, e.status_code, e.message)
-
-        return page_handler
-
-
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
-
-
-def error_page(request: Request, status_code: int, message: str) -> HTMLResponse:
-    return render(
-        request, "staff/error.html", {"status": status_code, "message": message}, status_code=status_code, no_store=True
-    )
-
-
-# ------------------------------------------------------------------------------------------ access
-
-
-def safe_next(target: str | None) -> str:
-    """A local path to go to after login; anything else (another site, a scheme) becomes /queue."""
-    if not target or len(target) > 2000 or not target.startswith("/") or target.startswith(("//", "/\\")):
-        return "/queue"
-    if any(c in target for c in "\r\n\t\\") or ":" in target.split("?", 1)[0]:
-        return "/queue"
-    return target
-
-
-def _login_location(request: Request) -> str:
-    if request.method in ("GET", "HEAD"):
-        # the path as sent (still percent-encoded): an entity value may hold "/", "?" or "#"
-        raw = request.scope.get("raw_path")
-        path = raw.decode("latin-1") if raw else quote(request.url.path)
-        target = path + (f"?{request.url.query}" if request.url.query else "")
-    else:
-        # after a POST the place to come back to is the page the form was on
-        m = re.match(r"^(/reports/\d+)", request.url.path)
-        target = m.group(1) if m else "/queue"
-    return "/login?next=" + quote(safe_next(target), safe="")
-
-
-def page_user(request: Request) -> Principal:
-    """The logged-in staff user, or a redirect to the login page, or a 403 page."""
-    user: Principal | None = getattr(request.state, "user", None)
-    if user is None:
-        raise PageDenied(303, location=_login_location(request))
-    if not user.can(Role.ANALYST):
-        _ = gettext_for(negotiate(request))
-        raise PageDenied(403, _("Your account does not have a staff role that can open this page."))
-    return user
-
-
-def require_page_role(role: Role) -> Callable[[Request], Principal]:
-    """A dependency for pages that need more than the analyst role."""
-
-    def dep(request: Request) -> Principal:
-        user = page_user(request)
-        if not user.can(role):
-            _ = gettext_for(negotiate(request))
-            raise PageDenied(403, _("This page needs the %(role)s role.") % {"role": role.value})
-        return user
-
-    return dep
-
-
-StaffUser = Annotated[Principal, Depends(page_user)]
-Db = Annotated[Database, Depends(get_db)]
 
 
 # ------------------------------------------------------------------------------------------ login
@@ -469,7 +392,7 @@ def _enrolling_user(request: Request) -> Principal:
     pending = _pending(request)
     if pending is not None and pending.stage == "enrol":
         return pending.user
-    raise PageDenied(303, location=_login_location(request))
+    raise PageDenied(303, location=login_location(request))
 
 
 def _enrol_page(
@@ -648,8 +571,6 @@ def account_session_revoke(
 
 # ------------------------------------------------------------------------------------------ admin
 
-AdminUser = Annotated[Principal, Depends(require_page_role(Role.ADMIN))]
-SupervisorUser = Annotated[Principal, Depends(require_page_role(Role.SUPERVISOR))]
 USER_ACTIONS = ("role", "unlock", "reset-mfa", "revoke-sessions", "activate", "deactivate")
 
 
