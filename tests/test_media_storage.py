@@ -227,11 +227,7 @@ def test_ispws_upload_now_produces_pdq_for_an_image(client, db, platform):
 
 @pytest.fixture
 def viewer_client(client):  # type: ignore[no-untyped-def]
-    """The app's client, with the viewer's routes (until the lead includes ``media.viewer.router``)."""
-    from tipline.media import viewer
-
-    if not any(getattr(r, "path", "") == "/media/{attachment_id}" for r in client.app.routes):
-        client.app.include_router(viewer.router)
+    """The app's client: the viewer's routes are the app's own (``media.web`` includes ``media.viewer``)."""
     return client
 
 

@@ -29,6 +29,7 @@ from tipline.accounts import service as accounts
 from tipline.accounts.service import Principal, Role, record
 from tipline.i18n.templating import render
 from tipline.media import banks as bank_service
+from tipline.media import viewer
 from tipline.media.banks import BankError, BankImportError
 from tipline.media.matching import Query, match_payload, matcher_for, queries_for_hashes, report_matches
 from tipline.media.models import STANDARD_LABELS
@@ -509,3 +510,4 @@ def _quote(v: str) -> str:
 
 router.include_router(api)
 router.include_router(pages)
+router.include_router(viewer.router)  # the blurred viewer of a report's files (staff pages)
