@@ -70,7 +70,7 @@ class Case(Base):
     __table_args__ = (Index("ix_cases_status", "status", "updated_at"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
-    description: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(SealedText("cases.description"), default="")  # may name people
     status: Mapped[str] = mapped_column(String(16), default="open")  # open | in_progress | closed
     tlp: Mapped[str] = mapped_column(String(16), default="amber")  # TLP 2.0: clear green amber amber+strict red
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)

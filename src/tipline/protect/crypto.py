@@ -7,12 +7,17 @@ embedded default, from key files in ``<data dir>/keys/``. Rotation (``tipline ke
 master key and re-wraps every data key under it; the ciphertexts themselves are not touched, and
 servers still running pick the new key up when they first meet a value wrapped by it.
 
-Sealed blob layout (version 2)::
+Sealed blob layout::
 
-    0x02 | key-id length (1) | key id | nonce_w (12) | wrapped data key (48) | nonce (12) | ciphertext+tag
+    version (1) | key-id length (1) | key id | nonce_w (12) | wrapped data key (48) | nonce (12) | ciphertext+tag
 
-The additional authenticated data binds a value to its column (``context``), so a sealed value cannot
-be moved to another column unnoticed.
+The additional authenticated data of the ciphertext binds a value to where it belongs. Version 3 (database
+values) binds it to its table, column *and row* (``context`` + the row's primary key), so a value copied
+to another column or another row does not open: swapping two reports' texts, or copying an admin's TOTP
+secret into another user's row, is refused with :class:`KeyError_`. Version 2 (media files, backups)
+binds it to a context alone (a file's SHA-256, ``backup``). A version-2 value is never accepted where a
+row-bound one is expected. Re-wrapping the data key (rotation) leaves the ciphertext, and so the binding,
+as it is.
 
 Full-text search over sealed text uses a blind index: each word is replaced by an HMAC-SHA-256 of it
 under a separate index key, so the index finds exact words without holding them in clear. It cannot do
@@ -37,11 +42,21 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from tipline.settings import private_dir
 
-VERSION = b"\x02"
+VERSION = b"\x02"  # bound to a context (media files, backups)
+VERSION_ROW = b"\x03"  # bound to table, column and row (database values)
 
 
 class KeyError_(ValueError):
     """A sealed value whose master key is not available (or that was tampered with)."""
+
+
+class MovedValueError(KeyError_):
+    """A sealed value that does not belong where it was read: altered, or copied from another row or column."""
+
+
+def row_aad(context: bytes, row: str) -> bytes:
+    """The associated data of a database value: its table and column (``context``) and its row's key."""
+    return context + b"|row=" + row.encode()
 
 
 def key_id(key: bytes) -> str:
@@ -79,24 +94,22 @@ class Keyring:
     def ids(self) -> list[str]:
         return sorted(self._keys)
 
-    def seal(self, plaintext: bytes, *, context: bytes) -> bytes:
-        kek = self._keys[self.current_id]
+    def seal(self, plaintext: bytes, *, context: bytes, row: str | None = None, key: str | None = None) -> bytes:
+        """Seal under the master key ``key`` (default: this keyring's current one); with ``row``, bind the
+        value to that row of the column ``context`` names (version 3), else to ``context`` alone."""
+        kid_s = key or self.current_id
+        kek = self._kek(kid_s)
         dek = secrets.token_bytes(32)
         nonce_w, nonce = os.urandom(12), os.urandom(12)
-        kid = self.current_id.encode()
+        kid = kid_s.encode()
         wrapped = AESGCM(kek).encrypt(nonce_w, dek, b"tipline dek|" + kid)
+        version, aad = (VERSION, context) if row is None else (VERSION_ROW, row_aad(context, row))
         return (
-            VERSION
-            + bytes([len(kid)])
-            + kid
-            + nonce_w
-            + wrapped
-            + nonce
-            + AESGCM(dek).encrypt(nonce, plaintext, context)
+            version + bytes([len(kid)]) + kid + nonce_w + wrapped + nonce + AESGCM(dek).encrypt(nonce, plaintext, aad)
         )
 
     def _split(self, blob: bytes) -> tuple[str, bytes, bytes, bytes, bytes]:
-        if not blob or blob[:1] != VERSION:
+        if not blob or blob[:1] not in (VERSION, VERSION_ROW):
             raise KeyError_("not a sealed value of a known format")
         n = blob[1]
         kid = blob[2 : 2 + n].decode()
@@ -122,12 +135,26 @@ class Keyring:
         except InvalidTag:
             raise KeyError_("a data key failed authentication: the value or its key was altered") from None
 
-    def open(self, blob: bytes, *, context: bytes) -> bytes:
+    def open(self, blob: bytes, *, context: bytes, row: str | None = None) -> bytes:
+        """The plaintext of ``blob``, read from the row ``row`` of the column ``context`` names (or, without
+        ``row``, from a context-bound value such as a media file). Anything else raises :class:`KeyError_`."""
         kid, nonce_w, wrapped, nonce, ct = self._split(blob)
+        if row is None and blob[:1] != VERSION:
+            raise MovedValueError("a value bound to a database row was read without its row")
+        if row is not None and blob[:1] != VERSION_ROW:
+            raise MovedValueError(
+                f"a value of {context.decode(errors='replace')} is not bound to its row (sealed by an older "
+                "version, or copied from elsewhere): run `tipline migrate` to re-seal older values"
+            )
+        aad = context if row is None else row_aad(context, row)
         try:
-            return AESGCM(self._dek(kid, nonce_w, wrapped)).decrypt(nonce, ct, context)
+            return AESGCM(self._dek(kid, nonce_w, wrapped)).decrypt(nonce, ct, aad)
         except InvalidTag:
-            raise KeyError_("a sealed value failed authentication: it was altered or moved") from None
+            where = context.decode(errors="replace") + ("" if row is None else f" row {row}")
+            raise MovedValueError(
+                f"the sealed value in {where} failed authentication: it was altered or moved (copied from "
+                "another row or column); it is not shown: restore it from a backup"
+            ) from None
 
     def rewrap(self, blob: bytes) -> bytes:
         """The same ciphertext with its data key wrapped by the current master key."""
@@ -138,7 +165,7 @@ class Keyring:
         new_kid = self.current_id.encode()
         new_nonce_w = os.urandom(12)
         new_wrapped = AESGCM(self._keys[self.current_id]).encrypt(new_nonce_w, dek, b"tipline dek|" + new_kid)
-        return VERSION + bytes([len(new_kid)]) + new_kid + new_nonce_w + new_wrapped + nonce + ct
+        return blob[:1] + bytes([len(new_kid)]) + new_kid + new_nonce_w + new_wrapped + nonce + ct
 
     def sealed_with(self, blob: bytes) -> str:
         return self._split(blob)[0]

@@ -82,7 +82,7 @@ class Referral(Base):
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     acknowledged_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    ack_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    ack_note: Mapped[str | None] = mapped_column(SealedText("referrals.ack_note"), nullable=True)
     ack_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tipline.protect.crypto import Keyring, keyring_from, register_keyring
 from tipline.settings import Settings, private_dir, private_file
+from tipline.store import sealing  # noqa: I001 - a submodule, no cycle
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -51,6 +52,8 @@ class Database:
             register_keyring(engine.dialect, lambda: self.keyring)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.write_engine, expire_on_commit=False)
+        for maker in (self._read, self._write):
+            sealing.install(maker, lambda _session: None)
         self._migrated = False
         self._lock = threading.Lock()
         self._writer_lock: threading.Lock | None = threading.Lock() if self.is_sqlite else None

@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from tipline.store.types import SealedText, UTCDateTime
+from tipline.store.types import SealedJSON, SealedText, UTCDateTime
 
 
 def utcnow() -> datetime:
@@ -123,9 +123,11 @@ class Report(Base):
     external_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     receipt_lookup: Mapped[str | None] = mapped_column(String(128), unique=True, nullable=True)
     contact_sealed: Mapped[str | None] = mapped_column(SealedText("reports.contact"), nullable=True)
-    persons: Mapped[list[Any]] = mapped_column(default=list)
+    # people named by the report (victims, reporters, suspects) and the whole source document (a
+    # CyberTipline report keeps its narratives, names, ages, e-mails and IPs here): sealed like the text
+    persons: Mapped[list[Any]] = mapped_column(SealedJSON("reports.persons"), default=list)
     urls: Mapped[list[Any]] = mapped_column(default=list)
-    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    details: Mapped[dict[str, Any]] = mapped_column(SealedJSON("reports.details"), default=dict)
     classification: Mapped[str | None] = mapped_column(String(32), nullable=True)
     age_band: Mapped[str | None] = mapped_column(String(32), nullable=True)
     # complete | open (CyberTipline submission not finished) | retracted
@@ -144,7 +146,9 @@ class Attachment(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
     origin: Mapped[str] = mapped_column(String(16), default="hash")
-    filename: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    # sealed: an original file name can name a person; the details keep the CyberTipline file details
+    # (uploader IP capture events, EXIF) beside the hashing results
+    filename: Mapped[str | None] = mapped_column(SealedText("attachments.filename"), nullable=True)
     media_type: Mapped[str | None] = mapped_column(String(128), nullable=True)
     size: Mapped[int | None] = mapped_column(Integer, nullable=True)
     md5: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
@@ -152,7 +156,7 @@ class Attachment(Base):
     sha256: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     pdq: Mapped[str | None] = mapped_column(String(64), nullable=True)
     stored_path: Mapped[str | None] = mapped_column(String(512), nullable=True)
-    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    details: Mapped[dict[str, Any]] = mapped_column(SealedJSON("attachments.details"), default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     report: Mapped[Report] = relationship(back_populates="attachments")
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, LargeBinary, TypeDecorator
+from sqlalchemy import DateTime, LargeBinary, Text, TypeDecorator, cast, type_coerce
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from tipline.protect.crypto import keyring_for
 
@@ -31,9 +34,68 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+class Sealing:
+    """A value on its way into a sealed column, with the row it belongs to and the master key to seal it with.
+
+    Only the flush hook of :mod:`tipline.store.sealing` makes these (it knows the row's primary key and the
+    installation's sealing key); a plain value reaching a sealed column any other way is refused, so nothing
+    is ever sealed without its row."""
+
+    __slots__ = ("key", "row", "value")
+
+    def __init__(self, value: Any, row: str, key: str | None) -> None:
+        self.value, self.row, self.key = value, row, key
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sealing) and (self.value, self.row) == (other.value, other.row)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class _hex(FunctionElement[str]):
+    """Hexadecimal text of a binary value (SQLite ``hex``, PostgreSQL ``encode(..., 'hex')``)."""
+
+    type = Text()
+    inherit_cache = True
+
+
+@compiles(_hex)
+def _hex_default(element: _hex, compiler: Any, **kw: Any) -> str:
+    return f"hex({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_hex, "postgresql")
+def _hex_pg(element: _hex, compiler: Any, **kw: Any) -> str:
+    return f"encode({compiler.process(element.clauses, **kw)}, 'hex')"
+
+
+class _SealedRead(TypeDecorator[Any]):
+    """The result type of a sealed column as selected: ``<row key>:<hex of the blob>`` (see ``column_expression``)."""
+
+    impl = Text
+    cache_ok = True
+
+    def __init__(self, sealed: SealedText) -> None:
+        super().__init__()
+        self.sealed = sealed
+
+    def process_result_value(self, value: str | None, dialect: Any) -> Any:
+        if value is None:
+            return None
+        row, _, hexblob = value.partition(":")
+        if not hexblob:  # SQLite: hex(NULL) is '' (a sealed value is never empty)
+            return None
+        blob = bytes.fromhex(hexblob)
+        return self.sealed.decode(keyring_for(dialect).open(blob, context=self.sealed.context, row=row))
+
+
 class SealedText(TypeDecorator[str]):
-    """Text stored as an envelope-encrypted blob (``tipline.protect.crypto``); the column name is bound
-    into the ciphertext. It cannot be searched or compared in SQL: search goes through the blind index."""
+    """Text stored as an envelope-encrypted blob (``tipline.protect.crypto``), bound to its table, column
+    and row: each SELECT reads the row's primary key with the blob (``column_expression``) and the blob opens
+    only there. It cannot be searched or compared in SQL: search goes through the blind index.
+
+    Values are written through the ORM (the flush hook of ``tipline.store.sealing`` binds them to their
+    row); raw blobs only by key rotation and migrations, with ``type_coerce(col, LargeBinary)``."""
 
     impl = LargeBinary
     cache_ok = True
@@ -42,12 +104,45 @@ class SealedText(TypeDecorator[str]):
         super().__init__()
         self.context = context.encode()
 
-    def process_bind_param(self, value: str | None, dialect: Any) -> bytes | None:
-        if value is None:
-            return None
-        return keyring_for(dialect).seal(value.encode("utf-8"), context=self.context)
+    def encode(self, value: Any) -> bytes:
+        return str(value).encode("utf-8")
 
-    def process_result_value(self, value: bytes | None, dialect: Any) -> str | None:
+    def decode(self, data: bytes) -> Any:
+        return data.decode("utf-8")
+
+    def column_expression(self, colexpr: Any) -> Any:
+        table = getattr(colexpr, "table", None)
+        base = getattr(table, "element", table)
+        pks = list(getattr(base, "primary_key", []))
+        if table is None or len(pks) != 1 or pks[0].name not in table.c:
+            raise RuntimeError(
+                f"the sealed column {self.context.decode()} must be selected with its table's primary key "
+                "in the same FROM (sealed values are bound to their row)"
+            )
+        row = cast(table.c[pks[0].name], Text)
+        return type_coerce(row.concat(":").concat(_hex(colexpr)), _SealedRead(self))
+
+    def process_bind_param(self, value: Any, dialect: Any) -> bytes | None:
         if value is None:
             return None
-        return keyring_for(dialect).open(bytes(value), context=self.context).decode("utf-8")
+        if not isinstance(value, Sealing):
+            raise RuntimeError(
+                f"a value for the sealed column {self.context.decode()} was written without its row: write it "
+                "through an ORM session of tipline.store.Database (its flush binds sealed values to their row)"
+            )
+        return keyring_for(dialect).seal(self.encode(value.value), context=self.context, row=value.row, key=value.key)
+
+    def process_result_value(self, value: bytes | None, dialect: Any) -> Any:  # pragma: no cover - see _SealedRead
+        raise RuntimeError(f"the sealed column {self.context.decode()} was read without its row")
+
+
+class SealedJSON(SealedText):
+    """A JSON document (dict or list) sealed like :class:`SealedText`."""
+
+    cache_ok = True
+
+    def encode(self, value: Any) -> bytes:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
+
+    def decode(self, data: bytes) -> Any:
+        return json.loads(data)

@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from tipline import __version__
 from tipline.accounts import service as accounts
 from tipline.intake import service as intake
+from tipline.protect.crypto import KeyError_
 from tipline.settings import Settings
 from tipline.store import Database
 from tipline.web import security
@@ -178,6 +179,13 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     @app.exception_handler(DataError)
     async def number_too_large(request: Request, exc: Exception) -> Response:
         return security.number_out_of_range(request, exc)
+
+    @app.exception_handler(KeyError_)
+    async def sealed_value_refused(request: Request, exc: KeyError_) -> Response:
+        # a sealed value that does not open (moved from another row or column, altered, or under a master
+        # key not configured): never shown; the message says what is wrong and names no content
+        log.error("sealed value refused on %s: %s", request.url.path, exc)
+        return JSONResponse({"detail": f"stored data could not be opened: {exc}"}, status_code=500)
 
     @app.exception_handler(security.CSRFRejected)
     async def csrf_rejected(request: Request, exc: security.CSRFRejected) -> Response:
