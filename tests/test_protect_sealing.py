@@ -193,7 +193,7 @@ def test_swapped_report_texts_give_a_clear_error_on_the_api(client, db, analyst_
 
 
 def test_older_column_bound_values_are_resealed_by_the_migration(db):  # type: ignore[no-untyped-def]
-    """Values sealed before row binding (version 2) are re-sealed by migration 0006, on both databases."""
+    """Values sealed before row binding (version 2) are re-sealed by migration 0007, on both databases."""
     from alembic import command
     from alembic.config import Config
 
@@ -205,7 +205,7 @@ def test_older_column_bound_values_are_resealed_by_the_migration(db):  # type: i
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.attributes["engine"] = db.write_engine
-    command.downgrade(cfg, "0005")
+    command.downgrade(cfg, "0006")
     assert all(_raw(db, *cell)[:1] == b"\x02" for cell in every)  # as an older version left them
     from sqlalchemy import select
 

@@ -1,8 +1,8 @@
 """seal every field that names or describes a person: report details and persons, attachment file names
 and details, case descriptions, referral acknowledgement notes (bound to their rows like the others)
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 
 PostgreSQL: the columns become ``bytea`` (their text kept as UTF-8 bytes, then sealed). SQLite: column
 types are only declarations there, so the columns keep theirs and hold the sealed blobs.
@@ -13,8 +13,8 @@ import json
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
