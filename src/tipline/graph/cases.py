@@ -431,7 +431,12 @@ def open_cases_sharing(s: Session, guard: Guard, report_id: int, entity_ids: set
             select(CaseReport.case_id, Mention.entity_id)
             .join(Mention, Mention.report_id == CaseReport.report_id)
             .join(Case, Case.id == CaseReport.case_id)
-            .where(Mention.entity_id.in_(part), Mention.report_id != report_id, Case.status.in_(ACTIVE))
+            .where(
+                Mention.entity_id.in_(part),
+                Mention.report_id != report_id,
+                Mention.linkable.is_(True),
+                Case.status.in_(ACTIVE),
+            )
             .distinct()
         ):
             out.setdefault(cid, set()).add(eid)

@@ -127,7 +127,7 @@ def update_for_report(
             rows = s.execute(
                 select(Mention.report_id, ReportNetwork.network_id)
                 .outerjoin(ReportNetwork, ReportNetwork.report_id == Mention.report_id)
-                .where(Mention.entity_id.in_(part), Mention.report_id != report_id)
+                .where(Mention.entity_id.in_(part), Mention.report_id != report_id, Mention.linkable.is_(True))
                 .distinct()
             ).all()
             for rid, nid in rows:
@@ -182,7 +182,11 @@ def relink(s: Session, guard: Guard, report_ids: set[int], entity_ids: set[int])
     info = entity_info(s, entity_ids)
     pending = set(report_ids)
     for part in chunks([e for e in entity_ids if e in info and guard.links(*info[e])]):
-        pending.update(s.scalars(select(Mention.report_id).where(Mention.entity_id.in_(part)).distinct()))
+        pending.update(
+            s.scalars(
+                select(Mention.report_id).where(Mention.entity_id.in_(part), Mention.linkable.is_(True)).distinct()
+            )
+        )
     reports: set[int] = set()
     edges: list[tuple[int, int]] = []
     verdicts: dict[int, bool] = {}
@@ -199,7 +203,7 @@ def relink(s: Session, guard: Guard, report_ids: set[int], entity_ids: set[int])
             for rid, eid, kind, value, count in s.execute(
                 select(Mention.report_id, Mention.entity_id, Entity.kind, Entity.value, Entity.report_count)
                 .join(Entity, Entity.id == Mention.entity_id)
-                .where(Mention.report_id.in_(part))
+                .where(Mention.report_id.in_(part), Mention.linkable.is_(True))
             ):
                 ok = verdicts.get(eid)
                 if ok is None:
@@ -215,7 +219,11 @@ def relink(s: Session, guard: Guard, report_ids: set[int], entity_ids: set[int])
         rows = _entity_nids(s, new_links)
         nids |= set(rows.values())
         for part in chunks([e for e in new_links if e not in rows]):
-            pending.update(s.scalars(select(Mention.report_id).where(Mention.entity_id.in_(part)).distinct()))
+            pending.update(
+                s.scalars(
+                    select(Mention.report_id).where(Mention.entity_id.in_(part), Mention.linkable.is_(True)).distinct()
+                )
+            )
     old_r = _report_nids(s, reports)
     old_e: dict[int, int] = {}
     for part in chunks(nids):

@@ -122,6 +122,21 @@ ENTITY_KIND: dict[str, str] = {
 }
 
 
+# How an identifier was disguised (tipline.extract.DISGUISES); an obscured phone is an ad indicator.
+DISGUISE: dict[str, str] = {
+    "unicode": N_("look-alike or wide characters"),
+    "digits": N_("digits of another script"),
+    "invisible": N_("invisible characters"),
+    "keycap": N_("emoji digits"),
+    "words": N_("numbers in words"),
+    "letters": N_("letters for digits"),
+    "spaced": N_("odd spacing or separators"),
+    "split": N_("split into pieces"),
+    "at-dot": N_("“at” and “dot” in words"),
+    "defanged": N_("defanged"),
+}
+
+
 def label(table: Mapping[str, str], value: str | None, lang: str | None) -> str:
     """The translated name of ``value`` in ``table``; the value itself when the table lacks it."""
     if value is None:

@@ -43,6 +43,7 @@ _LABEL_TABLES: dict[str, Mapping[str, str]] = {
     "entity_kind": labels.ENTITY_KIND,
     "role": labels.ROLE,
     "person_role": labels.PERSON_ROLE,
+    "disguise": labels.DISGUISE,
 }
 
 
@@ -123,6 +124,7 @@ def environment(lang: str) -> jinja2.Environment:
         receipt=format_receipt,
         number=lambda v: format_decimal(v, locale=lang),
         urlquote=lambda v: quote(str(v), safe=""),
+        label_of=lambda value, table: labels.label(_LABEL_TABLES[table], value, lang),
     )
     return env
 

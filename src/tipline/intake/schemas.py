@@ -341,6 +341,15 @@ class EntityOut(BaseModel):
     field: str
     start: int | None = None
     end: int | None = None
+    disguise: str | None = Field(
+        default=None, description='How the value was written when not plainly, e.g. "words,letters".'
+    )
+    alternatives: list[tuple[str, float]] = Field(
+        default_factory=list,
+        description="Other readings of an ambiguous value (a number valid in two countries), best first, "
+        "each with its confidence. While there are some, reports are not linked through this mention.",
+    )
+    linkable: bool = True
 
 
 class ReasonOut(BaseModel):

@@ -12,7 +12,7 @@ import json
 import logging
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -343,16 +343,21 @@ class _Found:
     start: int | None
     end: int | None
     confidence: float
+    disguise: str = ""
+    alternatives: tuple[tuple[str, float], ...] = ()
+    linkable: bool = True  # False: an ambiguous reading nobody has confirmed
 
 
 def _entities_of(row: Report, followups: Iterable[FollowUp]) -> list[_Found]:
     out: list[_Found] = []
-    for f in extract(row.text or "", country=row.country, language=row.language):
-        out.append(_Found(f.kind, f.value, "text", f.start, f.end, f.confidence))
+    hints = tuple(p.get("country") for p in row.persons or [] if p.get("country"))
+    for f in extract(row.text or "", country=row.country, language=row.language, hints=hints):
+        out.append(_Found(f.kind, f.value, "text", f.start, f.end, f.confidence, f.disguise, f.alternatives))
     for fu in followups:
         if fu.author == "reporter":
-            for f in extract(fu.body, country=row.country, language=row.language):
-                out.append(_Found(f.kind, f.value, f"followup[{fu.id}]", f.start, f.end, f.confidence))
+            for f in extract(fu.body, country=row.country, language=row.language, hints=hints):
+                where = f"followup[{fu.id}]"
+                out.append(_Found(f.kind, f.value, where, f.start, f.end, f.confidence, f.disguise, f.alternatives))
     for i, url in enumerate(row.urls or []):
         # a link field (the public form's stream or ad link, a platform's URL list) is an identifier:
         # the URL, its host, and the account or handle of a profile link
@@ -419,6 +424,83 @@ def _answer_identifiers(row: Report, key: str, raw: str) -> list[_Found]:
     return found
 
 
+# A shared identifier named by more reports than this does not confirm a reading (a platform's support
+# line, a classifieds domain): the graph's over-correlation guard would not link through it either.
+_CONFIRM_MAX_REPORTS = 50
+
+
+def reading_key(f: Any) -> str:
+    """The key of an ambiguous mention in ``Report.details["readings"]`` (an analyst's choice)."""
+    return f"{f.field}:{f.start if f.start is not None else ''}"
+
+
+def _resolve_readings(s: Session, row: Report, found: list[_Found]) -> list[_Found]:
+    """Settle the ambiguous values (a number valid in two countries): a reading is confirmed, and then
+    links like any identifier, when an analyst chose it (``details["readings"]``), when the report names
+    the same value unambiguously elsewhere, or when another report that shares an unambiguous identifier
+    with this one names that reading; the other readings stay beside it. Otherwise the best reading is
+    kept with its alternatives and does not link (``Mention.linkable`` False)."""
+    if not any(f.alternatives for f in found):
+        return found
+    chosen: dict[str, str] = ((row.details or {}).get("readings") or {}) if isinstance(row.details, dict) else {}
+    sure = {(f.kind, f.value) for f in found if not f.alternatives}
+    neighbours: set[str] | None = None
+    out: list[_Found] = []
+    for f in found:
+        if not f.alternatives:
+            out.append(f)
+            continue
+        readings = [f.value] + [v for v, _ in f.alternatives]
+        pick = chosen.get(reading_key(f))
+        if pick not in readings:
+            pick = next((v for v in readings if (f.kind, v) in sure), None)
+        if pick is None:
+            if neighbours is None:
+                neighbours = _neighbour_values(s, row.id, sure, f.kind)
+            pick = next((v for v in readings if v in neighbours), None)
+        if pick is None:
+            out.append(replace(f, linkable=False))
+            continue
+        # the confirmed reading first; the others stay visible beside it
+        scored = [(f.value, f.confidence), *f.alternatives]
+        conf = max(c for v, c in scored if v == pick)
+        others = tuple((v, c) for v, c in scored if v != pick)
+        out.append(replace(f, value=pick, confidence=conf, alternatives=others))
+    return out
+
+
+def _neighbour_values(s: Session, report_id: int, sure: set[tuple[str, str]], kind: str) -> set[str]:
+    """Values of ``kind`` that reports sharing an unambiguous identifier with this one name (linkably)."""
+    if not sure:
+        return set()
+    by_kind: dict[str, list[str]] = {}
+    for k, v in sure:
+        by_kind.setdefault(k, []).append(v)
+    shared: set[int] = set()
+    for k, values in by_kind.items():
+        shared.update(
+            s.scalars(
+                select(Entity.id).where(
+                    Entity.kind == k, Entity.value.in_(values), Entity.report_count <= _CONFIRM_MAX_REPORTS
+                )
+            )
+        )
+    if not shared:
+        return set()
+    others = (
+        select(Mention.report_id)
+        .where(Mention.entity_id.in_(shared), Mention.report_id != report_id, Mention.linkable.is_(True))
+        .distinct()
+    )
+    return set(
+        s.scalars(
+            select(Entity.value)
+            .join(Mention, Mention.entity_id == Entity.id)
+            .where(Mention.report_id.in_(others), Entity.kind == kind, Mention.linkable.is_(True))
+        )
+    )
+
+
 def _upsert_entities(s: Session, pairs: set[tuple[str, str]], now: datetime) -> dict[tuple[str, str], int]:
     if not pairs:
         return {}
@@ -450,8 +532,23 @@ def analyse_after_store(db: Database, report_id: int) -> int | None:
         return None
 
 
-def analyse_report(db: Database, report_id: int) -> int:
-    """Extract entities, link them, score the report with the rules in force; returns its priority."""
+def analyse_report(db: Database, report_id: int, *, recheck: bool = True) -> int:
+    """Extract entities, link them, score the report with the rules in force; returns its priority.
+
+    With ``recheck``, the reports that share an identifier with this one and still hold an unconfirmed
+    ambiguous reading are analysed again afterwards: this report may confirm one of their readings.
+    """
+    priority, waiting = _analyse(db, report_id)
+    if recheck:
+        for rid in waiting:
+            analyse_report(db, rid, recheck=False)
+    return priority
+
+
+_RECHECK_MAX = 20
+
+
+def _analyse(db: Database, report_id: int) -> tuple[int, list[int]]:
     rules = load_rules(_rules_path(db))
     now = datetime.now(UTC)
     with db.session() as s:
@@ -459,7 +556,7 @@ def analyse_report(db: Database, report_id: int) -> int:
         if row is None:
             raise NotFound(f"no report {report_id}")
         followups = list(s.scalars(select(FollowUp).where(FollowUp.report_id == report_id)))
-        found = _entities_of(row, followups)
+        found = _resolve_readings(s, row, _entities_of(row, followups))
         ids = _upsert_entities(s, {(f.kind, f.value) for f in found}, now)
         old_entities = set(s.scalars(select(Mention.entity_id).where(Mention.report_id == report_id)))
         s.execute(delete(Mention).where(Mention.report_id == report_id))
@@ -472,18 +569,27 @@ def analyse_report(db: Database, report_id: int) -> int:
             seen.add(key)
             s.add(
                 Mention(
-                    entity_id=eid, report_id=report_id, field=f.field, start=f.start, end=f.end, confidence=f.confidence
+                    entity_id=eid,
+                    report_id=report_id,
+                    field=f.field,
+                    start=f.start,
+                    end=f.end,
+                    confidence=f.confidence,
+                    disguise=f.disguise or None,
+                    alternatives=[list(a) for a in f.alternatives] or None,
+                    linkable=f.linkable,
                 )
             )
         s.flush()
-        entity_ids = set(ids.values())
+        # an ambiguous reading (see _resolve_readings) names its entity, but links nothing
+        entity_ids = {ids[(f.kind, f.value)] for f in found if f.linkable}
         _refresh_entity_stats(s, entity_ids | old_entities, now)
         others: dict[str, int] = {}
         if entity_ids:
             q = (
                 select(Entity.kind, Entity.value, func.count(func.distinct(Mention.report_id)))
                 .join(Mention, Mention.entity_id == Entity.id)
-                .where(Entity.id.in_(entity_ids), Mention.report_id != report_id)
+                .where(Entity.id.in_(entity_ids), Mention.report_id != report_id, Mention.linkable.is_(True))
                 .group_by(Entity.kind, Entity.value)
             )
             others = {f"{k}:{v}": n for k, v, n in s.execute(q)}
@@ -517,7 +623,23 @@ def analyse_report(db: Database, report_id: int) -> int:
         index_report(s, report_id, _search_body(row, text, found))
         for hook in hooks.after_analysis_hooks():
             hook(ctx)
-        return scored.priority
+        waiting: list[int] = []
+        phones = [eid for (k, _v), eid in ids.items() if k in ("phone", "whatsapp")]
+        if entity_ids and phones:
+            sharing = (
+                select(Mention.report_id)
+                .where(Mention.entity_id.in_(entity_ids), Mention.report_id != report_id, Mention.linkable.is_(True))
+                .distinct()
+            )
+            waiting = list(
+                s.scalars(
+                    select(Mention.report_id)
+                    .where(Mention.report_id.in_(sharing), Mention.linkable.is_(False))
+                    .distinct()
+                    .limit(_RECHECK_MAX)
+                )
+            )
+        return scored.priority, waiting
 
 
 def _refresh_entity_stats(s: Session, entity_ids: set[int], now: datetime) -> None:

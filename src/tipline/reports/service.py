@@ -21,6 +21,7 @@ from tipline.intake.schemas import (
     ReportOut,
     Status,
 )
+from tipline.intake.service import analyse_report
 from tipline.store import Database
 from tipline.store.models import Entity, FollowUp, Mention, Report, ReportNote
 from tipline.store.search import search_reports
@@ -117,7 +118,17 @@ def _out(s: Session, r: Report) -> ReportOut:
         external_id=r.external_id,
         platform=r.platform.name if r.platform else None,
         entities=[
-            EntityOut(kind=e.kind, value=e.value, confidence=m.confidence, field=m.field, start=m.start, end=m.end)
+            EntityOut(
+                kind=e.kind,
+                value=e.value,
+                confidence=m.confidence,
+                field=m.field,
+                start=m.start,
+                end=m.end,
+                disguise=m.disguise,
+                alternatives=[(str(v), float(c)) for v, c in m.alternatives or []],
+                linkable=m.linkable,
+            )
             for m, e in mentions
         ],
         persons=r.persons,
@@ -211,6 +222,29 @@ def update_report(
             changes["note"] = True
         if changes:
             record(s, actor, "report.update", "report", report_id, **changes)
+
+
+def choose_reading(db: Database, report_id: int, actor: Principal, key: str, value: str) -> None:
+    """An analyst confirms one reading of an ambiguous value (``key``: the mention's field and start, as
+    :func:`tipline.intake.service.reading_key` writes it). The report is analysed again: the chosen
+    reading becomes its identifier and links like any other."""
+    with db.session() as s:
+        r = s.get(Report, report_id)
+        if r is None:
+            raise NotFound(f"no report {report_id}")
+        field_, _, start = key.partition(":")
+        q = select(Mention, Entity).join(Entity, Entity.id == Mention.entity_id).where(Mention.report_id == report_id)
+        readings: set[str] = set()
+        for m, e in s.execute(q.where(Mention.field == field_)):
+            if str(m.start if m.start is not None else "") == start and m.alternatives:
+                readings |= {e.value} | {str(v) for v, _ in m.alternatives}
+        if value not in readings:
+            raise ValueError("that is not a reading of an ambiguous value of this report")
+        details = dict(r.details or {})
+        details["readings"] = {**(details.get("readings") or {}), key: value}
+        r.details = details
+        record(s, actor, "report.reading", "report", report_id, field=field_, start=start)
+    analyse_report(db, report_id)
 
 
 def message_reporter(db: Database, report_id: int, actor: Principal, body: str) -> None:

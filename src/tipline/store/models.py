@@ -18,6 +18,9 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
 )
+from sqlalchemy import (
+    true as sa_true,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from tipline.store.types import SealedJSON, SealedText, UTCDateTime
@@ -186,6 +189,13 @@ class Mention(Base):
     start: Mapped[int | None] = mapped_column(Integer, nullable=True)
     end: Mapped[int | None] = mapped_column(Integer, nullable=True)
     confidence: Mapped[float] = mapped_column(Float, default=1.0)
+    # how the value was written when not plainly ("words,letters"; see tipline.extract.DISGUISES)
+    disguise: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # the other readings of an ambiguous value: [[value, confidence], ...], best first
+    alternatives: Mapped[list[Any] | None] = mapped_column(nullable=True)
+    # False for an ambiguous reading not yet confirmed (by another identifier or an analyst): the
+    # entity is known but the graph does not link reports through this mention
+    linkable: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     entity: Mapped[Entity] = relationship()
     report: Mapped[Report] = relationship(back_populates="mentions")

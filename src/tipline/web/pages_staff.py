@@ -33,6 +33,7 @@ from tipline.i18n import gettext_for, negotiate
 from tipline.i18n.labels import country_codes
 from tipline.i18n.templating import render
 from tipline.intake.schemas import AgeBand, Category, Classification, Source, Status
+from tipline.intake.service import reading_key
 from tipline.media.matching import report_matches
 from tipline.reports import service as reports
 from tipline.settings import Settings
@@ -252,11 +253,20 @@ def _report_page(
         return error_page(request, 404, _("There is no report %(id)s.") % {"id": report_id})
     entities: dict[str, dict[str, dict[str, Any]]] = {}
     for e in report.entities:
-        item = entities.setdefault(e.kind, {}).setdefault(e.value, {"value": e.value, "fields": [], "confidence": 0.0})
+        item = entities.setdefault(e.kind, {}).setdefault(
+            e.value, {"value": e.value, "fields": [], "confidence": 0.0, "disguises": [], "readings": []}
+        )
         if e.field not in item["fields"]:
             item["fields"].append(e.field)
         item["confidence"] = max(item["confidence"], e.confidence)
-    details = {k: v for k, v in report.details.items() if k != "answers"}
+        for d in filter(None, (e.disguise or "").split(",")):
+            if d not in item["disguises"]:
+                item["disguises"].append(d)
+        if e.alternatives:
+            # an ambiguous number: its other readings, and whether the graph links through it yet
+            key = reading_key(e)
+            item["readings"].append({"key": key, "alternatives": e.alternatives, "linked": e.linkable})
+    details = {k: v for k, v in report.details.items() if k not in ("answers", "readings")}
     ctx = {
         "r": report,
         "extras": extras,
@@ -329,6 +339,27 @@ def assess(
     except NotFound:
         return error_page(request, 404, _("There is no report %(id)s.") % {"id": report_id})
     return RedirectResponse(f"/reports/{report_id}?saved=1", status_code=303)
+
+
+@router.post("/reports/{report_id}/reading", response_class=HTMLResponse)
+def choose_reading(
+    request: Request,
+    report_id: int,
+    db: Db,
+    user: StaffUser,
+    key: Annotated[str, Form()] = "",
+    value: Annotated[str, Form()] = "",
+) -> Response:
+    """An analyst confirms one reading of an ambiguous number; the report is analysed again and links
+    through that reading."""
+    _ = gettext_for(negotiate(request))
+    try:
+        reports.choose_reading(db, report_id, user, key, value)
+    except NotFound:
+        return error_page(request, 404, _("There is no report %(id)s.") % {"id": report_id})
+    except ValueError:
+        return error_page(request, 422, _("That is not a reading of a number of this report. Reload the page."))
+    return RedirectResponse(f"/reports/{report_id}?saved=1#entities", status_code=303)
 
 
 @router.post("/reports/{report_id}/message", response_class=HTMLResponse)

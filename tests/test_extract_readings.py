@@ -1,0 +1,77 @@
+"""Issue 13 on the staff report page and in the graph: the disguise an identifier was written in, the
+other reading of an ambiguous number, and links through an ambiguous reading only once it is confirmed
+(by another identifier or by an analyst). Real app, real database; made-up numbers."""
+
+from __future__ import annotations
+
+from test_pages_public import _csrf, css, page, prime_csrf  # noqa: F401 (_csrf: autouse)
+from test_pages_staff import ana, login, public  # noqa: F401 (ana: fixture)
+from tipline.graph.network import network_of_report
+from tipline.intake.schemas import Category
+from tipline.reports import service as reports
+
+AMBIGUOUS = "My cousin in the Philippines is forced to do shows, the number is O9l7 l23 4567."
+PH = "+639171234567"
+IT_READING = "+3909171234567"
+
+
+def _network(db, rid: int) -> int | None:  # type: ignore[no-untyped-def]
+    with db.reader() as s:
+        return network_of_report(s, rid)
+
+
+def _phone(db, rid: int):  # type: ignore[no-untyped-def]
+    (e,) = [e for e in reports.get_report(db, rid).entities if e.kind == "phone"]
+    return e
+
+
+def test_report_page_shows_disguise_and_alternative_reading_and_analyst_confirms(client, db, ana):  # noqa: F811
+    sure = public(db, Category.OTHER, text=f"They call from {PH[:3]} 917 123 4567 every night.", country="PH")
+    amb = public(db, Category.OTHER, text=AMBIGUOUS, country="IT")
+    e = _phone(db, amb)
+    assert e.value == PH and e.disguise == "letters"
+    assert [v for v, _ in e.alternatives] == [IT_READING] and e.linkable is False
+    # the same number, but only one reading of it: no link yet
+    assert _network(db, amb) != _network(db, sure)
+
+    login(client)
+    prime_csrf(client)
+    doc = page(client.get(f"/reports/{amb}"))
+    (item,) = css(doc, "ul.entities[data-kind=phone] li")[:1]
+    assert css(item, "span.disguise")[0].get("data-disguise") == "letters"
+    assert "letters for digits" in css(item, "span.disguise")[0].text_content()
+    (reading,) = css(item, "div.reading")
+    assert reading.get("data-linked") == "no"
+    assert [c.text_content() for c in css(reading, "code.alternative")] == [IT_READING]
+
+    # the analyst confirms the Philippine reading: the report is analysed again and links
+    r = client.post(
+        f"/reports/{amb}/reading", data={"key": reading.get("data-key"), "value": PH}, follow_redirects=False
+    )
+    assert r.status_code == 303, r.text
+    e = _phone(db, amb)
+    assert e.value == PH and e.linkable is True and [v for v, _ in e.alternatives] == [IT_READING]
+    assert _network(db, amb) == _network(db, sure)
+    doc = page(client.get(f"/reports/{amb}"))
+    assert css(doc, "ul.entities[data-kind=phone] div.reading")[0].get("data-linked") == "yes"
+
+    # a value that is not one of the readings is refused, with a page that says what to do
+    r = client.post(f"/reports/{amb}/reading", data={"key": reading.get("data-key"), "value": "+15555550100"})
+    assert r.status_code == 422 and "Reload the page" in r.text
+
+
+def test_reading_confirmed_by_another_identifier(db):
+    # an earlier report names the same Telegram handle and the Philippine number written internationally
+    first = public(db, Category.OTHER, text="tg: @den_host_77, call +63 917 123 4567", country="PH")
+    amb = public(db, Category.OTHER, text=AMBIGUOUS + " Telegram: @den_host_77", country="IT")
+    e = _phone(db, amb)
+    assert e.value == PH and e.linkable is True  # confirmed by the shared handle's report
+    assert _network(db, amb) == _network(db, first)
+
+
+def test_later_report_confirms_an_earlier_ambiguous_reading(db):
+    amb = public(db, Category.OTHER, text=AMBIGUOUS + " Telegram: @den_host_78", country="IT")
+    assert _phone(db, amb).linkable is False
+    later = public(db, Category.OTHER, text="tg: @den_host_78, call +63 917 123 4567", country="PH")
+    assert _phone(db, amb).linkable is True
+    assert _network(db, amb) == _network(db, later)
