@@ -908,3 +908,17 @@ def platform_by_name(db: Database, name: str) -> Principal | None:
     with db.reader() as s:
         p = s.scalar(select(Platform).where(Platform.name == name))
         return Principal("platform", p.id, p.name, Role.PLATFORM) if p else None
+
+
+def audited(
+    db: Database,
+    actor: Principal | str,
+    action: str,
+    target_type: str | None = None,
+    target_id: Any = None,
+    **details: Any,
+) -> None:
+    """Append one audit event in its own transaction, for an action that changed nothing else (a view, an
+    export, a check): front ends call this, never :func:`record` with a session of their own."""
+    with db.session() as s:
+        record(s, actor, action, target_type, target_id, **details)

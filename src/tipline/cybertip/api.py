@@ -28,7 +28,6 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from lxml import etree
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import ClientDisconnect
 
@@ -38,6 +37,7 @@ from tipline.cybertip.parse import XSD_PATH, CybertipError, parse_file_details, 
 from tipline.errors import Conflict, NotFound
 from tipline.intake import service as intake
 from tipline.intake.schemas import FileIn
+from tipline.store import StoreError
 from tipline.web import kit
 from tipline.web.deps import basic_platform, get_db, get_settings
 
@@ -141,7 +141,7 @@ async def _handle(request: Request, work: Callable[[Request, Principal], Awaitab
         return _refusal_response(Refusal(e.code, e.message))
     except ClientDisconnect:
         return _refusal_response(Refusal(Code.INVALID_REQUEST, "the request body ended early", status=400))
-    except SQLAlchemyError:
+    except StoreError:
         log.exception("CyberTipline API: database error on %s", request.url.path)
         return _refusal_response(Refusal(Code.SAVE_FAILED, "the store could not save this; send it again"))
     except Exception:

@@ -307,6 +307,26 @@ def retract_submission(db: Database, report_id: int, *, platform_id: int | None)
 # ------------------------------------------------------------------------------------------ follow-up
 
 
+@dataclass
+class ReporterView:
+    """What a receipt holder may see: the status in plain words and the messages. Not the report itself
+    (whoever finds a receipt on a child's phone must not read the report back)."""
+
+    status: str
+    received_at: datetime
+    messages: list[dict[str, Any]]
+
+
+def reporter_view(db: Database, report_id: int) -> ReporterView:
+    with db.reader() as s:
+        row = s.execute(select(Report.status, Report.received_at).where(Report.id == report_id)).one()
+        messages = [
+            {"at": f.at, "author": f.author, "body": f.body}
+            for f in s.scalars(select(FollowUp).where(FollowUp.report_id == report_id).order_by(FollowUp.id))
+        ]
+    return ReporterView(row.status, row.received_at, messages)
+
+
 def report_for_receipt(db: Database, receipt: str) -> int | None:
     digits = receipts.clean_receipt(receipt)
     if digits is None:

@@ -44,11 +44,13 @@ import numpy as np
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from tipline.accounts.service import record
+from tipline.errors import NotFound
 from tipline.media.banks import banks_version
 from tipline.media.index import MIHPDQIndex, PDQIndex, hex_to_bytes
 from tipline.media.models import EXACT_KINDS, BankEntry, HashBank, HashMatch
 from tipline.store import Database
-from tipline.store.models import Attachment
+from tipline.store.models import Attachment, Report
 
 if TYPE_CHECKING:
     from tipline.store.models import Report
@@ -621,6 +623,16 @@ def report_matches(db: Database, report_id: int, *, session: Session | None = No
         return run(session)
     with db.reader() as s:
         return run(s)
+
+
+def viewed_report_matches(db: Database, report_id: int, viewer: Any) -> list[dict[str, Any]]:
+    """A report's matches for a staff member (the view is audited, ``report.matches.view``); raises
+    :class:`~tipline.errors.NotFound` for no such report."""
+    with db.session() as s:
+        if s.get(Report, report_id) is None:
+            raise NotFound(f"no report {report_id}")
+        record(s, viewer, "report.matches.view", "report", report_id)
+        return report_matches(db, report_id, session=s)
 
 
 def live_matches(

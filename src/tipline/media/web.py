@@ -26,15 +26,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from tipline.accounts import service as accounts
-from tipline.accounts.service import Principal, Role, record
+from tipline.accounts.service import Principal, Role
+from tipline.errors import NotFound
 from tipline.i18n.templating import render
 from tipline.media import banks as bank_service
 from tipline.media import viewer
 from tipline.media.banks import BankError, BankImportError
-from tipline.media.matching import Query, match_payload, matcher_for, queries_for_hashes, report_matches
+from tipline.media.matching import Query, match_payload, matcher_for, queries_for_hashes, viewed_report_matches
 from tipline.media.models import STANDARD_LABELS
 from tipline.store import Database
-from tipline.store.models import Report
 from tipline.web import kit
 from tipline.web.deps import get_db, require, staff
 from tipline.web.kit import PageRoute, error_page, require_page_role
@@ -252,11 +252,10 @@ def _matcher(request: Request):  # type: ignore[no-untyped-def]
 def get_report_matches(
     report_id: int, db: Annotated[Database, Depends(get_db)], user: Annotated[Principal, Depends(staff)]
 ) -> ReportMatchesOut:
-    with db.session() as s:
-        if s.get(Report, report_id) is None:
-            raise HTTPException(404, f"no report {report_id}")
-        record(s, user, "report.matches.view", "report", report_id)
-        rows = report_matches(db, report_id, session=s)
+    try:
+        rows = viewed_report_matches(db, report_id, user)
+    except NotFound:
+        raise HTTPException(404, f"no report {report_id}") from None
     for r in rows:
         r["matched_at"] = r["matched_at"].isoformat()
     return ReportMatchesOut(report_id=report_id, matches=rows)
@@ -465,8 +464,7 @@ def export_page(request: Request, bank_id: int, fmt: str, db: Db, user: Supervis
         return bank
     tmp = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 - closed by the stream below
     n = bank_service.export_bank(db, bank_id, tmp, fmt=fmt)
-    with db.session() as s:
-        record(s, user, "bank.export", "bank", bank_id, name=bank.name, entries=n, format=fmt)
+    accounts.audited(db, user, "bank.export", "bank", bank_id, name=bank.name, entries=n, format=fmt)
     tmp.seek(0)
 
     def stream() -> Iterator[bytes]:

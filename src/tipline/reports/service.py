@@ -165,6 +165,12 @@ class ReportExtras:
     contact: dict[str, Any] | None = None
 
 
+def queue_languages(db: Database) -> list[str]:
+    """The languages reports were filed in (the queue's language filter)."""
+    with db.reader() as s:
+        return sorted(x for x in s.scalars(select(Report.language).distinct()) if x)
+
+
 def report_extras(db: Database, report_id: int, viewer: Principal, *, reveal_contact: bool = False) -> ReportExtras:
     """Notes and messages of a report; the reporter's contact only when asked for (and audited)."""
     with db.session() as s:

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
-from tipline.accounts.service import Principal, Role, record
+from tipline.accounts.service import Principal, Role, audited
 from tipline.i18n import labels, negotiate
 from tipline.i18n.templating import environment, render
 from tipline.routing import stats
@@ -217,8 +217,7 @@ def _export(request: Request, db: Database, user: Principal, chart: str, fmt: st
             note=png_note(words, c, since, until),
         )
         media = "image/png"
-    with db.session() as s:
-        record(s, user, "stats.export", "chart", chart, format=fmt, period=q.period, since=since, until=until)
+    audited(db, user, "stats.export", "chart", chart, format=fmt, period=q.period, since=since, until=until)
     return Response(
         body,
         media_type=media,

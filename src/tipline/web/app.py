@@ -15,7 +15,6 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import DataError
 from starlette.concurrency import run_in_threadpool
 
 from tipline import __version__
@@ -23,7 +22,7 @@ from tipline.accounts import service as accounts
 from tipline.intake import service as intake
 from tipline.protect.crypto import KeyError_
 from tipline.settings import Settings
-from tipline.store import Database
+from tipline.store import Database, StoreDataError
 from tipline.web import security
 from tipline.web.kit import SESSION_COOKIE
 
@@ -176,7 +175,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         return security.out_of_range_response(request, exc)
 
     @app.exception_handler(OverflowError)
-    @app.exception_handler(DataError)
+    @app.exception_handler(StoreDataError)
     async def number_too_large(request: Request, exc: Exception) -> Response:
         return security.number_out_of_range(request, exc)
 

@@ -25,7 +25,6 @@ from babel.numbers import format_decimal
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from tipline.i18n import gettext_for, negotiate
@@ -35,7 +34,6 @@ from tipline.intake import service as intake
 from tipline.intake.schemas import MAX_TEXT, Category, ContactIn, IdentifierIn, PersonIn, PublicReportIn, ReportIn
 from tipline.settings import Settings
 from tipline.store import Database
-from tipline.store.models import FollowUp, Report
 from tipline.web import kit
 from tipline.web.deps import get_db, get_settings
 from tipline.web.kit import clean_text
@@ -438,26 +436,6 @@ async def report_submit(
 # ------------------------------------------------------------------------------------------ follow-up
 
 
-@dataclass
-class ReporterView:
-    """What a receipt holder may see: the status in plain words and the messages. Not the report itself
-    (whoever finds a receipt on a child's phone must not read the report back)."""
-
-    status: str
-    received_at: datetime
-    messages: list[dict[str, Any]]
-
-
-def reporter_view(db: Database, report_id: int) -> ReporterView:
-    with db.reader() as s:
-        row = s.execute(select(Report.status, Report.received_at).where(Report.id == report_id)).one()
-        messages = [
-            {"at": f.at, "author": f.author, "body": f.body}
-            for f in s.scalars(select(FollowUp).where(FollowUp.report_id == report_id).order_by(FollowUp.id))
-        ]
-    return ReporterView(row.status, row.received_at, messages)
-
-
 def _not_found(request: Request) -> HTMLResponse:
     _ = gettext_for(negotiate(request))
     return render(
@@ -480,7 +458,7 @@ def _status_page(
     added: bool = False,
     body: str = "",
 ) -> HTMLResponse:
-    view = reporter_view(db, report_id)
+    view = intake.reporter_view(db, report_id)
     ctx = {"view": view, "receipt": receipt, "error": error, "added": added, "body": body}
     return render(request, "public/followup_status.html", ctx, status_code=status_code, no_store=True)
 

@@ -24,7 +24,6 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy import select
 
 from tipline.accounts import service as accounts
 from tipline.accounts.service import Principal, Role
@@ -38,7 +37,6 @@ from tipline.media.matching import report_matches
 from tipline.reports import service as reports
 from tipline.settings import Settings
 from tipline.store import Database
-from tipline.store.models import Report
 from tipline.web.deps import get_settings
 from tipline.web.kit import (
     SESSION_COOKIE,
@@ -175,11 +173,6 @@ def _pick(value: str | None, allowed: set[str]) -> str | None:
     return value if value in allowed else None
 
 
-def _languages(db: Database) -> list[str]:
-    with db.reader() as s:
-        return sorted(x for x in s.scalars(select(Report.language).distinct()) if x)
-
-
 @router.get("/queue", response_class=HTMLResponse)
 def queue_page(
     request: Request,
@@ -193,7 +186,7 @@ def queue_page(
     q: str = "",
     page: str = "1",
 ) -> HTMLResponse:
-    languages = _languages(db)
+    languages = reports.queue_languages(db)
     f = reports.QueueFilter(
         category=_pick(category, {c.value for c in Category}),
         language=_pick(language, set(languages)),
@@ -752,8 +745,5 @@ def audit_verify(request: Request, db: Db, user: SupervisorUser) -> Response:
     from tipline.protect import audit
 
     result = audit.verify(db)
-    with db.session() as s:
-        accounts.record(
-            s, user, "audit.verify", None, None, ok=result.ok, events=result.events, head_seq=result.head_seq
-        )
+    accounts.audited(db, user, "audit.verify", None, None, ok=result.ok, events=result.events, head_seq=result.head_seq)
     return _audit_page(request, db, verified=result)
