@@ -294,7 +294,7 @@ class OwnCorpus:
         rng = self.rng
         kind = rng.choices(
             KINDS,  # in tipline.extract.KINDS order
-            weights=(30, 12, 8, 4, 3, 1, 2, 4, 3, 2, 2, 10, 3, 3, 3, 5, 3, 3, 3),
+            weights=(30, 12, 8, 4, 3, 1, 2, 4, 3, 2, 2, 10, 3, 3, 3, 5, 3, 3, 3, 4),
         )[0]
         if kind == "phone":
             region = (

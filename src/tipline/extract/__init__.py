@@ -68,6 +68,8 @@ from .crypto import eth_check, is_trx, is_xmr, normalise_btc, segwit_decode
 from .finance import extract_ibans, extract_mtcns, normalise_iban, normalise_mtcn
 from .handles import account_for, add_whatsapp, clean_account, clean_handle, extract_handles
 from .network import (
+    AT_WORDS,
+    DOT_WORDS,
     MESSAGING_DOMAINS,
     extract_bare_urls,
     extract_emails,
@@ -95,24 +97,37 @@ _TRX_RE = re.compile(rf"(?<![\w])T[{_B58}]{{33}}(?![\w])")
 _XMR_RE = re.compile(rf"(?<![\w])[48][{_B58}]{{94}}(?:[{_B58}]{{11}})?(?![\w])")
 
 
+_WRUN_RE = re.compile(r"(?<!\w)\w{25,}(?!\w)")
+
+
 def _extract_wallets(col: Collector) -> None:
+    """Every wallet form is one whole word of 25 characters or more: the word runs are found once and
+    each wallet pattern is tried on them only (in the order eth, bech32, xmr, base58 btc, trx)."""
     text = col.text
-    for m in _ETH_RE.finditer(text):
-        r = eth_check(m.group())
-        if r and col.free(*m.span()):
-            col.add("eth", r[0], m.start(), m.end(), r[1])
-    for m in _BECH32_RE.finditer(text):
-        if segwit_decode(m.group()) and col.free(*m.span()):
-            col.add("btc", m.group().lower(), m.start(), m.end(), 0.99)
-    for m in _XMR_RE.finditer(text):
-        if is_xmr(m.group()) and col.free(*m.span()):
-            col.add("xmr", m.group(), m.start(), m.end(), 0.99)
-    for m in _BTC_B58_RE.finditer(text):
-        if normalise_btc(m.group()) and col.free(*m.span()):
-            col.add("btc", m.group(), m.start(), m.end(), 0.99)
-    for m in _TRX_RE.finditer(text):
-        if is_trx(m.group()) and col.free(*m.span()):
-            col.add("trx", m.group(), m.start(), m.end(), 0.99)
+    for run in _WRUN_RE.finditer(text):
+        a, b = run.span()
+        for rx, check in _WALLET_CHECKS:
+            m = rx.fullmatch(text, a, b)
+            if m is None:
+                continue
+            r = check(m.group())
+            if r and col.free(a, b):
+                col.add(r[0], r[1], a, b, r[2])
+                break
+
+
+def _eth(s: str):  # type: ignore[no-untyped-def]
+    r = eth_check(s)
+    return ("eth", r[0], r[1]) if r else None
+
+
+_WALLET_CHECKS = (
+    (_ETH_RE, _eth),
+    (_BECH32_RE, lambda s: ("btc", s.lower(), 0.99) if segwit_decode(s) else None),
+    (_XMR_RE, lambda s: ("xmr", s, 0.99) if is_xmr(s) else None),
+    (_BTC_B58_RE, lambda s: ("btc", s, 0.99) if normalise_btc(s) else None),
+    (_TRX_RE, lambda s: ("trx", s, 0.99) if is_trx(s) else None),
+)
 
 
 def extract(
@@ -149,20 +164,43 @@ def _extract(text: str, country: str | None, language: str | None, hints: tuple[
     col = Collector(text)
     cue_list = Cues(text)
     phone_fn = _link_phone
-    extract_ibans(col)
-    _extract_wallets(col)
+    # Cheap gates (substring tests and one-class regex scans, in C) skip the extractors whose kind cannot
+    # be in the text; most texts hold only a few kinds.
+    low = text.lower()
+    if _IBAN_GATE.search(text):
+        extract_ibans(col)
+    if _WALLET_GATE.search(text):
+        _extract_wallets(col)
     view = View(text)
-    extract_scheme_urls(col, view, phone_fn)
-    extract_onions(col, view)
-    extract_emails(col, view)
-    extract_bare_urls(col, view, phone_fn)
-    extract_spelled_domains(col, view)
-    extract_ips(col, view)
+    vt = view.text
+    if "://" in vt or "www." in low:
+        extract_scheme_urls(col, view, phone_fn)
+    if "onion" in low:
+        extract_onions(col, view)
+    if "@" in vt or _AT_WORD_GATE.search(low):
+        extract_emails(col, view)
+    if _DOT_LETTER_GATE.search(vt):
+        extract_bare_urls(col, view, phone_fn)
+    if any(w in low for w in _DOT_WORDS_SPACED):
+        extract_spelled_domains(col, view)
+    if _IPV4_GATE.search(vt) or vt.count(":") >= 2:
+        extract_ips(col, view)
     extract_handles(col, cue_list)
-    extract_mtcns(col)
+    if any(w in low for w in _MTCN_GATE_WORDS) or "WU" in text:
+        extract_mtcns(col)
     extract_phones(col, country, language, hints)
-    add_whatsapp(col, cue_list)
+    if cue_list.items:
+        add_whatsapp(col, cue_list)
     return col.results()
+
+
+_IBAN_GATE = re.compile(r"[A-Za-z]{2}\d\d")
+_WALLET_GATE = re.compile(r"\w{25}")
+_AT_WORD_GATE = re.compile(r"\s(?:" + "|".join(AT_WORDS) + r")\s")
+_DOT_LETTER_GATE = re.compile(r"[^\W_]\.[^\W\d_]")
+_DOT_WORDS_SPACED = tuple(f" {w} " for w in DOT_WORDS)
+_IPV4_GATE = re.compile(r"\d\.\d{1,3}\.\d")
+_MTCN_GATE_WORDS = ("mtcn", "m.t.c.n", "control", "money", "western", "controllo", "codice")
 
 
 def _link_phone(value: str) -> str | None:

@@ -144,19 +144,20 @@ def clean_handle(kind: str, raw: str) -> str | None:
 
 def extract_handles(col: Collector, cue_list: Cues) -> None:
     text = col.text
+    low = text.lower()
     # 1. unambiguous Skype forms
-    for m in _SKYPE_URI_RE.finditer(text):
+    for m in _SKYPE_URI_RE.finditer(text) if "skype:" in low else ():
         if col.free(*m.span()):
             value = clean_handle("skype", m.group(1))
             if value:
                 col.add("skype", value, m.start(), m.end(), 0.95)
-    for m in _SKYPE_LIVE_RE.finditer(text):
+    for m in _SKYPE_LIVE_RE.finditer(text) if "live:" in text else ():
         s = m.group().rstrip(".")
         if col.free(m.start(), m.start() + len(s)):
             col.add("skype", s.lower(), m.start(), m.start() + len(s), 0.95)
 
     # 2. legacy discord tags near a discord cue
-    for m in _DISCORD_TAG_RE.finditer(text):
+    for m in _DISCORD_TAG_RE.finditer(text) if "#" in text else ():
         if cue_list.nearest(m.start(), m.end(), before=60, after=30) == "discord" and col.free(*m.span()):
             col.add("discord", m.group(), m.start(), m.end(), 0.85)
 
@@ -228,7 +229,7 @@ def extract_handles(col: Collector, cue_list: Cues) -> None:
             col.add(r[0], r[1], start, end, 0.8 if at else 0.7)
 
     # 5. @name attributed to the nearest cue; with none near, an account on an unknown platform
-    for m in _AT_HANDLE_RE.finditer(text):
+    for m in _AT_HANDLE_RE.finditer(text) if "@" in text else ():
         name = m.group(1).rstrip(".-")
         start, end = m.start(), m.start(1) + len(name)
         if not col.free(start, end):

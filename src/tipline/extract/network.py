@@ -403,9 +403,33 @@ def _cut_at_case_change(labels: list) -> list:
     return labels
 
 
+# an "@", or an at-word followed by a name and a dot (or a dot word): "anna at example dot com"
+_AT_FIND_RE = re.compile(
+    rf"@|\s(?:{'|'.join(AT_WORDS)})\s+[\w-]+(?:\.|\s*[\[\(]|\s+(?:{'|'.join(DOT_WORDS)})\s)", re.IGNORECASE
+)
+
+
+def _email_matches(text: str):  # type: ignore[no-untyped-def]
+    """EMAIL_RE matches, looked for only in windows around an "@" or an at-word (a local part is at most
+    64 characters before it): most of a text is never scanned."""
+    windows: list[list[int]] = []
+    for m in _AT_FIND_RE.finditer(text):
+        a, b = max(0, m.start() - 70), min(len(text), m.end() + 300)
+        if windows and a <= windows[-1][1]:
+            windows[-1][1] = b
+        else:
+            windows.append([a, b])
+    last = -1
+    for a, b in windows:
+        for m in EMAIL_RE.finditer(text, a, b):
+            if m.start() >= last:
+                last = m.end()
+                yield m
+
+
 def extract_emails(col: Collector, view: View) -> None:
     text = view.text
-    for m in EMAIL_RE.finditer(text):
+    for m in _email_matches(text):
         at = m.group("at")
         word_at = at.strip().lower() in AT_WORDS
         local = m.group("local")
@@ -434,9 +458,36 @@ def extract_emails(col: Collector, view: View) -> None:
         col.add("email", f"{local.lower()}@{host}", start, end, conf, disguise=disguise)
 
 
+_DOT_LETTER_RE = re.compile(r"[^\W_]\.[^\W\d_]")
+
+
+def _bare_url_matches(text: str):  # type: ignore[no-untyped-def]
+    """BARE_URL_RE matches, looked for only around a letter-dot-letter (a host name has one)."""
+    windows: list[list[int]] = []
+    for m in _DOT_LETTER_RE.finditer(text):
+        a = max(0, m.start() - 255)
+        ws = text.rfind(" ", a, m.start())
+        a = ws + 1 if ws >= 0 else a
+        nl = text.rfind("\n", a, m.start())
+        a = nl + 1 if nl >= 0 else a
+        b = len(text)
+        if windows and a <= windows[-1][1]:
+            windows[-1][1] = b
+        else:
+            windows.append([a, b])
+        break_at = text.find(" ", m.end())
+        windows[-1][1] = len(text) if break_at < 0 else break_at
+    last = -1
+    for a, b in windows:
+        for m in BARE_URL_RE.finditer(text, a, b):
+            if m.start() >= last:
+                last = m.end()
+                yield m
+
+
 def extract_bare_urls(col: Collector, view: View, phone_fn) -> None:
     text = view.text
-    for m in BARE_URL_RE.finditer(text):
+    for m in _bare_url_matches(text):
         host = m.group(1)
         path = _trim_url(m.group(3) or "")
         port = m.group(2) or ""

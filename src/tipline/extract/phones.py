@@ -138,7 +138,10 @@ _ALL_WORD_ALT, _WORD_FIRSTS = _word_alternation(set(_ALL_WORDS) | set(_MULT_WORD
 # or a single swap letter. Tokens never touch another letter or digit.
 _TOKEN_RE = re.compile(
     rf"(?=[\d+OolI{_WORD_FIRSTS}])(?<![^\W_])"
-    rf"(?:(?P<num>\+?[\dOolISB]*\d[\dOolISB]*)|(?P<word>(?i:{_ALL_WORD_ALT}))|(?P<weak>[OolI]))(?![^\W_])"
+    rf"(?:(?P<num>\+?[\dOolISB]*\d[\dOolISB]*)|(?P<word>(?i:{_ALL_WORD_ALT}))"
+    # a lone O / o / l / I is a digit only beside one (two separators at most between): "0 9 l 7", not "I"
+    rf"|(?P<weak>(?:(?<=\d)|(?<=\d[^\w\n])|(?<=\d[^\w\n]{{2}}))[OolI]|[OolI](?=[^\w\n]{{0,2}}[\dOolI])))"
+    rf"(?![^\W_])"
 )
 _SWAP = str.maketrans({"O": "0", "o": "0", "l": "1", "I": "1", "S": "5", "B": "8"})
 _GAP_OK = frozenset(" \t\u00a0.-\u2010\u2011\u2012\u2013\u2014()/_*\u00b7~|\n")
@@ -245,9 +248,31 @@ class _Tok:
         self.start, self.end, self.digits, self.kind, self.plus, self.mult = start, end, digits, kind, plus, mult
 
 
+# The candidate pass: one compiled regex finds stretches of digit groups, number words and swap letters
+# joined by short separators (a superset of what _runs keeps). Only stretches that can hold a number
+# (seven characters or more, or a digit group of three or more that may start a split number) are
+# tokenised in Python; the rest of the text is never looked at again.
+_TOK_ALT = rf"(?:\+?[\dOolISB]*\d[\dOolISB]*|(?i:{_ALL_WORD_ALT})|[OolI])(?![^\W_])"
+_STRETCH_RE = re.compile(
+    rf"(?=[\d+OolI{_WORD_FIRSTS}])(?<![^\W_]){_TOK_ALT}"
+    rf"(?:(?:[ \t\u00a0.\-\u2010-\u2014()/_*\u00b7~|\n]{{1,3}}|\s?,\s?)(?<![^\W_]){_TOK_ALT})*"
+)
+_DIGIT3_RE = re.compile(r"\d{3}")
+
+
 def _tokens(text: str, words: dict[str, str]) -> list[_Tok]:
     out: list[_Tok] = []
-    for m in _TOKEN_RE.finditer(text):
+    for st in _STRETCH_RE.finditer(text):
+        a, b = st.span()
+        if b - a < 7 and not _DIGIT3_RE.search(text, a, b):
+            continue
+        out.extend(_tokens_in(text, a, b, words))
+    return out
+
+
+def _tokens_in(text: str, a: int, b: int, words: dict[str, str]) -> list[_Tok]:
+    out: list[_Tok] = []
+    for m in _TOKEN_RE.finditer(text, a, b):
         kind = m.lastgroup
         s = m.group()
         if kind == "num":
@@ -339,31 +364,62 @@ def _runs(text: str, toks: list[_Tok]) -> list[list[_Tok]]:
 # --------------------------------------------------------------------------- region evidence
 
 # Words that place a report in a country: names, demonyms, big cities, and the payment apps and
-# networks of that country, in the languages reports come in.
-_COUNTRY_WORDS: dict[str, str] = {
-    "PH": r"philippines?|pilipinas|filipin[oa]s?|pinoys?|pinays?|manila|makati|quezon\s+city|cebu|davao|pampanga"
-    r"|angeles\s+city|mindanao|luzon|gcash|paymaya|palawan\s+express|cebuana|smart\s+padala|filippine",
-    "IT": r"ital(?:y|ia|ian[oa]?|iano|iana|iani|iane)|roma|rome|milano|milan|napoli|naples|torino|turin|palermo"
-    r"|postepay|satispay",
-    "US": r"usa|u\.s\.a?\.?|united\s+states|america|american|new\s+york|california|texas|florida|venmo|cash\s?app"
-    r"|zelle|stati\s+uniti|estados\s+unidos",
-    "GB": r"uk|united\s+kingdom|england|britain|british|london|manchester|regno\s+unito",
-    "TH": r"thailand|thai|bangkok|pattaya|promptpay|tailandia|ประเทศไทย",
-    "ES": r"spain|españa|espana|spagna|madrid|barcelona|bizum",
-    "MX": r"mexico|méxico|messico|mexican[oa]?|guadalajara|monterrey",
-    "CO": r"colombia|bogot[aá]|medell[ií]n",
-    "AU": r"australia|australian|sydney|melbourne",
-    "CA": r"canada|canadian|toronto|vancouver",
-    "DE": r"germany|deutschland|germania|berlin",
-    "FR": r"france|francia|paris|parigi",
-    "ID": r"indonesia|jakarta",
-    "VN": r"vietnam|viet\s+nam|hanoi|saigon",
-    "BR": r"brazil|brasil|brasile|s[aã]o\s+paulo",
+# networks of that country, in the languages reports come in (lower case; two-word names with a space).
+_COUNTRY_WORDS: dict[str, tuple[str, ...]] = {
+    "PH": (
+        "philippines philippine pilipinas filipino filipina filipinos filipinas pinoy pinoys pinay pinays manila "
+        "makati cebu davao pampanga mindanao luzon gcash paymaya cebuana filippine filippino filippina"
+    ).split()
+    + ["quezon city", "angeles city", "palawan express", "smart padala"],
+    "IT": (
+        "italy italia italian italiano italiana italiani italiane roma rome milano milan napoli naples torino "
+        "turin palermo postepay satispay"
+    ).split(),
+    "US": "usa america american venmo cashapp zelle california texas florida".split()
+    + ["united states", "new york", "cash app", "stati uniti", "estados unidos"],
+    "GB": "england britain british london manchester".split() + ["united kingdom", "regno unito"],
+    "TH": "thailand thai bangkok pattaya promptpay tailandia".split(),
+    "ES": "spain españa espana spagna madrid barcelona bizum".split(),
+    "MX": "mexico méxico messico mexicano mexicana guadalajara monterrey".split(),
+    "CO": "colombia bogota bogotá medellin medellín".split(),
+    "AU": "australia australian sydney melbourne".split(),
+    "CA": "canada canadian toronto vancouver".split(),
+    "DE": "germany deutschland germania berlin".split(),
+    "FR": "france francia paris parigi".split(),
+    "ID": "indonesia jakarta".split(),
+    "VN": "vietnam hanoi saigon".split() + ["viet nam"],
+    "BR": "brazil brasil brasile".split() + ["são paulo", "sao paulo"],
 }
-_COUNTRY_RE = re.compile(
-    r"(?<![\w@./])(?:" + "|".join(f"(?P<{r}>{w})" for r, w in _COUNTRY_WORDS.items()) + r")(?![\w@])",
-    re.IGNORECASE,
-)
+_COUNTRY_OF: dict[str, str] = {w: r for r, ws in _COUNTRY_WORDS.items() for w in ws}
+_COUNTRY_FIRST: frozenset[str] = frozenset(w.split()[0] for w in _COUNTRY_OF if " " in w)
+_COUNTRY_KEYS: frozenset[str] = frozenset(w for w in _COUNTRY_OF if " " not in w)
+_LETTER_WORDS_RE = re.compile(r"[^\W\d_]+")
+# "US", "UK", "U.S.", "U.S.A." in capitals (in lower case "us" is the pronoun)
+_US_UK_RE = re.compile(r"(?<![\w.])(?:(U\.S\.(?:A\.)?|US|USA)|(UK))(?![\w])")
+
+
+def _country_mentions(text: str) -> dict[str, int]:
+    """Region -> how many times the text names it (one lower-cased word scan, set intersections)."""
+    words = _LETTER_WORDS_RE.findall(text.lower())
+    present = _COUNTRY_KEYS.intersection(words)
+    seen: dict[str, int] = {}
+    for w in present:
+        r = _COUNTRY_OF[w]
+        seen[r] = seen.get(r, 0) + words.count(w)
+    if not _COUNTRY_FIRST.isdisjoint(words):
+        for i, w in enumerate(words[:-1]):
+            if w in _COUNTRY_FIRST:
+                r = _COUNTRY_OF.get(f"{w} {words[i + 1]}")
+                if r is not None:
+                    seen[r] = seen.get(r, 0) + 1
+    if "U" in text:
+        for m in _US_UK_RE.finditer(text):
+            r = "US" if m.group(1) else "GB"
+            if m.group() != "USA":  # "usa" is counted above
+                seen[r] = seen.get(r, 0) + 1
+    return seen
+
+
 _INTL_RE = re.compile(r"(?<![\w+])(?:\+|00)\s?([1-9]\d{0,2})")
 STATED_WEIGHT = 2.0
 WORD_WEIGHT = 2.0
@@ -390,13 +446,7 @@ def region_evidence(
     score: dict[str, float] = {}
     if country and country.upper() in supported:
         score[country.upper()] = STATED_WEIGHT
-    seen: dict[str, int] = {}
-    for m in _COUNTRY_RE.finditer(text):
-        r = m.lastgroup
-        if r is None or (r in ("US", "GB") and m.group().islower() and len(m.group()) <= 3):
-            continue  # "us", "uk" in lower case: the pronoun / a typo more often than the country
-        seen[r] = seen.get(r, 0) + 1
-    for r, n in seen.items():
+    for r, n in _country_mentions(text).items():
         score[r] = score.get(r, 0.0) + WORD_WEIGHT + min(2, n - 1) * 0.5
     for r in hints:
         if r and r.upper() in supported:
@@ -441,11 +491,21 @@ class _Scanner:
     two or more plain digits (another number beside the phone) may stay out.
     """
 
-    def __init__(self, col: Collector, regions: list[tuple[str, float]], words: dict[str, str]):
+    def __init__(self, col: Collector, evidence, words: dict[str, str]):  # type: ignore[no-untyped-def]
         self.col = col
-        self.regions = [r for r, _ in regions]
-        self.score = dict(regions)
+        self._evidence = evidence  # () -> [(region, score)], computed once and only when a number needs it
+        self._regions: list[str] | None = None
+        self.score: dict[str, float] = {}
         self.all_runs = _runs(col.text, _tokens(col.text, words))
+        self.ndigits = {id(r): sum(len(t.digits) for t in r) for r in self.all_runs}
+
+    @property
+    def regions(self) -> list[str]:
+        if self._regions is None:
+            ranked = self._evidence()
+            self._regions = [r for r, _ in ranked]
+            self.score = dict(ranked)
+        return self._regions
 
     def _odd(self, run: list[_Tok], i: int, j: int) -> bool:
         text = self.col.text
@@ -584,7 +644,7 @@ class _Scanner:
     def scan(self) -> None:
         col = self.col
         for run in self.all_runs:
-            if _ndigits(run) < 7:
+            if self.ndigits[id(run)] < 7:
                 continue
             # the stretches of the run that nothing has taken yet
             free: list[list[_Tok]] = [[]]
@@ -611,13 +671,14 @@ class _Scanner:
         runs = [r for r in self.all_runs if r and col.free(r[0].start, r[-1].end)]
         for a in range(len(runs)):
             first = runs[a]
-            if not 3 <= _ndigits(first) < 7 or first[0].kind != "num" or first[0].digits[:1] not in ("0", ""):
+            nd = self.ndigits.get(id(first), 0)
+            if not 3 <= nd < 7 or first[0].kind != "num" or first[0].digits[:1] not in ("0", ""):
                 if not (first[0].plus and 3 <= _ndigits(first) < 7):
                     continue
             group = [first]
             for b in range(a + 1, min(len(runs), a + 3)):
                 gap = text[group[-1][-1].end : runs[b][0].start]
-                if len(gap) > 30 or not _SPLIT_GAP_RE.fullmatch(gap) or not 3 <= _ndigits(runs[b]) < 9:
+                if len(gap) > 30 or not _SPLIT_GAP_RE.fullmatch(gap) or not 3 <= self.ndigits.get(id(runs[b]), 0) < 9:
                     break
                 group.append(runs[b])
                 flat = [t for r in group for t in r]
@@ -632,8 +693,7 @@ _SPLIT_GAP_RE = re.compile(r" +(?:[^\W\d_]{1,12} +){1,3}")
 
 
 def extract_phones(col: Collector, country: str | None, language: str | None, hints: tuple[str, ...] = ()) -> None:
-    regions = region_evidence(col.text, country, language, hints)
-    scanner = _Scanner(col, regions, _words_for(language))
+    scanner = _Scanner(col, lambda: region_evidence(col.text, country, language, hints), _words_for(language))
     scanner.scan()
     scanner.scan_split()
 

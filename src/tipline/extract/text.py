@@ -153,7 +153,7 @@ def _confusables() -> dict[str, str]:
             continue
         for h in homoglyphs:
             t = h["c"]
-            if len(t) == 1 and t.isascii() and (t.isalnum() or t in "@.:/_-+"):
+            if len(t) == 1 and t.isascii() and (t.isalnum() or t in "@.:/") and unicodedata.category(ch) != "Sc":
                 out[ch] = t
                 break
     return out
@@ -276,6 +276,11 @@ _DEFANG_RULES: list[tuple[str, str]] = [
 ]
 _DEFANG_RE = re.compile("|".join(f"({p})" for p, _ in _DEFANG_RULES), re.IGNORECASE)
 _DEFANG_REPL = [r for _, r in _DEFANG_RULES]
+# what every defang rule needs: a bracket of [ { <, "(" before a dot/at word, "\.", or hxxp
+_DEFANG_GATE = re.compile(
+    r"[\[\{<]|\(\s*(?:[.@]|dot|punto|tuldok|ponto|point|punkt|at|chiocciola|arroba|arobase)\s*\)|\\\.|h(?:xx|\*\*)p",
+    re.IGNORECASE,
+)
 
 
 class View:
@@ -292,6 +297,9 @@ class View:
         ends: list[int] = []
         defanged: list[int] = []
         pos = 0
+        if not _DEFANG_GATE.search(original):
+            self.text, self.identity, self._starts, self._ends, self.defanged_at = original, True, None, None, ()
+            return
         for m in _DEFANG_RE.finditer(original):
             a, b = m.span()
             if a > pos:
@@ -359,13 +367,48 @@ CUE_RE = re.compile(
 )
 
 
+def _cue_first_words() -> frozenset[str]:
+    from .platforms import platforms
+
+    out = set()
+    for p in platforms().values():
+        for a in list(p.aliases) + list(p.cues):
+            if a not in p.weak:
+                out.add(re.split(r"[^a-z]+", a.lower())[0] or a.lower())
+    return frozenset(out)
+
+
+_LETTERS_RE = re.compile(r"[a-z]+")
+_CUE_FIRST_WORDS = _cue_first_words()
+
+
 class Cues:
     """Platform cue words of a text, (start, end, platform) in order, with nearest-cue lookup."""
 
     __slots__ = ("items", "_ends", "_starts")
 
     def __init__(self, text: str) -> None:
-        self.items = [(m.start(), m.end(), m.lastgroup) for m in CUE_RE.finditer(text)]
+        # gate: a set intersection of the text's words with the cue words' first words (in C) spares
+        # the cue regex the texts that name no platform
+        low = text.lower()
+        present = _CUE_FIRST_WORDS.intersection(_LETTERS_RE.findall(low))
+        self.items: list[tuple[int, int, str]] = []
+        if present:
+            # the cue regex is tried only where a cue word starts (str.find, in C), not at every position
+            starts: set[int] = set()
+            for w in present:
+                i = low.find(w)
+                while i >= 0:
+                    starts.add(i)
+                    i = low.find(w, i + 1)
+            last = -1
+            for i in sorted(starts):
+                if i < last:
+                    continue
+                m = CUE_RE.match(text, i)
+                if m:
+                    self.items.append((m.start(), m.end(), m.lastgroup or ""))
+                    last = m.end()
         self._ends = [ce for _, ce, _ in self.items]
         self._starts = [cs for cs, _, _ in self.items]
 
