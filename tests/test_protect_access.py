@@ -107,6 +107,7 @@ ROUTES: dict[str, str] = {
     # staff pages
     "GET /queue": ANALYST,
     "GET /reports/{report_id}": ANALYST,
+    "POST /reports/{report_id}/reading": ANALYST,
     "POST /reports/{report_id}/reveal-contact": ANALYST,
     "POST /reports/{report_id}/assess": ANALYST,
     "POST /reports/{report_id}/message": ANALYST,

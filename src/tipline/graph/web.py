@@ -298,284 +298,300 @@ StaffUser = Annotated[Principal, Depends(kit.page_user)]
 SupervisorUser = Annotated[Principal, Depends(kit.require_page_role(Role.SUPERVISOR))]
 
 
-def _pages() -> APIRouter:
-    """The staff pages (they share the page kit's access rules and the app's CSRF guard and layout)."""
-    pages = APIRouter(route_class=kit.PageRoute, include_in_schema=False)
+# the staff pages (the page kit's access rules, the app's CSRF guard and layout)
+pages = APIRouter(route_class=kit.PageRoute, include_in_schema=False)
 
-    def problem(request: Request, status: int, what: str, **kw: Any) -> HTMLResponse:
-        return render(
-            request, "graph/error.html", {"status": status, "what": what, **kw}, status_code=status, no_store=True
+
+def _problem(request: Request, status: int, what: str, **kw: Any) -> HTMLResponse:
+    return render(
+        request, "graph/error.html", {"status": status, "what": what, **kw}, status_code=status, no_store=True
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@pages.get("/networks", response_class=HTMLResponse)
+def networks_page(request: Request, db: Db, user: StaffUser) -> HTMLResponse:
+    items = service.list_networks(db, limit=100)
+    return render(request, "graph/networks.html", {"items": items, "now": _now()}, no_store=True)
+
+
+@pages.get("/networks/{network_id}", response_class=HTMLResponse)
+def network_page(request: Request, network_id: Id, db: Db, user: StaffUser) -> HTMLResponse:
+    try:
+        view = service.network_view(db, network_id, viewer=user)
+    except NotFound:
+        return _problem(request, 404, "no_network", id=network_id)
+    return render(request, "graph/network.html", {"n": view, "now": _now()}, no_store=True)
+
+
+@pages.get("/reports/{report_id}/network")
+def report_network(request: Request, report_id: Id, db: Db, user: StaffUser) -> Response:
+    nid = service.network_id_of_report(db, report_id)
+    if nid is None:
+        return _problem(request, 404, "no_report_network", id=report_id)
+    return RedirectResponse(f"/networks/{nid}", status_code=303)
+
+
+@pages.get("/graph", response_class=HTMLResponse)
+def graph_page(
+    request: Request,
+    db: Db,
+    user: StaffUser,
+    report: QueryId = None,
+    entity_kind: str | None = None,
+    entity_value: str | None = None,
+    case: QueryId = None,
+    network: QueryId = None,
+) -> HTMLResponse:
+    params: dict[str, Any] = {}
+    network_id: int | None = None
+    subject: dict[str, Any] = {}
+    timeline: list[dict[str, Any]] = []
+    try:
+        if report is not None:
+            params = {"report": report}
+            network_id = service.network_id_of_report(db, report)
+            subject = {"type": "report", "id": report}
+            if network_id is None:
+                reports.get_report(db, report)  # 404 when it does not exist
+        elif entity_kind and entity_value:
+            if not _plain(entity_kind, entity_value):
+                raise NotFound(entity_kind)
+            params = {"entity_kind": entity_kind, "entity_value": entity_value}
+            d = service.entity_details(db, entity_kind, entity_value)
+            network_id = d.network_id
+            subject = {"type": "entity", "kind": d.kind, "value": d.value, "excluded": d.excluded}
+        elif case is not None:
+            params = {"case": case}
+            cv = cases.get_case(db, case)
+            subject = {"type": "case", "id": case, "title": cv.title}
+            timeline = cv.activity
+            network_id = cv.networks[0] if len(cv.networks) == 1 else None
+        elif network is not None:
+            params = {"network": network}
+            network_id = network
+            subject = {"type": "network", "id": network}
+        else:
+            return _problem(request, 404, "no_subject")
+        nv = service.network_view(db, network_id) if network_id is not None else None
+    except NotFound:
+        return _problem(request, 404, "no_subject")
+    if nv is not None and not timeline:
+        timeline = nv.timeline
+    ctx = {
+        "subject": subject,
+        "src": "/api/v1/graph/elements?" + urlencode(params),
+        "network": nv,
+        "network_src": f"/api/v1/graph/elements?network={network_id}" if network_id is not None else None,
+        "timeline": timeline,
+        "tlps": [t.value for t in cases.TLP],
+        "now": _now(),
+    }
+    return render(request, "graph/view.html", ctx, no_store=True)
+
+
+@pages.get("/graph/entities/{kind}/{value:path}", response_class=HTMLResponse)
+def entity_page(request: Request, kind: str, value: str, db: Db, user: StaffUser) -> HTMLResponse:
+    try:
+        if not _plain(kind, value):
+            raise NotFound(kind)
+        view = reports.entity_view(db, kind, value, viewer=user)
+        graph = service.entity_details(db, kind, value)
+    except NotFound:
+        return _problem(request, 404, "no_entity")
+    return render(request, "graph/entity.html", {"e": view, "graph": graph, "now": _now()}, no_store=True)
+
+
+# ------------------------------------------------------------------------------------------ pages: cases
+
+
+@pages.get("/cases", response_class=HTMLResponse)
+def cases_page(request: Request, db: Db, user: StaffUser, status: str = "active") -> HTMLResponse:
+    status = status if status in ("active", "open", "in_progress", "closed", "all") else "active"
+    items = cases.list_cases(db, status=None if status == "all" else status)
+    ctx = {"items": items, "status": status, "statuses": [s.value for s in cases.CaseStatus], "now": _now()}
+    return render(request, "graph/cases.html", ctx, no_store=True)
+
+
+@pages.post("/cases")
+def create_case_page(
+    request: Request,
+    db: Db,
+    user: StaffUser,
+    title: Annotated[str, Form()] = "",
+    network_id: Annotated[str, Form()] = "",
+    report_id: Annotated[str, Form()] = "",
+    tlp: Annotated[str, Form()] = cases.TLP.AMBER.value,
+) -> Response:
+    nid = _form_id(network_id)
+    rids = {r} if (r := _form_id(report_id)) is not None else set()
+    if nid is None and rids:
+        nid = service.network_id_of_report(db, next(iter(rids)))
+    if nid is None and not rids:
+        return _problem(request, 422, "case_needs_reports")
+    title = kit.clean_text(title).strip()
+    if not title:
+        title = f"Network {nid}" if nid is not None else f"Report {next(iter(rids))}"
+    try:
+        cid = cases.create_case(
+            db,
+            user,
+            title=title[:200],
+            report_ids=rids,
+            network_id=nid,
+            tlp=tlp if tlp in {t.value for t in cases.TLP} else cases.TLP.AMBER.value,
         )
-
-    def now() -> datetime:
-        return datetime.now(UTC)
-
-    @pages.get("/networks", response_class=HTMLResponse)
-    def networks_page(request: Request, db: Db, user: StaffUser) -> HTMLResponse:
-        items = service.list_networks(db, limit=100)
-        return render(request, "graph/networks.html", {"items": items, "now": now()}, no_store=True)
-
-    @pages.get("/networks/{network_id}", response_class=HTMLResponse)
-    def network_page(request: Request, network_id: Id, db: Db, user: StaffUser) -> HTMLResponse:
-        try:
-            view = service.network_view(db, network_id, viewer=user)
-        except NotFound:
-            return problem(request, 404, "no_network", id=network_id)
-        return render(request, "graph/network.html", {"n": view, "now": now()}, no_store=True)
-
-    @pages.get("/reports/{report_id}/network")
-    def report_network(request: Request, report_id: Id, db: Db, user: StaffUser) -> Response:
-        nid = service.network_id_of_report(db, report_id)
-        if nid is None:
-            return problem(request, 404, "no_report_network", id=report_id)
-        return RedirectResponse(f"/networks/{nid}", status_code=303)
-
-    @pages.get("/graph", response_class=HTMLResponse)
-    def graph_page(
-        request: Request,
-        db: Db,
-        user: StaffUser,
-        report: QueryId = None,
-        entity_kind: str | None = None,
-        entity_value: str | None = None,
-        case: QueryId = None,
-        network: QueryId = None,
-    ) -> HTMLResponse:
-        params: dict[str, Any] = {}
-        network_id: int | None = None
-        subject: dict[str, Any] = {}
-        timeline: list[dict[str, Any]] = []
-        try:
-            if report is not None:
-                params = {"report": report}
-                network_id = service.network_id_of_report(db, report)
-                subject = {"type": "report", "id": report}
-                if network_id is None:
-                    reports.get_report(db, report)  # 404 when it does not exist
-            elif entity_kind and entity_value:
-                if not _plain(entity_kind, entity_value):
-                    raise NotFound(entity_kind)
-                params = {"entity_kind": entity_kind, "entity_value": entity_value}
-                d = service.entity_details(db, entity_kind, entity_value)
-                network_id = d.network_id
-                subject = {"type": "entity", "kind": d.kind, "value": d.value, "excluded": d.excluded}
-            elif case is not None:
-                params = {"case": case}
-                cv = cases.get_case(db, case)
-                subject = {"type": "case", "id": case, "title": cv.title}
-                timeline = cv.activity
-                network_id = cv.networks[0] if len(cv.networks) == 1 else None
-            elif network is not None:
-                params = {"network": network}
-                network_id = network
-                subject = {"type": "network", "id": network}
-            else:
-                return problem(request, 404, "no_subject")
-            nv = service.network_view(db, network_id) if network_id is not None else None
-        except NotFound:
-            return problem(request, 404, "no_subject")
-        if nv is not None and not timeline:
-            timeline = nv.timeline
-        ctx = {
-            "subject": subject,
-            "src": "/api/v1/graph/elements?" + urlencode(params),
-            "network": nv,
-            "network_src": f"/api/v1/graph/elements?network={network_id}" if network_id is not None else None,
-            "timeline": timeline,
-            "tlps": [t.value for t in cases.TLP],
-            "now": now(),
-        }
-        return render(request, "graph/view.html", ctx, no_store=True)
-
-    @pages.get("/graph/entities/{kind}/{value:path}", response_class=HTMLResponse)
-    def entity_page(request: Request, kind: str, value: str, db: Db, user: StaffUser) -> HTMLResponse:
-        try:
-            if not _plain(kind, value):
-                raise NotFound(kind)
-            view = reports.entity_view(db, kind, value, viewer=user)
-            graph = service.entity_details(db, kind, value)
-        except NotFound:
-            return problem(request, 404, "no_entity")
-        return render(request, "graph/entity.html", {"e": view, "graph": graph, "now": now()}, no_store=True)
-
-    # -------------------------------------------------------------------------------------- cases
-
-    @pages.get("/cases", response_class=HTMLResponse)
-    def cases_page(request: Request, db: Db, user: StaffUser, status: str = "active") -> HTMLResponse:
-        status = status if status in ("active", "open", "in_progress", "closed", "all") else "active"
-        items = cases.list_cases(db, status=None if status == "all" else status)
-        ctx = {"items": items, "status": status, "statuses": [s.value for s in cases.CaseStatus], "now": now()}
-        return render(request, "graph/cases.html", ctx, no_store=True)
-
-    @pages.post("/cases")
-    def create_case_page(
-        request: Request,
-        db: Db,
-        user: StaffUser,
-        title: Annotated[str, Form()] = "",
-        network_id: Annotated[str, Form()] = "",
-        report_id: Annotated[str, Form()] = "",
-        tlp: Annotated[str, Form()] = cases.TLP.AMBER.value,
-    ) -> Response:
-        nid = _form_id(network_id)
-        rids = {r} if (r := _form_id(report_id)) is not None else set()
-        if nid is None and rids:
-            nid = service.network_id_of_report(db, next(iter(rids)))
-        if nid is None and not rids:
-            return problem(request, 422, "case_needs_reports")
-        title = kit.clean_text(title).strip()
-        if not title:
-            title = f"Network {nid}" if nid is not None else f"Report {next(iter(rids))}"
-        try:
-            cid = cases.create_case(
-                db,
-                user,
-                title=title[:200],
-                report_ids=rids,
-                network_id=nid,
-                tlp=tlp if tlp in {t.value for t in cases.TLP} else cases.TLP.AMBER.value,
-            )
-        except NotFound:
-            return problem(request, 404, "no_subject")
-        return RedirectResponse(f"/cases/{cid}?created=1", status_code=303)
-
-    @pages.get("/cases/{case_id}", response_class=HTMLResponse)
-    def case_page(request: Request, case_id: Id, db: Db, user: StaffUser) -> HTMLResponse:
-        try:
-            view = cases.get_case(db, case_id, viewer=user)
-        except NotFound:
-            return problem(request, 404, "no_case", id=case_id)
-        from tipline.accounts import service as accounts
-
-        users = [u.name for u in accounts.list_users(db) if getattr(u, "active", True)]
-        ctx = {
-            "c": view,
-            "users": users,
-            "statuses": [s.value for s in cases.CaseStatus],
-            "tlps": [t.value for t in cases.TLP],
-            "flash": next(
-                (k for k in ("created", "saved", "added", "removed", "noted") if request.query_params.get(k)), None
-            ),
-            "error": request.query_params.get("error"),
-            "now": now(),
-        }
-        return render(request, "graph/case.html", ctx, no_store=True)
-
-    @pages.post("/cases/{case_id}/update")
-    def case_update_page(
-        request: Request,
-        case_id: Id,
-        db: Db,
-        user: StaffUser,
-        title: Annotated[str, Form()] = "",
-        status: Annotated[str, Form()] = "",
-        tlp: Annotated[str, Form()] = "",
-        assignee: Annotated[str, Form()] = "",
-    ) -> Response:
-        try:
-            cases.update_case(
-                db,
-                case_id,
-                user,
-                title=kit.clean_text(title).strip() or None,
-                status=status if status in {s.value for s in cases.CaseStatus} else None,
-                tlp=tlp if tlp in {t.value for t in cases.TLP} else None,
-                assignee=assignee or None,
-                unassign=not assignee,
-            )
-        except NotFound:
-            return problem(request, 404, "no_case", id=case_id)
-        except cases.CaseError:
-            return RedirectResponse(f"/cases/{case_id}?error=update", status_code=303)
-        return RedirectResponse(f"/cases/{case_id}?saved=1", status_code=303)
-
-    @pages.post("/cases/{case_id}/reports")
-    def case_add_page(
-        request: Request,
-        case_id: Id,
-        db: Db,
-        user: StaffUser,
-        report_ids: Annotated[str, Form()] = "",
-    ) -> Response:
-        ids = {i for x in report_ids.replace(",", " ").split() if (i := _form_id(x)) is not None}
-        if not ids:
-            return RedirectResponse(f"/cases/{case_id}?error=reports", status_code=303)
-        try:
-            cases.add_reports(db, case_id, ids, user)
-        except NotFound:
-            return RedirectResponse(f"/cases/{case_id}?error=reports", status_code=303)
-        return RedirectResponse(f"/cases/{case_id}?added=1", status_code=303)
-
-    @pages.post("/cases/{case_id}/reports/{report_id}/remove")
-    def case_remove_page(request: Request, case_id: Id, report_id: Id, db: Db, user: StaffUser) -> Response:
-        try:
-            cases.remove_report(db, case_id, report_id, user)
-        except NotFound:
-            return problem(request, 404, "no_case", id=case_id)
-        return RedirectResponse(f"/cases/{case_id}?removed=1", status_code=303)
-
-    @pages.post("/cases/{case_id}/notes")
-    def case_note_page(
-        request: Request,
-        case_id: Id,
-        db: Db,
-        user: StaffUser,
-        body: Annotated[str, Form()] = "",
-    ) -> Response:
-        try:
-            cases.add_note(db, case_id, user, kit.clean_text(body))
-        except NotFound:
-            return problem(request, 404, "no_case", id=case_id)
-        except cases.CaseError:
-            return RedirectResponse(f"/cases/{case_id}?error=note#notes", status_code=303)
-        return RedirectResponse(f"/cases/{case_id}?noted=1#notes", status_code=303)
-
-    # -------------------------------------------------------------------------------------- warning list
-
-    @pages.get("/exclusions", response_class=HTMLResponse)
-    def exclusions_page(request: Request, db: Db, user: StaffUser) -> HTMLResponse:
-        ctx = {
-            "items": service.list_exclusions(db),
-            "limits": service.limits(db),
-            "can_edit": user.can(Role.SUPERVISOR),
-            "error": request.query_params.get("error"),
-            "flash": request.query_params.get("done"),
-            "now": now(),
-        }
-        return render(request, "graph/exclusions.html", ctx, no_store=True)
-
-    @pages.post("/exclusions")
-    def add_exclusion_page(
-        request: Request,
-        db: Db,
-        user: SupervisorUser,
-        kind: Annotated[str, Form()] = "",
-        value: Annotated[str, Form()] = "",
-        pattern: Annotated[str, Form()] = "",
-        reason: Annotated[str, Form()] = "",
-    ) -> Response:
-        try:
-            service.add_exclusion(
-                db,
-                kit.clean_text(kind),
-                value=kit.clean_text(value).strip() or None,
-                pattern=pattern.strip() or None,
-                reason=kit.clean_text(reason),
-                actor=user,
-            )
-        except GuardError as e:
-            return RedirectResponse("/exclusions?" + urlencode({"error": str(e)}), status_code=303)
-        return RedirectResponse("/exclusions?done=added", status_code=303)
-
-    @pages.post("/exclusions/{exclusion_id}/remove")
-    def remove_exclusion_page(request: Request, exclusion_id: Id, db: Db, user: SupervisorUser) -> Response:
-        try:
-            service.remove_exclusion(db, exclusion_id, user)
-        except NotFound:
-            return problem(request, 404, "no_exclusion")
-        return RedirectResponse("/exclusions?done=removed", status_code=303)
-
-    return pages
+    except NotFound:
+        return _problem(request, 404, "no_subject")
+    return RedirectResponse(f"/cases/{cid}?created=1", status_code=303)
 
 
-router.include_router(_pages())
+@pages.get("/cases/{case_id}", response_class=HTMLResponse)
+def case_page(request: Request, case_id: Id, db: Db, user: StaffUser) -> HTMLResponse:
+    try:
+        view = cases.get_case(db, case_id, viewer=user)
+    except NotFound:
+        return _problem(request, 404, "no_case", id=case_id)
+    from tipline.accounts import service as accounts
+
+    users = [u.name for u in accounts.list_users(db) if getattr(u, "active", True)]
+    ctx = {
+        "c": view,
+        "users": users,
+        "statuses": [s.value for s in cases.CaseStatus],
+        "tlps": [t.value for t in cases.TLP],
+        "flash": next(
+            (k for k in ("created", "saved", "added", "removed", "noted") if request.query_params.get(k)), None
+        ),
+        "error": request.query_params.get("error"),
+        "now": _now(),
+    }
+    return render(request, "graph/case.html", ctx, no_store=True)
+
+
+@pages.post("/cases/{case_id}/update")
+def case_update_page(
+    request: Request,
+    case_id: Id,
+    db: Db,
+    user: StaffUser,
+    title: Annotated[str, Form()] = "",
+    status: Annotated[str, Form()] = "",
+    tlp: Annotated[str, Form()] = "",
+    assignee: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        cases.update_case(
+            db,
+            case_id,
+            user,
+            title=kit.clean_text(title).strip() or None,
+            status=status if status in {s.value for s in cases.CaseStatus} else None,
+            tlp=tlp if tlp in {t.value for t in cases.TLP} else None,
+            assignee=assignee or None,
+            unassign=not assignee,
+        )
+    except NotFound:
+        return _problem(request, 404, "no_case", id=case_id)
+    except cases.CaseError:
+        return RedirectResponse(f"/cases/{case_id}?error=update", status_code=303)
+    return RedirectResponse(f"/cases/{case_id}?saved=1", status_code=303)
+
+
+@pages.post("/cases/{case_id}/reports")
+def case_add_page(
+    request: Request,
+    case_id: Id,
+    db: Db,
+    user: StaffUser,
+    report_ids: Annotated[str, Form()] = "",
+) -> Response:
+    ids = {i for x in report_ids.replace(",", " ").split() if (i := _form_id(x)) is not None}
+    if not ids:
+        return RedirectResponse(f"/cases/{case_id}?error=reports", status_code=303)
+    try:
+        cases.add_reports(db, case_id, ids, user)
+    except NotFound:
+        return RedirectResponse(f"/cases/{case_id}?error=reports", status_code=303)
+    return RedirectResponse(f"/cases/{case_id}?added=1", status_code=303)
+
+
+@pages.post("/cases/{case_id}/reports/{report_id}/remove")
+def case_remove_page(request: Request, case_id: Id, report_id: Id, db: Db, user: StaffUser) -> Response:
+    try:
+        cases.remove_report(db, case_id, report_id, user)
+    except NotFound:
+        return _problem(request, 404, "no_case", id=case_id)
+    return RedirectResponse(f"/cases/{case_id}?removed=1", status_code=303)
+
+
+@pages.post("/cases/{case_id}/notes")
+def case_note_page(
+    request: Request,
+    case_id: Id,
+    db: Db,
+    user: StaffUser,
+    body: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        cases.add_note(db, case_id, user, kit.clean_text(body))
+    except NotFound:
+        return _problem(request, 404, "no_case", id=case_id)
+    except cases.CaseError:
+        return RedirectResponse(f"/cases/{case_id}?error=note#notes", status_code=303)
+    return RedirectResponse(f"/cases/{case_id}?noted=1#notes", status_code=303)
+
+
+# ------------------------------------------------------------------------------------------ pages: warning list
+
+
+@pages.get("/exclusions", response_class=HTMLResponse)
+def exclusions_page(request: Request, db: Db, user: StaffUser) -> HTMLResponse:
+    ctx = {
+        "items": service.list_exclusions(db),
+        "limits": service.limits(db),
+        "can_edit": user.can(Role.SUPERVISOR),
+        "error": request.query_params.get("error"),
+        "flash": request.query_params.get("done"),
+        "now": _now(),
+    }
+    return render(request, "graph/exclusions.html", ctx, no_store=True)
+
+
+@pages.post("/exclusions")
+def add_exclusion_page(
+    request: Request,
+    db: Db,
+    user: SupervisorUser,
+    kind: Annotated[str, Form()] = "",
+    value: Annotated[str, Form()] = "",
+    pattern: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        service.add_exclusion(
+            db,
+            kit.clean_text(kind),
+            value=kit.clean_text(value).strip() or None,
+            pattern=pattern.strip() or None,
+            reason=kit.clean_text(reason),
+            actor=user,
+        )
+    except GuardError as e:
+        return RedirectResponse("/exclusions?" + urlencode({"error": str(e)}), status_code=303)
+    return RedirectResponse("/exclusions?done=added", status_code=303)
+
+
+@pages.post("/exclusions/{exclusion_id}/remove")
+def remove_exclusion_page(request: Request, exclusion_id: Id, db: Db, user: SupervisorUser) -> Response:
+    try:
+        service.remove_exclusion(db, exclusion_id, user)
+    except NotFound:
+        return _problem(request, 404, "no_exclusion")
+    return RedirectResponse("/exclusions?done=removed", status_code=303)
+
+
+router.include_router(pages)
