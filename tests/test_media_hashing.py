@@ -245,8 +245,10 @@ def test_vpdq_samples_frames_for_queries(video, monkeypatch):
     sampled = vpdq_bytes(video, sample_every=5)
     assert [f["frame"] for f in sampled] == list(range(0, 36, 5))
     assert sampled == [f for f in every if f["frame"] % 5 == 0]
-    monkeypatch.setattr(shutil, "which", lambda name: None)  # no ffprobe: hash all, keep one in 5
-    assert vpdq_bytes(video, sample_every=5) == sampled
+    # no ffprobe: the video's size cannot be checked before decoding, so it is not decoded
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(VpdqUnavailable, match="ffprobe"):
+        vpdq_bytes(video, sample_every=5)
 
 
 @vpdq_installed

@@ -142,6 +142,29 @@ class Settings(BaseSettings):
         description="Largest image (width x height) decoded for hashing or preview; a larger one is refused as "
         "a decompression bomb (its exact hashes are still kept).",
     )
+    pdq_full_resolution_pixels: int = Field(
+        default=16_777_216,
+        description="Pictures up to this many pixels are PDQ-hashed at full resolution (bit for bit the reference "
+        "hashes of HMA / python-threatexchange); a larger one is decoded reduced to about 1024 x 1024 (JPEG at a "
+        "smaller DCT scale), which moves its hash by 0-4 bits.",
+    )
+    max_video_frame_pixels: int = Field(
+        default=4096 * 2160,
+        description="Largest video frame (width x height, from the container's headers) decoded for vPDQ; a "
+        "larger video keeps its exact hashes only.",
+    )
+    max_video_frames: int = Field(default=18_000, description="Most frames of a video decoded for vPDQ.")
+    max_video_seconds: float = Field(default=600.0, description="Longest video (seconds) decoded for vPDQ.")
+    media_child_memory_mb: int = Field(
+        default=1024,
+        description="Address-space limit (RLIMIT_AS) of the child process that decodes and hashes each picture "
+        "or video; a file that needs more keeps its exact hashes only.",
+    )
+    media_child_cpu_seconds: int = Field(default=120, description="CPU-time limit (RLIMIT_CPU) of that child.")
+    media_child_timeout_s: float = Field(default=120.0, description="Wall-clock limit of that child.")
+    media_child_concurrency: int = Field(
+        default=2, description="Most decoding children at once per server process; more files wait their turn."
+    )
     graph_guard: bool = Field(
         default=True,
         description="Over-correlation guard of the entity graph: warning-listed values and values above their "

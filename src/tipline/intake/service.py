@@ -201,15 +201,15 @@ def add_attachment(
     if data is not None:
         with db.reader() as s:
             reanalyse_after(s)  # refuse early, before the (possibly slow) hashing
-        h = hashing.hash_bytes(data, filename=file.filename, max_pixels=db.settings.max_image_pixels, strict=False)
+        # decoded in a limited child process; a file over a limit keeps its exact hashes, and hash_error says
+        # which limit (the report and the file are stored all the same)
+        limits = hashing.MediaLimits.from_settings(db.settings)
+        h = hashing.hash_bytes(data, filename=file.filename, strict=False, dihedral=True, limits=limits)
         details = dict(file.details)
         details.update(h.as_details())
-        if h.pdq is not None:
+        if h.pdq_dihedral is not None:
             # the 8 rotated/mirrored variants, so that analysis matches turned copies of banked images
-            try:
-                details["pdq_dihedral"] = hashing.pdq_dihedral(data)
-            except Exception:  # noqa: BLE001 - the plain PDQ above is kept; hash_error already says why
-                pass
+            details["pdq_dihedral"] = h.pdq_dihedral
         if file.media_type and file.media_type != h.media_type:
             details["claimed_media_type"] = file.media_type
         file = file.model_copy(

@@ -760,12 +760,13 @@ def import_entries(
     return _store(db, info, items, clean_label(label) if label else None, result, by, None, "bank.import", file=note)
 
 
-def media_entries(path: Path) -> tuple[list[ParsedEntry], str | None]:
+def media_entries(path: Path, limits: Any = None) -> tuple[list[ParsedEntry], str | None]:
     """The bank entries of one media file: its exact hashes, its PDQ (images) and its vPDQ (videos); and why
-    the perceptual hash is missing when the file looks like media but cannot be decoded."""
+    the perceptual hash is missing when the file looks like media but cannot be decoded (or is over a limit:
+    ``limits``, a ``hashing.MediaLimits``, default the settings' defaults)."""
     from tipline.media.hashing import hash_file
 
-    h = hash_file(path, strict=False)
+    h = hash_file(path, strict=False, limits=limits)
     out = [ParsedEntry(k, getattr(h, k)) for k in ("md5", "sha1", "sha256") if getattr(h, k, None)]
     if getattr(h, "pdq", None):
         out.append(ParsedEntry("pdq", h.pdq.lower()))
@@ -797,6 +798,9 @@ def import_media(
     default = clean_label(label) if label else None
     with db.reader() as s:
         info = _info(_find(s, bank))
+    from tipline.media.hashing import MediaLimits
+
+    limits = MediaLimits.from_settings(db.settings)
     files = sorted(
         p for p in root.rglob("*") if p.is_file() and not any(x.startswith(".") for x in p.relative_to(root).parts)
     )
@@ -804,7 +808,7 @@ def import_media(
     problems: list[str] = []
     for i, p in enumerate(files, start=1):
         try:
-            found, error = media_entries(p)
+            found, error = media_entries(p, limits)
             entries.extend(found)
             if error:
                 problems.append(f"{p.relative_to(root)}: exact hashes only ({error})")

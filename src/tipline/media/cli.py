@@ -261,8 +261,9 @@ def match(
     for path in files:
         try:
             data = path.read_bytes()
-            h = hashing.hash_bytes(data, filename=path.name, max_pixels=db.settings.max_image_pixels)
-            dihedral = hashing.pdq_dihedral(data) if h.pdq and db.settings.pdq_dihedral else None
+            limits = hashing.MediaLimits.from_settings(db.settings)
+            h = hashing.hash_bytes(data, filename=path.name, dihedral=db.settings.pdq_dihedral, limits=limits)
+            dihedral = h.pdq_dihedral if db.settings.pdq_dihedral else None
         except (OSError, hashing.MediaError) as e:
             bad += 1
             if json_out:

@@ -21,33 +21,25 @@ data:``.)
 from __future__ import annotations
 
 import base64
-import io
 import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse
-from PIL import Image, ImageFilter
 
 from tipline.accounts import service as accounts
 from tipline.accounts.service import Principal
 from tipline.i18n.templating import render
 from tipline.media import hashing, storage
+from tipline.media.isolate import ChildFailed, run_limited
+from tipline.media.preview import preview_image
 from tipline.store import Database
 from tipline.store.models import Attachment
 from tipline.web.deps import get_db
 from tipline.web.kit import PageRoute, page_user
 
 __all__ = ["MediaItem", "media_item", "preview_image", "router"]
-
-PREVIEW_SIDE = 256
-PIXELATE_TO = 24
-BLUR_RADIUS = 6
-VIEW_SIDE = 1024
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 StaffUser = Annotated[Principal, Depends(page_user)]
@@ -119,58 +111,19 @@ def _best_frame(db: Database, attachment_id: int) -> int:
     return int(best["frame"]) if best else 0
 
 
-def _video_frame(data: bytes, frame: int) -> Image.Image:
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        raise hashing.MediaError("no video preview: the ffmpeg command is not installed")
-    with tempfile.TemporaryDirectory(prefix="tipline-view-") as d:
-        src = Path(d) / "in.bin"
-        src.write_bytes(data)
-        cmd = [ffmpeg, "-v", "error", "-nostdin", "-i", str(src), "-vf", f"select=eq(n\\,{int(frame)})"]
-        cmd += ["-frames:v", "1", "-f", "image2pipe", "-c:v", "png", "-"]
-        try:
-            out = subprocess.run(cmd, capture_output=True, timeout=30, check=True).stdout
-        except (subprocess.SubprocessError, OSError):
-            out = b""
-        if not out and frame:
-            return _video_frame(data, 0)
-    if not out:
-        raise hashing.MediaError("no video preview: the frame could not be decoded")
-    img = Image.open(io.BytesIO(out), formats=["PNG"])
-    img.load()
-    return img
-
-
-def preview_image(data: bytes, kind: str, *, blurred: bool, frame: int = 0, max_pixels: int = 50_000_000) -> bytes:
-    """PNG bytes: greyscale, shrunk, and (``blurred``) pixelated and blurred beyond recognition of detail."""
-    if kind == "image":
-        img, _fmt = hashing._open_image(data, max_pixels=max_pixels)
-    elif kind == "video":
-        img = _video_frame(data, frame)
-    else:
-        raise hashing.MediaError("only pictures and videos can be previewed")
-    grey = img.convert("L")
-    img.close()
-    if blurred:
-        grey.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.BOX)
-        w, h = grey.size
-        scale = PIXELATE_TO / max(w, h)
-        small = grey.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BOX)
-        grey = small.resize((w, h), Image.Resampling.BILINEAR).filter(ImageFilter.GaussianBlur(BLUR_RADIUS))
-    else:
-        grey.thumbnail((VIEW_SIDE, VIEW_SIDE), Image.Resampling.LANCZOS)
-    buf = io.BytesIO()
-    grey.save(buf, "PNG")
-    return buf.getvalue()
-
-
 def _render_for(db: Database, user: Principal, item: MediaItem, *, blurred: bool) -> bytes:
     """Decrypt, render and audit one preview or view (the audit event commits before the bytes leave)."""
     if not item.showable or item.stored_path is None:
         raise NoMedia("this file was not kept")
     data = storage.load_blob(db, item.stored_path)
     frame = _best_frame(db, item.id) if item.kind == "video" else 0
-    png = preview_image(data, item.kind, blurred=blurred, frame=frame, max_pixels=db.settings.max_image_pixels)
+    limits = hashing.MediaLimits.from_settings(db.settings)
+    try:  # decoded in the limited child process, like hashing
+        png = run_limited(
+            preview_image, (data, item.kind, blurred, frame, limits.max_pixels), limits.process, what="the file"
+        )
+    except ChildFailed as e:
+        raise hashing.MediaLimitError(str(e), limit=e.limit) from None
     with db.session() as s:
         accounts.record(
             s, user, "media.preview" if blurred else "media.view", "attachment", item.id, report_id=item.report_id

@@ -147,12 +147,11 @@ def file_queries(db: Database, data: bytes, filename: str | None) -> tuple[list[
     from tipline.media import hashing
 
     try:
-        h = hashing.hash_bytes(data, filename=None, max_pixels=db.settings.max_image_pixels)
-    except hashing.MediaError as e:
+        limits = hashing.MediaLimits.from_settings(db.settings)
+        h = hashing.hash_bytes(data, filename=None, dihedral=db.settings.pdq_dihedral, limits=limits)
+    except hashing.MediaError as e:  # a limit says which, and the setting that raises it
         raise HTTPException(422, f"the file could not be hashed: {e}") from None
-    dihedral = None
-    if h.pdq and db.settings.pdq_dihedral:
-        dihedral = hashing.pdq_dihedral(data)
+    dihedral = h.pdq_dihedral if db.settings.pdq_dihedral else None
     info: dict[str, Any] = {
         "kind": h.kind,
         "media_type": h.media_type,
