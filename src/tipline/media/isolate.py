@@ -169,8 +169,13 @@ def run_limited(func: Callable[..., Any], args: tuple[Any, ...], limits: Process
         reader, writer = ctx.Pipe(duplex=False)
         proc = ctx.Process(target=_child_main, args=(writer, func, args, limits), daemon=True)
         started = time.monotonic()
-        with _main_hidden():
-            proc.start()
+        try:
+            with _main_hidden():
+                proc.start()
+        except OSError as e:  # the child died while its input was being written to it
+            reader.close()
+            writer.close()
+            raise ChildFailed(f"the decoding process for {what} could not be started ({e.strerror})") from None
         writer.close()
         answer: tuple[str, Any, int] | None = None
         timed_out = False
