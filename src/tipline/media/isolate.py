@@ -211,12 +211,16 @@ def run_limited(func: Callable[..., Any], args: tuple[Any, ...], limits: Process
         )
     if code is not None and code < 0:
         sig = -code
-        if sig in (signal.SIGXCPU, signal.SIGKILL):
-            # SIGKILL without our timeout: the hard CPU limit (one second past the soft one), or the kernel's
-            # out-of-memory killer
+        if sig == signal.SIGXCPU:
             raise ChildFailed(
                 f"{what} needed more than {limits.cpu_seconds} s of processor time to decode and was stopped "
                 "(setting TIPLINE_MEDIA_CHILD_CPU_SECONDS)",
+                limit="cpu",
+            )
+        if sig == signal.SIGKILL:  # not our timeout: the hard CPU limit (a second past the soft one) or the kernel
+            raise ChildFailed(
+                f"the decoding process for {what} was killed: it used more than {limits.cpu_seconds} s of processor "
+                "time (setting TIPLINE_MEDIA_CHILD_CPU_SECONDS), or the host ran out of memory",
                 limit="cpu",
             )
         word = _SIGNAL_WORDS.get(signal.Signals(sig), "was killed")
