@@ -18,6 +18,7 @@ from lxml import etree
 from schwifty import IBAN
 
 import tipline
+from tipline.extract.platforms import canonical_platform
 from tipline.intake.schemas import Category, LiveIn, PlatformReportIn, PublicReportIn
 from tipline.synth import World, generate_world
 
@@ -276,7 +277,7 @@ def test_other_normal_forms(world: World) -> None:
             assert ip.is_global and not ip.is_multicast
         elif kind == "account":
             platform, _, name = v.partition("/")
-            assert v == v.lower() and platform in {p.name.lower() for p in world.platforms} and name, v
+            assert v == v.lower() and platform in {canonical_platform(p.name) for p in world.platforms} and name, v
 
 
 _WORD_DIGITS = {}
@@ -346,7 +347,9 @@ def test_truth_matches_networks(world: World) -> None:
         net = world.network(r.network_id)
         allowed = set(net.entities) | hubs
         for v in net.viewers:
-            allowed |= {("account", f"{r.platform.lower()}/{v.account}"), ("ipv4", v.ip)} if r.platform else set()
+            allowed |= (
+                {("account", f"{canonical_platform(r.platform)}/{v.account}"), ("ipv4", v.ip)} if r.platform else set()
+            )
         extra = set(r.truth_entities) - allowed
         assert not extra, (r.door, extra)
         assert r.truth_entities, r
@@ -361,14 +364,14 @@ def test_structured_fields_are_in_truth(world: World) -> None:
                     assert ("ipv4", ev["ip"]) in truth
                 for ident in person["identifiers"]:
                     if ident["kind"] == "account":
-                        assert ("account", f"{ident['platform'].lower()}/{ident['value'].lower()}") in truth
+                        assert ("account", f"{canonical_platform(ident['platform'])}/{ident['value'].lower()}") in truth
                     else:
                         assert any(k == ident["kind"] for k, _ in truth), ident
             for u in r.payload["urls"]:
                 assert ("url", u) in truth
         if r.door == "live":
             b = r.payload["broadcaster"]
-            assert ("account", f"{r.platform.lower()}/{b['account'].lower()}") in truth
+            assert ("account", f"{canonical_platform(r.platform)}/{b['account'].lower()}") in truth
             assert ("ipv4", b["ip"]) in truth
         if r.door == "public":
             for u in r.payload["urls"]:

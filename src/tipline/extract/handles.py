@@ -162,6 +162,7 @@ def extract_handles(col: Collector, cue_list: Cues) -> None:
             col.add("discord", m.group(), m.start(), m.end(), 0.85)
 
     # 3. cue + [filler] + name
+    claimed: set[int] = set()  # cues that name a handle of their own ("IG: name")
     for cs, ce, platform in cue_list.items:
         if platform in _NOT_ACCOUNTS:
             continue
@@ -212,6 +213,8 @@ def extract_handles(col: Collector, cue_list: Cues) -> None:
             continue  # a plain word after "instagram" is prose more often than a name
         conf = 0.85 if at else (0.75 if explicit else (0.4 if plain else 0.6))
         col.add(kind, value, start, end, conf)
+        if explicit:
+            claimed.add(cs)
 
     # 4. "name on platform" (en on, it su, tl sa, es en, pt em, fr sur, de auf): a marked name or an @name
     for cs, _ce, platform in cue_list.items:
@@ -227,6 +230,7 @@ def extract_handles(col: Collector, cue_list: Cues) -> None:
         r = account_for(platform, name)
         if r and col.free(start, end):
             col.add(r[0], r[1], start, end, 0.8 if at else 0.7)
+            claimed.add(cs)
 
     # 5. @name attributed to the nearest cue; with none near, an account on an unknown platform
     for m in _AT_HANDLE_RE.finditer(text) if "@" in text else ():
@@ -234,7 +238,7 @@ def extract_handles(col: Collector, cue_list: Cues) -> None:
         start, end = m.start(), m.start(1) + len(name)
         if not col.free(start, end):
             continue
-        platform = cue_list.nearest(start, end, before=50, after=25)
+        platform = cue_list.nearest(start, end, before=50, after=25, skip=claimed)
         if platform in _NOT_ACCOUNTS:
             platform = None
         if platform is None:

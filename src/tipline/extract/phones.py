@@ -250,21 +250,22 @@ class _Tok:
 
 # The candidate pass: one compiled regex finds stretches of digit groups, number words and swap letters
 # joined by short separators (a superset of what _runs keeps). Only stretches that can hold a number
-# (seven characters or more, or a digit group of three or more that may start a split number) are
+# (seven characters or more, a "+", a digit group of three or more, or two groups of two: pieces of a
+# split number) are
 # tokenised in Python; the rest of the text is never looked at again.
 _TOK_ALT = rf"(?:\+?[\dOolISB]*\d[\dOolISB]*|(?i:{_ALL_WORD_ALT})|[OolI])(?![^\W_])"
 _STRETCH_RE = re.compile(
     rf"(?=[\d+OolI{_WORD_FIRSTS}])(?<![^\W_]){_TOK_ALT}"
     rf"(?:(?:[ \t\u00a0.\-\u2010-\u2014()/_*\u00b7~|\n]{{1,3}}|\s?,\s?)(?<![^\W_]){_TOK_ALT})*"
 )
-_DIGIT3_RE = re.compile(r"\d{3}")
+_DIGIT3_RE = re.compile(r"\d{3}|\d\d[^\w\n]{1,3}\d\d")
 
 
 def _tokens(text: str, words: dict[str, str]) -> list[_Tok]:
     out: list[_Tok] = []
     for st in _STRETCH_RE.finditer(text):
         a, b = st.span()
-        if b - a < 7 and not _DIGIT3_RE.search(text, a, b):
+        if b - a < 7 and text[a] != "+" and not _DIGIT3_RE.search(text, a, b):
             continue
         out.extend(_tokens_in(text, a, b, words))
     return out
@@ -368,17 +369,17 @@ def _runs(text: str, toks: list[_Tok]) -> list[list[_Tok]]:
 _COUNTRY_WORDS: dict[str, tuple[str, ...]] = {
     "PH": (
         "philippines philippine pilipinas filipino filipina filipinos filipinas pinoy pinoys pinay pinays manila "
-        "makati cebu davao pampanga mindanao luzon gcash paymaya cebuana filippine filippino filippina"
+        "makati cebu davao pampanga mindanao luzon gcash paymaya cebuana filippine filippino filippina filipinas"
     ).split()
     + ["quezon city", "angeles city", "palawan express", "smart padala"],
     "IT": (
-        "italy italia italian italiano italiana italiani italiane roma rome milano milan napoli naples torino "
+        "italy italia italie italian italiano italiana italiani italiane roma rome milano milan napoli naples torino "
         "turin palermo postepay satispay"
     ).split(),
     "US": "usa america american venmo cashapp zelle california texas florida".split()
     + ["united states", "new york", "cash app", "stati uniti", "estados unidos"],
     "GB": "england britain british london manchester".split() + ["united kingdom", "regno unito"],
-    "TH": "thailand thai bangkok pattaya promptpay tailandia".split(),
+    "TH": "thailand thai bangkok pattaya promptpay tailandia thailandia".split(),
     "ES": "spain españa espana spagna madrid barcelona bizum".split(),
     "MX": "mexico méxico messico mexicano mexicana guadalajara monterrey".split(),
     "CO": "colombia bogota bogotá medellin medellín".split(),
@@ -426,6 +427,7 @@ WORD_WEIGHT = 2.0
 LANGUAGE_WEIGHT = 1.0
 NUMBER_WEIGHT = 1.0
 DEFAULT_WEIGHT = 0.5
+LOCAL_WEIGHT = 1.5  # a country named right beside a number
 STRONG = 2.0  # a region with this much evidence reads numbers at full confidence
 AMBIGUOUS_RATIO = 0.5  # a rival region with more than this share of the best one's evidence is a second reading
 _INTL = 99.0  # the "score" of a number written with + / 00: no region needed
@@ -495,6 +497,7 @@ class _Scanner:
         self.col = col
         self._evidence = evidence  # () -> [(region, score)], computed once and only when a number needs it
         self._regions: list[str] | None = None
+        self._places: list[tuple[int, int, str]] | None = None
         self.score: dict[str, float] = {}
         self.all_runs = _runs(col.text, _tokens(col.text, words))
         self.ndigits = {id(r): sum(len(t.digits) for t in r) for r in self.all_runs}
@@ -526,7 +529,20 @@ class _Scanner:
             out.append("split")
         return out
 
-    def _readings(self, digits: str, plus: bool) -> list[_Reading]:
+    def _local(self, start: int, end: int) -> dict[str, float]:
+        """Regions named right beside text[start:end] ("0917 123 4567 (Philippines)"; 20 characters before,
+        15 after): a
+        country word next to a number is evidence about that number (+1.5)."""
+        if self._places is None:
+            low = self.col.text.lower()
+            present = _COUNTRY_KEYS.intersection(_LETTER_WORDS_RE.findall(low))
+            self._places = []
+            if present:
+                rx = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, sorted(present))) + r")(?!\w)")
+                self._places = [(m.start(), m.end(), _COUNTRY_OF[m.group()]) for m in rx.finditer(low)]
+        return {r: LOCAL_WEIGHT for a, b, r in self._places if start - 20 < b and a < end + 15}
+
+    def _readings(self, digits: str, plus: bool, span: tuple[int, int] | None = None) -> list[_Reading]:
         if plus or digits.startswith("00"):
             d = digits[2:] if digits.startswith("00") and not plus else digits
             if not 8 <= len(d) <= 15:
@@ -536,10 +552,11 @@ class _Scanner:
         if len(digits) > 15:
             return []
         out = []
+        local = self._local(*span) if span is not None and self.regions else {}
         for r in self.regions:
             num = _parse(digits, r)
             if num is not None:
-                out.append((num, self.score[r]))
+                out.append((num, self.score[r] + local.get(r, 0.0)))
         if len(out) > 1:
             out.sort(key=lambda x: (-x[1], _type_rank(x[0])))
             # the same number reached from two regions (+1 from US and CA) is one reading
@@ -569,7 +586,7 @@ class _Scanner:
                     continue
                 digits = "".join(run[k].digits for k in range(i, j + 1))
                 budget -= max(1, len(self.regions))
-                hits = self._readings(digits, run[i].plus)
+                hits = self._readings(digits, run[i].plus, (run[i].start, run[j].end))
                 if hits:
                     found = (i, j, hits)
                     break
@@ -663,30 +680,42 @@ class _Scanner:
 
     def scan_split(self) -> None:
         """Groups with a few words between them ("0917 text me 123 4567"): read as one number when every
-        group has three digits or more, the first starts with 0 or + (a number's start, not a count),
-        no group is a number alone, the groups together are valid in a region with strong evidence (or
-        written with + / 00), and only one to three short words, no punctuation, stand between."""
+        group has two digits or more, the groups together are valid in a region with strong evidence (or
+        written with + / 00), no group alone is a number of such a region, and only one to three short
+        words, no punctuation, stand between. Runs before the plain scan, which would otherwise take a
+        group that is valid alone in a region with weak evidence."""
         col = self.col
         text = col.text
         runs = [r for r in self.all_runs if r and col.free(r[0].start, r[-1].end)]
         for a in range(len(runs)):
             first = runs[a]
-            nd = self.ndigits.get(id(first), 0)
-            if not 3 <= nd < 7 or first[0].kind != "num" or first[0].digits[:1] not in ("0", ""):
-                if not (first[0].plus and 3 <= _ndigits(first) < 7):
-                    continue
+            if not 2 <= self.ndigits.get(id(first), 0) < 7 or any(t.kind != "num" for t in first):
+                continue
             group = [first]
             for b in range(a + 1, min(len(runs), a + 3)):
                 gap = text[group[-1][-1].end : runs[b][0].start]
-                if len(gap) > 30 or not _SPLIT_GAP_RE.fullmatch(gap) or not 3 <= self.ndigits.get(id(runs[b]), 0) < 9:
+                nd = self.ndigits.get(id(runs[b]), 0)
+                if len(gap) > 30 or not _SPLIT_GAP_RE.fullmatch(gap) or not 2 <= nd < 9:
                     break
                 group.append(runs[b])
                 flat = [t for r in group for t in r]
                 if sum(len(t.digits) for t in flat) < 9 or any(t.kind != "num" or len(t.digits) < 2 for t in flat):
                     continue
-                hits = self._readings("".join(t.digits for t in flat), flat[0].plus)
-                if hits and hits[0][1] >= STRONG and self._emit(flat, (0, len(flat) - 1, hits), ("split",)):
+                span = (flat[0].start, flat[-1].end)
+                hits = self._readings("".join(t.digits for t in flat), flat[0].plus, span)
+                if not hits or hits[0][1] < STRONG:
+                    continue
+                if any(self._strong_alone(r) for r in group):
                     break
+                if self._emit(flat, (0, len(flat) - 1, hits), ("split",)):
+                    break
+
+    def _strong_alone(self, run: list[_Tok]) -> bool:
+        if self.ndigits.get(id(run), 0) < 7:
+            return False
+        span = (run[0].start, run[-1].end)
+        hits = self._readings("".join(t.digits for t in run), run[0].plus, span)
+        return bool(hits) and hits[0][1] >= STRONG
 
 
 _SPLIT_GAP_RE = re.compile(r" +(?:[^\W\d_]{1,12} +){1,3}")
@@ -694,8 +723,8 @@ _SPLIT_GAP_RE = re.compile(r" +(?:[^\W\d_]{1,12} +){1,3}")
 
 def extract_phones(col: Collector, country: str | None, language: str | None, hints: tuple[str, ...] = ()) -> None:
     scanner = _Scanner(col, lambda: region_evidence(col.text, country, language, hints), _words_for(language))
-    scanner.scan()
     scanner.scan_split()
+    scanner.scan()
 
 
 def normalise_phone(raw: str, country: str | None) -> str | None:

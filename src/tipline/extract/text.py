@@ -412,15 +412,18 @@ class Cues:
         self._ends = [ce for _, ce, _ in self.items]
         self._starts = [cs for cs, _, _ in self.items]
 
-    def nearest(self, start: int, end: int, before: int = 40, after: int = 20) -> str | None:
+    def nearest(
+        self, start: int, end: int, before: int = 40, after: int = 20, skip: frozenset[int] | set[int] = frozenset()
+    ) -> str | None:
         """Platform of the cue closest to text[start:end]: ending within ``before`` chars before it
-        (preferred) or starting within ``after`` chars after it (counted double)."""
+        (preferred) or starting within ``after`` chars after it (counted double). Cues starting at a
+        position in ``skip`` (they already name a handle of their own) are not used after the value."""
         best: tuple[int, str] | None = None
         k = bisect_right(self._ends, start) - 1
         if k >= 0 and start - self._ends[k] <= before:
             best = (start - self._ends[k], self.items[k][2])
         k = bisect_left(self._starts, end)
-        if k < len(self.items) and self._starts[k] - end <= after:
+        if k < len(self.items) and self._starts[k] - end <= after and self._starts[k] not in skip:
             d = (self._starts[k] - end) * 2
             if best is None or d < best[0]:
                 best = (d, self.items[k][2])

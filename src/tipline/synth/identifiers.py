@@ -346,4 +346,7 @@ def norm_url(scheme: str, host: str, path: str) -> str:
 
 
 def norm_account(platform: str, name: str) -> str:
-    return f"{platform.lower()}/{name.lower()}"
+    """``<platform id>/<name>`` as ``tipline.extract`` writes accounts (one id however the platform is typed)."""
+    from tipline.extract.platforms import canonical_platform
+
+    return f"{canonical_platform(platform)}/{name.lower()}"
