@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     retention_interval_hours: float = Field(
         default=24, description="How often the server runs retention (0: never; run `tipline retention run`)."
     )
+    key_heartbeat_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often a server records which master key it seals with (`tipline keys rotate --retire` "
+        "waits two of these for every server to switch).",
+    )
     session_cookie_secure: bool = Field(default=False, description="Send the staff session cookie over HTTPS only.")
     session_idle_minutes: int = Field(default=60, ge=1, description="Staff session idle timeout.")
     session_max_hours: float = Field(

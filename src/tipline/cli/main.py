@@ -220,18 +220,30 @@ def keys_create(
 
 @keys_app.command("rotate")
 def keys_rotate(
-    retire: Annotated[bool, typer.Option(help="Delete older key files once nothing is sealed with them.")] = False,
+    retire: Annotated[
+        bool,
+        typer.Option(
+            help="Also retire every older key (delete its key file) once no value, media file or running "
+            "server uses it; refuses, saying why, while one does."
+        ),
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Rotate the master key: a new key (a new key file, or TIPLINE_MASTER_KEY as now set) wraps every
-    sealed value's data key. Runs while the app serves; ciphertexts are not rewritten."""
+    """Rotate the master key while the app serves: a new key (a new key file, or TIPLINE_MASTER_KEY as now
+    set) becomes the active key for every process from its next transaction, and every sealed value's and
+    media file's data key is re-wrapped under it (ciphertexts are not rewritten). Older keys stay readable
+    until retired (--retire)."""
     from tipline.protect import keys
 
     db = database()
     total = keys.count_sealed(db)
-    with progress() as bar:
-        task = bar.add_task("re-wrapping data keys", total=total)
-        res = keys.rotate(db, retire=retire, progress=lambda n: bar.advance(task, n))
+    try:
+        with progress() as bar:
+            task = bar.add_task("re-wrapping data keys", total=total * (2 if retire else 1))
+            res = keys.rotate(db, retire=retire, progress=lambda n: bar.advance(task, n))
+    except keys.RetireRefused as e:
+        err.print(f"[red]{e}[/red]")
+        raise typer.Exit(1) from None
     if json_out:
         print(
             json.dumps(
@@ -245,27 +257,54 @@ def keys_rotate(
             )
         )
         return
-    out.print(f"current master key {res.new_key_id}; re-wrapped {res.rewrapped} values")
+    out.print(f"active master key {res.new_key_id}; re-wrapped {res.rewrapped} values")
     for kid, n in sorted(res.still_used.items()):
         out.print(f"  key {kid}: {n} values")
     if res.retired:
-        out.print(f"retired key files: {', '.join(res.retired)}")
+        out.print(f"retired keys: {', '.join(res.retired)}")
 
 
 @keys_app.command("status")
 def keys_status(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """Which master keys are configured, which is current, and how many sealed values each wraps."""
+    """Which master keys are configured, which is active, which are retired, how many sealed values each
+    wraps, and which running servers seal with which key."""
     from tipline.protect import keys
 
     db = database()
     used = keys.usage(db)
     ring = db.keyring
+    active, retired = keys.key_state(db)
+    procs = [
+        {"host": p.host, "pid": p.pid, "key": p.key_id, "seen_at": p.seen_at.isoformat()}
+        for p in keys.live_processes(db)
+    ]
+    current = active if active in ring.ids else ring.current_id
     if json_out:
-        print(json.dumps({"current": ring.current_id, "configured": ring.ids, "values_per_key": used}))
+        print(
+            json.dumps(
+                {
+                    "current": current,
+                    "configured": ring.ids,
+                    "retired": sorted(retired),
+                    "values_per_key": used,
+                    "processes": procs,
+                }
+            )
+        )
         return
     for kid in sorted(set(ring.ids) | set(used)):
-        mark = " (current)" if kid == ring.current_id else "" if kid in ring.ids else " (NOT CONFIGURED)"
+        mark = (
+            " (active)"
+            if kid == current
+            else " (retired)"
+            if kid in retired
+            else ""
+            if kid in ring.ids
+            else " (NOT CONFIGURED)"
+        )
         out.print(f"key {kid}{mark}: {used.get(kid, 0)} values")
+    for p in procs:
+        out.print(f"server {p['host']} pid {p['pid']} seals with {p['key']}")
 
 
 @audit_app.command("verify")

@@ -41,6 +41,7 @@ from tipline.protect.crypto import KeyError_
 from tipline.settings import private_dir
 from tipline.store import Database
 from tipline.store.models import Attachment
+from tipline.store.sealing import sealing_key
 
 __all__ = [
     "MediaStorageError",
@@ -126,9 +127,11 @@ def store_blob(db: Database, data: bytes) -> str | None:
     digest = hashlib.sha256(data).hexdigest()
     rel = f"media/{digest[:2]}/{digest}.bin"
     path = db.settings.data_dir / rel
-    if _already_stored(db, path):
-        return rel  # stored before (content addressing); load_blob verifies the content when it reads it
-    _write_atomic(path, MAGIC + db.keyring.seal(data, context=_context(digest)))
+    # under the installation's active master key; a key rotation waits for the write to end
+    with sealing_key(db) as key:
+        if _already_stored(db, path):
+            return rel  # stored before (content addressing); load_blob verifies the content when it reads it
+        _write_atomic(path, MAGIC + db.keyring.seal(data, context=_context(digest), key=key))
     return rel
 
 
@@ -190,7 +193,10 @@ def rewrap_blobs(db: Database) -> int:
         raw = path.read_bytes()
         if raw[:4] != MAGIC:
             continue
-        fresh = ring.rewrap(raw[4:])
+        try:
+            fresh = ring.rewrap(raw[4:])
+        except KeyError_:
+            continue  # under a key not configured here: counted by blob_key_usage, so --retire refuses
         if fresh != raw[4:]:
             _write_atomic(path, MAGIC + fresh)
             changed += 1

@@ -31,6 +31,7 @@ import hmac
 import os
 import secrets
 import threading
+import time
 import unicodedata
 import weakref
 from collections.abc import Callable
@@ -89,10 +90,25 @@ class Keyring:
         self.index_key = index_key
         self._reload = reload
         self._lock = threading.Lock()
+        self._missed: dict[str, float] = {}
 
     @property
     def ids(self) -> list[str]:
         return sorted(self._keys)
+
+    def has(self, kid: str) -> bool:
+        """Whether key ``kid`` is here, reading the key files again first when it is not (a rotation by
+        another process writes a new one); the newest key file then becomes this keyring's current key."""
+        if kid not in self._keys and self._reload is not None:
+            with self._lock:
+                if time.monotonic() - self._missed.get(kid, -60.0) < 1.0:
+                    return False  # looked a moment ago: not on every transaction
+                fresh = self._reload()
+                self._keys.update(fresh._keys)
+                self.current_id = fresh.current_id
+                if kid not in self._keys:
+                    self._missed[kid] = time.monotonic()
+        return kid in self._keys
 
     def seal(self, plaintext: bytes, *, context: bytes, row: str | None = None, key: str | None = None) -> bytes:
         """Seal under the master key ``key`` (default: this keyring's current one); with ``row``, bind the

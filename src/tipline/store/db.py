@@ -53,7 +53,7 @@ class Database:
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.write_engine, expire_on_commit=False)
         for maker in (self._read, self._write):
-            sealing.install(maker, lambda _session: None)
+            sealing.install(maker, sealing.key_for_session(lambda: self.keyring))
         self._migrated = False
         self._lock = threading.Lock()
         self._writer_lock: threading.Lock | None = threading.Lock() if self.is_sqlite else None

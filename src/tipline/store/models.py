@@ -261,3 +261,27 @@ class RecoveryCode(Base):
     code_hash: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class MasterKeyState(Base):
+    """Which master key seals (``active``, one row) and which are ``retired`` (never to seal again): read by
+    every transaction that seals (``tipline.store.sealing``), written by ``tipline keys rotate``."""
+
+    __tablename__ = "master_keys"
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))  # active | retired
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SealingProcess(Base):
+    """A running server and the master key it seals with now (its heartbeat): ``--retire`` waits for
+    every live one to seal with the new key."""
+
+    __tablename__ = "sealing_processes"
+    id: Mapped[str] = mapped_column(String(160), primary_key=True)  # host:pid:random
+    host: Mapped[str] = mapped_column(String(128))
+    pid: Mapped[int] = mapped_column(Integer)
+    key_id: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -7,19 +7,26 @@ SQLite: one more than the largest id, safe because SQLite writers hold the write
 IMMEDIATE``). Each new or changed sealed attribute is then handed to the column type as a
 :class:`~tipline.store.types.Sealing` (value, row, key); after the flush the objects hold plain values again.
 
-The master key to seal with is asked of ``key_for_session`` once per transaction (the key rotation state
-lives in the database, so every process switches to a new key at its next transaction).
+The master key to seal with is read once per transaction from ``master_keys`` (``key_for_session``): the
+key rotation state lives in the database, so every process switches to a new key at its next transaction,
+and a rotation that changes the state waits for transactions sealing under the old one (PostgreSQL: a
+shared/exclusive advisory lock; SQLite: the write lock every writer holds).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from sqlalchemy import Column, event, func, inspect, select, text
 from sqlalchemy.orm import Mapper, Session, attributes
 
+from tipline.protect.crypto import KeyError_, Keyring
+from tipline.settings import private_dir
 from tipline.store.types import SealedText, Sealing
 
 _PENDING = "tipline.sealing.pending"
@@ -81,6 +88,15 @@ def _default(col: Column[Any]) -> Any:
     return d.arg(None) if d.is_callable else d.arg  # type: ignore[attr-defined,operator]
 
 
+def _to_seal(state: Any, attr: str, col: Column[Any], *, is_new: bool) -> Any:
+    """The value of a sealed attribute that this flush writes (None: nothing to seal)."""
+    if is_new:
+        value = state.dict.get(attr)
+        return _default(col) if value is None else value
+    hist = state.attrs[attr].history
+    return hist.added[0] if hist.added else None
+
+
 def install(session_factory: Any, key_for_session: Callable[[Session], str | None]) -> None:
     """Bind sealed values to their rows in every session ``session_factory`` makes."""
 
@@ -100,17 +116,9 @@ def install(session_factory: Any, key_for_session: Callable[[Session], str | Non
             if row is None:
                 row = str(getattr(obj, state.mapper.get_property_by_column(_pk_column(state.mapper)).key))
             for attr, col in _sealed_attrs(state.mapper):
-                if obj in session.new:
-                    value = state.dict.get(attr)
-                    if value is None:
-                        value = _default(col)
-                    if value is None:
-                        continue
-                else:
-                    hist = state.attrs[attr].history
-                    if not hist.added or hist.added[0] is None:
-                        continue
-                    value = hist.added[0]
+                value = _to_seal(state, attr, col, is_new=obj in session.new)
+                if value is None:
+                    continue
                 if isinstance(value, Sealing):
                     value = value.value
                 if not asked:
@@ -118,6 +126,11 @@ def install(session_factory: Any, key_for_session: Callable[[Session], str | Non
                 setattr(obj, attr, Sealing(value, row, key))
                 pending.append((obj, attr, value))
         session.info[_PENDING] = pending
+
+    @event.listens_for(session_factory, "after_transaction_end")
+    def _forget_key(session: Session, transaction: Any) -> None:
+        if transaction.parent is None:
+            session.info.pop(_KEY, None)  # the next transaction reads the key state again
 
     @event.listens_for(session_factory, "after_flush_postexec")
     def _after_flush(session: Session, _ctx: Any) -> None:
@@ -172,3 +185,79 @@ def reseal_column(
                 conn.execute(t.update().where(t.c[pk] == row_id).values({column: fresh}))
                 changed += 1
         last = rows[-1][0]
+
+
+# ------------------------------------------------------------------------------------------ which key seals
+
+# PostgreSQL advisory lock taken shared by every transaction that seals (until it ends) and exclusively by
+# a change of the key state, so a rotation waits for values being sealed under the old state to commit.
+# SQLite needs none: writers hold the database's write lock from BEGIN IMMEDIATE; media writers, which
+# seal outside a transaction, take a file lock in the keys folder instead (``media_seal_lock``).
+KEY_STATE_LOCK = 0x746C6B73  # "tlks"
+_KEY = "tipline.sealing.key"
+
+
+def key_state(conn: Any) -> tuple[str | None, set[str]]:
+    """The active master key id recorded by the last rotation (None before the first) and the retired ids."""
+    rows = conn.execute(text("SELECT key_id, state FROM master_keys")).all()
+    active = next((k for k, st in rows if st == "active"), None)
+    return active, {k for k, st in rows if st == "retired"}
+
+
+def choose_key(ring: Keyring, active: str | None, retired: set[str]) -> str:
+    """The master key this process seals with: the active one when it has it (a new key file is loaded
+    here), else its own current key if that is not retired (its heartbeat then shows it, and
+    ``tipline keys rotate --retire`` waits for it); never a retired key."""
+    if active is not None and ring.has(active):
+        return active
+    if ring.current_id not in retired:
+        return ring.current_id
+    raise KeyError_(
+        f"this process's master key {ring.current_id} was retired and it does not have the active key "
+        f"{active}: copy the active key file into its data folder's keys/ (or set TIPLINE_MASTER_KEY to it) "
+        "and restart it"
+    )
+
+
+def lock_shared(conn: Any) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": KEY_STATE_LOCK})
+
+
+def key_for_session(ring: Callable[[], Keyring]) -> Callable[[Session], str | None]:
+    """The sealing key of a write transaction, read from the database once per transaction."""
+
+    def choose(session: Session) -> str:
+        kid = session.info.get(_KEY)
+        if kid is None:
+            conn = session.connection()
+            lock_shared(conn)
+            kid = session.info[_KEY] = choose_key(ring(), *key_state(conn))
+        return kid  # type: ignore[no-any-return]
+
+    return choose
+
+
+@contextlib.contextmanager
+def media_seal_lock(db: Any, *, shared: bool) -> Iterator[None]:
+    """SQLite installations: a file lock in the keys folder, held shared while a media file is sealed and
+    written, exclusively while the key state changes (PostgreSQL uses its advisory lock for both)."""
+    if not db.is_sqlite:
+        yield
+        return
+    keys_dir = private_dir(db.settings.data_dir / "keys")
+    fd = os.open(keys_dir / ".rotation.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+@contextlib.contextmanager
+def sealing_key(db: Any) -> Iterator[str]:
+    """The master key to seal something outside a write session with (a media file); a change of the key
+    state waits until the block ends."""
+    with media_seal_lock(db, shared=True), db.engine.connect() as conn, conn.begin():
+        lock_shared(conn)
+        yield choose_key(db.keyring, *key_state(conn))

@@ -42,6 +42,19 @@ async def _pending_job(db: Database, every: float = 60.0) -> None:
             log.exception("retrying pending analyses failed")
 
 
+async def _key_heartbeat(db: Database, proc: str, every: float) -> None:
+    """Record every ``every`` seconds which master key this server seals with (``tipline keys rotate
+    --retire`` refuses while a live server still seals with an older key)."""
+    from tipline.protect import keys
+
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await anyio.to_thread.run_sync(lambda: keys.heartbeat(db, proc, every))
+        except Exception:  # noqa: BLE001 - keep serving; the next beat retries
+            log.exception("master-key heartbeat failed")
+
+
 async def _retention_job(db: Database, hours: float) -> None:
     """Run retention now and then every ``hours`` (in a worker thread; failures are logged, not fatal)."""
     from tipline.protect import retention
@@ -102,12 +115,21 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         n = intake.analyse_pending(db)
         if n:
             log.info("analysed %d report(s) left unanalysed by an earlier stop", n)
-        jobs = [asyncio.create_task(_pending_job(db))]
+        from tipline.protect import keys
+
+        proc = keys.process_id()
+        every = settings.key_heartbeat_seconds
+        keys.heartbeat(db, proc, every)  # seen by a key rotation from the first request on
+        jobs = [asyncio.create_task(_pending_job(db)), asyncio.create_task(_key_heartbeat(db, proc, every))]
         if settings.retention_interval_hours > 0:
             jobs.append(asyncio.create_task(_retention_job(db, settings.retention_interval_hours)))
         yield
         for job in jobs:
             job.cancel()
+        try:
+            keys.end_heartbeat(db, proc)  # a clean stop: nothing for a rotation to wait for
+        except Exception:  # noqa: BLE001 - the heartbeat expires on its own
+            log.exception("could not remove this server's master-key heartbeat")
 
     app = FastAPI(
         title="tipline",
