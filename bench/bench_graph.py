@@ -48,6 +48,7 @@ from tipline.graph.models import ReportNetwork
 from tipline.settings import Settings
 from tipline.store import Database
 from tipline.store.models import Entity, Mention, Report
+from tipline.store.types import Sealing
 
 PG_SERVER = os.environ.get("TIPLINE_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 N_HUBS = 20
@@ -124,10 +125,22 @@ def load(db: Database, p: Planted) -> None:
             s.execute(
                 insert(Report),
                 [
-                    {"source": "platform", "category": "other", "text": "", "analysed_at": now, "received_at": now}
-                    for _ in range(start, min(n_reports, start + batch))
+                    {
+                        "id": i + 1,
+                        "source": "platform",
+                        "category": "other",
+                        # sealed columns are bound to their row: a Core insert gives each value its row
+                        "text": Sealing("", str(i + 1), None),
+                        "persons": Sealing([], str(i + 1), None),
+                        "details": Sealing({}, str(i + 1), None),
+                        "analysed_at": now,
+                        "received_at": now,
+                    }
+                    for i in range(start, min(n_reports, start + batch))
                 ],
             )
+        if not db.is_sqlite:  # explicit ids: move the sequence past them
+            s.execute(text("SELECT setval(pg_get_serial_sequence('reports', 'id'), (SELECT max(id) FROM reports))"))
         ents = [
             (i + 1, k, v, now, now, counts.get(i + 1, 0))
             for i, (k, v) in enumerate(zip(p.kinds, p.values, strict=True))
