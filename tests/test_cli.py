@@ -64,6 +64,14 @@ def test_extract_prints_json_lines(tmp_path):
     assert all(set(r) == {"kind", "value", "start", "end", "confidence"} for r in rows)
 
 
+def test_extract_prints_the_disguise_and_other_readings(tmp_path):
+    text = "My cousin in the Philippines is forced to do shows, the number is O9l7 l23 4567."
+    p = run(["extract", "--country", "IT", "--language", "en"], tmp_path, stdin=text)
+    (line,) = [json.loads(x) for x in p.stdout.splitlines()]
+    assert line["value"] == "+639171234567" and line["disguise"] == "letters"
+    assert [a["value"] for a in line["alternatives"]] == ["+3909171234567"]
+
+
 def test_rules_check(tmp_path):
     bad = tmp_path / "r.toml"
     bad.write_text("[[rule]]\nid='x'\ndescription='d'\nkind='nope'\npoints=1\n")

@@ -476,24 +476,25 @@ def extract(
     country: Annotated[str | None, typer.Option(help="Default country for phone numbers (ISO code, e.g. PH).")] = None,
     language: Annotated[str | None, typer.Option(help="Language of the text (en, it, tl, ...).")] = None,
 ) -> None:
-    """Read text on standard input; print one JSON object per identifier found
-    (kind, value, start, end, confidence)."""
+    """Read text on standard input; print one JSON object per identifier found (kind, value, start, end,
+    confidence; "disguise" when it was written disguised, "alternatives" when a number has other
+    readings)."""
     from tipline.extract import extract as run
 
     text = sys.stdin.read()
     for f in run(text, country=country.upper() if country else None, language=language):
-        print(
-            json.dumps(
-                {
-                    "kind": f.kind,
-                    "value": f.value,
-                    "start": f.start,
-                    "end": f.end,
-                    "confidence": round(f.confidence, 3),
-                },
-                ensure_ascii=False,
-            )
-        )
+        item: dict[str, object] = {
+            "kind": f.kind,
+            "value": f.value,
+            "start": f.start,
+            "end": f.end,
+            "confidence": round(f.confidence, 3),
+        }
+        if f.disguise:
+            item["disguise"] = f.disguise
+        if f.alternatives:
+            item["alternatives"] = [{"value": v, "confidence": c} for v, c in f.alternatives]
+        print(json.dumps(item, ensure_ascii=False))
 
 
 @app.command()
