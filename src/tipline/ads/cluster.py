@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,10 +44,10 @@ class Params:
     core_share: float = 0.5
     member_min: float = 0.3
     min_shingles: int = 4
-    site_share: float = 0.2
-    site_min: int = 10
+    site_share: float = 0.3
+    site_min: int = 20
     global_share: float = 0.01
-    global_min: int = 20
+    global_min: int = 50
 
 
 @dataclass
@@ -174,7 +174,9 @@ def verified_union(uf: UnionFind, groups: Iterator[np.ndarray], res: Sequence[np
     return checks
 
 
-def template_check(members: list[int], res: Sequence[np.ndarray], p: Params) -> tuple[list[int], list[int]]:
+def template_check(
+    members: list[int], res: Mapping[int, np.ndarray] | Sequence[np.ndarray], p: Params
+) -> tuple[list[int], list[int]]:
     """(kept, ejected): members whose residual is at least ``member_min`` core text stay."""
     if len(members) < 2:
         return members, []
@@ -194,6 +196,24 @@ def template_check(members: list[int], res: Sequence[np.ndarray], p: Params) -> 
     return kept, out
 
 
+def sub_components(
+    members: list[int],
+    keys: Mapping[int, np.ndarray] | np.ndarray,
+    res: Mapping[int, np.ndarray] | Sequence[np.ndarray],
+    p: Params,
+) -> dict[int, list[int]]:
+    """Components among ``members`` alone, through the same candidate and verification steps."""
+    local = sorted(members)
+    sub_keys = np.stack([keys[i] for i in local])
+    uf = UnionFind(len(local))
+    sub_res = [res[i] for i in local]
+    verified_union(uf, band_groups(sub_keys, np.ones(len(local), dtype=bool)), sub_res, p.verify)
+    out: dict[int, list[int]] = {}
+    for j in range(len(local)):
+        out.setdefault(local[uf.find(j)], []).append(local[j])
+    return out
+
+
 def components(uf: UnionFind, n: int) -> dict[int, list[int]]:
     comps: dict[int, list[int]] = {}
     for i in range(n):
@@ -204,7 +224,7 @@ def components(uf: UnionFind, n: int) -> dict[int, list[int]]:
 def checked_labels(
     comps: dict[int, list[int]],
     edges_uf_rebuild: Callable[[list[int]], dict[int, list[int]]],
-    res: Sequence[np.ndarray],
+    res: Mapping[int, np.ndarray] | Sequence[np.ndarray],
     p: Params,
 ) -> dict[int, int]:
     """Label of each ad in the given components after the template check (label = smallest member)."""
@@ -272,17 +292,8 @@ class Clusterer:
         return self
 
     def _sub_components(self, members: list[int]) -> dict[int, list[int]]:
-        """Components among ``members`` alone, through the same candidate and verification steps."""
         assert self.keys is not None
-        local = np.asarray(sorted(members))
-        sub_keys = self.keys[local]
-        uf = UnionFind(len(local))
-        res = [self.residuals[i] for i in local]
-        verified_union(uf, band_groups(sub_keys, np.ones(len(local), dtype=bool)), res, self.params.verify)
-        out: dict[int, list[int]] = {}
-        for j in range(len(local)):
-            out.setdefault(int(local[uf.find(j)]), []).append(int(local[j]))
-        return out
+        return sub_components(members, self.keys, self.residuals, self.params)
 
     # ------------------------------------------------------------------------------------ incremental
     def _index(self) -> list[dict[int, list[int]]]:
