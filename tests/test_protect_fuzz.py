@@ -44,6 +44,7 @@ FAST = settings(
 @pytest.fixture
 def app(settings, db):  # type: ignore[no-untyped-def]
     settings.rate_limits = False  # the fuzzers send thousands of requests from one client
+    settings.argon2_per_second = 0  # and the process-wide Argon2 budget would answer them 503 (tested elsewhere)
     return create_app(settings, db=db)
 
 
