@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 
 from tipline.accounts.service import Principal, Role
 from tipline.errors import NotFound
-from tipline.graph import cases, service
+from tipline.graph import cases, schemas, service
 from tipline.graph.guard import GuardError
 from tipline.i18n.templating import render
 from tipline.reports import service as reports
@@ -66,29 +66,35 @@ def _404(e: Exception) -> HTTPException:
 
 
 @api.get("/networks", summary="The largest networks (reports linked by shared identifiers)")
-def api_networks(db: Db, user: Staff, limit: Annotated[int, Query(ge=1, le=500)] = 20) -> list[dict[str, Any]]:
-    return [n.as_dict() for n in service.list_networks(db, limit=limit)]
+def api_networks(
+    db: Db, user: Staff, limit: Annotated[int, Query(ge=1, le=500)] = 20
+) -> list[schemas.NetworkSummaryOut]:
+    return [schemas.NetworkSummaryOut.model_validate(n.as_dict()) for n in service.list_networks(db, limit=limit)]
 
 
 @api.get("/networks/{network_id}", summary="One network: reports, entities, excluded values, countries, timeline")
-def api_network(network_id: Id, db: Db, user: Staff) -> dict[str, Any]:
+def api_network(network_id: Id, db: Db, user: Staff) -> schemas.NetworkOut:
     try:
-        return service.network_view(db, network_id, viewer=user).as_dict()
+        return schemas.NetworkOut.model_validate(service.network_view(db, network_id, viewer=user).as_dict())
     except NotFound as e:
         raise _404(e) from None
 
 
 @api.get("/graph/entities/{kind}/{value:path}", summary="The graph's facts about an identifier")
-def api_entity(kind: str, value: str, db: Db, user: Staff) -> dict[str, Any]:
+def api_entity(kind: str, value: str, db: Db, user: Staff) -> schemas.EntityGraphOut:
     if not _plain(kind, value):
         raise HTTPException(404, "no such identifier")
     try:
-        return service.entity_details(db, kind, value, viewer=user).as_dict()
+        return schemas.EntityGraphOut.model_validate(service.entity_details(db, kind, value, viewer=user).as_dict())
     except NotFound as e:
         raise _404(e) from None
 
 
-@api.get("/graph/elements", summary="Cytoscape.js elements around a report, entity, case, network or node")
+@api.get(
+    "/graph/elements",
+    response_model=schemas.ElementsOut,
+    summary="Cytoscape.js elements around a report, entity, case, network or node",
+)
 def api_elements(
     db: Db,
     user: Staff,
@@ -113,12 +119,13 @@ def api_elements(
         )
     except NotFound as e:
         raise _404(e) from None
-    return JSONResponse(data, headers={"Cache-Control": "no-store"})
+    out = schemas.ElementsOut.model_validate(data)
+    return JSONResponse(out.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
 
 
 @api.get("/graph/limits", summary="Degree limits per kind of identifier (how they were derived)")
-def api_limits(db: Db, user: Staff) -> list[dict[str, Any]]:
-    return [service._jsonable(x) for x in service.limits(db)]
+def api_limits(db: Db, user: Staff) -> list[schemas.LimitOut]:
+    return [schemas.LimitOut.model_validate(service._jsonable(x)) for x in service.limits(db)]
 
 
 class LimitIn(BaseModel):
@@ -128,7 +135,7 @@ class LimitIn(BaseModel):
 
 
 @api.put("/graph/limits/{kind}", summary="Pin a kind's degree limit (supervisors)")
-def api_set_limit(kind: str, body: LimitIn, db: Db, user: Supervisor) -> dict[str, Any]:
+def api_set_limit(kind: str, body: LimitIn, db: Db, user: Supervisor) -> schemas.LimitSetOut:
     from tipline.intake.schemas import ENTITY_KINDS
 
     if kind not in ENTITY_KINDS:
@@ -137,7 +144,7 @@ def api_set_limit(kind: str, body: LimitIn, db: Db, user: Supervisor) -> dict[st
         service.set_manual_limit(db, kind, body.limit, user)
     except (GuardError, ValueError) as e:
         raise HTTPException(422, str(e)) from None
-    return {"kind": kind, "limit": body.limit}
+    return schemas.LimitSetOut(kind=kind, limit=body.limit)
 
 
 # ------------------------------------------------------------------------------------------ API: warning list
@@ -151,19 +158,19 @@ class ExclusionIn(BaseModel):
 
 
 @api.get("/exclusions", summary="The warning list: values that never link reports")
-def api_exclusions(db: Db, user: Staff) -> list[dict[str, Any]]:
-    return [service._jsonable(x) for x in service.list_exclusions(db)]
+def api_exclusions(db: Db, user: Staff) -> list[schemas.ExclusionOut]:
+    return [schemas.ExclusionOut.model_validate(service._jsonable(x)) for x in service.list_exclusions(db)]
 
 
 @api.post("/exclusions", status_code=201, summary="Add a warning-list entry (supervisors)")
-def api_add_exclusion(body: ExclusionIn, db: Db, user: Supervisor) -> dict[str, Any]:
+def api_add_exclusion(body: ExclusionIn, db: Db, user: Supervisor) -> schemas.CreatedOut:
     try:
         eid = service.add_exclusion(
             db, body.kind, value=body.value, pattern=body.pattern, reason=body.reason, actor=user
         )
     except (GuardError, ValueError) as e:
         raise HTTPException(422, str(e)) from None
-    return {"id": eid}
+    return schemas.CreatedOut(id=eid)
 
 
 @api.delete("/exclusions/{exclusion_id}", status_code=204, summary="Remove a warning-list entry (supervisors)")
@@ -218,14 +225,15 @@ def api_cases(
     user: Staff,
     status: Annotated[str | None, Query(pattern="^(active|open|in_progress|closed)$")] = None,
     assignee: Annotated[str | None, Query(max_length=128)] = None,
-) -> list[dict[str, Any]]:
+) -> list[schemas.CaseSummaryOut]:
     if not _plain(assignee):
         return []
-    return [c.as_dict() for c in cases.list_cases(db, status=status, assignee=assignee)]
+    items = cases.list_cases(db, status=status, assignee=assignee)
+    return [schemas.CaseSummaryOut.model_validate(c.as_dict()) for c in items]
 
 
 @api.post("/cases", status_code=201, summary="Create a case from a network and/or reports")
-def api_create_case(body: CaseIn, db: Db, user: Staff) -> dict[str, Any]:
+def api_create_case(body: CaseIn, db: Db, user: Staff) -> schemas.CreatedOut:
     if not body.report_ids and body.network_id is None:
         raise HTTPException(422, "give report_ids, a network_id, or both")
     cid = _case_errors(
@@ -240,16 +248,17 @@ def api_create_case(body: CaseIn, db: Db, user: Staff) -> dict[str, Any]:
             assignee=body.assignee,
         )
     )
-    return {"id": cid}
+    return schemas.CreatedOut(id=cid)
 
 
 @api.get("/cases/{case_id}", summary="A case: reports, networks, countries, categories, timeline, feed, notes")
-def api_case(case_id: Id, db: Db, user: Staff) -> dict[str, Any]:
-    return _case_errors(lambda: cases.get_case(db, case_id, viewer=user).as_dict())  # type: ignore[no-any-return]
+def api_case(case_id: Id, db: Db, user: Staff) -> schemas.CaseOut:
+    view = _case_errors(lambda: cases.get_case(db, case_id, viewer=user))
+    return schemas.CaseOut.model_validate(view.as_dict())
 
 
 @api.patch("/cases/{case_id}", summary="Change a case's title, status, TLP, assignee or description")
-def api_patch_case(case_id: Id, body: CasePatch, db: Db, user: Staff) -> dict[str, Any]:
+def api_patch_case(case_id: Id, body: CasePatch, db: Db, user: Staff) -> schemas.CaseChangesOut:
     changes = _case_errors(
         lambda: cases.update_case(
             db,
@@ -263,7 +272,7 @@ def api_patch_case(case_id: Id, body: CasePatch, db: Db, user: Staff) -> dict[st
             description=body.description,
         )
     )
-    return {"changes": changes}
+    return schemas.CaseChangesOut(changes=changes)
 
 
 @api.delete("/cases/{case_id}", status_code=204, summary="Delete a case (supervisors)")
@@ -273,8 +282,8 @@ def api_delete_case(case_id: Id, db: Db, user: Supervisor) -> Response:
 
 
 @api.post("/cases/{case_id}/reports", summary="Add reports to a case")
-def api_case_add(case_id: Id, body: ReportsIn, db: Db, user: Staff) -> dict[str, Any]:
-    return {"added": _case_errors(lambda: cases.add_reports(db, case_id, set(body.report_ids), user))}
+def api_case_add(case_id: Id, body: ReportsIn, db: Db, user: Staff) -> schemas.AddedOut:
+    return schemas.AddedOut(added=_case_errors(lambda: cases.add_reports(db, case_id, set(body.report_ids), user)))
 
 
 @api.delete("/cases/{case_id}/reports/{report_id}", status_code=204, summary="Take a report out of a case")
@@ -284,8 +293,8 @@ def api_case_remove(case_id: Id, report_id: Id, db: Db, user: Staff) -> Response
 
 
 @api.post("/cases/{case_id}/notes", status_code=201, summary="Add a note to a case")
-def api_case_note(case_id: Id, body: NoteIn, db: Db, user: Staff) -> dict[str, Any]:
-    return {"id": _case_errors(lambda: cases.add_note(db, case_id, user, body.body))}
+def api_case_note(case_id: Id, body: NoteIn, db: Db, user: Staff) -> schemas.CreatedOut:
+    return schemas.CreatedOut(id=_case_errors(lambda: cases.add_note(db, case_id, user, body.body)))
 
 
 router.include_router(api)

@@ -260,11 +260,31 @@ def get_report_matches(
     return ReportMatchesOut(report_id=report_id, matches=rows)
 
 
+class BankOut(BaseModel):
+    id: int
+    name: str
+    source: str = Field(description="Where the list came from (provenance)")
+    terms: str = Field(description="The terms it may be used under")
+    description: str
+    default_label: str
+    enabled: bool
+    revision: int
+    counts: dict[str, int] = Field(description="Entries per hash kind")
+    total: int
+    created_at: str
+    updated_at: str
+    created_by: str | None
+
+
+class BanksOut(BaseModel):
+    banks: list[BankOut]
+
+
 @api.get("/banks", tags=["staff"], summary="Hash banks (supervisors)")
 def get_banks(
     db: Annotated[Database, Depends(get_db)], user: Annotated[Principal, Depends(require(Role.SUPERVISOR))]
-) -> dict[str, Any]:
-    return {"banks": [b.as_dict() for b in bank_service.list_banks(db)]}
+) -> BanksOut:
+    return BanksOut.model_validate({"banks": [b.as_dict() for b in bank_service.list_banks(db)]})
 
 
 # ------------------------------------------------------------------------------------------ pages

@@ -103,11 +103,45 @@ def api_put_agency(agency_id: str, body: directory.AgencyIn, db: Db, user: Admin
 # ------------------------------------------------------------------------------------------ API: jurisdiction
 
 
+class EvidenceOut(BaseModel):
+    kind: str = Field(description="What points to the country: phone, domain, ip, person, platform, ...")
+    country: str
+    weight: float
+    value: str
+    source: str = Field(description="Where in the report it was found")
+    detail: str
+
+
+class CandidateOut(BaseModel):
+    country: str
+    weight: float = Field(description="Noisy-or of the country's distinct clues (0-1)")
+    evidence: list[EvidenceOut]
+
+
+class SuggestedAgencyOut(BaseModel):
+    id: str
+    name: str
+    country: str
+    weight: float
+
+
 class JurisdictionOut(BaseModel):
     subject_type: str
     subject_id: int
-    candidates: list[dict[str, Any]]
-    agencies: list[dict[str, Any]] = Field(description="Agencies for the candidate countries, best first.")
+    candidates: list[CandidateOut]
+    agencies: list[SuggestedAgencyOut] = Field(description="Agencies for the candidate countries, best first.")
+
+
+class HostingCountryOut(BaseModel):
+    removals: int
+    median_hours: float
+
+
+class TakedownSummaryOut(BaseModel):
+    by_state: dict[str, int] = Field(description="How many URLs are in each takedown state")
+    removals: int
+    median_hours_to_removal: float | None
+    by_hosting_country: dict[str, HostingCountryOut]
 
 
 @api.get("/reports/{report_id}/jurisdiction", response_model=JurisdictionOut, summary="Candidate countries of a report")
@@ -265,8 +299,8 @@ def api_takedowns(
 
 
 @api.get("/takedowns/summary", summary="Counts by state and median hours to removal by hosting country")
-def api_takedown_summary(db: Db, user: Staff) -> dict[str, Any]:
-    return td.summary(db)
+def api_takedown_summary(db: Db, user: Staff) -> TakedownSummaryOut:
+    return TakedownSummaryOut.model_validate(td.summary(db))
 
 
 @api.post("/takedowns/{takedown_id}/transition", response_model=td.TakedownOut, summary="Move a URL to a new state")

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from pydantic import BaseModel, Field
 
 from tipline.accounts.service import Principal, Role, audited
 from tipline.i18n import labels, negotiate
@@ -119,7 +120,38 @@ def stats_json(db: Database, q: stats.StatsQuery, lang: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ API
 
 
-@api.get("/api/v1/stats", tags=["statistics"])
+Number = int | float
+
+
+class SeriesOut(BaseModel):
+    key: str = Field(description="A code: category, source, ISO country, priority, agency id, ...")
+    label: str = Field(description="Its name in the request's language")
+    color: str
+    values: list[Number | None] = Field(description="One value per x, in the order of x")
+
+
+class ChartOut(BaseModel):
+    name: str
+    kind: str = Field(description="time (x: periods), buckets (x: bucket codes) or names (x: free names)")
+    x: list[str]
+    x_labels: list[str]
+    series: list[SeriesOut]
+    total: Number | None
+    extra: dict[str, Any]
+    title: str
+    y_label: str
+
+
+class StatsOut(BaseModel):
+    period: str
+    since: str | None
+    until: str | None
+    generated_at: str
+    language: str
+    charts: dict[str, ChartOut]
+
+
+@api.get("/api/v1/stats", tags=["statistics"], response_model=StatsOut)
 def api_stats(
     request: Request,
     db: Db,
@@ -127,13 +159,13 @@ def api_stats(
     period: str = "month",
     since: str = "",
     until: str = "",
-) -> dict[str, Any]:
+) -> StatsOut:
     """Counts for every chart of the dashboard (staff). ``since``/``until``: YYYY-MM-DD, both included.
 
     Series keys are codes (categories, sources, ISO countries, priorities); ``label`` is their name in
     the request's language. No report text, identifier or reporter data is ever part of it.
     """
-    return stats_json(db, _api_query(period, since, until), negotiate(request))
+    return StatsOut.model_validate(stats_json(db, _api_query(period, since, until), negotiate(request)))
 
 
 # ------------------------------------------------------------------------------------------ pages
