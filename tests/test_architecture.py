@@ -31,7 +31,6 @@ NOT_YET_SPLIT = {
     "synth/world.py:cybertip",
     "synth/world.py:platform_report",
     "web/app.py:create_app",
-    "web/pages_public.py:check_report_form",
 }
 
 
