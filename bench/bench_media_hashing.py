@@ -1,6 +1,7 @@
 """Media hashing throughput and PDQ robustness, on synthetic images and videos (tipline.synth.images).
 
     .venv/bin/python bench/bench_media_hashing.py [--images 40] [--robust 60] [--repeat 3] [--seed 1]
+        [--sections 1,2,3,4,5]
 
 1. Images/s of ``tipline.media.hashing.hash_bytes`` (sniff, decode, MD5 + SHA-1 + SHA-256, PDQ +
    quality) on JPEGs of four sizes, beside two baselines in the same run: plain Pillow decode to RGB (the
@@ -11,14 +12,14 @@
 3. Video frames/s of ``vpdq_bytes`` (every frame, run in a child process that FFmpeg cannot crash) beside
    vpdq called in-process (the baseline: what HMA / python-threatexchange do), on Motion-JPEG AVI and,
    when the ffmpeg command exists, H.264 MP4.
-5. One 5000 x 5000 PNG with its 8 dihedral hashes: the old path (full-resolution decode in the calling
-   process, twice) against ``hash_bytes(dihedral=True)`` (limited child, reduced decode), seconds and peak
-   memory of each (both measured in a child for the memory figure).
 4. Robustness: for each transform of ``tipline.synth.images.TRANSFORMS`` (every copy saved as JPEG
    quality 90, as an upload would be), the Hamming distance to the original's PDQ: median, max and share
    within 31 bits, plainly and with dihedral matching three ways: query side (the copy's 8 dihedral
    hashes against the original's one hash: 8 look-ups, index unchanged), index side (the copy's one hash
    against the original's 8: 8x index size) and query side exact (8 transposed pictures hashed).
+5. One 5000 x 5000 PNG with its 8 dihedral hashes: the old path (full-resolution decode in the calling
+   process, twice) against ``hash_bytes(dihedral=True)`` (limited child, reduced decode), seconds and peak
+   memory of each (both measured in a child for the memory figure).
 
 Timings are wall-clock on whatever else the machine is doing (a 2-core box shared with other work is
 noisy); compare ratios, not absolute numbers, between runs.

@@ -56,6 +56,9 @@ def test_pdq_equals_the_reference_test_vectors(row):
     assert h.pdq == row["pdq"], f"{row['file']}: {pdq_hamming(h.pdq, row['pdq'])} bits from {row['expected_from']}"
     if row["quality"]:
         assert h.pdq_quality == int(row["quality"])
+    # intake takes the plain hash from the dihedral computation (one DCT for all 8): the same bits
+    d = hash_file(PDQ_DIR / row["file"], dihedral=True)
+    assert (d.pdq, d.pdq_quality) == (h.pdq, h.pdq_quality) and d.pdq_dihedral[0] == h.pdq
 
 
 def test_vectors_are_what_source_md_names():

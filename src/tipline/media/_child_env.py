@@ -1,4 +1,4 @@
-"""Imported first by the media forkserver (``tipline.media.isolate``), before numpy: one BLAS thread.
+"""Imported first by the media forkserver (``tipline.media.isolate``): one BLAS thread, then warm-up imports.
 
 A BLAS thread pool reserves address space per core at import; under the children's ``RLIMIT_AS`` that
 reservation would be counted against the picture being decoded (and on a 64-core host exceed it). Nothing
@@ -19,3 +19,15 @@ try:
     ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX
 except (OSError, AttributeError):  # not glibc: nothing to tune
     pass
+
+# Warm up what every child needs, once, here in the forkserver (a child is forked with it already loaded):
+# Pillow's format plugins (Image.open imports all of them on first use: tens of milliseconds a child),
+# the PDQ binding and, where installed, vPDQ with FFmpeg's libraries.
+import importlib.util  # noqa: E402
+
+import pdqhash  # noqa: E402, F401
+from PIL import Image  # noqa: E402
+
+Image.init()
+if importlib.util.find_spec("vpdq") is not None:
+    import vpdq  # noqa: F401

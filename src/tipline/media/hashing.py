@@ -21,7 +21,7 @@ itself is Meta's reference C++ code, through the ``pdqhash`` package (images) an
   reference test vectors bit for bit. A larger picture is decoded small: JPEG at a reduced DCT scale
   (``Image.draft``), other formats decoded and box-reduced (``Image.reduce``), to about 1024 x 1024 (PDQ
   itself filters down to 64 x 64). Measured against full-resolution hashing of the same files this moves
-  0-4 bits (median 0-1; ``tests/test_media_isolation.py`` and bench/RESULTS.md), far inside the 31-bit
+  0-4 bits (2 on most synthetic pictures; ``tests/test_media_isolation.py``, bench/RESULTS.md), far inside the 31-bit
   threshold; ``details["pdq_decoded_size"]`` records the size actually hashed. (The C++ command-line tool
   and the pure-Python reference shrink every picture over 512 px first; that moves 2-12 bits.)
 Quality (0-100) says how much detail the picture has; below about 50 a PDQ hash is unreliable (a flat
