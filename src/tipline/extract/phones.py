@@ -200,12 +200,69 @@ def _words_for(language: str | None) -> dict[str, str]:
     return _ALL_WORDS
 
 
+@lru_cache(maxsize=512)
+def _national_lengths(region: str) -> frozenset[int]:
+    """Digit counts a number of ``region`` can have when written nationally: its possible lengths, plus
+    a national (trunk) prefix."""
+    md = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if md is None or md.general_desc is None:
+        return frozenset(range(1, 18))
+    lengths = set(md.general_desc.possible_length or ())
+    if not lengths:
+        return frozenset(range(1, 18))
+    if md.national_prefix_for_parsing:
+        extra = (len(md.national_prefix),) if md.national_prefix else (1, 2, 3)
+        lengths |= {n + k for n in lengths for k in extra}
+    return frozenset(lengths)
+
+
+@lru_cache(maxsize=1)
+def _intl_lengths() -> dict[str, frozenset[int]]:
+    """Country calling code -> possible national-number lengths of its regions."""
+    out: dict[str, frozenset[int]] = {}
+    for cc, regions in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items():
+        lengths: set[int] = set()
+        for r in regions:
+            md = (
+                phonenumbers.PhoneMetadata.metadata_for_nongeo_region(cc)
+                if r == "001"
+                else phonenumbers.PhoneMetadata.metadata_for_region(r)
+            )
+            if md is not None and md.general_desc is not None:
+                lengths |= set(md.general_desc.possible_length or ())
+        out[str(cc)] = frozenset(lengths) if lengths else frozenset(range(4, 18))
+    return out
+
+
+def _plausible(digits: str, region: str | None) -> bool:
+    """A length check from the numbering metadata, before the (much dearer) ``phonenumbers.parse``: the
+    greedy segmentation tries many spans, and most have a length no number of that region has."""
+    if region is None:  # "+<digits>"
+        body = digits[1:] if digits.startswith("+") else digits
+        table = _intl_lengths()
+        for k in (1, 2, 3):
+            lengths = table.get(body[:k])
+            if lengths is not None:
+                return len(body) - k in lengths
+        return False
+    return len(digits) in _national_lengths(region)
+
+
 @lru_cache(maxsize=32768)
 def _parse(digits: str, region: str | None) -> phonenumbers.PhoneNumber | None:
+    if not _plausible(digits, region):
+        return None
     try:
         n = phonenumbers.parse(digits, region)
     except phonenumbers.NumberParseException:
         return None
+    if region is not None:
+        # the check for one region is cheaper than the general one (no search over the regions of the
+        # country code); the general one only where a code is shared (+1: US, CA, ...; +44: GB, GG, ...)
+        if phonenumbers.is_valid_number_for_region(n, region):
+            return n
+        if len(phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(n.country_code, ())) <= 1:
+            return None
     return n if phonenumbers.is_valid_number(n) else None
 
 
@@ -214,7 +271,12 @@ def e164(n: phonenumbers.PhoneNumber) -> str:
 
 
 def _type_rank(n: phonenumbers.PhoneNumber) -> int:
-    return _TYPE_RANK.get(phonenumbers.number_type(n), 4)
+    return _type_rank_of(e164(n))
+
+
+@lru_cache(maxsize=8192)
+def _type_rank_of(number: str) -> int:
+    return _TYPE_RANK.get(phonenumbers.number_type(phonenumbers.parse(number)), 4)
 
 
 # --------------------------------------------------------------------------- context filters
@@ -498,6 +560,7 @@ class _Scanner:
         self._evidence = evidence  # () -> [(region, score)], computed once and only when a number needs it
         self._regions: list[str] | None = None
         self._places: list[tuple[int, int, str]] | None = None
+        self._lengths: frozenset[int] | None = None
         self.score: dict[str, float] = {}
         self.all_runs = _runs(col.text, _tokens(col.text, words))
         self.ndigits = {id(r): sum(len(t.digits) for t in r) for r in self.all_runs}
@@ -570,21 +633,24 @@ class _Scanner:
         """Greedy left-to-right segmentation into the longest valid numbers."""
         n = len(run)
         budget = _MAX_PARSES_PER_RUN
+        flat = "".join(t.digits for t in run)
         prefix = [0]
         for t in run:
             prefix.append(prefix[-1] + len(t.digits))
+        national = self._national_lengths()
         segs: list[tuple[int, int, list[_Reading]]] = []
         i = 0
         while i < n and budget > 0:
             found = None
             hi = min(n - 1, i + _MAX_TOKENS_PER_CANDIDATE)
+            intl = run[i].plus or flat.startswith("00", prefix[i])
             for j in range(hi, i - 1, -1):
                 nd = prefix[j + 1] - prefix[i]
                 if nd < 7:
                     break
-                if nd > 17:
-                    continue
-                digits = "".join(run[k].digits for k in range(i, j + 1))
+                if nd > 17 or (not intl and nd not in national):
+                    continue  # no candidate region has numbers of that length: no parse
+                digits = flat[prefix[i] : prefix[j + 1]]
                 budget -= max(1, len(self.regions))
                 hits = self._readings(digits, run[i].plus, (run[i].start, run[j].end))
                 if hits:
@@ -598,6 +664,11 @@ class _Scanner:
             segs.append(found)
             i = found[1] + 1
         return segs
+
+    def _national_lengths(self) -> frozenset[int]:
+        if self._lengths is None:
+            self._lengths = frozenset().union(*(_national_lengths(r) for r in self.regions))
+        return self._lengths
 
     @staticmethod
     def _whole(run: list[_Tok], segs: list[tuple[int, int, list[_Reading]]]) -> bool:
