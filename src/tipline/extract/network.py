@@ -83,7 +83,7 @@ _COMMON_TLDS = frozenset(
 )
 _SITE_CUE_RE = re.compile(
     r"\b(?:site|website|web|sito|link|domain|dominio|visit|visita|url|page|pagina|go\s+to|vai\s+su|"
-    r"punta|bisita|www|http|https|server|host|portal|link\s+niya)\b",
+    r"punta|bisita|(?:www|https?)(?![:./])|server|host|portal|link\s+niya)\b",
     re.IGNORECASE,
 )
 

@@ -369,7 +369,7 @@ def _gap_ok(gap: str, prev: _Tok, nxt: _Tok) -> bool:
     if all(c in _GAP_OK for c in gap):
         return True
     # "nine one seven, one two three": a comma between spelled-out groups
-    return gap.strip() == "," and (prev.kind == "word" or nxt.kind == "word")
+    return gap.strip() == "," and (prev.kind in ("word", "mult") or nxt.kind in ("word", "mult"))
 
 
 def _runs(text: str, toks: list[_Tok]) -> list[list[_Tok]]:
@@ -603,7 +603,15 @@ class _Scanner:
             if present:
                 rx = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, sorted(present))) + r")(?!\w)")
                 self._places = [(m.start(), m.end(), _COUNTRY_OF[m.group()]) for m in rx.finditer(low)]
-        return {r: LOCAL_WEIGHT for a, b, r in self._places if start - 20 < b and a < end + 15}
+        text = self.col.text
+        out: dict[str, float] = {}
+        for a, b, r in self._places:
+            if not (start - 20 < b and a < end + 15):
+                continue
+            if b <= start and any(c.isdigit() for c in text[max(0, a - 15) : a]):
+                continue  # "0917 ... (Philippines) and 0339 ...": the word belongs to the number before it
+            out[r] = LOCAL_WEIGHT
+        return out
 
     def _readings(self, digits: str, plus: bool, span: tuple[int, int] | None = None) -> list[_Reading]:
         if plus or digits.startswith("00"):
@@ -644,12 +652,27 @@ class _Scanner:
             found = None
             hi = min(n - 1, i + _MAX_TOKENS_PER_CANDIDATE)
             intl = run[i].plus or flat.startswith("00", prefix[i])
+            # a number split over two lines is read whole only when the part before the line break is not
+            # a number alone of a region with strong evidence ("0917 123\n4567" yes; "632 34 55 54\n14
+            # years" in a report from Spain no)
+            brk = next((k for k in range(i, hi) if "\n" in self.col.text[run[k].end : run[k + 1].start]), None)
+            if brk is not None and prefix[brk + 1] - prefix[i] >= 7:
+                head = flat[prefix[i] : prefix[brk + 1]]
+                hits = self._readings(head, run[i].plus, (run[i].start, run[brk].end))
+                if hits and hits[0][1] >= STRONG:
+                    hi = brk
             for j in range(hi, i - 1, -1):
                 nd = prefix[j + 1] - prefix[i]
                 if nd < 7:
                     break
                 if nd > 17 or (not intl and nd not in national):
                     continue  # no candidate region has numbers of that length: no parse
+                if (
+                    j - i >= 5
+                    and len(run[j].digits) > 1
+                    and all(run[k].kind == "num" and len(run[k].digits) == 1 for k in range(j - 4, j))
+                ):
+                    continue  # "3 8 0 1 5 2 8 7 0 6 14": a group after digit-by-digit spelling is another number
                 digits = flat[prefix[i] : prefix[j + 1]]
                 budget -= max(1, len(self.regions))
                 hits = self._readings(digits, run[i].plus, (run[i].start, run[j].end))
