@@ -135,6 +135,26 @@ def analyst_token(db: Database) -> str:
     return accounts.create_token(db, "ana")
 
 
+def full_token(db: Database, name: str) -> str:
+    """A staff token that carries the user's whole role, made as a person would make it: the second
+    factor enrolled (here, when it is not yet) and a current code given. Tokens made without a code carry
+    the analyst scope only."""
+    import pyotp
+    from sqlalchemy import update
+
+    from tipline.store.models import User
+
+    user = next(u for u in accounts.list_users(db) if u.name == name)
+    if not accounts.mfa_enabled(db, user.id):
+        accounts.confirm_enrolment(db, user.id, pyotp.TOTP(accounts.start_enrolment(db, user.id)).now())
+    with db.session() as s:
+        row = s.get(User, user.id)
+        assert row is not None and row.totp_secret_sealed
+        secret = row.totp_secret_sealed
+        s.execute(update(User).where(User.id == user.id).values(totp_last_step=None))  # the code may be used again
+    return accounts.create_token(db, name, scope=user.role, code=pyotp.TOTP(secret).now())
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 

@@ -8,7 +8,7 @@ import re
 import lxml.html
 from fastapi.testclient import TestClient
 
-from conftest import PASSWORD, bearer
+from conftest import PASSWORD, bearer, full_token
 from tipline.accounts import service as accounts
 from tipline.graph import service
 from tipline.intake import service as intake
@@ -80,7 +80,7 @@ def test_warning_list_api_is_for_supervisors(client: TestClient, db: Database, a
     body = {"kind": "phone", "value": "0917 814 2637", "reason": "our hotline's own test line"}
     assert client.post("/api/v1/exclusions", headers=bearer(analyst_token), json=body).status_code == 403
     accounts.create_user(db, "sup", "supervisor", PASSWORD)
-    sup = bearer(accounts.create_token(db, "sup"))
+    sup = bearer(full_token(db, "sup"))
     r = client.post("/api/v1/exclusions", headers=sup, json={**body, "value": PHONE})
     assert r.status_code == 201
     xid = r.json()["id"]

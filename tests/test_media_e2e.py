@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from conftest import PASSWORD, bearer
+from conftest import PASSWORD, bearer, full_token
 from test_cybertip_api import XML, answer, basic
 from test_media_banks import login_as
 from test_pages_public import css, page, text_of
@@ -66,7 +66,7 @@ def test_upload_matches_a_bank_rises_in_the_queue_and_the_panic_button_answers(c
         files={"file": ("bank.csv", f"kind,hash\npdq,{bank_pdq}\n".encode(), "text/csv")},
     )
     assert r.status_code == 200, r.text
-    staff = accounts.create_token(db, "sam")
+    staff = full_token(db, "sam")
 
     # the platform reports twice through its CyberTipline client: first an unrelated picture, then the original
     first = cybertip_report(client, platform, unrelated.data)

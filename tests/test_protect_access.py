@@ -16,7 +16,7 @@ import pytest
 from fastapi.routing import iter_route_contexts
 from starlette.routing import Mount
 
-from conftest import PASSWORD, bearer
+from conftest import PASSWORD, bearer, full_token
 from test_pages_public import css, page
 from tipline.accounts import service as accounts
 from tipline.intake import service as intake
@@ -118,6 +118,17 @@ ROUTES: dict[str, str] = {
     "POST /account/mfa/disable": ANALYST,
     "POST /account/sessions/revoke": ANALYST,
     "GET /admin/users": ADMIN,
+    "GET /account/tokens": ANALYST,
+    "POST /account/tokens": ANALYST,
+    "POST /account/tokens/{token_id}/revoke": ANALYST,
+    "GET /api/v1/tokens": ANALYST,
+    "DELETE /api/v1/tokens/current": ANALYST,
+    "DELETE /api/v1/tokens/{token_id}": ANALYST,
+    "GET /admin/tokens": ADMIN,
+    "POST /admin/tokens/{token_id}/revoke": ADMIN,
+    "GET /admin/platforms": ADMIN,
+    "POST /admin/platforms/{platform_id}/{action}": ADMIN,
+    "POST /api/v1/platforms/{platform_id}/credentials": ADMIN,
     "POST /admin/users": ADMIN,
     "POST /admin/users/{name}/{action}": ADMIN,
     "GET /admin/sessions": ADMIN,
@@ -217,13 +228,16 @@ class World:
         )
         assert r.status_code == 201, r.text
         self.b_report = r.json()["id"]
+        # token 1 (the id routes are called with) belongs to nobody who calls: revoking it harms no caller
+        accounts.create_user(db, "spare1", ANALYST, PASSWORD)
+        accounts.create_token(db, "spare1")
         self.users: dict[str, Any] = {}
         self.tokens: dict[str, str] = {}
         self.sessions: dict[str, tuple[str, str]] = {}
         for role in (ANALYST, SUPERVISOR, ADMIN):
             user = accounts.create_user(db, f"{role}1", role, PASSWORD)
             self.users[role] = user
-            self.tokens[role] = accounts.create_token(db, user.name)
+            self.tokens[role] = full_token(db, user.name)
             self.sessions[role] = accounts.open_session(db, user)
         client.get("/")  # the anonymous CSRF cookie
         self.anon_csrf = css(page(client.get("/followup")), "input[name=csrf_token]")[0].get("value")
@@ -263,7 +277,9 @@ def send(w: World, route: str, *, as_: str | None = None, key: str | None = None
     csrf = w.anon_csrf
     api = path.startswith("/api/")
     if as_ is not None:
-        if api:
+        if route == "DELETE /api/v1/tokens/current":  # revokes the token it is called with: a spare one
+            headers.update(bearer(accounts.create_token(w.db, w.users[as_].name)))
+        elif api:
             headers.update(bearer(w.tokens[as_]))
         else:
             cookie, csrf = w.sessions[as_]

@@ -338,7 +338,7 @@ def test_reset_mfa_forgets_the_factor_and_ends_sessions(db):
     assert accounts.session_info(db, cookie) is None
     step = accounts.login_password(db, "sue", PASSWORD)
     assert step is not None and step.stage == "enrol"
-    assert events(db, "mfa.reset")[0].details == {"sessions_revoked": 1}
+    assert events(db, "mfa.reset")[0].details == {"sessions_revoked": 1, "tokens_revoked": 0}
 
 
 # ------------------------------------------------------------------------------------------ pages

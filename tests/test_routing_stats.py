@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import select
 
-from conftest import PASSWORD, bearer, needs_chromium, serve_app
+from conftest import PASSWORD, bearer, full_token, needs_chromium, serve_app
 from test_pages_public import css, page
 from tipline.accounts import service as accounts
 from tipline.routing import stats, web_stats
@@ -334,7 +334,7 @@ def test_exports_need_a_supervisor_and_are_audited(web, data):
     accounts.create_user(data, "sam", "supervisor", PASSWORD)
     accounts.create_user(data, "ana", "analyst", PASSWORD)
     assert web.get("/stats/queue_age.csv", follow_redirects=False).status_code == 303
-    sup = bearer(accounts.create_token(data, "sam"))
+    sup = bearer(full_token(data, "sam"))
     r = web.get("/stats/time_to_takedown.csv?since=2025-03-01&until=2025-04-30", headers=sup)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert r.headers["content-disposition"].startswith('attachment; filename="tipline-time_to_takedown-month-')

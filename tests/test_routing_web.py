@@ -9,7 +9,7 @@ import zipfile
 import pytest
 from sqlalchemy import select
 
-from conftest import PASSWORD, bearer
+from conftest import PASSWORD, bearer, full_token
 from test_pages_public import css, page
 from tipline.accounts import service as accounts
 from tipline.intake import service as intake
@@ -70,7 +70,7 @@ def a_report(db, ext: str = "W-1", **kw) -> int:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def admin_token(db) -> str:  # type: ignore[no-untyped-def]
     accounts.create_user(db, "root", "admin", PASSWORD)
-    return accounts.create_token(db, "root")
+    return full_token(db, "root")
 
 
 # ------------------------------------------------------------------------------------------ API

@@ -95,6 +95,12 @@ class Settings(BaseSettings):
     lockout_minutes: int = Field(
         default=15, ge=1, description="How long a locked account stays locked (an admin can unlock it sooner)."
     )
+    token_days: int = Field(
+        default=90,
+        ge=1,
+        description="Staff API tokens expire this many days after they are made, unless asked otherwise.",
+    )
+    token_max_days: int = Field(default=365, ge=1, description="The longest life a staff API token may be given.")
     hsts: bool = Field(
         default=False,
         description="Send Strict-Transport-Security on every response, also when TLS ends at a proxy in front of "

@@ -373,7 +373,9 @@ def reset_mfa(db: Database, name: str, *, by: Principal | str = "cli") -> None:
         user.totp_last_step = None
         s.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
         n = _revoke_all(s, user.id, by)
-        record(s, by, "mfa.reset", "user", user.id, sessions_revoked=n)
+        # tokens made after a second-factor check lose their ground with the factor
+        t = _revoke_tokens(s, user.id, by, "second factor reset", above=UNCHECKED_SCOPE)
+        record(s, by, "mfa.reset", "user", user.id, sessions_revoked=n, tokens_revoked=t)
 
 
 def set_role(db: Database, name: str, role: Role | str, *, by: Principal | str = "cli") -> None:
@@ -399,8 +401,11 @@ def set_active(db: Database, name: str, active: bool, *, by: Principal | str = "
         if not active and user.role == Role.ADMIN and user.active and _active_admins(s) <= 1:
             raise AccountError("this is the last active admin: make another admin first", "admin.last")
         user.active = active
+        # sessions and tokens end for good: activating the user again revives neither
         n = 0 if active else _revoke_all(s, user.id, by)
-        record(s, by, "user.activate" if active else "user.deactivate", "user", user.id, sessions_revoked=n)
+        t = 0 if active else _revoke_tokens(s, user.id, by, "user deactivated")
+        record(s, by, "user.activate" if active else "user.deactivate", "user", user.id, sessions_revoked=n,
+               tokens_revoked=t)  # fmt: skip
 
 
 def change_password(db: Database, user_id: int, current: str, new: str, *, keep_session: str | None = None) -> None:
@@ -625,23 +630,207 @@ def mfa_enabled(db: Database, user_id: int) -> bool:
 # ------------------------------------------------------------------------------------------ tokens
 
 
-def create_token(db: Database, user_name: str, *, label: str | None = None, by: Principal | str = "cli") -> str:
-    token = "tlt_" + secrets.token_urlsafe(32)
-    with db.session() as s:
+TOKEN_PREFIX = "tlt_"
+# what a token carries without a second-factor check as it is made (see issue_token)
+UNCHECKED_SCOPE = Role.ANALYST
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A new staff token: the secret (shown once), its id, scope and expiry."""
+
+    token: str
+    id: int
+    user: str
+    scope: Role
+    expires_at: datetime
+    label: str | None
+
+
+def _lower(a: Role, b: Role) -> Role:
+    return a if _RANK[a] <= _RANK[b] else b
+
+
+def issue_token(
+    db: Database,
+    user_name: str,
+    *,
+    label: str | None = None,
+    days: int | None = None,
+    scope: Role | str | None = None,
+    code: str | None = None,
+    by: Principal | str = "cli",
+) -> IssuedToken:
+    """Make a staff API token for ``user_name``. It expires after ``days`` (``settings.token_days`` by
+    default, at most ``settings.token_max_days``). Its ``scope`` caps what it may do (the user's role caps
+    it too): ``analyst`` unless ``code`` is a current second-factor code of the user, which allows up to
+    the user's role. A user whose role needs MFA must have it enrolled first. Audited."""
+    settings = db.settings
+    days = settings.token_days if days is None else days
+    if not 1 <= days <= settings.token_max_days:
+        raise AccountError(f"a token lives 1 to {settings.token_max_days} days", "token.days")
+    label = (label or "").strip()[:128] or None
+    with db.reader() as s:
         user = s.scalar(select(User).where(User.name == user_name))
-        if user is None:
-            raise AccountError(f"no user named {user_name!r}: create it first with `tipline users add`")
-        s.add(ApiToken(user_id=user.id, token_hash=sha256_hex(token), label=label))
-        record(s, by, "token.create", "user", user.id, label=label)
-    return token
+        if user is None or user.role == Role.PLATFORM:
+            raise AccountError(f"no staff user named {user_name!r}: create it first with `tipline users add`")
+        if not user.active:
+            raise AccountError(f"{user_name!r} is deactivated: activate the user first", "token.inactive")
+        role, user_id, enrolled = Role(user.role), user.id, user.mfa_enabled
+    if mfa_required(role, settings) and not enrolled:
+        raise AccountError(
+            f"{user_name!r} must enrol a second factor (log in to the pages once) before a token can be made",
+            "token.mfa_missing",
+        )
+    wanted = Role(scope) if scope else (role if _RANK[role] <= _RANK[UNCHECKED_SCOPE] else UNCHECKED_SCOPE)
+    if wanted not in STAFF_ROLES or _RANK[wanted] > _RANK[role]:
+        raise AccountError(f"a token of {user_name!r} can carry at most the {role.value} role", "token.scope")
+    if _RANK[wanted] > _RANK[UNCHECKED_SCOPE]:
+        if not enrolled or not code or not verify_second_factor(db, user_id, code, recovery=False):
+            raise AccountError(
+                f"a token with the {wanted.value} scope needs a current code from {user_name!r}'s authenticator "
+                "app (a code is accepted once)",
+                "token.code",
+            )
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    expires = _now() + timedelta(days=days)
+    with db.session() as s:
+        row = ApiToken(user_id=user_id, token_hash=sha256_hex(token), label=label, scope=wanted.value,
+                       expires_at=expires)  # fmt: skip
+        s.add(row)
+        s.flush()
+        record(s, by, "token.create", "user", user_id, token=row.id, label=label, scope=wanted.value, days=days,
+               second_factor=_RANK[wanted] > _RANK[UNCHECKED_SCOPE])  # fmt: skip
+        return IssuedToken(token, row.id, user_name, wanted, expires, label)
+
+
+def create_token(
+    db: Database, user_name: str, *, label: str | None = None, by: Principal | str = "cli", **kw: Any
+) -> str:
+    """:func:`issue_token`, returning the token only."""
+    return issue_token(db, user_name, label=label, by=by, **kw).token
 
 
 def principal_for_token(db: Database, token: str) -> Principal | None:
+    """Who a staff token acts as, with the lower of the user's role and the token's scope; None when the
+    token is unknown, revoked or expired, the user deactivated, or the user's role needs MFA and they
+    have none (it was reset)."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    now = _now()
     with db.reader() as s:
         row = s.scalar(select(ApiToken).where(ApiToken.token_hash == sha256_hex(token), ApiToken.revoked.is_(False)))
-        if row is None or not row.user.active:
+        if row is None or not row.user.active or row.user.role == Role.PLATFORM:
             return None
-        return _principal(row.user)
+        if row.expires_at is not None and row.expires_at <= now:
+            return None
+        user = row.user
+        if mfa_required(user.role, db.settings) and not user.mfa_enabled:
+            return None
+        role = _lower(Role(user.role), Role(row.scope or UNCHECKED_SCOPE))
+        touch = row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1)
+        token_id = row.id
+        principal = Principal("user", user.id, user.name, role)
+    if touch:
+        with db.session() as s:
+            s.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
+    return principal
+
+
+@dataclass(frozen=True)
+class TokenRow:
+    """What the token pages and `tipline tokens list` show (never the secret or its digest)."""
+
+    id: int
+    user: str
+    role: Role
+    scope: Role
+    label: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked: bool
+    revoked_at: datetime | None
+    revoked_by: str | None
+
+    @property
+    def state(self) -> str:
+        if self.revoked:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= _now():
+            return "expired"
+        return "live"
+
+    @property
+    def effective(self) -> Role:
+        return _lower(self.role, self.scope)
+
+
+def list_tokens(db: Database, *, user_id: int | None = None, include_ended: bool = False) -> list[TokenRow]:
+    """Staff tokens, newest first: live ones only unless ``include_ended``."""
+    now = _now()
+    with db.reader() as s:
+        q = select(ApiToken, User.name, User.role).join(User, User.id == ApiToken.user_id)
+        if user_id is not None:
+            q = q.where(ApiToken.user_id == user_id)
+        if not include_ended:
+            q = q.where(ApiToken.revoked.is_(False), or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now))
+        return [
+            TokenRow(
+                t.id,
+                name,
+                Role(role),
+                Role(t.scope or UNCHECKED_SCOPE),
+                t.label,
+                t.created_at,
+                t.expires_at,
+                t.last_used_at,
+                t.revoked,
+                t.revoked_at,
+                t.revoked_by,
+            )  # fmt: skip
+            for t, name, role in s.execute(q.order_by(ApiToken.id.desc())).all()
+        ]
+
+
+def _end_token(s: Session, row: ApiToken, by: Principal | str, why: str) -> None:
+    row.revoked, row.revoked_at = True, _now()
+    row.revoked_by = ((by.label if isinstance(by, Principal) else by) + (f" ({why})" if why else ""))[:128]
+
+
+def revoke_token(db: Database, token_id: int, *, by: Principal | str = "cli", user_id: int | None = None) -> bool:
+    """Revoke a token by its id (``user_id``: only if it is that user's). False when there is no such live
+    token. Audited."""
+    with db.session() as s:
+        row = s.get(ApiToken, token_id)
+        if row is None or row.revoked or (user_id is not None and row.user_id != user_id):
+            return False
+        _end_token(s, row, by, "")
+        record(s, by, "token.revoke", "user", row.user_id, token=row.id, label=row.label)
+        return True
+
+
+def revoke_token_value(db: Database, token: str) -> bool:
+    """A token revokes itself (the JSON API's ``DELETE /api/v1/tokens/current``)."""
+    with db.session() as s:
+        row = s.scalar(select(ApiToken).where(ApiToken.token_hash == sha256_hex(token), ApiToken.revoked.is_(False)))
+        if row is None:
+            return False
+        who = Principal("user", row.user_id, row.user.name, Role(row.user.role))
+        _end_token(s, row, who, "itself")
+        record(s, who, "token.revoke", "user", row.user_id, token=row.id, label=row.label, by_itself=True)
+        return True
+
+
+def _revoke_tokens(s: Session, user_id: int, by: Principal | str, why: str, *, above: Role | None = None) -> int:
+    """Revoke a user's live tokens (``above``: only those whose scope is above that role)."""
+    n = 0
+    for row in s.scalars(select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked.is_(False))):
+        if above is not None and _RANK[Role(row.scope or UNCHECKED_SCOPE)] <= _RANK[above]:
+            continue
+        _end_token(s, row, by, why)
+        n += 1
+    return n
 
 
 # ------------------------------------------------------------------------------------------ staff sessions
@@ -891,13 +1080,14 @@ def create_platform(db: Database, name: str, *, by: Principal | str = "cli") -> 
 def platform_for_api_key(db: Database, api_key: str) -> Principal | None:
     with db.reader() as s:
         p = s.scalar(select(Platform).where(Platform.api_key_hash == sha256_hex(api_key)))
-        return Principal("platform", p.id, p.name, Role.PLATFORM) if p and p.active else None
+        ok = p is not None and p.active and p.api_key_active
+        return Principal("platform", p.id, p.name, Role.PLATFORM) if ok else None  # type: ignore[union-attr]
 
 
 def platform_for_basic(db: Database, username: str, password: str) -> Principal | None:
     with db.reader() as s:
         p = s.scalar(select(Platform).where(Platform.cybertip_username == username))
-        if p is None or not p.active:
+        if p is None or not p.active or not p.cybertip_active:
             return None
         if not hmac.compare_digest(p.cybertip_password_hash, sha256_hex(password)):
             return None
@@ -922,3 +1112,101 @@ def audited(
     export, a check): front ends call this, never :func:`record` with a session of their own."""
     with db.session() as s:
         record(s, actor, action, target_type, target_id, **details)
+
+
+# ------------------------------------------------------------------------------------------ platform credentials
+
+CREDENTIALS = ("api-key", "cybertip")  # a platform's two credentials: the API key, the CyberTipline login
+
+
+@dataclass(frozen=True)
+class PlatformRow:
+    """What the platforms page and `tipline platforms list` show (never a secret or its digest)."""
+
+    id: int
+    name: str
+    username: str
+    api_key_active: bool
+    cybertip_active: bool
+    created_at: datetime
+    api_key_rotated_at: datetime | None
+    cybertip_rotated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class RotatedCredentials:
+    """New secrets after a rotation (shown once); None for a credential that was not rotated."""
+
+    name: str
+    api_key: str | None
+    username: str | None
+    password: str | None
+
+
+def platform_rows(db: Database) -> list[PlatformRow]:
+    with db.reader() as s:
+        return [
+            PlatformRow(
+                p.id,
+                p.name,
+                p.cybertip_username,
+                p.api_key_active,
+                p.cybertip_active,
+                p.created_at,
+                p.api_key_rotated_at,
+                p.cybertip_rotated_at,
+            )  # fmt: skip
+            for p in s.scalars(select(Platform).order_by(Platform.name))
+        ]
+
+
+def _which(which: str | None) -> tuple[str, ...]:
+    if which in (None, "", "both", "all"):
+        return CREDENTIALS
+    if which not in CREDENTIALS:
+        raise AccountError("say which credential: api-key, cybertip or both", "platform.which")
+    return (which,)
+
+
+def _platform_named(s: Session, name: str) -> Platform:
+    p = s.scalar(select(Platform).where(Platform.name == name))
+    if p is None:
+        raise AccountError(f"no platform named {name!r} (see `tipline platforms list`)")
+    return p
+
+
+def set_platform_credentials(
+    db: Database, name: str, active: bool, *, which: str | None = None, by: Principal | str = "cli"
+) -> None:
+    """Disable (or enable again) a platform's API key, its CyberTipline login, or both. A disabled
+    credential is refused at once (401); enabling it again brings back the same secret (rotate it
+    instead when it leaked). Audited."""
+    creds = _which(which)
+    with db.session() as s:
+        p = _platform_named(s, name)
+        if "api-key" in creds:
+            p.api_key_active = active
+        if "cybertip" in creds:
+            p.cybertip_active = active
+        record(s, by, "platform.enable" if active else "platform.disable", "platform", p.id, name=p.name,
+               credentials=list(creds))  # fmt: skip
+
+
+def rotate_platform_credentials(
+    db: Database, name: str, *, which: str | None = None, by: Principal | str = "cli"
+) -> RotatedCredentials:
+    """New secrets for a platform's API key, its CyberTipline password, or both: the old ones stop
+    working at once. The CyberTipline username stays (it is not a secret). The rotated credential is
+    enabled. Returns the new secrets (shown once: only digests are stored). Audited."""
+    creds = _which(which)
+    api_key = "tlp_" + secrets.token_urlsafe(32) if "api-key" in creds else None
+    password = secrets.token_urlsafe(24) if "cybertip" in creds else None
+    now = _now()
+    with db.session() as s:
+        p = _platform_named(s, name)
+        if api_key is not None:
+            p.api_key_hash, p.api_key_active, p.api_key_rotated_at = sha256_hex(api_key), True, now
+        if password is not None:
+            p.cybertip_password_hash, p.cybertip_active, p.cybertip_rotated_at = sha256_hex(password), True, now
+        record(s, by, "platform.rotate", "platform", p.id, name=p.name, credentials=list(creds))
+        return RotatedCredentials(p.name, api_key, p.cybertip_username if password else None, password)

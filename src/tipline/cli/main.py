@@ -183,18 +183,54 @@ def users_list(json_out: Annotated[bool, typer.Option("--json", help="Print JSON
 def tokens_create(
     name: Annotated[str, typer.Argument(help="The staff user the token acts as.")],
     label: Annotated[str | None, typer.Option(help="What the token is for.")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help='Print {"token": ...}.')] = False,
+    days: Annotated[
+        int | None, typer.Option(help="Days until it expires (default TIPLINE_TOKEN_DAYS, 90).", show_default=False)
+    ] = None,
+    scope: Annotated[
+        accounts.Role | None,
+        typer.Option(
+            help="The most the token may do: analyst (the default), or up to the user's role with --code.",
+            show_default=False,
+        ),
+    ] = None,
+    code: Annotated[
+        str | None,
+        typer.Option(help="A current code of the user's authenticator app: needed for a scope above analyst."),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help='Print {"token", "id", "scope", "expires_at"}.')] = False,
 ) -> None:
-    """Create a staff API token (shown once; send it as 'Authorization: Bearer <token>')."""
+    """Create a staff API token (shown once; send it as 'Authorization: Bearer <token>'). It expires, and
+    it carries the analyst scope unless the user gives a current second-factor code (--code, or typed at
+    the prompt) for --scope supervisor or admin. Users whose role needs MFA must have enrolled it. Revoke
+    it with `tipline tokens revoke ID`."""
+    if scope is not None and scope not in accounts.STAFF_ROLES:
+        fail("the scope is a staff role: analyst, supervisor or admin")
+    if scope in (accounts.Role.SUPERVISOR, accounts.Role.ADMIN) and code is None and sys.stdin.isatty():
+        code = typer.prompt(f"Current code from {name}'s authenticator app")
     try:
-        token = accounts.create_token(database(), name, label=label)
+        issued = accounts.issue_token(database(), name, label=label, days=days, scope=scope, code=code)
     except accounts.AccountError as e:
         fail(str(e))
         return
     if json_out:
-        print(json.dumps({"token": token}))
+        print(
+            json.dumps(
+                {
+                    "token": issued.token,
+                    "id": issued.id,
+                    "scope": issued.scope.value,
+                    "expires_at": issued.expires_at.isoformat(),
+                }
+            )
+        )
     else:
-        print(token)
+        print(issued.token)
+        expires = f"{issued.expires_at:%Y-%m-%d %H:%M} UTC"
+        err.print(
+            f"token {issued.id} for {name!r}: scope {issued.scope.value}, expires {expires} "
+            f"(shown once; revoke it with `tipline tokens revoke {issued.id}`)",
+            highlight=False,
+        )
 
 
 @keys_app.command("create")

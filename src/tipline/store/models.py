@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    true,
 )
 from sqlalchemy import (
     true as sa_true,
@@ -47,6 +48,11 @@ class Platform(Base):
     cybertip_password_hash: Mapped[str] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # each credential can be disabled (and enabled again) or rotated on its own (accounts.service)
+    api_key_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    cybertip_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    api_key_rotated_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    cybertip_rotated_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class User(Base):
@@ -80,6 +86,12 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the most the token may do (a staff role; the user's own role caps it too). Above analyst only when
+    # the user gave a second-factor code as the token was made (accounts.service.issue_token)
+    scope: Mapped[str] = mapped_column(String(16), default="analyst", server_default="analyst")
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
     user: Mapped[User] = relationship()
 
 

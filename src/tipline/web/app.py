@@ -232,6 +232,10 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.include_router(cybertip_router)
     app.include_router(pages_public.router)
     app.include_router(pages_staff.router)
+    from tipline.web import pages_credentials as credentials
+
+    app.include_router(credentials.router)
+    app.include_router(credentials.api_router)
     # one router per capability: each holds its API routes (under /api/v1) and its staff pages
     for capability in (media_web, graph_web, routing_web):
         app.include_router(capability.router)

@@ -73,7 +73,10 @@ def staff(request: Request) -> Principal:
     if token is not None:
         user = accounts.principal_for_token(get_db(request), token)
         if user is None:
-            raise _unauthorized("unknown or revoked staff token (create one with `tipline tokens create NAME`)")
+            raise _unauthorized(
+                "unknown, revoked or expired staff token (make a new one on your account page or with "
+                "`tipline tokens create NAME`)"
+            )
     else:
         user = getattr(request.state, "user", None)
     if user is None:
