@@ -27,16 +27,12 @@ from tipline.accounts.service import Principal, Role
 from tipline.i18n import gettext_for, negotiate
 from tipline.i18n.templating import render
 from tipline.store import Database
-from tipline.web.deps import _bearer, get_db, require, staff
-from tipline.web.pages_public import clean_text
-from tipline.web.pages_staff import PageRoute, error_page, page_user, require_page_role
+from tipline.web.deps import _bearer, require, staff
+from tipline.web.kit import AdminUser, Db, PageRoute, StaffUser, clean_text, error_page
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 api_router = APIRouter(prefix="/api/v1")
 
-Db = Annotated[Database, Depends(get_db)]
-StaffUser = Annotated[Principal, Depends(page_user)]
-AdminUser = Annotated[Principal, Depends(require_page_role(Role.ADMIN))]
 PLATFORM_ACTIONS = ("disable", "enable", "rotate")
 
 
