@@ -24,7 +24,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import content_type_conformance, not_a_server_error, response_schema_conformance
 from sqlalchemy import select
 
-from conftest import PASSWORD, bearer
+from conftest import PASSWORD, bearer, full_token
 from test_cybertip_parse import report_xml
 from test_pages_public import css, page
 from test_protect_access import ADMIN, CYBERTIP, PLATFORM, PUBLIC, ROUTES, STAFF_OR_PLATFORM
@@ -55,7 +55,7 @@ class Credentials:
     def __init__(self, db) -> None:  # type: ignore[no-untyped-def]
         self.platform = accounts.create_platform(db, "FuzzChat")
         accounts.create_user(db, "root", ADMIN, PASSWORD)
-        self.token = accounts.create_token(db, "root")
+        self.token = full_token(db, "root")
 
     def for_route(self, route: str) -> dict[str, Any]:
         cls = ROUTES.get(route, PUBLIC)
