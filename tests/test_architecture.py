@@ -19,8 +19,6 @@ NOT_YET_SPLIT = {
     "extract/handles.py:extract_handles",
     "graph/cases.py:get_case",
     "graph/network.py:relink",
-    "graph/service.py:graph_elements",
-    "graph/service.py:network_view",
     "intake/service.py:_analyse",
     "protect/retention.py:run",
     "routing/formats.py:cybertip_xml",

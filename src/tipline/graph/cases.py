@@ -24,7 +24,7 @@ from tipline.errors import NotFound
 from tipline.graph import network as net
 from tipline.graph.guard import Guard
 from tipline.graph.models import Case, CaseEvent, CaseNote, CaseReport, ReportNetwork
-from tipline.graph.service import _countries, _jsonable, timeline_of
+from tipline.graph.views import _countries, _jsonable, timeline_of
 from tipline.store import Database
 from tipline.store.models import Mention, Report, User
 

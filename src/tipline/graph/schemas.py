@@ -1,7 +1,7 @@
 """The JSON shapes of the graph API (``/api/v1/networks``, ``/graph``, ``/cases``, ``/exclusions``).
 
 Each ``*Out`` is what one endpoint answers, so the OpenAPI schema describes it. Times are ISO 8601 text as
-the services write them (``service._jsonable``). Rows inside a view (a network's reports, a case's feed)
+the services write them (``graph.views._jsonable``). Rows inside a view (a network's reports, a case's feed)
 are objects whose keys the field descriptions name.
 """
 
@@ -27,16 +27,20 @@ class NetworkOut(BaseModel):
     id: int
     report_count: int
     entity_count: int
-    reports: Rows = Field(description="id, priority, category, status, country, received_at")
-    entities: Rows = Field(description="The identifiers that link its reports: id, kind, value, report_count")
-    excluded: Rows = Field(description="Identifiers its reports share that do not link (warning list, limits)")
+    reports: Rows = Field(description="id, priority, category, status, country, received_at, incident_at, source")
+    entities: Rows = Field(
+        description="The identifiers that link its reports: id, kind, value, reports, first_seen, last_seen"
+    )
+    excluded: Rows = Field(
+        description="Identifiers its reports share that do not link: id, kind, value, reports, reason, by"
+    )
     countries: Rows = Field(description="country and count, most first")
     categories: Rows = Field(description="category and count, most first")
     highest_priority: int | None
     first_at: str | None
     last_at: str | None
     timeline: Rows = Field(description="day and reports, from the first report to the last")
-    cases: Rows = Field(description="The cases that hold its reports")
+    cases: Rows = Field(description="The cases that hold its reports: id, title, status")
     truncated: bool = False
 
 

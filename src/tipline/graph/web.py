@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 
 from tipline.accounts.service import Principal, Role
 from tipline.errors import NotFound
-from tipline.graph import cases, schemas, service
+from tipline.graph import cases, schemas, service, views
 from tipline.graph.guard import GuardError
 from tipline.i18n.templating import render
 from tipline.reports import service as reports
@@ -125,7 +125,7 @@ def api_elements(
 
 @api.get("/graph/limits", summary="Degree limits per kind of identifier (how they were derived)")
 def api_limits(db: Db, user: Staff) -> list[schemas.LimitOut]:
-    return [schemas.LimitOut.model_validate(service._jsonable(x)) for x in service.limits(db)]
+    return [schemas.LimitOut.model_validate(views._jsonable(x)) for x in service.limits(db)]
 
 
 class LimitIn(BaseModel):
@@ -159,7 +159,7 @@ class ExclusionIn(BaseModel):
 
 @api.get("/exclusions", summary="The warning list: values that never link reports")
 def api_exclusions(db: Db, user: Staff) -> list[schemas.ExclusionOut]:
-    return [schemas.ExclusionOut.model_validate(service._jsonable(x)) for x in service.list_exclusions(db)]
+    return [schemas.ExclusionOut.model_validate(views._jsonable(x)) for x in service.list_exclusions(db)]
 
 
 @api.post("/exclusions", status_code=201, summary="Add a warning-list entry (supervisors)")
