@@ -245,7 +245,33 @@ def _plausible(digits: str, region: str | None) -> bool:
             if lengths is not None:
                 return len(body) - k in lengths
         return False
-    return len(digits) in _national_lengths(region)
+    if len(digits) not in _national_lengths(region):
+        return False
+    shape = _national_shape(region)
+    if shape is None:
+        return True
+    pattern, prefix, cc = shape
+    if pattern.fullmatch(digits):
+        return True
+    if prefix and digits.startswith(prefix) and pattern.fullmatch(digits[len(prefix) :]):
+        return True
+    return digits.startswith(cc) and pattern.fullmatch(digits[len(cc) :]) is not None
+
+
+@lru_cache(maxsize=512)
+def _national_shape(region: str) -> tuple[re.Pattern[str], str, str] | None:
+    """(the region's general national-number pattern, its national prefix, its country code), for the
+    regions whose national prefix is a plain string (no transform rule): a candidate that matches the
+    pattern neither as written, nor without the prefix, nor without the country code cannot be valid
+    there. None: no shortcut for this region (``parse`` decides)."""
+    md = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if md is None or md.general_desc is None or not md.general_desc.national_number_pattern:
+        return None
+    if md.national_prefix_transform_rule or (
+        md.national_prefix_for_parsing and md.national_prefix_for_parsing != md.national_prefix
+    ):
+        return None
+    return re.compile(md.general_desc.national_number_pattern), md.national_prefix or "", str(md.country_code)
 
 
 @lru_cache(maxsize=32768)
