@@ -288,3 +288,27 @@ def test_cybertip_documents_and_person_names_are_sealed(client, db, platform, an
     assert any(a.get("filename") == FILE_NAME for a in ct["files"]), ct["files"]
     api = client.get(f"/api/v1/reports/{api_id}", headers=h).json()
     assert {p.get("name") for p in api["persons"]} == set(API_PEOPLE)
+
+
+def test_a_moved_value_gives_a_clear_page_to_staff_never_the_value(client, db):  # type: ignore[no-untyped-def]
+    from tipline.accounts import service as accounts
+
+    cells = _world(db)
+    a, b = cells[("reports", "text")][:2]
+    _put(db, "reports", "text", a, _raw(db, "reports", "text", b))
+    accounts.create_user(db, "page-ana", "analyst", "correct horse battery staple")
+    import re
+
+    form = client.get("/login").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    data = {"name": "page-ana", "password": "correct horse battery staple"}
+    if token:
+        data["csrf_token"] = token.group(1)
+    r = client.post("/login", data=data, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    page = client.get(f"/reports/{a}", headers={"accept": "text/html"})
+    assert page.status_code == 500
+    assert "Stored data could not be opened" in page.text and "report 1" not in page.text
+    it = client.get(f"/reports/{a}?lang=it", headers={"accept": "text/html"})
+    assert "Non è stato possibile aprire i dati conservati" in it.text
+    assert client.get(f"/reports/{b}", headers={"accept": "text/html"}).status_code == 200  # the other still opens

@@ -206,7 +206,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         # a sealed value that does not open (moved from another row or column, altered, or under a master
         # key not configured): never shown; the message says what is wrong and names no content
         log.error("sealed value refused on %s: %s", request.url.path, exc)
-        return JSONResponse({"detail": f"stored data could not be opened: {exc}"}, status_code=500)
+        return security.refusal(request.scope, 500, "sealed", f"stored data could not be opened: {exc}")
 
     @app.exception_handler(security.CSRFRejected)
     async def csrf_rejected(request: Request, exc: security.CSRFRejected) -> Response:
