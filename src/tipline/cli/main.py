@@ -601,11 +601,12 @@ def rules_defaults() -> None:
 def _register_capabilities() -> None:
     """Each capability adds its own commands (``tipline banks``, ``tipline networks``, ``tipline refer``...)."""
     from tipline.accounts import cli as accounts_cli
+    from tipline.finance import cli as finance_cli
     from tipline.graph import cli as graph_cli
     from tipline.media import cli as media_cli
     from tipline.routing import cli as routing_cli
 
-    for capability in (accounts_cli, media_cli, graph_cli, routing_cli):
+    for capability in (accounts_cli, media_cli, graph_cli, routing_cli, finance_cli):
         capability.register(app)
 
 
