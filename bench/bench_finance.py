@@ -47,6 +47,7 @@ def rules_with_window(days: int) -> RuleSet:
 
 def make_data(root: Path, rows: int) -> tuple[FinanceStore, int]:
     """Import the synthetic world once, then copy it up to ``rows`` rows; returns (store, rows written)."""
+    root.mkdir(parents=True, exist_ok=True)
     base_store = FinanceStore(root / "base")
     w = generate_payments(seed=1)
     import_payments(base_store, w.write_csv(root / "base.csv"))
@@ -95,7 +96,8 @@ def hand_sql(glob: str, rs: RuleSet, as_of: int) -> str:
             AND (beneficiary_country IN ({hr}) OR (channel IN ({ch}) AND beneficiary_country <> sender_country))"""
 
     def share(cond: str, min_n: int) -> str:
-        return f"CASE WHEN count(*) >= {min_n} THEN round(avg(CASE WHEN coalesce({cond}, false) THEN 1.0 ELSE 0.0 END), 6) END"
+        mean = f"avg(CASE WHEN coalesce({cond}, false) THEN 1.0 ELSE 0.0 END)"
+        return f"CASE WHEN count(*) >= {min_n} THEN round({mean}, 6) END"
 
     fired = {x.id: f"coalesce({x.id} >= {x.threshold}, false)" for x in rs.rules}
     c = rs.combinations[0]
@@ -134,8 +136,10 @@ def hand_sql(glob: str, rs: RuleSet, as_of: int) -> str:
         CASE WHEN count(*) >= {esc.params["min_payments"]}
                   AND avg(amount_eur) FILTER (WHERE rn * 2 < n_all) > 0
                   AND avg(interval_d) FILTER (WHERE rn * 2 >= n_all) > 0
-             THEN round((avg(amount_eur) FILTER (WHERE rn * 2 >= n_all) / avg(amount_eur) FILTER (WHERE rn * 2 < n_all))
-                      * (avg(interval_d) FILTER (WHERE rn * 2 < n_all) / avg(interval_d) FILTER (WHERE rn * 2 >= n_all)), 6)
+             THEN round((avg(amount_eur) FILTER (WHERE rn * 2 >= n_all)
+                         / avg(amount_eur) FILTER (WHERE rn * 2 < n_all))
+                      * (avg(interval_d) FILTER (WHERE rn * 2 < n_all)
+                         / avg(interval_d) FILTER (WHERE rn * 2 >= n_all)), 6)
         END AS escalation
       FROM h GROUP BY sender_id
     ),
@@ -183,11 +187,17 @@ def main() -> None:
         key = sorted(c for c in a.column_names if not c.startswith("c_"))
         same = a.select(key).sort_by("sender_id").to_pylist() == b.select(key).sort_by("sender_id").to_pylist()
         alerts = sum(a.column("alert").to_pylist())
-        print(f"screen, {args.window}-day window (escalation 365 days), {a.num_rows:,} senders screened, {alerts:,} alerts")
+        print(
+            f"screen, {args.window}-day window (escalation 365 days), {a.num_rows:,} senders screened, "
+            f"{alerts:,} alerts"
+        )
         print(f"  Ibis on DuckDB        {best_ibis:8.2f} s")
         print(f"  hand-written DuckDB   {best_hand:8.2f} s")
         print(f"  ratio Ibis/hand       {best_ibis / best_hand:8.2f}x   (target <= 1.10x); same table: {same}")
-        print(f"  peak RSS of this process {peak_rss_mb():,.0f} MB; DuckDB memory_limit {args.memory_limit}, {args.threads} threads")
+        print(
+            f"  peak RSS of this process {peak_rss_mb():,.0f} MB; DuckDB memory_limit {args.memory_limit}, "
+            f"{args.threads} threads"
+        )
         if args.spark_rows:
             small, m = make_data(Path(tmp) / "spark", args.spark_rows)
             from pyspark.sql import SparkSession
@@ -216,7 +226,10 @@ def main() -> None:
             duck_s = time.perf_counter() - t1
             key = sorted(da.column_names)
             same = sa.select(key).sort_by("sender_id").to_pylist() == da.select(key).sort_by("sender_id").to_pylist()
-            print(f"Spark local[{args.threads}] on {m:,} payments: {spark_s:.2f} s (Ibis on DuckDB {duck_s:.2f} s); same table: {same}")
+            print(
+                f"Spark local[{args.threads}] on {m:,} payments: {spark_s:.2f} s "
+                f"(Ibis on DuckDB {duck_s:.2f} s); same table: {same}"
+            )
             spark.stop()
         print(f"peak RSS of this process {peak_rss_mb():,.0f} MB (the Spark driver JVM is a separate process)")
     sys.stdout.flush()
