@@ -20,6 +20,7 @@ import pytest
 from PIL import Image
 
 from test_cybertip_api import RICH, XML
+from test_pages_public import _csrf  # noqa: F401 (autouse: a CSRF token per client, for the staff login)
 from tipline.accounts import service as accounts
 from tipline.media import hashing, isolate
 from tipline.media.hashing import MediaError, MediaLimitError, MediaLimits, hash_bytes, pdq_hamming
@@ -245,14 +246,17 @@ def test_memory_cpu_and_wall_clock_limits_are_named(tmp_path):
     assert lenient.kind == "image" and lenient.media_type == "image/png" and lenient.pdq is None
     assert "TIPLINE_MEDIA_CHILD_MEMORY_MB" in lenient.error and len(lenient.sha256) == 64
 
-    slow = MediaLimits(process=ProcessLimits(memory_mb=2048, cpu_seconds=1, timeout_s=60))
-    with pytest.raises(MediaLimitError, match="1 s of processor time.*TIPLINE_MEDIA_CHILD_CPU_SECONDS") as e:
-        hash_bytes(data, limits=slow)
-    assert e.value.limit == "cpu"
-
-    short = MediaLimits(process=ProcessLimits(memory_mb=2048, cpu_seconds=60, timeout_s=0.3))
+    # CPU: a job that would spin for minutes is stopped after its 1 s of processor time (SIGXCPU)
+    spin = ProcessLimits(cpu_seconds=1, timeout_s=60)
     t0 = time.monotonic()
-    with pytest.raises(MediaLimitError, match=r"more than 0\.3 s.*TIPLINE_MEDIA_CHILD_TIMEOUT_S") as e:
+    with pytest.raises(isolate.ChildFailed, match="1 s of processor time.*TIPLINE_MEDIA_CHILD_CPU_SECONDS") as c:
+        isolate.run_limited(sum, (range(10**12),), spin, what="the video")
+    assert c.value.limit == "cpu" and time.monotonic() - t0 < 30
+
+    # wall clock: hashing the picture cannot finish in 50 ms; the child is killed and the caller told why
+    short = MediaLimits(process=ProcessLimits(memory_mb=2048, cpu_seconds=60, timeout_s=0.05))
+    t0 = time.monotonic()
+    with pytest.raises(MediaLimitError, match=r"more than 0\.05 s.*TIPLINE_MEDIA_CHILD_TIMEOUT_S") as e:
         hash_bytes(data, limits=short)
     assert e.value.limit == "timeout" and time.monotonic() - t0 < 5
 
@@ -353,3 +357,20 @@ def test_normal_pictures_keep_their_full_resolution_hashes():
         decoded.load()
         assert h.pdq_decoded_size is None
         assert h.pdq == hashing.pdq_image(decoded)[0] and h.pdq_dihedral == hashing.pdq_dihedral(decoded)
+
+
+# ------------------------------------------------------------------------------------------ the viewer
+
+
+def test_the_viewer_renders_a_stored_bomb_in_the_limited_child_reduced(client, db, platform):
+    from test_media_storage import login, uploaded
+
+    fid = uploaded(client, platform, flat_png(7000, 128), "big.png")
+    login(client, db)
+    before = len(isolate.last_peaks_kb)
+    p = client.get(f"/media/{fid}/preview.png")
+    assert p.status_code == 200 and p.headers["content-type"] == "image/png"
+    preview = Image.open(io.BytesIO(p.content))
+    assert preview.mode == "L" and max(preview.size) <= 256
+    # rendered by a child (its peak is recorded), well under the stated limit, never in the server process
+    assert len(isolate.last_peaks_kb) == before + 1 and isolate.last_peaks_kb[-1] / 1024 < PEAK_LIMIT_MB

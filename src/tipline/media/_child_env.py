@@ -21,13 +21,10 @@ except (OSError, AttributeError):  # not glibc: nothing to tune
     pass
 
 # Warm up what every child needs, once, here in the forkserver (a child is forked with it already loaded):
-# Pillow's format plugins (Image.open imports all of them on first use: tens of milliseconds a child),
-# the PDQ binding and, where installed, vPDQ with FFmpeg's libraries.
-import importlib.util  # noqa: E402
-
+# Pillow's format plugins (Image.open imports all of them on first use: tens of milliseconds a child) and
+# the PDQ binding. Not vpdq: FFmpeg's libraries would add 150 MB of address space to every picture's child
+# (counted by RLIMIT_AS), and a video's decoding dwarfs the import.
 import pdqhash  # noqa: E402, F401
 from PIL import Image  # noqa: E402
 
 Image.init()
-if importlib.util.find_spec("vpdq") is not None:
-    import vpdq  # noqa: F401
