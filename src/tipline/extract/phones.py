@@ -287,7 +287,7 @@ def _parse(digits: str, region: str | None) -> phonenumbers.PhoneNumber | None:
         # country code); the general one only where a code is shared (+1: US, CA, ...; +44: GB, GG, ...)
         if phonenumbers.is_valid_number_for_region(n, region):
             return n
-        if len(phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(n.country_code, ())) <= 1:
+        if len(phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(n.country_code or 0, ())) <= 1:
             return None
     return n if phonenumbers.is_valid_number(n) else None
 
@@ -454,7 +454,7 @@ def _runs(text: str, toks: list[_Tok]) -> list[list[_Tok]]:
 
 # Words that place a report in a country: names, demonyms, big cities, and the payment apps and
 # networks of that country, in the languages reports come in (lower case; two-word names with a space).
-_COUNTRY_WORDS: dict[str, tuple[str, ...]] = {
+_COUNTRY_WORDS: dict[str, list[str]] = {
     "PH": (
         "philippines philippine pilipinas filipino filipina filipinos filipinas pinoy pinoys pinay pinays manila "
         "makati cebu davao pampanga mindanao luzon gcash paymaya cebuana filippine filippino filippina filipinas"
@@ -498,9 +498,9 @@ def _country_mentions(text: str) -> dict[str, int]:
     if not _COUNTRY_FIRST.isdisjoint(words):
         for i, w in enumerate(words[:-1]):
             if w in _COUNTRY_FIRST:
-                r = _COUNTRY_OF.get(f"{w} {words[i + 1]}")
-                if r is not None:
-                    seen[r] = seen.get(r, 0) + 1
+                pair = _COUNTRY_OF.get(f"{w} {words[i + 1]}")
+                if pair is not None:
+                    seen[pair] = seen.get(pair, 0) + 1
     if "U" in text:
         for m in _US_UK_RE.finditer(text):
             r = "US" if m.group(1) else "GB"

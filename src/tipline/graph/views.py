@@ -61,7 +61,8 @@ def _countries(s: Session, nids: list[int]) -> dict[int, Counter[str]]:
             .where(ReportNetwork.network_id.in_(part), Report.country.is_not(None))
             .group_by(ReportNetwork.network_id, Report.country)
         ):
-            out[nid][country] += int(n)
+            if country is not None:
+                out[nid][country] += int(n)
         for nid, value in s.execute(
             select(EntityNetwork.network_id, Entity.value)
             .join(Entity, Entity.id == EntityNetwork.entity_id)

@@ -22,7 +22,7 @@ module; it imports none of them (no cycle through the app factory).
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncGenerator, Callable, Coroutine
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -165,7 +165,7 @@ def _check_length(request: Request, limit: int, what: str) -> None:
         raise FormError(413, f"the {what} is {int(length):,} bytes; at most {limit:,} are accepted")
 
 
-async def _counted(request: Request, limit: int, what: str) -> AsyncIterator[bytes]:
+async def _counted(request: Request, limit: int, what: str) -> AsyncGenerator[bytes, None]:
     """The request body, refused as soon as it passes ``limit`` (from Content-Length, or counted)."""
     _check_length(request, limit, what)
     seen = 0
