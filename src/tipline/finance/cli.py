@@ -137,9 +137,17 @@ def screen_(
     with_sql: Annotated[
         bool, typer.Option("--sql", help="With --json: include every rule and its compiled SQL.")
     ] = False,
+    store_alerts: Annotated[
+        bool,
+        typer.Option(
+            "--store/--no-store",
+            help="Keep the alerts in the database (pages, leads, cases, entity graph); default: yes.",
+        ),
+    ] = True,
 ) -> None:
     """Screen the imported payments: one alert per sender whose fired rules make a combination the sources
-    describe, with every rule's value, threshold and source, and the sender's beneficiaries."""
+    describe, with every rule's value, threshold and source, and the sender's beneficiaries. The alerts are
+    kept in the database (see /finance/alerts), replacing earlier alerts of the senders screened."""
     from rich.table import Table
 
     from tipline.cli.main import err, fail, out
@@ -153,6 +161,12 @@ def screen_(
     except ScreenError as e:
         fail(str(e))
         return
+    if store_alerts:
+        from tipline.cli.main import database
+        from tipline.finance.service import save_alerts
+
+        stored, removed = save_alerts(database(), res)
+        err.print(f"{stored} alerts kept in the database, {removed} no longer alerting removed", highlight=False)
     if json_out:
         print(json.dumps([a.to_json(sql=with_sql) for a in res.alerts], ensure_ascii=False))
         return

@@ -67,6 +67,7 @@ class Alert:
     window_start: int = 0
     window_end: int = 0
     engine: str = "duckdb"
+    references: list[str] = field(default_factory=list)  # distinct, non-empty, at most 50
 
     def fired(self) -> list[RuleHit]:
         return [r for r in self.rules if r.fired]
@@ -282,6 +283,7 @@ class ScreenResult:
     seconds: float
     incremental: bool
     values: list[dict[str, Any]] | None = None  # the per-sender decision table, when asked for
+    screened_ids: list[str] = field(default_factory=list)
 
 
 def _rows(con: Any, expr: ir.Table) -> list[dict[str, Any]]:
@@ -367,6 +369,7 @@ def screen(
         seconds=time.perf_counter() - started,
         incremental=incremental,
         values=values if keep_values else None,
+        screened_ids=[str(v["sender_id"]) for v in values],
     )
 
 
@@ -408,6 +411,11 @@ def _add_parties(con: Any, t: ir.Table, rs: RuleSet, as_of: int, alerts: list[Al
                 other_senders=max(0, int(r["senders"] or 1) - 1),
             )
         )
+    refs: dict[str, list[str]] = {}
+    with_ref = mine.filter(mine.reference != "").select("sender_id", "reference").distinct()
+    for r in _rows(con, with_ref.order_by(["sender_id", "reference"])):
+        refs.setdefault(str(r["sender_id"]), []).append(str(r["reference"]))
     for a in alerts:
         a.sender_name = str(by_name.get(a.sender_id) or "")
         a.beneficiaries = per.get(a.sender_id, [])
+        a.references = refs.get(a.sender_id, [])[:50]

@@ -222,6 +222,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         return JSONResponse({"detail": f"invalid input: {summary}", "errors": problems}, status_code=422)
 
     from tipline.cybertip.api import router as cybertip_router
+    from tipline.finance import web as finance_web
     from tipline.graph import web as graph_web
     from tipline.media import web as media_web
     from tipline.routing import web as routing_web
@@ -237,7 +238,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     app.include_router(credentials.router)
     app.include_router(credentials.api_router)
     # one router per capability: each holds its API routes (under /api/v1) and its staff pages
-    for capability in (media_web, graph_web, routing_web):
+    for capability in (media_web, graph_web, routing_web, finance_web):
         app.include_router(capability.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
