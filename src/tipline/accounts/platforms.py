@@ -1,0 +1,173 @@
+"""Platforms: their API keys and CyberTipline logins (created, checked, disabled, rotated).
+
+Part of ``tipline.accounts``: callers import it through ``tipline.accounts.service``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tipline.accounts.principal import AccountError, Principal, Role, _now, record, sha256_hex
+from tipline.store import Database
+from tipline.store.models import Platform
+
+# ------------------------------------------------------------------------------------------ platforms
+
+
+@dataclass(frozen=True)
+class PlatformCredentials:
+    id: int
+    name: str
+    api_key: str
+    username: str
+    password: str
+
+
+def create_platform(db: Database, name: str, *, by: Principal | str = "cli") -> PlatformCredentials:
+    """Register a platform; returns its secrets (shown once: only digests are stored)."""
+    name = name.strip()
+    if not name or len(name) > 128:
+        raise AccountError("a platform name is 1-128 characters")
+    api_key = "tlp_" + secrets.token_urlsafe(32)
+    username = "esp-" + secrets.token_hex(6)
+    password = secrets.token_urlsafe(24)
+    with db.session() as s:
+        if s.scalar(select(Platform).where(Platform.name == name)):
+            raise AccountError(f"a platform named {name!r} exists already")
+        p = Platform(
+            name=name,
+            api_key_hash=sha256_hex(api_key),
+            cybertip_username=username,
+            cybertip_password_hash=sha256_hex(password),
+        )
+        s.add(p)
+        s.flush()
+        record(s, by, "platform.create", "platform", p.id, name=name)
+        return PlatformCredentials(p.id, name, api_key, username, password)
+
+
+def platform_for_api_key(db: Database, api_key: str) -> Principal | None:
+    with db.reader() as s:
+        p = s.scalar(select(Platform).where(Platform.api_key_hash == sha256_hex(api_key)))
+        ok = p is not None and p.active and p.api_key_active
+        return Principal("platform", p.id, p.name, Role.PLATFORM) if ok else None  # type: ignore[union-attr]
+
+
+def platform_for_basic(db: Database, username: str, password: str) -> Principal | None:
+    with db.reader() as s:
+        p = s.scalar(select(Platform).where(Platform.cybertip_username == username))
+        if p is None or not p.active or not p.cybertip_active:
+            return None
+        if not hmac.compare_digest(p.cybertip_password_hash, sha256_hex(password)):
+            return None
+        return Principal("platform", p.id, p.name, Role.PLATFORM)
+
+
+def platform_by_name(db: Database, name: str) -> Principal | None:
+    with db.reader() as s:
+        p = s.scalar(select(Platform).where(Platform.name == name))
+        return Principal("platform", p.id, p.name, Role.PLATFORM) if p else None
+
+
+# ------------------------------------------------------------------------------------------ platform credentials
+
+CREDENTIALS = ("api-key", "cybertip")  # a platform's two credentials: the API key, the CyberTipline login
+
+
+@dataclass(frozen=True)
+class PlatformRow:
+    """What the platforms page and `tipline platforms list` show (never a secret or its digest)."""
+
+    id: int
+    name: str
+    username: str
+    api_key_active: bool
+    cybertip_active: bool
+    created_at: datetime
+    api_key_rotated_at: datetime | None
+    cybertip_rotated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class RotatedCredentials:
+    """New secrets after a rotation (shown once); None for a credential that was not rotated."""
+
+    name: str
+    api_key: str | None
+    username: str | None
+    password: str | None
+
+
+def platform_rows(db: Database) -> list[PlatformRow]:
+    with db.reader() as s:
+        return [
+            PlatformRow(
+                p.id,
+                p.name,
+                p.cybertip_username,
+                p.api_key_active,
+                p.cybertip_active,
+                p.created_at,
+                p.api_key_rotated_at,
+                p.cybertip_rotated_at,
+            )  # fmt: skip
+            for p in s.scalars(select(Platform).order_by(Platform.name))
+        ]
+
+
+def _which(which: str | None) -> tuple[str, ...]:
+    if which in (None, "", "both", "all"):
+        return CREDENTIALS
+    if which not in CREDENTIALS:
+        raise AccountError("say which credential: api-key, cybertip or both", "platform.which")
+    return (which,)
+
+
+def _platform_named(s: Session, name: str) -> Platform:
+    p = s.scalar(select(Platform).where(Platform.name == name))
+    if p is None:
+        raise AccountError(f"no platform named {name!r} (see `tipline platforms list`)")
+    return p
+
+
+def set_platform_credentials(
+    db: Database, name: str, active: bool, *, which: str | None = None, by: Principal | str = "cli"
+) -> None:
+    """Disable (or enable again) a platform's API key, its CyberTipline login, or both. A disabled
+    credential is refused at once (401); enabling it again brings back the same secret (rotate it
+    instead when it leaked). Audited."""
+    creds = _which(which)
+    with db.session() as s:
+        p = _platform_named(s, name)
+        if "api-key" in creds:
+            p.api_key_active = active
+        if "cybertip" in creds:
+            p.cybertip_active = active
+        record(s, by, "platform.enable" if active else "platform.disable", "platform", p.id, name=p.name,
+               credentials=list(creds))  # fmt: skip
+
+
+def rotate_platform_credentials(
+    db: Database, name: str, *, which: str | None = None, by: Principal | str = "cli"
+) -> RotatedCredentials:
+    """New secrets for a platform's API key, its CyberTipline password, or both: the old ones stop
+    working at once. The CyberTipline username stays (it is not a secret). The rotated credential is
+    enabled. Returns the new secrets (shown once: only digests are stored). Audited."""
+    creds = _which(which)
+    api_key = "tlp_" + secrets.token_urlsafe(32) if "api-key" in creds else None
+    password = secrets.token_urlsafe(24) if "cybertip" in creds else None
+    now = _now()
+    with db.session() as s:
+        p = _platform_named(s, name)
+        if api_key is not None:
+            p.api_key_hash, p.api_key_active, p.api_key_rotated_at = sha256_hex(api_key), True, now
+        if password is not None:
+            p.cybertip_password_hash, p.cybertip_active, p.cybertip_rotated_at = sha256_hex(password), True, now
+        record(s, by, "platform.rotate", "platform", p.id, name=p.name, credentials=list(creds))
+        return RotatedCredentials(p.name, api_key, p.cybertip_username if password else None, password)
