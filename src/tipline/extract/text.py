@@ -194,6 +194,14 @@ def _mixed_word(text: str, i: int) -> bool:
     return False
 
 
+def _joins(text: str, k: int) -> bool:
+    """True when text[k] is a character an invisible one can hide inside an identifier next to."""
+    if not 0 <= k < len(text):
+        return False
+    c = text[k]
+    return c.isalnum() or c in "@.:/+_-" or c in _INVISIBLE or c == _KEYCAP
+
+
 class Decoded:
     """A text with its Unicode disguises undone (invisible characters dropped, keycaps and digits of any
     script made ASCII digits, NFKC compatibility forms folded, look-alike letters inside Latin words
@@ -224,6 +232,8 @@ class Decoded:
                 if not _mixed_word(original, i):
                     continue
                 label = "unicode"
+            elif label == "invisible" and not (_joins(original, i - 1) or _joins(original, i + 1)):
+                continue  # a variation selector or joiner inside an emoji: nothing to undo there
             if not label:
                 continue
             if i > pos:
