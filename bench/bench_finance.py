@@ -206,6 +206,7 @@ def main() -> None:
                 SparkSession.builder.master(f"local[{args.threads}]")
                 .config("spark.driver.memory", "4g")
                 .config("spark.ui.enabled", "false")
+                .config("spark.ui.showConsoleProgress", "false")
                 .config("spark.sql.session.timeZone", "UTC")
                 .config("spark.sql.shuffle.partitions", str(args.threads * 2))
                 .getOrCreate()

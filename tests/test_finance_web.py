@@ -113,3 +113,19 @@ def test_alerts_reach_pages_reports_networks_and_cases(client: TestClient, db: D
     api = client.get(f"/api/v1/finance/alerts/{aid}").json()
     assert api["sender_id"] == "AU-77" and api["case_id"] == case_id
     assert any(x["report_id"] == rid for x in api["reports"])
+    # the referral package of the case carries the alerts, as CSV plus the rule evidence
+    import json
+    import zipfile
+
+    from tipline.routing import agencies as directory
+    from tipline.routing import referral as ref
+
+    agency = directory.list_agencies(db)[0].id
+    pkg = ref.build(ref.gather(db, case_id=case_id, agency_id=agency, created_by="fin"), "package")
+    z = zipfile.ZipFile(io.BytesIO(pkg.data))
+    assert {"payment-alerts/alerts.csv", "payment-alerts/evidence.json"} <= set(z.namelist())
+    rows = list(csv.DictReader(io.StringIO(z.read("payment-alerts/alerts.csv").decode())))
+    assert {x["rule"] for x in rows} >= {"night_hours"} and rows[0]["sender_id"] == "AU-77"
+    ev = json.loads(z.read("payment-alerts/evidence.json"))["alerts"][0]["evidence"]
+    assert any("SELECT" in r["sql"] for r in ev["rules"])
+    assert "payment-alerts/alerts.csv" in {f["name"] for f in pkg.manifest["files"]}

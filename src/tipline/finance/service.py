@@ -4,9 +4,12 @@ read back from the Parquet store for its timeline."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 from sqlalchemy import delete, select
@@ -20,8 +23,10 @@ from tipline.store import Database
 from tipline.store.models import Entity, Mention
 
 from .models import PaymentAlert, PaymentAlertIdentifier
-from .screen import Alert, ScreenResult
 from .store import FinanceStore
+
+if TYPE_CHECKING:  # the screen module loads Ibis; pages and referrals need none of it
+    from .screen import Alert, ScreenResult
 
 STATUSES = ("new", "reviewed", "dismissed")
 
@@ -232,3 +237,35 @@ def alert_json(v: AlertView) -> dict[str, Any]:
     d = asdict(v.row)
     d["updated_at"] = v.row.updated_at.isoformat()
     return d | {"evidence": v.evidence, "reports": [asdict(r) for r in v.reports]}
+
+
+CSV_COLUMNS = ("alert_id", "sender_id", "sender_name", "score", "rule", "value", "threshold", "window_days", "source",
+               "beneficiaries", "sql")  # fmt: skip
+
+
+def alerts_csv(views: list[AlertView]) -> str:
+    """Alerts for an FIU: one line per fired rule (value, threshold, window, source) with the alert's sender,
+    score and beneficiaries; the SQL the rule compiled to in the last column."""
+    return alerts_csv_from_json([alert_json(v) for v in views])
+
+
+def alerts_csv_from_json(alerts: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(CSV_COLUMNS)
+    for a in alerts:
+        ev = a["evidence"]
+        bens = [
+            {k: b[k] for k in ("beneficiary_id", "name", "country", "payments")} for b in ev.get("beneficiaries", [])
+        ]
+        for r in ev.get("rules", []):
+            if r.get("fired"):
+                head = [a["id"], a["sender_id"], a["sender_name"], a["score"], r["id"], r["value"], r["threshold"]]
+                tail = [r["window_days"], r["source"], json.dumps(bens, ensure_ascii=False), r.get("sql", "")]
+                w.writerow(head + tail)
+    return buf.getvalue()
+
+
+def referral_alerts(db: Database, case_id: int) -> list[dict[str, Any]]:
+    """A case's alerts as the referral package carries them (``payment-alerts/``)."""
+    return [alert_json(v) for v in alerts_of_case(db, case_id)]

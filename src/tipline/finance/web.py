@@ -13,9 +13,6 @@ pages), ``/cases/{id}/payment-alerts.csv`` (a case's alerts with their rule evid
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -154,53 +151,12 @@ def network_alerts(request: Request, network_id: int, db: Db, user: StaffUser) -
 def case_alerts_csv(case_id: int, db: Db, user: StaffUser) -> Response:
     """A case's alerts for an FIU: one line per fired rule (value, threshold, source), with the alert's
     sender, score and beneficiaries; the rule's SQL in the last column."""
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(
-        [
-            "alert_id",
-            "sender_id",
-            "sender_name",
-            "score",
-            "rule",
-            "value",
-            "threshold",
-            "window_days",
-            "source",
-            "beneficiaries",
-            "sql",
-        ]
-    )
-    for v in service.alerts_of_case(db, case_id):
-        bens = json.dumps(
-            [
-                {k: b[k] for k in ("beneficiary_id", "name", "country", "payments")}
-                for b in v.evidence.get("beneficiaries", [])
-            ],
-            ensure_ascii=False,
-        )
-        for r in v.evidence.get("rules", []):
-            if r.get("fired"):
-                w.writerow(
-                    [
-                        v.row.id,
-                        v.row.sender_id,
-                        v.row.sender_name,
-                        v.row.score,
-                        r["id"],
-                        r["value"],
-                        r["threshold"],
-                        r["window_days"],
-                        r["source"],
-                        bens,
-                        r.get("sql", ""),
-                    ]
-                )
+    body = service.alerts_csv(service.alerts_of_case(db, case_id))
     headers = {
         "Content-Disposition": f'attachment; filename="case-{case_id}-payment-alerts.csv"',
         "Cache-Control": "no-store",
     }
-    return Response(buf.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+    return Response(body, media_type="text/csv; charset=utf-8", headers=headers)
 
 
 router.include_router(api)

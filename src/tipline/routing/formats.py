@@ -56,6 +56,7 @@ class Snapshot:
     takedowns: list[dict[str, Any]]
     audit: list[dict[str, Any]]
     notes: list[str] = field(default_factory=list)
+    payment_alerts: list[dict[str, Any]] = field(default_factory=list)  # a case's alerts (tipline.finance)
 
 
 # ------------------------------------------------------------------------------------------ CyberTipline

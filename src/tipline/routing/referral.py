@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from tipline.accounts.service import Principal, Role, record
 from tipline.errors import NotFound
+from tipline.finance import service as finance
 from tipline.intake.schemas import Status
 from tipline.routing import agencies as directory
 from tipline.routing import jurisdiction as jur
@@ -305,6 +306,7 @@ def gather(
         jurisdiction=[c.as_dict() for c in merged],
         takedowns=tds,
         audit=audit,
+        payment_alerts=finance.referral_alerts(db, case_id) if case_id is not None else [],
     )
 
 
@@ -382,6 +384,12 @@ def build(snap: Snapshot, fmt: str) -> Package:
     except FormatError as e:
         raise ReferralError(str(e)) from None
     extra = "".join(f"{name:<15} {fmt} document\n" for name, _ in files[2:])
+    if snap.payment_alerts:
+        # the case's payment-screening alerts, for an FIU: CSV plus the rule evidence (values, sources, SQL)
+        files.append(("payment-alerts/alerts.csv", finance.alerts_csv_from_json(snap.payment_alerts).encode("utf-8")))
+        files.append(("payment-alerts/evidence.json", canonical_json({"alerts": snap.payment_alerts})))
+        extra += "payment-alerts/ the case's payment alerts: alerts.csv (one line per rule that fired) and\n"
+        extra += "                evidence.json (every rule with value, threshold, source and SQL; beneficiaries)\n"
     readme = README.format(
         reference=snap.reference,
         hotline=snap.hotline,
