@@ -50,3 +50,16 @@ def test_one_platform_typed_two_ways_is_one_account(client, platform, analyst_to
     # the third report sees the two earlier ones through that one account
     got = client.get(f"/api/v1/reports/{ids[2]}", headers=bearer(analyst_token)).json()
     assert any("camchatlive/den_host_7" in str(x) for x in got["reasons"]), got["reasons"]
+
+
+def test_bare_handle_takes_the_platform_the_report_is_about(client, db):
+    prime_csrf(client)
+    r = submit(
+        client,
+        "live_streamed_abuse",
+        live_platform="CamChatLive (videochat)",
+        text="She streams every night as @sweetpinay_live23, please help.",
+    )
+    found = _entities(db, receipt_of(r))
+    assert ("account", "camchatlive/sweetpinay_live23") in found
+    assert not any(v.startswith("unknown/") for k, v in found if k == "account")

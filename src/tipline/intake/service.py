@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from tipline.errors import Conflict, NotFound
 from tipline.extract import account_for, extract, normalise
+from tipline.extract.platforms import UNKNOWN as UNKNOWN_PLATFORM
 from tipline.extract.platforms import canonical_platform
 from tipline.intake import hooks, receipts
 from tipline.intake.schemas import FileIn, FileOut, ReportIn, Source
@@ -371,13 +372,17 @@ class _Found:
 def _entities_of(row: Report, followups: Iterable[FollowUp]) -> list[_Found]:
     out: list[_Found] = []
     hints = tuple(p.get("country") for p in row.persons or [] if p.get("country"))
-    for f in extract(row.text or "", country=row.country, language=row.language, hints=hints):
-        out.append(_Found(f.kind, f.value, "text", f.start, f.end, f.confidence, f.disguise, f.alternatives))
-    for fu in followups:
-        if fu.author == "reporter":
-            for f in extract(fu.body, country=row.country, language=row.language, hints=hints):
-                where = f"followup[{fu.id}]"
-                out.append(_Found(f.kind, f.value, where, f.start, f.end, f.confidence, f.disguise, f.alternatives))
+    texts = [("text", row.text or "")] + [
+        (f"followup[{fu.id}]", fu.body) for fu in followups if fu.author == "reporter"
+    ]
+    context = _context_platform(row)
+    for where, body in texts:
+        for f in extract(body, country=row.country, language=row.language, hints=hints):
+            value = f.value
+            if context and f.kind == "account" and value.startswith(f"{UNKNOWN_PLATFORM}/"):
+                # a bare @name in a report about one platform is an account on that platform
+                value = f"{context}/{value.split('/', 1)[1]}"
+            out.append(_Found(f.kind, value, where, f.start, f.end, f.confidence, f.disguise, f.alternatives))
     for i, url in enumerate(row.urls or []):
         # a link field (the public form's stream or ad link, a platform's URL list) is an identifier:
         # the URL, its host, and the account or handle of a profile link
@@ -417,6 +422,17 @@ def _entities_of(row: Report, followups: Iterable[FollowUp]) -> list[_Found]:
                     out.append(_Found(kind, value, f"persons[{pi}].ip_events[{ei}]", None, None, 1.0))
                     break
     return out
+
+
+def _context_platform(row: Report) -> str | None:
+    """The platform a report is about, when it says so: the public form's "platform" answer, else the
+    platform that filed it (as a platform id of ``platforms.toml``, or the squashed name)."""
+    answer = ((row.details or {}).get("answers") or {}).get("platform")
+    if isinstance(answer, str) and answer.strip():
+        return canonical_platform(answer)
+    if row.platform is not None:
+        return canonical_platform(row.platform.name)
+    return None
 
 
 _LINK_KINDS = frozenset(
