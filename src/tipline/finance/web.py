@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import BaseModel, Field
 
 from tipline.accounts.service import Principal
 from tipline.errors import NotFound
@@ -39,15 +40,40 @@ Staff = Annotated[Principal, Depends(staff)]
 StaffUser = Annotated[Principal, Depends(kit.page_user)]
 
 
+class AlertOut(BaseModel):
+    id: int
+    sender_id: str
+    sender_name: str
+    score: float
+    rules_fired: list[str]
+    status: str
+    case_id: int | None
+    updated_at: str
+
+
+class LinkedReportOut(BaseModel):
+    kind: str
+    value: str
+    role: str
+    report_id: int
+    network_id: int | None
+
+
+class AlertDetailOut(AlertOut):
+    evidence: dict[str, Any] = Field(description="Every rule that fired: value, threshold, source and SQL")
+    reports: list[LinkedReportOut] = Field(description="Reports that name the same identifiers")
+
+
 @api.get("/finance/alerts", summary="Payment-screening alerts, highest score first")
-def api_alerts(db: Db, user: Staff, status: Annotated[str | None, Query(max_length=16)] = None) -> list[dict[str, Any]]:
-    return [r.__dict__ | {"updated_at": r.updated_at.isoformat()} for r in service.list_alerts(db, status)]
+def api_alerts(db: Db, user: Staff, status: Annotated[str | None, Query(max_length=16)] = None) -> list[AlertOut]:
+    rows = service.list_alerts(db, status)
+    return [AlertOut.model_validate(r.__dict__ | {"updated_at": r.updated_at.isoformat()}) for r in rows]
 
 
 @api.get("/finance/alerts/{alert_id}", summary="One alert with its rule evidence")
-def api_alert(alert_id: int, db: Db, user: Staff) -> dict[str, Any]:
+def api_alert(alert_id: int, db: Db, user: Staff) -> AlertDetailOut:
     try:
-        return service.alert_json(service.get_alert(db, alert_id))
+        return AlertDetailOut.model_validate(service.alert_json(service.get_alert(db, alert_id)))
     except NotFound as e:
         raise HTTPException(404, str(e)) from None
 

@@ -22,20 +22,17 @@ from __future__ import annotations
 
 import base64
 import shutil
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse
 
-from tipline.accounts import service as accounts
 from tipline.accounts.service import Principal
 from tipline.i18n.templating import render
 from tipline.media import hashing, storage
-from tipline.media.isolate import ChildFailed, run_limited
 from tipline.media.preview import preview_image
+from tipline.media.viewing import MediaItem, NoMedia, media_item, render_for
 from tipline.store import Database
-from tipline.store.models import Attachment
 from tipline.web.deps import get_db
 from tipline.web.kit import PageRoute, page_user
 
@@ -44,91 +41,6 @@ __all__ = ["MediaItem", "media_item", "preview_image", "router"]
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 StaffUser = Annotated[Principal, Depends(page_user)]
 Db = Annotated[Database, Depends(get_db)]
-
-
-class NoMedia(LookupError):
-    """No such attachment, or nothing that can be shown for it."""
-
-
-@dataclass(frozen=True)
-class MediaItem:
-    id: int
-    report_id: int
-    origin: str
-    kind: str  # image | video | other | unknown (hashes sent without the file)
-    media_type: str | None
-    size: int | None
-    md5: str | None
-    sha1: str | None
-    sha256: str | None
-    pdq: str | None
-    pdq_quality: int | None
-    vpdq_frames: int
-    width: int | None
-    height: int | None
-    hash_error: str | None
-    stored_path: str | None
-    kept: bool  # the bytes are stored and this installation shows them
-    showable: bool  # kept, and an image or a video
-
-
-def media_item(db: Database, attachment_id: int) -> MediaItem:
-    with db.reader() as s:
-        a = s.get(Attachment, attachment_id)
-        if a is None:
-            raise NoMedia(f"no file {attachment_id}")
-        d = a.details or {}
-        kind = str(d.get("kind") or ("unknown" if a.origin == "hash" else "other"))
-        kept = a.stored_path is not None and db.settings.media_mode == "encrypt"
-        return MediaItem(
-            id=a.id,
-            report_id=a.report_id,
-            origin=a.origin,
-            kind=kind,
-            media_type=a.media_type,
-            size=a.size,
-            md5=a.md5,
-            sha1=a.sha1,
-            sha256=a.sha256,
-            pdq=a.pdq,
-            pdq_quality=d.get("pdq_quality"),
-            vpdq_frames=len(d.get("vpdq") or []),
-            width=d.get("width"),
-            height=d.get("height"),
-            hash_error=d.get("hash_error"),
-            stored_path=a.stored_path,
-            kept=kept,
-            showable=kept and kind in ("image", "video"),
-        )
-
-
-def _best_frame(db: Database, attachment_id: int) -> int:
-    """The frame number vPDQ rated best (most detail): a black first frame says nothing."""
-    with db.reader() as s:
-        a = s.get(Attachment, attachment_id)
-        frames = ((a.details or {}).get("vpdq") or []) if a is not None else []
-    best = max(frames, key=lambda f: (f.get("quality", 0), -f.get("frame", 0)), default=None)
-    return int(best["frame"]) if best else 0
-
-
-def _render_for(db: Database, user: Principal, item: MediaItem, *, blurred: bool) -> bytes:
-    """Decrypt, render and audit one preview or view (the audit event commits before the bytes leave)."""
-    if not item.showable or item.stored_path is None:
-        raise NoMedia("this file was not kept")
-    data = storage.load_blob(db, item.stored_path)
-    frame = _best_frame(db, item.id) if item.kind == "video" else 0
-    limits = hashing.MediaLimits.from_settings(db.settings)
-    try:  # decoded in the limited child process, like hashing
-        png = run_limited(
-            preview_image, (data, item.kind, blurred, frame, limits.max_pixels), limits.process, what="the file"
-        )
-    except ChildFailed as e:
-        raise hashing.MediaLimitError(str(e), limit=e.limit) from None
-    with db.session() as s:
-        accounts.record(
-            s, user, "media.preview" if blurred else "media.view", "attachment", item.id, report_id=item.report_id
-        )
-    return png
 
 
 # ------------------------------------------------------------------------------------------ routes
@@ -170,7 +82,7 @@ def media_page(request: Request, attachment_id: int, db: Db, user: StaffUser) ->
 def media_preview(request: Request, attachment_id: int, db: Db, user: StaffUser) -> Response:
     try:
         item = media_item(db, attachment_id)
-        png = _render_for(db, user, item, blurred=True)
+        png = render_for(db, user, item, blurred=True)
     except NoMedia:
         return _error(request, 404, attachment_id)
     except (hashing.MediaError, storage.MediaStorageError):
@@ -186,7 +98,7 @@ def media_preview(request: Request, attachment_id: int, db: Db, user: StaffUser)
 def media_view(request: Request, attachment_id: int, db: Db, user: StaffUser) -> Response:
     try:
         item = media_item(db, attachment_id)
-        png = _render_for(db, user, item, blurred=False)
+        png = render_for(db, user, item, blurred=False)
     except NoMedia:
         return _error(request, 404, attachment_id)
     except (hashing.MediaError, storage.MediaStorageError):
