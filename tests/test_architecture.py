@@ -72,3 +72,35 @@ def test_no_function_over_80_lines():
     assert not new, f"functions over {MAX_LINES} lines (split them along their steps): {new}"
     done = NOT_YET_SPLIT - set(found)
     assert not done, f"below the limit now, take them off NOT_YET_SPLIT: {sorted(done)}"
+
+
+def front_end_modules() -> list[Path]:
+    """The web and command-line front ends: the app and its pages, every capability's web and CLI modules,
+    the CyberTipline door and the media viewer's pages."""
+    found = [*SRC.joinpath("web").rglob("*.py"), *SRC.joinpath("cli").rglob("*.py")]
+    for pattern in ("*/web.py", "*/web_*.py", "*/cli.py", "*/cli_*.py"):
+        found += SRC.glob(pattern)
+    found += [SRC / "cybertip" / "api.py", SRC / "media" / "viewer.py"]
+    return sorted(set(found))
+
+
+def test_front_ends_never_touch_rows_or_sqlalchemy():
+    """Services own every query: no front-end module imports SQLAlchemy or a table model (anywhere in the
+    module, functions included)."""
+    wrong = []
+    for path in front_end_modules():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            for name in names:
+                if (
+                    name.split(".")[0] == "sqlalchemy"
+                    or name.startswith("tipline.store.models")
+                    or (name.startswith("tipline.") and name.split(".")[-1] == "models")
+                ):
+                    wrong.append(f"{path.relative_to(SRC).as_posix()}:{node.lineno} imports {name}")
+    assert len(front_end_modules()) > 20
+    assert not wrong, "\n".join(wrong)

@@ -46,6 +46,7 @@ from sqlalchemy.orm import Session
 
 from tipline.accounts.service import Principal, record
 from tipline.media.models import HASH_KINDS, LABEL_REVIEW, BankEntry, HashBank
+from tipline.media.models import STANDARD_LABELS as STANDARD_LABELS  # the labels the bank pages offer
 from tipline.store import Database
 from tipline.store.models import InstanceMeta
 

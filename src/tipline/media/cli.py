@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from tipline.cli.kit import database, err, fail, out, progress
-from tipline.media.models import LABEL_REVIEW
+from tipline.media.banks import LABEL_REVIEW
 
 banks_app = typer.Typer(
     help="Hash banks: named hash lists (md5, sha1, sha256, pdq, vpdq) with provenance, matched against every "

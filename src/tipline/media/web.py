@@ -31,9 +31,8 @@ from tipline.errors import NotFound
 from tipline.i18n.templating import render
 from tipline.media import banks as bank_service
 from tipline.media import viewer
-from tipline.media.banks import BankError, BankImportError
+from tipline.media.banks import STANDARD_LABELS, BankError, BankImportError
 from tipline.media.matching import Query, match_payload, matcher_for, queries_for_hashes, viewed_report_matches
-from tipline.media.models import STANDARD_LABELS
 from tipline.store import Database
 from tipline.web import kit
 from tipline.web.deps import get_db, require, staff
