@@ -76,7 +76,7 @@ class CommonText:
         )
         vals = table.values.astype(np.uint64)
         keyed = (per_row[table.row_ids()] << np.uint64(32)) | vals
-        drop = np.isin(table.values, self.global_common) | np.isin(keyed, site_keys)
+        drop = _member(table.values, self.global_common) | _member(keyed, np.sort(site_keys))
         return table.without(drop)
 
     @classmethod
@@ -104,6 +104,14 @@ class CommonText:
             sel = hit[(hit >> np.uint64(32)) == np.uint64(i)]
             site_common[name] = np.sort((sel & np.uint64(0xFFFFFFFF)).astype(np.uint32))
         return cls(global_common, site_common, n)
+
+
+def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """``np.isin`` for a small sorted set: binary search instead of sorting both arrays together."""
+    if not len(sorted_set):
+        return np.zeros(len(values), dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
+    return np.asarray(sorted_set[pos] == values)
 
 
 class UnionFind:
@@ -138,7 +146,7 @@ def band_groups(keys: np.ndarray, eligible: np.ndarray) -> Iterator[np.ndarray]:
         return
     for j in range(keys.shape[1]):
         col = keys[idx, j]
-        order = np.argsort(col, kind="stable")
+        order = np.argsort(col)  # members are sorted by index later: ties may come in any order
         sc = col[order]
         cut = np.flatnonzero(sc[1:] != sc[:-1]) + 1
         bounds = np.concatenate(([0], cut, [len(sc)]))

@@ -11,7 +11,7 @@ from . import indicators as ind
 from . import template as tpl
 from .cluster import Clusterer, CommonText, Params
 from .movement import Sighting, timeline
-from .shingles import shingle_set
+from .shingles import all_in
 
 
 @dataclass
@@ -56,8 +56,7 @@ class Boilerplate:
             key = (site, sentence)
             hit = self.memo.get(key)
             if hit is None:
-                s = shingle_set(sentence)
-                hit = self.memo[key] = bool(s) and bool(sc) and s <= sc
+                hit = self.memo[key] = bool(sc) and all_in(sentence, sc)
             return hit
 
         return is_boilerplate

@@ -45,7 +45,9 @@ def shingle_set(text: str) -> set[int]:
     """The same shingles as :class:`ShingleTable`, as a Python set, for short texts (a sentence): the
     numpy path costs more in call overhead than the work on a few words."""
     cache = _word_cache()
-    h = [cache[w] for w in tokens(text)]
+    h = [cache[w] for w in _WORD.findall(text.lower())]
+    if not h:
+        return set()
     if len(h) == 1:
         return {h[0]}
     out = set()
@@ -55,9 +57,27 @@ def shingle_set(text: str) -> set[int]:
     return out
 
 
+def all_in(text: str, known: set[int]) -> bool:
+    """Every shingle of ``text`` is in ``known`` (and it has one): :func:`shingle_set` with an early exit."""
+    cache = _word_cache()
+    h = [cache[w] for w in _WORD.findall(text.lower())]
+    if not h:
+        return False
+    if len(h) == 1:
+        return h[0] in known
+    for a, b in zip(h, h[1:], strict=False):
+        m = (a * _MIX_INT + b) & _MASK64
+        if (m ^ (m >> 32)) & 0xFFFFFFFF not in known:
+            return False
+    return True
+
+
 class _Hashes(dict[str, int]):
+    """CRC-32 of each word, digit runs read as ``0`` (so the hash of a raw word equals the hash of the
+    word :func:`tokens` gives: reading digits here saves a pass over every text)."""
+
     def __missing__(self, w: str) -> int:
-        h = self[w] = zlib.crc32(w.encode("utf-8"))
+        h = self[w] = zlib.crc32(_DIGITS.sub("0", w).encode("utf-8"))
         return h
 
 
@@ -92,10 +112,12 @@ class ShingleTable:
         cache = _word_cache()
         words: list[int] = []
         lens = np.zeros(n, dtype=np.int64)
+        find = _WORD.findall
+        get = cache.__getitem__
         for i, t in enumerate(texts):
-            w = tokens(t)
+            w = find(t.lower())
             lens[i] = len(w)
-            words.extend([cache[x] for x in w])
+            words.extend(map(get, w))
         h = np.asarray(words, dtype=np.uint64)
         ends = np.cumsum(lens)
         row = np.repeat(np.arange(n, dtype=np.uint64), lens)

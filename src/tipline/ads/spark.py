@@ -13,9 +13,8 @@ One code path: the per-ad work (shingles, residuals, MinHash signatures, band ke
 The edges come back to the driver, which takes their components with the same union-find and runs the same
 template check, so the clusters are the default engine's (tested on a small corpus with Spark local).
 Why not ``pyspark.ml.feature.MinHashLSH``: its hash family (``(a*h + b) mod p`` on the set's indices) is
-not datasketch's, so its candidates would not be the default engine's; its signatures also come back
-through a vector column, slower than the numpy code in Python workers (measured in bench/bench_ads.py's
-``--spark`` run only for the Python-UDF path).
+not datasketch's, so its candidates would not be the default engine's (only the Python-worker path is
+measured, in bench/RESULTS.md).
 
 Pointing it at a real cluster: ``TIPLINE_SPARK_MASTER`` (``spark://host:7077``, ``yarn``, ``k8s://...``)
 selects the master; the workers need this package installed (same version) in the Python that
