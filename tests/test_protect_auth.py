@@ -535,9 +535,9 @@ def test_admin_pages_manage_users_and_sessions(client, db):
 
 
 def test_audit_page_lists_paginates_filters_and_verifies(client, db, monkeypatch):
-    import tipline.web.pages_staff as pages_staff
+    import tipline.web.pages_admin as pages_admin
 
-    monkeypatch.setattr(pages_staff, "AUDIT_PAGE_SIZE", 3)
+    monkeypatch.setattr(pages_admin, "AUDIT_PAGE_SIZE", 3)
     user = accounts.create_user(db, "sue", "supervisor", PASSWORD)
     enrol(db, user)
     for _ in range(3):
