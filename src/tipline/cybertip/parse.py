@@ -440,6 +440,48 @@ def _compact(d: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------ report mapping
 
 
+def _person_detail(
+    role: str, source: str, p: dict[str, Any], section: dict[str, Any], linked: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """What the report says about a person beyond the mapped fields, kept in ``details.persons``."""
+    return {
+        "source": source,
+        "role": role,
+        "addresses": _list(p.get("address")),
+        "date_of_birth": _s(p.get("dateOfBirth")),
+        **{
+            k: section[k]
+            for k in (
+                "espService",
+                "vehicleDescription",
+                "groupIdentifier",
+                "compromisedAccount",
+                "thirdPartyUserReported",
+                "priorCTReports",
+                "accountTemporarilyDisabled",
+                "accountPermanentlyDisabled",
+                "estimatedLocation",
+                "deviceId",
+                "schoolName",
+                "allEmailsReported",
+                "profileBio",
+            )
+            if k in section
+        },
+        "associated_accounts": [
+            _compact(
+                {
+                    "type": a.get("@type"),
+                    "platform": a.get("platform"),
+                    "groupIdentifier": a.get("groupIdentifier"),
+                    "deviceId": a.get("deviceId"),
+                }
+            )
+            for a in linked
+        ],
+    }
+
+
 class _Mapper:
     def __init__(self, default_service: str | None, incident_at: datetime | None) -> None:
         self.default_service = default_service
@@ -567,42 +609,7 @@ class _Mapper:
             self.contact_identifiers(idents, aa)
             for ev in _list(aa.get("ipCaptureEvent")):
                 self.ip_event(ips, ev)
-        detail = {
-            "source": source,
-            "role": role,
-            "addresses": _list(p.get("address")),
-            "date_of_birth": _s(p.get("dateOfBirth")),
-            **{
-                k: section[k]
-                for k in (
-                    "espService",
-                    "vehicleDescription",
-                    "groupIdentifier",
-                    "compromisedAccount",
-                    "thirdPartyUserReported",
-                    "priorCTReports",
-                    "accountTemporarilyDisabled",
-                    "accountPermanentlyDisabled",
-                    "estimatedLocation",
-                    "deviceId",
-                    "schoolName",
-                    "allEmailsReported",
-                    "profileBio",
-                )
-                if k in section
-            },
-            "associated_accounts": [
-                _compact(
-                    {
-                        "type": a.get("@type"),
-                        "platform": a.get("platform"),
-                        "groupIdentifier": a.get("groupIdentifier"),
-                        "deviceId": a.get("deviceId"),
-                    }
-                )
-                for a in linked
-            ],
-        }
+        detail = _person_detail(role, source, p, section, linked)
         self.add_person(role, _name(p), _age(p, self.incident_at), idents, ips, country, detail)
         self.say(f"{label}: group", section.get("groupIdentifier"))
         self.say(f"{label}: vehicle", section.get("vehicleDescription"))
@@ -615,28 +622,32 @@ class _Mapper:
         for info in _list(section.get("additionalInfo")):
             self.say(f"{label}: additional information", info)
         for i, g in enumerate(guardians, 1):
-            g_service = _s(g.get("platform")) or _s(g.get("espService")) or service
-            g_ids: list[IdentifierIn] = []
-            g_ips: list[IpEventIn] = []
-            self.account_identifiers(g_ids, g, g_service)
-            self.contact_identifiers(g_ids, g)
-            for ev in _list(g.get("ipCaptureEvent")):
-                self.ip_event(g_ips, ev)
-            g_addr = [_country(_d(a).get("country")) for a in _list(g.get("address"))]
-            self.add_person(
-                "other",
-                _name(g),
-                _age({"age": g.get("approximateAge"), "dateOfBirth": g.get("dateOfBirth")}, self.incident_at),
-                g_ids,
-                g_ips,
-                next((c for c in g_addr if c), None),
-                {
-                    "source": f"{source}.associatedAccount(Parent/Guardian)[{i - 1}]",
-                    "role": "parent_or_guardian",
-                    "addresses": _list(g.get("address")),
-                },
-            )
-            self.say(f"{label}: parent/guardian account {i}: additional information", g.get("additionalInfo"))
+            self.guardian(i, g, service, source, label)
+
+    def guardian(self, i: int, g: dict[str, Any], service: str | None, source: str, label: str) -> None:
+        """A parent's or guardian's account named with a person (``associatedAccount`` of that type)."""
+        g_service = _s(g.get("platform")) or _s(g.get("espService")) or service
+        g_ids: list[IdentifierIn] = []
+        g_ips: list[IpEventIn] = []
+        self.account_identifiers(g_ids, g, g_service)
+        self.contact_identifiers(g_ids, g)
+        for ev in _list(g.get("ipCaptureEvent")):
+            self.ip_event(g_ips, ev)
+        g_addr = [_country(_d(a).get("country")) for a in _list(g.get("address"))]
+        self.add_person(
+            "other",
+            _name(g),
+            _age({"age": g.get("approximateAge"), "dateOfBirth": g.get("dateOfBirth")}, self.incident_at),
+            g_ids,
+            g_ips,
+            next((c for c in g_addr if c), None),
+            {
+                "source": f"{source}.associatedAccount(Parent/Guardian)[{i - 1}]",
+                "role": "parent_or_guardian",
+                "addresses": _list(g.get("address")),
+            },
+        )
+        self.say(f"{label}: parent/guardian account {i}: additional information", g.get("additionalInfo"))
 
 
 def _internet(
@@ -713,6 +724,37 @@ def _internet(
     return entries, country
 
 
+def _incident_person(
+    m: _Mapper, n_reported: int, p2p_ips: list[Any], incident_ids: list[IdentifierIn], incident_ips: list[IpEventIn]
+) -> None:
+    """The incident's own identifiers and addresses, as one person-like entry ("incident").
+
+    The XSD says a peer-to-peer ipCaptureEvent is "an IP address used by the person or user reported":
+    with exactly one reported person they are that person's; otherwise they stay with the incident."""
+    if p2p_ips:
+        if n_reported == 1 and m.persons and m.person_details[0].get("role") == "reported":
+            target = m.persons[0].ip_events
+            for ev in p2p_ips:
+                m.ip_event(target, ev)
+        else:
+            for ev in p2p_ips:
+                m.ip_event(incident_ips, ev)
+    if incident_ids or incident_ips:
+        m.add_person(
+            "other",
+            None,
+            None,
+            incident_ids,
+            incident_ips,
+            None,
+            {
+                "source": "internetDetails",
+                "role": "incident",
+                "note": "identifiers named in the incident details, not tied to one person by the report",
+            },
+        )
+
+
 def report_from_dict(doc: dict[str, Any], *, esp_name: str | None = None) -> ReportIn:
     """Map a schema-valid ``<report>`` (as converted by :func:`element_to_dict`) to a ``ReportIn``."""
     summary = _d(doc.get("incidentSummary"))
@@ -747,30 +789,7 @@ def report_from_dict(doc: dict[str, Any], *, esp_name: str | None = None) -> Rep
     for i, section in enumerate(_list(doc.get("victim")), 1):
         m.person_section("victim", _d(section), "victimPerson", f"victim[{i - 1}]", f"Victim {i}")
 
-    # The XSD says a peer-to-peer ipCaptureEvent is "an IP address used by the person or user reported":
-    # with exactly one reported person they are that person's; otherwise they stay with the incident.
-    if p2p_ips:
-        if len(reported) == 1 and m.persons and m.person_details[0].get("role") == "reported":
-            target = m.persons[0].ip_events
-            for ev in p2p_ips:
-                m.ip_event(target, ev)
-        else:
-            for ev in p2p_ips:
-                m.ip_event(incident_ips, ev)
-    if incident_ids or incident_ips:
-        m.add_person(
-            "other",
-            None,
-            None,
-            incident_ids,
-            incident_ips,
-            None,
-            {
-                "source": "internetDetails",
-                "role": "incident",
-                "note": "identifiers named in the incident details, not tied to one person by the report",
-            },
-        )
+    _incident_person(m, len(reported), p2p_ips, incident_ids, incident_ips)
 
     annotations = [k for k, v in _d(summary.get("reportAnnotations")).items() if _bool(v)]
     details = _compact(
