@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import create_engine, func, insert, select, text
 
+from tipline.capabilities import open_database
 from tipline.graph import network as net
 from tipline.graph import service
 from tipline.graph.evaluate import largest_share, pairwise
@@ -242,7 +243,7 @@ def bench_size(n_mentions: int, backend: str, n_incremental: int) -> dict[str, f
         settings = Settings(data_dir=Path(tmp), database_url=f"{PG_SERVER}/{pg_name}")
     else:
         settings = Settings(data_dir=Path(tmp))
-    db = Database.from_settings(settings)
+    db = open_database(settings)
     try:
         db.migrate()
         t = time.perf_counter()
@@ -324,7 +325,7 @@ def world(n_reports: int, seed: int) -> None:
     from tipline.synth import generate_world
 
     tmp = tempfile.mkdtemp(prefix="tipline-bench-world-")
-    db = Database.from_settings(Settings(data_dir=Path(tmp)))
+    db = open_database(Settings(data_dir=Path(tmp)))
     db.migrate()
     t = time.perf_counter()
     load_demo(db, seed=seed, n_reports=n_reports, console=Console(file=io.StringIO()))

@@ -26,8 +26,8 @@ import httpx
 from sqlalchemy import create_engine, text
 
 from tipline.accounts import service as accounts
+from tipline.capabilities import open_database
 from tipline.settings import Settings
-from tipline.store import Database
 from tipline.synth import generate_world
 
 PG_SERVER = os.environ.get("TIPLINE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
@@ -63,7 +63,7 @@ class Server:
             admin.dispose()
             env["TIPLINE_DATABASE_URL"] = f"{PG_SERVER}/{self.pg_name}"
         settings = Settings(data_dir=self.data, database_url=env.get("TIPLINE_DATABASE_URL"))
-        db = Database.from_settings(settings)
+        db = open_database(settings)
         db.migrate()
         self.creds = accounts.create_platform(db, "BenchPlatform")
         db.dispose()

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tipline.capabilities import open_database
+
 
 def rnd_hashes(n: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (n, 32), dtype=np.uint8)
@@ -78,9 +80,8 @@ def bench_dihedral(n: int) -> None:
 
 def _db(tmp: Path, name: str):  # type: ignore[no-untyped-def]
     from tipline.settings import Settings
-    from tipline.store import Database
 
-    db = Database.from_settings(Settings(data_dir=tmp / name))
+    db = open_database(Settings(data_dir=tmp / name))
     db.migrate()
     return db
 
@@ -193,10 +194,10 @@ def bench_reload_and_live(n: int, presses: int, tmp: Path) -> None:
         press(client, 0, "warm-off", False)
         no_bank = [press(client, i, "off", False)[0] for i in range(presses)]
     # the matching part alone, as the media hook runs it (5 frame queries, read through the snapshot)
-    from tipline.media.matching import Query
+    from tipline.media.matching import Query, matcher_for
 
     banks.set_enabled(db, "known", True)
-    mm = app.state.matcher
+    mm = matcher_for(db)
     qs = [Query("pdq", r.tobytes().hex(), origin="frame") for r in rnd_hashes(4, 7)]
     qs.append(Query("pdq", near(bank[0], 8, rng).tobytes().hex(), origin="frame"))
     mm.match(qs)

@@ -40,6 +40,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
+from tipline.capabilities import open_database
 from tipline.cybertip.parse import parse_report
 from tipline.intake import service as intake
 from tipline.intake.schemas import LiveIn, PlatformReportIn, PublicReportIn
@@ -132,7 +133,7 @@ def run(world, seed: int, records: dict[str, list[str]] | None):  # type: ignore
     from tipline.accounts import service as accounts
 
     with tempfile.TemporaryDirectory() as tmp:
-        db = Database.from_settings(Settings(data_dir=Path(tmp)))
+        db = open_database(Settings(data_dir=Path(tmp)))
         db.migrate()
         platforms = {p.name: accounts.create_platform(db, p.name).id for p in world.platforms}
         if records is not None:

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, inspect, text
 
 from tipline.accounts import service as accounts
+from tipline.capabilities import open_database
 from tipline.settings import Settings
 from tipline.store import Database
 
@@ -97,7 +98,7 @@ def sqlite_settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def db(settings: Settings) -> Iterator[Database]:
-    database = Database.from_settings(settings)
+    database = open_database(settings)
     database.migrate()
     yield database
     database.dispose()
@@ -105,7 +106,7 @@ def db(settings: Settings) -> Iterator[Database]:
 
 @pytest.fixture
 def sqlite_db(sqlite_settings: Settings) -> Iterator[Database]:
-    database = Database.from_settings(sqlite_settings)
+    database = open_database(sqlite_settings)
     database.migrate()
     yield database
     database.dispose()

@@ -16,6 +16,7 @@ import pytest
 
 from conftest import PASSWORD, needs_chromium, serve_app
 from tipline.accounts import service as accounts
+from tipline.capabilities import open_database
 from tipline.settings import Settings
 
 SHOTS = Path("/tmp")
@@ -141,9 +142,8 @@ def test_supervisor_enrols_mfa_in_a_browser_under_the_csp(server: str, browser, 
     import pyotp
 
     from tipline.settings import Settings
-    from tipline.store import Database
 
-    db = Database.from_settings(Settings(data_dir=tmp_path / "data"))
+    db = open_database(Settings(data_dir=tmp_path / "data"))
     accounts.create_user(db, "sue", "supervisor", PASSWORD)
     db.dispose()
     context = browser.new_context(locale="en-US")

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from tipline.capabilities import open_database
 from tipline.graph import cases
 from tipline.settings import Settings
-from tipline.store import Database
 
 TIPLINE = str(Path(sys.executable).with_name("tipline"))
 
@@ -68,7 +68,7 @@ def test_exclusions_and_cases(world: Path) -> None:
     run(["exclusions", "remove", str(xid)], world)
     assert run(["exclusions", "remove", str(xid)], world, check=False).returncode == 1
     # cases made by a service call show up in the CLI
-    db = Database.from_settings(Settings(data_dir=world))
+    db = open_database(Settings(data_dir=world))
     cid = cases.create_case(db, "test", title="From the CLI test", network_id=listed[0]["id"])
     db.dispose()
     rows = json.loads(run(["cases", "list", "--json"], world).stdout)

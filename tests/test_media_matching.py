@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from conftest import bearer
 from test_cli import run
+from tipline.capabilities import open_database
 from tipline.intake import service as intake
 from tipline.intake.schemas import Category, FileIn, ReportIn, Source
 from tipline.media import banks
@@ -167,7 +168,7 @@ def test_index_reloads_when_banks_change_here_or_in_another_process(db, settings
     q = hx(64)
     banks.import_entries(db, "live", [banks.make_entry("pdq", q)])
     assert len(m.match([Query("pdq", q)])) == 1 and m.stats()["pdq_hashes"] == 2  # added to the loaded index
-    other = Database.from_settings(settings)  # another process, same database
+    other = open_database(settings)  # another process, same database
     try:
         banks.set_enabled(other, "live", False)
     finally:
@@ -208,7 +209,10 @@ def test_queries_during_reloads_see_a_whole_index(sqlite_db):
 
 
 def test_matcher_is_one_per_database(app, db):
-    assert app.state.matcher is matcher_for(db)
+    assert matcher_for(app.state.db) is matcher_for(db)
+    other = open_database(db.settings)  # another database object (another process): its own matcher
+    assert matcher_for(other) is not matcher_for(db)
+    other.dispose()
 
 
 # ------------------------------------------------------------------------------------------ triage

@@ -18,10 +18,10 @@ from conftest import PASSWORD, bearer
 from test_cybertip_api import basic, submit
 from test_pages_public import _csrf, css, page, text_of  # noqa: F401 (_csrf: autouse, CSRF token per client)
 from tipline.accounts import service as accounts
+from tipline.capabilities import open_database
 from tipline.media import hashing, storage
 from tipline.protect.crypto import new_master_key_file
 from tipline.settings import Settings
-from tipline.store import Database
 from tipline.store.models import Attachment, AuditEvent
 from tipline.synth import images as synth
 
@@ -50,7 +50,7 @@ def test_encrypted_round_trip(sqlite_db):
 
 def test_wrong_key_tampering_and_renaming_fail(sqlite_db, tmp_path):
     rel = storage.store_blob(sqlite_db, MARKER)
-    other = Database.from_settings(Settings(data_dir=sqlite_db.settings.data_dir, master_key=secrets.token_hex(32)))
+    other = open_database(Settings(data_dir=sqlite_db.settings.data_dir, master_key=secrets.token_hex(32)))
     try:
         with pytest.raises(storage.MediaStorageError, match="cannot be decrypted"):
             storage.load_blob(other, rel)
@@ -73,7 +73,7 @@ def test_wrong_key_tampering_and_renaming_fail(sqlite_db, tmp_path):
 
 
 def test_hashes_only_keeps_nothing(tmp_path):
-    db = Database.from_settings(Settings(data_dir=tmp_path / "d", media_mode="hashes_only"))
+    db = open_database(Settings(data_dir=tmp_path / "d", media_mode="hashes_only"))
     try:
         assert storage.store_blob(db, MARKER) is None
         assert not (tmp_path / "d" / "media").exists()
@@ -192,7 +192,7 @@ def test_hashes_only_upload_drops_the_bytes(tmp_path):
     from tipline.web.app import create_app
 
     st = Settings(data_dir=tmp_path / "d", media_mode="hashes_only")
-    db = Database.from_settings(st)
+    db = open_database(st)
     db.migrate()
     try:
         creds = accounts.create_platform(db, "ExampleChat")

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import text
 
 from conftest import bearer
+from tipline.capabilities import open_database
 from tipline.protect import keys as keyrot
 from tipline.protect.crypto import KeyError_, Keyring
 from tipline.settings import Settings
-from tipline.store import Database
 
 SECRET_TEXT = "the seller called Mariposa streams from a room in Cebu, phone 0917 555 0142"
 
@@ -71,7 +71,7 @@ def test_rotation_with_key_files(settings, db, client, platform, analyst_token):
     assert res.rewrapped >= 1 and set(res.still_used) == {res.new_key_id}
     assert res.retired == list(before)
     # a fresh process (new Database) reads everything with only the new key file present
-    db2 = Database.from_settings(settings)
+    db2 = open_database(settings)
     with db2.reader() as s:
         assert s.execute(text("SELECT count(*) FROM reports")).scalar_one() == 1
     from tipline.reports.service import get_report
@@ -84,30 +84,30 @@ def test_rotation_with_key_files(settings, db, client, platform, analyst_token):
 def test_rotation_with_environment_keys(tmp_path):
     k1, k2 = "11" * 32, "22" * 32
     st1 = Settings(data_dir=tmp_path, master_key=k1)
-    db1 = Database.from_settings(st1)
+    db1 = open_database(st1)
     db1.migrate()
     from tipline.intake.schemas import ReportIn, Source
     from tipline.intake.service import submit_report
 
     rid = submit_report(db1, ReportIn(source=Source.PUBLIC, text=SECRET_TEXT)).report_id
     db1.dispose()
-    db2 = Database.from_settings(Settings(data_dir=tmp_path, master_key=k2, previous_master_keys=k1))
+    db2 = open_database(Settings(data_dir=tmp_path, master_key=k2, previous_master_keys=k1))
     res = keyrot.rotate(db2)
     assert res.rewrapped >= 1
     db2.dispose()
-    db3 = Database.from_settings(Settings(data_dir=tmp_path, master_key=k2))
+    db3 = open_database(Settings(data_dir=tmp_path, master_key=k2))
     from tipline.reports.service import get_report
 
     assert get_report(db3, rid).text == SECRET_TEXT
     db3.dispose()
-    db4 = Database.from_settings(Settings(data_dir=tmp_path, master_key=k1))
+    db4 = open_database(Settings(data_dir=tmp_path, master_key=k1))
     with pytest.raises(KeyError_, match="not configured"):
         get_report(db4, rid)
     db4.dispose()
 
 
 def test_bad_master_key_says_what_is_wrong(tmp_path):
-    db = Database.from_settings(Settings(data_dir=tmp_path, master_key="abc"))
+    db = open_database(Settings(data_dir=tmp_path, master_key="abc"))
     with pytest.raises(ValueError, match="64 hexadecimal"):
         _ = db.keyring
 

@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import func, select, update
 
 from conftest import bearer
+from tipline.capabilities import open_database
 from tipline.intake import service as intake
 from tipline.intake.schemas import ContactIn, PublicReportIn
 from tipline.protect import audit, backup, retention
 from tipline.settings import Settings
-from tipline.store import Database
 from tipline.store.models import Entity, FollowUp, Mention, Report
 
 TIPLINE = str(Path(sys.executable).with_name("tipline"))
@@ -118,7 +118,7 @@ def test_backup_round_trip_is_encrypted(settings, db, tmp_path):
     with pytest.raises(backup.BackupError, match="--force"):
         backup.restore(db, path)
     backup.restore(db, path, force=True)
-    db2 = Database.from_settings(settings)
+    db2 = open_database(settings)
     with db2.reader() as s:
         r = s.get(Report, res.report_id)
         assert r.status == "new" and r.text.startswith("threatened")
@@ -141,7 +141,7 @@ def test_backup_is_refused_when_altered_or_truncated_or_without_key(db, tmp_path
     short.write_bytes(path.read_bytes()[:-20])
     with pytest.raises(backup.BackupError):
         backup.restore(db, short, force=True)
-    other = Database.from_settings(
+    other = open_database(
         Settings(data_dir=tmp_path / "other", database_url=settings.database_url, master_key="33" * 32)
     )
     from tipline.protect.crypto import KeyError_

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from tipline.accounts import service as accounts
+from tipline.capabilities import open_database
 from tipline.intake import service as intake
 from tipline.intake.schemas import Category, LiveIn, PlatformReportIn, PublicReportIn
 from tipline.routing import share
@@ -101,7 +102,7 @@ class Hotline:
 
 def _hotline(settings: Settings, seed: int, side: str, *, demo: bool = True, db: Database | None = None) -> Hotline:
     if db is None:
-        db = Database.from_settings(settings)
+        db = open_database(settings)
         db.migrate()
     if demo:
         _load_world(db, seed)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from tipline.triage.rules import DEFAULT_RULES, RulesError, ScoreInput, ages_in_text, load_rules, parse_rules
+from tipline.capabilities import rule_kinds
+from tipline.triage import rules as triage
+from tipline.triage.rules import DEFAULT_RULES, RulesError, ScoreInput, ages_in_text, parse_rules
+
+
+def load_rules(path=None):  # type: ignore[no-untyped-def]
+    """The rules with the installation's capabilities' kinds (``hash_match``, ``open_case``), as analysis loads them."""
+    return triage.load_rules(path, kinds=rule_kinds())
 
 
 def _input(**kw):
@@ -68,7 +75,7 @@ def test_seen_entities_detail_lists_identifiers():
 
 
 def test_hash_match_hook():
-    s = load_rules().score(_input(hash_match_labels=["known abuse material"]))
+    s = load_rules().score(_input(facts={"media.hash_match_labels": ["known abuse material"]}))
     assert s.priority <= 2 and "known-abuse-hash" in {r.rule for r in s.reasons}
 
 
@@ -99,3 +106,11 @@ def test_edited_rules_file_is_reloaded(tmp_path):
     p.write_text("[[rule]]\nid='x'\ndescription='any report'\nkind='source'\nsources=['public']\npoints=1\n")
     os.utime(p, (time.time() + 5, time.time() + 5))
     assert load_rules(p).score(_input()).priority == 4
+
+
+def test_capability_kinds_are_needed_by_the_default_rules():
+    """The default rules use capabilities' kinds: without them the file is refused, naming the kind."""
+    with pytest.raises(RulesError, match="unknown kind 'hash_match'"):
+        triage.load_rules(None)
+    s = load_rules().score(_input(facts={"graph.open_case_ids": [7]}))
+    assert "case 7" in {r.rule: r.detail for r in s.reasons}["open-case"]

@@ -1,8 +1,12 @@
-"""Import every capability's models so that ``Base.metadata`` knows all tables (used by tools that walk
-the whole schema: key rotation, retention, backups). Add a capability's models module here."""
+"""Every table of the installation: the core models and each capability's (``Capability.models``), for
+tools that walk the whole schema (key rotation, retention, backups). Importing this module maps them all
+on ``Base.metadata``; ``MODULES`` names the model modules."""
 
-from tipline.finance import models as finance_models  # noqa: F401
-from tipline.graph import models as graph_models  # noqa: F401
-from tipline.media import models as media_models  # noqa: F401
-from tipline.routing import models as routing_models  # noqa: F401
-from tipline.store import models  # noqa: F401
+from __future__ import annotations
+
+from types import ModuleType
+
+from tipline.capabilities import CAPABILITIES
+from tipline.store import models
+
+MODULES: tuple[ModuleType, ...] = (models, *(m for cap in CAPABILITIES for m in cap.models))

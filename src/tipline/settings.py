@@ -29,6 +29,14 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL. Empty: a SQLite file in the data folder. "
         "PostgreSQL: postgresql+psycopg://user@host:5432/dbname",
     )
+    batch_engine: Literal["duckdb", "spark"] = Field(
+        default="duckdb",
+        description="Engine of batch jobs over large tables (tipline.batch): duckdb (embedded) or spark.",
+    )
+    spark_master: str = Field(
+        default="local[2]",
+        description="Spark master for batch jobs when batch_engine is spark: local[N] or a cluster URL.",
+    )
     rules_file: Path | None = Field(
         default=None,
         description="Triage rules TOML. Empty: <data_dir>/triage-rules.toml if present, else the defaults.",

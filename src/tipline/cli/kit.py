@@ -1,8 +1,13 @@
-"""What every ``tipline`` command shares: the consoles, the settings and database of this run, errors that
-say what to do next, and progress bars. ``tipline.cli.main`` and every capability's ``cli.py`` import
-these from here (and nothing from ``cli.main``)."""
+"""What every ``tipline`` command uses: the settings and database of this run, consoles, errors that say
+what to do next, progress bars. Capabilities' command modules import it; it imports no capability.
+
+``tipline.cli.main`` (the composition root) sets the settings and the capabilities from the global options
+before any command runs (``configure``).
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console
@@ -11,6 +16,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from tipline.settings import Settings
 from tipline.store import Database
 
+if TYPE_CHECKING:
+    from tipline.capability import Capability
+
 err = Console(stderr=True)
 out = Console()
 
@@ -18,14 +26,16 @@ out = Console()
 class _State:
     settings: Settings | None = None
     db: Database | None = None
+    capabilities: tuple[Capability, ...] | None = None
 
 
 _state = _State()
 
 
-def configure(st: Settings) -> None:
-    """The settings of this run (from ``--data-dir`` / ``--database-url``); the database is opened anew."""
-    _state.settings = st
+def configure(settings: Settings, capabilities: tuple[Capability, ...]) -> None:
+    """The settings and capabilities of this run (called by the ``tipline`` callback)."""
+    _state.settings = settings
+    _state.capabilities = capabilities
     _state.db = None
 
 
@@ -36,10 +46,11 @@ def settings() -> Settings:
 
 
 def database() -> Database:
+    """The database of this run, created and migrated on first use (with the capabilities in use)."""
     if _state.db is None:
         st = settings()
         st.ensure_data_dir()
-        db = Database.from_settings(st)
+        db = Database.from_settings(st, capabilities=_state.capabilities)
         try:
             db.migrate()
         except Exception as e:  # noqa: BLE001 - say what to do, not a traceback
@@ -52,6 +63,7 @@ def database() -> Database:
 
 
 def safe_url(url: str) -> str:
+    """``url`` with its password hidden."""
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)
         creds, host = rest.rsplit("@", 1)
@@ -59,7 +71,7 @@ def safe_url(url: str) -> str:
     return url
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     err.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(code)
 
@@ -73,3 +85,11 @@ def progress() -> Progress:
         console=err,
         transient=False,
     )
+
+
+def group(app: typer.Typer, name: str) -> typer.Typer:
+    """The command group ``name`` of ``app`` (``tipline users`` ...), for a capability adding commands to it."""
+    for info in app.registered_groups:
+        if info.name == name and info.typer_instance is not None:
+            return info.typer_instance
+    raise LookupError(f"no command group {name!r}")

@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from rich.table import Table
 
 from tipline import __version__
 from tipline.accounts import service as accounts
+from tipline.capabilities import CAPABILITIES, rule_kinds
 from tipline.cli.kit import configure, database, err, fail, out, progress, safe_url, settings
 from tipline.settings import Settings
 
@@ -45,6 +46,11 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(audit_app, name="audit")
 retention_app = typer.Typer(help="Delete what has expired, as the retention rules say.", no_args_is_help=True)
 app.add_typer(retention_app, name="retention")
+batch_app = typer.Typer(
+    help="Batch jobs over large tables, on a snapshot (DuckDB here by default, or Spark: TIPLINE_BATCH_ENGINE).",
+    no_args_is_help=True,
+)
+app.add_typer(batch_app, name="batch")
 
 
 @app.callback()
@@ -63,7 +69,7 @@ def _options(
         overrides["data_dir"] = data_dir
     if database_url is not None:
         overrides["database_url"] = database_url
-    configure(Settings(**overrides))
+    configure(Settings(**overrides), CAPABILITIES)
 
 
 # ------------------------------------------------------------------------------------------ serve
@@ -580,7 +586,7 @@ def rules_check(path: Annotated[Path, typer.Argument(help="A triage rules TOML f
     from tipline.triage.rules import RulesError, parse_rules
 
     try:
-        rs = parse_rules(path.read_text(encoding="utf-8"), source=str(path))
+        rs = parse_rules(path.read_text(encoding="utf-8"), source=str(path), kinds=rule_kinds())
     except RulesError as e:
         fail(str(e))
         return
@@ -598,19 +604,45 @@ def rules_defaults() -> None:
     print(DEFAULT_RULES.read_text(encoding="utf-8"), end="")
 
 
-def _register_capabilities() -> None:
-    """Each capability adds its own commands (``tipline banks``, ``tipline networks``, ``tipline refer``...)."""
-    from tipline.accounts import cli as accounts_cli
-    from tipline.finance import cli as finance_cli
-    from tipline.graph import cli as graph_cli
-    from tipline.media import cli as media_cli
-    from tipline.routing import cli as routing_cli
+@batch_app.command("list")
+def batch_list() -> None:
+    """The batch jobs there are."""
+    from tipline.batch.jobs import JOBS
 
-    for capability in (accounts_cli, media_cli, graph_cli, routing_cli, finance_cli):
-        capability.register(app)
+    for job in JOBS.values():
+        out.print(f"{job.name}: {job.description}", highlight=False)
 
 
-_register_capabilities()
+@batch_app.command("run")
+def batch_run(
+    job: Annotated[str, typer.Argument(help="The job's name (see `tipline batch list`).")],
+    engine: Annotated[
+        str | None, typer.Option(help="duckdb or spark (default: TIPLINE_BATCH_ENGINE, else duckdb).")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Run a batch job on a snapshot of the tables it reads and print its rows."""
+    from tipline.batch.jobs import ENGINES, JOBS, Engine, run
+
+    if job not in JOBS:
+        fail(f"no batch job {job!r}; `tipline batch list` shows them: {', '.join(JOBS)}")
+    if engine is not None and engine not in ENGINES:
+        fail(f"unknown engine {engine!r}: use {' or '.join(ENGINES)}")
+    with err.status(f"running {job}"):
+        rows = run(database(), JOBS[job], engine=cast(Engine, engine))  # checked just above
+    if json_out:
+        print(json.dumps(rows, default=str))
+        return
+    table = Table(*(rows[0].keys() if rows else ["(no rows)"]), title=job)
+    for row in rows:
+        table.add_row(*(str(v) for v in row.values()))
+    out.print(table)
+
+
+# each capability adds its own commands (``tipline banks``, ``tipline networks``, ``tipline refer``...)
+for _capability in CAPABILITIES:
+    if _capability.cli is not None:
+        _capability.cli(app)
 
 
 def main() -> None:

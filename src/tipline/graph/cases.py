@@ -11,7 +11,7 @@ identifier with one of its reports shows up in the case's feed (an event of kind
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -21,9 +21,10 @@ from sqlalchemy.orm import Session
 
 from tipline.accounts.service import Principal, record
 from tipline.errors import NotFound
+from tipline.evidence.models import EvidenceItem
 from tipline.graph import network as net
 from tipline.graph.guard import Guard
-from tipline.graph.models import Case, CaseEvent, CaseNote, CaseReport, ReportNetwork
+from tipline.graph.models import Case, CaseEvent, CaseEvidence, CaseNote, CaseReport, ReportNetwork
 from tipline.graph.views import _countries, _jsonable, timeline_of
 from tipline.store import Database
 from tipline.store.models import Mention, Report, User
@@ -158,6 +159,25 @@ def add_reports(db: Database, case_id: int, report_ids: set[int], actor: Princip
             _event(s, case, actor, "report_added", rid)
         if new:
             record(s, actor, "case.reports.add", "case", case_id, reports=new)
+        return len(new)
+
+
+def add_evidence(db: Database, case_id: int, evidence_ids: set[int], actor: Principal | str) -> int:
+    """Add evidence items (ads, payments, partners' records) to a case; returns how many were new to it.
+    ``NotFound`` names the first id that is no evidence item."""
+    with db.session() as s:
+        case = _case(s, case_id)
+        found = set(s.scalars(select(EvidenceItem.id).where(EvidenceItem.id.in_(evidence_ids))))
+        missing = sorted(set(evidence_ids) - found)
+        if missing:
+            raise NotFound(f"no evidence item {missing[0]}")
+        have = set(s.scalars(select(CaseEvidence.evidence_id).where(CaseEvidence.case_id == case_id)))
+        new = sorted(found - have)
+        for vid in new:
+            s.add(CaseEvidence(case_id=case_id, evidence_id=vid, added_by=_who(actor)))
+            _event(s, case, actor, "evidence_added", None, evidence_id=vid)
+        if new:
+            record(s, actor, "case.evidence.add", "case", case_id, evidence=new)
         return len(new)
 
 
@@ -327,6 +347,7 @@ class CaseView:
     feed: list[dict[str, Any]]
     notes: list[dict[str, Any]]
     activity: list[dict[str, Any]]
+    evidence: list[dict[str, Any]] = field(default_factory=list)  # ads, payments, partners' records
 
     def as_dict(self) -> dict[str, Any]:
         return _jsonable(self.__dict__)
@@ -368,6 +389,15 @@ def get_case(db: Database, case_id: int, viewer: Principal | str | None = None) 
             for n in s.scalars(select(CaseNote).where(CaseNote.case_id == case_id).order_by(CaseNote.at, CaseNote.id))
         ]
         feed = [e for e in events if e["kind"] == "feed"]
+        evidence = [
+            {"id": v.id, "kind": v.kind, "source": v.source, "external_id": v.external_id, "added_by": c.added_by}
+            for v, c in s.execute(
+                select(EvidenceItem, CaseEvidence)
+                .join(CaseEvidence, CaseEvidence.evidence_id == EvidenceItem.id)
+                .where(CaseEvidence.case_id == case_id)
+                .order_by(EvidenceItem.id)
+            )
+        ]
         if viewer is not None:
             record(s, viewer, "case.view", "case", case_id)
         return CaseView(
@@ -412,6 +442,7 @@ def get_case(db: Database, case_id: int, viewer: Principal | str | None = None) 
             feed=feed,
             notes=notes,
             activity=timeline_of([r.incident_at or r.received_at for r in reps]),
+            evidence=evidence,
         )
 
 

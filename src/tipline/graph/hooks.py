@@ -1,20 +1,23 @@
-"""Analysis hooks of the entity graph (see ``tipline.intake.hooks``).
+"""Analysis hooks of the entity graph (see ``tipline.capability.AnalysisContext``).
 
-- ``before_score``: the open cases that share a linking identifier with this report go to
-  ``ctx.score_input.open_case_ids`` (the ``open_case`` triage rule raises the report).
+- ``before_score``: the open cases that share a linking identifier with this report go to the fact
+  ``graph.open_case_ids`` (the ``open_case`` triage rule raises the report).
 - ``after_analysis``: the report's networks are brought up to date incrementally (cost: the size of the
   networks it touches), and each open case it touches gets a feed event.
+- ``after_evidence``: an evidence item (ad, payment, partner's record) named new entities or dropped some:
+  the networks around them are recomputed (an item can bridge two networks).
 
 Both run inside the analysis transaction (``ctx.session``) and open no other session.
 """
 
 from __future__ import annotations
 
+from tipline.capability import AnalysisContext, EvidenceContext
 from tipline.graph import cases, service
-from tipline.graph import models as _models  # noqa: F401  (the graph tables must be mapped whenever analysis runs)
+from tipline.graph import network as net
 from tipline.graph.guard import load_guard
-from tipline.intake.hooks import AnalysisContext
 
+OPEN_CASE_IDS = "graph.open_case_ids"
 _SHARED = "graph.open_cases"
 
 
@@ -22,7 +25,7 @@ def before_score(ctx: AnalysisContext) -> None:
     guard = load_guard(ctx.session, ctx.db.settings)
     shared = cases.open_cases_sharing(ctx.session, guard, ctx.report.id, ctx.entity_ids)
     ctx.notes[_SHARED] = shared
-    ctx.score_input.open_case_ids = sorted(set(ctx.score_input.open_case_ids) | set(shared))
+    ctx.score_input.facts[OPEN_CASE_IDS] = sorted(set(ctx.score_input.facts.get(OPEN_CASE_IDS, [])) | set(shared))
 
 
 def after_analysis(ctx: AnalysisContext) -> None:
@@ -33,3 +36,10 @@ def after_analysis(ctx: AnalysisContext) -> None:
     shared = ctx.notes.get(_SHARED)
     if isinstance(shared, dict) and shared:
         cases.feed_in(ctx.session, ctx.report.id, shared)
+
+
+def after_evidence(ctx: EvidenceContext) -> None:
+    """An evidence item's entities changed: relink the networks around them (it may bridge networks)."""
+    touched = ctx.entity_ids | ctx.removed_entity_ids
+    if touched:
+        net.relink(ctx.session, load_guard(ctx.session, ctx.db.settings), set(), touched)

@@ -91,6 +91,18 @@ class CaseReport(Base):
     added_by: Mapped[str] = mapped_column(String(128))
 
 
+class CaseEvidence(Base):
+    """An evidence item (``tipline.evidence``: an ad, a payment, a partner's record) in a case."""
+
+    __tablename__ = "case_evidence"
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    evidence_id: Mapped[int] = mapped_column(
+        ForeignKey("evidence_items.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+    added_by: Mapped[str] = mapped_column(String(128))
+
+
 class CaseEvent(Base):
     """One line of a case's timeline. ``kind`` ``feed`` is a new report that touches the case's entities
     (the case's feed); the others record what people did (created, reports added or removed, status,

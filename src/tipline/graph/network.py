@@ -1,9 +1,11 @@
 """Network membership: kept current per report (incremental), or rebuilt whole (full recompute).
 
-The graph is bipartite: reports and entities are nodes, mentions are edges, and the entities the guard
-excludes are left out. A *network* is a connected part; its id is its smallest report id (see
-``graph.models``), so both paths name every network the same way and ``tests/test_graph_network.py``
-checks that they agree exactly.
+The graph is bipartite: reports, evidence items (``tipline.evidence``: ads, payments, partners' records)
+and entities are nodes, mentions are edges, and the entities the guard excludes are left out. Evidence
+items link entities like reports do, but only reports name networks: a part without a report is no
+network (its entities get no row until a report joins them). A *network* is a connected part; its id is
+its smallest report id (see ``graph.models``), so both paths name every network the same way and
+``tests/test_graph_network.py`` checks that they agree exactly.
 
 Incremental path (:func:`update_for_report`, called inside the analysis transaction): when a report only
 *adds* links (the usual case) the networks it touches are merged union-find style: every row of the
@@ -24,6 +26,7 @@ import numpy as np
 from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from tipline.evidence.models import EvidenceMention
 from tipline.graph.guard import Guard
 from tipline.graph.models import EntityNetwork, ReportNetwork
 from tipline.store.models import Entity, Mention, Report
@@ -135,6 +138,8 @@ def update_for_report(
                     orphans.add(rid)  # analysed before the graph existed: see `tipline networks recompute`
                 else:
                     nids.add(nid)
+    if fresh and _named_by_evidence(s, fresh):
+        orphans.add(report_id)  # an evidence item may bridge to other networks: recompute around it
     if orphans:
         relink(s, guard, {report_id} | orphans, touched)
         nid = network_of_report(s, report_id)
@@ -148,6 +153,33 @@ def update_for_report(
     if fresh:
         s.execute(insert(EntityNetwork), [{"entity_id": e, "network_id": new} for e in fresh])
     return new
+
+
+def _named_by_evidence(s: Session, entity_ids: Iterable[int]) -> bool:
+    for part in chunks(entity_ids):
+        if s.scalar(select(EvidenceMention.id).where(EvidenceMention.entity_id.in_(part)).limit(1)) is not None:
+            return True
+    return False
+
+
+def _evidence_naming(s: Session, entity_ids: Iterable[int]) -> set[int]:
+    out: set[int] = set()
+    for part in chunks(entity_ids):
+        out.update(s.scalars(select(EvidenceMention.evidence_id).where(EvidenceMention.entity_id.in_(part)).distinct()))
+    return out
+
+
+def network_of_evidence(s: Session, evidence_id: int) -> int | None:
+    """The network an evidence item is in: the one of the linking entities it names (one by construction)."""
+    return s.scalar(
+        select(EntityNetwork.network_id)
+        .join(EvidenceMention, EvidenceMention.entity_id == EntityNetwork.entity_id)
+        .where(EvidenceMention.evidence_id == evidence_id)
+        .limit(1)
+    )
+
+
+_EVIDENCE_NODE = 1 << 40  # evidence item v is node -(_EVIDENCE_NODE + v); entity e is -e; report r is r
 
 
 class _UnionFind:
@@ -174,29 +206,51 @@ def relink(s: Session, guard: Guard, report_ids: set[int], entity_ids: set[int])
     """Recompute the networks around some reports and entities (whose links changed) from their mentions.
 
     The affected set is closed before anything is written: every network those reports and entities
-    belong to, every network of a report that names an entity linking now, and the reports of linking
-    entities that have no network yet. Cost: the size of those networks.
+    belong to, every network of a report that names an entity linking now, the reports of linking
+    entities that have no network yet, and the evidence items that name a linking entity (with what they
+    name in turn). Cost: the size of those networks.
     """
     serialize(s)
     nids = set(_report_nids(s, report_ids).values()) | set(_entity_nids(s, entity_ids).values())
     info = entity_info(s, entity_ids)
+    linking0 = [e for e in entity_ids if e in info and guard.links(*info[e])]
     pending = set(report_ids)
-    for part in chunks([e for e in entity_ids if e in info and guard.links(*info[e])]):
+    for part in chunks(linking0):
         pending.update(
             s.scalars(
                 select(Mention.report_id).where(Mention.entity_id.in_(part), Mention.linkable.is_(True)).distinct()
             )
         )
+    pending_ev = _evidence_naming(s, linking0)
     reports: set[int] = set()
-    edges: list[tuple[int, int]] = []
+    items: set[int] = set()
+    edges: list[tuple[int, int]] = []  # (node, entity): node is a report id or an evidence node
     verdicts: dict[int, bool] = {}
     done_nids: set[int] = set()
+
+    def links(eid: int, kind: str, value: str, count: int | None, new_links: set[int]) -> bool:
+        ok = verdicts.get(eid)
+        if ok is None:
+            ok = verdicts[eid] = guard.links(kind, value, int(count or 0))
+            if ok:
+                new_links.add(eid)
+        return ok
+
     while True:
         for part in chunks(nids - done_nids):
             pending.update(s.scalars(select(ReportNetwork.report_id).where(ReportNetwork.network_id.in_(part))))
+            pending_ev.update(
+                s.scalars(
+                    select(EvidenceMention.evidence_id)
+                    .join(EntityNetwork, EntityNetwork.entity_id == EvidenceMention.entity_id)
+                    .where(EntityNetwork.network_id.in_(part))
+                    .distinct()
+                )
+            )
         done_nids |= nids
         pending -= reports
-        if not pending:
+        pending_ev -= items
+        if not pending and not pending_ev:
             break
         new_links: set[int] = set()
         for part in chunks(pending):
@@ -205,16 +259,26 @@ def relink(s: Session, guard: Guard, report_ids: set[int], entity_ids: set[int])
                 .join(Entity, Entity.id == Mention.entity_id)
                 .where(Mention.report_id.in_(part), Mention.linkable.is_(True))
             ):
-                ok = verdicts.get(eid)
-                if ok is None:
-                    ok = verdicts[eid] = guard.links(kind, value, int(count or 0))
-                    if ok:
-                        new_links.add(eid)
-                if ok:
+                if links(eid, kind, value, count, new_links):
                     edges.append((rid, eid))
+        for part in chunks(pending_ev):
+            for vid, eid, kind, value, count in s.execute(
+                select(
+                    EvidenceMention.evidence_id,
+                    EvidenceMention.entity_id,
+                    Entity.kind,
+                    Entity.value,
+                    Entity.report_count,
+                )
+                .join(Entity, Entity.id == EvidenceMention.entity_id)
+                .where(EvidenceMention.evidence_id.in_(part))
+            ):
+                if links(eid, kind, value, count, new_links):
+                    edges.append((-(_EVIDENCE_NODE + vid), eid))
         nids |= set(_report_nids(s, pending).values())
         reports |= pending
-        pending = set()
+        items |= pending_ev
+        pending, pending_ev = set(), set()
         # a linking entity drags in the networks (or the network-less reports) of all that name it
         rows = _entity_nids(s, new_links)
         nids |= set(rows.values())
@@ -224,6 +288,7 @@ def relink(s: Session, guard: Guard, report_ids: set[int], entity_ids: set[int])
                     select(Mention.report_id).where(Mention.entity_id.in_(part), Mention.linkable.is_(True)).distinct()
                 )
             )
+        pending_ev |= _evidence_naming(s, new_links)
     old_r = _report_nids(s, reports)
     old_e: dict[int, int] = {}
     for part in chunks(nids):
@@ -236,15 +301,16 @@ def relink(s: Session, guard: Guard, report_ids: set[int], entity_ids: set[int])
     uf = _UnionFind()
     for r in reports:
         uf.find(r)
-    for rid, eid in edges:
-        uf.union(rid, -eid)  # entities on the negative side of one id space
+    for node, eid in edges:
+        uf.union(node, -eid)  # entities on the negative side of one id space, evidence items below them
     smallest: dict[int, int] = {}  # root -> smallest report id of its part: the network id
     for r in reports:
         root = uf.find(r)
         if r < smallest.get(root, r + 1):
             smallest[root] = r
     new_r = {r: smallest[uf.find(r)] for r in reports}
-    new_e = {e: smallest[uf.find(-e)] for _r, e in edges}
+    # an entity in a part with no report (named by evidence items only) is in no network
+    new_e = {e: smallest[uf.find(-e)] for _n, e in edges if uf.find(-e) in smallest}
     _write_diff(s, ReportNetwork, ReportNetwork.report_id, "report_id", old_r, new_r)
     gone = [e for e in old_e if e not in new_e]
     for part in chunks(gone):
@@ -311,10 +377,16 @@ def _raw_rows(s: Session, sql: str) -> list[tuple[Any, ...]]:
 
 
 def partition(
-    report_ids: np.ndarray, mention_r: np.ndarray, mention_e: np.ndarray, linking_entities: np.ndarray
+    report_ids: np.ndarray,
+    mention_r: np.ndarray,
+    mention_e: np.ndarray,
+    linking_entities: np.ndarray,
+    evidence_v: np.ndarray | None = None,
+    evidence_e: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Connected parts of the report–entity graph (scipy). Returns (report network ids aligned with
-    ``report_ids``, linking entity ids that occur in mentions, and their network ids)."""
+    """Connected parts of the report–entity graph (scipy), with evidence items' mentions (``evidence_v``,
+    ``evidence_e``) as more edges. Returns (report network ids aligned with ``report_ids``, linking entity
+    ids that are in a part with a report, and their network ids)."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
@@ -322,17 +394,24 @@ def partition(
     linking_entities = np.unique(linking_entities.astype(np.int64))
     keep = np.isin(mention_e, linking_entities)
     mr, me = mention_r[keep].astype(np.int64), mention_e[keep].astype(np.int64)
-    ents = np.unique(me)
-    n_r = len(report_ids)
-    ri = np.searchsorted(report_ids, mr)
-    ei = n_r + np.searchsorted(ents, me)
-    n = n_r + len(ents)
-    g = coo_matrix((np.ones(len(ri), dtype=np.int8), (ri, ei)), shape=(n, n)).tocsr()
+    ev = np.zeros(0, dtype=np.int64) if evidence_v is None else evidence_v.astype(np.int64)
+    ee = np.zeros(0, dtype=np.int64) if evidence_e is None else evidence_e.astype(np.int64)
+    keep_v = np.isin(ee, linking_entities)
+    ev, ee = ev[keep_v], ee[keep_v]
+    ents = np.unique(np.concatenate([me, ee]))
+    items = np.unique(ev)
+    n_r, n_v = len(report_ids), len(items)
+    rows = np.concatenate([np.searchsorted(report_ids, mr), n_r + np.searchsorted(items, ev)])
+    cols = n_r + n_v + np.searchsorted(ents, np.concatenate([me, ee]))
+    n = n_r + n_v + len(ents)
+    g = coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(n, n)).tocsr()
     _count, labels = connected_components(g, directed=False)
     big = np.iinfo(np.int64).max
     minr = np.full(_count, big, dtype=np.int64)
     np.minimum.at(minr, labels[:n_r], report_ids)
-    return minr[labels[:n_r]], ents, minr[labels[n_r:]]
+    e_nid = minr[labels[n_r + n_v :]]
+    with_report = e_nid != big
+    return minr[labels[:n_r]], ents[with_report], e_nid[with_report]
 
 
 def recompute_all(s: Session, guard: Guard, step: Step | None = None) -> RecomputeResult:
@@ -345,8 +424,11 @@ def recompute_all(s: Session, guard: Guard, step: Step | None = None) -> Recompu
     rids = np.array(
         [r for (r,) in _raw_rows(s, "SELECT id FROM reports WHERE analysed_at IS NOT NULL")], dtype=np.int64
     )
-    pairs = _raw_rows(s, "SELECT DISTINCT report_id, entity_id FROM mentions")
+    # an unconfirmed ambiguous reading names its entity but links nothing (as on the incremental path)
+    pairs = _raw_rows(s, "SELECT DISTINCT report_id, entity_id FROM mentions WHERE linkable")
     m = np.array(pairs, dtype=np.int64).reshape(-1, 2)
+    ev_pairs = _raw_rows(s, "SELECT DISTINCT evidence_id, entity_id FROM evidence_mentions")
+    v = np.array(ev_pairs, dtype=np.int64).reshape(-1, 2)
     say("reading entities")
     linking: list[int] = []
     excluded = 0
@@ -358,7 +440,7 @@ def recompute_all(s: Session, guard: Guard, step: Step | None = None) -> Recompu
     t1 = time.perf_counter()
     say("finding networks")
     all_r = np.union1d(rids, m[:, 0])
-    r_nid, ents, e_nid = partition(all_r, m[:, 0], m[:, 1], np.array(linking, dtype=np.int64))
+    r_nid, ents, e_nid = partition(all_r, m[:, 0], m[:, 1], np.array(linking, dtype=np.int64), v[:, 0], v[:, 1])
     t2 = time.perf_counter()
     say("writing networks")
     if s.get_bind().dialect.name == "postgresql":

@@ -122,6 +122,12 @@ def network_id_of_report(db: Database, report_id: int) -> int | None:
         return net.network_of_report(s, report_id)
 
 
+def network_id_of_evidence(db: Database, evidence_id: int) -> int | None:
+    """The network of an evidence item: the one its linking entities are in (``None``: not linked to a report)."""
+    with db.reader() as s:
+        return net.network_of_evidence(s, evidence_id)
+
+
 @dataclass
 class NetworkView:
     id: int

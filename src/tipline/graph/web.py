@@ -206,6 +206,10 @@ class ReportsIn(BaseModel):
     report_ids: list[BodyId] = Field(min_length=1, max_length=10_000)
 
 
+class EvidenceIdsIn(BaseModel):
+    evidence_ids: list[BodyId] = Field(min_length=1, max_length=10_000)
+
+
 class NoteIn(BaseModel):
     body: str = Field(min_length=1, max_length=20_000)
 
@@ -284,6 +288,16 @@ def api_delete_case(case_id: Id, db: Db, user: Supervisor) -> Response:
 @api.post("/cases/{case_id}/reports", summary="Add reports to a case")
 def api_case_add(case_id: Id, body: ReportsIn, db: Db, user: Staff) -> schemas.AddedOut:
     return schemas.AddedOut(added=_case_errors(lambda: cases.add_reports(db, case_id, set(body.report_ids), user)))
+
+
+@api.post("/cases/{case_id}/evidence", summary="Add evidence items (ads, payments, partners' records) to a case")
+def api_case_add_evidence(case_id: Id, body: EvidenceIdsIn, db: Db, user: Staff) -> dict[str, Any]:
+    return {"added": _case_errors(lambda: cases.add_evidence(db, case_id, set(body.evidence_ids), user))}
+
+
+@api.get("/evidence/{evidence_id}/network", summary="The network an evidence item is in (null: none yet)")
+def api_evidence_network(evidence_id: Id, db: Db, user: Staff) -> dict[str, int | None]:
+    return {"network_id": service.network_id_of_evidence(db, evidence_id)}
 
 
 @api.delete("/cases/{case_id}/reports/{report_id}", status_code=204, summary="Take a report out of a case")

@@ -22,11 +22,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from tipline.capability import AnalysisContext, rule_kinds
 from tipline.errors import Conflict, NotFound
 from tipline.extract import account_for, extract, normalise
 from tipline.extract.platforms import UNKNOWN as UNKNOWN_PLATFORM
 from tipline.extract.platforms import canonical_platform
-from tipline.intake import hooks, receipts
+from tipline.intake import receipts
 from tipline.intake.schemas import FileIn, FileOut, ReportIn, Source
 from tipline.store import Database
 from tipline.store.models import Attachment, Entity, FollowUp, Mention, Report
@@ -537,7 +538,7 @@ def _neighbour_values(s: Session, report_id: int, sure: set[tuple[str, str]], ki
     )
 
 
-def _upsert_entities(s: Session, pairs: set[tuple[str, str]], now: datetime) -> dict[tuple[str, str], int]:
+def upsert_entities(s: Session, pairs: set[tuple[str, str]], now: datetime) -> dict[tuple[str, str], int]:
     if not pairs:
         return {}
     dialect = s.get_bind().dialect.name
@@ -585,7 +586,8 @@ _RECHECK_MAX = 20
 
 
 def _analyse(db: Database, report_id: int) -> tuple[int, list[int]]:
-    rules = load_rules(_rules_path(db))
+    capabilities = db.require_capabilities()
+    rules = load_rules(_rules_path(db), kinds=rule_kinds(capabilities))
     now = datetime.now(UTC)
     with db.session() as s:
         row = s.get(Report, report_id)
@@ -593,7 +595,7 @@ def _analyse(db: Database, report_id: int) -> tuple[int, list[int]]:
             raise NotFound(f"no report {report_id}")
         followups = list(s.scalars(select(FollowUp).where(FollowUp.report_id == report_id)))
         found = _resolve_readings(s, row, _entities_of(row, followups))
-        ids = _upsert_entities(s, {(f.kind, f.value) for f in found}, now)
+        ids = upsert_entities(s, {(f.kind, f.value) for f in found}, now)
         old_entities = set(s.scalars(select(Mention.entity_id).where(Mention.report_id == report_id)))
         s.execute(delete(Mention).where(Mention.report_id == report_id))
         seen: set[tuple[int, str, int | None]] = set()
@@ -619,7 +621,7 @@ def _analyse(db: Database, report_id: int) -> tuple[int, list[int]]:
         s.flush()
         # an ambiguous reading (see _resolve_readings) names its entity, but links nothing
         entity_ids = {ids[(f.kind, f.value)] for f in found if f.linkable}
-        _refresh_entity_stats(s, entity_ids | old_entities, now)
+        refresh_entity_stats(s, entity_ids | old_entities, now)
         others: dict[str, int] = {}
         if entity_ids:
             q = (
@@ -631,7 +633,7 @@ def _analyse(db: Database, report_id: int) -> tuple[int, list[int]]:
             others = {f"{k}:{v}": n for k, v, n in s.execute(q)}
         victim_ages = [p["age"] for p in row.persons or [] if p.get("role") == "victim" and p.get("age") is not None]
         text = "\n".join([row.text or ""] + [fu.body for fu in followups if fu.author == "reporter"])
-        ctx = hooks.AnalysisContext(
+        ctx = AnalysisContext(
             db=db,
             session=s,
             report=row,
@@ -648,8 +650,9 @@ def _analyse(db: Database, report_id: int) -> tuple[int, list[int]]:
                 entity_report_counts=others,
             ),
         )
-        for hook in hooks.before_score_hooks():
-            hook(ctx)
+        for cap in capabilities:
+            if cap.before_score is not None:
+                cap.before_score(ctx)
         scored = rules.score(ctx.score_input)
         ctx.scored = scored
         row.priority = scored.priority
@@ -657,8 +660,9 @@ def _analyse(db: Database, report_id: int) -> tuple[int, list[int]]:
         row.reasons = [r.as_dict() for r in scored.reasons]
         row.analysed_at = now
         index_report(s, report_id, _search_body(row, text, found))
-        for hook in hooks.after_analysis_hooks():
-            hook(ctx)
+        for cap in capabilities:
+            if cap.after_analysis is not None:
+                cap.after_analysis(ctx)
         waiting: list[int] = []
         phones = [eid for (k, _v), eid in ids.items() if k in ("phone", "whatsapp")]
         if entity_ids and phones:
@@ -678,7 +682,7 @@ def _analyse(db: Database, report_id: int) -> tuple[int, list[int]]:
         return scored.priority, waiting
 
 
-def _refresh_entity_stats(s: Session, entity_ids: set[int], now: datetime) -> None:
+def refresh_entity_stats(s: Session, entity_ids: set[int], now: datetime) -> None:
     if not entity_ids:
         return
     counts = dict(

@@ -1,17 +1,19 @@
-"""Analysis hooks of the media capability (see ``tipline.intake.hooks``).
+"""Analysis hooks of the media capability (see ``tipline.capability.AnalysisContext``).
 
 ``before_score`` matches every file of the report (its hashes, its dihedral PDQ variants and vPDQ frames
 when part A stored them, and the original file's hashes a platform declared in CyberTipline
 ``fileDetails``) against the enabled hash banks, records the matches on the report (replacing those of an
-earlier analysis) and gives their labels to the triage rules (``hash_match`` kind; the default
-``known-abuse-hash`` rule raises a report matching "known abuse material" to P2 at least).
+earlier analysis) and gives their labels to the triage rules (fact ``media.hash_match_labels``, rule kind
+``hash_match``; the default ``known-abuse-hash`` rule raises a report matching "known abuse material" to
+P2 at least).
 """
 
 from __future__ import annotations
 
-from tipline.intake.hooks import AnalysisContext
-from tipline.media import models  # noqa: F401 - the media tables are known whenever analysis runs
+from tipline.capability import AnalysisContext
 from tipline.media.matching import match_report, matcher_for, record_matches
+
+HASH_MATCH_LABELS = "media.hash_match_labels"
 
 
 def before_score(ctx: AnalysisContext) -> None:
@@ -21,12 +23,8 @@ def before_score(ctx: AnalysisContext) -> None:
         return
     matches = match_report(matcher_for(ctx.db), ctx.session, report)
     record_matches(ctx.session, report.id, matches)
-    labels = sorted({m.label for m in matches})
-    for label in labels:
-        if label not in ctx.score_input.hash_match_labels:
-            ctx.score_input.hash_match_labels.append(label)
+    labels: list[str] = ctx.score_input.facts.setdefault(HASH_MATCH_LABELS, [])
+    for label in sorted({m.label for m in matches}):
+        if label not in labels:
+            labels.append(label)
     ctx.notes["media.matches"] = len(matches)
-
-
-def after_analysis(ctx: AnalysisContext) -> None:
-    return None

@@ -1,6 +1,6 @@
 """Matching hashes against the enabled hash banks: exact, PDQ (near) and vPDQ (video).
 
-One :class:`Matcher` per database, held by the app (``app.state.matcher``) and shared by analysis (the
+One :class:`Matcher` per database, kept by the database object (``matcher_for``) and shared by analysis (the
 media hook), ``/api/v1/match``, the panic button and ``tipline match``; :func:`matcher_for` returns it.
 
 * **Exact** kinds (md5, sha1, sha256) are looked up in the database (index on ``(kind, hash)``): always
@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -468,18 +467,11 @@ def _make(q: Query, e: _Entry, distance: int, details: dict[str, Any]) -> Match:
 
 # ------------------------------------------------------------------------------------------ one per database
 
-_matchers: weakref.WeakKeyDictionary[Database, Matcher] = weakref.WeakKeyDictionary()
-_matchers_lock = threading.Lock()
-
 
 def matcher_for(db: Database) -> Matcher:
-    """The matcher of this database (made on first use; the app makes it at start and keeps it)."""
-    with _matchers_lock:
-        m = _matchers.get(db)
-        if m is None:
-            m = Matcher(db)
-            _matchers[db] = m
-        return m
+    """The matcher of this database (made on first use and kept by the database object; the app loads it
+    at start, ``Capability.on_start``)."""
+    return db.resource("media.matcher", lambda: Matcher(db))
 
 
 # ------------------------------------------------------------------------------------------ queries

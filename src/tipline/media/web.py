@@ -9,7 +9,7 @@ hash-bank pages (``/banks``).
 - ``/banks`` pages (supervisor; CSRF on every form): list and create banks, import a CSV / JSON-lines file,
   enable, disable, export, delete. Lists larger than ``max_upload_bytes`` go through ``tipline banks import``.
 - The report page shows a report's matches with ``media/report_matches.html`` (``hash_matches`` from
-  :func:`tipline.media.matching.report_matches`, passed by ``web.pages_staff``).
+  :func:`tipline.media.matching.report_matches`, given by the media capability's report panel).
 """
 
 from __future__ import annotations
@@ -32,12 +32,11 @@ from tipline.i18n.templating import render
 from tipline.media import banks as bank_service
 from tipline.media import viewer
 from tipline.media.banks import STANDARD_LABELS, BankError, BankImportError
-from tipline.media.matching import Query, match_payload, matcher_for, queries_for_hashes, viewed_report_matches
+from tipline.media.matching import Matcher, Query, match_payload, matcher_for, queries_for_hashes, viewed_report_matches
 from tipline.store import Database
 from tipline.web import kit
 from tipline.web.deps import get_db, require, staff
 from tipline.web.kit import PageRoute, error_page, require_page_role
-from tipline.web.security import allow_large_bodies
 
 router = APIRouter()
 api = APIRouter(prefix="/api/v1")
@@ -45,10 +44,6 @@ pages = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 MAX_QUERY_HASHES = 1000
 MULTIPART_SLACK = 64 * 1024
-
-# a file to match, and a bank list uploaded on its page, may be larger than an ordinary form
-allow_large_bodies("/api/v1/match", lambda st: st.max_upload_bytes + MULTIPART_SLACK)
-allow_large_bodies("/banks/", lambda st: st.max_upload_bytes + MULTIPART_SLACK)
 
 
 # ------------------------------------------------------------------------------------------ API shapes
@@ -236,9 +231,8 @@ async def post_match(request: Request, caller: Annotated[Principal, Depends(staf
     return JSONResponse(out.model_dump(mode="json"))
 
 
-def _matcher(request: Request):  # type: ignore[no-untyped-def]
-    m = getattr(request.app.state, "matcher", None)
-    return m if m is not None else matcher_for(get_db(request))
+def _matcher(request: Request) -> Matcher:
+    return matcher_for(get_db(request))  # the database keeps it (loaded at start by MEDIA.on_start)
 
 
 @api.get(

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Table, delete, func, or_, select, update
 
 from tipline.accounts.service import record
+from tipline.intake.service import refresh_entity_stats
 from tipline.store import Database
 from tipline.store.models import Attachment, Base, Entity, Mention, Report, StaffSession
 from tipline.store.search import remove_report
@@ -101,9 +102,8 @@ class RetentionResult:
 
 
 def _report_children() -> list[tuple[Table, Any]]:
-    """(table, column) pairs that reference reports.id, children before parents."""
-    import tipline.all_models  # noqa: F401
-
+    """(table, column) pairs that reference reports.id, children before parents (every capability's tables
+    are in the metadata: ``run`` asks the database for its capabilities, whose models are imported)."""
     out = []
     for table in reversed(Base.metadata.sorted_tables):
         for fk in table.foreign_keys:
@@ -115,6 +115,7 @@ def _report_children() -> list[tuple[Table, Any]]:
 def run(
     db: Database, *, now: datetime | None = None, dry_run: bool = False, actor: str = "retention"
 ) -> RetentionResult:
+    capabilities = db.require_capabilities()  # their models are mapped: every table that names a report
     rules = load_rules(rules_path(db))
     now = now or datetime.now(UTC)
     res = RetentionResult(dry_run)
@@ -179,12 +180,12 @@ def run(
             if orphans and not dry_run:
                 _delete_entities(s, orphans)
             if not dry_run and touched - orphans:
-                # the identifiers the deleted reports shared with kept ones: fresh counts, relinked networks
-                from tipline.graph.service import forget_in
-                from tipline.intake.service import _refresh_entity_stats
-
-                _refresh_entity_stats(s, touched - orphans, now)
-                forget_in(s, db.settings, touched - orphans)
+                # the identifiers the deleted reports shared with kept ones: fresh counts, then each
+                # capability's retention steps (the graph relinks their networks)
+                refresh_entity_stats(s, touched - orphans, now)
+                for cap in capabilities:
+                    for step in cap.retention:
+                        step(s, db.settings, touched - orphans)
         sess_cut = now - timedelta(days=rules.session_days)
         q = or_(StaffSession.revoked.is_(True), StaffSession.last_seen_at <= now - timedelta(days=1))
         stale = select(StaffSession.id).where(q, StaffSession.last_seen_at <= sess_cut)
@@ -203,8 +204,6 @@ def run(
 
 
 def _delete_entities(s: Any, entity_ids: set[int]) -> None:
-    import tipline.all_models  # noqa: F401
-
     for table in reversed(Base.metadata.sorted_tables):
         for fk in table.foreign_keys:
             if fk.column.table.name == "entities" and table.name != "entities":

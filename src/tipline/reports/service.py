@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.sql.elements import ColumnElement
 
 from tipline.accounts.service import Principal, record
 from tipline.errors import NotFound
@@ -49,6 +50,16 @@ def _summary(r: Report) -> str:
     return text[:160] + ("…" if len(text) > 160 else "")
 
 
+def _country_clause(db: Database, country: str) -> ColumnElement[bool]:
+    """The queue's country filter: a capability's (routing: the stated country or a weighty jurisdiction
+    candidate, ``Capability.queue_filters``), else the stated country."""
+    for cap in db.capabilities or ():
+        found = cap.queue_filters.get("country")
+        if found is not None:
+            return found(country)
+    return Report.country == country.upper()
+
+
 def queue(db: Database, f: QueueFilter) -> tuple[list[QueueItemOut], int]:
     """Reports by priority (P1 first), then oldest first; complete submissions only."""
     with db.reader() as s:
@@ -64,9 +75,7 @@ def queue(db: Database, f: QueueFilter) -> tuple[list[QueueItemOut], int]:
         if f.source:
             q = q.where(Report.source == f.source)
         if f.country:
-            from tipline.routing.referral import country_clause
-
-            q = q.where(country_clause(f.country))  # stated country or a weighty jurisdiction candidate
+            q = q.where(_country_clause(db, f.country))
         if f.q:
             ids = search_reports(s, f.q, limit=1000)
             q = q.where(Report.id.in_(ids))

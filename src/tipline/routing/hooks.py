@@ -1,4 +1,4 @@
-"""Analysis hooks of routing (see ``tipline.intake.hooks``).
+"""Analysis hooks of routing (see ``tipline.capability.AnalysisContext``).
 
 ``after_analysis`` keeps, for the report just analysed, its URLs' takedown rows and its jurisdiction
 candidates current, inside the analysis transaction. It never calls the network: with a network resolver
@@ -10,18 +10,13 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from tipline.intake.hooks import AnalysisContext
+from tipline.capability import AnalysisContext
 from tipline.routing import jurisdiction as jur
-from tipline.routing import models  # noqa: F401  - load the tables whenever analysis runs
 from tipline.routing.models import JurisdictionCandidate
 from tipline.routing.takedown import sync_report_urls
 from tipline.store.models import Entity, Mention
 
 MAX_CANDIDATES = 20
-
-
-def before_score(ctx: AnalysisContext) -> None:
-    return None
 
 
 def after_analysis(ctx: AnalysisContext) -> None:

@@ -42,7 +42,6 @@ import ipaddress
 import json
 import socket
 import threading
-import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -319,15 +318,12 @@ class SystemResolver:
         return out
 
 
-_overrides: weakref.WeakKeyDictionary[Any, Resolver] = weakref.WeakKeyDictionary()
+_RESOLVER = "routing.resolver"
 
 
 def use_resolver(db: Database, resolver: Resolver | None) -> None:
     """Make ``db`` use ``resolver`` (``None``: back to the setting). Tests and benches call this."""
-    if resolver is None:
-        _overrides.pop(db, None)
-    else:
-        _overrides[db] = resolver
+    db.set_resource(_RESOLVER, resolver)
 
 
 def resolver_from_setting(value: str | None) -> Resolver:
@@ -343,7 +339,7 @@ def resolver_from_setting(value: str | None) -> Resolver:
 
 
 def resolver_for(db: Database) -> Resolver:
-    found = _overrides.get(db)
+    found: Resolver | None = db.get_resource(_RESOLVER)
     if found is not None:
         return found
     return resolver_from_setting(getattr(db.settings, "routing_resolver", "none"))

@@ -11,9 +11,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
@@ -23,15 +23,35 @@ from tipline.protect.crypto import Keyring, keyring_from, register_keyring
 from tipline.settings import Settings, private_dir, private_file
 from tipline.store import sealing  # noqa: I001 - a submodule, no cycle
 
+if TYPE_CHECKING:
+    from tipline.capability import Capability
+
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+T = TypeVar("T")
 
 
 class Database:
-    """The store, plus the installation-wide things every service needs with it (settings, keys)."""
+    """The store, plus the installation-wide things every service needs with it (settings, keys, the
+    capabilities in use, and the in-memory services made for this database, such as the hash-bank index).
 
-    def __init__(self, url: str, *, settings: Settings | None = None, echo: bool = False) -> None:
+    ``capabilities`` is the tuple analysis, retention and the queue iterate; the entry points pass
+    ``tipline.capabilities.CAPABILITIES`` (``tipline.capabilities.open_database``). A database opened
+    without it can store and read, and refuses to analyse (it would score without the capabilities' facts).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        settings: Settings | None = None,
+        echo: bool = False,
+        capabilities: tuple[Capability, ...] | None = None,
+    ) -> None:
         self.url = url
         self.settings = settings if settings is not None else Settings()
+        self.capabilities = capabilities
+        self._resources: dict[str, Any] = {}
+        self._resources_lock = threading.Lock()
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             path = url.split("///", 1)[-1]
@@ -59,8 +79,37 @@ class Database:
         self._writer_lock: threading.Lock | None = threading.Lock() if self.is_sqlite else None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Database:
-        return cls(settings.resolved_database_url(), settings=settings)
+    def from_settings(cls, settings: Settings, *, capabilities: tuple[Capability, ...] | None = None) -> Database:
+        return cls(settings.resolved_database_url(), settings=settings, capabilities=capabilities)
+
+    def resource(self, key: str, make: Callable[[], T]) -> T:
+        """The in-memory service ``key`` of this database, made by ``make()`` on first use and kept as long
+        as the database object (the hash-bank index, a resolver a test installed...)."""
+        with self._resources_lock:
+            if key not in self._resources:
+                self._resources[key] = make()
+            found: T = self._resources[key]
+            return found
+
+    def get_resource(self, key: str) -> Any | None:
+        with self._resources_lock:
+            return self._resources.get(key)
+
+    def set_resource(self, key: str, value: Any | None) -> None:
+        """Install (or, with ``None``, forget) the in-memory service ``key`` of this database."""
+        with self._resources_lock:
+            if value is None:
+                self._resources.pop(key, None)
+            else:
+                self._resources[key] = value
+
+    def require_capabilities(self) -> tuple[Capability, ...]:
+        if self.capabilities is None:
+            raise RuntimeError(
+                "this Database was opened without its capabilities; open it with "
+                "tipline.capabilities.open_database(settings) (or pass capabilities=CAPABILITIES)"
+            )
+        return self.capabilities
 
     @functools.cached_property
     def keyring(self) -> Keyring:

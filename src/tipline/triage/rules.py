@@ -1,7 +1,9 @@
 """Rules as data: loaded from TOML, checked on load, evaluated into a score with reasons.
 
 The rule kinds are a closed set of conditions (no code in the rules file: hotlines edit it, and it
-must not be able to run anything). Adding a kind means adding a function to ``CONDITIONS``.
+must not be able to run anything). The core kinds are in ``CONDITIONS``; a capability adds its own
+(``Capability.rule_kinds``, reading the facts it put in ``ScoreInput.facts``), and the rules are parsed
+against the core kinds plus those given to :func:`parse_rules` / :func:`load_rules`.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import functools
 import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,8 +44,8 @@ class ScoreInput:
     escalate: bool
     victim_ages: list[int]
     entity_report_counts: dict[str, int] = field(default_factory=dict)  # "kind:value" -> other reports
-    hash_match_labels: list[str] = field(default_factory=list)
-    open_case_ids: list[int] = field(default_factory=list)
+    # what the capabilities' before-score hooks add, by fact name ("media.hash_match_labels", ...)
+    facts: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -67,6 +69,15 @@ class Scored:
 Condition = Callable[["Rule", ScoreInput], str | None | bool]
 
 
+@dataclass(frozen=True)
+class RuleKind:
+    """A rule kind: its condition, the parameters a rule of this kind must give, the facts it reads."""
+
+    condition: Condition
+    required: tuple[str, ...] = ()
+    reads: tuple[str, ...] = ()
+
+
 @dataclass
 class Rule:
     id: str
@@ -76,9 +87,10 @@ class Rule:
     max_priority: int | None = None
     params: dict[str, Any] = field(default_factory=dict)
     compiled: list[re.Pattern[str]] = field(default_factory=list)
+    condition: Condition | None = None  # set by parse_rules; a core kind's when left empty
 
     def check(self, x: ScoreInput) -> tuple[bool, str | None]:
-        result = CONDITIONS[self.kind](self, x)
+        result = (self.condition or CONDITIONS[self.kind])(self, x)
         if isinstance(result, str):
             return True, result
         return bool(result), None
@@ -133,16 +145,6 @@ def _seen_entities(rule: Rule, x: ScoreInput) -> str | None:
 _WEAK_KINDS = {"domain", "url", "ipv4", "ipv6", "account"}
 
 
-def _hash_match(rule: Rule, x: ScoreInput) -> str | None:
-    wanted = set(rule.params.get("labels", []))
-    hits = [lab for lab in x.hash_match_labels if not wanted or lab in wanted]
-    return ", ".join(sorted(set(hits))) if hits else None
-
-
-def _open_case(rule: Rule, x: ScoreInput) -> str | None:
-    return ", ".join(f"case {c}" for c in x.open_case_ids) if x.open_case_ids else None
-
-
 CONDITIONS: dict[str, Condition] = {
     "live": _live,
     "escalated": _escalated,
@@ -151,8 +153,6 @@ CONDITIONS: dict[str, Condition] = {
     "victim_age_below": _victim_age_below,
     "text_pattern": _text_pattern,
     "seen_entities": _seen_entities,
-    "hash_match": _hash_match,
-    "open_case": _open_case,
 }
 _REQUIRED = {
     "category": ["categories"],
@@ -189,7 +189,10 @@ class RuleSet:
         return Scored(priority=min([ladder, *caps]), score=total, reasons=reasons)
 
 
-def parse_rules(text: str, *, source: str = "rules") -> RuleSet:
+def parse_rules(text: str, *, source: str = "rules", kinds: Mapping[str, RuleKind] | None = None) -> RuleSet:
+    """The rules in ``text``, checked against the core kinds plus ``kinds`` (the capabilities' kinds)."""
+    known: dict[str, RuleKind] = {k: RuleKind(c, tuple(_REQUIRED.get(k, ()))) for k, c in CONDITIONS.items()}
+    known.update(kinds or {})
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -208,9 +211,10 @@ def parse_rules(text: str, *, source: str = "rules") -> RuleSet:
         if raw["id"] in seen:
             raise RulesError(f"{where}: the id is used twice")
         seen.add(raw["id"])
-        if raw["kind"] not in CONDITIONS:
-            raise RulesError(f"{where}: unknown kind '{raw['kind']}'; known: {', '.join(sorted(CONDITIONS))}")
-        for key in _REQUIRED.get(raw["kind"], []):
+        if raw["kind"] not in known:
+            raise RulesError(f"{where}: unknown kind '{raw['kind']}'; known: {', '.join(sorted(known))}")
+        kind = known[raw["kind"]]
+        for key in kind.required:
             if key not in raw:
                 raise RulesError(f"{where}: kind '{raw['kind']}' needs '{key}'")
         mp = raw.get("max_priority")
@@ -223,16 +227,19 @@ def parse_rules(text: str, *, source: str = "rules") -> RuleSet:
                 compiled.append(re.compile(pat, re.I))
             except re.error as e:
                 raise RulesError(f"{where}: bad pattern {pat!r}: {e}") from e
-        rules.append(Rule(raw["id"], raw["description"], raw["kind"], float(raw["points"]), mp, params, compiled))
+        rules.append(
+            Rule(raw["id"], raw["description"], raw["kind"], float(raw["points"]), mp, params, compiled, kind.condition)
+        )
     return RuleSet(rules, thresholds, source)
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(path: str, mtime: float) -> RuleSet:
-    return parse_rules(Path(path).read_text(encoding="utf-8"), source=path)
+def _load_cached(path: str, mtime: float, kinds: tuple[tuple[str, RuleKind], ...]) -> RuleSet:
+    return parse_rules(Path(path).read_text(encoding="utf-8"), source=path, kinds=dict(kinds))
 
 
-def load_rules(path: Path | None = None) -> RuleSet:
-    """The rules in ``path`` (re-read when the file changes), or the defaults shipped with tipline."""
+def load_rules(path: Path | None = None, *, kinds: Mapping[str, RuleKind] | None = None) -> RuleSet:
+    """The rules in ``path`` (re-read when the file changes), or the defaults shipped with tipline, checked
+    against the core kinds plus ``kinds`` (``tipline.capabilities.rule_kinds()``)."""
     p = path if path is not None else DEFAULT_RULES
-    return _load_cached(str(p), p.stat().st_mtime)
+    return _load_cached(str(p), p.stat().st_mtime, tuple(sorted((kinds or {}).items(), key=lambda kv: kv[0])))

@@ -30,10 +30,10 @@ from tipline.intake.schemas import (
     SubmitOut,
 )
 from tipline.reports import service as reports
+from tipline.settings import Settings
 from tipline.store import Database
 from tipline.web import kit
 from tipline.web.deps import bearer_platform, get_db, staff
-from tipline.web.security import allow_large_bodies_at
 
 router = APIRouter(prefix="/api/v1")
 
@@ -249,9 +249,13 @@ _FILE_FORM = {
 }
 
 
+def _file_route_limit(st: Settings) -> int:
+    return st.max_upload_bytes + _FILE_FORM_SLACK
+
+
 # the file route takes up to max_upload_bytes (the route checks the exact limit itself); every other
-# route under /api/v1/reports keeps the default body limit
-allow_large_bodies_at(r"/api/v1/reports/[^/]+/files", lambda st: st.max_upload_bytes + _FILE_FORM_SLACK)
+# route under /api/v1/reports keeps the default body limit (web.app hands this to security.BodyLimits)
+BODY_LIMIT_PATTERNS = {r"/api/v1/reports/[^/]+/files": _file_route_limit}
 
 
 @router.post(

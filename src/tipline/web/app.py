@@ -19,11 +19,15 @@ from starlette.concurrency import run_in_threadpool
 
 from tipline import __version__
 from tipline.accounts import service as accounts
+from tipline.capabilities import CAPABILITIES, open_database
 from tipline.intake import service as intake
 from tipline.protect.crypto import KeyError_
 from tipline.settings import Settings
 from tipline.store import Database, StoreDataError
-from tipline.web import security
+from tipline.web import pages_credentials as credentials
+from tipline.web import pages_public, pages_staff, security
+from tipline.web.api import BODY_LIMIT_PATTERNS as api_body_limit_patterns
+from tipline.web.api import router as api_router
 from tipline.web.kit import SESSION_COOKIE
 
 log = logging.getLogger("tipline")
@@ -106,12 +110,16 @@ def _document_validation_errors(app: FastAPI) -> None:
 def create_app(settings: Settings | None = None, *, db: Database | None = None) -> FastAPI:
     settings = settings if settings is not None else Settings()
     settings.ensure_data_dir()
-    db = db if db is not None else Database.from_settings(settings)
+    db = db if db is not None else open_database(settings)
+    if db.capabilities is None:
+        db.capabilities = CAPABILITIES
     db.migrate()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.matcher.refresh()  # hash banks into memory before the first report or panic button
+        for capability in CAPABILITIES:
+            if capability.on_start is not None:
+                capability.on_start(db)  # in-memory state (the hash-bank index) before the first request
         n = intake.analyse_pending(db)
         if n:
             log.info("analysed %d report(s) left unanalysed by an earlier stop", n)
@@ -146,9 +154,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     )
     app.state.settings = settings
     app.state.db = db
-    from tipline.media.matching import matcher_for
-
-    app.state.matcher = matcher_for(db)  # the in-process hash-bank index (reloads when banks change)
+    app.state.capabilities = CAPABILITIES
 
     csrf_signing_key = security.csrf_key(db.keyring.index_key)
 
@@ -179,7 +185,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
 
     # outermost last: security headers on every answer, then rate limits, then body size, then NUL bytes
     app.add_middleware(security.NoNul)
-    app.add_middleware(security.BodyLimits, settings=settings)
+    larger = {prefix: limit for cap in CAPABILITIES for prefix, limit in cap.body_limits.items()}
+    app.add_middleware(security.BodyLimits, settings=settings, larger=larger, patterns=api_body_limit_patterns)
     app.add_middleware(security.RateLimits, settings=settings)
     app.add_middleware(security.SecurityHeaders, hsts=settings.hsts)
     proxies = settings.trusted_proxy_list()
@@ -221,25 +228,15 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems[:5])
         return JSONResponse({"detail": f"invalid input: {summary}", "errors": problems}, status_code=422)
 
-    from tipline.cybertip.api import router as cybertip_router
-    from tipline.finance import web as finance_web
-    from tipline.graph import web as graph_web
-    from tipline.media import web as media_web
-    from tipline.routing import web as routing_web
-    from tipline.web import pages_public, pages_staff
-    from tipline.web.api import router as api_router
-
     app.include_router(api_router)
-    app.include_router(cybertip_router)
     app.include_router(pages_public.router)
     app.include_router(pages_staff.router)
-    from tipline.web import pages_credentials as credentials
-
     app.include_router(credentials.router)
     app.include_router(credentials.api_router)
-    # one router per capability: each holds its API routes (under /api/v1) and its staff pages
-    for capability in (media_web, graph_web, routing_web, finance_web):
-        app.include_router(capability.router)
+    # each capability's routers: its API routes (under /api/v1), its pages, its door
+    for capability in CAPABILITIES:
+        for router in capability.routers:
+            app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/healthz", include_in_schema=False)

@@ -29,7 +29,6 @@ from tipline.i18n.labels import country_codes
 from tipline.i18n.templating import render
 from tipline.intake.schemas import AgeBand, Category, Classification, Source, Status
 from tipline.intake.service import reading_key
-from tipline.media.matching import report_matches
 from tipline.reports import service as reports
 from tipline.store import Database
 from tipline.web import pages_admin, pages_login
@@ -156,9 +155,16 @@ def _report_page(
         "saved": request.query_params.get("saved") == "1",
         "sent": request.query_params.get("sent") == "1",
         "can_message": report.source == Source.PUBLIC,
-        "hash_matches": report_matches(db, report_id),
         "now": datetime.now(UTC),
     }
+    # each capability's panels (Capability.report_panels), with what they need in the context
+    panels: dict[str, list[str]] = {"main": [], "side": []}
+    for cap in request.app.state.capabilities:
+        for panel in cap.report_panels:
+            panels[panel.column].append(panel.template)
+            if panel.context is not None:
+                ctx.update(panel.context(db, report_id))
+    ctx["panels"] = panels
     return render(request, "staff/report.html", ctx, status_code=status_code, no_store=True)
 
 

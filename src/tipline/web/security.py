@@ -40,7 +40,7 @@ import math
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -154,16 +154,22 @@ class SecurityHeaders:
 class BodyLimits:
     """Refuse request bodies over the route's limit, counted as they stream (chunked bodies included)."""
 
-    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        settings: Settings,
+        larger: Mapping[str, Callable[[Settings], int]] | None = None,
+        patterns: Mapping[str, Callable[[Settings], int]] | None = None,
+    ) -> None:
         self.app = app
         self.default = settings.max_body_bytes
-        # routes that take files; the door itself enforces its exact limits in its own format
-        self.larger = {
-            "/ispws/": max(settings.max_upload_bytes, settings.max_xml_bytes) + MULTIPART_SLACK,
-            **{prefix: fn(settings) for prefix, fn in LARGE_BODY_ROUTES.items()},
-        }
+        # routes that take files (path prefix -> limit; ``Capability.body_limits``); the route itself
+        # enforces its exact limits in its own format
+        self.larger = {prefix: fn(settings) for prefix, fn in (larger or {}).items()}
 
-        self.patterns = [(pattern, fn(settings)) for pattern, fn in LARGE_BODY_PATTERNS]
+        # routes that take files but share their prefix with routes that must not: (full-path regex, limit)
+        self.patterns = [(re.compile(pattern), fn(settings)) for pattern, fn in (patterns or {}).items()]
 
     def limit_for(self, path: str) -> int:
         for prefix, limit in self.larger.items():
@@ -223,28 +229,6 @@ class BodyLimits:
         size = f"{length:,} bytes" if length is not None else f"more than {limit:,} bytes"
         msg = f"the request body is {size}; the limit here is {limit:,} bytes"
         await refusal(scope, 413, "size", msg, {"Connection": "close"})(scope, receive, send)
-
-
-# routes of capabilities that take files: path prefix -> its body limit from the settings
-LARGE_BODY_ROUTES: dict[str, Callable[[Settings], int]] = {}
-
-
-# routes that take files but share their prefix with routes that must not: (full-path regex, limit)
-LARGE_BODY_PATTERNS: list[tuple[re.Pattern[str], Callable[[Settings], int]]] = []
-
-
-def allow_large_bodies(prefix: str, limit: Callable[[Settings], int]) -> None:
-    """Let requests under ``prefix`` carry bodies up to ``limit(settings)`` (call at import of the router
-    that takes files; the route must still enforce its own exact limit)."""
-    LARGE_BODY_ROUTES[prefix] = limit
-
-
-def allow_large_bodies_at(pattern: str, limit: Callable[[Settings], int]) -> None:
-    """Like :func:`allow_large_bodies` for the paths that match ``pattern`` as a whole (a regular
-    expression), e.g. one file route under a prefix whose other routes keep the default limit."""
-    compiled = re.compile(pattern)
-    if all(p.pattern != pattern for p, _ in LARGE_BODY_PATTERNS):
-        LARGE_BODY_PATTERNS.append((compiled, limit))
 
 
 # ------------------------------------------------------------------------------------------ NUL bytes

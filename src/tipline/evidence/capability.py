@@ -1,0 +1,14 @@
+"""The evidence capability: source items that are not reports, linked through the entities they name."""
+
+from __future__ import annotations
+
+from tipline.capability import Capability
+from tipline.evidence import cli, models, web
+
+EVIDENCE = Capability(
+    name="evidence",
+    description="Evidence items beyond reports (ads, payments, partners' records): stored, extracted, linked.",
+    models=(models,),
+    routers=(web.router,),
+    cli=cli.register,
+)

@@ -1,0 +1,35 @@
+"""The evidence API (staff bearer token or session): ``POST /api/v1/evidence`` stores or updates one item
+(an ad, a payment, a partner's record) and links it; ``GET /api/v1/evidence/{id}`` shows it with the
+entities it names. Adding an item to a case and its network are graph routes
+(``POST /api/v1/cases/{id}/evidence``, ``GET /api/v1/evidence/{id}/network``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path
+
+from tipline.accounts.service import Principal
+from tipline.evidence import service
+from tipline.evidence.service import EvidenceIn, EvidenceOut
+from tipline.intake.service import NotFound
+from tipline.store import Database
+from tipline.web.deps import get_db, staff
+
+MAX_ID = 2**31 - 1
+router = APIRouter(prefix="/api/v1", tags=["evidence"])
+Db = Annotated[Database, Depends(get_db)]
+Staff = Annotated[Principal, Depends(staff)]
+
+
+@router.post("/evidence", status_code=201, response_model=EvidenceOut, summary="Store an evidence item and link it")
+def api_add(body: EvidenceIn, db: Db, user: Staff) -> EvidenceOut:
+    return service.get_item(db, service.add_item(db, body, user))
+
+
+@router.get("/evidence/{evidence_id}", response_model=EvidenceOut, summary="One evidence item and its entities")
+def api_get(evidence_id: Annotated[int, Path(ge=1, le=MAX_ID)], db: Db, user: Staff) -> EvidenceOut:
+    try:
+        return service.get_item(db, evidence_id)
+    except NotFound as e:
+        raise HTTPException(404, str(e)) from None

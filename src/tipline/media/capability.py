@@ -1,0 +1,49 @@
+"""The media capability: hash banks, matching of every report's files, the safe media viewer."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tipline.capability import Capability, Fact, Panel, RuleKind
+from tipline.media import cli, hooks, models, web
+from tipline.media.hooks import HASH_MATCH_LABELS
+from tipline.media.matching import matcher_for, report_matches
+from tipline.settings import Settings
+from tipline.store import Database
+from tipline.triage.rules import Rule, ScoreInput
+
+
+def _hash_match(rule: Rule, x: ScoreInput) -> str | None:
+    """Fires when a file of the report is in an enabled hash bank (``labels``: only those labels)."""
+    wanted = set(rule.params.get("labels", []))
+    hits = [lab for lab in x.facts.get(HASH_MATCH_LABELS, []) if not wanted or lab in wanted]
+    return ", ".join(sorted(set(hits))) if hits else None
+
+
+def _upload_limit(st: Settings) -> int:
+    return st.max_upload_bytes + web.MULTIPART_SLACK
+
+
+def _panel(db: Database, report_id: int) -> Mapping[str, Any]:
+    return {"hash_matches": report_matches(db, report_id)}
+
+
+def _load_banks(db: Database) -> None:
+    matcher_for(db).refresh()  # hash banks into memory before the first report or panic button
+
+
+MEDIA = Capability(
+    name="media",
+    description="Hash banks (exact, PDQ, vPDQ) matched against every report's files; the blurred viewer.",
+    models=(models,),
+    routers=(web.router,),  # its API, bank pages and the viewer's pages
+    cli=cli.register,
+    before_score=hooks.before_score,
+    facts=(Fact(HASH_MATCH_LABELS, "labels of the hash-bank entries the report's files match"),),
+    rule_kinds={"hash_match": RuleKind(_hash_match, reads=(HASH_MATCH_LABELS,))},
+    report_panels=(Panel("media/report_matches.html", "main", _panel),),
+    # a file to match, and a bank list uploaded on its page, may be larger than an ordinary form
+    body_limits={"/api/v1/match": _upload_limit, "/banks/": _upload_limit},
+    on_start=_load_banks,
+)

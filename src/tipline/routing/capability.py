@@ -1,0 +1,21 @@
+"""The routing capability: jurisdiction, agencies, referrals, takedown, sharing, statistics."""
+
+from __future__ import annotations
+
+from tipline.capability import Capability, Panel
+from tipline.routing import cli, hooks, models, web
+from tipline.routing.referral import country_clause
+
+ROUTING = Capability(
+    name="routing",
+    description="Jurisdiction candidates with evidence, agency directory, referral packages, takedown, "
+    "keyed-hash sharing with partners, statistics.",
+    models=(models,),
+    routers=(web.router,),
+    cli=cli.register,
+    after_analysis=hooks.after_analysis,
+    # the panel loads itself from /reports/<id>/routing-panel (htmx), so the page does not wait for it
+    report_panels=(Panel("routing/report_panel.html", "side"),),
+    # the queue's country filter: the stated country or a weighty jurisdiction candidate
+    queue_filters={"country": country_clause},
+)
