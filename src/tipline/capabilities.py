@@ -14,6 +14,7 @@ from tipline.cybertip.capability import CYBERTIP
 from tipline.evidence.capability import EVIDENCE
 from tipline.finance.capability import FINANCE
 from tipline.graph.capability import GRAPH
+from tipline.intake.door import CORE_DOORS, Door
 from tipline.media.capability import MEDIA
 from tipline.routing.capability import ROUTING
 from tipline.settings import Settings
@@ -26,6 +27,15 @@ check(CAPABILITIES)
 def open_database(settings: Settings) -> Database:
     """The database of ``settings`` with this installation's capabilities (what the CLI and the app use)."""
     return Database.from_settings(settings, capabilities=CAPABILITIES)
+
+
+def doors() -> tuple[Door, ...]:
+    """Every door: the core ones (``tipline.intake.door``) and the capabilities' (names unique)."""
+    found = (*CORE_DOORS, *(d for cap in CAPABILITIES for d in cap.doors))
+    names = [d.name for d in found]
+    if len(set(names)) != len(names):
+        raise ValueError(f"two doors share a name: {sorted(names)}")
+    return found
 
 
 def rule_kinds() -> dict[str, RuleKind]:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
     from sqlalchemy.sql.elements import ColumnElement
 
+    from tipline.intake.door import Door
     from tipline.store import Database
     from tipline.store.models import Report
 
@@ -121,7 +122,8 @@ class Capability:
     - ``body_limits``: ``tipline.web.security.BodyLimits`` (path prefix -> limit from the settings; the
       route must still enforce its exact limit);
     - ``queue_filters``: ``tipline.reports.service.queue``;
-    - ``on_start``: ``create_app``, once, with the app's database (load in-memory state before serving).
+    - ``on_start``: ``create_app``, once, with the app's database (load in-memory state before serving);
+    - ``doors``: the ways reports come in that the capability adds (``tipline.capabilities.doors()``).
     """
 
     name: str
@@ -139,6 +141,7 @@ class Capability:
     body_limits: Mapping[str, Callable[[Settings], int]] = field(default_factory=dict)
     queue_filters: Mapping[str, QueueFilter] = field(default_factory=dict)
     on_start: Callable[[Database], None] | None = None
+    doors: tuple[Door, ...] = ()
 
 
 __all__ = [

@@ -9,7 +9,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from argon2 import PasswordHasher, Type
 from sqlalchemy import select
@@ -17,6 +17,9 @@ from sqlalchemy.orm import Session
 
 from tipline.store import Database
 from tipline.store.models import User
+
+if TYPE_CHECKING:
+    from tipline.settings import Settings
 
 
 class Role(StrEnum):
@@ -121,7 +124,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def mfa_required(role: Role | str, settings: Any) -> bool:
+def mfa_required(role: Role | str, settings: Settings) -> bool:
     """True when this role must use a second factor (admins and supervisors always)."""
     role = Role(role)
     if role in (Role.ADMIN, Role.SUPERVISOR):
@@ -147,7 +150,7 @@ def _locked(user: User, now: datetime) -> bool:
     return user.locked_until is not None and user.locked_until > now
 
 
-def _fail(s: Session, user: User, what: str, settings: Any) -> None:
+def _fail(s: Session, user: User, what: str, settings: Settings) -> None:
     """Count a wrong password or code; lock the account at the threshold (in the caller's transaction)."""
     threshold, minutes = settings.lockout_threshold, settings.lockout_minutes
     user.failed_logins = (user.failed_logins or 0) + 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tipline.capability import Capability
 from tipline.cybertip.api import router
+from tipline.cybertip.door import CybertipXmlDoor
 from tipline.settings import Settings
 
 MULTIPART_SLACK = 1024 * 1024  # the multipart framing around the XML or the file
@@ -19,4 +20,5 @@ CYBERTIP = Capability(
     description="The CyberTipline ESP API door (/ispws): submissions, files, finish, retract.",
     routers=(router,),
     body_limits={"/ispws/": _ispws_limit},
+    doors=(CybertipXmlDoor(),),
 )

@@ -50,6 +50,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tipline.graph.models import CorrelationExclusion, DegreeLimit
+from tipline.settings import Settings
 
 BUILTIN_FILE = Path(__file__).with_name("warninglist.toml")
 BUILTIN_BY = "tipline (built-in list)"
@@ -167,7 +168,7 @@ class Guard:
 NO_GUARD = Guard(enabled=False)
 
 
-def load_guard(s: Session, settings: Any) -> Guard:
+def load_guard(s: Session, settings: Settings) -> Guard:
     """The guard in force: built-in list (unless switched off), supervisors' entries, stored limits."""
     entries: list[Exclusion] = []
     for row in s.scalars(select(CorrelationExclusion).order_by(CorrelationExclusion.id)):
@@ -194,7 +195,7 @@ class LimitRule:
     min_sample: int = 10
 
     @classmethod
-    def from_settings(cls, settings: Any) -> LimitRule:
+    def from_settings(cls, settings: Settings) -> LimitRule:
         return cls(
             float(getattr(settings, "graph_degree_percentile", 90.0)),
             float(getattr(settings, "graph_degree_factor", 5.0)),

@@ -28,6 +28,7 @@ from tipline.graph.guard import (
     load_guard,
 )
 from tipline.graph.models import CorrelationExclusion, DegreeLimit
+from tipline.settings import Settings
 from tipline.store import Database
 from tipline.store.models import Entity
 
@@ -55,7 +56,7 @@ def _degree_histogram(s: Session) -> dict[str, dict[int, int]]:
 
 
 def refresh_limits_in(
-    s: Session, settings: Any, *, at_report: int | None = None, relink: bool = True
+    s: Session, settings: Settings, *, at_report: int | None = None, relink: bool = True
 ) -> list[dict[str, Any]]:
     """Derive the per-kind limits from the current degree distribution and store them (manual limits
     stay). Entities whose verdict flips are relinked. Returns the changes."""
@@ -147,7 +148,7 @@ def limits(db: Database) -> list[dict[str, Any]]:
 
 
 def on_report_analysed(
-    s: Session, settings: Any, report_id: int, entity_ids: set[int], removed_entity_ids: set[int]
+    s: Session, settings: Settings, report_id: int, entity_ids: set[int], removed_entity_ids: set[int]
 ) -> int:
     """The incremental update the after-analysis hook makes (and the bench times): refresh the limits
     when due, then bring this report's networks up to date. Returns its network id."""
@@ -160,7 +161,7 @@ def on_report_analysed(
     return net.update_for_report(s, guard, report_id, set(entity_ids), set(removed_entity_ids))
 
 
-def forget_in(s: Session, settings: Any, entity_ids: set[int]) -> None:
+def forget_in(s: Session, settings: Settings, entity_ids: set[int]) -> None:
     """After reports were deleted (retention) inside ``s``: relink the networks of the entities they named.
     Call it after the deletion and after ``Entity.report_count`` was refreshed for ``entity_ids``; the
     deleted reports' own rows went with them (ON DELETE CASCADE)."""

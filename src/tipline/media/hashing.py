@@ -46,12 +46,15 @@ import tempfile
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from tipline.media.isolate import ChildFailed, ProcessLimits, run_limited
+
+if TYPE_CHECKING:
+    from tipline.settings import Settings
 
 __all__ = [
     "IMAGE_FORMATS",
@@ -206,7 +209,7 @@ class MediaLimits:
     process: ProcessLimits = field(default_factory=ProcessLimits)
 
     @classmethod
-    def from_settings(cls, settings: Any) -> MediaLimits:
+    def from_settings(cls, settings: Settings) -> MediaLimits:
         return cls(
             max_pixels=settings.max_image_pixels,
             full_resolution_pixels=settings.pdq_full_resolution_pixels,

@@ -36,7 +36,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tipline.settings import Settings
 
 __all__ = ["ChildFailed", "ProcessLimits", "run_limited"]
 
@@ -54,7 +57,7 @@ class ProcessLimits:
     concurrency: int = 2
 
     @classmethod
-    def from_settings(cls, settings: Any) -> ProcessLimits:
+    def from_settings(cls, settings: Settings) -> ProcessLimits:
         return cls(
             memory_mb=settings.media_child_memory_mb,
             cpu_seconds=settings.media_child_cpu_seconds,

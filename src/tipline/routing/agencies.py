@@ -25,10 +25,11 @@ from tipline.accounts.service import Principal, record
 from tipline.intake.schemas import Category
 from tipline.routing.jurisdiction import Candidate, is_country
 from tipline.routing.models import Agency
+from tipline.routing.referral_formats import REFERRAL_FORMATS
 from tipline.store import Database
 
 SEED_FILE = Path(__file__).with_name("agencies.toml")
-FORMATS = ("package", "cybertip", "stix", "misp")
+FORMATS = tuple(REFERRAL_FORMATS)  # package, cybertip, stix, misp, identifiers
 KINDS = ("police", "hotline", "international")
 UNKNOWN = "unknown"
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")

@@ -54,7 +54,7 @@ def refer(
     subject: Annotated[str, typer.Argument(help="A report id (12 or report:12) or a case (case:3).")],
     to: Annotated[str, typer.Option("--to", help="The agency's id (see `tipline agencies`).")],
     out_path: Annotated[Path, typer.Option("--out", help="Where to write the package (a .zip file).")],
-    fmt: Annotated[str, typer.Option("--format", help="package, cybertip, stix or misp.")] = "package",
+    fmt: Annotated[str, typer.Option("--format", help="package, cybertip, stix, misp or identifiers.")] = "package",
     by: Annotated[str | None, typer.Option(help="The staff user making the referral (default: cli).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the referral record as JSON.")] = False,
 ) -> None:

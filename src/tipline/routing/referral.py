@@ -47,12 +47,10 @@ from tipline.routing.formats import (
     FormatError,
     Snapshot,
     canonical_json,
-    cybertip_xml,
-    misp_event,
-    stix_bundle,
     summary_pdf,
 )
 from tipline.routing.models import JurisdictionCandidate, Referral, UrlTakedown
+from tipline.routing.referral_formats import REFERRAL_FORMATS
 from tipline.store import Database
 from tipline.store.models import Attachment, AuditEvent, Entity, Mention, Report
 
@@ -368,19 +366,13 @@ TLP: {tlp}
 
 
 def build(snap: Snapshot, fmt: str) -> Package:
-    """The package bytes for ``fmt`` (package, cybertip, stix, misp)."""
+    """The package bytes for ``fmt`` (a name in ``referral_formats.REFERRAL_FORMATS``)."""
     if fmt not in FORMATS:
         raise ReferralError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     files: list[tuple[str, bytes]] = [("referral.json", canonical_json(_document(snap, fmt)))]
     files.append(("summary.pdf", summary_pdf(snap)))
     try:
-        if fmt == "cybertip":
-            for r in snap.reports:
-                files.append((f"cybertip/report-{r['id']}.xml", cybertip_xml(snap, r)))
-        elif fmt == "stix":
-            files.append(("stix/bundle.json", stix_bundle(snap)))
-        elif fmt == "misp":
-            files.append(("misp/event.json", misp_event(snap)))
+        files += REFERRAL_FORMATS[fmt].documents(snap)
     except FormatError as e:
         raise ReferralError(str(e)) from None
     extra = "".join(f"{name:<15} {fmt} document\n" for name, _ in files[2:])
