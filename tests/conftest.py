@@ -18,13 +18,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, inspect, text
 
+from helpers import PASSWORD
 from tipline.accounts import service as accounts
 from tipline.capabilities import open_database
 from tipline.settings import Settings
 from tipline.store import Database
 
 PG_SERVER = os.environ.get("TIPLINE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
-PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture(scope="session")
@@ -113,6 +113,12 @@ def sqlite_db(sqlite_settings: Settings) -> Iterator[Database]:
 
 
 @pytest.fixture
+def ana(db: Database):  # type: ignore[no-untyped-def]
+    """An analyst (modules that need another ``ana`` define their own)."""
+    return accounts.create_user(db, "ana", "analyst", PASSWORD)
+
+
+@pytest.fixture
 def app(settings: Settings, db: Database):  # type: ignore[no-untyped-def]
     from tipline.web.app import create_app
 
@@ -154,10 +160,6 @@ def full_token(db: Database, name: str) -> str:
         secret = row.totp_secret_sealed
         s.execute(update(User).where(User.id == user.id).values(totp_last_step=None))  # the code may be used again
     return accounts.create_token(db, name, scope=user.role, code=pyotp.TOTP(secret).now())
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 # ------------------------------------------------------------------------------------------ real server, real browser

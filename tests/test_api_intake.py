@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from conftest import bearer
+from helpers import bearer
 from tipline.accounts import service as accounts
 from tipline.store.models import Attachment, Report
 

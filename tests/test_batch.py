@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import func, select
 
-from test_cli import run as cli
+from helpers import run as cli
 from tipline.batch import snapshot
 from tipline.batch.jobs import JOBS, run
 from tipline.intake import service as intake

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PASSWORD, needs_chromium, serve_app
+from conftest import needs_chromium, serve_app
+from helpers import PASSWORD
 from tipline.accounts import service as accounts
 from tipline.capabilities import open_database
 from tipline.settings import Settings

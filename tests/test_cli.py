@@ -3,24 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-TIPLINE = str(Path(sys.executable).with_name("tipline"))
-
-
-def run(args, data_dir, *, stdin="", env_extra=None, check=True):
-    env = {**os.environ, "TIPLINE_DATA_DIR": str(data_dir)}
-    env.pop("TIPLINE_DATABASE_URL", None)
-    env.update(env_extra or {})
-    p = subprocess.run([TIPLINE, *args], input=stdin, capture_output=True, text=True, env=env, timeout=120)
-    if check and p.returncode != 0:
-        raise AssertionError(f"tipline {' '.join(args)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
-    return p
+from helpers import run
 
 
 def test_help_on_every_command(tmp_path):

@@ -14,13 +14,13 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from lxml import etree
 from sqlalchemy import select
 
+from helpers import XML, answer, basic
+from helpers import submit_cybertip as submit
 from tipline.accounts import service as accounts
 from tipline.cybertip.codes import Code
 from tipline.cybertip.importer import import_files
-from tipline.cybertip.parse import schema
 from tipline.reports import service as reports
 from tipline.settings import Settings
 from tipline.store import Database
@@ -29,28 +29,8 @@ from tipline.store.models import Attachment, Report
 DATA = Path(__file__).parent / "data" / "cybertip"
 RICH = (DATA / "rich_report.xml").read_bytes()
 MINIMAL = (DATA / "minimal_report.xml").read_bytes()
-XML = {"Content-Type": "text/xml; charset=utf-8"}
 FILE_1 = b"synthetic test file"  # tests/data/cybertip/file_details.xml carries its hashes
 FILE_2 = bytes(range(256)) * 8
-
-
-def basic(creds: accounts.PlatformCredentials) -> tuple[str, str]:
-    return (creds.username, creds.password)
-
-
-def answer(resp) -> dict:  # type: ignore[no-untyped-def]
-    """The XML answer as a dict; checks it against the XSD's response elements on the way."""
-    assert resp.headers["content-type"].startswith("application/xml"), resp.text
-    root = etree.fromstring(resp.content)
-    assert schema().validate(root), schema().error_log
-    out: dict = {"_root": root.tag}
-    for child in root:
-        if child.tag == "files":
-            out["files"] = [f.text for f in child]
-        else:
-            out[child.tag] = child.text
-    out["responseCode"] = int(out["responseCode"])
-    return out
 
 
 def file_details(report_id: int | str, file_id: str) -> bytes:
@@ -58,13 +38,6 @@ def file_details(report_id: int | str, file_id: str) -> bytes:
     xml = xml.replace("<reportId>1</reportId>", f"<reportId>{report_id}</reportId>")
     xml = xml.replace("<fileId>1</fileId>", f"<fileId>{file_id}</fileId>")
     return xml.encode()
-
-
-def submit(client: TestClient, creds, body: bytes = RICH) -> int:  # type: ignore[no-untyped-def]
-    r = client.post("/ispws/submit", content=body, headers=XML, auth=basic(creds))
-    a = answer(r)
-    assert r.status_code == 200 and a["responseCode"] == 0, a
-    return int(a["reportId"])
 
 
 def upload(client: TestClient, creds, report_id: int | str, data: bytes, name: str = "f.jpg"):  # type: ignore[no-untyped-def]

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers import report_xml
 from tipline.cybertip import Code, CybertipError, element_to_dict, parse_file_details, parse_report
 from tipline.cybertip.parse import MAX_DEPTH, schema
 from tipline.intake.schemas import MAX_TEXT, Category, ReportIn, Source
@@ -24,19 +25,6 @@ DATA = Path(__file__).parent / "data" / "cybertip"
 
 def sample(name: str) -> bytes:
     return (DATA / name).read_bytes()
-
-
-def report_xml(body: str = "", *, incident: str | None = None, extra_summary: str = "", tail: str = "") -> bytes:
-    """A valid report with ``body`` between the summary and the reporter, and ``tail`` after it."""
-    if incident is None:
-        incident = "<incidentType>Online Enticement of Children for Sexual Acts</incidentType>"
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n<report>\n'
-        f"<incidentSummary>{incident}{extra_summary}"
-        "<incidentDateTime>2025-01-01T00:00:00Z</incidentDateTime></incidentSummary>\n"
-        f"{body}<reporter><reportingPerson><firstName>T</firstName></reportingPerson></reporter>\n"
-        f"{tail}</report>\n"
-    ).encode()
 
 
 def refused(xml: bytes, **kw: object) -> CybertipError:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import PASSWORD
+from helpers import PASSWORD
 from tipline.accounts import service as accounts
 from tipline.capabilities import doors
 from tipline.intake import service as intake

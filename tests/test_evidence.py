@@ -9,8 +9,7 @@ import json
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from conftest import bearer
-from test_cli import run
+from helpers import bearer, run
 from tipline.evidence import service as evidence
 from tipline.evidence.service import EvidenceIn
 from tipline.graph import cases

@@ -3,8 +3,7 @@ platform typed two ways is one account. Made-up names only."""
 
 from __future__ import annotations
 
-from conftest import bearer
-from test_pages_public import prime_csrf, receipt_of, submit
+from helpers import bearer, prime_csrf, receipt_of, submit
 from tipline.intake import service as intake
 from tipline.reports import service as reports
 

@@ -4,8 +4,7 @@ other reading of an ambiguous number, and links through an ambiguous reading onl
 
 from __future__ import annotations
 
-from test_pages_public import _csrf, css, page, prime_csrf  # noqa: F401 (_csrf: autouse)
-from test_pages_staff import ana, login, public  # noqa: F401 (ana: fixture)
+from helpers import _csrf, css, login, page, prime_csrf, public  # noqa: F401 (_csrf: autouse)
 from tipline.graph.network import network_of_report
 from tipline.intake.schemas import Category
 from tipline.reports import service as reports

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from conftest import PASSWORD, needs_chromium, serve_app
+from conftest import needs_chromium, serve_app
+from helpers import PASSWORD
 from tipline.accounts import service as accounts
 from tipline.demo import load_demo
 from tipline.graph import service

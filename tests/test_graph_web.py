@@ -8,7 +8,8 @@ import re
 import lxml.html
 from fastapi.testclient import TestClient
 
-from conftest import PASSWORD, bearer, full_token
+from conftest import full_token
+from helpers import PASSWORD, bearer
 from tipline.accounts import service as accounts
 from tipline.graph import service
 from tipline.intake import service as intake

@@ -196,7 +196,7 @@ def _pages(client: TestClient, lang: str) -> Iterator[tuple[str, str]]:
     for path in ("/", "/report", "/followup", "/login"):
         yield path, client.get(f"{path}?lang={lang}").text
     yield "/report/questions", client.get(f"/report/questions?lang={lang}").text
-    from test_pages_public import prime_csrf
+    from helpers import prime_csrf
 
     prime_csrf(client)
     bad = client.post(

@@ -10,9 +10,7 @@ import secrets
 import pytest
 from sqlalchemy import select
 
-from conftest import PASSWORD
-from test_cli import run
-from test_pages_public import css, page, text_of
+from helpers import PASSWORD, css, login_as, page, run, text_of
 from tipline.accounts import service as accounts
 from tipline.media import banks
 from tipline.media.banks import BankError, BankImportError
@@ -263,27 +261,6 @@ def test_import_media_folder(db, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ pages
-
-
-def login_as(client, name: str) -> None:  # type: ignore[no-untyped-def]
-    """Log in through the login form (with its CSRF token when the form has one), setting up the second step
-    (TOTP) when the role needs one, as a person would with an authenticator app."""
-    import pyotp
-
-    data = {"name": name, "password": PASSWORD}
-    for el in css(page(client.get("/login")), "form input[name=csrf_token]"):
-        data["csrf_token"] = el.get("value")
-    r = client.post("/login", data=data, follow_redirects=False)
-    assert r.status_code == 303, r.text
-    if r.headers["location"].startswith("/account/mfa/enrol"):
-        doc = page(client.get(r.headers["location"]))
-        secret = text_of(css(doc, "code.totp-secret")[0]).replace(" ", "")
-        form = {
-            el.get("name"): el.get("value") for el in css(doc, "form[action='/account/mfa/enrol'] input[type=hidden]")
-        }
-        form["code"] = pyotp.TOTP(secret).now()
-        r = client.post("/account/mfa/enrol", data=form, follow_redirects=False)
-        assert r.status_code in (200, 303), r.text  # the recovery codes page, or on to the next page
 
 
 def _login(client, db, role: str) -> str:  # type: ignore[no-untyped-def]

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from conftest import PASSWORD, bearer, full_token
-from test_cybertip_api import XML, answer, basic
-from test_media_banks import login_as
-from test_pages_public import css, page, text_of
+from conftest import full_token
+from helpers import PASSWORD, XML, answer, basic, bearer, css, login_as, page, text_of
 from tipline.accounts import service as accounts
 from tipline.media.hashing import hash_bytes, pdq_hamming
 from tipline.media.matching import report_matches

@@ -13,8 +13,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from conftest import bearer
-from test_cli import run
+from helpers import bearer, run
 from tipline.capabilities import open_database
 from tipline.intake import service as intake
 from tipline.intake.schemas import Category, FileIn, ReportIn, Source

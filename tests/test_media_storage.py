@@ -14,9 +14,16 @@ import pytest
 from PIL import Image, ImageFilter
 from sqlalchemy import select
 
-from conftest import PASSWORD, bearer
-from test_cybertip_api import basic, submit
-from test_pages_public import _csrf, css, page, text_of  # noqa: F401 (_csrf: autouse, CSRF token per client)
+from helpers import (
+    PASSWORD,
+    _csrf,  # noqa: F401 (_csrf: autouse, CSRF token per client)
+    basic,
+    bearer,
+    css,
+    page,
+    text_of,
+)
+from helpers import submit_cybertip as submit
 from tipline.accounts import service as accounts
 from tipline.capabilities import open_database
 from tipline.media import hashing, storage

@@ -5,13 +5,13 @@ Pages are parsed with lxml and checked element by element, not by substring alon
 
 from __future__ import annotations
 
-import copy
 import re
 
 import lxml.html
 import pytest
 from sqlalchemy import select, text
 
+from helpers import MINIMAL, _csrf, css, page, receipt_of, submit, text_of  # noqa: F401 (_csrf: autouse)
 from tipline.accounts import service as accounts
 from tipline.intake import service as intake
 from tipline.intake.schemas import Status
@@ -23,90 +23,10 @@ EN_LEGEND = "What do you want to report?"
 IT_LEGEND = "Che cosa vuoi segnalare?"
 
 # the smallest valid answers for each incident type
-MINIMAL = {
-    "live_streamed_abuse": {"live_account": "darkroom_x", "live_happening_now": "yes", "live_platform": "ExampleCam"},
-    "child_sexual_abuse_material": {"material_urls": "https://files.example.net/a/1\nhttps://files.example.net/a/2"},
-    "trafficking_advertisement": {
-        "ad_url": "https://ads.example.org/listing/77",
-        "ad_contact": "+39 333 123 4567",
-        "ad_city": "Milano",
-    },
-    "sextortion": {"sextortion_account": "xtort_bob", "sextortion_money": "yes"},
-    "online_enticement": {"grooming_account": "friendly_adult", "grooming_meeting": "no"},
-    "other": {"text": "Something I saw in a chat group about selling 'shows'."},
-}
-
-
-def page(response) -> lxml.html.HtmlElement:  # type: ignore[no-untyped-def]
-    return lxml.html.fromstring(response.text)
-
-
-_SIMPLE = re.compile(r"([\w-]+|\*)?((?:#[\w-]+|\.[\w-]+|\[[\w-]+(?:=(?:'[^']*'|\"[^\"]*\"|[^\]]+))?\])*)")
-_PART = re.compile(r"#([\w-]+)|\.([\w-]+)|\[([\w-]+)(?:=('[^']*'|\"[^\"]*\"|[^\]]+))?\]")
-
-
-def _xpath_of(selector: str) -> str:
-    steps = []
-    for simple in selector.split():
-        m = _SIMPLE.fullmatch(simple)
-        assert m, f"unsupported selector {simple!r}"
-        conds = []
-        for id_, cls, attr, value in _PART.findall(m.group(2)):
-            if id_:
-                conds.append(f"@id='{id_}'")
-            elif cls:
-                conds.append(f"contains(concat(' ', normalize-space(@class), ' '), ' {cls} ')")
-            elif value:
-                conds.append(f"@{attr}='{value.strip(chr(39) + chr(34))}'")
-            else:
-                conds.append(f"@{attr}")
-        steps.append((m.group(1) or "*") + "".join(f"[{c}]" for c in conds))
-    return ".//" + "//".join(steps)
-
-
-def css(el: lxml.html.HtmlElement, selector: str) -> list[lxml.html.HtmlElement]:
-    """Elements matching a simple CSS selector (tag, #id, .class, [attr], [attr=v], descendants, commas).
-
-    lxml's own ``cssselect`` needs the cssselect package, which tipline does not depend on."""
-    return el.xpath(" | ".join(_xpath_of(part.strip()) for part in selector.split(",")))
-
-
-def text_of(el: lxml.html.HtmlElement) -> str:
-    """The text a reader hears: aria-hidden parts (decoration such as step numbers) left out."""
-    el = copy.deepcopy(el)
-    for hidden in el.xpath(".//*[@aria-hidden='true']"):
-        hidden.drop_tree()
-    return " ".join(el.text_content().split())
 
 
 def legend(doc: lxml.html.HtmlElement) -> str:
     return text_of(doc.get_element_by_id("f-category").find("legend"))
-
-
-def receipt_of(response) -> str:  # type: ignore[no-untyped-def]
-    return text_of(page(response).get_element_by_id("receipt"))
-
-
-def csrf_token_of(client, path: str = "/followup") -> str:  # type: ignore[no-untyped-def]
-    """The CSRF token a page's forms carry (with the cookie it is bound to, now in the client's jar)."""
-    return css(page(client.get(path)), "input[name=csrf_token]")[0].get("value")
-
-
-def prime_csrf(client) -> None:  # type: ignore[no-untyped-def]
-    """Send the visitor's CSRF token with every request of this client, as a browser posting the forms
-    would (tests of the protection itself are in test_protect_web.py)."""
-    client.headers["X-CSRF-Token"] = csrf_token_of(client)
-
-
-@pytest.fixture(autouse=True)
-def _csrf(request):  # type: ignore[no-untyped-def]
-    if "client" in request.fixturenames:
-        prime_csrf(request.getfixturevalue("client"))
-
-
-def submit(client, category: str, **fields: str):  # type: ignore[no-untyped-def]
-    data = {"category": category, **MINIMAL.get(category, {}), **fields}
-    return client.post("/report", data=data)
 
 
 # ------------------------------------------------------------------------------------------ pages

@@ -8,39 +8,19 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from conftest import PASSWORD, bearer
-from test_pages_public import _csrf, css, page, prime_csrf, receipt_of, text_of  # noqa: F401 (_csrf: autouse)
+from helpers import PASSWORD, _csrf, bearer, css, login, page, prime_csrf, public, receipt_of, text_of  # noqa: F401 (_csrf: autouse)
 from tipline.accounts import service as accounts
 from tipline.intake import service as intake
-from tipline.intake.schemas import Category, ContactIn, PublicReportIn, Status
+from tipline.intake.schemas import Category, ContactIn, Status
 from tipline.reports import service as reports
 from tipline.settings import Settings
 from tipline.store.models import AuditEvent, Report
 from tipline.web.app import SESSION_COOKIE, create_app
 
 
-@pytest.fixture
-def ana(db):  # type: ignore[no-untyped-def]
-    return accounts.create_user(db, "ana", "analyst", PASSWORD)
-
-
-def login(client, name: str = "ana", password: str = PASSWORD, next: str | None = None):  # type: ignore[no-untyped-def]
-    data = {"name": name, "password": password}
-    if next is not None:
-        data["next"] = next
-    return client.post("/login", data=data, follow_redirects=False)
-
-
 def csrf_of(client) -> str:  # type: ignore[no-untyped-def]
     doc = page(client.get("/queue"))
     return css(doc, "form[action='/logout'] input[name=csrf_token]")[0].get("value")
-
-
-def public(db, category: Category = Category.OTHER, text: str = "", **kw):  # type: ignore[no-untyped-def]
-    res = intake.submit_report(
-        db, PublicReportIn(category=category, text=text, language=kw.pop("language", "en"), **kw).to_report()
-    )
-    return res.report_id
 
 
 def queue_ids(client, query: str = "") -> list[int]:  # type: ignore[no-untyped-def]

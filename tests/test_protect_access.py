@@ -16,8 +16,8 @@ import pytest
 from fastapi.routing import iter_route_contexts
 from starlette.routing import Mount
 
-from conftest import PASSWORD, bearer, full_token
-from test_pages_public import css, page
+from conftest import full_token
+from helpers import PASSWORD, bearer, css, page
 from tipline.accounts import service as accounts
 from tipline.intake import service as intake
 from tipline.intake.schemas import Category, PublicReportIn
@@ -115,7 +115,6 @@ ROUTES: dict[str, str] = {
     "POST /reports/{report_id}/reveal-contact": ANALYST,
     "POST /reports/{report_id}/assess": ANALYST,
     "POST /reports/{report_id}/message": ANALYST,
-    "POST /reports/{report_id}/reading": ANALYST,
     "GET /entities/{kind}/{value:path}": ANALYST,
     "GET /account": ANALYST,
     "POST /account/password": ANALYST,
@@ -433,7 +432,7 @@ def test_platform_a_cannot_reach_platform_b_reports(world, app, client):
     )
     assert r.json()["id"] != b_live and r.json()["created"] is True
     # the CyberTipline door: B's open submission is not A's to add to, finish or retract
-    from test_cybertip_parse import report_xml
+    from helpers import report_xml
 
     r = client.post("/ispws/submit", auth=(b.username, b.password), content=report_xml())
     assert r.status_code == 200, r.text

@@ -15,8 +15,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import select, text, update
 from typer.testing import CliRunner
 
-from conftest import PASSWORD
-from test_pages_public import _csrf, css, page, prime_csrf, text_of  # noqa: F401 (_csrf: autouse)
+from helpers import PASSWORD, _csrf, css, enrol, form_token, login_page, page, prime_csrf, text_of  # noqa: F401 (_csrf: autouse)
 from tipline.accounts import service as accounts
 from tipline.accounts.service import Role
 from tipline.store.models import AuditEvent, RecoveryCode, StaffSession, User
@@ -44,14 +43,6 @@ def events(db, action: str | None = None) -> list[AuditEvent]:  # type: ignore[n
         if action:
             q = q.where(AuditEvent.action == action)
         return list(s.scalars(q))
-
-
-def enrol(db, user) -> tuple[str, list[str]]:  # type: ignore[no-untyped-def]
-    """Turn MFA on for a user as the enrolment page does; (secret, recovery codes)."""
-    secret = accounts.start_enrolment(db, user.id)
-    codes = accounts.confirm_enrolment(db, user.id, pyotp.TOTP(secret).now())
-    assert codes is not None
-    return secret, codes
 
 
 def code_at(secret: str, step: int) -> str:
@@ -342,14 +333,6 @@ def test_reset_mfa_forgets_the_factor_and_ends_sessions(db):
 
 
 # ------------------------------------------------------------------------------------------ pages
-
-
-def form_token(client, path: str) -> str:  # type: ignore[no-untyped-def]
-    return css(page(client.get(path)), "input[name=csrf_token]")[0].get("value")
-
-
-def login_page(client, name: str, password: str = PASSWORD, next: str = "/queue"):  # type: ignore[no-untyped-def]
-    return client.post("/login", data={"name": name, "password": password, "next": next}, follow_redirects=False)
 
 
 def test_supervisor_is_made_to_enrol_then_logs_in_with_a_code(client, db):

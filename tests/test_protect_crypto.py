@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from conftest import bearer
+from helpers import bearer
 from tipline.capabilities import open_database
 from tipline.protect import keys as keyrot
 from tipline.protect.crypto import KeyError_, Keyring

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from conftest import bearer
+from helpers import bearer
 from tipline.capabilities import open_database
 from tipline.intake import service as intake
 from tipline.intake.schemas import ContactIn, PublicReportIn

@@ -9,7 +9,7 @@ import stat
 import pytest
 from PIL import Image
 
-from conftest import bearer
+from helpers import bearer
 from tipline.settings import Settings
 from tipline.store import Database
 

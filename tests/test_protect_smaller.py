@@ -9,9 +9,14 @@ import os
 import pytest
 from sqlalchemy import select, update
 
-from conftest import PASSWORD, bearer
-from test_pages_public import _csrf  # noqa: F401 (autouse: the anonymous CSRF token on every request)
-from test_protect_auth import enrol, form_token, login_page
+from helpers import (
+    PASSWORD,
+    _csrf,  # noqa: F401 (autouse: the anonymous CSRF token on every request)
+    bearer,
+    enrol,
+    form_token,
+    login_page,
+)
 from tipline.accounts import service as accounts
 from tipline.protect import audit
 from tipline.store.models import AuditEvent

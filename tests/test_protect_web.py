@@ -13,8 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from conftest import PASSWORD, bearer
-from test_pages_public import css, page, text_of
+from helpers import PASSWORD, bearer, css, page, text_of
 from tipline.accounts import service as accounts
 from tipline.settings import Settings
 from tipline.store.models import Report

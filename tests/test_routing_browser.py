@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PASSWORD, needs_chromium, serve_app
+from conftest import needs_chromium, serve_app
+from helpers import PASSWORD
 from tipline.accounts import service as accounts
 from tipline.intake import service as intake
 from tipline.intake.schemas import Category, PlatformReportIn

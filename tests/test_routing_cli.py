@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from test_cli import run
+from helpers import run
 
 DATA = Path(__file__).parent / "data" / "cybertip"
 

@@ -11,7 +11,7 @@ import zipfile
 import pytest
 from sqlalchemy import select
 
-from conftest import PASSWORD
+from helpers import PASSWORD
 from tipline.accounts import service as accounts
 from tipline.extract import normalise
 from tipline.intake import service as intake

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import select
 
-from conftest import PASSWORD, bearer, full_token, needs_chromium, serve_app
-from test_pages_public import css, page
+from conftest import full_token, needs_chromium, serve_app
+from helpers import PASSWORD, bearer, css, page
 from tipline.accounts import service as accounts
 from tipline.routing import stats, web_stats
 from tipline.routing.models import Agency, JurisdictionCandidate, Referral, UrlTakedown

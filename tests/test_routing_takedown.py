@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from conftest import PASSWORD
+from helpers import PASSWORD
 from tipline.accounts import service as accounts
 from tipline.intake import service as intake
 from tipline.intake.schemas import Category, PublicReportIn

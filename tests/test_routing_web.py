@@ -9,8 +9,8 @@ import zipfile
 import pytest
 from sqlalchemy import select
 
-from conftest import PASSWORD, bearer, full_token
-from test_pages_public import css, page
+from conftest import full_token
+from helpers import PASSWORD, bearer, css, page
 from tipline.accounts import service as accounts
 from tipline.intake import service as intake
 from tipline.intake.schemas import Category, PlatformReportIn

@@ -13,7 +13,8 @@ unit's import) is one class here. Don'ts for an implementation:
 - do not read the database or the network: everything is in the :class:`Snapshot` (built in one
   transaction, with what may leave the hotline already chosen: no reporter contact);
 - do not add what the snapshot withholds, and do not undo its defanging;
-- be deterministic: the same snapshot gives the same bytes (packages are digested and compared);
+- give the same documents for the same snapshot (their bytes may differ only by generated ids: STIX and
+  MISP objects get fresh UUIDs; the package's digest is taken once, when it is recorded);
 - put documents under a folder named after the format (``stix/bundle.json``), never at the root;
 - refuse what the format cannot carry with :class:`FormatError` and a message that says what to do.
 """
