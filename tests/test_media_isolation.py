@@ -19,8 +19,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from test_cybertip_api import RICH, XML
-from test_pages_public import _csrf  # noqa: F401 (autouse: a CSRF token per client, for the staff login)
+from helpers import CYBERTIP_RICH as RICH
+from helpers import XML, _csrf  # noqa: F401 (autouse: a CSRF token per client, for the staff login)
 from tipline.accounts import service as accounts
 from tipline.media import hashing, isolate
 from tipline.media.hashing import MediaError, MediaLimitError, MediaLimits, hash_bytes, pdq_hamming

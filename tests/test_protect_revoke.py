@@ -14,8 +14,8 @@ from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from conftest import PASSWORD, bearer, full_token
-from test_pages_public import _csrf, css, page, text_of  # noqa: F401 (_csrf: autouse)
-from test_protect_auth import enrol, events, set_last_step_back
+from helpers import _csrf, css, enrol, page, text_of  # noqa: F401 (_csrf: autouse)
+from test_protect_auth import events, set_last_step_back
 from tipline.accounts import service as accounts
 from tipline.store.models import ApiToken, User
 from tipline.web.app import SESSION_COOKIE

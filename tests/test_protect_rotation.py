@@ -18,6 +18,7 @@ from sqlalchemy import LargeBinary, select, type_coerce
 
 from conftest import PASSWORD, free_port
 from tipline.accounts import service as accounts
+from tipline.capabilities import CAPABILITIES, open_database
 from tipline.intake.schemas import ReportIn, Source
 from tipline.intake.service import submit_report
 from tipline.protect import keys as keyrot
@@ -40,7 +41,7 @@ def _report(db: Database, text: str) -> int:
 
 
 def test_a_running_process_seals_under_the_new_key_from_its_next_write(settings, db):  # type: ignore[no-untyped-def]
-    other = Database.from_settings(settings)  # a second server: its own keyring, built before the rotation
+    other = open_database(settings)  # a second server: its own keyring, built before the rotation
     try:
         first = _report(other, "before the rotation")
         old = _sealed_with(db, first)
@@ -65,7 +66,7 @@ def test_retire_refuses_while_a_process_or_a_value_uses_the_old_key(settings, db
     k1 = _sealed_with(db, _report(db, "first report"))
     k1_hex = next((settings.data_dir / "keys").glob("master-*.key")).read_bytes().hex()
     stale_settings = Settings(data_dir=tmp_path / "other-host", database_url=db.url, master_key=k1_hex)
-    stale = Database(db.url, settings=stale_settings)
+    stale = Database(db.url, capabilities=CAPABILITIES, settings=stale_settings)
     try:
         proc = "otherhost:4242:abcd"
         assert keyrot.heartbeat(stale, proc, 1.0) == k1
@@ -87,7 +88,7 @@ def test_retire_refuses_while_a_process_or_a_value_uses_the_old_key(settings, db
             _report(stale, "too late")
     finally:
         stale.dispose()
-    fresh = Database.from_settings(settings)
+    fresh = open_database(settings)
     try:
         from tipline.reports.service import get_report
 
@@ -103,7 +104,11 @@ def test_retire_refuses_while_a_process_or_a_value_uses_the_old_key(settings, db
 
 def test_retire_refuses_while_a_value_is_under_a_key_not_configured(settings, db, tmp_path):  # type: ignore[no-untyped-def]
     """A value sealed under a key this installation does not have cannot be re-wrapped: --retire says so."""
-    stale = Database(db.url, settings=Settings(data_dir=tmp_path / "x", database_url=db.url, master_key="ab" * 32))
+    stale = Database(
+        db.url,
+        capabilities=CAPABILITIES,
+        settings=Settings(data_dir=tmp_path / "x", database_url=db.url, master_key="ab" * 32),
+    )
     try:
         _report(stale, "under a foreign key")
     finally:
@@ -259,7 +264,7 @@ def test_rotate_and_retire_while_two_servers_take_reports_then_restart_and_read_
                 assert [p.get("name") for p in out["persons"]] == [f"Victim {rid}"]
         from tipline.store.models import ReportNote
 
-        fresh = Database.from_settings(settings)
+        fresh = open_database(settings)
         try:
             with fresh.reader() as s:
                 notes = {n.report_id: n.body for n in s.scalars(select(ReportNote))}
