@@ -162,7 +162,7 @@ def screen_(
         fail(str(e))
         return
     if store_alerts:
-        from tipline.cli.main import database
+        from tipline.cli.kit import database
         from tipline.finance.service import save_alerts
 
         stored, removed = save_alerts(database(), res)
