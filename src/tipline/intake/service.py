@@ -408,9 +408,9 @@ def _entities_of(row: Report, followups: Iterable[FollowUp]) -> list[_Found]:
                 if found is not None:
                     out.append(_Found(found[0], found[1], where, None, None, 1.0))
                 continue
-            value = normalise(kind, raw, country=pcountry)
-            if value is not None:
-                out.append(_Found(kind, value, where, None, None, 1.0))
+            normal = normalise(kind, raw, country=pcountry)
+            if normal is not None:
+                out.append(_Found(kind, normal, where, None, None, 1.0))
                 if kind == "url":
                     dom = normalise("domain", raw)
                     if dom:
@@ -418,9 +418,9 @@ def _entities_of(row: Report, followups: Iterable[FollowUp]) -> list[_Found]:
         for ei, ev in enumerate(person.get("ip_events", [])):
             ip = ev.get("ip", "")
             for kind in ("ipv4", "ipv6"):
-                value = normalise(kind, ip)
-                if value is not None:
-                    out.append(_Found(kind, value, f"persons[{pi}].ip_events[{ei}]", None, None, 1.0))
+                normal = normalise(kind, ip)
+                if normal is not None:
+                    out.append(_Found(kind, normal, f"persons[{pi}].ip_events[{ei}]", None, None, 1.0))
                     break
     return out
 
