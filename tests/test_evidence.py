@@ -103,6 +103,7 @@ def test_the_served_app_takes_evidence_and_adds_it_to_a_case(
     assert (
         client.post(f"/api/v1/cases/{case['id']}/evidence", json={"evidence_ids": [9999]}, headers=h).status_code == 404
     )
+    assert [e["id"] for e in client.get(f"/api/v1/cases/{case['id']}", headers=h).json()["evidence"]] == [vid]
     bad = client.post("/api/v1/evidence", json={**body, "kind": "chat"}, headers=h)
     assert bad.status_code == 422 and "kind" in bad.json()["detail"]
     assert client.post("/api/v1/evidence", json=body).status_code == 401

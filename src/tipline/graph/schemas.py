@@ -131,6 +131,11 @@ class CaseOut(BaseModel):
     feed: Rows
     notes: Rows
     activity: Rows
+    evidence: Rows = Field(default_factory=list, description="Evidence items in the case (ads, payments, records)")
+
+
+class EvidenceNetworkOut(BaseModel):
+    network_id: int | None = Field(description="The network of the evidence item; null while no report links it")
 
 
 class CaseChangesOut(BaseModel):

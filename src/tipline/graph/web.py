@@ -291,13 +291,13 @@ def api_case_add(case_id: Id, body: ReportsIn, db: Db, user: Staff) -> schemas.A
 
 
 @api.post("/cases/{case_id}/evidence", summary="Add evidence items (ads, payments, partners' records) to a case")
-def api_case_add_evidence(case_id: Id, body: EvidenceIdsIn, db: Db, user: Staff) -> dict[str, Any]:
-    return {"added": _case_errors(lambda: cases.add_evidence(db, case_id, set(body.evidence_ids), user))}
+def api_case_add_evidence(case_id: Id, body: EvidenceIdsIn, db: Db, user: Staff) -> schemas.AddedOut:
+    return schemas.AddedOut(added=_case_errors(lambda: cases.add_evidence(db, case_id, set(body.evidence_ids), user)))
 
 
 @api.get("/evidence/{evidence_id}/network", summary="The network an evidence item is in (null: none yet)")
-def api_evidence_network(evidence_id: Id, db: Db, user: Staff) -> dict[str, int | None]:
-    return {"network_id": service.network_id_of_evidence(db, evidence_id)}
+def api_evidence_network(evidence_id: Id, db: Db, user: Staff) -> schemas.EvidenceNetworkOut:
+    return schemas.EvidenceNetworkOut(network_id=service.network_id_of_evidence(db, evidence_id))
 
 
 @api.delete("/cases/{case_id}/reports/{report_id}", status_code=204, summary="Take a report out of a case")
