@@ -1,11 +1,12 @@
 """CyberTipline door: platforms that report to NCMEC's CyberTipline ESP API report to tipline unchanged.
 
-``parse`` reads and maps the XML (pure), ``api`` is the ``/ispws`` router, ``importer`` loads files.
+``parse`` reads the XML safely and ``mapping`` maps it (pure), ``api`` is the ``/ispws`` router,
+``importer`` loads files.
 """
 
 from tipline.cybertip.codes import Code
+from tipline.cybertip.mapping import INCIDENT_TYPES
 from tipline.cybertip.parse import (
-    INCIDENT_TYPES,
     CybertipError,
     FileDetails,
     FileHash,
