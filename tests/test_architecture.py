@@ -26,7 +26,6 @@ NOT_YET_SPLIT = {
     "synth/world.py:_network",
     "synth/world.py:cybertip",
     "synth/world.py:platform_report",
-    "web/app.py:create_app",
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -114,6 +114,32 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     if db.capabilities is None:
         db.capabilities = CAPABILITIES
     db.migrate()
+    app = FastAPI(
+        title="tipline",
+        version=__version__,
+        summary="Hotline intake, triage and referral against cybersex trafficking.",
+        lifespan=_lifespan(db, settings),
+        # Swagger UI loads its script from a CDN and runs inline script: neither is allowed here (no outside
+        # requests, a strict CSP). The schema itself is served; any OpenAPI viewer can read it.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/v1/openapi.json",
+        # every form and cookie-authenticated API call; integer ids and counts within 64 bits
+        dependencies=[Depends(security.csrf_guard), Depends(security.int_range_guard)],
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.capabilities = CAPABILITIES
+    _add_session(app, db, settings)
+    _add_middlewares(app, settings)
+    _document_validation_errors(app)
+    _add_error_handlers(app)
+    _add_routes(app)
+    return app
+
+
+def _lifespan(db: Database, settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start-up (capabilities' in-memory state, pending analyses, the key heartbeat) and the background jobs."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -139,23 +165,12 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         except Exception:  # noqa: BLE001 - the heartbeat expires on its own
             log.exception("could not remove this server's master-key heartbeat")
 
-    app = FastAPI(
-        title="tipline",
-        version=__version__,
-        summary="Hotline intake, triage and referral against cybersex trafficking.",
-        lifespan=lifespan,
-        # Swagger UI loads its script from a CDN and runs inline script: neither is allowed here (no outside
-        # requests, a strict CSP). The schema itself is served; any OpenAPI viewer can read it.
-        docs_url=None,
-        redoc_url=None,
-        openapi_url="/api/v1/openapi.json",
-        # every form and cookie-authenticated API call; integer ids and counts within 64 bits
-        dependencies=[Depends(security.csrf_guard), Depends(security.int_range_guard)],
-    )
-    app.state.settings = settings
-    app.state.db = db
-    app.state.capabilities = CAPABILITIES
+    return lifespan
 
+
+def _add_session(app: FastAPI, db: Database, settings: Settings) -> None:
+    """The staff session (cookie -> ``request.state.user``, ``.csrf``, ``.pending``) and the anonymous
+    visitors' CSRF cookie."""
     csrf_signing_key = security.csrf_key(db.keyring.index_key)
 
     @app.middleware("http")
@@ -183,6 +198,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             security.set_csrf_cookie(response, new_csrf_cookie, settings)
         return response
 
+
+def _add_middlewares(app: FastAPI, settings: Settings) -> None:
     # outermost last: security headers on every answer, then rate limits, then body size, then NUL bytes
     app.add_middleware(security.NoNul)
     larger = {prefix: limit for cap in CAPABILITIES for prefix, limit in cap.body_limits.items()}
@@ -197,7 +214,9 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
 
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=proxies)
 
-    _document_validation_errors(app)
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Each error in the door's own format: a page, JSON, or the CyberTipline door's XML."""
 
     @app.exception_handler(security.OutOfRange)
     async def out_of_range(request: Request, exc: security.OutOfRange) -> Response:
@@ -228,6 +247,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems[:5])
         return JSONResponse({"detail": f"invalid input: {summary}", "errors": problems}, status_code=422)
 
+
+def _add_routes(app: FastAPI) -> None:
     app.include_router(api_router)
     app.include_router(pages_public.router)
     app.include_router(pages_staff.router)
@@ -243,5 +264,3 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     async def healthz() -> dict[str, str]:
         # async: answered on the event loop, never queued behind busy worker threads (Argon2, uploads)
         return {"status": "ok", "version": __version__}
-
-    return app
