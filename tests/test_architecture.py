@@ -22,7 +22,6 @@ NOT_YET_SPLIT = {
     "routing/formats.py:cybertip_xml",
     "routing/formats.py:stix_bundle",
     "routing/formats.py:summary_pdf",
-    "routing/referral.py:gather",
     "synth/world.py:_network",
     "synth/world.py:cybertip",
     "synth/world.py:platform_report",

@@ -200,6 +200,54 @@ def _report_data(s: Session, r: Report) -> dict[str, Any]:
     }
 
 
+def _audit_trail(s: Session, ids: list[int], case_id: int | None) -> list[dict[str, Any]]:
+    """The audit events about the referred reports (and the case), oldest first."""
+    targets = [("report", str(i)) for i in ids] + ([("case", str(case_id))] if case_id is not None else [])
+    conds = [(AuditEvent.target_type == t) & (AuditEvent.target_id == i) for t, i in targets]
+    return [
+        {
+            "id": a.id,
+            "at": a.at.isoformat(),
+            "actor": a.actor,
+            "action": a.action,
+            "target_type": a.target_type,
+            "target_id": a.target_id,
+            "details": a.details,
+            "hash": a.hash,
+        }
+        for a in s.scalars(select(AuditEvent).where(or_(*conds)).order_by(AuditEvent.at, AuditEvent.id))
+    ]
+
+
+def _takedowns_of(s: Session, reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The takedown state of every URL the reports name."""
+    url_values = sorted({e["value"] for r in reports for e in r["entities"] if e["kind"] == "url"})
+    digests = [takedown.url_digest(u) for u in url_values]
+    if not digests:
+        return []
+    return [
+        {
+            "url": t.url,
+            "hosting_country": t.hosting_country,
+            "hosting_ips": list(t.hosting_ips),
+            "state": t.state,
+            "reported_at": t.reported_at.isoformat(),
+            "removed_at": t.removed_at.isoformat() if t.removed_at else None,
+        }
+        for t in s.scalars(select(UrlTakedown).where(UrlTakedown.url_sha256.in_(digests)).order_by(UrlTakedown.id))
+    ]
+
+
+def _entities_of(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every identifier of the reports, once, with the reports (and fields) that name it."""
+    entities: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in reports:
+        for e in r["entities"]:
+            item = entities.setdefault((e["kind"], e["value"]), {"kind": e["kind"], "value": e["value"], "reports": []})
+            item["reports"].append({"report_id": r["id"], "sources": e["sources"]})
+    return sorted(entities.values(), key=lambda e: (e["kind"], e["value"]))
+
+
 def gather(
     db: Database,
     *,
@@ -240,45 +288,9 @@ def gather(
         reports = [_report_data(s, r) for r in rows]
         if subject_type == "report":
             title = f"{rows[0].category} (P{rows[0].priority})"
-        targets = [("report", str(i)) for i in ids] + ([("case", str(case_id))] if case_id is not None else [])
-        conds = [(AuditEvent.target_type == t) & (AuditEvent.target_id == i) for t, i in targets]
-        audit = [
-            {
-                "id": a.id,
-                "at": a.at.isoformat(),
-                "actor": a.actor,
-                "action": a.action,
-                "target_type": a.target_type,
-                "target_id": a.target_id,
-                "details": a.details,
-                "hash": a.hash,
-            }
-            for a in s.scalars(select(AuditEvent).where(or_(*conds)).order_by(AuditEvent.at, AuditEvent.id))
-        ]
-        url_values = sorted({e["value"] for r in reports for e in r["entities"] if e["kind"] == "url"})
-        digests = [takedown.url_digest(u) for u in url_values]
-        tds = (
-            [
-                {
-                    "url": t.url,
-                    "hosting_country": t.hosting_country,
-                    "hosting_ips": list(t.hosting_ips),
-                    "state": t.state,
-                    "reported_at": t.reported_at.isoformat(),
-                    "removed_at": t.removed_at.isoformat() if t.removed_at else None,
-                }
-                for t in s.scalars(
-                    select(UrlTakedown).where(UrlTakedown.url_sha256.in_(digests)).order_by(UrlTakedown.id)
-                )
-            ]
-            if digests
-            else []
-        )
-    entities: dict[tuple[str, str], dict[str, Any]] = {}
-    for r in reports:
-        for e in r["entities"]:
-            item = entities.setdefault((e["kind"], e["value"]), {"kind": e["kind"], "value": e["value"], "reports": []})
-            item["reports"].append({"report_id": r["id"], "sources": e["sources"]})
+        audit = _audit_trail(s, ids, case_id)
+        tds = _takedowns_of(s, reports)
+    entities = _entities_of(reports)
     merged = jur.merge(
         [
             [
@@ -299,7 +311,7 @@ def gather(
         title=title,
         tlp=tlp,
         reports=reports,
-        entities=sorted(entities.values(), key=lambda e: (e["kind"], e["value"])),
+        entities=entities,
         attachments=[f for r in reports for f in r["files"]],
         jurisdiction=[c.as_dict() for c in merged],
         takedowns=tds,
