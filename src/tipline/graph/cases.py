@@ -353,10 +353,10 @@ class CaseView:
         return _jsonable(self.__dict__)
 
 
-def get_case(db: Database, case_id: int, viewer: Principal | str | None = None) -> CaseView:
-    with db.session() as s:
-        case = _case(s, case_id)
-        reps = s.execute(
+def _case_reports(s: Session, case_id: int) -> list[Any]:
+    """The case's reports with their network and who added them, most urgent first."""
+    return list(
+        s.execute(
             select(
                 Report.id,
                 Report.priority,
@@ -374,6 +374,26 @@ def get_case(db: Database, case_id: int, viewer: Principal | str | None = None) 
             .where(CaseReport.case_id == case_id)
             .order_by(Report.priority, Report.received_at.desc())
         ).all()
+    )
+
+
+def _case_evidence(s: Session, case_id: int) -> list[dict[str, Any]]:
+    """The evidence items (ads, payments, records) held by the case."""
+    return [
+        {"id": v.id, "kind": v.kind, "source": v.source, "external_id": v.external_id, "added_by": c.added_by}
+        for v, c in s.execute(
+            select(EvidenceItem, CaseEvidence)
+            .join(CaseEvidence, CaseEvidence.evidence_id == EvidenceItem.id)
+            .where(CaseEvidence.case_id == case_id)
+            .order_by(EvidenceItem.id)
+        )
+    ]
+
+
+def get_case(db: Database, case_id: int, viewer: Principal | str | None = None) -> CaseView:
+    with db.session() as s:
+        case = _case(s, case_id)
+        reps = _case_reports(s, case_id)
         nids = sorted({r.network_id for r in reps if r.network_id is not None})
         countries: Counter[str] = Counter()
         for c in _countries(s, nids).values():
@@ -389,15 +409,7 @@ def get_case(db: Database, case_id: int, viewer: Principal | str | None = None) 
             for n in s.scalars(select(CaseNote).where(CaseNote.case_id == case_id).order_by(CaseNote.at, CaseNote.id))
         ]
         feed = [e for e in events if e["kind"] == "feed"]
-        evidence = [
-            {"id": v.id, "kind": v.kind, "source": v.source, "external_id": v.external_id, "added_by": c.added_by}
-            for v, c in s.execute(
-                select(EvidenceItem, CaseEvidence)
-                .join(CaseEvidence, CaseEvidence.evidence_id == EvidenceItem.id)
-                .where(CaseEvidence.case_id == case_id)
-                .order_by(EvidenceItem.id)
-            )
-        ]
+        evidence = _case_evidence(s, case_id)
         if viewer is not None:
             record(s, viewer, "case.view", "case", case_id)
         return CaseView(
