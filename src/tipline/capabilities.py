@@ -8,6 +8,7 @@ the whole-schema model list (``tipline.all_models``), retention and the report p
 from __future__ import annotations
 
 from tipline.accounts.capability import ACCOUNTS
+from tipline.ads.capability import ADS
 from tipline.capability import Capability, RuleKind, check
 from tipline.capability import rule_kinds as _rule_kinds
 from tipline.cybertip.capability import CYBERTIP
@@ -20,7 +21,7 @@ from tipline.routing.capability import ROUTING
 from tipline.settings import Settings
 from tipline.store import Database
 
-CAPABILITIES: tuple[Capability, ...] = (ACCOUNTS, CYBERTIP, EVIDENCE, MEDIA, ROUTING, GRAPH, FINANCE)
+CAPABILITIES: tuple[Capability, ...] = (ACCOUNTS, CYBERTIP, EVIDENCE, MEDIA, ROUTING, GRAPH, FINANCE, ADS)
 check(CAPABILITIES)
 
 

@@ -82,4 +82,31 @@ def load_demo(
                 intake.finish_submission(db, res.report_id, platform_id=pid)
             counts[r.door] = counts.get(r.door, 0) + 1
             prog.advance(task)
-    return {"seed": seed, "reports": len(world.reports), "by_door": counts, "platforms": sorted(platform_ids)}
+        n_ads = load_demo_ads(db, world, seed=seed, prog=prog)
+    return {
+        "seed": seed,
+        "reports": len(world.reports),
+        "by_door": counts,
+        "platforms": sorted(platform_ids),
+        "ads": n_ads,
+    }
+
+
+def load_demo_ads(db: Database, world: Any, *, seed: int, n_ads: int = 600, prog: Progress | None = None) -> int:
+    """Synthetic classified ads whose templated families use the world's network phones, so ads and
+    reports share phones (and the ads' clusters link to the networks)."""
+    from tipline.ads import service as ads
+    from tipline.ads.parse import AdIn
+    from tipline.synth.ads import generate_ads
+
+    phones = [p for n in world.networks for p in n.phones[:1]]
+    corpus = generate_ads(seed=seed, n_ads=n_ads, max_family=12, plant_phones=phones, epoch=world.epoch)
+    lines = [(i + 1, AdIn.model_validate(a.payload)) for i, a in enumerate(corpus.ads)]
+    task = prog.add_task("loading demo ads", total=len(lines)) if prog is not None else None
+
+    def step(n: int) -> None:
+        if prog is not None and task is not None:
+            prog.update(task, completed=n)
+
+    res = ads.import_ads(db, lines, source="demo", actor="demo", progress=step)  # type: ignore[arg-type]
+    return res.added + res.updated
