@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Table, delete, func, or_, select, update
+from sqlalchemy.orm import Session
 
 from tipline.accounts.service import record
 from tipline.intake.service import refresh_entity_stats
@@ -112,6 +113,39 @@ def _report_children() -> list[tuple[Table, Any]]:
     return out
 
 
+def _expired_reports(s: Session, rules: Any, now: datetime, res: RetentionResult) -> None:
+    """The reports whose first matching rule says they are kept no longer (counted per rule)."""
+    for r in s.scalars(select(Report)):
+        for i, rule in enumerate(rules.reports, start=1):
+            if rule.matches(r):
+                if r.updated_at <= now - timedelta(days=rule.days):
+                    res.reports.append(r.id)
+                    key = f"#{i} {rule.submission}/{rule.status}/{rule.category} {rule.days}d"
+                    res.by_rule[key] = res.by_rule.get(key, 0) + 1
+                break
+
+
+def _expire_receipts(s: Session, cutoff: datetime, res: RetentionResult, dry_run: bool) -> None:
+    """Receipts older than the cutoff stop opening their report's follow-up."""
+    q = select(func.count()).select_from(Report).where(Report.receipt_lookup.isnot(None), Report.received_at <= cutoff)
+    res.receipts_expired = s.scalar(q) or 0
+    if not dry_run:
+        s.execute(
+            update(Report)
+            .where(Report.receipt_lookup.isnot(None), Report.received_at <= cutoff)
+            .values(receipt_lookup=None)
+        )
+
+
+def _stale_sessions(s: Session, now: datetime, days: int, res: RetentionResult, dry_run: bool) -> None:
+    """Ended staff sessions (revoked, or idle for a day) older than ``days``."""
+    q = or_(StaffSession.revoked.is_(True), StaffSession.last_seen_at <= now - timedelta(days=1))
+    stale = select(StaffSession.id).where(q, StaffSession.last_seen_at <= now - timedelta(days=days))
+    res.sessions = len(list(s.scalars(stale)))
+    if not dry_run:
+        s.execute(delete(StaffSession).where(StaffSession.id.in_(stale)))
+
+
 def run(
     db: Database, *, now: datetime | None = None, dry_run: bool = False, actor: str = "retention"
 ) -> RetentionResult:
@@ -120,28 +154,9 @@ def run(
     now = now or datetime.now(UTC)
     res = RetentionResult(dry_run)
     with db.session() as s:
-        for r in s.scalars(select(Report)):
-            for i, rule in enumerate(rules.reports, start=1):
-                if rule.matches(r):
-                    if r.updated_at <= now - timedelta(days=rule.days):
-                        res.reports.append(r.id)
-                        key = f"#{i} {rule.submission}/{rule.status}/{rule.category} {rule.days}d"
-                        res.by_rule[key] = res.by_rule.get(key, 0) + 1
-                    break
+        _expired_reports(s, rules, now, res)
         if rules.receipt_days is not None:
-            cutoff = now - timedelta(days=rules.receipt_days)
-            q = (
-                select(func.count())
-                .select_from(Report)
-                .where(Report.receipt_lookup.isnot(None), Report.received_at <= cutoff)
-            )
-            res.receipts_expired = s.scalar(q) or 0
-            if not dry_run:
-                s.execute(
-                    update(Report)
-                    .where(Report.receipt_lookup.isnot(None), Report.received_at <= cutoff)
-                    .values(receipt_lookup=None)
-                )
+            _expire_receipts(s, now - timedelta(days=rules.receipt_days), res, dry_run)
         ids = res.reports
         paths = (
             [
@@ -186,12 +201,8 @@ def run(
                 for cap in capabilities:
                     for step in cap.retention:
                         step(s, db.settings, touched - orphans)
-        sess_cut = now - timedelta(days=rules.session_days)
-        q = or_(StaffSession.revoked.is_(True), StaffSession.last_seen_at <= now - timedelta(days=1))
-        stale = select(StaffSession.id).where(q, StaffSession.last_seen_at <= sess_cut)
-        res.sessions = len(list(s.scalars(stale)))
+        _stale_sessions(s, now, rules.session_days, res, dry_run)
         if not dry_run:
-            s.execute(delete(StaffSession).where(StaffSession.id.in_(stale)))
             if res.reports or res.receipts_expired or res.sessions:
                 record(s, actor, "retention.run", None, None, **res.summary())
     if not dry_run:
