@@ -201,25 +201,9 @@ def _ct_section(root: etree._Element, tag: str, person_tag: str, p: dict[str, An
     _sub(section, "additionalInfo", " ".join(info))
 
 
-def cybertip_xml(snap: Snapshot, report: dict[str, Any]) -> bytes:
-    """One tipline report as a CyberTipline ``<report>`` document (UTF-8 bytes, schema-valid)."""
-    category = report["category"]
-    incident = CT_INCIDENT_TYPES.get(category)
-    if incident is None:
-        raise FormatError(
-            f"report {report['id']} has the category {category!r}, which has no CyberTipline incident type: "
-            "classify it (choose its category) before a CyberTipline referral, or refer it as a package"
-        )
-    root = etree.Element("report")
-    summ = _sub(root, "incidentSummary")
-    _sub(summ, "incidentType", incident)
-    if report.get("platform"):
-        _sub(summ, "platform", str(report["platform"]))
-    if report.get("escalate") or report.get("is_live") or report.get("priority") == 1:
-        why = [r["description"] for r in report.get("reasons", [])[:3]]
-        reason = f"tipline priority P{report.get('priority')}" + (f": {'; '.join(why)}" if why else "")
-        _sub(summ, "escalateToHighPriority", reason)
-    _sub(summ, "incidentDateTime", _iso(report.get("incident_at")) or _iso(report["received_at"]) or "")
+def _ct_internet(root: Any, report: dict[str, Any]) -> set[str]:
+    """``internetDetails``: the report's URLs, and the e-mails and phones of its text that no person
+    section carries (returned: the identifier values the person sections carry)."""
     entity_values = {
         kind: [e["value"] for e in report.get("entities", []) if e["kind"] == kind]
         for kind in ("url", "email", "phone")
@@ -245,32 +229,18 @@ def cybertip_xml(snap: Snapshot, report: dict[str, Any]) -> bytes:
     if not len(root.findall("internetDetails")) and report.get("platform"):
         chat = _sub(_sub(root, "internetDetails"), "chatImIncident")
         _sub(chat, "chatClient", str(report["platform"]))
-    reporter = _sub(root, "reporter")
-    person = _sub(reporter, "reportingPerson")
-    _sub(person, "lastName", snap.hotline)
-    _sub(
-        reporter,
-        "companyTemplate",
-        f"Referral {snap.reference} from {snap.hotline} (tipline report {report['id']}), "
-        f"made {snap.created_at.isoformat()} for {snap.agency['name']}. "
-        "The file hashes and chain of custody are in the referral package's manifest.",
-    )
-    roles = {
-        "reported": "Reported person.",
-        "broadcaster": "Broadcaster of the live stream.",
-        "viewer": "Viewer of the live stream.",
-    }
-    for p in report.get("persons", []):
-        if p.get("role") in roles:
-            _ct_section(root, "personOrUserReported", "personOrUserReportedPerson", p, roles[p["role"]])
-    for p in report.get("persons", []):
-        if p.get("role") == "victim":
-            _ct_section(root, "victim", "victimPerson", p, "Victim (name withheld by the hotline).")
+    return person_values
+
+
+def _ct_info(report: dict[str, Any], person_values: set[str], sectioned: tuple[str, ...]) -> list[str]:
+    """``additionalInfo``: what the schema has no element for (other persons, loose identifiers,
+    candidate jurisdictions, file hashes, the report text)."""
+    category = report["category"]
     info = [
         f"tipline report {report['id']} ({report['source']}), category {category}, priority P{report.get('priority')}, "
         f"status {report.get('status')}.",
     ]
-    others = [p for p in report.get("persons", []) if p.get("role") not in (*roles, "victim")]
+    others = [p for p in report.get("persons", []) if p.get("role") not in sectioned]
     for p in others:
         ids = "; ".join(f"{i.get('kind')}: {i.get('value')}" for i in p.get("identifiers", []))
         ips = "; ".join(str(ev.get("ip")) for ev in p.get("ip_events", []))
@@ -292,6 +262,51 @@ def cybertip_xml(snap: Snapshot, report: dict[str, Any]) -> bytes:
             info.append(f"File {f['id']}: {hashes}.")
     if report.get("text"):
         info.append("Report text:\n" + report["text"])
+    return info
+
+
+def cybertip_xml(snap: Snapshot, report: dict[str, Any]) -> bytes:
+    """One tipline report as a CyberTipline ``<report>`` document (UTF-8 bytes, schema-valid)."""
+    category = report["category"]
+    incident = CT_INCIDENT_TYPES.get(category)
+    if incident is None:
+        raise FormatError(
+            f"report {report['id']} has the category {category!r}, which has no CyberTipline incident type: "
+            "classify it (choose its category) before a CyberTipline referral, or refer it as a package"
+        )
+    root = etree.Element("report")
+    summ = _sub(root, "incidentSummary")
+    _sub(summ, "incidentType", incident)
+    if report.get("platform"):
+        _sub(summ, "platform", str(report["platform"]))
+    if report.get("escalate") or report.get("is_live") or report.get("priority") == 1:
+        why = [r["description"] for r in report.get("reasons", [])[:3]]
+        reason = f"tipline priority P{report.get('priority')}" + (f": {'; '.join(why)}" if why else "")
+        _sub(summ, "escalateToHighPriority", reason)
+    _sub(summ, "incidentDateTime", _iso(report.get("incident_at")) or _iso(report["received_at"]) or "")
+    person_values = _ct_internet(root, report)
+    reporter = _sub(root, "reporter")
+    person = _sub(reporter, "reportingPerson")
+    _sub(person, "lastName", snap.hotline)
+    _sub(
+        reporter,
+        "companyTemplate",
+        f"Referral {snap.reference} from {snap.hotline} (tipline report {report['id']}), "
+        f"made {snap.created_at.isoformat()} for {snap.agency['name']}. "
+        "The file hashes and chain of custody are in the referral package's manifest.",
+    )
+    roles = {
+        "reported": "Reported person.",
+        "broadcaster": "Broadcaster of the live stream.",
+        "viewer": "Viewer of the live stream.",
+    }
+    for p in report.get("persons", []):
+        if p.get("role") in roles:
+            _ct_section(root, "personOrUserReported", "personOrUserReportedPerson", p, roles[p["role"]])
+    for p in report.get("persons", []):
+        if p.get("role") == "victim":
+            _ct_section(root, "victim", "victimPerson", p, "Victim (name withheld by the hotline).")
+    info = _ct_info(report, person_values, (*roles, "victim"))
     _sub(root, "additionalInfo", "\n".join(info))
     xml = etree.tostring(root, encoding="UTF-8", xml_declaration=True, pretty_print=True)
     from tipline.cybertip.parse import CybertipError, parse_report
