@@ -329,6 +329,38 @@ def _tlp_stix(tlp: str) -> Any:
     )
 
 
+def _stix_observable(kind: str, value: str, service: str | None = None) -> Any:
+    """The STIX cyber-observable of an identifier, or None for a kind STIX has no type for."""
+    import stix2
+
+    if kind == "url":
+        return stix2.URL(value=value)
+    if kind in ("domain", "onion"):
+        return stix2.DomainName(value=value)
+    if kind == "email":
+        return stix2.EmailAddress(value=value)
+    if kind == "ipv4":
+        return stix2.IPv4Address(value=value)
+    if kind == "ipv6":
+        return stix2.IPv6Address(value=value)
+    if kind in ("account", "telegram", "skype", "snapchat", "kik", "discord"):
+        svc, _, login = value.partition("/") if kind == "account" else (kind, "", value)
+        return stix2.UserAccount(account_login=login or value, account_type=(service or svc or kind).lower())
+    return None
+
+
+def _stix_locations(r: dict[str, Any], common: dict[str, Any]) -> list[Any]:
+    """A report's five best candidate jurisdictions, with their evidence in words."""
+    import stix2
+
+    out = []
+    for c in r.get("jurisdiction", [])[:5]:
+        why = "; ".join(ev["detail"] + f" ({ev['value']})" for ev in c["evidence"][:6])
+        desc = f"candidate jurisdiction, weight {c['weight']:.2f}: {why}"
+        out.append(stix2.Location(country=c["country"], description=desc, **common))
+    return out
+
+
 def stix_bundle(snap: Snapshot) -> bytes:
     """The subject as a STIX 2.1 bundle (JSON bytes), parseable by ``stix2.parse`` without custom content."""
     import stix2
@@ -348,20 +380,7 @@ def stix_bundle(snap: Snapshot) -> bytes:
         key = (kind, value)
         if key in scos:
             return scos[key]
-        obj: Any = None
-        if kind == "url":
-            obj = stix2.URL(value=value)
-        elif kind in ("domain", "onion"):
-            obj = stix2.DomainName(value=value)
-        elif kind == "email":
-            obj = stix2.EmailAddress(value=value)
-        elif kind == "ipv4":
-            obj = stix2.IPv4Address(value=value)
-        elif kind == "ipv6":
-            obj = stix2.IPv6Address(value=value)
-        elif kind in ("account", "telegram", "skype", "snapchat", "kik", "discord"):
-            svc, _, login = value.partition("/") if kind == "account" else (kind, "", value)
-            obj = stix2.UserAccount(account_login=login or value, account_type=(service or svc or kind).lower())
+        obj = _stix_observable(kind, value, service)
         if obj is not None:
             scos[key] = obj
             objects.append(obj)
@@ -386,11 +405,7 @@ def stix_bundle(snap: Snapshot) -> bytes:
                     refs.append(obj.id)
             if f.get("pdq"):
                 other.append(f"PDQ hash of file {f['id']}: {f['pdq']}")
-        for c in r.get("jurisdiction", [])[:5]:
-            why = "; ".join(ev["detail"] + f" ({ev['value']})" for ev in c["evidence"][:6])
-            loc = stix2.Location(
-                country=c["country"], description=f"candidate jurisdiction, weight {c['weight']:.2f}: {why}", **common
-            )
+        for loc in _stix_locations(r, common):
             objects.append(loc)
             refs.append(loc.id)
         if not refs:
@@ -408,14 +423,8 @@ def stix_bundle(snap: Snapshot) -> bytes:
         objects.append(rep)
         report_sdos.append(rep)
         if other:
-            objects.append(
-                stix2.Note(
-                    abstract="Identifiers without a STIX observable type",
-                    content="\n".join(other),
-                    object_refs=[rep.id],
-                    **common,
-                )
-            )
+            abstract = "Identifiers without a STIX observable type"
+            objects.append(stix2.Note(abstract=abstract, content="\n".join(other), object_refs=[rep.id], **common))
     if snap.subject_type == "case":
         objects.append(
             stix2.Grouping(
