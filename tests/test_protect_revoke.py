@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
-from conftest import PASSWORD, bearer, full_token
-from helpers import _csrf, css, enrol, page, text_of  # noqa: F401 (_csrf: autouse)
+from conftest import full_token
+from helpers import PASSWORD, _csrf, bearer, css, enrol, page, text_of  # noqa: F401 (_csrf: autouse)
 from test_protect_auth import events, set_last_step_back
 from tipline.accounts import service as accounts
 from tipline.store.models import ApiToken, User
