@@ -17,7 +17,6 @@ NOT_YET_SPLIT = {
     "extract/handles.py:extract_handles",
     "graph/network.py:relink",
     "intake/service.py:_analyse",
-    "routing/formats.py:summary_pdf",
     "synth/world.py:_network",
     "synth/world.py:cybertip",
     "synth/world.py:platform_report",

@@ -602,6 +602,45 @@ class _Pdf:
         self.set(10)
 
 
+def _pdf_report(d: _Pdf, r: dict[str, Any]) -> None:
+    """One report's section of the summary: facts, why its priority, text, identifiers, file hashes."""
+    from tipline.i18n.templating import defang
+
+    d.h(f"Report {r['id']} - {r['category']} - P{r.get('priority')}")
+    d.p(
+        f"Source: {r['source']}{' (' + r['platform'] + ')' if r.get('platform') else ''}; "
+        f"status {r.get('status')}; "
+        f"received {_iso(r['received_at'])}; incident {_iso(r.get('incident_at')) or 'unknown'}; "
+        f"language {r.get('language') or 'unknown'}; stated country {r.get('country') or 'none'}"
+        + ("; LIVE" if r.get("is_live") else "")
+    )
+    if r.get("reasons"):
+        d.p("Why this priority: " + "; ".join(f"{x['description']} (+{x['points']:g})" for x in r["reasons"]))
+    d.p("Text: " + defang_text(r.get("text") or "(no text)"))
+    d.table(
+        ["kind", "value", "found in"],
+        [
+            [
+                e["kind"],
+                defang(e["value"]) if e["kind"] in ("url", "domain", "email", "onion") else e["value"],
+                ", ".join(sorted({s["field"] for s in e["sources"]})),
+            ]
+            for e in r.get("entities", [])
+        ],
+        (20, 80, 40),
+    )
+    if r.get("files"):
+        d.p("Files (hashes only):")
+        d.table(
+            ["file", "type", "SHA-256 / MD5"],
+            [
+                [str(f["id"]), f.get("media_type") or "?", f.get("sha256") or f.get("md5") or f.get("pdq") or "?"]
+                for f in r["files"]
+            ],
+            (15, 30, 95),
+        )
+
+
 def summary_pdf(snap: Snapshot) -> bytes:
     """The referral for people: who, what, why these countries, identifiers, files and handling."""
     from tipline.i18n.templating import defang
@@ -635,39 +674,7 @@ def summary_pdf(snap: Snapshot) -> bytes:
         (15, 15, 110),
     )
     for r in snap.reports:
-        d.h(f"Report {r['id']} - {r['category']} - P{r.get('priority')}")
-        d.p(
-            f"Source: {r['source']}{' (' + r['platform'] + ')' if r.get('platform') else ''}; "
-            f"status {r.get('status')}; "
-            f"received {_iso(r['received_at'])}; incident {_iso(r.get('incident_at')) or 'unknown'}; "
-            f"language {r.get('language') or 'unknown'}; stated country {r.get('country') or 'none'}"
-            + ("; LIVE" if r.get("is_live") else "")
-        )
-        if r.get("reasons"):
-            d.p("Why this priority: " + "; ".join(f"{x['description']} (+{x['points']:g})" for x in r["reasons"]))
-        d.p("Text: " + defang_text(r.get("text") or "(no text)"))
-        d.table(
-            ["kind", "value", "found in"],
-            [
-                [
-                    e["kind"],
-                    defang(e["value"]) if e["kind"] in ("url", "domain", "email", "onion") else e["value"],
-                    ", ".join(sorted({s["field"] for s in e["sources"]})),
-                ]
-                for e in r.get("entities", [])
-            ],
-            (20, 80, 40),
-        )
-        if r.get("files"):
-            d.p("Files (hashes only):")
-            d.table(
-                ["file", "type", "SHA-256 / MD5"],
-                [
-                    [str(f["id"]), f.get("media_type") or "?", f.get("sha256") or f.get("md5") or f.get("pdq") or "?"]
-                    for f in r["files"]
-                ],
-                (15, 30, 95),
-            )
+        _pdf_report(d, r)
     if snap.takedowns:
         d.h("Reported URLs: notice and takedown")
         d.table(
