@@ -200,3 +200,18 @@ def test_spark_engine_gives_the_stored_ads_the_same_clusters(sqlite_db: Database
     local = service.compute_clusters(sqlite_db)
     on_spark = service.compute_clusters(sqlite_db, engine="spark", spark=spark)
     assert local and on_spark == local
+
+
+def test_the_demo_world_has_ads_that_share_phones_with_its_reports(sqlite_db: Database) -> None:
+    import io
+
+    from rich.console import Console
+
+    from tipline.demo import load_demo
+
+    summary = load_demo(sqlite_db, seed=2, n_reports=40, console=Console(file=io.StringIO()))
+    assert summary is not None and summary["ads"] == 600
+    linked = [c for c in service.stored_clusters(sqlite_db) if service.cluster_view(sqlite_db, c["id"]).reports]
+    assert linked  # clusters whose phone is a network's phone in the world's reports
+    ad = service.cluster_view(sqlite_db, linked[0]["id"]).ads[0]
+    assert graph.network_id_of_evidence(sqlite_db, ad.evidence_id) is not None
