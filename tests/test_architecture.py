@@ -16,7 +16,6 @@ MAX_LINES = 80
 NOT_YET_SPLIT = {
     "extract/handles.py:extract_handles",
     "graph/network.py:relink",
-    "intake/service.py:_analyse",
     "synth/world.py:_network",
     "synth/world.py:cybertip",
     "synth/world.py:platform_report",

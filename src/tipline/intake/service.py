@@ -585,6 +585,56 @@ def analyse_report(db: Database, report_id: int, *, recheck: bool = True) -> int
 _RECHECK_MAX = 20
 
 
+def _replace_mentions(s: Session, report_id: int, found: list[Any], ids: dict[tuple[str, str], int]) -> set[int]:
+    """The report's mentions, written anew (one per entity, field and place); returns the entities it
+    mentioned before."""
+    old_entities = set(s.scalars(select(Mention.entity_id).where(Mention.report_id == report_id)))
+    s.execute(delete(Mention).where(Mention.report_id == report_id))
+    seen: set[tuple[int, str, int | None]] = set()
+    for f in found:
+        eid = ids[(f.kind, f.value)]
+        key = (eid, f.field, f.start)
+        if key in seen:
+            continue
+        seen.add(key)
+        s.add(
+            Mention(
+                entity_id=eid,
+                report_id=report_id,
+                field=f.field,
+                start=f.start,
+                end=f.end,
+                confidence=f.confidence,
+                disguise=f.disguise or None,
+                alternatives=[list(a) for a in f.alternatives] or None,
+                linkable=f.linkable,
+            )
+        )
+    s.flush()
+    return old_entities
+
+
+def _waiting_reports(s: Session, report_id: int, ids: dict[tuple[str, str], int], entity_ids: set[int]) -> list[int]:
+    """Reports with an unconfirmed ambiguous reading that share an identifier with this one: to check again
+    (this report may confirm their reading)."""
+    phones = [eid for (k, _v), eid in ids.items() if k in ("phone", "whatsapp")]
+    if not (entity_ids and phones):
+        return []
+    sharing = (
+        select(Mention.report_id)
+        .where(Mention.entity_id.in_(entity_ids), Mention.report_id != report_id, Mention.linkable.is_(True))
+        .distinct()
+    )
+    return list(
+        s.scalars(
+            select(Mention.report_id)
+            .where(Mention.report_id.in_(sharing), Mention.linkable.is_(False))
+            .distinct()
+            .limit(_RECHECK_MAX)
+        )
+    )
+
+
 def _analyse(db: Database, report_id: int) -> tuple[int, list[int]]:
     capabilities = db.require_capabilities()
     rules = load_rules(_rules_path(db), kinds=rule_kinds(capabilities))
@@ -596,29 +646,7 @@ def _analyse(db: Database, report_id: int) -> tuple[int, list[int]]:
         followups = list(s.scalars(select(FollowUp).where(FollowUp.report_id == report_id)))
         found = _resolve_readings(s, row, _entities_of(row, followups))
         ids = upsert_entities(s, {(f.kind, f.value) for f in found}, now)
-        old_entities = set(s.scalars(select(Mention.entity_id).where(Mention.report_id == report_id)))
-        s.execute(delete(Mention).where(Mention.report_id == report_id))
-        seen: set[tuple[int, str, int | None]] = set()
-        for f in found:
-            eid = ids[(f.kind, f.value)]
-            key = (eid, f.field, f.start)
-            if key in seen:
-                continue
-            seen.add(key)
-            s.add(
-                Mention(
-                    entity_id=eid,
-                    report_id=report_id,
-                    field=f.field,
-                    start=f.start,
-                    end=f.end,
-                    confidence=f.confidence,
-                    disguise=f.disguise or None,
-                    alternatives=[list(a) for a in f.alternatives] or None,
-                    linkable=f.linkable,
-                )
-            )
-        s.flush()
+        old_entities = _replace_mentions(s, report_id, found, ids)
         # an ambiguous reading (see _resolve_readings) names its entity, but links nothing
         entity_ids = {ids[(f.kind, f.value)] for f in found if f.linkable}
         refresh_entity_stats(s, entity_ids | old_entities, now)
@@ -663,23 +691,7 @@ def _analyse(db: Database, report_id: int) -> tuple[int, list[int]]:
         for cap in capabilities:
             if cap.after_analysis is not None:
                 cap.after_analysis(ctx)
-        waiting: list[int] = []
-        phones = [eid for (k, _v), eid in ids.items() if k in ("phone", "whatsapp")]
-        if entity_ids and phones:
-            sharing = (
-                select(Mention.report_id)
-                .where(Mention.entity_id.in_(entity_ids), Mention.report_id != report_id, Mention.linkable.is_(True))
-                .distinct()
-            )
-            waiting = list(
-                s.scalars(
-                    select(Mention.report_id)
-                    .where(Mention.report_id.in_(sharing), Mention.linkable.is_(False))
-                    .distinct()
-                    .limit(_RECHECK_MAX)
-                )
-            )
-        return scored.priority, waiting
+        return scored.priority, _waiting_reports(s, report_id, ids, entity_ids)
 
 
 def refresh_entity_stats(s: Session, entity_ids: set[int], now: datetime) -> None:
