@@ -231,27 +231,33 @@ def _ad_template(rng: random.Random) -> str:
     return " ".join(parts)
 
 
-def _network(rng: random.Random, idx: int, platforms: list[SynthPlatform], epoch: datetime, taken: set[str]) -> Network:
-    country = "PH" if idx % 2 == 0 else rng.choices(SOURCE_COUNTRIES, weights=(2, 1, 1, 1, 1))[0]
-    cities = rng.sample(CITIES[country], rng.randint(1, 3))
-    phones = [_uniq(rng, lambda r: ids.random_mobile(r, country), taken) for _ in range(rng.randint(2, 3))]
-    whatsapp = [phones[0]] if rng.random() < 0.6 else []
-    telegram = [_uniq(rng, ids.handle, taken) for _ in range(rng.randint(1, 2))]
+def _maybe(rng: random.Random, taken: set[str], p: float, make: Any) -> list[str]:
+    """One fresh value with probability ``p``, else none."""
+    return [_uniq(rng, make, taken)] if rng.random() < p else []
 
-    def maybe(p: float, make: Any) -> list[str]:
-        return [_uniq(rng, make, taken)] if rng.random() < p else []
 
-    skype = maybe(0.4, lambda r: ids.handle(r).lower())
-    snapchat = maybe(0.25, lambda r: ids.handle(r, sep="").lower()[:15])
-    kik = maybe(0.2, lambda r: ids.handle(r).lower()[:20])
-    discord = maybe(0.2, lambda r: ids.handle(r).lower())
-    domains = [_uniq(rng, ids.domain, taken) for _ in range(rng.randint(1, 2))]
+def _messenger_handles(rng: random.Random, taken: set[str]) -> tuple[list[str], list[str], list[str], list[str]]:
+    """Skype, Snapchat, Kik and Discord names (each one or none)."""
+    skype = _maybe(rng, taken, 0.4, lambda r: ids.handle(r).lower())
+    snapchat = _maybe(rng, taken, 0.25, lambda r: ids.handle(r, sep="").lower()[:15])
+    kik = _maybe(rng, taken, 0.2, lambda r: ids.handle(r).lower()[:20])
+    discord = _maybe(rng, taken, 0.2, lambda r: ids.handle(r).lower())
+    return skype, snapchat, kik, discord
+
+
+def _emails(rng: random.Random, domains: list[str], taken: set[str]) -> list[str]:
+    """One or two addresses: on the network's own domain or at a free mail provider."""
     emails = []
     for _ in range(rng.randint(1, 2)):
         if rng.random() < 0.4:
             emails.append(_uniq(rng, lambda r: f"{r.choice(('booking', 'info', 'vip', 'rooms'))}@{domains[0]}", taken))
         else:
             emails.append(_uniq(rng, lambda r: f"{ids.email_local(r)}@{r.choice(ids.FAKE_MAIL_DOMAINS)}", taken))
+    return emails
+
+
+def _wallets(rng: random.Random, idx: int, taken: set[str]) -> list[tuple[str, str]]:
+    """Bitcoin always; Ethereum, Tron and Monero for some networks (and always for some indexes)."""
     wallets: list[tuple[str, str]] = []
     for _ in range(1 + (rng.random() < 0.3)):
         make = ids.btc_base58 if rng.random() < 0.5 else ids.btc_bech32
@@ -262,8 +268,13 @@ def _network(rng: random.Random, idx: int, platforms: list[SynthPlatform], epoch
         wallets.append(("trx", _uniq(rng, ids.trx_address, taken)))
     if rng.random() < 0.2 or idx % 6 == 3:
         wallets.append(("xmr", _uniq(rng, ids.xmr_address, taken)))
-    ibans = maybe(1.0 if idx % 3 == 0 else 0.3, lambda r: ids.iban(r, r.choice(MULE_IBAN_COUNTRIES)))
-    mtcns = [_uniq(rng, ids.mtcn, taken) for _ in range(rng.randint(2, 4))]
+    return wallets
+
+
+def _urls(
+    rng: random.Random, domains: list[str], cities: list[str], platforms: list[SynthPlatform], taken: set[str]
+) -> list[str]:
+    """Ad pages on the network's own domains, then on the classifieds platform."""
     adboard = next(p for p in platforms if p.kind == "classifieds")
     urls = []
     for d in domains:
@@ -279,6 +290,13 @@ def _network(rng: random.Random, idx: int, platforms: list[SynthPlatform], epoch
     for _ in range(rng.randint(1, 3)):
         slug = rng.choice(cities).lower().replace(" ", "-")
         urls.append(_uniq(rng, lambda r, s=slug: f"https://{adboard.domain}/ad/{s}/{ids.rand_alnum(r, 7)}", taken))
+    return urls
+
+
+def _accounts(
+    rng: random.Random, platforms: list[SynthPlatform], telegram: list[str], taken: set[str]
+) -> list[tuple[str, str]]:
+    """Accounts on every platform but the remittance one; a Telegram name is sometimes reused."""
     accounts: list[tuple[str, str]] = []
     for p in platforms:
         if p.kind == "remittance":
@@ -291,6 +309,23 @@ def _network(rng: random.Random, idx: int, platforms: list[SynthPlatform], epoch
                 accounts.append((p.name, telegram[0]))  # username reused across services
             else:
                 accounts.append((p.name, _uniq(rng, ids.handle, taken)))
+    return accounts
+
+
+def _network(rng: random.Random, idx: int, platforms: list[SynthPlatform], epoch: datetime, taken: set[str]) -> Network:
+    country = "PH" if idx % 2 == 0 else rng.choices(SOURCE_COUNTRIES, weights=(2, 1, 1, 1, 1))[0]
+    cities = rng.sample(CITIES[country], rng.randint(1, 3))
+    phones = [_uniq(rng, lambda r: ids.random_mobile(r, country), taken) for _ in range(rng.randint(2, 3))]
+    whatsapp = [phones[0]] if rng.random() < 0.6 else []
+    telegram = [_uniq(rng, ids.handle, taken) for _ in range(rng.randint(1, 2))]
+    skype, snapchat, kik, discord = _messenger_handles(rng, taken)
+    domains = [_uniq(rng, ids.domain, taken) for _ in range(rng.randint(1, 2))]
+    emails = _emails(rng, domains, taken)
+    wallets = _wallets(rng, idx, taken)
+    ibans = _maybe(rng, taken, 1.0 if idx % 3 == 0 else 0.3, lambda r: ids.iban(r, r.choice(MULE_IBAN_COUNTRIES)))
+    mtcns = [_uniq(rng, ids.mtcn, taken) for _ in range(rng.randint(2, 4))]
+    urls = _urls(rng, domains, cities, platforms, taken)
+    accounts = _accounts(rng, platforms, telegram, taken)
     ips = [_uniq(rng, ids.public_ipv4, taken) for _ in range(rng.randint(2, 3))]
     viewers = [
         Viewer(_uniq(rng, lambda r: ids.handle(r).lower(), taken), ids.public_ipv4(rng), rng.choice(DEMAND_COUNTRIES))
@@ -382,6 +417,25 @@ def _share(rng: random.Random, networks: list[Network]) -> list[tuple[str, str, 
 
 
 # ---------------------------------------------------------------------------------------------- reports
+
+
+@dataclass
+class _Content:
+    """What drawing one report produced besides its platform and time: text, category and structured parts
+    (``persons`` for the JSON door, ``reported`` for the CyberTipline door)."""
+
+    category: Category
+    text: str
+    lang: str
+    age: int | None = None
+    escalate: bool = False
+    is_live: bool = False
+    escalate_reason: str | None = None
+    country: str | None = None
+    persons: list[dict[str, Any]] = field(default_factory=list)
+    reported: list[CtReported] = field(default_factory=list)
+    victims: list[dict[str, Any]] = field(default_factory=list)
+    urls: list[str] = field(default_factory=list)
 
 
 class _Gen:
@@ -782,108 +836,116 @@ class _Gen:
         if p.kind == "remittance":
             lang = "en"
         country = n.country if (n is not None and rng.random() < 0.6) else None
-        age: int | None = None
-        escalate = False
-        is_live = False
-        urls: list[str] = []
-        victims: list[dict[str, Any]] = []
-        persons: list[dict[str, Any]] = []
         if n is not None:
-            category = self.network_category("platform", p)
-            if p.kind == "remittance":
-                template = rng.choice(tx.REMITTANCE_NETWORK["en"])
-                items = self.pick(n, rng.randint(1, 3), money=True)
-            else:
-                templates = tx.PLATFORM_NETWORK[lang]
-                if p.kind == "classifieds":
-                    templates = tuple(x for x in templates if "{ad}" in x)
-                else:
-                    templates = tuple(x for x in templates if "{ad}" not in x) or templates
-                template = rng.choice(templates)
-                items = self.pick(n, rng.randint(1, 2))
-            age = rng.randint(8, 16) if ("{age}" in template or rng.random() < 0.5) else None
-            kw = {"city": n.city_at(t), "age": self.age_str(lang, age) if age else ""}
-            if "{ad}" in template:
-                kw["ad"] = self.ad(n, t, truth, country)
-            text = self.text_with_contacts(template, items, lang, country, truth, t, **kw)
-            escalate = rng.random() < 0.15
-            is_live = p.streams and rng.random() < 0.2
-            identifiers: list[dict[str, Any]] = []
-            acct = self.account_on(n, p)
-            if acct is not None:
-                identifiers.append({"kind": "account", "value": acct, "platform": p.name})
-                truth.add("account", ids.norm_account(p.name, acct))
-            identifiers += self.structured_ids(n, rng.randint(0 if acct else 1, 2), truth)
-            ev = self.ip_events(n.ips, t, truth, rng.randint(1, 3)) if p.kind != "remittance" else []
-            persons.append(
-                {
-                    "identifiers": identifiers,
-                    "ip_events": [{"ip": ip, "event": e, "at": at.isoformat(), "port": port} for ip, e, at, port in ev],
-                    "country": n.country if rng.random() < 0.5 else None,
-                }
-            )
-            if age is not None and rng.random() < 0.7:
-                victims.append({"age": age})
-                if rng.random() < 0.2:
-                    victims.append({"age": max(age - rng.randint(1, 4), 5)})
-            if p.kind == "classifieds":
-                ad_urls = [u for u in n.urls if ids.norm_domain(urlsplit(u).netloc) == p.domain] or n.urls
-                u = rng.choice(ad_urls)
-                urls.append(u)
-                truth.add("url", u)
-                truth.add("domain", ids.norm_domain(urlsplit(u).netloc))
+            c = self._platform_network(n, p, t, lang, country, truth)
         else:
-            cat_s, template = rng.choice(tx.NOISE_PLATFORM)
-            category = Category(cat_s)
-            lang = "en"
-            text = self.fill(template, lang, t)
-            if p.kind != "remittance":
-                acct = ids.handle(rng)
-                truth.add("account", ids.norm_account(p.name, acct))
-                ip = ids.public_ipv4(rng)
-                ev = self.ip_events([ip], t, truth, 1)
-                persons.append(
-                    {
-                        "identifiers": [{"kind": "account", "value": acct, "platform": p.name}],
-                        "ip_events": [
-                            {"ip": i, "event": e, "at": at.isoformat(), "port": port} for i, e, at, port in ev
-                        ],
-                    }
-                )
-            if category == Category.UNSOLICITED_OBSCENE:
-                age = rng.randrange(10, 16)
-                victims.append({"age": age})
+            c = self._platform_noise(p, t, truth)
         incident = t - timedelta(minutes=rng.randrange(1, 60 * 24 * 3))
         payload = {
             "report_id": self.next_report_id(p),
-            "category": category.value,
-            "text": text,
-            "language": lang,
+            "category": c.category.value,
+            "text": c.text,
+            "language": c.lang,
             "country": country,
             "incident_at": incident.isoformat(),
-            "escalate": escalate,
-            "is_live": is_live,
-            "reported_persons": persons,
-            "victims": victims,
-            "urls": urls,
+            "escalate": c.escalate,
+            "is_live": c.is_live,
+            "reported_persons": c.persons,
+            "victims": c.victims,
+            "urls": c.urls,
         }
         return SynthReport(
             door="platform",
             payload=payload,
             platform=p.name,
-            text=text,
-            language=lang,
+            text=c.text,
+            language=c.lang,
             country=country,
             network_id=n.id if n else None,
             truth_entities=list(truth.entities),
-            truth_priority_hint=self.priority(n is not None, escalate, age, category),
-            category=category,
+            truth_priority_hint=self.priority(n is not None, c.escalate, c.age, c.category),
+            category=c.category,
             incident_at=incident,
-            is_live=is_live,
-            escalate=escalate,
-            victim_age=age,
+            is_live=c.is_live,
+            escalate=c.escalate,
+            victim_age=c.age,
             truth_mentions=truth.mentions,
         )
+
+    def _platform_network(
+        self, n: Network, p: SynthPlatform, t: datetime, lang: str, country: str | None, truth: _Truth
+    ) -> _Content:
+        """A platform's report about a network: its text, the reported account and the victims' ages."""
+        rng = self.rng
+        category = self.network_category("platform", p)
+        if p.kind == "remittance":
+            template = rng.choice(tx.REMITTANCE_NETWORK["en"])
+            items = self.pick(n, rng.randint(1, 3), money=True)
+        else:
+            templates = tx.PLATFORM_NETWORK[lang]
+            if p.kind == "classifieds":
+                templates = tuple(x for x in templates if "{ad}" in x)
+            else:
+                templates = tuple(x for x in templates if "{ad}" not in x) or templates
+            template = rng.choice(templates)
+            items = self.pick(n, rng.randint(1, 2))
+        age = rng.randint(8, 16) if ("{age}" in template or rng.random() < 0.5) else None
+        kw = {"city": n.city_at(t), "age": self.age_str(lang, age) if age else ""}
+        if "{ad}" in template:
+            kw["ad"] = self.ad(n, t, truth, country)
+        c = _Content(category, self.text_with_contacts(template, items, lang, country, truth, t, **kw), lang, age)
+        c.escalate = rng.random() < 0.15
+        c.is_live = p.streams and rng.random() < 0.2
+        c.persons.append(self._platform_person(n, p, t, truth))
+        if age is not None and rng.random() < 0.7:
+            c.victims.append({"age": age})
+            if rng.random() < 0.2:
+                c.victims.append({"age": max(age - rng.randint(1, 4), 5)})
+        if p.kind == "classifieds":
+            ad_urls = [u for u in n.urls if ids.norm_domain(urlsplit(u).netloc) == p.domain] or n.urls
+            u = rng.choice(ad_urls)
+            c.urls.append(u)
+            truth.add("url", u)
+            truth.add("domain", ids.norm_domain(urlsplit(u).netloc))
+        return c
+
+    def _platform_person(self, n: Network, p: SynthPlatform, t: datetime, truth: _Truth) -> dict[str, Any]:
+        """The reported person of a platform's report: its account there, other identifiers, IP events."""
+        rng = self.rng
+        identifiers: list[dict[str, Any]] = []
+        acct = self.account_on(n, p)
+        if acct is not None:
+            identifiers.append({"kind": "account", "value": acct, "platform": p.name})
+            truth.add("account", ids.norm_account(p.name, acct))
+        identifiers += self.structured_ids(n, rng.randint(0 if acct else 1, 2), truth)
+        ev = self.ip_events(n.ips, t, truth, rng.randint(1, 3)) if p.kind != "remittance" else []
+        return {
+            "identifiers": identifiers,
+            "ip_events": [{"ip": ip, "event": e, "at": at.isoformat(), "port": port} for ip, e, at, port in ev],
+            "country": n.country if rng.random() < 0.5 else None,
+        }
+
+    def _platform_noise(self, p: SynthPlatform, t: datetime, truth: _Truth) -> _Content:
+        """A platform's report that names no network (a one-off account)."""
+        rng = self.rng
+        cat_s, template = rng.choice(tx.NOISE_PLATFORM)
+        category = Category(cat_s)
+        c = _Content(category, self.fill(template, "en", t), "en")
+        if p.kind != "remittance":
+            acct = ids.handle(rng)
+            truth.add("account", ids.norm_account(p.name, acct))
+            ip = ids.public_ipv4(rng)
+            ev = self.ip_events([ip], t, truth, 1)
+            c.persons.append(
+                {
+                    "identifiers": [{"kind": "account", "value": acct, "platform": p.name}],
+                    "ip_events": [{"ip": i, "event": e, "at": at.isoformat(), "port": port} for i, e, at, port in ev],
+                }
+            )
+        if category == Category.UNSOLICITED_OBSCENE:
+            c.age = rng.randrange(10, 16)
+            c.victims.append({"age": c.age})
+        return c
 
     def cybertip(self, n: Network | None) -> SynthReport:
         rng = self.rng
@@ -891,76 +953,19 @@ class _Gen:
         plats = [p for p in self.w.platforms if p.kind in ("video_chat", "live_streaming", "social", "classifieds")]
         p = rng.choice(plats)
         t = self.report_time(n)
-        lang = "en"
         incident = t - timedelta(minutes=rng.randrange(1, 60 * 24 * 3))
-        age: int | None = None
-        escalate_reason = None
-        country = None
-        reported: list[CtReported] = []
-        urls: list[str] = []
-        if n is not None:
-            category = self.network_category("cybertip", p)
-            templates = tuple(x for x in tx.PLATFORM_NETWORK["en"] if ("{ad}" in x) == (p.kind == "classifieds"))
-            template = rng.choice(templates)
-            age = rng.randint(8, 16) if ("{age}" in template or rng.random() < 0.5) else None
-            kw = {"city": n.city_at(t), "age": self.age_str(lang, age) if age else ""}
-            if "{ad}" in template:
-                kw["ad"] = self.ad(n, t, truth, None)
-            text = self.text_with_contacts(template, self.pick(n, 1), lang, None, truth, t, **kw)
-            if rng.random() < 0.15:
-                escalate_reason = rng.choice(
-                    ("Child appears to be in ongoing danger.", "Live abuse appears to be ongoing.")
-                )
-            person = CtReported(service=p.name)
-            acct = self.account_on(n, p)
-            if acct is not None:
-                person.screen_name = acct
-                truth.add("account", ids.norm_account(p.name, acct))
-            for ph in rng.sample(n.phones, rng.randint(0, 1)):
-                person.phones.append(CtPhone(*ids.phone_parts(ph)))
-                truth.add("phone", ph)
-            if rng.random() < 0.4:
-                e = rng.choice(n.emails)
-                person.emails.append(e)
-                truth.add("email", e.lower())
-            for ip, ev, at, port in self.ip_events(n.ips, t, truth, rng.randint(1, 3)):
-                person.ip_events.append(CtIpEvent(ip, ev, at, port))
-            if rng.random() < 0.5:
-                person.country = n.country
-                country = n.country
-            reported.append(person)
-            if p.kind == "classifieds" or rng.random() < 0.2:
-                u = rng.choice(n.urls)
-                urls.append(u)
-                truth.add("url", u)
-                truth.add("domain", ids.norm_domain(urlsplit(u).netloc))
-        else:
-            category = rng.choice((Category.UNSOLICITED_OBSCENE, Category.MISLEADING_WORDS_IMAGES))
-            text = self.fill(
-                "Automated detection, reviewed on {date}: adult account sent an unsolicited link to a user aged "
-                "{child}; account suspended."
-                if category == Category.UNSOLICITED_OBSCENE
-                else "Profile uses cartoon images to draw in younger users; reviewed on {date}, {n} posts removed.",
-                lang,
-                t,
-            )
-            acct = ids.handle(rng)
-            truth.add("account", ids.norm_account(p.name, acct))
-            person = CtReported(service=p.name, screen_name=acct)
-            for ip, ev, at, port in self.ip_events([ids.public_ipv4(rng)], t, truth, 1):
-                person.ip_events.append(CtIpEvent(ip, ev, at, port))
-            reported.append(person)
-        victim_ages = [age] if age is not None and rng.random() < 0.7 else []
+        c = self._cybertip_network(n, p, t, truth) if n is not None else self._cybertip_noise(p, t, truth)
+        victim_ages = [c.age] if c.age is not None and rng.random() < 0.7 else []
         doc = build_xml(
             CtReport(
-                category=category,
+                category=c.category,
                 platform=p.name,
                 incident_at=incident,
-                text=text,
-                escalate_reason=escalate_reason,
-                urls=urls,
+                text=c.text,
+                escalate_reason=c.escalate_reason,
+                urls=c.urls,
                 chat_client=p.name if p.kind != "classifieds" else None,
-                reported=reported,
+                reported=c.reported,
                 victim_ages=victim_ages,
             )
         )
@@ -968,18 +973,86 @@ class _Gen:
             door="cybertip",
             payload=doc,
             platform=p.name,
-            text=text,
-            language=lang,
-            country=country,
+            text=c.text,
+            language=c.lang,
+            country=c.country,
             network_id=n.id if n else None,
             truth_entities=list(truth.entities),
-            truth_priority_hint=self.priority(n is not None, escalate_reason is not None, age, category),
-            category=category,
+            truth_priority_hint=self.priority(n is not None, c.escalate_reason is not None, c.age, c.category),
+            category=c.category,
             incident_at=incident,
-            escalate=escalate_reason is not None,
-            victim_age=age,
+            escalate=c.escalate_reason is not None,
+            victim_age=c.age,
             truth_mentions=truth.mentions,
         )
+
+    def _cybertip_network(self, n: Network, p: SynthPlatform, t: datetime, truth: _Truth) -> _Content:
+        """A CyberTipline report about a network (always in English)."""
+        rng = self.rng
+        lang = "en"
+        category = self.network_category("cybertip", p)
+        templates = tuple(x for x in tx.PLATFORM_NETWORK["en"] if ("{ad}" in x) == (p.kind == "classifieds"))
+        template = rng.choice(templates)
+        age = rng.randint(8, 16) if ("{age}" in template or rng.random() < 0.5) else None
+        kw = {"city": n.city_at(t), "age": self.age_str(lang, age) if age else ""}
+        if "{ad}" in template:
+            kw["ad"] = self.ad(n, t, truth, None)
+        c = _Content(
+            category, self.text_with_contacts(template, self.pick(n, 1), lang, None, truth, t, **kw), lang, age
+        )
+        if rng.random() < 0.15:
+            c.escalate_reason = rng.choice(
+                ("Child appears to be in ongoing danger.", "Live abuse appears to be ongoing.")
+            )
+        person = self._cybertip_person(n, p, t, truth)
+        c.country = person.country
+        c.reported.append(person)
+        if p.kind == "classifieds" or rng.random() < 0.2:
+            u = rng.choice(n.urls)
+            c.urls.append(u)
+            truth.add("url", u)
+            truth.add("domain", ids.norm_domain(urlsplit(u).netloc))
+        return c
+
+    def _cybertip_person(self, n: Network, p: SynthPlatform, t: datetime, truth: _Truth) -> CtReported:
+        """The reported person of a CyberTipline report about a network."""
+        rng = self.rng
+        person = CtReported(service=p.name)
+        acct = self.account_on(n, p)
+        if acct is not None:
+            person.screen_name = acct
+            truth.add("account", ids.norm_account(p.name, acct))
+        for ph in rng.sample(n.phones, rng.randint(0, 1)):
+            person.phones.append(CtPhone(*ids.phone_parts(ph)))
+            truth.add("phone", ph)
+        if rng.random() < 0.4:
+            e = rng.choice(n.emails)
+            person.emails.append(e)
+            truth.add("email", e.lower())
+        for ip, ev, at, port in self.ip_events(n.ips, t, truth, rng.randint(1, 3)):
+            person.ip_events.append(CtIpEvent(ip, ev, at, port))
+        if rng.random() < 0.5:
+            person.country = n.country
+        return person
+
+    def _cybertip_noise(self, p: SynthPlatform, t: datetime, truth: _Truth) -> _Content:
+        """A CyberTipline report that names no network (automated detection of a one-off account)."""
+        rng = self.rng
+        category = rng.choice((Category.UNSOLICITED_OBSCENE, Category.MISLEADING_WORDS_IMAGES))
+        text = self.fill(
+            "Automated detection, reviewed on {date}: adult account sent an unsolicited link to a user aged "
+            "{child}; account suspended."
+            if category == Category.UNSOLICITED_OBSCENE
+            else "Profile uses cartoon images to draw in younger users; reviewed on {date}, {n} posts removed.",
+            "en",
+            t,
+        )
+        acct = ids.handle(rng)
+        truth.add("account", ids.norm_account(p.name, acct))
+        person = CtReported(service=p.name, screen_name=acct)
+        for ip, ev, at, port in self.ip_events([ids.public_ipv4(rng)], t, truth, 1):
+            person.ip_events.append(CtIpEvent(ip, ev, at, port))
+        return _Content(category, text, "en", reported=[person])
 
     def live(self, n: Network | None) -> SynthReport:
         rng = self.rng
