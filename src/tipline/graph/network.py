@@ -211,58 +211,108 @@ def relink(s: Session, guard: Guard, report_ids: set[int], entity_ids: set[int])
     name in turn). Cost: the size of those networks.
     """
     serialize(s)
-    nids = set(_report_nids(s, report_ids).values()) | set(_entity_nids(s, entity_ids).values())
+    c = _Closure(s, guard)
+    c.nids = set(_report_nids(s, report_ids).values()) | set(_entity_nids(s, entity_ids).values())
     info = entity_info(s, entity_ids)
     linking0 = [e for e in entity_ids if e in info and guard.links(*info[e])]
-    pending = set(report_ids)
+    c.pending = set(report_ids)
     for part in chunks(linking0):
-        pending.update(
+        c.pending.update(
             s.scalars(
                 select(Mention.report_id).where(Mention.entity_id.in_(part), Mention.linkable.is_(True)).distinct()
             )
         )
-    pending_ev = _evidence_naming(s, linking0)
-    reports: set[int] = set()
-    items: set[int] = set()
-    edges: list[tuple[int, int]] = []  # (node, entity): node is a report id or an evidence node
-    verdicts: dict[int, bool] = {}
-    done_nids: set[int] = set()
+    c.pending_ev = _evidence_naming(s, linking0)
+    c.close()
+    old_r = _report_nids(s, c.reports)
+    old_e: dict[int, int] = {}
+    for part in chunks(c.nids):
+        old_e.update(
+            s.execute(
+                select(EntityNetwork.entity_id, EntityNetwork.network_id).where(EntityNetwork.network_id.in_(part))
+            ).all()
+        )
+    old_e.update(_entity_nids(s, entity_ids))
+    new_r, new_e = c.networks()
+    _write_diff(s, ReportNetwork, ReportNetwork.report_id, "report_id", old_r, new_r)
+    gone = [e for e in old_e if e not in new_e]
+    for part in chunks(gone):
+        s.execute(
+            delete(EntityNetwork).where(EntityNetwork.entity_id.in_(part)),
+            execution_options={"synchronize_session": False},
+        )
+    kept = {e: n for e, n in old_e.items() if e in new_e}
+    _write_diff(s, EntityNetwork, EntityNetwork.entity_id, "entity_id", kept, new_e)
 
-    def links(eid: int, kind: str, value: str, count: int | None, new_links: set[int]) -> bool:
-        ok = verdicts.get(eid)
+
+class _Closure:
+    """The affected set of one relink, grown until closed: the networks (``nids``), the reports and
+    evidence items read so far and those still to read (``pending``, ``pending_ev``), and the links
+    found (``edges``: node, entity; a node is a report id or an evidence node)."""
+
+    def __init__(self, s: Session, guard: Guard) -> None:
+        self.s = s
+        self.guard = guard
+        self.nids: set[int] = set()
+        self.done_nids: set[int] = set()
+        self.pending: set[int] = set()
+        self.pending_ev: set[int] = set()
+        self.reports: set[int] = set()
+        self.items: set[int] = set()
+        self.edges: list[tuple[int, int]] = []
+        self.verdicts: dict[int, bool] = {}
+
+    def close(self) -> None:
+        while True:
+            self._add_network_members()
+            self.pending -= self.reports
+            self.pending_ev -= self.items
+            if not self.pending and not self.pending_ev:
+                return
+            new_links = self._read_pending()
+            self.nids |= set(_report_nids(self.s, self.pending).values())
+            self.reports |= self.pending
+            self.items |= self.pending_ev
+            self.pending, self.pending_ev = set(), set()
+            self._drag_in(new_links)
+
+    def _links(self, eid: int, kind: str, value: str, count: int | None, new_links: set[int]) -> bool:
+        ok = self.verdicts.get(eid)
         if ok is None:
-            ok = verdicts[eid] = guard.links(kind, value, int(count or 0))
+            ok = self.verdicts[eid] = self.guard.links(kind, value, int(count or 0))
             if ok:
                 new_links.add(eid)
         return ok
 
-    while True:
-        for part in chunks(nids - done_nids):
-            pending.update(s.scalars(select(ReportNetwork.report_id).where(ReportNetwork.network_id.in_(part))))
-            pending_ev.update(
-                s.scalars(
+    def _add_network_members(self) -> None:
+        """Every report and evidence item of a network not expanded yet becomes pending."""
+        for part in chunks(self.nids - self.done_nids):
+            self.pending.update(
+                self.s.scalars(select(ReportNetwork.report_id).where(ReportNetwork.network_id.in_(part)))
+            )
+            self.pending_ev.update(
+                self.s.scalars(
                     select(EvidenceMention.evidence_id)
                     .join(EntityNetwork, EntityNetwork.entity_id == EvidenceMention.entity_id)
                     .where(EntityNetwork.network_id.in_(part))
                     .distinct()
                 )
             )
-        done_nids |= nids
-        pending -= reports
-        pending_ev -= items
-        if not pending and not pending_ev:
-            break
+        self.done_nids |= self.nids
+
+    def _read_pending(self) -> set[int]:
+        """The links of the pending reports and evidence items; returns the entities found linking now."""
         new_links: set[int] = set()
-        for part in chunks(pending):
-            for rid, eid, kind, value, count in s.execute(
+        for part in chunks(self.pending):
+            for rid, eid, kind, value, count in self.s.execute(
                 select(Mention.report_id, Mention.entity_id, Entity.kind, Entity.value, Entity.report_count)
                 .join(Entity, Entity.id == Mention.entity_id)
                 .where(Mention.report_id.in_(part), Mention.linkable.is_(True))
             ):
-                if links(eid, kind, value, count, new_links):
-                    edges.append((rid, eid))
-        for part in chunks(pending_ev):
-            for vid, eid, kind, value, count in s.execute(
+                if self._links(eid, kind, value, count, new_links):
+                    self.edges.append((rid, eid))
+        for part in chunks(self.pending_ev):
+            for vid, eid, kind, value, count in self.s.execute(
                 select(
                     EvidenceMention.evidence_id,
                     EvidenceMention.entity_id,
@@ -273,53 +323,38 @@ def relink(s: Session, guard: Guard, report_ids: set[int], entity_ids: set[int])
                 .join(Entity, Entity.id == EvidenceMention.entity_id)
                 .where(EvidenceMention.evidence_id.in_(part))
             ):
-                if links(eid, kind, value, count, new_links):
-                    edges.append((-(_EVIDENCE_NODE + vid), eid))
-        nids |= set(_report_nids(s, pending).values())
-        reports |= pending
-        items |= pending_ev
-        pending, pending_ev = set(), set()
-        # a linking entity drags in the networks (or the network-less reports) of all that name it
-        rows = _entity_nids(s, new_links)
-        nids |= set(rows.values())
+                if self._links(eid, kind, value, count, new_links):
+                    self.edges.append((-(_EVIDENCE_NODE + vid), eid))
+        return new_links
+
+    def _drag_in(self, new_links: set[int]) -> None:
+        """A linking entity drags in the networks (or the network-less reports) of all that name it."""
+        rows = _entity_nids(self.s, new_links)
+        self.nids |= set(rows.values())
         for part in chunks([e for e in new_links if e not in rows]):
-            pending.update(
-                s.scalars(
+            self.pending.update(
+                self.s.scalars(
                     select(Mention.report_id).where(Mention.entity_id.in_(part), Mention.linkable.is_(True)).distinct()
                 )
             )
-        pending_ev |= _evidence_naming(s, new_links)
-    old_r = _report_nids(s, reports)
-    old_e: dict[int, int] = {}
-    for part in chunks(nids):
-        old_e.update(
-            s.execute(
-                select(EntityNetwork.entity_id, EntityNetwork.network_id).where(EntityNetwork.network_id.in_(part))
-            ).all()
-        )
-    old_e.update(_entity_nids(s, entity_ids))
-    uf = _UnionFind()
-    for r in reports:
-        uf.find(r)
-    for node, eid in edges:
-        uf.union(node, -eid)  # entities on the negative side of one id space, evidence items below them
-    smallest: dict[int, int] = {}  # root -> smallest report id of its part: the network id
-    for r in reports:
-        root = uf.find(r)
-        if r < smallest.get(root, r + 1):
-            smallest[root] = r
-    new_r = {r: smallest[uf.find(r)] for r in reports}
-    # an entity in a part with no report (named by evidence items only) is in no network
-    new_e = {e: smallest[uf.find(-e)] for _n, e in edges if uf.find(-e) in smallest}
-    _write_diff(s, ReportNetwork, ReportNetwork.report_id, "report_id", old_r, new_r)
-    gone = [e for e in old_e if e not in new_e]
-    for part in chunks(gone):
-        s.execute(
-            delete(EntityNetwork).where(EntityNetwork.entity_id.in_(part)),
-            execution_options={"synchronize_session": False},
-        )
-    kept = {e: n for e, n in old_e.items() if e in new_e}
-    _write_diff(s, EntityNetwork, EntityNetwork.entity_id, "entity_id", kept, new_e)
+        self.pending_ev |= _evidence_naming(self.s, new_links)
+
+    def networks(self) -> tuple[dict[int, int], dict[int, int]]:
+        """The new network of each report and of each entity, from the links (union-find over both)."""
+        uf = _UnionFind()
+        for r in self.reports:
+            uf.find(r)
+        for node, eid in self.edges:
+            uf.union(node, -eid)  # entities on the negative side of one id space, evidence items below them
+        smallest: dict[int, int] = {}  # root -> smallest report id of its part: the network id
+        for r in self.reports:
+            root = uf.find(r)
+            if r < smallest.get(root, r + 1):
+                smallest[root] = r
+        new_r = {r: smallest[uf.find(r)] for r in self.reports}
+        # an entity in a part with no report (named by evidence items only) is in no network
+        new_e = {e: smallest[uf.find(-e)] for _n, e in self.edges if uf.find(-e) in smallest}
+        return new_r, new_e
 
 
 def _write_diff(s: Session, model: Any, key_col: Any, key: str, old: dict[int, int], new: dict[int, int]) -> None:
