@@ -143,10 +143,24 @@ def clean_handle(kind: str, raw: str) -> str | None:
 
 
 def extract_handles(col: Collector, cue_list: Cues) -> None:
+    """Every handle of the text, in order of certainty: unambiguous Skype forms, Discord tags, a name after
+    its cue, "name on platform", then an ``@name`` attributed to its nearest cue."""
+    _skype_forms(col)
+    _discord_tags(col, cue_list)
+    claimed: set[int] = set()  # cues that name a handle of their own ("IG: name")
+    for cs, ce, platform in cue_list.items:
+        if platform not in _NOT_ACCOUNTS and _cue_name(col, cs, ce, platform):
+            claimed.add(cs)
+    for cs, _ce, platform in cue_list.items:
+        if platform not in _NOT_ACCOUNTS and _name_on_platform(col, cs, platform):
+            claimed.add(cs)
+    _at_names(col, cue_list, claimed)
+
+
+def _skype_forms(col: Collector) -> None:
+    """1. ``skype:name`` URIs and ``live:`` ids, anywhere."""
     text = col.text
-    low = text.lower()
-    # 1. unambiguous Skype forms
-    for m in _SKYPE_URI_RE.finditer(text) if "skype:" in low else ():
+    for m in _SKYPE_URI_RE.finditer(text) if "skype:" in text.lower() else ():
         if col.free(*m.span()):
             value = clean_handle("skype", m.group(1))
             if value:
@@ -156,83 +170,89 @@ def extract_handles(col: Collector, cue_list: Cues) -> None:
         if col.free(m.start(), m.start() + len(s)):
             col.add("skype", s.lower(), m.start(), m.start() + len(s), 0.95)
 
-    # 2. legacy discord tags near a discord cue
+
+def _discord_tags(col: Collector, cue_list: Cues) -> None:
+    """2. Legacy Discord tags (``name#1234``) near a Discord cue."""
+    text = col.text
     for m in _DISCORD_TAG_RE.finditer(text) if "#" in text else ():
         if cue_list.nearest(m.start(), m.end(), before=60, after=30) == "discord" and col.free(*m.span()):
             col.add("discord", m.group(), m.start(), m.end(), 0.85)
 
-    # 3. cue + [filler] + name
-    claimed: set[int] = set()  # cues that name a handle of their own ("IG: name")
-    for cs, ce, platform in cue_list.items:
-        if platform in _NOT_ACCOUNTS:
-            continue
-        m = _CUE_TAIL_RE.match(text, ce, min(len(text), ce + 80))
-        if not m:
-            continue
-        at, name = m.group(1), m.group(2)
-        name_start = m.start(2)
-        filler = text[ce : m.start(1)]
-        # the filler is only linking words and separators, so the name belongs to this cue; a
-        # paragraph break in between breaks the link
-        if "\n\n" in filler:
-            continue
-        name = name.rstrip(".:")
-        if platform == "discord" and _DISCORD_TAG_RE.fullmatch(name):
-            continue  # handled above
-        kind = platform if platform in HANDLE_KINDS else "account"
-        if kind == "account":
-            bare = name.lstrip("@")
-            if not _ACCOUNT_NAME_RE.fullmatch(bare) or bare.lower() in _STOP or not any(c.isalpha() for c in bare):
-                continue  # "viber: 0918 765 4321" is a phone, read by the phone pass
-            value = clean_account(platform, name)
-        else:
-            value = clean_handle(platform, name)
-        if value is None:
-            continue
-        explicit = bool(at) or bool(_EXPLICIT_SEP_RE.search(filler))
-        marked = any(c.isdigit() or c in "_." for c in name)
-        if platform == "snapchat" and text[cs:ce].lower() == "sc" and not explicit:
-            continue
-        plain = False
-        if not (explicit or marked):
-            # "my kik annasmith", "add me on snap lorenzo": a plain word after a possessive cue, kept
-            # at low confidence unless it is an everyday word
-            if (
-                filler.strip()
-                or len(name) < 4
-                or name.lower() in _PROSE
-                or not _POSSESSIVE_BEFORE_RE.search(text, max(0, cs - 20), cs)
-            ):
-                continue
-            plain = True
-        start = m.start(1) if at else name_start
-        end = name_start + len(name)
-        if not col.free(start, end):
-            continue
-        if kind == "account" and not (explicit or marked):
-            continue  # a plain word after "instagram" is prose more often than a name
-        conf = 0.85 if at else (0.75 if explicit else (0.4 if plain else 0.6))
-        col.add(kind, value, start, end, conf)
-        if explicit:
-            claimed.add(cs)
 
-    # 4. "name on platform" (en on, it su, tl sa, es en, pt em, fr sur, de auf): a marked name or an @name
-    for cs, _ce, platform in cue_list.items:
-        if platform in _NOT_ACCOUNTS:
-            continue
-        m = _ON_PLATFORM_RE.search(text, max(0, cs - 45), cs)
-        if not m:
-            continue
-        at, name = m.group(1), m.group(2).rstrip(".")
-        if not (at or any(c.isdigit() or c in "_." for c in name)) or name.lower() in _PROSE:
-            continue
-        start, end = m.start(1), m.start(2) + len(name)
-        r = account_for(platform, name)
-        if r and col.free(start, end):
-            col.add(r[0], r[1], start, end, 0.8 if at else 0.7)
-            claimed.add(cs)
+def _cue_name(col: Collector, cs: int, ce: int, platform: str) -> bool:
+    """3. cue + [filler] + name. True when the cue names its handle with an explicit separator (it then
+    claims the cue: no ``@name`` later is attributed to it)."""
+    text = col.text
+    m = _CUE_TAIL_RE.match(text, ce, min(len(text), ce + 80))
+    if not m:
+        return False
+    at, name = m.group(1), m.group(2)
+    name_start = m.start(2)
+    filler = text[ce : m.start(1)]
+    # the filler is only linking words and separators, so the name belongs to this cue; a
+    # paragraph break in between breaks the link
+    if "\n\n" in filler:
+        return False
+    name = name.rstrip(".:")
+    if platform == "discord" and _DISCORD_TAG_RE.fullmatch(name):
+        return False  # handled above
+    kind = platform if platform in HANDLE_KINDS else "account"
+    if kind == "account":
+        bare = name.lstrip("@")
+        if not _ACCOUNT_NAME_RE.fullmatch(bare) or bare.lower() in _STOP or not any(c.isalpha() for c in bare):
+            return False  # "viber: 0918 765 4321" is a phone, read by the phone pass
+        value = clean_account(platform, name)
+    else:
+        value = clean_handle(platform, name)
+    if value is None:
+        return False
+    explicit = bool(at) or bool(_EXPLICIT_SEP_RE.search(filler))
+    marked = any(c.isdigit() or c in "_." for c in name)
+    if platform == "snapchat" and text[cs:ce].lower() == "sc" and not explicit:
+        return False
+    plain = False
+    if not (explicit or marked):
+        # "my kik annasmith", "add me on snap lorenzo": a plain word after a possessive cue, kept
+        # at low confidence unless it is an everyday word
+        if (
+            filler.strip()
+            or len(name) < 4
+            or name.lower() in _PROSE
+            or not _POSSESSIVE_BEFORE_RE.search(text, max(0, cs - 20), cs)
+        ):
+            return False
+        plain = True
+    start = m.start(1) if at else name_start
+    end = name_start + len(name)
+    if not col.free(start, end):
+        return False
+    if kind == "account" and not (explicit or marked):
+        return False  # a plain word after "instagram" is prose more often than a name
+    conf = 0.85 if at else (0.75 if explicit else (0.4 if plain else 0.6))
+    col.add(kind, value, start, end, conf)
+    return explicit
 
-    # 5. @name attributed to the nearest cue; with none near, an account on an unknown platform
+
+def _name_on_platform(col: Collector, cs: int, platform: str) -> bool:
+    """4. "name on platform" (en on, it su, tl sa, es en, pt em, fr sur, de auf): a marked name or an
+    @name. True when one is found (it claims the cue)."""
+    m = _ON_PLATFORM_RE.search(col.text, max(0, cs - 45), cs)
+    if not m:
+        return False
+    at, name = m.group(1), m.group(2).rstrip(".")
+    if not (at or any(c.isdigit() or c in "_." for c in name)) or name.lower() in _PROSE:
+        return False
+    start, end = m.start(1), m.start(2) + len(name)
+    r = account_for(platform, name)
+    if r and col.free(start, end):
+        col.add(r[0], r[1], start, end, 0.8 if at else 0.7)
+        return True
+    return False
+
+
+def _at_names(col: Collector, cue_list: Cues, claimed: set[int]) -> None:
+    """5. @name attributed to the nearest unclaimed cue; with none near, an account on an unknown platform."""
+    text = col.text
     for m in _AT_HANDLE_RE.finditer(text) if "@" in text else ():
         name = m.group(1).rstrip(".-")
         start, end = m.start(), m.start(1) + len(name)
