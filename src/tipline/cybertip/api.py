@@ -24,7 +24,7 @@ import re
 from collections.abc import Awaitable, Callable
 from pathlib import PurePosixPath, PureWindowsPath
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from lxml import etree
@@ -39,7 +39,7 @@ from tipline.intake import service as intake
 from tipline.intake.schemas import FileIn
 from tipline.store import StoreError
 from tipline.web import kit
-from tipline.web.deps import basic_platform, get_db, get_settings
+from tipline.web.deps import BASIC, basic_platform, get_db, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,8 @@ class XMLResponse(Response):
 
 router = APIRouter(prefix="/ispws", tags=["CyberTipline ESP API"])
 
+# the calls that authenticate (in ``_handle``, so that refusals are XML) name the scheme for the OpenAPI document
+AUTH = [Depends(BASIC)]
 MAX_FORM_BYTES = 64 * 1024  # /finish and /retract carry one small field
 MAX_FILEINFO_BYTES = 200_000
 MULTIPART_SLACK = 64 * 1024  # boundaries and headers around the uploaded file
@@ -199,7 +201,9 @@ def _filename(raw: str | None) -> str | None:
 # ------------------------------------------------------------------------------------------ endpoints
 
 
-@router.get("/status", response_class=XMLResponse, summary="Check the connection and the credentials")
+@router.get(
+    "/status", dependencies=AUTH, response_class=XMLResponse, summary="Check the connection and the credentials"
+)
 async def status(request: Request) -> Response:
     async def work(request: Request, platform: Principal) -> Response:
         ip = request.client.host if request.client else "unknown"
@@ -247,7 +251,13 @@ _UPLOAD_FORM = {
 }
 
 
-@router.post("/submit", response_class=XMLResponse, summary="Open a report (report XML)", openapi_extra=_XML_BODY)
+@router.post(
+    "/submit",
+    dependencies=AUTH,
+    response_class=XMLResponse,
+    summary="Open a report (report XML)",
+    openapi_extra=_XML_BODY,
+)
 async def submit(request: Request) -> Response:
     async def work(request: Request, platform: Principal) -> Response:
         db, settings = get_db(request), get_settings(request)
@@ -262,6 +272,7 @@ async def submit(request: Request) -> Response:
 
 @router.post(
     "/upload",
+    dependencies=AUTH,
     response_class=XMLResponse,
     summary="Add a file to an open report (multipart: id, file)",
     openapi_extra=_UPLOAD_FORM,
@@ -310,6 +321,7 @@ def _file_id(file_id: str, report_id: int) -> int:
 
 @router.post(
     "/fileinfo",
+    dependencies=AUTH,
     response_class=XMLResponse,
     summary="Describe an uploaded file (fileDetails XML)",
     openapi_extra=_XML_BODY,
@@ -336,7 +348,11 @@ async def fileinfo(request: Request) -> Response:
 
 
 @router.post(
-    "/finish", response_class=XMLResponse, summary="Finish a report: it is analysed and queued", openapi_extra=_ID_FORM
+    "/finish",
+    dependencies=AUTH,
+    response_class=XMLResponse,
+    summary="Finish a report: it is analysed and queued",
+    openapi_extra=_ID_FORM,
 )
 async def finish(request: Request) -> Response:
     async def work(request: Request, platform: Principal) -> Response:
@@ -353,7 +369,11 @@ async def finish(request: Request) -> Response:
 
 
 @router.post(
-    "/retract", response_class=XMLResponse, summary="Cancel a report that is not finished", openapi_extra=_ID_FORM
+    "/retract",
+    dependencies=AUTH,
+    response_class=XMLResponse,
+    summary="Cancel a report that is not finished",
+    openapi_extra=_ID_FORM,
 )
 async def retract(request: Request) -> Response:
     async def work(request: Request, platform: Principal) -> Response:

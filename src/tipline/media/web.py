@@ -35,7 +35,7 @@ from tipline.media.banks import STANDARD_LABELS, BankError, BankImportError
 from tipline.media.matching import Matcher, Query, match_payload, matcher_for, queries_for_hashes, viewed_report_matches
 from tipline.store import Database
 from tipline.web import kit
-from tipline.web.deps import get_db, require, staff
+from tipline.web.deps import BearerDoc, SessionDoc, get_db, require, staff
 from tipline.web.kit import PageRoute, error_page, require_page_role
 
 router = APIRouter()
@@ -92,7 +92,7 @@ def _bearer(request: Request) -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-def staff_or_platform(request: Request) -> Principal:
+def staff_or_platform(request: Request, _bearer_doc: BearerDoc = None, _session_doc: SessionDoc = None) -> Principal:
     """A staff user (token or page session) or a platform (API key)."""
     db = get_db(request)
     token = _bearer(request)

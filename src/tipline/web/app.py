@@ -24,8 +24,8 @@ from tipline.intake import service as intake
 from tipline.protect.crypto import KeyError_
 from tipline.settings import Settings
 from tipline.store import Database, StoreDataError
+from tipline.web import openapi_doc, pages_public, pages_staff, security
 from tipline.web import pages_credentials as credentials
-from tipline.web import pages_public, pages_staff, security
 from tipline.web.api import BODY_LIMIT_PATTERNS as api_body_limit_patterns
 from tipline.web.api import router as api_router
 from tipline.web.kit import SESSION_COOKIE
@@ -101,7 +101,7 @@ def _document_validation_errors(app: FastAPI) -> None:
                         },
                     },
                 }
-            app.openapi_schema = schema
+            app.openapi_schema = openapi_doc.hoist_defs(schema)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

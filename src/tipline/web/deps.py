@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import Annotated
 
-from fastapi import HTTPException, Request
+from fastapi import Depends, HTTPException, Request
+from fastapi.openapi.models import APIKey, APIKeyIn, HTTPBase, HTTPBearer, SecurityBase
+from fastapi.security.base import SecurityBase as SecurityScheme
 
 from tipline.accounts import service as accounts
 from tipline.accounts.service import Principal, Role
@@ -19,6 +22,44 @@ from tipline.store import Database
 
 # what a platform principal is, for the doors that take one
 PlatformPrincipal = Principal
+
+SESSION_COOKIE = "tipline_session"  # the staff pages' session cookie (``web.kit`` re-exports it)
+
+
+class Documented(SecurityScheme):
+    """A security scheme the OpenAPI document declares for every operation whose caller check uses it.
+
+    It checks nothing itself (the dependency that names it reads and checks the credentials, with its own
+    error messages); it only lets FastAPI write ``components.securitySchemes`` and each operation's
+    ``security`` from the real dependencies, so the schema cannot drift from what the routes require."""
+
+    def __init__(self, model: SecurityBase, scheme_name: str) -> None:
+        self.model = model
+        self.scheme_name = scheme_name
+
+    async def __call__(self) -> None:
+        return None
+
+
+BEARER = Documented(
+    HTTPBearer(
+        description="A staff token (`tipline tokens create`, or the account page) or a platform API key "
+        "(`tipline keys create`), as 'Authorization: Bearer <value>'."
+    ),
+    "bearer",
+)
+SESSION = Documented(
+    APIKey(**{"in": APIKeyIn.cookie}, name=SESSION_COOKIE, description="A staff page session (after signing in)."),
+    "session",
+)
+BASIC = Documented(
+    HTTPBase(scheme="basic", description="The platform's CyberTipline username and password (`/ispws` only)."),
+    "cyberTiplineBasic",
+)
+# the parameters a caller check takes so that the schema names its schemes (no values: always None)
+BearerDoc = Annotated[None, Depends(BEARER)]
+SessionDoc = Annotated[None, Depends(SESSION)]
+BasicDoc = Annotated[None, Depends(BASIC)]
 
 
 def get_db(request: Request) -> Database:
@@ -41,7 +82,7 @@ def _unauthorized(detail: str, scheme: str = "Bearer") -> HTTPException:
     return HTTPException(status_code=401, detail=detail, headers={"WWW-Authenticate": scheme})
 
 
-def bearer_platform(request: Request) -> Principal:
+def bearer_platform(request: Request, _bearer_doc: BearerDoc = None) -> Principal:
     token = _bearer(request)
     if token is None:
         raise _unauthorized("send the platform API key as 'Authorization: Bearer <key>' (from `tipline keys create`)")
@@ -51,7 +92,7 @@ def bearer_platform(request: Request) -> Principal:
     return p
 
 
-def basic_platform(request: Request) -> Principal:
+def basic_platform(request: Request, _basic_doc: BasicDoc = None) -> Principal:
     auth = request.headers.get("authorization", "")
     scheme, _, value = auth.partition(" ")
     if scheme.lower() != "basic":
@@ -66,7 +107,7 @@ def basic_platform(request: Request) -> Principal:
     return p
 
 
-def staff(request: Request) -> Principal:
+def staff(request: Request, _bearer_doc: BearerDoc = None, _session_doc: SessionDoc = None) -> Principal:
     """A staff user from a bearer token (API) or the session cookie (pages)."""
     token = _bearer(request)
     user: Principal | None = None
@@ -87,7 +128,7 @@ def staff(request: Request) -> Principal:
 
 
 def require(role: Role):  # type: ignore[no-untyped-def]
-    def dep(request: Request) -> Principal:
+    def dep(request: Request, _bearer_doc: BearerDoc = None, _session_doc: SessionDoc = None) -> Principal:
         user = staff(request)
         if not user.can(role):
             raise HTTPException(status_code=403, detail=f"this needs the {role.value} role")
