@@ -31,6 +31,7 @@ from typing import Any
 import phonenumbers
 from lxml import etree
 
+from tipline.extract.platforms import UNKNOWN as UNKNOWN_PLATFORM
 from tipline.intake.schemas import Category
 
 # ------------------------------------------------------------------------------------------ snapshot
@@ -456,6 +457,25 @@ _MISP_TYPES = {
 }
 
 
+def account_parts(kind: str, value: str) -> tuple[str, str]:
+    """An account entity's platform id and login: ``account`` values are "<platform id>/<login>", a handle
+    kind of its own (telegram, skype, ...) is its platform."""
+    if kind != "account":
+        return kind, value
+    svc, sep, login = value.partition("/")
+    return (svc, login) if sep and login else (UNKNOWN_PLATFORM, value)
+
+
+# MISP's user-account "account-type" is free text with suggested values; a platform that has one takes it
+_MISP_ACCOUNT_TYPES = {"x": "twitter"}
+
+
+def misp_account_type(platform: str) -> str:
+    """The MISP ``account-type`` of a platform id: MISP's suggested name where it has one (X is "twitter"),
+    else the platform id itself (MISP takes any text), and "unknown" only when the platform is unknown."""
+    return _MISP_ACCOUNT_TYPES.get(platform, platform or UNKNOWN_PLATFORM)
+
+
 def misp_event(snap: Snapshot) -> bytes:
     """The subject as one MISP event (MISP JSON), built offline with pymisp."""
     from pymisp import MISPEvent, MISPObject
@@ -481,8 +501,9 @@ def misp_event(snap: Snapshot) -> bytes:
             comment = f"{kind} ({where})" if _MISP_TYPES[kind] == "text" else where
             ev.add_attribute(_MISP_TYPES[kind], value, comment=comment, to_ids=False)
         elif kind in ("eth", "trx"):
-            obj = MISPObject("coin-address")
-            obj.add_attribute("address", value)
+            # coin-address's "address" is typed btc; other chains go in its generic "address-crypto" (text)
+            obj = MISPObject("coin-address", strict=True)
+            obj.add_attribute("address-crypto", value)
             obj.add_attribute("symbol", kind.upper())
             obj.comment = where
             ev.add_object(obj)
@@ -492,10 +513,10 @@ def misp_event(snap: Snapshot) -> bytes:
             obj.comment = where
             ev.add_object(obj)
         else:  # accounts and other handles
-            svc, _, login = value.partition("/") if kind == "account" else (kind, "", value)
-            obj = MISPObject("user-account")
-            obj.add_attribute("username", login or value)
-            obj.add_attribute("account-type", "unknown")
+            svc, login = account_parts(kind, value)
+            obj = MISPObject("user-account", strict=True)
+            obj.add_attribute("username", login)
+            obj.add_attribute("account-type", misp_account_type(svc))
             obj.add_attribute("description", f"{kind} on {svc}")
             obj.comment = where
             ev.add_object(obj)
@@ -530,7 +551,8 @@ def misp_event(snap: Snapshot) -> bytes:
             r.get("text") or "(no text)",
         ]
         ev.add_event_report(f"tipline report {r['id']}", "\n".join(body))
-    return ev.to_json(indent=2).encode("utf-8")
+    # MISP's own JSON (what its import and pymisp's schemas read): the event inside a top-level "Event"
+    return json.dumps({"Event": json.loads(ev.to_json())}, indent=2, ensure_ascii=False).encode("utf-8")
 
 
 # ------------------------------------------------------------------------------------------ PDF
