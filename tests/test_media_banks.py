@@ -358,13 +358,14 @@ def test_banks_commands(tmp_path):
     r = run(
         ["banks", "import", "Partner", str(f), "--label", LABEL_ABUSE, "--source", "Example", "--json"], tmp_path / "d"
     )
-    assert json.loads(r.stdout) | {"by_kind": None} == {
+    assert json.loads(r.stdout) | {"by_kind": None, "retro_run": None} == {
         "bank": "Partner",
         "lines": 2,
         "added": 2,
         "duplicates": 0,
         "by_kind": None,
         "problems": [],
+        "retro_run": None,
     }
     (b,) = json.loads(run(["banks", "list", "--json"], tmp_path / "d").stdout)
     assert (b["name"], b["source"], b["default_label"], b["total"]) == ("Partner", "Example", LABEL_ABUSE, 2)

@@ -45,7 +45,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tipline.accounts.service import Principal, record
-from tipline.media.models import HASH_KINDS, LABEL_REVIEW, BankEntry, HashBank
+from tipline.media.models import (
+    HASH_KINDS,
+    LABEL_REVIEW,
+    MATCH_SCOPES,
+    PLATFORM_VIEWS,
+    SCOPE_LISTED,
+    BankEntry,
+    HashBank,
+    RetroRun,
+)
 from tipline.media.models import STANDARD_LABELS as STANDARD_LABELS  # the labels the bank pages offer
 from tipline.store import Database
 from tipline.store.models import InstanceMeta
@@ -95,6 +104,9 @@ class BankInfo:
     created_at: datetime
     updated_at: datetime
     created_by: str
+    match_scope: str = "all"
+    match_platforms: tuple[int, ...] = ()
+    platform_view: str = "label"
 
     @property
     def total(self) -> int:
@@ -115,6 +127,9 @@ class BankInfo:
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
             "created_by": self.created_by,
+            "match_scope": self.match_scope,
+            "match_platforms": list(self.match_platforms),
+            "platform_view": self.platform_view,
         }
 
 
@@ -126,6 +141,7 @@ class ImportResult:
     duplicates: int = 0  # already in the bank, or repeated in the file
     by_kind: dict[str, int] = field(default_factory=dict)  # entries read, per kind
     problems: list[str] = field(default_factory=list)  # media import: files not (fully) hashed, and why
+    retro_run: int | None = None  # the background match of the stored files against the new entries
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -135,6 +151,7 @@ class ImportResult:
             "duplicates": self.duplicates,
             "by_kind": dict(self.by_kind),
             "problems": list(self.problems),
+            "retro_run": self.retro_run,
         }
 
 
@@ -385,6 +402,9 @@ def _info(b: HashBank) -> BankInfo:
         created_at=b.created_at,
         updated_at=b.updated_at,
         created_by=b.created_by,
+        match_scope=b.match_scope or "all",
+        match_platforms=tuple(int(x) for x in b.match_platforms or ()),
+        platform_view=b.platform_view or "label",
     )
 
 
@@ -460,8 +480,12 @@ def set_enabled(db: Database, bank: str | int, enabled: bool, *, by: Principal |
         if row.enabled != enabled:
             row.enabled = enabled
             row.updated_at = datetime.now(UTC)
+            if enabled:
+                row.enabled_at = row.updated_at
             record(s, by, "bank.enable" if enabled else "bank.disable", "bank", row.id, name=row.name)
             _bump(s)
+            if enabled:  # the files that arrived while it was off were never matched against it
+                queue_retro(s, row, "enable", 0, by)
         s.flush()
         return _info(row)
 
@@ -499,6 +523,58 @@ def update_bank(
         if changes:
             row.updated_at = datetime.now(UTC)
             record(s, by, "bank.update", "bank", row.id, name=row.name, **changes)
+            _bump(s)
+        s.flush()
+        return _info(row)
+
+
+def set_visibility(
+    db: Database,
+    bank: str | int,
+    *,
+    scope: str | None = None,
+    platforms: Iterable[str | int] | None = None,
+    view: str | None = None,
+    by: Principal | str = "cli",
+) -> BankInfo:
+    """Apply a partner's terms to a bank: who may match against it (``scope``: staff only, the listed
+    ``platforms`` (names or ids), or all) and what a platform sees of a match (``view``: yes/no, the bank's
+    category, or the label). Audited with the old and new values."""
+    from tipline.store.models import Platform
+
+    with db.session() as s:
+        row = _find(s, bank)
+        changes: dict[str, Any] = {}
+        if scope is not None:
+            if scope not in MATCH_SCOPES:
+                raise BankError(f"unknown scope {scope!r}: use {', '.join(MATCH_SCOPES)}")
+            if scope != row.match_scope:
+                changes["match_scope"] = [row.match_scope, scope]
+                row.match_scope = scope
+        if platforms is not None:
+            ids: list[int] = []
+            for p in platforms:
+                pid = s.scalar(
+                    select(Platform.id).where(Platform.id == p if isinstance(p, int) else Platform.name == p)
+                )
+                if pid is None:
+                    raise BankError(f"there is no platform {p!r} (see `tipline platforms list`)")
+                ids.append(int(pid))
+            ids = sorted(set(ids))
+            if ids != sorted(row.match_platforms or []):
+                changes["match_platforms"] = [list(row.match_platforms or []), ids]
+                row.match_platforms = ids
+        if view is not None:
+            if view not in PLATFORM_VIEWS:
+                raise BankError(f"unknown view {view!r}: use {', '.join(PLATFORM_VIEWS)}")
+            if view != row.platform_view:
+                changes["platform_view"] = [row.platform_view, view]
+                row.platform_view = view
+        if row.match_scope == SCOPE_LISTED and not row.match_platforms:
+            raise BankError("scope 'listed' needs at least one platform (--platform NAME)")
+        if changes:
+            row.updated_at = datetime.now(UTC)
+            record(s, by, "bank.visibility", "bank", row.id, name=row.name, **changes)
             _bump(s)
         s.flush()
         return _info(row)
@@ -637,6 +713,7 @@ def _store(
     now = datetime.now(UTC)
     done = 0
     before = _count(db, info.id)
+    after_id = _max_id(db, info.id)
     chunk: list[dict[str, Any]] = []
     try:
         for e in entries:
@@ -665,11 +742,11 @@ def _store(
     except BaseException:
         result.added = _count(db, info.id) - before
         result.duplicates = max(0, done - result.added)
-        _finish(db, info.id, by, action, result, interrupted=True, **details)
+        _finish(db, info.id, by, action, result, after_id, interrupted=True, **details)
         raise
     result.added = _count(db, info.id) - before
     result.duplicates = done - result.added
-    _finish(db, info.id, by, action, result, **details)
+    _finish(db, info.id, by, action, result, after_id, **details)
     return result
 
 
@@ -710,8 +787,45 @@ def _count(db: Database, bank_id: int) -> int:
         return int(s.scalar(select(func.count()).select_from(BankEntry).where(BankEntry.bank_id == bank_id)) or 0)
 
 
-def _finish(db: Database, bank_id: int, by: Principal | str, action: str, result: ImportResult, **details: Any) -> None:
-    """After an import: new revision and counts, audit event, banks version (the app nodes reload)."""
+def _max_id(db: Database, bank_id: int) -> int:
+    with db.reader() as s:
+        return int(s.scalar(select(func.max(BankEntry.id)).where(BankEntry.bank_id == bank_id)) or 0)
+
+
+def queue_retro(s: Session, bank: HashBank, reason: str, after_id: int, by: Principal | str) -> int | None:
+    """Queue a background match of the stored files against the bank's entries after ``after_id`` (an
+    import: its new entries; a re-enable: all). Run by :mod:`tipline.media.retro`; None when there is
+    nothing to match (no new entry, or the bank is disabled: re-enabling it queues one)."""
+    if not bank.enabled:
+        return None
+    upto = int(s.scalar(select(func.max(BankEntry.id)).where(BankEntry.bank_id == bank.id)) or 0)
+    if upto <= after_id:
+        return None
+    run = RetroRun(
+        bank_id=bank.id,
+        bank_name=bank.name,
+        reason=reason,
+        after_entry_id=after_id,
+        upto_entry_id=upto,
+        state="pending",
+        created_by=_actor(by),
+    )
+    s.add(run)
+    s.flush()
+    return run.id
+
+
+def _finish(
+    db: Database,
+    bank_id: int,
+    by: Principal | str,
+    action: str,
+    result: ImportResult,
+    after_id: int = 0,
+    **details: Any,
+) -> None:
+    """After an import: new revision and counts, audit event, banks version (the app nodes reload), and the
+    retro-match of the new entries queued."""
     with db.session() as s:
         counts = dict(
             s.execute(
@@ -740,6 +854,9 @@ def _finish(db: Database, bank_id: int, by: Principal | str, action: str, result
             **details,
         )
         _bump(s)
+        bank = s.get(HashBank, bank_id)
+        if bank is not None and result.added:
+            result.retro_run = queue_retro(s, bank, "import", after_id, by)
 
 
 def import_entries(

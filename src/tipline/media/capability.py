@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from tipline.capability import Capability, Fact, Panel, RuleKind
-from tipline.media import cli, hooks, models, web
-from tipline.media.hooks import HASH_MATCH_LABELS
+from tipline.media import cli, hooks, models, retro, web
+from tipline.media.hooks import HASH_MATCH_LABELS, HASH_MATCH_LATE
 from tipline.media.matching import matcher_for, report_matches
 from tipline.settings import Settings
 from tipline.store import Database
@@ -18,7 +18,11 @@ def _hash_match(rule: Rule, x: ScoreInput) -> str | None:
     """Fires when a file of the report is in an enabled hash bank (``labels``: only those labels)."""
     wanted = set(rule.params.get("labels", []))
     hits = [lab for lab in x.facts.get(HASH_MATCH_LABELS, []) if not wanted or lab in wanted]
-    return ", ".join(sorted(set(hits))) if hits else None
+    if not hits:
+        return None
+    late = sorted({note for lab, note in x.facts.get(HASH_MATCH_LATE, []) if not wanted or lab in wanted})
+    detail = ", ".join(sorted(set(hits)))
+    return f"{detail} ({'; '.join(late)})" if late else detail
 
 
 def _upload_limit(st: Settings) -> int:
@@ -31,6 +35,7 @@ def _panel(db: Database, report_id: int) -> Mapping[str, Any]:
 
 def _load_banks(db: Database) -> None:
     matcher_for(db).refresh()  # hash banks into memory before the first report or panic button
+    retro.in_background(db)  # retro-matches left waiting (an import with --later, a run cut short)
 
 
 MEDIA = Capability(
@@ -40,8 +45,11 @@ MEDIA = Capability(
     routers=(web.router,),  # its API, bank pages and the viewer's pages
     cli=cli.register,
     before_score=hooks.before_score,
-    facts=(Fact(HASH_MATCH_LABELS, "labels of the hash-bank entries the report's files match"),),
-    rule_kinds={"hash_match": RuleKind(_hash_match, reads=(HASH_MATCH_LABELS,))},
+    facts=(
+        Fact(HASH_MATCH_LABELS, "labels of the hash-bank entries the report's files match"),
+        Fact(HASH_MATCH_LATE, "[label, 'matched list X imported on D'] for matches found after the report came"),
+    ),
+    rule_kinds={"hash_match": RuleKind(_hash_match, reads=(HASH_MATCH_LABELS, HASH_MATCH_LATE))},
     report_panels=(Panel("media/report_matches.html", "main", _panel),),
     # a file to match, and a bank list uploaded on its page, may be larger than an ordinary form
     body_limits={"/api/v1/match": _upload_limit, "/banks/": _upload_limit},

@@ -19,6 +19,13 @@ banks_app = typer.Typer(
 )
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+Later = Annotated[
+    bool,
+    typer.Option(
+        "--later",
+        help="Leave the match of the stored files against the new entries to the running app (or `banks retro`).",
+    ),
+]
 
 
 def _bar(label: str):  # type: ignore[no-untyped-def]
@@ -33,6 +40,29 @@ def _bar(label: str):  # type: ignore[no-untyped-def]
         bar.update(tasks[stage], completed=done, total=total)
 
     return bar, update
+
+
+def _retro(db: Any, quiet: bool = False) -> None:
+    """Match the stored files against what the bank change queued (progress bar on standard error); the
+    reports hit are analysed again and say "matched list X imported on D"."""
+    from tipline.media import retro
+
+    bar = progress()
+    with bar:
+
+        def start(info: retro.RunInfo) -> retro.Progress:
+            task = bar.add_task(f"retro-match {info.bank_name}", total=None)
+            return lambda done, total: bar.update(task, completed=done, total=total)
+
+        runs = retro.run_waiting(db, progress=start)
+    if not quiet:
+        for r in runs:
+            out.print(
+                f"stored files matched against {r.bank_name!r}: {r.done:,} files, {r.reports_hit:,} report(s) hit"
+                + (f" ({r.state}: {r.error})" if r.state != "done" else ""),
+                highlight=False,
+                markup=False,
+            )
 
 
 def _fail_bank(e: Exception) -> None:
@@ -116,10 +146,12 @@ def banks_import(
     fmt: Annotated[
         str | None, typer.Option("--format", help="csv or jsonl (default: from the file name or its content).")
     ] = None,
+    later: Later = False,
     json_out: Json = False,
 ) -> None:
     """Import a hash list. Every line is checked first; a file with a bad line is not imported at all (each bad
-    line is named). Hashes already in the bank are skipped."""
+    line is named). Hashes already in the bank are skipped. Then the stored files are matched against the new
+    entries (progress bar) and the reports hit are raised."""
     from tipline.media.banks import BankError, create_bank, get_bank, import_file, update_bank
 
     db = database()
@@ -146,6 +178,8 @@ def banks_import(
             f"{result.added:,} hashes added to {name!r}, {result.duplicates:,} already there "
             f"({', '.join(f'{k} {n:,}' for k, n in result.by_kind.items())})"
         )
+    if not later:
+        _retro(db, quiet=json_out)
 
 
 @banks_app.command("import-media")
@@ -153,10 +187,11 @@ def banks_import_media(
     name: Annotated[str, typer.Argument(help="Bank name (created if it does not exist).")],
     folder: Annotated[Path, typer.Argument(help="Folder of images and videos (read recursively).", file_okay=False)],
     label: Annotated[str | None, typer.Option(help="Label of the new entries (default: the bank's).")] = None,
+    later: Later = False,
     json_out: Json = False,
 ) -> None:
     """Hash every file in a folder (md5, sha1, sha256; PDQ for images, vPDQ for videos) into a bank. Only hashes
-    are stored: neither the files nor their names."""
+    are stored: neither the files nor their names. Then the stored files are matched against the new entries."""
     from tipline.media.banks import BankError, create_bank, get_bank, import_media
 
     db = database()
@@ -177,6 +212,8 @@ def banks_import_media(
         print(json.dumps(result.as_dict()))
     else:
         out.print(f"{result.added:,} hashes added to {name!r}, {result.duplicates:,} already there")
+    if not later:
+        _retro(db, quiet=json_out)
 
 
 @banks_app.command("export")
@@ -203,21 +240,38 @@ def banks_export(
     err.print(f"{n:,} entries exported", highlight=False)
 
 
-def _set(name: str, enabled: bool) -> None:
+def _set(name: str, enabled: bool, later: bool = False) -> None:
     from tipline.media.banks import BankError, set_enabled
 
+    db = database()
     try:
-        b = set_enabled(database(), name, enabled)
+        b = set_enabled(db, name, enabled)
     except BankError as e:
         _fail_bank(e)
         return
     out.print(f"bank {b.name!r} {'enabled' if b.enabled else 'disabled'}")
+    if enabled and not later:
+        _retro(db)
 
 
 @banks_app.command("enable")
-def banks_enable(name: Annotated[str, typer.Argument(help="Bank name.")]) -> None:
-    """Enable a bank: its hashes match again (running apps reload on their next match)."""
-    _set(name, True)
+def banks_enable(name: Annotated[str, typer.Argument(help="Bank name.")], later: Later = False) -> None:
+    """Enable a bank: its hashes match again (running apps reload on their next match), and the stored files
+    are matched against it (progress bar; the reports hit are raised)."""
+    _set(name, True, later)
+
+
+@banks_app.command("retro")
+def banks_retro() -> None:
+    """Match the stored files against the bank entries still waiting for it (imports made with --later, on
+    the pages, or cut short); the reports hit are analysed again and raised."""
+    from tipline.media import retro
+
+    db = database()
+    if not retro.waiting(db):
+        out.print("nothing waiting: every import has been matched against the stored files")
+        return
+    _retro(db)
 
 
 @banks_app.command("disable")

@@ -6,14 +6,26 @@ when part A stored them, and the original file's hashes a platform declared in C
 earlier analysis) and gives their labels to the triage rules (fact ``media.hash_match_labels``, rule kind
 ``hash_match``; the default ``known-abuse-hash`` rule raises a report matching "known abuse material" to
 P2 at least).
+
+A match with an entry imported (or a bank re-enabled) after the report arrived was found by a
+retro-match (:mod:`tipline.media.retro`): fact ``media.hash_match_late`` carries ``[label, "matched list X
+imported on D"]`` pairs, and the rule's reason says so.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from tipline.capability import AnalysisContext
-from tipline.media.matching import match_report, matcher_for, record_matches
+from tipline.media.matching import Match, match_report, matcher_for, record_matches
+from tipline.media.models import BankEntry, HashBank
 
 HASH_MATCH_LABELS = "media.hash_match_labels"
+HASH_MATCH_LATE = "media.hash_match_late"
 
 
 def before_score(ctx: AnalysisContext) -> None:
@@ -27,4 +39,36 @@ def before_score(ctx: AnalysisContext) -> None:
     for label in sorted({m.label for m in matches}):
         if label not in labels:
             labels.append(label)
+    late = late_notes(ctx.session, matches, report.received_at)
+    if late:
+        ctx.score_input.facts.setdefault(HASH_MATCH_LATE, []).extend(late)
     ctx.notes["media.matches"] = len(matches)
+
+
+def _utc(t: datetime) -> datetime:
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
+def late_notes(s: Session, matches: Sequence[Match], received_at: datetime) -> list[list[str]]:
+    """``[label, note]`` for each bank that matched only because of an import (or a re-enable) made after
+    the report arrived: "matched list X imported on D" (D the import's date, UTC)."""
+    if not matches:
+        return []
+    received = _utc(received_at)
+    ids = sorted({m.entry_id for m in matches})
+    when = {
+        eid: (_utc(added), _utc(enabled) if enabled is not None else None)
+        for eid, added, enabled in s.execute(
+            select(BankEntry.id, BankEntry.added_at, HashBank.enabled_at)
+            .join(HashBank, HashBank.id == BankEntry.bank_id)
+            .where(BankEntry.id.in_(ids))
+        )
+    }
+    out: dict[tuple[str, str], None] = {}
+    for m in matches:
+        added, enabled = when.get(m.entry_id, (None, None))
+        if added is not None and added > received:
+            out[(m.label, f"matched list {m.bank_name} imported on {added:%Y-%m-%d}")] = None
+        elif enabled is not None and enabled > received:
+            out[(m.label, f"matched list {m.bank_name} re-enabled on {enabled:%Y-%m-%d}")] = None
+    return [[label, note] for label, note in out]

@@ -35,12 +35,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from tipline.accounts.service import record
@@ -149,12 +149,22 @@ class _Snapshot:
     load_seconds: float
 
 
-class Matcher:
-    """Matches hashes against the enabled banks of one database (thread-safe; see the module docstring)."""
+Scope = Mapping[int, tuple[int, int]]  # bank id -> (after entry id, up to entry id]
 
-    def __init__(self, db: Database, *, index_factory: Callable[[], PDQIndex] = MIHPDQIndex) -> None:
+
+class Matcher:
+    """Matches hashes against the enabled banks of one database (thread-safe; see the module docstring).
+
+    ``scope``: only these entries of these banks (the retro-match of an import's new entries); such a
+    matcher is loaded once (``refresh(force=True)``) and queried with ``refresh=False``.
+    """
+
+    def __init__(
+        self, db: Database, *, index_factory: Callable[[], PDQIndex] = MIHPDQIndex, scope: Scope | None = None
+    ) -> None:
         self.db = db
         self._factory = index_factory
+        self._scope = dict(scope) if scope is not None else None
         self._lock = threading.Lock()
         self._snap: _Snapshot | None = None
         self.reloads = 0
@@ -181,6 +191,8 @@ class Matcher:
     def _load(self, previous: dict[int, _BankIndex]) -> dict[int, _BankIndex]:
         with self.db.reader() as s:
             rows = s.execute(select(HashBank.id, HashBank.revision).where(HashBank.enabled)).all()
+        if self._scope is not None:
+            rows = [r for r in rows if r[0] in self._scope]
         out: dict[int, _BankIndex] = {}
         for bank_id, revision in rows:
             prev = previous.get(bank_id)
@@ -199,11 +211,13 @@ class Matcher:
             index, after, count = prev.pdq, prev.max_pdq_id, prev.pdq_count
         else:
             index, after, count = self._factory(), 0, 0
+        if self._scope is not None:
+            after = max(after, self._scope[bank_id][0])
         max_id = after
         with self.db.reader() as s:
             q = (
                 select(BankEntry.id, BankEntry.hash)
-                .where(BankEntry.bank_id == bank_id, BankEntry.kind == "pdq", BankEntry.id > after)
+                .where(BankEntry.bank_id == bank_id, BankEntry.kind == "pdq", BankEntry.id > after, *self._bounds())
                 .order_by(BankEntry.id)
                 .execution_options(yield_per=_LOAD_CHUNK)
             )
@@ -233,7 +247,9 @@ class Matcher:
         rows: list[str] = []
         owners: list[int] = []
         entry_frames: dict[int, int] = {}
-        q = select(BankEntry.id, BankEntry.frames).where(BankEntry.bank_id == bank_id, BankEntry.kind == "vpdq")
+        q = select(BankEntry.id, BankEntry.frames).where(
+            BankEntry.bank_id == bank_id, BankEntry.kind == "vpdq", *self._bounds()
+        )
         for entry_id, frames in s.execute(q.order_by(BankEntry.id)):
             usable = _usable_frames(frames or [], qmin)
             if not usable:
@@ -246,6 +262,21 @@ class Matcher:
         index = self._factory()
         index.add(rows, np.arange(len(rows), dtype=np.int64))
         return _VideoIndex(index, np.asarray(owners, dtype=np.int64), entry_frames)
+
+    def _bounds(self) -> list[ColumnElement[bool]]:
+        """The scope as a condition on bank entries (none for the installation's matcher)."""
+        if self._scope is None:
+            return []
+        if not self._scope:
+            return [BankEntry.id < 0]
+        return [
+            or_(
+                *(
+                    and_(BankEntry.bank_id == b, BankEntry.id > a, BankEntry.id <= u)
+                    for b, (a, u) in self._scope.items()
+                )
+            )
+        ]
 
     # -- matching -----------------------------------------------------------------------------------------
 
@@ -293,14 +324,14 @@ class Matcher:
                 self._match_video(snap, i, q, hit)
 
         def run(s: Session) -> list[Match]:
-            meta = _entries(s, {eid for _qi, eid in found})
+            meta = _entries(s, {eid for _qi, eid in found}, self._bounds())
             out: list[Match] = []
             for (qi, eid), (distance, details) in found.items():
                 m = meta.get(eid)
                 if m is None:  # bank disabled or deleted since the snapshot
                     continue
                 out.append(_make(qs[qi], m, distance, details))
-            out.extend(_exact(s, exact))
+            out.extend(_exact(s, exact, self._bounds()))
             order = {id(q): i for i, q in enumerate(qs)}
             out.sort(key=lambda m: (order.get(id(m.query), 0), m.distance, m.bank_name, m.entry_id))
             return out
@@ -418,21 +449,21 @@ class _Entry:
     label: str
 
 
-def _entries(s: Session, ids: set[int]) -> dict[int, _Entry]:
+def _entries(s: Session, ids: set[int], bounds: list[ColumnElement[bool]]) -> dict[int, _Entry]:
     out: dict[int, _Entry] = {}
     idl = sorted(ids)
     for a in range(0, len(idl), _IN_CHUNK):
         q = (
             select(BankEntry.id, BankEntry.kind, BankEntry.label, HashBank.id, HashBank.name, HashBank.default_label)
             .join(HashBank, HashBank.id == BankEntry.bank_id)
-            .where(BankEntry.id.in_(idl[a : a + _IN_CHUNK]), HashBank.enabled)
+            .where(BankEntry.id.in_(idl[a : a + _IN_CHUNK]), HashBank.enabled, *bounds)
         )
         for eid, kind, label, bid, bname, dlabel in s.execute(q):
             out[eid] = _Entry(eid, bid, bname, kind, label or dlabel)
     return out
 
 
-def _exact(s: Session, items: list[tuple[int, Query]]) -> list[Match]:
+def _exact(s: Session, items: list[tuple[int, Query]], bounds: list[ColumnElement[bool]]) -> list[Match]:
     by_kind: dict[str, dict[str, list[Query]]] = {}
     for _i, q in items:
         assert q.hash is not None
@@ -451,7 +482,7 @@ def _exact(s: Session, items: list[tuple[int, Query]]) -> list[Match]:
                     HashBank.default_label,
                 )
                 .join(HashBank, HashBank.id == BankEntry.bank_id)
-                .where(BankEntry.kind == kind, BankEntry.hash.in_(values[a : a + _IN_CHUNK]), HashBank.enabled)
+                .where(BankEntry.kind == kind, BankEntry.hash.in_(values[a : a + _IN_CHUNK]), HashBank.enabled, *bounds)
             )
             for eid, h, label, bid, bname, dlabel in s.execute(q):
                 for query in wanted[h]:

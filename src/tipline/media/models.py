@@ -31,6 +31,18 @@ LABEL_BENIGN = "known benign"
 LABEL_REVIEW = "under review"
 STANDARD_LABELS = (LABEL_ABUSE, LABEL_BENIGN, LABEL_REVIEW)
 
+# Who may match against a bank: staff only, the platforms listed on the bank, or every platform (and staff).
+SCOPE_STAFF = "staff"
+SCOPE_LISTED = "listed"
+SCOPE_ALL = "all"
+MATCH_SCOPES = (SCOPE_STAFF, SCOPE_LISTED, SCOPE_ALL)
+# What a platform sees of a match: only that something matched, the bank's category (its default label, no
+# bank name, entry label or distance), or the label with the bank's name and the distance (staff see all).
+VIEW_YESNO = "yesno"
+VIEW_CATEGORY = "category"
+VIEW_LABEL = "label"
+PLATFORM_VIEWS = (VIEW_YESNO, VIEW_CATEGORY, VIEW_LABEL)
+
 
 class HashBank(Base):
     """A named hash list with its provenance."""
@@ -50,6 +62,11 @@ class HashBank(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     created_by: Mapped[str] = mapped_column(String(128), default="")
+    # the partner's terms, as the bank enforces them (see MATCH_SCOPES and PLATFORM_VIEWS)
+    match_scope: Mapped[str] = mapped_column(String(16), default=SCOPE_ALL)
+    match_platforms: Mapped[list[Any]] = mapped_column(JSON, default=list)  # platform ids (scope "listed")
+    platform_view: Mapped[str] = mapped_column(String(16), default=VIEW_LABEL)
+    enabled_at: Mapped[datetime | None] = mapped_column(nullable=True)  # last re-enabled (None: since creation)
 
 
 class BankEntry(Base):
@@ -96,3 +113,28 @@ class HashMatch(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     bank: Mapped[HashBank | None] = relationship()
+
+
+class RetroRun(Base):
+    """A background match of the stored files against a bank's entries ``(after_entry_id, upto_entry_id]``,
+    started by an import (the new entries) or a re-enable (all of them). ``last_attachment_id`` is where it
+    resumes after a restart; ``heartbeat_at`` tells a live run from an abandoned one."""
+
+    __tablename__ = "bank_retro_runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bank_id: Mapped[int] = mapped_column(ForeignKey("hash_banks.id", ondelete="CASCADE"), index=True)
+    bank_name: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(String(16))  # import | enable
+    after_entry_id: Mapped[int] = mapped_column(Integer, default=0)
+    upto_entry_id: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | running | done | failed
+    total: Mapped[int] = mapped_column(Integer, default=0)  # files to check (known when it starts)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    last_attachment_id: Mapped[int] = mapped_column(Integer, default=0)
+    reports_hit: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_by: Mapped[str] = mapped_column(String(128), default="")

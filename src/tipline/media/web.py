@@ -30,7 +30,7 @@ from tipline.accounts.service import Principal, Role
 from tipline.errors import NotFound
 from tipline.i18n.templating import render
 from tipline.media import banks as bank_service
-from tipline.media import viewer
+from tipline.media import retro, viewer
 from tipline.media.banks import STANDARD_LABELS, BankError, BankImportError
 from tipline.media.matching import Matcher, Query, match_payload, matcher_for, queries_for_hashes, viewed_report_matches
 from tipline.store import Database
@@ -342,6 +342,7 @@ def _detail_page(
         "created": request.query_params.get("created") == "1",
         "changed": request.query_params.get("changed") == "1",
         "max_upload": db.settings.max_upload_bytes,
+        "retro_runs": retro.runs_of(db, bank.id),
     }
     return render(request, "media/banks_detail.html", ctx, status_code=status_code, no_store=True)
 
@@ -417,6 +418,7 @@ def enable_page(
     if isinstance(bank, HTMLResponse):
         return bank
     bank_service.set_enabled(db, bank_id, enabled == "1", by=user)
+    retro.in_background(db)  # a re-enable matches the files stored meanwhile
     return RedirectResponse(f"/banks/{bank_id}?changed=1", status_code=303)
 
 
@@ -461,6 +463,7 @@ async def import_page(request: Request, bank_id: int, db: Db, user: Supervisor) 
             )
         except BankError as e:
             return _detail_page(request, db, bank, import_error="other", import_detail=str(e), status_code=422)
+        retro.in_background(db)  # the stored files against the new entries; the page shows its progress
         bank = await run_in_threadpool(bank_service.get_bank, db, bank_id)
         return _detail_page(request, db, bank, result=result.as_dict())
     finally:
