@@ -221,3 +221,51 @@ def browser():  # type: ignore[no-untyped-def]
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
         yield b
         b.close()
+
+
+# ------------------------------------------------------------------------------------------ the demo world, served
+
+DEMO_REPORTS = 80  # the demo world of `tipline serve --demo`, smaller (same generator, same doors)
+
+
+@pytest.fixture(scope="session")
+def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+    """The demo world (``load_demo``) in the app ``create_app`` builds, under a real uvicorn server, once per
+    run: tests that use it only read (page views are audited, nothing else changes). One synthetic picture
+    is uploaded through the platform API onto a report of its own, so the viewer has a file to show.
+    Staff users ``crawl-admin`` and ``crawl-analyst`` (password ``helpers.PASSWORD``)."""
+    import io
+
+    import httpx
+    from rich.console import Console
+
+    from tipline.demo import load_demo
+    from tipline.synth import images
+    from tipline.web.app import create_app
+
+    app = create_app(Settings(data_dir=tmp_path_factory.mktemp("demo") / "data"))
+    db = app.state.db
+    load_demo(db, seed=1, n_reports=DEMO_REPORTS, console=Console(file=io.StringIO()))
+    accounts.create_user(db, "crawl-admin", "admin", PASSWORD)
+    accounts.create_user(db, "crawl-analyst", "analyst", PASSWORD)
+    platform = accounts.create_platform(db, "ViewerTest-Platform")
+    auth = {"Authorization": f"Bearer {platform.api_key}"}
+    with serve_app(app) as url:
+        with httpx.Client(base_url=url) as c:
+            r = c.post(
+                "/api/v1/reports",
+                json={
+                    "report_id": "DEMO-FILE-1",
+                    "category": "other",
+                    "text": "synthetic report with a synthetic picture",
+                },
+                headers=auth,
+            )
+            assert r.status_code == 201, r.text
+            report_id = int(r.json()["id"])
+            jpeg = images.encode(images.synth_image(11, (480, 360), style="shapes"), "JPEG", quality=90)
+            r = c.post(
+                f"/api/v1/reports/{report_id}/files", files={"file": ("a.jpg", jpeg, "image/jpeg")}, headers=auth
+            )
+            assert r.status_code == 201, r.text
+        yield {"url": url, "app": app, "db": db, "file_report_id": report_id, "file_id": int(r.json()["id"])}
