@@ -236,6 +236,13 @@ class Settings(BaseSettings):
         description="When the image itself is at hand (uploads, /api/v1/match with a file, `tipline match`), also "
         "match its 8 rotated and mirrored PDQ variants, so a flipped or rotated copy of a bank image matches.",
     )
+    pdq_quality_threshold: int = Field(
+        default=50,
+        ge=0,
+        le=100,
+        description="PDQ hashes of lower quality (0-100; flat or near-empty pictures) are ignored on both sides: "
+        "not imported into a bank, not looked up (HMA's threshold: 50). A hash of unknown quality is kept.",
+    )
     vpdq_quality_threshold: int = Field(
         default=50,
         ge=0,

@@ -69,7 +69,7 @@ _HEX = re.compile(r"^[0-9a-f]+$")
 _NAME = re.compile(r"^[\w][\w .\-()]{0,127}$")
 _LABEL = re.compile(r"^[\w][\w \-]{0,63}$")
 _KIND_ALIASES = {"sha-1": "sha1", "sha-256": "sha256", "md-5": "md5"}
-_JSON_KEYS = {"kind", "hash", "label", "note", "frames"}
+_JSON_KEYS = {"kind", "hash", "label", "note", "frames", "quality"}
 
 Progress = Callable[[str, int, int | None], None]  # (stage, done, total or None)
 
@@ -139,6 +139,7 @@ class ImportResult:
     lines: int = 0  # entries read (not counting blank and comment lines)
     added: int = 0
     duplicates: int = 0  # already in the bank, or repeated in the file
+    low_quality: int = 0  # PDQ hashes under settings.pdq_quality_threshold: not imported
     by_kind: dict[str, int] = field(default_factory=dict)  # entries read, per kind
     problems: list[str] = field(default_factory=list)  # media import: files not (fully) hashed, and why
     retro_run: int | None = None  # the background match of the stored files against the new entries
@@ -149,6 +150,7 @@ class ImportResult:
             "lines": self.lines,
             "added": self.added,
             "duplicates": self.duplicates,
+            "low_quality": self.low_quality,
             "by_kind": dict(self.by_kind),
             "problems": list(self.problems),
             "retro_run": self.retro_run,
@@ -162,6 +164,7 @@ class ParsedEntry:
     label: str | None = None
     frames: list[dict[str, Any]] | None = None
     note: str | None = None
+    quality: int | None = None  # PDQ only, when the list gives it (under the threshold: not imported)
 
 
 # ------------------------------------------------------------------------------------------ version
@@ -282,8 +285,21 @@ def frames_text(frames: list[dict[str, Any]]) -> str:
     return ";".join(f"{f['pdq']}:{f['quality']}:{f['ts']:g}" for f in frames)
 
 
-def make_entry(kind: Any, value: Any, label: Any = None, note: Any = None) -> ParsedEntry:
-    """Validate one entry (raises :class:`BankError` naming the problem)."""
+def _quality(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        q = int(value)
+    except (TypeError, ValueError):
+        raise BankError("the PDQ quality must be an integer 0-100") from None
+    if not 0 <= q <= 100 or isinstance(value, bool):
+        raise BankError("the PDQ quality must be an integer 0-100")
+    return q
+
+
+def make_entry(kind: Any, value: Any, label: Any = None, note: Any = None, quality: Any = None) -> ParsedEntry:
+    """Validate one entry (raises :class:`BankError` naming the problem). A PDQ ``value`` may carry its
+    quality as ``hex:quality``; ``quality`` gives it separately (JSON lines' ``"quality"``)."""
     k = _kind(kind)
     lab = None
     if label is not None and label != "":
@@ -297,9 +313,14 @@ def make_entry(kind: Any, value: Any, label: Any = None, note: Any = None) -> Pa
         return ParsedEntry(k, frames_digest(frames), lab, frames, note or None)
     if not isinstance(value, str):
         raise BankError(f"the {k} hash must be text")
+    if quality is not None and k != "pdq":
+        raise BankError("'quality' is for PDQ hashes only")
+    if k == "pdq" and ":" in value:
+        value, _, given = value.partition(":")
+        quality = given if quality is None else quality
     n = HASH_KINDS[k]
     assert n is not None
-    return ParsedEntry(k, _hex(value, n, k), lab, None, note or None)
+    return ParsedEntry(k, _hex(value, n, k), lab, None, note or None, _quality(quality) if k == "pdq" else None)
 
 
 # ------------------------------------------------------------------------------------------ parsing
@@ -382,7 +403,7 @@ def _json_entry(line: str) -> ParsedEntry:
     value = obj.get("hash", obj.get("frames"))
     if value is None:
         raise BankError("missing 'hash'")
-    return make_entry(obj["kind"], value, obj.get("label"), obj.get("note"))
+    return make_entry(obj["kind"], value, obj.get("label"), obj.get("note"), obj.get("quality"))
 
 
 # ------------------------------------------------------------------------------------------ banks
@@ -715,8 +736,12 @@ def _store(
     before = _count(db, info.id)
     after_id = _max_id(db, info.id)
     chunk: list[dict[str, Any]] = []
+    qmin = db.settings.pdq_quality_threshold
     try:
         for e in entries:
+            if e.quality is not None and e.quality < qmin:
+                result.low_quality += 1  # a flat picture's hash would match every flat picture
+                continue
             chunk.append(
                 {
                     "bank_id": info.id,
@@ -851,6 +876,7 @@ def _finish(
             added=result.added,
             duplicates=result.duplicates,
             problems=len(result.problems),
+            low_quality=result.low_quality,
             **details,
         )
         _bump(s)
@@ -887,7 +913,7 @@ def media_entries(path: Path, limits: Any = None) -> tuple[list[ParsedEntry], st
     h = hash_file(path, strict=False, limits=limits)
     out = [ParsedEntry(k, getattr(h, k)) for k in ("md5", "sha1", "sha256") if getattr(h, k, None)]
     if getattr(h, "pdq", None):
-        out.append(ParsedEntry("pdq", h.pdq.lower()))
+        out.append(ParsedEntry("pdq", h.pdq.lower(), quality=getattr(h, "pdq_quality", None)))
     frames = getattr(h, "vpdq", None)
     if frames:
         fr = parse_frames([dict(f) for f in frames])

@@ -65,6 +65,12 @@ def _retro(db: Any, quiet: bool = False) -> None:
             )
 
 
+def _say_low(db: Any, n: int) -> None:
+    if n:
+        t = db.settings.pdq_quality_threshold
+        out.print(f"{n:,} PDQ hashes under quality {t} (flat pictures) were not imported", highlight=False)
+
+
 def _fail_bank(e: Exception) -> None:
     from tipline.media.banks import BankImportError
 
@@ -178,6 +184,7 @@ def banks_import(
             f"{result.added:,} hashes added to {name!r}, {result.duplicates:,} already there "
             f"({', '.join(f'{k} {n:,}' for k, n in result.by_kind.items())})"
         )
+        _say_low(db, result.low_quality)
     if not later:
         _retro(db, quiet=json_out)
 
@@ -212,6 +219,7 @@ def banks_import_media(
         print(json.dumps(result.as_dict()))
     else:
         out.print(f"{result.added:,} hashes added to {name!r}, {result.duplicates:,} already there")
+        _say_low(db, result.low_quality)
     if not later:
         _retro(db, quiet=json_out)
 
@@ -344,6 +352,8 @@ def match(
         out.print(table)
         if h.pdq:
             out.print(f"  pdq {h.pdq} (quality {h.pdq_quality})", highlight=False)
+            if h.pdq_quality is not None and h.pdq_quality < db.settings.pdq_quality_threshold:
+                out.print(f"  PDQ not looked up: quality under {db.settings.pdq_quality_threshold}", highlight=False)
         out.print(f"  md5 {h.md5}", highlight=False)
     if bad:
         raise typer.Exit(1)

@@ -91,6 +91,7 @@ class Query:
     ref: Any = None
     origin: str = "file"
     extra: dict[str, Any] = field(default_factory=dict)  # copied into the match's details
+    quality: int | None = None  # PDQ quality 0-100 when known; under settings.pdq_quality_threshold: not looked up
 
 
 @dataclass(frozen=True)
@@ -315,7 +316,9 @@ class Matcher:
                 found[key] = (int(distance), details)
 
         exact = [(i, q) for i, q in enumerate(qs) if q.kind in EXACT_KINDS and q.hash]
-        pdq = [(i, q) for i, q in enumerate(qs) if q.kind == "pdq" and (q.hash or q.variants)]
+        pdq = [
+            (i, q) for i, q in enumerate(qs) if q.kind == "pdq" and (q.hash or q.variants) and not low_quality(q, st)
+        ]
         video = [(i, q) for i, q in enumerate(qs) if q.kind == "vpdq" and q.frames]
         if pdq and snap.banks:
             self._match_pdq(snap, pdq, st.pdq_threshold, hit)
@@ -417,6 +420,26 @@ class Matcher:
                     )
 
 
+def low_quality(q: Query, settings: Any) -> bool:
+    """A PDQ query of known quality under the threshold: a flat or near-empty picture, whose hash says little
+    (it would match every other flat picture). Not looked up."""
+    return q.kind == "pdq" and q.quality is not None and q.quality < settings.pdq_quality_threshold
+
+
+def ignored(queries: Sequence[Query], settings: Any) -> list[dict[str, Any]]:
+    """What was not looked up, and why (the API says so)."""
+    t = settings.pdq_quality_threshold
+    return [
+        {
+            "query": q.ref,
+            "kind": q.kind,
+            "reason": f"PDQ quality {q.quality} is under {t}: the picture is too flat to match",
+        }
+        for q in queries
+        if low_quality(q, settings)
+    ]
+
+
 def _variant_details(q: Query, v: int) -> dict[str, Any]:
     if not q.variants or v == 0:
         return {}
@@ -513,7 +536,8 @@ def queries_for_hashes(hashes: Any, *, dihedral: Sequence[str] | None = None, re
     out = [Query(k, getattr(hashes, k).lower(), ref=ref) for k in EXACT_KINDS if getattr(hashes, k, None)]
     pdq = getattr(hashes, "pdq", None)
     if pdq:
-        out.append(Query("pdq", pdq.lower(), variants=tuple(dihedral or ()), ref=ref))
+        quality = getattr(hashes, "pdq_quality", None)
+        out.append(Query("pdq", pdq.lower(), variants=tuple(dihedral or ()), ref=ref, quality=quality))
     frames = getattr(hashes, "vpdq", None)
     if frames:
         out.append(Query("vpdq", frames=list(frames), ref=ref))
@@ -555,9 +579,16 @@ def queries_for_attachment(att: Attachment) -> list[Query]:
     if att.pdq:
         variants = details.get("pdq_dihedral")
         ok = isinstance(variants, list) and all(isinstance(x, str) and len(x) == 64 for x in variants)
+        quality = details.get("pdq_quality")
         out.append(
             Query(
-                "pdq", att.pdq.lower(), variants=tuple(variants) if ok else (), ref=att.id, origin=origin, extra=extra
+                "pdq",
+                att.pdq.lower(),
+                variants=tuple(variants) if ok else (),
+                ref=att.id,
+                origin=origin,
+                extra=extra,
+                quality=quality if isinstance(quality, int) else None,
             )
         )
         mine.add(("pdq", att.pdq.lower()))

@@ -32,7 +32,15 @@ from tipline.i18n.templating import render
 from tipline.media import banks as bank_service
 from tipline.media import retro, viewer
 from tipline.media.banks import STANDARD_LABELS, BankError, BankImportError
-from tipline.media.matching import Matcher, Query, match_payload, matcher_for, queries_for_hashes, viewed_report_matches
+from tipline.media.matching import (
+    Matcher,
+    Query,
+    ignored,
+    match_payload,
+    matcher_for,
+    queries_for_hashes,
+    viewed_report_matches,
+)
 from tipline.store import Database
 from tipline.web import kit
 from tipline.web.deps import BearerDoc, SessionDoc, get_db, require, staff
@@ -61,6 +69,13 @@ class HashQueryIn(BaseModel):
     frames: list[Any] | None = Field(
         default=None, max_length=100_000, description='vpdq only: [{"pdq": hex, "quality": 0-100, "ts": seconds}]'
     )
+    quality: int | None = Field(
+        default=None,
+        ge=0,
+        le=100,
+        description="pdq only: the hash's quality (0-100); under the installation's threshold (50) it is not "
+        "looked up, and 'ignored' says so.",
+    )
 
 
 class MatchIn(BaseModel):
@@ -75,6 +90,10 @@ class MatchOut(BaseModel):
     matches: list[dict[str, Any]] = Field(
         description="Each bank entry matched: bank, label, kind, distance, query (index into hashes), and for "
         "PDQ the dihedral variant that matched, for vPDQ the shares of matching frames."
+    )
+    ignored: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Hashes not looked up, and why (a PDQ hash under the quality threshold: a flat picture).",
     )
     elapsed_ms: float
 
@@ -124,14 +143,14 @@ def _queries_from_json(body: MatchIn) -> tuple[list[Query], list[dict[str, Any]]
         if value is None:
             raise HTTPException(422, f"hashes.{i}: give 'hash' (or 'frames' for vpdq)")
         try:
-            e = bank_service.make_entry(h.kind, value)
+            e = bank_service.make_entry(h.kind, value, quality=h.quality)
         except BankError as ex:
             raise HTTPException(422, f"hashes.{i}: {ex}") from None
         if e.kind == "vpdq":
             queries.append(Query("vpdq", frames=e.frames, ref=i, origin="given"))
             shown.append({"kind": "vpdq", "frames": len(e.frames or [])})
         else:
-            queries.append(Query(e.kind, e.hash, ref=i, origin="given"))
+            queries.append(Query(e.kind, e.hash, ref=i, origin="given", quality=e.quality))
             shown.append({"kind": e.kind, "hash": e.hash})
     return queries, shown
 
@@ -226,6 +245,7 @@ async def post_match(request: Request, caller: Annotated[Principal, Depends(staf
         hashes=shown,
         file=file_info,
         matches=match_payload(matches, staff_view=caller.kind == "user"),
+        ignored=ignored(queries, db.settings),
         elapsed_ms=round((time.perf_counter() - t0) * 1000, 2),
     )
     return JSONResponse(out.model_dump(mode="json"))
@@ -343,6 +363,7 @@ def _detail_page(
         "changed": request.query_params.get("changed") == "1",
         "max_upload": db.settings.max_upload_bytes,
         "retro_runs": retro.runs_of(db, bank.id),
+        "quality_threshold": db.settings.pdq_quality_threshold,
     }
     return render(request, "media/banks_detail.html", ctx, status_code=status_code, no_store=True)
 
