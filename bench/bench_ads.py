@@ -4,6 +4,8 @@ synthetic ads corpus (``tipline.synth.ads``) with its ground truth.
     .venv/bin/python bench/bench_ads.py                      # 100,000 ads, ours and the baseline
     .venv/bin/python bench/bench_ads.py --n 20000            # quicker
     .venv/bin/python bench/bench_ads.py --spark 1000000      # also the Spark-local run at that size
+    .venv/bin/python bench/bench_ads.py --spark 20000 --spark-only --spark-candidates bands,mllib
+                                    # only Spark: datasketch band keys vs pyspark.ml MinHashLSH, same corpus
 
 Each engine runs in its own child process (peak memory is per run) on one core (the child is pinned to
 one CPU) and reads the same JSON-lines file, so "end to end" is: read and validate each line, shingle,
@@ -142,6 +144,13 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100_000, help="ads in the corpus (default 100,000)")
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--spark", type=int, default=0, help="also time the Spark-local engine on this many ads")
+    ap.add_argument("--spark-only", action="store_true", help="skip the one-core engines, time only Spark")
+    ap.add_argument(
+        "--spark-candidates",
+        default="bands",
+        help="comma-separated: bands (datasketch band keys, the default) and/or mllib (pyspark MinHashLSH)",
+    )
+    ap.add_argument("--spark-memory", default="1g", help="Spark driver memory (default 1g)")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -149,6 +158,12 @@ def main() -> None:
         return
     from tipline.synth.ads import pairwise_scores
 
+    if a.spark_only:
+        from tipline.ads.spark import bench_spark
+
+        with tempfile.TemporaryDirectory() as tmp:
+            bench_spark(a.spark, a.seed, Path(tmp), a.spark_candidates.split(","), a.spark_memory)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"ads-{a.n}.jsonl"
         t = time.process_time()
@@ -179,7 +194,7 @@ def main() -> None:
         if a.spark:
             from tipline.ads.spark import bench_spark
 
-            bench_spark(a.spark, a.seed, Path(tmp))
+            bench_spark(a.spark, a.seed, Path(tmp), a.spark_candidates.split(","), a.spark_memory)
 
 
 if __name__ == "__main__":

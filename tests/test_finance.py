@@ -360,6 +360,8 @@ def test_generator_is_deterministic_and_clean():
         "one_facilitator",
         "crypto_p2p",
     }
+    assert all(tuple(r) == COLUMNS for r in a.rows)  # one definition of the columns: the importer's
+    assert a.columns() == list(COLUMNS)
 
 
 # ------------------------------------------------------------------------------------------ engines

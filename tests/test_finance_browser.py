@@ -12,7 +12,7 @@ import pytest
 
 from conftest import PASSWORD, needs_chromium, serve_app
 from tipline.accounts import service as accounts
-from tipline.finance.importer import import_payments
+from tipline.finance.importer import COLUMNS, import_payments
 from tipline.finance.rules import load_rules
 from tipline.finance.screen import screen
 from tipline.finance.service import save_alerts
@@ -20,7 +20,6 @@ from tipline.finance.store import FinanceStore
 from tipline.intake import service as intake
 from tipline.intake.schemas import PublicReportIn
 from tipline.settings import Settings
-from tipline.synth.payments import COLUMNS
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 PHONE = "+639171234567"

@@ -13,11 +13,11 @@ from typer.testing import CliRunner
 
 from conftest import PASSWORD
 from tipline.accounts import service as accounts
+from tipline.finance.importer import COLUMNS
 from tipline.graph import cases
 from tipline.intake import service as intake
 from tipline.intake.schemas import PublicReportIn
 from tipline.store import Database
-from tipline.synth.payments import COLUMNS
 
 PHONE = "+639171234567"
 
@@ -129,3 +129,21 @@ def test_alerts_reach_pages_reports_networks_and_cases(client: TestClient, db: D
     ev = json.loads(z.read("payment-alerts/evidence.json"))["alerts"][0]["evidence"]
     assert any("SELECT" in r["sql"] for r in ev["rules"])
     assert "payment-alerts/alerts.csv" in {f["name"] for f in pkg.manifest["files"]}
+
+    # every view of alerts is audited like a report view (who saw which alerts, where); never the names
+    from sqlalchemy import select
+
+    from tipline.store.models import AuditEvent
+
+    with db.reader() as s:
+        events = list(s.execute(select(AuditEvent.actor, AuditEvent.action, AuditEvent.target_id, AuditEvent.details)))
+    seen = {(actor, action) for actor, action, _, _ in events}
+    assert ("user:fin", "finance.alert.view") in seen
+    assert ("user:fin", "finance.alerts.list") in seen
+    assert ("cli", "finance.screen.output") in seen
+    views = [t for _, action, t, _ in events if action == "finance.alert.view"]
+    assert str(aid) in views and len(views) >= 3  # page, API, case CSV
+    lists = [d for _, action, _, d in events if action == "finance.alerts.list"]
+    assert {"report": rid, "ids": [aid]}.items() <= next(d for d in lists if "report" in d).items()
+    assert any("network" in d for d in lists) and any(d.get("status") == "reviewed" for d in lists)
+    assert not any("Alex Walker" in str(d) or "Maria Reyes" in str(d) for _, _, _, d in events)

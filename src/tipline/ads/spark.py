@@ -12,9 +12,10 @@ One code path: the per-ad work (shingles, residuals, MinHash signatures, band ke
 
 The edges come back to the driver, which takes their components with the same union-find and runs the same
 template check, so the clusters are the default engine's (tested on a small corpus with Spark local).
-Why not ``pyspark.ml.feature.MinHashLSH``: its hash family (``(a*h + b) mod p`` on the set's indices) is
-not datasketch's, so its candidates would not be the default engine's (only the Python-worker path is
-measured, in bench/RESULTS.md).
+Why not ``pyspark.ml.feature.MinHashLSH`` (``cluster_frame(..., candidates="mllib")``, kept for the
+benchmark): measured on the same corpus it was slower (its OR-only hash tables of one min-hash each give
+many more candidate pairs to join and verify) and its hash family is not datasketch's, so its clusters
+differ from the default engine's (bench/RESULTS.md).
 
 Pointing it at a real cluster: ``TIPLINE_SPARK_MASTER`` (``spark://host:7077``, ``yarn``, ``k8s://...``)
 selects the master; the workers need this package installed (same version) in the Python that
@@ -99,13 +100,10 @@ def _residual_fn(common: CommonText, p: Params):  # type: ignore[no-untyped-def]
     return run
 
 
-def cluster_frame(spark: Any, path: str, n: int, p: Params) -> tuple[list[int], CommonText, dict[str, float]]:
-    """Cluster the ads in the Parquet file ``path`` (columns idx, site, text; idx 0..n-1 in posting order).
-    Returns the label of every idx (the smallest member idx of its cluster), the common text, figures."""
+def _common_text(sh: Any, n: int, p: Params) -> CommonText:
+    """Shingle document frequencies, globally and per site, with the default engine's thresholds."""
     from pyspark.sql import functions as F
 
-    df = spark.read.parquet(path)
-    sh = df.mapInArrow(_shingle_batches, "idx long, site string, sh array<long>").cache()
     ex = sh.select("idx", "site", F.explode("sh").alias("h"))
     g_thr = max(p.global_min, math.ceil(p.global_share * n))
     glob = [r.h for r in ex.groupBy("h").count().where(F.col("count") >= g_thr).select("h").collect()]
@@ -116,41 +114,58 @@ def cluster_frame(spark: Any, path: str, n: int, p: Params) -> tuple[list[int], 
     for r in per_site:
         site_common.setdefault(r.site, []).append(r.h)
     sites = [r.site for r in site_n.collect()]
-    common = CommonText(
+    return CommonText(
         np.sort(np.asarray(glob, dtype=np.uint32)),
         {s: np.sort(np.asarray(site_common.get(s, []), dtype=np.uint32)) for s in sites},
         n,
     )
-    schema = "idx long, res array<long>, keys array<long>, eligible boolean"
-    rk = sh.mapInArrow(_residual_fn(common, p), schema).cache()
-    elig = rk.where("eligible")
+
+
+def _band_pairs(elig: Any) -> Any:
+    """Candidate pairs (i < j): ads that share one of datasketch's band keys (the default engine's LSH)."""
+    from pyspark.sql import functions as F
+
     buckets = (
         elig.select("idx", F.posexplode("keys").alias("band", "key"))
         .groupBy("band", "key")
         .agg(F.collect_list("idx").alias("m"))
         .where(F.size("m") >= 2)
     )
-    pairs = (
+    return (
         buckets.select(F.explode("m").alias("i"), "m")
         .select("i", F.explode("m").alias("j"))
         .where(F.col("i") < F.col("j"))
         .distinct()
     )
+
+
+def _mllib_pairs(elig: Any, p: Params, tables: int) -> Any:
+    """Candidate pairs (i < j) from ``pyspark.ml.feature.MinHashLSH`` (JVM hashing, ``tables`` OR-ed
+    single min-hashes) and its ``approxSimilarityJoin`` at the verification threshold."""
+    from pyspark.ml.feature import HashingTF, MinHashLSH
+    from pyspark.sql import functions as F
+
+    tf = HashingTF(inputCol="res", outputCol="v", numFeatures=1 << 30, binary=True)
+    vec = tf.transform(elig.select("idx", "res"))
+    model = MinHashLSH(inputCol="v", outputCol="hashes", numHashTables=tables, seed=p.seed).fit(vec)
+    joined = model.approxSimilarityJoin(vec, vec, 1.0 - p.verify + 1e-9, distCol="d")
+    return joined.select(F.col("datasetA.idx").alias("i"), F.col("datasetB.idx").alias("j")).where(
+        F.col("i") < F.col("j")
+    )
+
+
+def _verified_edges(rk: Any, pairs: Any, p: Params) -> Any:
+    """The candidate pairs whose residuals' exact Jaccard similarity reaches ``p.verify``."""
+    from pyspark.sql import functions as F
+
     ri = rk.select(F.col("idx").alias("i"), F.col("res").alias("ri"))
     rj = rk.select(F.col("idx").alias("j"), F.col("res").alias("rj"))
     inter = F.size(F.array_intersect("ri", "rj"))
     jac = inter / (F.size("ri") + F.size("rj") - inter)
-    edges = pairs.join(ri, "i").join(rj, "j").where((inter > 0) & (jac >= F.lit(p.verify))).select("i", "j")
-    uf = UnionFind(n)
-    n_edges = 0
-    for r in edges.toLocalIterator():
-        uf.union(r.i, r.j)
-        n_edges += 1
-    comps: dict[int, list[int]] = {}
-    for i in range(n):
-        comps.setdefault(uf.find(i), []).append(i)
-    comps = {k: v for k, v in comps.items() if len(v) >= 2}
-    members = sorted(i for v in comps.values() for i in v)
+    return pairs.join(ri, "i").join(rj, "j").where((inter > 0) & (jac >= F.lit(p.verify))).select("i", "j")
+
+
+def _member_arrays(spark: Any, rk: Any, members: list[int]) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
     res: dict[int, np.ndarray] = {}
     keys: dict[int, np.ndarray] = {}
     if members:
@@ -158,6 +173,38 @@ def cluster_frame(spark: Any, path: str, n: int, p: Params) -> tuple[list[int], 
         for r in rk.join(wanted, "idx").select("idx", "res", "keys").toLocalIterator():
             res[r.idx] = np.asarray(r.res, dtype=np.uint32)
             keys[r.idx] = np.asarray(r.keys, dtype=np.int64)
+    return res, keys
+
+
+def cluster_frame(
+    spark: Any, path: str, n: int, p: Params, *, candidates: str = "bands", tables: int = 5
+) -> tuple[list[int], CommonText, dict[str, float]]:
+    """Cluster the ads in the Parquet file ``path`` (columns idx, site, text; idx 0..n-1 in posting order).
+    Returns the label of every idx (the smallest member idx of its cluster), the common text, figures.
+    ``candidates``: ``bands`` (datasketch's band keys, the default engine's candidates) or ``mllib``
+    (``pyspark.ml.feature.MinHashLSH`` with ``tables`` hash tables; measured in bench/RESULTS.md)."""
+    df = spark.read.parquet(path)
+    sh = df.mapInArrow(_shingle_batches, "idx long, site string, sh array<long>").cache()
+    common = _common_text(sh, n, p)
+    schema = "idx long, res array<long>, keys array<long>, eligible boolean"
+    rk = sh.mapInArrow(_residual_fn(common, p), schema).cache()
+    elig = rk.where("eligible")
+    if candidates == "bands":
+        pairs = _band_pairs(elig)
+    elif candidates == "mllib":
+        pairs = _mllib_pairs(elig, p, tables)
+    else:
+        raise ValueError(f"unknown candidates {candidates!r}: use bands or mllib")
+    uf = UnionFind(n)
+    n_edges = 0
+    for r in _verified_edges(rk, pairs, p).toLocalIterator():
+        uf.union(r.i, r.j)
+        n_edges += 1
+    comps: dict[int, list[int]] = {}
+    for i in range(n):
+        comps.setdefault(uf.find(i), []).append(i)
+    comps = {k: v for k, v in comps.items() if len(v) >= 2}
+    res, keys = _member_arrays(spark, rk, sorted(i for v in comps.values() for i in v))
     labels_part = checked_labels(comps, lambda m: sub_components(m, keys, res, p), res, p)
     labels = [labels_part.get(i, i) for i in range(n)]
     sh.unpersist()
@@ -192,8 +239,11 @@ def cluster_records(
     return recs, labels, common
 
 
-def bench_spark(n: int, seed: int, tmp: Path) -> None:  # pragma: no cover - benchmark only
-    """Time the Spark-local engine on ``n`` synthetic ads (bench/bench_ads.py --spark N)."""
+def bench_spark(
+    n: int, seed: int, tmp: Path, candidates: Sequence[str] = ("bands",), memory: str = "1g"
+) -> None:  # pragma: no cover - benchmark only
+    """Time the Spark-local engine on ``n`` synthetic ads (bench/bench_ads.py --spark N), once per way of
+    finding candidates, and check each against the default engine's clusters when ``n`` is small."""
     import time
 
     from tipline.synth.ads import generate_ads, pairwise_scores
@@ -213,20 +263,36 @@ def bench_spark(n: int, seed: int, tmp: Path) -> None:  # pragma: no cover - ben
         for a in corpus.ads
     ]
     truth = dict(zip(((r.site, r.ad_id) for r in recs), corpus.truth_labels(), strict=True))
-    print(f"spark: {n:,} synthetic ads generated in {time.perf_counter() - t:.0f} s")
+    del corpus
+    print(f"spark: {n:,} synthetic ads generated in {time.perf_counter() - t:.0f} s", flush=True)
     ordered = order(recs)
     path = tmp / "spark-ads.parquet"
     write_parquet(ordered, path)
-    spark = session()
-    t = time.perf_counter()
-    labels, _, figs = cluster_frame(spark, str(path), n, Params())
-    dt = time.perf_counter() - t
-    p, r = pairwise_scores([truth[(x.site, x.ad_id)] for x in ordered], [str(x) for x in labels])
-    print(
-        f"  spark local[1]  precision {p:.3f}  recall {r:.3f}  {dt:.0f} s wall = {n / dt:,.0f} ads/s "
-        f"({int(figs['edges']):,} verified edges)"
-    )
+    local: list[int] | None = None
+    if n <= 100_000:
+        from .engine import cluster_records as local_records
+
+        local = local_records(recs)[1].labels
+    spark = session(memory=memory)
+    for how in candidates:
+        t = time.perf_counter()
+        labels, _, figs = cluster_frame(spark, str(path), n, Params(), candidates=how)
+        dt = time.perf_counter() - t
+        p, r = pairwise_scores([truth[(x.site, x.ad_id)] for x in ordered], [str(x) for x in labels])
+        same = "not compared (large)" if local is None else str(labels == local)
+        print(
+            f"  spark local[1] candidates={how:6s} precision {p:.3f}  recall {r:.3f}  {dt:.0f} s wall = "
+            f"{n / dt:,.0f} ads/s ({int(figs['edges']):,} verified edges; same clusters as default: {same}) "
+            f"driver peak RSS {_rss_mib():,.0f} MiB",
+            flush=True,
+        )
     spark.stop()
+
+
+def _rss_mib() -> float:  # pragma: no cover - benchmark only
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _dt(s: str):  # type: ignore[no-untyped-def]  # noqa: ANN202

@@ -161,12 +161,15 @@ def screen_(
     except ScreenError as e:
         fail(str(e))
         return
-    if store_alerts:
-        from tipline.cli.kit import database
-        from tipline.finance.service import save_alerts
+    from tipline.cli.kit import database
+    from tipline.finance.service import record_screen_output, save_alerts
 
-        stored, removed = save_alerts(database(), res)
+    db = database()
+    if store_alerts:
+        stored, removed = save_alerts(db, res)
         err.print(f"{stored} alerts kept in the database, {removed} no longer alerting removed", highlight=False)
+    # the output names senders: audited like a view of the alerts (the account ids, never the names)
+    record_screen_output(db, "cli", [a.sender_id for a in res.alerts], how="json" if json_out else "table")
     if json_out:
         print(json.dumps([a.to_json(sql=with_sql) for a in res.alerts], ensure_ascii=False))
         return

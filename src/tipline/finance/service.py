@@ -125,12 +125,22 @@ def _row(a: PaymentAlert) -> AlertRow:
     )
 
 
-def list_alerts(db: Database, status: str | None = None, *, limit: int = 500) -> list[AlertRow]:
-    with db.reader() as s:
+def _seen(s: Session, viewer: Principal | str | None, rows: list[AlertRow], **where: Any) -> list[AlertRow]:
+    """Audit a list of alerts someone saw (they name senders): which alerts, and where they were listed."""
+    if viewer is not None and rows:
+        record(s, viewer, "finance.alerts.list", "finance_alert", None, ids=[r.id for r in rows][:200], **where)
+    return rows
+
+
+def list_alerts(
+    db: Database, status: str | None = None, *, limit: int = 500, viewer: Principal | str | None = None
+) -> list[AlertRow]:
+    """Alerts, highest score first; with ``viewer``, the listing is audited like a report view."""
+    with db.session() as s:
         q = select(PaymentAlert).order_by(PaymentAlert.score.desc(), PaymentAlert.id).limit(limit)
         if status:
             q = q.where(PaymentAlert.status == status)
-        return [_row(a) for a in s.scalars(q)]
+        return _seen(s, viewer, [_row(a) for a in s.scalars(q)], status=status)
 
 
 def _get(s: Session, alert_id: int) -> PaymentAlert:
@@ -140,9 +150,12 @@ def _get(s: Session, alert_id: int) -> PaymentAlert:
     return a
 
 
-def get_alert(db: Database, alert_id: int) -> AlertView:
-    with db.reader() as s:
+def get_alert(db: Database, alert_id: int, *, viewer: Principal | str | None = None) -> AlertView:
+    """One alert with its evidence and the reports naming its identifiers; with ``viewer``, audited."""
+    with db.session() as s:
         a = _get(s, alert_id)
+        if viewer is not None:
+            record(s, viewer, "finance.alert.view", "finance_alert", alert_id)
         view = AlertView(row=_row(a), evidence=dict(a.evidence))
         idents = list(
             s.execute(
@@ -168,8 +181,8 @@ def get_alert(db: Database, alert_id: int) -> AlertView:
         return view
 
 
-def _alerts_where(db: Database, entity_ids: Any) -> list[AlertRow]:
-    with db.reader() as s:
+def _alerts_where(db: Database, entity_ids: Any, viewer: Principal | str | None, **where: Any) -> list[AlertRow]:
+    with db.session() as s:
         q = (
             select(PaymentAlert)
             .join(PaymentAlertIdentifier, PaymentAlertIdentifier.alert_id == PaymentAlert.id)
@@ -178,16 +191,17 @@ def _alerts_where(db: Database, entity_ids: Any) -> list[AlertRow]:
             .distinct()
             .order_by(PaymentAlert.score.desc(), PaymentAlert.id)
         )
-        return [_row(a) for a in s.scalars(q)]
+        return _seen(s, viewer, [_row(a) for a in s.scalars(q)], **where)
 
 
-def alerts_for_report(db: Database, report_id: int) -> list[AlertRow]:
+def alerts_for_report(db: Database, report_id: int, *, viewer: Principal | str | None = None) -> list[AlertRow]:
     """Alerts naming an identifier this report mentions (a beneficiary's phone in a report, say)."""
-    return _alerts_where(db, select(Mention.entity_id).where(Mention.report_id == report_id))
+    return _alerts_where(db, select(Mention.entity_id).where(Mention.report_id == report_id), viewer, report=report_id)
 
 
-def alerts_for_network(db: Database, network_id: int) -> list[AlertRow]:
-    return _alerts_where(db, select(EntityNetwork.entity_id).where(EntityNetwork.network_id == network_id))
+def alerts_for_network(db: Database, network_id: int, *, viewer: Principal | str | None = None) -> list[AlertRow]:
+    q = select(EntityNetwork.entity_id).where(EntityNetwork.network_id == network_id)
+    return _alerts_where(db, q, viewer, network=network_id)
 
 
 def set_status(db: Database, alert_id: int, status: str, actor: Principal) -> None:
@@ -210,10 +224,28 @@ def add_to_case(db: Database, alert_id: int, case_id: int, actor: Principal) -> 
         record(s, actor, "finance.alert.case", "finance_alert", alert_id, case_id=case_id)
 
 
-def alerts_of_case(db: Database, case_id: int) -> list[AlertView]:
+def alerts_of_case(db: Database, case_id: int, *, viewer: Principal | str | None = None) -> list[AlertView]:
     with db.reader() as s:
         ids = list(s.scalars(select(PaymentAlert.id).where(PaymentAlert.case_id == case_id).order_by(PaymentAlert.id)))
-    return [get_alert(db, i) for i in ids]
+    return [get_alert(db, i, viewer=viewer) for i in ids]
+
+
+def record_screen_output(db: Database, actor: Principal | str, sender_ids: list[str], *, how: str) -> None:
+    """Audit a screen's alerts shown outside the pages (``tipline finance screen`` prints senders' names):
+    how many, in which form, and the senders' account ids (no names)."""
+    if not sender_ids:
+        return
+    with db.session() as s:
+        record(
+            s,
+            actor,
+            "finance.screen.output",
+            "finance_alert",
+            None,
+            alerts=len(sender_ids),
+            how=how,
+            senders=sender_ids[:200],
+        )
 
 
 def payments_of(store: FinanceStore, sender_id: str, *, limit: int = 5000) -> list[dict[str, Any]]:

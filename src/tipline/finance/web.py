@@ -66,14 +66,14 @@ class AlertDetailOut(AlertOut):
 
 @api.get("/finance/alerts", summary="Payment-screening alerts, highest score first")
 def api_alerts(db: Db, user: Staff, status: Annotated[str | None, Query(max_length=16)] = None) -> list[AlertOut]:
-    rows = service.list_alerts(db, status)
+    rows = service.list_alerts(db, status, viewer=user)
     return [AlertOut.model_validate(r.__dict__ | {"updated_at": r.updated_at.isoformat()}) for r in rows]
 
 
 @api.get("/finance/alerts/{alert_id}", summary="One alert with its rule evidence")
 def api_alert(alert_id: int, db: Db, user: Staff) -> AlertDetailOut:
     try:
-        return AlertDetailOut.model_validate(service.alert_json(service.get_alert(db, alert_id)))
+        return AlertDetailOut.model_validate(service.alert_json(service.get_alert(db, alert_id, viewer=user)))
     except NotFound as e:
         raise HTTPException(404, str(e)) from None
 
@@ -112,7 +112,7 @@ def chart(payments: list[dict[str, Any]], width: int = 720, height: int = 220) -
 
 @pages.get("/finance/alerts", response_class=HTMLResponse)
 def alerts_page(request: Request, db: Db, user: StaffUser, status: str = "") -> HTMLResponse:
-    items = service.list_alerts(db, status or None)
+    items = service.list_alerts(db, status or None, viewer=user)
     ctx = {"items": items, "status": status, "statuses": service.STATUSES}
     return render(request, "finance/alerts.html", ctx, no_store=True)
 
@@ -120,7 +120,7 @@ def alerts_page(request: Request, db: Db, user: StaffUser, status: str = "") -> 
 @pages.get("/finance/alerts/{alert_id}", response_class=HTMLResponse)
 def alert_page(request: Request, alert_id: int, db: Db, conf: Conf, user: StaffUser) -> HTMLResponse:
     try:
-        view = service.get_alert(db, alert_id)
+        view = service.get_alert(db, alert_id, viewer=user)
     except NotFound as e:
         return kit.error_page(request, 404, str(e))
     store = FinanceStore.in_data_dir(conf.data_dir)
@@ -158,18 +158,20 @@ def alert_case(alert_id: int, db: Db, user: StaffUser, case_id: Annotated[int, F
 
 @pages.get("/finance/leads", response_class=HTMLResponse)
 def leads(request: Request, db: Db, user: StaffUser) -> HTMLResponse:
-    return render(request, "finance/_leads.html", {"items": service.list_alerts(db, "new", limit=5)}, no_store=True)
+    return render(
+        request, "finance/_leads.html", {"items": service.list_alerts(db, "new", limit=5, viewer=user)}, no_store=True
+    )
 
 
 @pages.get("/reports/{report_id}/payment-alerts", response_class=HTMLResponse)
 def report_alerts(request: Request, report_id: int, db: Db, user: StaffUser) -> HTMLResponse:
-    items = service.alerts_for_report(db, report_id)
+    items = service.alerts_for_report(db, report_id, viewer=user)
     return render(request, "finance/_linked.html", {"items": items}, no_store=True)
 
 
 @pages.get("/networks/{network_id}/payment-alerts", response_class=HTMLResponse)
 def network_alerts(request: Request, network_id: int, db: Db, user: StaffUser) -> HTMLResponse:
-    items = service.alerts_for_network(db, network_id)
+    items = service.alerts_for_network(db, network_id, viewer=user)
     return render(request, "finance/_linked.html", {"items": items}, no_store=True)
 
 
@@ -177,7 +179,7 @@ def network_alerts(request: Request, network_id: int, db: Db, user: StaffUser) -
 def case_alerts_csv(case_id: int, db: Db, user: StaffUser) -> Response:
     """A case's alerts for an FIU: one line per fired rule (value, threshold, source), with the alert's
     sender, score and beneficiaries; the rule's SQL in the last column."""
-    body = service.alerts_csv(service.alerts_of_case(db, case_id))
+    body = service.alerts_csv(service.alerts_of_case(db, case_id, viewer=user))
     headers = {
         "Content-Disposition": f'attachment; filename="case-{case_id}-payment-alerts.csv"',
         "Cache-Control": "no-store",

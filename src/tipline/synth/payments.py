@@ -38,21 +38,6 @@ from pathlib import Path
 
 from . import identifiers as ids
 
-COLUMNS = (
-    "txn_id",
-    "ts",
-    "sender_id",
-    "sender_name",
-    "sender_country",
-    "amount",
-    "currency",
-    "beneficiary_id",
-    "beneficiary_name",
-    "beneficiary_country",
-    "channel",
-    "reference",
-)
-
 #: Sender countries: (UTC offset in hours, currency).
 SENDER_COUNTRIES = {
     "AU": (10, "AUD"),
@@ -89,15 +74,22 @@ ORDINARY_REFS = ("groceries", "rent", "dinner", "utilities", "phone bill", "gym"
 
 @dataclass
 class PaymentWorld:
-    """Rows (one dict per payment, the import columns) and the ground truth per sender."""
+    """Rows (one dict per payment, the import columns) and the ground truth per sender.
+
+    The columns are the importer's (``tipline.finance.importer.COLUMNS``, the one definition): each row
+    dict is written with those keys in that order (:meth:`_Gen.pay`), and files are written in the rows'
+    own key order (the synthetic layer does not import the capability; a test checks they agree)."""
 
     rows: list[dict[str, str]] = field(default_factory=list)
     labels: dict[str, tuple[int, str]] = field(default_factory=dict)  # sender_id -> (label, shape)
     facilitators: dict[str, str] = field(default_factory=dict)  # beneficiary_id -> name
 
+    def columns(self) -> list[str]:
+        return list(self.rows[0]) if self.rows else []
+
     def write_csv(self, path: Path) -> Path:
         with path.open("w", newline="", encoding="utf-8") as fh:
-            w = csv.DictWriter(fh, fieldnames=COLUMNS)
+            w = csv.DictWriter(fh, fieldnames=self.columns())
             w.writeheader()
             w.writerows(self.rows)
         return path
@@ -106,7 +98,7 @@ class PaymentWorld:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        pq.write_table(pa.table({c: [r[c] for r in self.rows] for c in COLUMNS}), path)
+        pq.write_table(pa.table({c: [r[c] for r in self.rows] for c in self.columns()}), path)
         return path
 
     def write_labels(self, path: Path) -> Path:
