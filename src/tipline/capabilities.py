@@ -13,6 +13,7 @@ from tipline.capability import Capability, RuleKind, check
 from tipline.capability import rule_kinds as _rule_kinds
 from tipline.cybertip.capability import CYBERTIP
 from tipline.evidence.capability import EVIDENCE
+from tipline.faces.capability import FACES
 from tipline.finance.capability import FINANCE
 from tipline.graph.capability import GRAPH
 from tipline.intake.door import CORE_DOORS, Door
@@ -21,7 +22,7 @@ from tipline.routing.capability import ROUTING
 from tipline.settings import Settings
 from tipline.store import Database
 
-CAPABILITIES: tuple[Capability, ...] = (ACCOUNTS, CYBERTIP, EVIDENCE, MEDIA, ROUTING, GRAPH, FINANCE, ADS)
+CAPABILITIES: tuple[Capability, ...] = (ACCOUNTS, CYBERTIP, EVIDENCE, MEDIA, ROUTING, GRAPH, FINANCE, ADS, FACES)
 check(CAPABILITIES)
 
 

@@ -185,6 +185,28 @@ class Settings(BaseSettings):
     media_child_concurrency: int = Field(
         default=2, description="Most decoding children at once per server process; more files wait their turn."
     )
+    faces_enabled: bool = Field(
+        default=False,
+        description="Face search for victim identification (tipline.faces): faces found in report pictures and "
+        "sampled video frames, galleries of known people that supervisors enrol and search. Off by default: "
+        "while off nothing is detected or stored and every faces route and command refuses.",
+    )
+    faces_threshold: float = Field(
+        default=0.6,
+        gt=0,
+        le=2,
+        description="Largest Euclidean distance between two 128-d face embeddings listed as a match (dlib's "
+        "ResNet model: 0.6 is its published threshold for the same person).",
+    )
+    faces_video_frames: int = Field(
+        default=24, ge=1, le=600, description="Most frames sampled (evenly over its length) from each video."
+    )
+    faces_retention_days: int = Field(
+        default=365,
+        ge=1,
+        description="Faces found in report media and gallery enrolments older than this are deleted by the "
+        "retention job (a gallery entry may be renewed by enrolling it again).",
+    )
     graph_guard: bool = Field(
         default=True,
         description="Over-correlation guard of the entity graph: warning-listed values and values above their "

@@ -195,12 +195,16 @@ def run(
             if orphans and not dry_run:
                 _delete_entities(s, orphans)
             if not dry_run and touched - orphans:
-                # the identifiers the deleted reports shared with kept ones: fresh counts, then each
-                # capability's retention steps (the graph relinks their networks)
+                # the identifiers the deleted reports shared with kept ones: fresh counts (the graph's
+                # retention step below relinks their networks)
                 refresh_entity_stats(s, touched - orphans, now)
-                for cap in capabilities:
-                    for step in cap.retention:
-                        step(s, db.settings, touched - orphans)
+        if not dry_run:
+            # every run, not only when reports went: capabilities keep data with retention rules of their
+            # own (old ads, old faces and gallery entries); an empty set tells the graph nothing to relink
+            shared = touched - orphans if touched else set()
+            for cap in capabilities:
+                for step in cap.retention:
+                    step(s, db.settings, shared)
         _stale_sessions(s, now, rules.session_days, res, dry_run)
         if not dry_run:
             if res.reports or res.receipts_expired or res.sessions:

@@ -1,0 +1,1 @@
+"""Faces for victim identification: off by default (``TIPLINE_FACES_ENABLED``), audited at every step."""

@@ -1,0 +1,29 @@
+"""The faces capability: face search for victim identification, off unless ``TIPLINE_FACES_ENABLED``."""
+
+from __future__ import annotations
+
+from tipline.capability import Capability
+from tipline.faces import cli, models, service, web
+from tipline.settings import Settings
+from tipline.store import Database
+
+
+def _upload_limit(st: Settings) -> int:
+    return st.max_upload_bytes + web.MULTIPART_SLACK
+
+
+def _load_index(db: Database) -> None:
+    if db.settings.faces_enabled:  # off: nothing is read, not even the (empty) tables
+        service.index_for(db)
+
+
+FACES = Capability(
+    name="faces",
+    description="Face search (off by default): faces of report media, galleries of known people, audited search.",
+    models=(models,),
+    routers=(web.router,),
+    cli=cli.register,
+    retention=(service.forget_old,),
+    body_limits={"/api/v1/faces/": _upload_limit},
+    on_start=_load_index,
+)
