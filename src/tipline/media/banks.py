@@ -556,6 +556,7 @@ def set_visibility(
     scope: str | None = None,
     platforms: Iterable[str | int] | None = None,
     view: str | None = None,
+    terms: str | None = None,
     by: Principal | str = "cli",
 ) -> BankInfo:
     """Apply a partner's terms to a bank: who may match against it (``scope``: staff only, the listed
@@ -591,8 +592,13 @@ def set_visibility(
             if view != row.platform_view:
                 changes["platform_view"] = [row.platform_view, view]
                 row.platform_view = view
+        if terms is not None and terms.strip() != row.terms:
+            if len(terms) > 20_000:
+                raise BankError("the terms are at most 20,000 characters")
+            changes["terms"] = True
+            row.terms = terms.strip()
         if row.match_scope == SCOPE_LISTED and not row.match_platforms:
-            raise BankError("scope 'listed' needs at least one platform (--platform NAME)")
+            raise BankError("'listed platforms' needs at least one platform: name one (or choose another scope)")
         if changes:
             row.updated_at = datetime.now(UTC)
             record(s, by, "bank.visibility", "bank", row.id, name=row.name, **changes)

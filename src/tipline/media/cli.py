@@ -269,6 +269,42 @@ def banks_enable(name: Annotated[str, typer.Argument(help="Bank name.")], later:
     _set(name, True, later)
 
 
+@banks_app.command("terms")
+def banks_terms(
+    name: Annotated[str, typer.Argument(help="Bank name.")],
+    scope: Annotated[
+        str | None, typer.Option(help="Who may match against it: staff (only), listed (platforms named), all.")
+    ] = None,
+    platform: Annotated[
+        list[str] | None, typer.Option("--platform", help="A platform that may match (scope listed); repeat it.")
+    ] = None,
+    view: Annotated[
+        str | None,
+        typer.Option(help="What a platform sees of a match: yesno, category (the bank's default label) or label."),
+    ] = None,
+    terms: Annotated[str | None, typer.Option(help="The terms text, kept beside the provenance.")] = None,
+    json_out: Json = False,
+) -> None:
+    """Apply a partner's terms to a bank: who may match against it (staff only, listed platforms or all) and what
+    a platform sees of a match (yes/no, the category, or the label). Staff always see every match."""
+    from tipline.media.banks import BankError, set_visibility
+
+    try:
+        b = set_visibility(database(), name, scope=scope, platforms=platform, view=view, terms=terms)
+    except BankError as e:
+        _fail_bank(e)
+        return
+    if json_out:
+        print(json.dumps(b.as_dict()))
+    else:
+        out.print(
+            f"bank {b.name!r}: matched by {b.match_scope}"
+            + (f" ({len(b.match_platforms)} platform(s))" if b.match_scope == "listed" else "")
+            + f", platforms see {b.platform_view}",
+            highlight=False,
+        )
+
+
 @banks_app.command("retro")
 def banks_retro() -> None:
     """Match the stored files against the bank entries still waiting for it (imports made with --later, on

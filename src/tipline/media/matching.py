@@ -47,7 +47,16 @@ from tipline.accounts.service import record
 from tipline.errors import NotFound
 from tipline.media.banks import banks_version
 from tipline.media.index import MIHPDQIndex, PDQIndex, hex_to_bytes
-from tipline.media.models import EXACT_KINDS, BankEntry, HashBank, HashMatch
+from tipline.media.models import (
+    EXACT_KINDS,
+    SCOPE_LISTED,
+    SCOPE_STAFF,
+    VIEW_CATEGORY,
+    VIEW_YESNO,
+    BankEntry,
+    HashBank,
+    HashMatch,
+)
 from tipline.store import Database
 from tipline.store.models import Attachment, Report
 
@@ -616,6 +625,58 @@ def match_payload(matches: list[Match], *, staff_view: bool) -> list[dict[str, A
     return out
 
 
+def _platform_views(s: Session, bank_ids: set[int], platform_id: int | None) -> dict[int, tuple[str, str]]:
+    """bank id -> (view, category) for the banks this platform may match against (the bank's terms)."""
+    out: dict[int, tuple[str, str]] = {}
+    if not bank_ids:
+        return out
+    q = select(
+        HashBank.id, HashBank.match_scope, HashBank.match_platforms, HashBank.platform_view, HashBank.default_label
+    ).where(HashBank.id.in_(sorted(bank_ids)))
+    for bid, scope, listed, view, category in s.execute(q):
+        if scope == SCOPE_STAFF or (scope == SCOPE_LISTED and platform_id not in (listed or [])):
+            continue
+        out[bid] = (view, category)
+    return out
+
+
+def shown_to_platform(item: dict[str, Any], view: str, category: str, keep: Sequence[str]) -> dict[str, Any]:
+    """One match as a platform may see it: yes/no (that it matched, no bank, label or distance), the bank's
+    category (its default label), or the label with bank and distance. ``keep``: the platform's own data."""
+    if view == VIEW_YESNO:
+        out: dict[str, Any] = {"matched": True}
+    elif view == VIEW_CATEGORY:
+        out = {"matched": True, "category": category}
+    else:
+        return {k: v for k, v in item.items() if k not in ("bank_id", "entry_id")}
+    out.update({k: item[k] for k in keep if k in item})
+    return out
+
+
+def _dedupe(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen: set[str] = set()
+    out = []
+    for d in items:
+        key = repr(sorted(d.items()))
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out
+
+
+def platform_payload(db: Database, matches: list[Match], platform_id: int | None) -> list[dict[str, Any]]:
+    """The matches a platform sees (``/api/v1/match``): only banks whose terms let it match, each shown as
+    the bank's ``platform_view`` allows."""
+    with db.reader() as s:
+        views = _platform_views(s, {m.bank_id for m in matches}, platform_id)
+    out = []
+    for m, d in zip(matches, match_payload(matches, staff_view=False), strict=True):
+        if m.bank_id in views:
+            view, category = views[m.bank_id]
+            out.append(shown_to_platform(d, view, category, ("query", "query_hash", "query_kind")))
+    return _dedupe(out)
+
+
 def match_report(matcher: Matcher, s: Session, report: Report) -> list[Match]:
     """Match every attachment of a report (inside the caller's transaction)."""
     queries = [q for att in report.attachments for q in queries_for_attachment(att)]
@@ -696,31 +757,46 @@ def live_matches(
 
     When the report was analysed inline, the media hook has matched and recorded them: they are read back (one
     query). Otherwise (``analyse_inline`` off) ``frames`` (the request's ``FrameHashIn`` items) are matched now
-    with the in-process index and recorded later by the analysis. Bank entry ids are not shown to platforms.
+    with the in-process index and recorded later by the analysis. The answer goes to the report's platform:
+    each bank's terms say whether it is shown and how (:func:`shown_to_platform`); no bank entry ids.
     """
-    if db.settings.analyse_inline:
-        with db.reader() as s:
-            rows = s.execute(
-                select(HashMatch, Attachment)
-                .outerjoin(Attachment, Attachment.id == HashMatch.attachment_id)
-                .where(HashMatch.report_id == report_id)
-                .order_by(HashMatch.distance, HashMatch.id)
-            ).all()
-            out = []
-            for m, att in rows:
-                qkind = (m.details or {}).get("query_kind", m.kind)
-                frame_hash = getattr(att, qkind, None) if att is not None and qkind in (*EXACT_KINDS, "pdq") else None
-                out.append(
-                    {
-                        "bank": m.bank_name,
-                        "label": m.label,
-                        "kind": m.kind,
-                        "distance": m.distance,
-                        "frame_offset_ms": (m.details or {}).get("frame_offset_ms"),
-                        "frame_hash": frame_hash,
-                    }
-                )
-            return out
+    found = _live_recorded(db, report_id) if db.settings.analyse_inline else _live_now(db, frames, matcher)
+    with db.reader() as s:
+        platform_id = s.scalar(select(Report.platform_id).where(Report.id == report_id))
+        views = _platform_views(s, {bid for bid, _d in found if bid is not None}, platform_id)
+    out = []
+    for bid, d in found:
+        if bid in views:
+            view, category = views[bid]
+            out.append(shown_to_platform(d, view, category, ("frame_offset_ms", "frame_hash")))
+    return _dedupe(out)
+
+
+def _live_recorded(db: Database, report_id: int) -> list[tuple[int | None, dict[str, Any]]]:
+    with db.reader() as s:
+        rows = s.execute(
+            select(HashMatch, Attachment)
+            .outerjoin(Attachment, Attachment.id == HashMatch.attachment_id)
+            .where(HashMatch.report_id == report_id)
+            .order_by(HashMatch.distance, HashMatch.id)
+        ).all()
+        out: list[tuple[int | None, dict[str, Any]]] = []
+        for m, att in rows:
+            qkind = (m.details or {}).get("query_kind", m.kind)
+            frame_hash = getattr(att, qkind, None) if att is not None and qkind in (*EXACT_KINDS, "pdq") else None
+            item = {
+                "bank": m.bank_name,
+                "label": m.label,
+                "kind": m.kind,
+                "distance": m.distance,
+                "frame_offset_ms": (m.details or {}).get("frame_offset_ms"),
+                "frame_hash": frame_hash,
+            }
+            out.append((m.bank_id, item))
+        return out
+
+
+def _live_now(db: Database, frames: Sequence[Any], matcher: Matcher | None) -> list[tuple[int | None, dict[str, Any]]]:
     queries = []
     for i, f in enumerate(frames):
         h = str(f.hash).lower()
@@ -728,13 +804,16 @@ def live_matches(
             queries.append(Query(f.kind, h, ref=i, origin="frame", extra={"frame_offset_ms": f.offset_ms}))
     found = (matcher or matcher_for(db)).match(queries)
     return [
-        {
-            "bank": m.bank_name,
-            "label": m.label,
-            "kind": m.kind,
-            "distance": m.distance,
-            "frame_offset_ms": m.details.get("frame_offset_ms"),
-            "frame_hash": m.query.hash,
-        }
+        (
+            m.bank_id,
+            {
+                "bank": m.bank_name,
+                "label": m.label,
+                "kind": m.kind,
+                "distance": m.distance,
+                "frame_offset_ms": m.details.get("frame_offset_ms"),
+                "frame_hash": m.query.hash,
+            },
+        )
         for m in found
     ]

@@ -38,6 +38,7 @@ from tipline.media.matching import (
     ignored,
     match_payload,
     matcher_for,
+    platform_payload,
     queries_for_hashes,
     viewed_report_matches,
 )
@@ -89,7 +90,9 @@ class MatchOut(BaseModel):
     file: dict[str, Any] | None = Field(default=None, description="The uploaded file's hashes (file uploads only).")
     matches: list[dict[str, Any]] = Field(
         description="Each bank entry matched: bank, label, kind, distance, query (index into hashes), and for "
-        "PDQ the dihedral variant that matched, for vPDQ the shares of matching frames."
+        "PDQ the dihedral variant that matched, for vPDQ the shares of matching frames. A platform sees only "
+        "the banks whose terms let it match, each as the bank allows: {query, matched} (yes/no), {query, "
+        "matched, category}, or the whole match (label)."
     )
     ignored: list[dict[str, Any]] = Field(
         default_factory=list,
@@ -244,7 +247,9 @@ async def post_match(request: Request, caller: Annotated[Principal, Depends(staf
     out = MatchOut(
         hashes=shown,
         file=file_info,
-        matches=match_payload(matches, staff_view=caller.kind == "user"),
+        matches=match_payload(matches, staff_view=True)
+        if caller.kind == "user"
+        else await run_in_threadpool(platform_payload, db, matches, caller.id),
         ignored=ignored(queries, db.settings),
         elapsed_ms=round((time.perf_counter() - t0) * 1000, 2),
     )
@@ -346,6 +351,7 @@ def _detail_page(
     import_error: str | None = None,
     import_detail: str | None = None,
     delete_error: str | None = None,
+    terms_error: str | None = None,
     bad_lines: int = 0,
     result: dict[str, Any] | None = None,
     status_code: int = 200,
@@ -364,6 +370,8 @@ def _detail_page(
         "max_upload": db.settings.max_upload_bytes,
         "retro_runs": retro.runs_of(db, bank.id),
         "quality_threshold": db.settings.pdq_quality_threshold,
+        "platforms": accounts.platform_rows(db),
+        "terms_error": terms_error,
     }
     return render(request, "media/banks_detail.html", ctx, status_code=status_code, no_store=True)
 
@@ -441,6 +449,33 @@ def enable_page(
     bank_service.set_enabled(db, bank_id, enabled == "1", by=user)
     retro.in_background(db)  # a re-enable matches the files stored meanwhile
     return RedirectResponse(f"/banks/{bank_id}?changed=1", status_code=303)
+
+
+@pages.post("/banks/{bank_id}/terms", response_class=HTMLResponse)
+async def terms_page(request: Request, bank_id: int, db: Db, user: Supervisor) -> Response:
+    try:
+        form = await kit.read_form(request, db.settings.max_body_bytes, max_files=0, max_fields=1000)
+    except kit.FormError as e:
+        return error_page(request, e.status, e.message)
+    bank = await run_in_threadpool(_bank_or_404, request, db, bank_id)
+    if isinstance(bank, HTMLResponse):
+        return bank
+    picked = [int(str(v)) for v in form.getlist("platform") if str(v).isdigit()]
+    try:
+        await run_in_threadpool(
+            lambda: bank_service.set_visibility(
+                db,
+                bank_id,
+                scope=str(form.get("scope") or bank.match_scope),
+                platforms=picked,
+                view=str(form.get("view") or bank.platform_view),
+                terms=str(form.get("terms") or ""),
+                by=user,
+            )
+        )
+    except BankError as e:
+        return _detail_page(request, db, bank, terms_error=str(e), status_code=422)
+    return RedirectResponse(f"/banks/{bank_id}?changed=1#terms", status_code=303)
 
 
 @pages.post("/banks/{bank_id}/import", response_class=HTMLResponse)
