@@ -30,10 +30,47 @@ def test_defaults_load_and_every_rule_has_a_rationale_comment():
     assert text.count("[[rule]]") == len(rs.rules)
 
 
-def test_live_is_p1_and_says_why():
-    s = load_rules().score(_input(is_live=True, category="live_streamed_abuse"))
-    assert s.priority == 1
+def test_live_with_a_child_is_p1_and_says_why():
+    s = load_rules().score(_input(is_live=True, category="live_streamed_abuse", text="a child is on camera"))
+    assert s.priority == 1 and s.signals == {"child", "now"}
     assert [r.rule for r in s.reasons][:1] == ["live-abuse"]
+
+
+def test_p1_needs_a_child_and_now():
+    rules = load_rules()
+    # a panic button whose note says the performer is probably an adult: urgent work, not P1
+    adult = rules.score(
+        _input(
+            is_live=True,
+            escalate=True,
+            source="live",
+            category="live_streamed_abuse",
+            text="Panic button pressed; reviewer thinks the performer is an adult, checking.",
+        )
+    )
+    assert adult.priority == 2 and "adult-said" in {r.rule for r in adult.reasons}
+    # a child of 10 and a known network, but nothing says it is happening now: high score, still P2
+    known = rules.score(
+        _input(victim_ages=[10], category="child_sex_trafficking", entity_report_counts={"phone:+639170000000": 5})
+    )
+    assert known.score >= rules.thresholds[0] and known.priority == 2
+    # a platform's escalation (or a panic button) is the platform saying "a child, now"
+    assert rules.score(_input(escalate=True, source="platform")).priority == 1
+    assert rules.score(_input(escalate=True, is_live=True, source="live", category="live_streamed_abuse")).priority == 1
+
+
+def test_rules_read_report_and_file_annotations():
+    s = load_rules().score(_input(annotations=["spam"], file_annotations=["infant", "liveStreaming"]))
+    fired = {r.rule: r.detail for r in s.reasons}
+    assert fired["file-infant"] == "infant" and fired["file-live-stream"] == "liveStreaming"
+    assert "spam-tagged" in fired
+
+
+def test_p1_needs_must_name_a_signal_some_rule_gives():
+    with pytest.raises(RulesError, match="p1_needs names now"):
+        parse_rules("[priority]\np1_needs=['now']\n[[rule]]\nid='x'\ndescription='d'\nkind='live'\npoints=1\n")
+    with pytest.raises(RulesError, match="signals must be a list"):
+        parse_rules("[[rule]]\nid='x'\ndescription='d'\nkind='live'\npoints=1\nsignals='now'\n")
 
 
 def test_plain_report_is_p4():
@@ -62,7 +99,7 @@ def test_ages_in_text_three_languages():
 
 
 def test_victim_age_and_escalation_caps():
-    s = load_rules().score(_input(victim_ages=[10], escalate=True))
+    s = load_rules().score(_input(victim_ages=[10], escalate=True, source="cybertip"))
     assert s.priority <= 2
     assert {"young-child", "minor", "platform-escalation"} <= {r.rule for r in s.reasons}
 
@@ -88,6 +125,7 @@ def test_hash_match_hook():
         ("[[rule]]\nid='x'\ndescription='d'\nkind='text_pattern'\npatterns=['(']\npoints=1", "bad pattern"),
         ("[[rule]]\nid='x'\ndescription='d'\nkind='live'\npoints=1\nmax_priority=7", "max_priority"),
         ("[priority]\np1=10\np2=50\np3=5", "p1 >= p2 >= p3"),
+        ("[[rule]]\nid='x'\ndescription='d'\nkind='live'\npoints=1\nmin_priority=0", "min_priority"),
         ("not toml = = =", "not valid TOML"),
     ],
 )

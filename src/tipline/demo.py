@@ -33,8 +33,10 @@ def load_demo(
     n_reports: int = 400,
     only_if_empty: bool = False,
     console: Console | None = None,
+    ads: bool = True,
 ) -> dict[str, Any] | None:
-    """Load the demo world; returns a summary, or None when ``only_if_empty`` and reports exist."""
+    """Load the demo world; returns a summary, or None when ``only_if_empty`` and reports exist.
+    ``ads=False`` loads the reports only (the ads come after them and change none of their scores)."""
     from tipline.cybertip.parse import parse_report
     from tipline.synth import generate_world
 
@@ -82,7 +84,7 @@ def load_demo(
                 intake.finish_submission(db, res.report_id, platform_id=pid)
             counts[r.door] = counts.get(r.door, 0) + 1
             prog.advance(task)
-        n_ads = load_demo_ads(db, world, seed=seed, prog=prog)
+        n_ads = load_demo_ads(db, world, seed=seed, prog=prog) if ads else 0
     return {
         "seed": seed,
         "reports": len(world.reports),

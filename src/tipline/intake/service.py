@@ -676,6 +676,14 @@ def _analyse(db: Database, report_id: int) -> tuple[int, list[int]]:
                 escalate=row.escalate,
                 victim_ages=victim_ages,
                 entity_report_counts=others,
+                annotations=_strs((row.details or {}).get("annotations")),
+                file_annotations=sorted(
+                    {
+                        x
+                        for a in row.attachments
+                        for x in _strs((a.details or {}).get("file_details", {}).get("annotations"))
+                    }
+                ),
             ),
         )
         for cap in capabilities:
@@ -692,6 +700,11 @@ def _analyse(db: Database, report_id: int) -> tuple[int, list[int]]:
             if cap.after_analysis is not None:
                 cap.after_analysis(ctx)
         return scored.priority, _waiting_reports(s, report_id, ids, entity_ids)
+
+
+def _strs(value: Any) -> list[str]:
+    """The names in a stored list of annotations (anything else is ignored)."""
+    return [str(v) for v in value] if isinstance(value, list) else []
 
 
 def refresh_entity_stats(s: Session, entity_ids: set[int], now: datetime) -> None:

@@ -5,10 +5,10 @@
 
 ``w.networks`` are trafficking networks with their identifiers (``Network.entities`` in normal form),
 ``w.reports`` the reports the doors receive (``SynthReport.payload``) with their ground truth
-(``network_id``, ``truth_entities``, ``truth_priority_hint``). ``w.hubs`` are values that appear in many
-unrelated reports (platform support lines, the classifieds site's domain); ``w.shared`` the few
-identifiers two networks share. Nothing here is real: identifiers are random but valid in format, texts
-are placeholder-level and never describe abuse.
+(``network_id``, ``truth_entities``, ``truth_priority_hint``, and ``child_in_danger_now``: what P1
+means). ``w.hubs`` are values that appear in many unrelated reports (platform support lines, the
+classifieds site's domain); ``w.shared`` the few identifiers two networks share. Nothing here is real:
+identifiers are random but valid in format, texts are placeholder-level and never describe abuse.
 
 Ground-truth conventions (what ``truth_entities`` lists, in the normal forms of ``tipline.extract``):
 

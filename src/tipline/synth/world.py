@@ -129,6 +129,15 @@ class SynthReport:
     #: (kind, normal value, surface as written) for every identifier planted in the free text
     truth_mentions: list[tuple[str, str, str]] = field(default_factory=list)
 
+    @property
+    def child_in_danger_now(self) -> bool:
+        """The ground truth of P1: a child in danger now. A network's report (a child exploited: noise
+        reports never are) that is live (a stream, a panic button, a reporter saying "happening now") or
+        that its platform escalated. A panic button with no network behind it (the reviewer thinks the
+        performer is an adult) is not. Derived from the generated values, so a seed's world is unchanged.
+        ``truth_priority_hint`` is older and coarser (every panic button is 1 there)."""
+        return self.network_id is not None and (self.is_live or self.escalate)
+
 
 @dataclass
 class World:

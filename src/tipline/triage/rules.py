@@ -44,6 +44,10 @@ class ScoreInput:
     escalate: bool
     victim_ages: list[int]
     entity_report_counts: dict[str, int] = field(default_factory=dict)  # "kind:value" -> other reports
+    # tags the sender put on the report (CyberTipline reportAnnotations: "sextortion", ...) and on its
+    # files (fileAnnotations: "liveStreaming", "infant", ...), by their schema names
+    annotations: list[str] = field(default_factory=list)
+    file_annotations: list[str] = field(default_factory=list)
     # what the capabilities' before-score hooks add, by fact name ("media.hash_match_labels", ...)
     facts: dict[str, Any] = field(default_factory=dict)
 
@@ -64,6 +68,8 @@ class Scored:
     priority: int
     score: float
     reasons: list[Reason]
+    #: the signals of the rules that fired ("child", "now"); P1 needs those ``[priority] p1_needs`` names
+    signals: frozenset[str] = frozenset()
 
 
 Condition = Callable[["Rule", ScoreInput], str | None | bool]
@@ -88,6 +94,8 @@ class Rule:
     params: dict[str, Any] = field(default_factory=dict)
     compiled: list[re.Pattern[str]] = field(default_factory=list)
     condition: Condition | None = None  # set by parse_rules; a core kind's when left empty
+    signals: tuple[str, ...] = ()  # what the rule's firing says ("child", "now"), read by [priority] p1_needs
+    min_priority: int | None = None  # the report is never more urgent than this when the rule fires
 
     def check(self, x: ScoreInput) -> tuple[bool, str | None]:
         result = (self.condition or CONDITIONS[self.kind])(self, x)
@@ -145,6 +153,19 @@ def _seen_entities(rule: Rule, x: ScoreInput) -> str | None:
 _WEAK_KINDS = {"domain", "url", "ipv4", "ipv6", "account"}
 
 
+def _annotated(found: list[str], wanted: list[str]) -> str | None:
+    hits = [a for a in wanted if a in found]
+    return ", ".join(hits) if hits else None
+
+
+def _report_annotation(rule: Rule, x: ScoreInput) -> str | None:
+    return _annotated(x.annotations, rule.params["annotations"])
+
+
+def _file_annotation(rule: Rule, x: ScoreInput) -> str | None:
+    return _annotated(x.file_annotations, rule.params["annotations"])
+
+
 CONDITIONS: dict[str, Condition] = {
     "live": _live,
     "escalated": _escalated,
@@ -153,8 +174,12 @@ CONDITIONS: dict[str, Condition] = {
     "victim_age_below": _victim_age_below,
     "text_pattern": _text_pattern,
     "seen_entities": _seen_entities,
+    "report_annotation": _report_annotation,
+    "file_annotation": _file_annotation,
 }
 _REQUIRED = {
+    "report_annotation": ["annotations"],
+    "file_annotation": ["annotations"],
     "category": ["categories"],
     "source": ["sources"],
     "victim_age_below": ["age"],
@@ -171,22 +196,33 @@ class RuleSet:
     rules: list[Rule]
     thresholds: tuple[float, float, float] = (120, 70, 30)
     source: str = "defaults"
+    #: the signals a report needs (each from some rule that fired) to be P1; without them it stays at P2
+    p1_needs: tuple[str, ...] = ()
 
     def score(self, x: ScoreInput) -> Scored:
         reasons: list[Reason] = []
         caps: list[int] = []
+        floors: list[int] = []
+        signals: set[str] = set()
         total = 0.0
         for rule in self.rules:
             fired, detail = rule.check(x)
             if fired:
                 total += rule.points
                 reasons.append(Reason(rule.id, rule.description, rule.points, detail))
+                signals.update(rule.signals)
                 if rule.max_priority:
                     caps.append(rule.max_priority)
+                if rule.min_priority:
+                    floors.append(rule.min_priority)
         p1, p2, p3 = self.thresholds
         ladder = 1 if total >= p1 else 2 if total >= p2 else 3 if total >= p3 else 4
+        priority = min([ladder, *caps])
+        if priority == 1 and not set(self.p1_needs) <= signals:
+            priority = 2
+        priority = max([priority, *floors])
         reasons.sort(key=lambda r: -r.points)
-        return Scored(priority=min([ladder, *caps]), score=total, reasons=reasons)
+        return Scored(priority=priority, score=total, reasons=reasons, signals=frozenset(signals))
 
 
 def parse_rules(text: str, *, source: str = "rules", kinds: Mapping[str, RuleKind] | None = None) -> RuleSet:
@@ -201,36 +237,66 @@ def parse_rules(text: str, *, source: str = "rules", kinds: Mapping[str, RuleKin
     thresholds = (float(pr.get("p1", 120)), float(pr.get("p2", 70)), float(pr.get("p3", 30)))
     if not thresholds[0] >= thresholds[1] >= thresholds[2]:
         raise RulesError(f"{source}: [priority] thresholds must satisfy p1 >= p2 >= p3")
-    rules: list[Rule] = []
+    rules = [
+        _parse_rule(raw, f"{source}: rule #{i} ({raw.get('id', 'no id')})", known)
+        for i, raw in enumerate(data.get("rule", []), start=1)
+    ]
     seen: set[str] = set()
-    for i, raw in enumerate(data.get("rule", []), start=1):
-        where = f"{source}: rule #{i} ({raw.get('id', 'no id')})"
-        for key in ("id", "description", "kind", "points"):
-            if key not in raw:
-                raise RulesError(f"{where}: missing '{key}'")
-        if raw["id"] in seen:
-            raise RulesError(f"{where}: the id is used twice")
-        seen.add(raw["id"])
-        if raw["kind"] not in known:
-            raise RulesError(f"{where}: unknown kind '{raw['kind']}'; known: {', '.join(sorted(known))}")
-        kind = known[raw["kind"]]
-        for key in kind.required:
-            if key not in raw:
-                raise RulesError(f"{where}: kind '{raw['kind']}' needs '{key}'")
-        mp = raw.get("max_priority")
-        if mp is not None and mp not in (1, 2, 3, 4):
-            raise RulesError(f"{where}: max_priority must be 1, 2, 3 or 4")
-        params = {k: v for k, v in raw.items() if k not in ("id", "description", "kind", "points", "max_priority")}
-        compiled = []
-        for pat in params.get("patterns", []):
-            try:
-                compiled.append(re.compile(pat, re.I))
-            except re.error as e:
-                raise RulesError(f"{where}: bad pattern {pat!r}: {e}") from e
-        rules.append(
-            Rule(raw["id"], raw["description"], raw["kind"], float(raw["points"]), mp, params, compiled, kind.condition)
+    for rule in rules:
+        if rule.id in seen:
+            raise RulesError(f"{source}: rule {rule.id}: the id is used twice")
+        seen.add(rule.id)
+    needs = _strings(pr.get("p1_needs", []), f"{source}: [priority] p1_needs")
+    given = {sig for rule in rules for sig in rule.signals}
+    if set(needs) - given:
+        missing = ", ".join(sorted(set(needs) - given))
+        raise RulesError(
+            f"{source}: [priority] p1_needs names {missing}, but no rule gives that signal (signals = [...])"
         )
-    return RuleSet(rules, thresholds, source)
+    return RuleSet(rules, thresholds, source, tuple(needs))
+
+
+def _strings(value: Any, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise RulesError(f'{where} must be a list of names, like ["child", "now"]')
+    return value
+
+
+def _parse_rule(raw: dict[str, Any], where: str, known: Mapping[str, RuleKind]) -> Rule:
+    for key in ("id", "description", "kind", "points"):
+        if key not in raw:
+            raise RulesError(f"{where}: missing '{key}'")
+    if raw["kind"] not in known:
+        raise RulesError(f"{where}: unknown kind '{raw['kind']}'; known: {', '.join(sorted(known))}")
+    kind = known[raw["kind"]]
+    for key in kind.required:
+        if key not in raw:
+            raise RulesError(f"{where}: kind '{raw['kind']}' needs '{key}'")
+    mp, least = raw.get("max_priority"), raw.get("min_priority")
+    for key, value in (("max_priority", mp), ("min_priority", least)):
+        if value is not None and value not in (1, 2, 3, 4):
+            raise RulesError(f"{where}: {key} must be 1, 2, 3 or 4")
+    signals = tuple(_strings(raw.get("signals", []), f"{where}: signals"))
+    fixed = ("id", "description", "kind", "points", "max_priority", "min_priority", "signals")
+    params = {k: v for k, v in raw.items() if k not in fixed}
+    compiled = []
+    for pat in params.get("patterns", []):
+        try:
+            compiled.append(re.compile(pat, re.I))
+        except re.error as e:
+            raise RulesError(f"{where}: bad pattern {pat!r}: {e}") from e
+    return Rule(
+        raw["id"],
+        raw["description"],
+        raw["kind"],
+        float(raw["points"]),
+        mp,
+        params,
+        compiled,
+        kind.condition,
+        signals,
+        least,
+    )
 
 
 @functools.lru_cache(maxsize=8)
