@@ -172,7 +172,7 @@ def test_stix_bundle_parses_back(db, ana):
     assert by_type["location"][0].country == "PH"
     [report] = by_type["report"]
     assert report.description == TEXT and stix2.TLP_AMBER.id in report.object_marking_refs
-    assert "+639171234567" in by_type["note"][0].content  # phones have no STIX observable
+    assert by_type["phone-number"][0].value == "+639171234567"  # tipline's extension observable
 
 
 def test_misp_event_loads_back(db, ana):

@@ -3,8 +3,10 @@
 - **CyberTipline report XML** (:func:`cybertip_xml`): one ``<report>`` per tipline report, built with lxml
   and validated against the published schema by ``tipline.cybertip.parse`` before it leaves.
 - **STIX 2.1** (:func:`stix_bundle`): the ``stix2`` library; identifiers that STIX has an observable for
-  (URL, domain, e-mail, IP, account, file hashes) become observables, the rest go into a note; candidate
-  countries become ``location`` objects; everything is marked with the case's TLP (AMBER by default).
+  (URL, domain, e-mail, IP, account, file hashes) become observables, phones and PDQ hashes tipline's
+  extension observables (``routing.stix_ext``), the rest go into a note; candidate countries become
+  ``location`` objects; each object once; the hotline's identity is the same in every referral of an
+  installation; everything is marked with the case's TLP (AMBER by default).
 - **MISP** (:func:`misp_event`): a MISP event in MISP JSON, built offline with ``pymisp``'s ``MISPEvent``
   and ``MISPObject`` (no server).
 - **PDF** (:func:`summary_pdf`): the summary for people, with ``fpdf2``.
@@ -23,6 +25,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -33,6 +36,7 @@ from lxml import etree
 
 from tipline.extract.platforms import UNKNOWN as UNKNOWN_PLATFORM
 from tipline.intake.schemas import Category
+from tipline.routing import stix_ext
 
 # ------------------------------------------------------------------------------------------ snapshot
 
@@ -58,6 +62,7 @@ class Snapshot:
     audit: list[dict[str, Any]]
     notes: list[str] = field(default_factory=list)
     payment_alerts: list[dict[str, Any]] = field(default_factory=list)  # a case's alerts (tipline.finance)
+    identity: tuple[str, datetime] | None = None  # the hotline's STIX identity id and its created time
 
 
 # ------------------------------------------------------------------------------------------ CyberTipline
@@ -330,8 +335,21 @@ def _tlp_stix(tlp: str) -> Any:
     )
 
 
-def _stix_observable(kind: str, value: str, service: str | None = None) -> Any:
-    """The STIX cyber-observable of an identifier, or None for a kind STIX has no type for."""
+def _stix_account(kind: str, value: str) -> Any:
+    """A ``user-account``: ``account_type`` from STIX's vocabulary where the platform has a value, else the
+    platform in tipline's ``account-platform`` extension (a value outside the vocabulary fails --strict)."""
+    import stix2
+
+    platform, login = account_parts(kind, value)
+    known = stix_ext.account_type(platform)
+    if known is not None:
+        return stix2.UserAccount(account_login=login, account_type=known)
+    return stix2.UserAccount(account_login=login, extensions=stix_ext.platform_extension(platform))
+
+
+def _stix_observable(kind: str, value: str) -> Any:
+    """The STIX cyber-observable of an identifier, or None for a kind STIX (and tipline's extensions) has no
+    type for."""
     import stix2
 
     if kind == "url":
@@ -344,10 +362,26 @@ def _stix_observable(kind: str, value: str, service: str | None = None) -> Any:
         return stix2.IPv4Address(value=value)
     if kind == "ipv6":
         return stix2.IPv6Address(value=value)
+    if kind in ("phone", "whatsapp"):
+        number = _phone_number(value)
+        if number is None:
+            return None
+        return stix_ext.PhoneNumber(id=f"phone-number--{uuid.uuid4()}", **number)
     if kind in ("account", "telegram", "skype", "snapchat", "kik", "discord"):
-        svc, _, login = value.partition("/") if kind == "account" else (kind, "", value)
-        return stix2.UserAccount(account_login=login or value, account_type=(service or svc or kind).lower())
+        return _stix_account(kind, value)
     return None
+
+
+def _phone_number(value: str) -> dict[str, str] | None:
+    try:
+        num = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        return None
+    out = {"value": phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)}
+    region = phonenumbers.region_code_for_number(num)
+    if region and region != "ZZ":
+        out["country_code"] = region
+    return out
 
 
 def _stix_locations(r: dict[str, Any], common: dict[str, Any]) -> list[Any]:
@@ -362,56 +396,85 @@ def _stix_locations(r: dict[str, Any], common: dict[str, Any]) -> list[Any]:
     return out
 
 
-def stix_bundle(snap: Snapshot) -> bytes:
-    """The subject as a STIX 2.1 bundle (JSON bytes), parseable by ``stix2.parse`` without custom content."""
+def _hotline_identity(snap: Snapshot) -> Any:
+    """The hotline as a STIX identity: the same id and ``created`` in every referral of this installation."""
     import stix2
 
-    marking = _tlp_stix(snap.tlp)
-    ident = stix2.Identity(name=snap.hotline, identity_class="organization", created=snap.created_at)
-    common = {
-        "created_by_ref": ident.id,
-        "object_marking_refs": [marking],
-        "created": snap.created_at,
-        "modified": snap.created_at,
-    }
-    objects: list[Any] = [ident]
-    scos: dict[tuple[str, str], Any] = {}
+    if snap.identity is not None:
+        ident_id, since = snap.identity
+    else:  # a snapshot made without an installation (tests of the format alone): stable per hotline name
+        ident_id, since = f"identity--{uuid.uuid5(uuid.NAMESPACE_URL, 'tipline:' + snap.hotline)}", snap.created_at
+    return stix2.Identity(id=ident_id, name=snap.hotline, identity_class="organization", created=since, modified=since)
 
-    def sco(kind: str, value: str, service: str | None = None) -> Any:
-        key = (kind, value)
-        if key in scos:
-            return scos[key]
-        obj = _stix_observable(kind, value, service)
-        if obj is not None:
-            scos[key] = obj
-            objects.append(obj)
+
+class _Objects:
+    """A bundle's objects, each once: observables by (kind, value), everything by id."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, Any] = {}
+        self.by_value: dict[tuple[str, str], Any] = {}
+        self.extensions: set[str] = set()
+
+    def add(self, obj: Any) -> Any:
+        existing = self.by_id.get(obj.id)
+        if existing is not None:
+            return existing
+        self.by_id[obj.id] = obj
+        for ext in getattr(obj, "extensions", None) or {}:
+            if ext.startswith("extension-definition--"):
+                self.extensions.add(ext)
         return obj
 
-    report_sdos = []
-    for r in snap.reports:
-        refs = []
-        other: list[str] = []
-        for e in r.get("entities", []):
-            obj = sco(e["kind"], e["value"])
-            if obj is not None:
-                refs.append(obj.id)
-            else:
-                other.append(f"{e['kind']}: {e['value']}")
-        for f in r.get("files", []):
-            hashes = {name: f[k] for k, name in (("md5", "MD5"), ("sha1", "SHA-1"), ("sha256", "SHA-256")) if f.get(k)}
-            if hashes:
-                obj = stix2.File(hashes=hashes, size=f.get("size") or None, mime_type=f.get("media_type") or None)
-                if obj.id not in refs:
-                    objects.append(obj)
-                    refs.append(obj.id)
-            if f.get("pdq"):
-                other.append(f"PDQ hash of file {f['id']}: {f['pdq']}")
-        for loc in _stix_locations(r, common):
-            objects.append(loc)
-            refs.append(loc.id)
-        if not refs:
-            refs.append(ident.id)
-        rep = stix2.Report(
+    def observable(self, kind: str, value: str) -> Any:
+        key = ("phone" if kind == "whatsapp" else kind, value)
+        if key not in self.by_value:
+            obj = _stix_observable(kind, value)
+            self.by_value[key] = self.add(obj) if obj is not None else None
+        return self.by_value[key]
+
+    def file(self, f: dict[str, Any]) -> list[str]:
+        """The file and its PDQ hash (refs)."""
+        import stix2
+
+        refs: list[str] = []
+        hashes = {name: f[k] for k, name in (("md5", "MD5"), ("sha1", "SHA-1"), ("sha256", "SHA-256")) if f.get(k)}
+        file_obj = None
+        if hashes:
+            file_obj = self.add(
+                stix2.File(hashes=hashes, size=f.get("size") or None, mime_type=f.get("media_type") or None)
+            )
+            refs.append(file_obj.id)
+        if f.get("pdq"):
+            key = ("pdq", f["pdq"] + (file_obj.id if file_obj is not None else ""))
+            if key not in self.by_value:
+                props: dict[str, Any] = {"value": f["pdq"]}
+                if f.get("pdq_quality") is not None:
+                    props["quality"] = int(f["pdq_quality"])
+                if file_obj is not None:
+                    props["file_ref"] = file_obj.id
+                self.by_value[key] = self.add(stix_ext.PdqHash(id=f"pdq-hash--{uuid.uuid4()}", **props))
+            refs.append(self.by_value[key].id)
+        return refs
+
+
+def _stix_report(snap: Snapshot, r: dict[str, Any], objs: _Objects, common: dict[str, Any], ident: Any) -> Any:
+    import stix2
+
+    refs: list[str] = []
+    other: list[str] = []
+    for e in r.get("entities", []):
+        obj = objs.observable(e["kind"], e["value"])
+        if obj is not None:
+            refs.append(obj.id)
+        else:
+            other.append(f"{e['kind']}: {e['value']}")
+    for f in r.get("files", []):
+        refs += objs.file(f)
+    for loc in _stix_locations(r, common):
+        refs.append(objs.add(loc).id)
+    refs = list(dict.fromkeys(refs)) or [ident.id]
+    rep = objs.add(
+        stix2.Report(
             name=f"tipline report {r['id']}: {r['category']} (P{r.get('priority')})",
             description=r.get("text") or "(no text)",
             published=snap.created_at,
@@ -421,13 +484,32 @@ def stix_bundle(snap: Snapshot) -> bytes:
             external_references=[{"source_name": "tipline", "external_id": f"{snap.reference}/report-{r['id']}"}],
             **common,
         )
-        objects.append(rep)
-        report_sdos.append(rep)
-        if other:
-            abstract = "Identifiers without a STIX observable type"
-            objects.append(stix2.Note(abstract=abstract, content="\n".join(other), object_refs=[rep.id], **common))
+    )
+    if other:
+        abstract = "Identifiers without a STIX observable type"
+        objs.add(stix2.Note(abstract=abstract, content="\n".join(other), object_refs=[rep.id], **common))
+    return rep
+
+
+def stix_bundle(snap: Snapshot) -> bytes:
+    """The subject as a STIX 2.1 bundle (JSON bytes): each object once, phones and PDQ hashes as tipline's
+    extension observables with their extension definitions; ``stix2.parse`` reads it once
+    ``tipline.routing.stix_ext`` is imported (it registers them)."""
+    import stix2
+
+    marking = _tlp_stix(snap.tlp)
+    ident = _hotline_identity(snap)
+    common = {
+        "created_by_ref": ident.id,
+        "object_marking_refs": [marking],
+        "created": snap.created_at,
+        "modified": snap.created_at,
+    }
+    objs = _Objects()
+    objs.add(ident)
+    report_sdos = [_stix_report(snap, r, objs, common, ident) for r in snap.reports]
     if snap.subject_type == "case":
-        objects.append(
+        objs.add(
             stix2.Grouping(
                 name=f"tipline case {snap.subject_id}: {snap.title}",
                 context="suspicious-activity",
@@ -435,9 +517,12 @@ def stix_bundle(snap: Snapshot) -> bytes:
                 **common,
             )
         )
+    objects = list(objs.by_id.values())
+    used = [e for e in stix_ext.EXTENSIONS if e.id in objs.extensions]
+    if used:
+        objects += [stix_ext.project_identity(), *(stix_ext.definition(e) for e in used)]
     objects.append(marking)
-    bundle = stix2.Bundle(objects=objects)
-    return bundle.serialize(pretty=True).encode("utf-8")
+    return stix2.Bundle(objects=objects).serialize(pretty=True).encode("utf-8")
 
 
 # ------------------------------------------------------------------------------------------ MISP

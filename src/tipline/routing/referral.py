@@ -27,6 +27,7 @@ import base64
 import hashlib
 import io
 import secrets
+import uuid
 import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tipline.accounts.service import Principal, Role, record
@@ -52,7 +54,7 @@ from tipline.routing.formats import (
 from tipline.routing.models import JurisdictionCandidate, Referral, UrlTakedown
 from tipline.routing.referral_formats import REFERRAL_FORMATS
 from tipline.store import Database
-from tipline.store.models import Attachment, AuditEvent, Entity, Mention, Report
+from tipline.store.models import Attachment, AuditEvent, Entity, InstanceMeta, Mention, Report
 
 FORMATS = directory.FORMATS
 DETAIL_KEYS = ("answers", "incident_type", "application", "escalation", "annotations", "incident_time_description")
@@ -248,6 +250,28 @@ def _entities_of(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(entities.values(), key=lambda e: (e["kind"], e["value"]))
 
 
+IDENTITY_KEY = "stix_identity"
+
+
+def installation_identity(db: Database) -> tuple[str, datetime]:
+    """The hotline's STIX identity (id and created time): made once per installation, kept in
+    ``instance_meta``, so that every referral names the same sender."""
+    with db.reader() as s:
+        value = s.scalar(select(InstanceMeta.value).where(InstanceMeta.key == IDENTITY_KEY))
+    if value is None:
+        made = f"identity--{uuid.uuid4()}|{datetime.now(UTC).replace(microsecond=0).isoformat()}"
+        try:
+            with db.session() as s:
+                s.add(InstanceMeta(key=IDENTITY_KEY, value=made))
+        except IntegrityError:  # another process made it first: read theirs
+            pass
+        with db.reader() as s:
+            value = s.scalar(select(InstanceMeta.value).where(InstanceMeta.key == IDENTITY_KEY))
+    assert value is not None
+    ident_id, _, since = value.partition("|")
+    return ident_id, datetime.fromisoformat(since)
+
+
 def gather(
     db: Database,
     *,
@@ -267,6 +291,7 @@ def gather(
     if not agency.active:
         raise ReferralError(f"the agency {agency_id!r} is marked inactive in the directory")
     created_at = created_at or datetime.now(UTC).replace(microsecond=0)
+    identity = installation_identity(db)
     reference = reference or f"TL-{created_at:%Y%m%d}-{secrets.token_hex(4).upper()}"
     with db.reader() as s:
         if case_id is not None:
@@ -317,6 +342,7 @@ def gather(
         takedowns=tds,
         audit=audit,
         payment_alerts=finance.referral_alerts(db, case_id) if case_id is not None else [],
+        identity=identity,
     )
 
 
