@@ -11,20 +11,23 @@ import os
 import secrets
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, inspect, text
 
-from helpers import PASSWORD
+from helpers import (
+    CHROMIUM,
+    LAUNCH_ARGS,
+    PASSWORD,
+    PG_SERVER,
+    serve_app,  # noqa: F401 (for fixtures that serve the app)
+)
 from tipline.accounts import service as accounts
 from tipline.capabilities import open_database
 from tipline.settings import Settings
 from tipline.store import Database
-
-PG_SERVER = os.environ.get("TIPLINE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 
 
 @pytest.fixture(scope="session")
@@ -142,75 +145,7 @@ def analyst_token(db: Database) -> str:
     return accounts.create_token(db, "ana")
 
 
-def full_token(db: Database, name: str) -> str:
-    """A staff token that carries the user's whole role, made as a person would make it: the second
-    factor enrolled (here, when it is not yet) and a current code given. Tokens made without a code carry
-    the analyst scope only."""
-    import pyotp
-    from sqlalchemy import update
-
-    from tipline.store.models import User
-
-    user = next(u for u in accounts.list_users(db) if u.name == name)
-    if not accounts.mfa_enabled(db, user.id):
-        accounts.confirm_enrolment(db, user.id, pyotp.TOTP(accounts.start_enrolment(db, user.id)).now())
-    with db.session() as s:
-        row = s.get(User, user.id)
-        assert row is not None and row.totp_secret_sealed
-        secret = row.totp_secret_sealed
-        s.execute(update(User).where(User.id == user.id).values(totp_last_step=None))  # the code may be used again
-    return accounts.create_token(db, name, scope=user.role, code=pyotp.TOTP(secret).now())
-
-
 # ------------------------------------------------------------------------------------------ real server, real browser
-
-CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-needs_chromium = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason=f"no chromium at {CHROMIUM} (apt-get install chromium)"
-)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def serve_app(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """Run ``app`` under a real uvicorn server on a free loopback port; yields its base URL."""
-    import threading
-    import time
-
-    import uvicorn
-
-    port = free_port()
-    srv = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
-    )
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
-        app.state.db.dispose()
 
 
 @pytest.fixture

@@ -1,27 +1,37 @@
-"""What several test modules share (test modules do not import each other): the test password and bearer
-headers, the real ``tipline`` command run as a process, parsed pages with simple CSS selectors, and
-CyberTipline documents and answers."""
+"""What several test modules share (test modules do not import each other, nor conftest: a test in
+``test_architecture.py`` checks): the test password and bearer headers, the real ``tipline`` command run as
+a process, parsed pages with simple CSS selectors, CyberTipline documents and answers, staff tokens and
+second-factor codes, the app under a real server, and the table of who may call each route."""
 
 from __future__ import annotations
 
 import copy
 import os
 import re
+import secrets
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import lxml.html
 import pyotp
 import pytest
 from lxml import etree
+from sqlalchemy import select, update
 
 from tipline.accounts import service as accounts
 from tipline.cybertip.parse import schema
 from tipline.intake import service as intake
 from tipline.intake.schemas import Category, PublicReportIn
+from tipline.store import Database
+from tipline.store.models import AuditEvent, User
 
 PASSWORD = "correct horse battery staple"
+# the PostgreSQL server of the tests' databases; "off" skips the PostgreSQL runs
+PG_SERVER = os.environ.get("TIPLINE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -216,3 +226,309 @@ def submit_cybertip(client, creds, body: bytes = CYBERTIP_RICH) -> int:  # type:
     a = answer(r)
     assert r.status_code == 200 and a["responseCode"] == 0, a
     return int(a["reportId"])
+
+
+# ------------------------------------------------------------------------------------------ staff credentials
+
+
+def full_token(db: Database, name: str) -> str:
+    """A staff token that carries the user's whole role, made as a person would make it: the second
+    factor enrolled (here, when it is not yet) and a current code given. Tokens made without a code carry
+    the analyst scope only."""
+    user = next(u for u in accounts.list_users(db) if u.name == name)
+    if not accounts.mfa_enabled(db, user.id):
+        accounts.confirm_enrolment(db, user.id, pyotp.TOTP(accounts.start_enrolment(db, user.id)).now())
+    with db.session() as s:
+        row = s.get(User, user.id)
+        assert row is not None and row.totp_secret_sealed
+        secret = row.totp_secret_sealed
+        s.execute(update(User).where(User.id == user.id).values(totp_last_step=None))  # the code may be used again
+    return accounts.create_token(db, name, scope=user.role, code=pyotp.TOTP(secret).now())
+
+
+def events(db, action: str | None = None) -> list[AuditEvent]:  # type: ignore[no-untyped-def]
+    with db.reader() as s:
+        q = select(AuditEvent).order_by(AuditEvent.seq)
+        if action:
+            q = q.where(AuditEvent.action == action)
+        return list(s.scalars(q))
+
+
+def code_at(secret: str, step: int) -> str:
+    return pyotp.TOTP(secret).generate_otp(step)
+
+
+def now_step() -> int:
+    return int(datetime.now(UTC).timestamp()) // 30
+
+
+def fresh_code(db, user_id: int, secret: str) -> str:  # type: ignore[no-untyped-def]
+    """A code of a step later than the last one accepted (the next step is still within the window)."""
+    with db.reader() as s:
+        last = s.scalar(select(User.totp_last_step).where(User.id == user_id)) or 0
+    step = max(now_step(), last + 1)
+    assert step <= now_step() + 1, "no unused step left in the window"
+    return code_at(secret, step)
+
+
+def set_last_step_back(db, user_id: int) -> None:  # type: ignore[no-untyped-def]
+    """Let the next code be accepted again without waiting 30 s (tests only)."""
+    with db.session() as s:
+        s.execute(update(User).where(User.id == user_id).values(totp_last_step=now_step() - 5))
+
+
+# ------------------------------------------------------------------------------------------ real server, real browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason=f"no chromium at {CHROMIUM} (apt-get install chromium)"
+)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serve_app(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """Run ``app`` under a real uvicorn server on a free loopback port; yields its base URL."""
+    import threading
+    import time
+
+    import uvicorn
+
+    port = free_port()
+    srv = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
+    )
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("the server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+        app.state.db.dispose()
+
+
+# ------------------------------------------------------------------------------------------ who may call each route
+# (the access-control test walks every route of the app against this table; the fuzzer picks credentials by it)
+
+PUBLIC = "public"  # anyone
+LOGIN_STEP = "login-step"  # a login half-way through (code or enrolment); anonymous: back to /login
+PLATFORM = "platform"  # a platform API key (Bearer)
+CYBERTIP = "cybertip"  # CyberTipline credentials (HTTP Basic)
+STAFF_OR_PLATFORM = "staff-or-platform"
+ANALYST, SUPERVISOR, ADMIN = "analyst", "supervisor", "admin"
+RANK = {ANALYST: 1, SUPERVISOR: 2, ADMIN: 3}
+
+ROUTES: dict[str, str] = {
+    # documentation and health
+    "GET /api/v1/openapi.json": PUBLIC,
+    "GET /healthz": PUBLIC,
+    "MOUNT /static": PUBLIC,
+    # public pages
+    "GET /": PUBLIC,
+    "GET /report": PUBLIC,
+    "GET /report/questions": PUBLIC,
+    "POST /report": PUBLIC,
+    "GET /followup": PUBLIC,
+    "POST /followup": PUBLIC,
+    "POST /followup/message": PUBLIC,
+    "GET /login": PUBLIC,
+    "POST /login": PUBLIC,
+    "POST /logout": PUBLIC,
+    "GET /login/code": LOGIN_STEP,
+    "POST /login/code": LOGIN_STEP,
+    "GET /account/mfa/enrol": LOGIN_STEP,
+    "POST /account/mfa/enrol": LOGIN_STEP,
+    # platform doors
+    "POST /api/v1/reports": PLATFORM,
+    "POST /api/v1/live": PLATFORM,
+    "GET /api/v1/platform/reports/{report_id}": PLATFORM,
+    "POST /api/v1/reports/{report_id}/files": PLATFORM,
+    "POST /api/v1/match": STAFF_OR_PLATFORM,
+    "GET /ispws/xsd": PUBLIC,
+    "GET /ispws/status": CYBERTIP,
+    "POST /ispws/submit": CYBERTIP,
+    "POST /ispws/upload": CYBERTIP,
+    "POST /ispws/fileinfo": CYBERTIP,
+    "POST /ispws/finish": CYBERTIP,
+    "POST /ispws/retract": CYBERTIP,
+    # staff JSON API
+    "GET /api/v1/queue": ANALYST,
+    "GET /api/v1/reports/{report_id}": ANALYST,
+    "PATCH /api/v1/reports/{report_id}": ANALYST,
+    "GET /api/v1/entities/{kind}/{value:path}": ANALYST,
+    "GET /api/v1/reports/{report_id}/matches": ANALYST,
+    "GET /api/v1/banks": SUPERVISOR,
+    "GET /api/v1/networks": ANALYST,
+    "GET /api/v1/networks/{network_id}": ANALYST,
+    "GET /api/v1/graph/entities/{kind}/{value:path}": ANALYST,
+    "GET /api/v1/graph/elements": ANALYST,
+    "GET /api/v1/graph/limits": ANALYST,
+    "PUT /api/v1/graph/limits/{kind}": SUPERVISOR,
+    "GET /api/v1/exclusions": ANALYST,
+    "POST /api/v1/exclusions": SUPERVISOR,
+    "DELETE /api/v1/exclusions/{exclusion_id}": SUPERVISOR,
+    "GET /api/v1/cases": ANALYST,
+    "POST /api/v1/cases": ANALYST,
+    "GET /api/v1/cases/{case_id}": ANALYST,
+    "PATCH /api/v1/cases/{case_id}": ANALYST,
+    "DELETE /api/v1/cases/{case_id}": SUPERVISOR,
+    "POST /api/v1/cases/{case_id}/reports": ANALYST,
+    "DELETE /api/v1/cases/{case_id}/reports/{report_id}": ANALYST,
+    "POST /api/v1/cases/{case_id}/notes": ANALYST,
+    "POST /api/v1/cases/{case_id}/evidence": ANALYST,
+    "GET /api/v1/evidence/{evidence_id}/network": ANALYST,
+    "POST /api/v1/evidence": ANALYST,
+    "GET /api/v1/evidence/{evidence_id}": ANALYST,
+    "GET /api/v1/agencies": ANALYST,
+    "GET /api/v1/agencies/{agency_id}": ANALYST,
+    "POST /api/v1/agencies": ADMIN,
+    "PUT /api/v1/agencies/{agency_id}": ADMIN,
+    "GET /api/v1/reports/{report_id}/jurisdiction": ANALYST,
+    "POST /api/v1/reports/{report_id}/jurisdiction/refresh": ANALYST,
+    "GET /api/v1/cases/{case_id}/jurisdiction": ANALYST,
+    "POST /api/v1/referrals": ANALYST,
+    "GET /api/v1/referrals": ANALYST,
+    "GET /api/v1/referrals/{referral_id}": ANALYST,
+    "GET /api/v1/referrals/{referral_id}/download": ANALYST,
+    "POST /api/v1/referrals/{referral_id}/ack": ANALYST,
+    "GET /api/v1/takedowns": ANALYST,
+    "GET /api/v1/takedowns/summary": ANALYST,
+    "POST /api/v1/takedowns/{takedown_id}/transition": ANALYST,
+    "GET /api/v1/stats": ANALYST,
+    # staff pages
+    "GET /queue": ANALYST,
+    "GET /reports/{report_id}": ANALYST,
+    "POST /reports/{report_id}/reading": ANALYST,
+    "POST /reports/{report_id}/reveal-contact": ANALYST,
+    "POST /reports/{report_id}/assess": ANALYST,
+    "POST /reports/{report_id}/message": ANALYST,
+    "GET /entities/{kind}/{value:path}": ANALYST,
+    "GET /account": ANALYST,
+    "POST /account/password": ANALYST,
+    "POST /account/recovery-codes": ANALYST,
+    "POST /account/mfa/disable": ANALYST,
+    "POST /account/sessions/revoke": ANALYST,
+    "GET /admin/users": ADMIN,
+    "GET /account/tokens": ANALYST,
+    "POST /account/tokens": ANALYST,
+    "POST /account/tokens/{token_id}/revoke": ANALYST,
+    "GET /api/v1/tokens": ANALYST,
+    "DELETE /api/v1/tokens/current": ANALYST,
+    "DELETE /api/v1/tokens/{token_id}": ANALYST,
+    "GET /admin/tokens": ADMIN,
+    "POST /admin/tokens/{token_id}/revoke": ADMIN,
+    "GET /admin/platforms": ADMIN,
+    "POST /admin/platforms/{platform_id}/{action}": ADMIN,
+    "POST /api/v1/platforms/{platform_id}/credentials": ADMIN,
+    "POST /admin/users": ADMIN,
+    "POST /admin/users/{name}/{action}": ADMIN,
+    "GET /admin/sessions": ADMIN,
+    "POST /admin/sessions/revoke": ADMIN,
+    "GET /audit": SUPERVISOR,
+    "POST /audit/verify": SUPERVISOR,
+    "GET /banks": SUPERVISOR,
+    "POST /banks": SUPERVISOR,
+    "GET /banks/{bank_id}": SUPERVISOR,
+    "POST /banks/{bank_id}/enabled": SUPERVISOR,
+    "POST /banks/{bank_id}/import": SUPERVISOR,
+    "GET /banks/{bank_id}/export.{fmt}": SUPERVISOR,
+    "POST /banks/{bank_id}/delete": SUPERVISOR,
+    # payment screening
+    "GET /api/v1/finance/alerts": ANALYST,
+    "GET /api/v1/finance/alerts/{alert_id}": ANALYST,
+    "GET /finance/alerts": ANALYST,
+    "GET /finance/alerts/{alert_id}": ANALYST,
+    "POST /finance/alerts/{alert_id}/status": ANALYST,
+    "POST /finance/alerts/{alert_id}/case": ANALYST,
+    "GET /finance/leads": ANALYST,
+    "POST /api/v1/ads": PLATFORM,
+    "GET /api/v1/ads": ANALYST,
+    "GET /api/v1/ads/clusters": ANALYST,
+    "GET /api/v1/ads/clusters/{cluster_id}": ANALYST,
+    "GET /ads": ANALYST,
+    "GET /ads/clusters/{cluster_id}": ANALYST,
+    "POST /ads/clusters/{cluster_id}/case": ANALYST,
+    "GET /reports/{report_id}/payment-alerts": ANALYST,
+    "GET /networks/{network_id}/payment-alerts": ANALYST,
+    "GET /cases/{case_id}/payment-alerts.csv": ANALYST,
+    "GET /media/{attachment_id}": ANALYST,
+    "GET /media/{attachment_id}/preview.png": ANALYST,
+    "POST /media/{attachment_id}/view": ANALYST,
+    "GET /networks": ANALYST,
+    "GET /networks/{network_id}": ANALYST,
+    "GET /reports/{report_id}/network": ANALYST,
+    "GET /graph": ANALYST,
+    "GET /graph/entities/{kind}/{value:path}": ANALYST,
+    "GET /cases": ANALYST,
+    "POST /cases": ANALYST,
+    "GET /cases/{case_id}": ANALYST,
+    "POST /cases/{case_id}/update": ANALYST,
+    "POST /cases/{case_id}/reports": ANALYST,
+    "POST /cases/{case_id}/reports/{report_id}/remove": ANALYST,
+    "POST /cases/{case_id}/notes": ANALYST,
+    "GET /exclusions": ANALYST,
+    "POST /exclusions": SUPERVISOR,
+    "POST /exclusions/{exclusion_id}/remove": SUPERVISOR,
+    "GET /agencies": ANALYST,
+    "GET /agencies/new": ADMIN,
+    "GET /agencies/{agency_id}/edit": ADMIN,
+    "POST /agencies/new": ADMIN,
+    "POST /agencies/{agency_id}/edit": ADMIN,
+    "GET /reports/{report_id}/refer": ANALYST,
+    "GET /reports/{report_id}/routing-panel": ANALYST,
+    "GET /cases/{case_id}/refer": ANALYST,
+    "POST /reports/{report_id}/refer": ANALYST,
+    "POST /cases/{case_id}/refer": ANALYST,
+    "GET /referrals/{referral_id}": ANALYST,
+    "POST /referrals/{referral_id}/ack": ANALYST,
+    "GET /takedown": ANALYST,
+    "POST /takedown/{takedown_id}": ANALYST,
+    "GET /stats": ANALYST,
+    "GET /stats/{chart}.csv": SUPERVISOR,
+    "GET /stats/{chart}.png": SUPERVISOR,
+}
+
+
+# ------------------------------------------------------------------------------------------ a report with a file
+
+REPORT = {"report_id": "MEDIA-1", "category": "other", "text": "synthetic report with a file"}
+
+
+def platform_report(client, platform, external_id: str = "MEDIA-1") -> int:  # type: ignore[no-untyped-def]
+    r = client.post("/api/v1/reports", json=dict(REPORT, report_id=external_id), headers=bearer(platform.api_key))
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
+def upload(client, platform, rid, data: bytes, name: str = "a.jpg", ctype: str = "image/jpeg"):  # type: ignore[no-untyped-def]
+    return client.post(
+        f"/api/v1/reports/{rid}/files", files={"file": (name, data, ctype)}, headers=bearer(platform.api_key)
+    )
+
+
+def uploaded(client, platform, data: bytes, name: str = "a.jpg") -> int:  # type: ignore[no-untyped-def]
+    rid = platform_report(client, platform, f"V-{secrets.token_hex(3)}")
+    r = upload(client, platform, rid, data, name)
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])

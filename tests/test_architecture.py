@@ -88,3 +88,22 @@ def test_front_ends_never_touch_rows_or_sqlalchemy():
                     wrong.append(f"{path.relative_to(SRC).as_posix()}:{node.lineno} imports {name}")
     assert len(front_end_modules()) > 20
     assert not wrong, "\n".join(wrong)
+
+
+def test_no_test_module_imports_another():
+    """What test modules share lives in ``tests/helpers.py`` (or in conftest's fixtures): a test module never
+    imports another test module or conftest (anywhere in the module, functions included)."""
+    tests = Path(__file__).parent
+    test_modules = {p.stem for p in tests.glob("test_*.py")} | {"conftest"}
+    wrong = []
+    for path in sorted(tests.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names = [node.module]
+            else:
+                continue
+            wrong += [f"{path.name}:{node.lineno} imports {n}" for n in names if n.split(".")[0] in test_modules]
+    assert "test_architecture" in test_modules and len(test_modules) > 40
+    assert not wrong, "\n".join(wrong)

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import needs_chromium, serve_app
-from helpers import PASSWORD
+from helpers import PASSWORD, needs_chromium, serve_app
 from tipline.accounts import service as accounts
 from tipline.capabilities import open_database
 from tipline.settings import Settings

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PASSWORD, needs_chromium, serve_app
+from helpers import PASSWORD, needs_chromium, serve_app
 from tipline.accounts import service as accounts
 from tipline.finance.importer import COLUMNS, import_payments
 from tipline.finance.rules import load_rules

@@ -11,7 +11,7 @@ import lxml.html
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from conftest import PASSWORD
+from helpers import PASSWORD
 from tipline.accounts import service as accounts
 from tipline.finance.importer import COLUMNS
 from tipline.graph import cases

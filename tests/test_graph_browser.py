@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from conftest import needs_chromium, serve_app
-from helpers import PASSWORD
+from helpers import PASSWORD, needs_chromium, serve_app
 from tipline.accounts import service as accounts
 from tipline.demo import load_demo
 from tipline.graph import service

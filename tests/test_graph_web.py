@@ -8,8 +8,7 @@ import re
 import lxml.html
 from fastapi.testclient import TestClient
 
-from conftest import full_token
-from helpers import PASSWORD, bearer
+from helpers import PASSWORD, bearer, full_token
 from tipline.accounts import service as accounts
 from tipline.graph import service
 from tipline.intake import service as intake

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from conftest import full_token
-from helpers import PASSWORD, XML, answer, basic, bearer, css, login_as, page, text_of
+from helpers import PASSWORD, XML, answer, basic, bearer, css, full_token, login_as, page, text_of
 from tipline.accounts import service as accounts
 from tipline.media.hashing import hash_bytes, pdq_hamming
 from tipline.media.matching import report_matches

@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from helpers import CYBERTIP_RICH as RICH
-from helpers import XML, _csrf  # noqa: F401 (autouse: a CSRF token per client, for the staff login)
+from helpers import PASSWORD, XML, _csrf, free_port, login, uploaded  # noqa: F401 (autouse: a CSRF token per client, for the staff login)
 from tipline.accounts import service as accounts
 from tipline.media import hashing, isolate
 from tipline.media.hashing import MediaError, MediaLimitError, MediaLimits, hash_bytes, pdq_hamming
@@ -151,8 +151,6 @@ def _start_server(settings, port: int) -> subprocess.Popen:  # type: ignore[no-u
 @pytest.mark.slow
 @needs_video
 def test_upload_bombs_through_the_three_doors_keep_server_and_children_under_512_mb(settings, db: Database, tmp_path):
-    from conftest import free_port
-
     video = black_h264(tmp_path / "black.mp4")
     assert len(video) < 500_000  # a few hundred KB that would decode to 500 frames of 16.7 million pixels
     png = flat_png(7000)
@@ -363,10 +361,9 @@ def test_normal_pictures_keep_their_full_resolution_hashes():
 
 
 def test_the_viewer_renders_a_stored_bomb_in_the_limited_child_reduced(client, db, platform):
-    from test_media_storage import login, uploaded
-
     fid = uploaded(client, platform, flat_png(7000, 128), "big.png")
-    login(client, db)
+    accounts.create_user(db, "ana", "analyst", PASSWORD)
+    assert login(client).status_code == 303
     isolate.last_peaks_kb.clear()  # it keeps the last 100 peaks: count from empty, whatever ran before
     p = client.get(f"/media/{fid}/preview.png")
     assert p.status_code == 200 and p.headers["content-type"] == "image/png"

@@ -16,12 +16,16 @@ from sqlalchemy import select
 
 from helpers import (
     PASSWORD,
+    REPORT,
     _csrf,  # noqa: F401 (_csrf: autouse, CSRF token per client)
     basic,
     bearer,
     css,
     page,
+    platform_report,
     text_of,
+    upload,
+    uploaded,
 )
 from helpers import submit_cybertip as submit
 from tipline.accounts import service as accounts
@@ -102,20 +106,6 @@ def test_key_rotation_rewraps_stored_files(sqlite_db):
 
 
 # ------------------------------------------------------------------------------------------ upload doors
-
-REPORT = {"report_id": "MEDIA-1", "category": "other", "text": "synthetic report with a file"}
-
-
-def platform_report(client, platform, external_id: str = "MEDIA-1") -> int:  # type: ignore[no-untyped-def]
-    r = client.post("/api/v1/reports", json=dict(REPORT, report_id=external_id), headers=bearer(platform.api_key))
-    assert r.status_code == 201, r.text
-    return int(r.json()["id"])
-
-
-def upload(client, platform, rid, data: bytes, name: str = "a.jpg", ctype: str = "image/jpeg"):  # type: ignore[no-untyped-def]
-    return client.post(
-        f"/api/v1/reports/{rid}/files", files={"file": (name, data, ctype)}, headers=bearer(platform.api_key)
-    )
 
 
 def picture(seed: int = 1, size: tuple[int, int] = (320, 240)) -> tuple[Image.Image, bytes]:
@@ -257,13 +247,6 @@ def edges(img: Image.Image) -> float:
     """Share of neighbouring pixels that differ by more than 8 levels: edges of shapes; 0 for a heavy blur."""
     a = np.asarray(img.convert("L"), dtype=np.float32)
     return float((np.abs(np.diff(a, axis=1)) > 8).mean())
-
-
-def uploaded(client, platform, data: bytes, name: str = "a.jpg") -> int:  # type: ignore[no-untyped-def]
-    rid = platform_report(client, platform, f"V-{secrets.token_hex(3)}")
-    r = upload(client, platform, rid, data, name)
-    assert r.status_code == 201, r.text
-    return int(r.json()["id"])
 
 
 def test_viewer_is_staff_only(viewer_client, db, platform):

@@ -1,7 +1,8 @@
 """Access control of every route of the real app, from a table that classifies each one.
 
-``ROUTES`` says who may call each route. The test walks the app's routes: a route that is not in the
-table fails the test (so a new route must be classified here), and so does a table entry with no route.
+``ROUTES`` (in ``tests/helpers.py``, shared with the fuzzer) says who may call each route. The test walks
+the app's routes: a route that is not in the table fails the test (so a new route must be classified
+there), and so does a table entry with no route.
 Then, for every route: an anonymous request is refused (401, or 303 to the login page for pages), a
 platform key does not open a staff route, a role below the route's is refused (403), the route's own
 role is let in (no 401/403, no 5xx), and platform A cannot reach platform B's reports through any route.
@@ -16,190 +17,26 @@ import pytest
 from fastapi.routing import iter_route_contexts
 from starlette.routing import Mount
 
-from conftest import full_token
-from helpers import PASSWORD, bearer, css, page
+from helpers import (
+    ADMIN,
+    ANALYST,
+    CYBERTIP,
+    PASSWORD,
+    PLATFORM,
+    PUBLIC,
+    RANK,
+    ROUTES,
+    STAFF_OR_PLATFORM,
+    SUPERVISOR,
+    bearer,
+    css,
+    full_token,
+    page,
+)
 from tipline.accounts import service as accounts
 from tipline.intake import service as intake
 from tipline.intake.schemas import Category, PublicReportIn
 from tipline.web.app import SESSION_COOKIE, create_app
-
-PUBLIC = "public"  # anyone
-LOGIN_STEP = "login-step"  # a login half-way through (code or enrolment); anonymous: back to /login
-PLATFORM = "platform"  # a platform API key (Bearer)
-CYBERTIP = "cybertip"  # CyberTipline credentials (HTTP Basic)
-STAFF_OR_PLATFORM = "staff-or-platform"
-ANALYST, SUPERVISOR, ADMIN = "analyst", "supervisor", "admin"
-RANK = {ANALYST: 1, SUPERVISOR: 2, ADMIN: 3}
-
-ROUTES: dict[str, str] = {
-    # documentation and health
-    "GET /api/v1/openapi.json": PUBLIC,
-    "GET /healthz": PUBLIC,
-    "MOUNT /static": PUBLIC,
-    # public pages
-    "GET /": PUBLIC,
-    "GET /report": PUBLIC,
-    "GET /report/questions": PUBLIC,
-    "POST /report": PUBLIC,
-    "GET /followup": PUBLIC,
-    "POST /followup": PUBLIC,
-    "POST /followup/message": PUBLIC,
-    "GET /login": PUBLIC,
-    "POST /login": PUBLIC,
-    "POST /logout": PUBLIC,
-    "GET /login/code": LOGIN_STEP,
-    "POST /login/code": LOGIN_STEP,
-    "GET /account/mfa/enrol": LOGIN_STEP,
-    "POST /account/mfa/enrol": LOGIN_STEP,
-    # platform doors
-    "POST /api/v1/reports": PLATFORM,
-    "POST /api/v1/live": PLATFORM,
-    "GET /api/v1/platform/reports/{report_id}": PLATFORM,
-    "POST /api/v1/reports/{report_id}/files": PLATFORM,
-    "POST /api/v1/match": STAFF_OR_PLATFORM,
-    "GET /ispws/xsd": PUBLIC,
-    "GET /ispws/status": CYBERTIP,
-    "POST /ispws/submit": CYBERTIP,
-    "POST /ispws/upload": CYBERTIP,
-    "POST /ispws/fileinfo": CYBERTIP,
-    "POST /ispws/finish": CYBERTIP,
-    "POST /ispws/retract": CYBERTIP,
-    # staff JSON API
-    "GET /api/v1/queue": ANALYST,
-    "GET /api/v1/reports/{report_id}": ANALYST,
-    "PATCH /api/v1/reports/{report_id}": ANALYST,
-    "GET /api/v1/entities/{kind}/{value:path}": ANALYST,
-    "GET /api/v1/reports/{report_id}/matches": ANALYST,
-    "GET /api/v1/banks": SUPERVISOR,
-    "GET /api/v1/networks": ANALYST,
-    "GET /api/v1/networks/{network_id}": ANALYST,
-    "GET /api/v1/graph/entities/{kind}/{value:path}": ANALYST,
-    "GET /api/v1/graph/elements": ANALYST,
-    "GET /api/v1/graph/limits": ANALYST,
-    "PUT /api/v1/graph/limits/{kind}": SUPERVISOR,
-    "GET /api/v1/exclusions": ANALYST,
-    "POST /api/v1/exclusions": SUPERVISOR,
-    "DELETE /api/v1/exclusions/{exclusion_id}": SUPERVISOR,
-    "GET /api/v1/cases": ANALYST,
-    "POST /api/v1/cases": ANALYST,
-    "GET /api/v1/cases/{case_id}": ANALYST,
-    "PATCH /api/v1/cases/{case_id}": ANALYST,
-    "DELETE /api/v1/cases/{case_id}": SUPERVISOR,
-    "POST /api/v1/cases/{case_id}/reports": ANALYST,
-    "DELETE /api/v1/cases/{case_id}/reports/{report_id}": ANALYST,
-    "POST /api/v1/cases/{case_id}/notes": ANALYST,
-    "POST /api/v1/cases/{case_id}/evidence": ANALYST,
-    "GET /api/v1/evidence/{evidence_id}/network": ANALYST,
-    "POST /api/v1/evidence": ANALYST,
-    "GET /api/v1/evidence/{evidence_id}": ANALYST,
-    "GET /api/v1/agencies": ANALYST,
-    "GET /api/v1/agencies/{agency_id}": ANALYST,
-    "POST /api/v1/agencies": ADMIN,
-    "PUT /api/v1/agencies/{agency_id}": ADMIN,
-    "GET /api/v1/reports/{report_id}/jurisdiction": ANALYST,
-    "POST /api/v1/reports/{report_id}/jurisdiction/refresh": ANALYST,
-    "GET /api/v1/cases/{case_id}/jurisdiction": ANALYST,
-    "POST /api/v1/referrals": ANALYST,
-    "GET /api/v1/referrals": ANALYST,
-    "GET /api/v1/referrals/{referral_id}": ANALYST,
-    "GET /api/v1/referrals/{referral_id}/download": ANALYST,
-    "POST /api/v1/referrals/{referral_id}/ack": ANALYST,
-    "GET /api/v1/takedowns": ANALYST,
-    "GET /api/v1/takedowns/summary": ANALYST,
-    "POST /api/v1/takedowns/{takedown_id}/transition": ANALYST,
-    "GET /api/v1/stats": ANALYST,
-    # staff pages
-    "GET /queue": ANALYST,
-    "GET /reports/{report_id}": ANALYST,
-    "POST /reports/{report_id}/reading": ANALYST,
-    "POST /reports/{report_id}/reveal-contact": ANALYST,
-    "POST /reports/{report_id}/assess": ANALYST,
-    "POST /reports/{report_id}/message": ANALYST,
-    "GET /entities/{kind}/{value:path}": ANALYST,
-    "GET /account": ANALYST,
-    "POST /account/password": ANALYST,
-    "POST /account/recovery-codes": ANALYST,
-    "POST /account/mfa/disable": ANALYST,
-    "POST /account/sessions/revoke": ANALYST,
-    "GET /admin/users": ADMIN,
-    "GET /account/tokens": ANALYST,
-    "POST /account/tokens": ANALYST,
-    "POST /account/tokens/{token_id}/revoke": ANALYST,
-    "GET /api/v1/tokens": ANALYST,
-    "DELETE /api/v1/tokens/current": ANALYST,
-    "DELETE /api/v1/tokens/{token_id}": ANALYST,
-    "GET /admin/tokens": ADMIN,
-    "POST /admin/tokens/{token_id}/revoke": ADMIN,
-    "GET /admin/platforms": ADMIN,
-    "POST /admin/platforms/{platform_id}/{action}": ADMIN,
-    "POST /api/v1/platforms/{platform_id}/credentials": ADMIN,
-    "POST /admin/users": ADMIN,
-    "POST /admin/users/{name}/{action}": ADMIN,
-    "GET /admin/sessions": ADMIN,
-    "POST /admin/sessions/revoke": ADMIN,
-    "GET /audit": SUPERVISOR,
-    "POST /audit/verify": SUPERVISOR,
-    "GET /banks": SUPERVISOR,
-    "POST /banks": SUPERVISOR,
-    "GET /banks/{bank_id}": SUPERVISOR,
-    "POST /banks/{bank_id}/enabled": SUPERVISOR,
-    "POST /banks/{bank_id}/import": SUPERVISOR,
-    "GET /banks/{bank_id}/export.{fmt}": SUPERVISOR,
-    "POST /banks/{bank_id}/delete": SUPERVISOR,
-    # payment screening
-    "GET /api/v1/finance/alerts": ANALYST,
-    "GET /api/v1/finance/alerts/{alert_id}": ANALYST,
-    "GET /finance/alerts": ANALYST,
-    "GET /finance/alerts/{alert_id}": ANALYST,
-    "POST /finance/alerts/{alert_id}/status": ANALYST,
-    "POST /finance/alerts/{alert_id}/case": ANALYST,
-    "GET /finance/leads": ANALYST,
-    "POST /api/v1/ads": PLATFORM,
-    "GET /api/v1/ads": ANALYST,
-    "GET /api/v1/ads/clusters": ANALYST,
-    "GET /api/v1/ads/clusters/{cluster_id}": ANALYST,
-    "GET /ads": ANALYST,
-    "GET /ads/clusters/{cluster_id}": ANALYST,
-    "POST /ads/clusters/{cluster_id}/case": ANALYST,
-    "GET /reports/{report_id}/payment-alerts": ANALYST,
-    "GET /networks/{network_id}/payment-alerts": ANALYST,
-    "GET /cases/{case_id}/payment-alerts.csv": ANALYST,
-    "GET /media/{attachment_id}": ANALYST,
-    "GET /media/{attachment_id}/preview.png": ANALYST,
-    "POST /media/{attachment_id}/view": ANALYST,
-    "GET /networks": ANALYST,
-    "GET /networks/{network_id}": ANALYST,
-    "GET /reports/{report_id}/network": ANALYST,
-    "GET /graph": ANALYST,
-    "GET /graph/entities/{kind}/{value:path}": ANALYST,
-    "GET /cases": ANALYST,
-    "POST /cases": ANALYST,
-    "GET /cases/{case_id}": ANALYST,
-    "POST /cases/{case_id}/update": ANALYST,
-    "POST /cases/{case_id}/reports": ANALYST,
-    "POST /cases/{case_id}/reports/{report_id}/remove": ANALYST,
-    "POST /cases/{case_id}/notes": ANALYST,
-    "GET /exclusions": ANALYST,
-    "POST /exclusions": SUPERVISOR,
-    "POST /exclusions/{exclusion_id}/remove": SUPERVISOR,
-    "GET /agencies": ANALYST,
-    "GET /agencies/new": ADMIN,
-    "GET /agencies/{agency_id}/edit": ADMIN,
-    "POST /agencies/new": ADMIN,
-    "POST /agencies/{agency_id}/edit": ADMIN,
-    "GET /reports/{report_id}/refer": ANALYST,
-    "GET /reports/{report_id}/routing-panel": ANALYST,
-    "GET /cases/{case_id}/refer": ANALYST,
-    "POST /reports/{report_id}/refer": ANALYST,
-    "POST /cases/{case_id}/refer": ANALYST,
-    "GET /referrals/{referral_id}": ANALYST,
-    "POST /referrals/{referral_id}/ack": ANALYST,
-    "GET /takedown": ANALYST,
-    "POST /takedown/{takedown_id}": ANALYST,
-    "GET /stats": ANALYST,
-    "GET /stats/{chart}.csv": SUPERVISOR,
-    "GET /stats/{chart}.png": SUPERVISOR,
-}
 
 
 def app_routes(app) -> set[str]:  # type: ignore[no-untyped-def]

@@ -15,7 +15,20 @@ from argon2 import PasswordHasher
 from sqlalchemy import select, text, update
 from typer.testing import CliRunner
 
-from helpers import PASSWORD, _csrf, css, enrol, form_token, login_page, page, prime_csrf, text_of  # noqa: F401 (_csrf: autouse)
+from helpers import (
+    PASSWORD,
+    code_at,
+    css,
+    enrol,
+    events,
+    form_token,
+    fresh_code,
+    login_page,
+    now_step,
+    page,
+    set_last_step_back,
+    text_of,
+)  # noqa: F401 (_csrf: autouse)
 from tipline.accounts import service as accounts
 from tipline.accounts.service import Role
 from tipline.store.models import AuditEvent, RecoveryCode, StaffSession, User
@@ -35,37 +48,6 @@ def argon2_params(digest: str) -> tuple[str, int, int, int]:
 def meets_owasp(digest: str) -> bool:
     variant, memory, passes, lanes = argon2_params(digest)
     return variant == "argon2id" and lanes >= 1 and any(memory >= m and passes >= t for m, t in OWASP_ARGON2ID)
-
-
-def events(db, action: str | None = None) -> list[AuditEvent]:  # type: ignore[no-untyped-def]
-    with db.reader() as s:
-        q = select(AuditEvent).order_by(AuditEvent.seq)
-        if action:
-            q = q.where(AuditEvent.action == action)
-        return list(s.scalars(q))
-
-
-def code_at(secret: str, step: int) -> str:
-    return pyotp.TOTP(secret).generate_otp(step)
-
-
-def now_step() -> int:
-    return int(datetime.now(UTC).timestamp()) // 30
-
-
-def fresh_code(db, user_id: int, secret: str) -> str:  # type: ignore[no-untyped-def]
-    """A code of a step later than the last one accepted (the next step is still within the window)."""
-    with db.reader() as s:
-        last = s.scalar(select(User.totp_last_step).where(User.id == user_id)) or 0
-    step = max(now_step(), last + 1)
-    assert step <= now_step() + 1, "no unused step left in the window"
-    return code_at(secret, step)
-
-
-def set_last_step_back(db, user_id: int) -> None:  # type: ignore[no-untyped-def]
-    """Let the next code be accepted again without waiting 30 s (tests only)."""
-    with db.session() as s:
-        s.execute(update(User).where(User.id == user_id).values(totp_last_step=now_step() - 5))
 
 
 # ------------------------------------------------------------------------------------------ passwords

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import free_port
+from helpers import free_port
 from tipline.settings import Settings
 
 TIPLINE = str(Path(sys.executable).with_name("tipline"))

@@ -24,9 +24,20 @@ from schemathesis import GenerationMode
 from schemathesis.checks import content_type_conformance, not_a_server_error, response_schema_conformance
 from sqlalchemy import select
 
-from conftest import full_token
-from helpers import PASSWORD, bearer, css, page, report_xml
-from test_protect_access import ADMIN, CYBERTIP, PLATFORM, PUBLIC, ROUTES, STAFF_OR_PLATFORM
+from helpers import (
+    ADMIN,
+    CYBERTIP,
+    PASSWORD,
+    PLATFORM,
+    PUBLIC,
+    ROUTES,
+    STAFF_OR_PLATFORM,
+    bearer,
+    css,
+    full_token,
+    page,
+    report_xml,
+)
 from tipline.accounts import service as accounts
 from tipline.store.models import Report
 from tipline.web.app import create_app

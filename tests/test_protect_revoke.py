@@ -13,9 +13,19 @@ import pytest
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
-from conftest import full_token
-from helpers import PASSWORD, _csrf, bearer, css, enrol, page, text_of  # noqa: F401 (_csrf: autouse)
-from test_protect_auth import events, set_last_step_back
+from helpers import (  # noqa: F401 (_csrf: autouse)
+    PASSWORD,
+    PG_SERVER,
+    _csrf,
+    bearer,
+    css,
+    enrol,
+    events,
+    full_token,
+    page,
+    set_last_step_back,
+    text_of,
+)
 from tipline.accounts import service as accounts
 from tipline.store.models import ApiToken, User
 from tipline.web.app import SESSION_COOKIE
@@ -351,8 +361,6 @@ def test_upgrade_scopes_old_tokens_and_ends_the_credentials_of_inactive_users(tm
 
     if backend_url == "postgres":
         import secrets
-
-        from conftest import PG_SERVER
 
         if PG_SERVER == "off":
             pytest.skip("PostgreSQL tests are switched off (TIPLINE_TEST_PG=off)")

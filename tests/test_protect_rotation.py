@@ -16,7 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import LargeBinary, select, type_coerce
 
-from conftest import PASSWORD, free_port
+from helpers import PASSWORD, free_port
 from tipline.accounts import service as accounts
 from tipline.capabilities import CAPABILITIES, open_database
 from tipline.intake.schemas import ReportIn, Source

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import needs_chromium, serve_app
-from helpers import PASSWORD
+from helpers import PASSWORD, needs_chromium, serve_app
 from tipline.accounts import service as accounts
 from tipline.intake import service as intake
 from tipline.intake.schemas import Category, PlatformReportIn

@@ -15,8 +15,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import select
 
-from conftest import full_token, needs_chromium, serve_app
-from helpers import PASSWORD, bearer, css, page
+from helpers import PASSWORD, bearer, css, full_token, needs_chromium, page, serve_app
 from tipline.accounts import service as accounts
 from tipline.routing import stats, web_stats
 from tipline.routing.models import Agency, JurisdictionCandidate, Referral, UrlTakedown

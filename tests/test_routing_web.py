@@ -9,8 +9,7 @@ import zipfile
 import pytest
 from sqlalchemy import select
 
-from conftest import full_token
-from helpers import PASSWORD, bearer, css, page
+from helpers import PASSWORD, bearer, css, full_token, page
 from tipline.accounts import service as accounts
 from tipline.intake import service as intake
 from tipline.intake.schemas import Category, PlatformReportIn
