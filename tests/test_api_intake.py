@@ -176,6 +176,11 @@ def test_entity_endpoint(client, platform, analyst_token):
     client.post("/api/v1/reports", json={**REPORT, "report_id": "2"}, headers=bearer(platform.api_key))
     r = client.get("/api/v1/entities/phone/+639171234567", headers=bearer(analyst_token))
     assert r.status_code == 200 and r.json()["report_count"] == 2
+    # the graph's facts come with it: the two reports share the phone, so it links them into one network
+    graph = r.json()["graph"]
+    assert graph["kind"] == "phone" and graph["value"] == "+639171234567" and graph["report_count"] == 2
+    assert graph["excluded"] is False and graph["network_id"] is not None
+    assert graph["touches_networks"] == [graph["network_id"]]
     r = client.get("/api/v1/entities/url/https://ads-fake-board.com/listing/991", headers=bearer(analyst_token))
     assert r.status_code == 200
     assert client.get("/api/v1/entities/phone/+10000", headers=bearer(analyst_token)).status_code == 404

@@ -14,6 +14,8 @@ from starlette.datastructures import UploadFile
 
 from tipline.accounts.service import Principal
 from tipline.errors import Conflict, NotFound
+from tipline.graph import service as graph_service
+from tipline.graph.schemas import EntityGraphOut
 from tipline.intake import service as intake
 from tipline.intake.schemas import (
     AgeBand,
@@ -198,6 +200,7 @@ class EntityOutFull(BaseModel):
     report_count: int
     reports: list[dict[str, object]]
     co_occurring: list[dict[str, object]]
+    graph: EntityGraphOut = Field(description="The graph's facts about it: network, exclusion, countries")
 
 
 @router.get(
@@ -217,8 +220,6 @@ def get_entity(
         v = reports.entity_view(db, kind, value, viewer=user)
     except NotFound as e:
         raise HTTPException(404, str(e)) from None
-    from tipline.graph import service as graph_service
-
     details = graph_service.entity_details(db, kind, value, mentions=0)
     return EntityOutFull(
         kind=v.kind,
@@ -226,7 +227,7 @@ def get_entity(
         report_count=v.report_count,
         reports=v.reports,
         co_occurring=v.co_occurring,
-        graph=details.as_dict(),
+        graph=EntityGraphOut.model_validate(details.as_dict()),
     )
 
 
