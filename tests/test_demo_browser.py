@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import needs_chromium
-from helpers import PASSWORD
+from helpers import PASSWORD, needs_chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium]
 

@@ -8,8 +8,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, inspect, select
 
-from conftest import full_token
-from helpers import PASSWORD, bearer, run
+from helpers import PASSWORD, bearer, full_token, run
 from tipline.accounts import service as accounts
 from tipline.faces import service
 from tipline.faces.models import Face, FaceGallery, FaceScan
@@ -74,7 +73,7 @@ def test_the_faces_migration_goes_up_and_down_and_touches_nothing_else(tmp_path,
 
     admin = None
     if backend_url == "postgres":
-        from conftest import PG_SERVER
+        from helpers import PG_SERVER
 
         if PG_SERVER == "off":
             pytest.skip("PostgreSQL tests are switched off (TIPLINE_TEST_PG=off)")

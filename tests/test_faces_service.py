@@ -15,8 +15,7 @@ import pytest
 from PIL import Image, ImageOps
 from sqlalchemy import select, text, update
 
-from conftest import full_token
-from helpers import PASSWORD, bearer, run
+from helpers import PASSWORD, bearer, full_token, run
 from tipline.accounts import service as accounts
 from tipline.faces import service
 from tipline.faces.models import Face, FaceScan, GalleryEntry

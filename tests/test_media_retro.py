@@ -186,7 +186,7 @@ def test_migration_keeps_existing_banks_open_to_platforms_and_goes_down(tmp_path
     from alembic.script import ScriptDirectory
     from sqlalchemy import create_engine, text
 
-    from conftest import PG_SERVER
+    from helpers import PG_SERVER
     from tipline.store.db import MIGRATIONS_DIR
 
     if backend_url == "postgres":
