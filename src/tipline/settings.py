@@ -75,6 +75,12 @@ class Settings(BaseSettings):
         default=None,
         description="Retention rules TOML. Empty: <data_dir>/retention.toml if present, else the defaults.",
     )
+    cybertip_stale_hours: float = Field(
+        default=24,
+        ge=0,
+        description="A CyberTipline submission still open this many hours after /submit (its platform never called "
+        "/finish) is closed, marked 'not finished by the platform', analysed, queued and alerted on (0: never).",
+    )
     retention_interval_hours: float = Field(
         default=24, description="How often the server runs retention (0: never; run `tipline retention run`)."
     )

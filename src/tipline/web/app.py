@@ -35,13 +35,17 @@ STATIC_DIR = Path(__file__).with_name("static")
 
 
 async def _pending_job(db: Database, every: float = 60.0) -> None:
-    """Retry, every minute, the analysis of stored reports whose analysis failed (the report itself is safe)."""
+    """Retry, every minute, the analysis of stored reports whose analysis failed (the report itself is safe),
+    and close the CyberTipline submissions their platform never finished (``cybertip.stale``)."""
+    from tipline.cybertip.stale import close_stale
+
     while True:
         await asyncio.sleep(every)
         try:
             n = await anyio.to_thread.run_sync(lambda: intake.analyse_pending(db, limit=500))
             if n:
                 log.info("analysed %d pending report(s)", n)
+            await anyio.to_thread.run_sync(lambda: close_stale(db))
         except Exception:  # noqa: BLE001 - keep serving; the next round retries
             log.exception("retrying pending analyses failed")
 
