@@ -100,8 +100,9 @@ class Panel:
 
 
 RetentionStep = Callable[[Session, Settings, set[int]], None]
-"""Called by the retention job after reports were deleted, with the ids of the entities the deleted reports
-shared with kept ones (so derived data such as networks can be brought up to date)."""
+"""Called by every retention run (not a dry run), after expired reports were deleted, with the ids of the
+entities the deleted reports shared with kept ones (so derived data such as networks can be brought up to
+date; empty when none): a capability also drops its own expired records here (ads, payments)."""
 
 QueueFilter = Callable[[str], "ColumnElement[bool]"]
 """A WHERE clause for a queue filter value (the queue's ``country`` filter, for instance)."""
@@ -118,7 +119,7 @@ class Capability:
     - ``after_evidence``: ``tipline.evidence.service.analyse_item`` (an evidence item's entities changed);
     - ``facts`` / ``rule_kinds``: the triage rules (``tipline.triage.rules.parse_rules``);
     - ``report_panels``: the staff report page (``tipline.web.pages_staff``);
-    - ``retention``: ``tipline.protect.retention.run``;
+    - ``retention``: ``tipline.protect.retention.run`` (every run that is not a dry run);
     - ``body_limits``: ``tipline.web.security.BodyLimits`` (path prefix -> limit from the settings; the
       route must still enforce its exact limit);
     - ``queue_filters``: ``tipline.reports.service.queue``;

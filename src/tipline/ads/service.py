@@ -638,22 +638,10 @@ DEFAULT_AD_DAYS = 730
 
 
 def ad_retention_days(settings: Any) -> int:
-    """``[ads] days`` of the retention rules in force (``<data dir>/retention.toml`` or
-    ``TIPLINE_RETENTION_FILE``, else the packaged file)."""
-    import tomllib
-    from pathlib import Path
+    """``[ads] days`` of the retention rules in force."""
+    from tipline.protect.retention import days_of
 
-    from tipline.protect.retention import DEFAULT_RULES
-
-    candidates = [getattr(settings, "retention_file", None), Path(settings.data_dir) / "retention.toml", DEFAULT_RULES]
-    for p in candidates:
-        if p and Path(p).is_file():
-            data = tomllib.loads(Path(p).read_text(encoding="utf-8"))
-            days = data.get("ads", {}).get("days", DEFAULT_AD_DAYS)
-            if not isinstance(days, int) or days < 0:
-                raise ValueError(f"{p}: [ads] days must be a whole number >= 0")
-            return days
-    return DEFAULT_AD_DAYS
+    return days_of(settings, "ads", "days", DEFAULT_AD_DAYS)
 
 
 def forget_old_ads(s: Session, settings: Any, _entity_ids: set[int]) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tipline.capability import Capability, Panel
-from tipline.finance import cli, models, web
+from tipline.finance import cli, models, retention, web
 from tipline.store import Database
 
 
@@ -23,4 +23,5 @@ FINANCE = Capability(
     routers=(web.router,),
     cli=cli.register,
     report_panels=(Panel("finance/_panel.html", "side", _panel),),
+    retention=(retention.forget_old_payments,),
 )

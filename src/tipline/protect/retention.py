@@ -70,6 +70,23 @@ def load_rules(path: Path | None = None) -> Rules:
     return Rules(rules, data.get("receipts", {}).get("days"), int(data.get("sessions", {}).get("days", 30)))
 
 
+def days_of(settings: Any, section: str, key: str, default: int) -> int:
+    """``[section] key`` (a number of days) of the retention rules in force (``TIPLINE_RETENTION_FILE``,
+    else ``<data dir>/retention.toml``, else the packaged file): how capabilities read their own rules."""
+    candidates = [getattr(settings, "retention_file", None), Path(settings.data_dir) / "retention.toml", DEFAULT_RULES]
+    for p in candidates:
+        if p and Path(p).is_file():
+            try:
+                data = tomllib.loads(Path(p).read_text(encoding="utf-8"))
+            except (OSError, tomllib.TOMLDecodeError) as e:
+                raise RetentionError(f"cannot read the retention rules {p}: {e}") from e
+            days = data.get(section, {}).get(key, default)
+            if not isinstance(days, int) or isinstance(days, bool) or days < 0:
+                raise RetentionError(f"{p}: [{section}] {key} must be a whole number of days >= 0")
+            return days
+    return default
+
+
 def rules_path(db: Database) -> Path | None:
     st = db.settings
     if st.retention_file is not None:
