@@ -1,5 +1,6 @@
 """An acknowledged report survives a crash: the real server is killed with SIGKILL while clients stream
-reports at it, restarted, and every report answered with 2xx is there, intact and analysed."""
+reports at it (its analysis worker busy with batches, or not started at all), restarted, and every report
+answered with 2xx is there, intact and analysed."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tipline.accounts import service as accounts
 from tipline.store import Database
@@ -29,9 +30,10 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start(settings, port: int) -> subprocess.Popen:
-    env = {**os.environ, "TIPLINE_DATA_DIR": str(settings.data_dir)}
+def _start(settings, port: int, **extra: str) -> subprocess.Popen:
+    env = {**os.environ, "TIPLINE_DATA_DIR": str(settings.data_dir), **extra}
     env.pop("TIPLINE_DATABASE_URL", None)
+    env.pop("TIPLINE_ANALYSE_INLINE", None)  # the server's default: the door stores, its worker analyses
     if settings.database_url:
         env["TIPLINE_DATABASE_URL"] = settings.database_url
     proc = subprocess.Popen(
@@ -48,10 +50,13 @@ def _start(settings, port: int) -> subprocess.Popen:
 
 
 @pytest.mark.slow
-def test_sigkill_mid_stream_loses_no_acknowledged_report(settings, db: Database):
+@pytest.mark.parametrize("analysis", ["worker", "killed before analysis"])
+def test_sigkill_mid_stream_loses_no_acknowledged_report(settings, db: Database, analysis: str):
     creds = accounts.create_platform(db, "CrashTest")
     port = _port()
-    proc = _start(settings, port)
+    # "killed before analysis": the server's worker is off, so every acknowledged report dies unanalysed
+    worker_env = {"TIPLINE_ANALYSIS_IN_SERVER": "false"} if analysis != "worker" else {}
+    proc = _start(settings, port, **worker_env)
     acked: dict[str, int] = {}
     lock = threading.Lock()
     stop = threading.Event()
@@ -92,6 +97,10 @@ def test_sigkill_mid_stream_loses_no_acknowledged_report(settings, db: Database)
     for t in threads:
         t.join()
     assert len(acked) >= 60, "too few reports before the kill to prove anything"
+    with db.reader() as s:
+        unanalysed = s.scalar(select(func.count(Report.id)).where(Report.analysed_at.is_(None)))
+    if analysis != "worker":
+        assert unanalysed >= 60, "reports were analysed by a server that had no worker"
 
     proc = _start(settings, port)  # restart: analyses whatever the crash left unanalysed
     try:
@@ -102,7 +111,7 @@ def test_sigkill_mid_stream_loses_no_acknowledged_report(settings, db: Database)
         for rid, report_id in acked.items():
             assert rows[rid].id == report_id
             assert rows[rid].text.startswith(f"report {rid} ")
-        deadline = time.time() + 10
+        deadline = time.time() + 30
         while time.time() < deadline:
             with db.reader() as s:
                 pending = s.scalar(select(Report.id).where(Report.analysed_at.is_(None)).limit(1))

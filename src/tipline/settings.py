@@ -50,8 +50,23 @@ class Settings(BaseSettings):
     )
     analyse_inline: bool = Field(
         default=True,
-        description="Analyse (extract, score) each report right after it is stored, in the same process. "
-        "Reports left unanalysed by a crash are picked up at start-up.",
+        description="Analyse (extract, match, score, link) each report inside the request that stores it. "
+        "`tipline serve` turns this off unless it is set: the door answers once the report is stored and the "
+        "analysis workers take it (the server's own worker thread, and `tipline worker` processes).",
+    )
+    analysis_batch_size: int = Field(
+        default=32, ge=1, le=1000, description="Most reports an analysis worker takes in one transaction."
+    )
+    analysis_batch_ms: float = Field(
+        default=50,
+        gt=0,
+        description="An analysis batch claims no more reports after this many milliseconds (on SQLite a batch "
+        "holds the one write lock: doors wait at most about this long behind it).",
+    )
+    analysis_in_server: bool = Field(
+        default=True,
+        description="When analysis is queued, `tipline serve` runs an analysis worker thread of its own. Turn "
+        "it off on PostgreSQL when `tipline worker` processes do all the analysis.",
     )
     master_key: str | None = Field(
         default=None,

@@ -98,7 +98,10 @@ def serve(
 
         if load_demo(db, seed=seed, only_if_empty=True, console=err) is not None:
             _print_demo_logins()
-    web = create_app(settings(), db=db)
+    if "analyse_inline" not in settings().model_fields_set:
+        # the door stores and answers; the analysis workers take the report (TIPLINE_ANALYSE_INLINE=true: inline)
+        db.settings = db.settings.model_copy(update={"analyse_inline": False})
+    web = create_app(db.settings, db=db)
     err.print(f"tipline {__version__} on http://{host}:{port}  (data: {settings().data_dir})")
     # proxy_headers=False: uvicorn's own proxy-header handling would believe X-Forwarded-For from loopback
     # (its default, or FORWARDED_ALLOW_IPS); the app believes it only from TIPLINE_TRUSTED_PROXIES
@@ -552,6 +555,34 @@ def reanalyse() -> None:
             analyse_report(db, rid)
             bar.advance(task)
     out.print(f"re-analysed {len(ids)} reports")
+
+
+@app.command()
+def status(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Reports waiting for analysis (how many, how many urgent) and how long the oldest has waited."""
+    from tipline.intake.worker import backlog
+
+    b = backlog(database())
+    if json_out:
+        doc = {"waiting": b.waiting, "urgent": b.urgent, "oldest_wait_s": round(b.oldest_age_s(), 1)}
+        out.print_json(json.dumps(doc))
+        return
+    out.print(f"waiting for analysis: {b.waiting} report(s), {b.urgent} urgent")
+    out.print(f"oldest waiting: {b.oldest_age_s():.1f} s" if b.waiting else "oldest waiting: none")
+
+
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option("--once", help="Analyse what waits now, then exit.")] = False,
+    batch: Annotated[
+        int | None, typer.Option(help="Most reports per batch (default: TIPLINE_ANALYSIS_BATCH_SIZE).")
+    ] = None,
+) -> None:
+    """Analyse waiting reports in batches, most urgent first (run one or more next to `tipline serve`)."""
+    from tipline.intake.worker import run_worker
+
+    n = run_worker(database(), once=once, batch=batch, say=err.print)
+    out.print(f"analysed {n} report(s)")
 
 
 @app.command()

@@ -32,7 +32,7 @@ from tipline.intake.schemas import FileIn, FileOut, ReportIn, Source
 from tipline.store import Database
 from tipline.store.models import Attachment, Entity, FollowUp, Mention, Report
 from tipline.store.search import index_report
-from tipline.triage import ScoreInput, load_rules
+from tipline.triage import RuleSet, ScoreInput, load_rules
 
 log = logging.getLogger("tipline.intake")
 
@@ -79,10 +79,32 @@ def submit_report(db: Database, report: ReportIn) -> SubmitResult:
             if existing is None:
                 raise
             return SubmitResult(existing.id, False, existing.status, existing.priority)
-    priority = 1 if report.is_live else 3  # as stored, until analysis says otherwise
-    if not report.open_submission and db.settings.analyse_inline:
-        priority = analyse_after_store(db, report_id) or priority
+    priority = provisional_priority(report)
+    if not report.open_submission:
+        if db.settings.analyse_inline:
+            priority = analyse_after_store(db, report_id) or priority
+        else:
+            wake_analysis(db)
     return SubmitResult(report_id, True, "new", priority, receipt)
+
+
+def provisional_priority(r: ReportIn) -> int:
+    """The priority a report is stored with until analysis scores it: a panic-button press or a platform's
+    escalation is P1 (never left low, and analysed before any backlog), the rest P3."""
+    return 1 if (r.is_live or r.escalate) else 3
+
+
+def wake_analysis(db: Database) -> None:
+    """Tell this process's analysis worker that a report waits (no-op when there is none: workers of other
+    processes are woken by the job queue, or find it at their next look)."""
+    wake = db.get_resource("intake.wake")
+    if callable(wake):
+        wake()
+
+
+def mark_for_analysis(s: Session, row: Report) -> None:
+    """Queue a stored report for (re-)analysis by the workers: it waits again (``analysed_at`` empty)."""
+    row.analysed_at = None
 
 
 def _existing(s: Session, platform_id: int, external_id: str) -> Report | None:
@@ -94,7 +116,7 @@ def _new_row(r: ReportIn) -> Report:
         source=r.source.value,
         category=r.category.value,
         status="new",
-        priority=1 if r.is_live else 3,  # provisional until analysed: a live report is never left low
+        priority=provisional_priority(r),  # until analysed: a live or escalated report is never left low
         text=r.text,
         language=r.language,
         country=r.country,
@@ -234,12 +256,14 @@ def add_attachment(
             s.add(att)
             s.flush()
             attachment_id = att.id
+            if reanalyse and not db.settings.analyse_inline:
+                mark_for_analysis(s, _own_report(s, report_id, platform_id))
     except Exception:
         if stored is not None and not storage.blob_in_use(db, stored):
             storage.delete_blob(db, stored)
         raise
-    if reanalyse and db.settings.analyse_inline:
-        analyse_after_store(db, report_id)
+    if reanalyse:
+        analyse_or_queue(db, report_id)
     return attachment_id
 
 
@@ -295,7 +319,7 @@ def finish_submission(db: Database, report_id: int, *, platform_id: int | None) 
         _must_be_open(row)
         row.submission_state = "complete"
         ids = [a.id for a in row.attachments]
-    analyse_after_store(db, report_id)
+    analyse_or_queue(db, report_id)
     return ids
 
 
@@ -350,8 +374,10 @@ def add_followup(
         if report is None:
             raise NotFound(f"no report {report_id}")
         s.add(FollowUp(report_id=report_id, author=author, user_id=user_id, body=body))
+        if author == "reporter" and not db.settings.analyse_inline:
+            mark_for_analysis(s, report)
     if author == "reporter":
-        analyse_after_store(db, report_id)
+        analyse_or_queue(db, report_id)
 
 
 # ------------------------------------------------------------------------------------------ analysis
@@ -555,6 +581,15 @@ def upsert_entities(s: Session, pairs: set[tuple[str, str]], now: datetime) -> d
     return ids
 
 
+def analyse_or_queue(db: Database, report_id: int) -> None:
+    """A stored report that waits for analysis (``analysed_at`` empty): analysed now when analysis is
+    inline, else its worker is woken."""
+    if db.settings.analyse_inline:
+        analyse_after_store(db, report_id)
+    else:
+        wake_analysis(db)
+
+
 def analyse_after_store(db: Database, report_id: int) -> int | None:
     """Analyse a report that is already stored; a failure is logged, not raised.
 
@@ -636,70 +671,84 @@ def _waiting_reports(s: Session, report_id: int, ids: dict[tuple[str, str], int]
 
 
 def _analyse(db: Database, report_id: int) -> tuple[int, list[int]]:
-    capabilities = db.require_capabilities()
-    rules = load_rules(_rules_path(db), kinds=rule_kinds(capabilities))
-    now = datetime.now(UTC)
+    rules = rules_in_force(db)
     with db.session() as s:
-        row = s.get(Report, report_id)
-        if row is None:
-            raise NotFound(f"no report {report_id}")
-        followups = list(s.scalars(select(FollowUp).where(FollowUp.report_id == report_id)))
-        found = _resolve_readings(s, row, _entities_of(row, followups))
-        ids = upsert_entities(s, {(f.kind, f.value) for f in found}, now)
-        old_entities = _replace_mentions(s, report_id, found, ids)
-        # an ambiguous reading (see _resolve_readings) names its entity, but links nothing
-        entity_ids = {ids[(f.kind, f.value)] for f in found if f.linkable}
-        refresh_entity_stats(s, entity_ids | old_entities, now)
-        others: dict[str, int] = {}
-        if entity_ids:
-            q = (
-                select(Entity.kind, Entity.value, func.count(func.distinct(Mention.report_id)))
-                .join(Mention, Mention.entity_id == Entity.id)
-                .where(Entity.id.in_(entity_ids), Mention.report_id != report_id, Mention.linkable.is_(True))
-                .group_by(Entity.kind, Entity.value)
-            )
-            others = {f"{k}:{v}": n for k, v, n in s.execute(q)}
-        victim_ages = [p["age"] for p in row.persons or [] if p.get("role") == "victim" and p.get("age") is not None]
-        text = "\n".join([row.text or ""] + [fu.body for fu in followups if fu.author == "reporter"])
-        ctx = AnalysisContext(
-            db=db,
-            session=s,
-            report=row,
-            entity_ids=entity_ids,
-            removed_entity_ids=old_entities - entity_ids,
-            score_input=ScoreInput(
-                text=text,
-                language=row.language,
-                category=row.category,
-                source=row.source,
-                is_live=row.is_live,
-                escalate=row.escalate,
-                victim_ages=victim_ages,
-                entity_report_counts=others,
-                annotations=_strs((row.details or {}).get("annotations")),
-                file_annotations=sorted(
-                    {
-                        x
-                        for a in row.attachments
-                        for x in _strs((a.details or {}).get("file_details", {}).get("annotations"))
-                    }
-                ),
-            ),
+        return analyse_in(s, db, rules, report_id)
+
+
+def rules_in_force(db: Database) -> RuleSet:
+    """The triage rules analysis scores with (the file in the settings or the data folder, else the
+    defaults), with the capabilities' rule kinds. Read once per batch, not per report."""
+    return load_rules(_rules_path(db), kinds=rule_kinds(db.require_capabilities()))
+
+
+def analyse_in(s: Session, db: Database, rules: RuleSet, report_id: int) -> tuple[int, list[int]]:
+    """Analyse one report inside the write session ``s`` (one report alone, or one of a batch: the same
+    steps, the same result); returns its priority and the reports with an unconfirmed reading to check
+    again. The caller commits."""
+    capabilities = db.require_capabilities()
+    now = datetime.now(UTC)
+    row = s.get(Report, report_id)
+    if row is None:
+        raise NotFound(f"no report {report_id}")
+    followups = list(s.scalars(select(FollowUp).where(FollowUp.report_id == report_id)))
+    found = _resolve_readings(s, row, _entities_of(row, followups))
+    ids = upsert_entities(s, {(f.kind, f.value) for f in found}, now)
+    old_entities = _replace_mentions(s, report_id, found, ids)
+    # an ambiguous reading (see _resolve_readings) names its entity, but links nothing
+    entity_ids = {ids[(f.kind, f.value)] for f in found if f.linkable}
+    refresh_entity_stats(s, entity_ids | old_entities, now)
+    others: dict[str, int] = {}
+    if entity_ids:
+        q = (
+            select(Entity.kind, Entity.value, func.count(func.distinct(Mention.report_id)))
+            .join(Mention, Mention.entity_id == Entity.id)
+            .where(Entity.id.in_(entity_ids), Mention.report_id != report_id, Mention.linkable.is_(True))
+            .group_by(Entity.kind, Entity.value)
         )
-        for cap in capabilities:
-            if cap.before_score is not None:
-                cap.before_score(ctx)
-        scored = rules.score(ctx.score_input)
-        ctx.scored = scored
-        row.priority = scored.priority
-        row.score = scored.score
-        row.reasons = [r.as_dict() for r in scored.reasons]
-        row.analysed_at = now
-        index_report(s, report_id, _search_body(row, text, found))
-        for cap in capabilities:
-            if cap.after_analysis is not None:
-                cap.after_analysis(ctx)
-        return scored.priority, _waiting_reports(s, report_id, ids, entity_ids)
+        others = {f"{k}:{v}": n for k, v, n in s.execute(q)}
+    victim_ages = [p["age"] for p in row.persons or [] if p.get("role") == "victim" and p.get("age") is not None]
+    text = "\n".join([row.text or ""] + [fu.body for fu in followups if fu.author == "reporter"])
+    ctx = AnalysisContext(
+        db=db,
+        session=s,
+        report=row,
+        entity_ids=entity_ids,
+        removed_entity_ids=old_entities - entity_ids,
+        score_input=ScoreInput(
+            text=text,
+            language=row.language,
+            category=row.category,
+            source=row.source,
+            is_live=row.is_live,
+            escalate=row.escalate,
+            victim_ages=victim_ages,
+            entity_report_counts=others,
+            annotations=_strs((row.details or {}).get("annotations")),
+            file_annotations=_file_annotations(row),
+        ),
+    )
+    for cap in capabilities:
+        if cap.before_score is not None:
+            cap.before_score(ctx)
+    scored = rules.score(ctx.score_input)
+    ctx.scored = scored
+    row.priority = scored.priority
+    row.score = scored.score
+    row.reasons = [r.as_dict() for r in scored.reasons]
+    row.analysed_at = now
+    index_report(s, report_id, _search_body(row, text, found))
+    for cap in capabilities:
+        if cap.after_analysis is not None:
+            cap.after_analysis(ctx)
+    return scored.priority, _waiting_reports(s, report_id, ids, entity_ids)
+
+
+def _file_annotations(row: Report) -> list[str]:
+    """The annotations of the report's files (CyberTipline fileAnnotations), once each, sorted."""
+    return sorted(
+        {x for a in row.attachments for x in _strs((a.details or {}).get("file_details", {}).get("annotations"))}
+    )
 
 
 def _strs(value: Any) -> list[str]:

@@ -20,6 +20,9 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy import (
+    text as sql_text,
+)
+from sqlalchemy import (
     true as sa_true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -118,6 +121,14 @@ class Report(Base):
     __table_args__ = (
         UniqueConstraint("platform_id", "external_id", name="uq_reports_platform_external"),
         Index("ix_reports_queue", "submission_state", "status", "priority", "received_at"),
+        # the analysis workers' backlog, in the order they take it (tipline.intake.worker)
+        Index(
+            "ix_reports_waiting",
+            "priority",
+            "id",
+            sqlite_where=sql_text("analysed_at IS NULL"),
+            postgresql_where=sql_text("analysed_at IS NULL"),
+        ),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     source: Mapped[str] = mapped_column(String(16), index=True)

@@ -21,6 +21,7 @@ from tipline import __version__
 from tipline.accounts import service as accounts
 from tipline.capabilities import CAPABILITIES, open_database
 from tipline.intake import service as intake
+from tipline.intake import worker
 from tipline.protect.crypto import KeyError_
 from tipline.settings import Settings
 from tipline.store import Database, StoreDataError
@@ -150,26 +151,43 @@ def _lifespan(db: Database, settings: Settings) -> Callable[[FastAPI], AbstractA
         for capability in CAPABILITIES:
             if capability.on_start is not None:
                 capability.on_start(db)  # in-memory state (the hash-bank index) before the first request
-        n = intake.analyse_pending(db)
-        if n:
-            log.info("analysed %d report(s) left unanalysed by an earlier stop", n)
+        analyser = _start_analysis(app, db)
         from tipline.protect import keys
 
         proc = keys.process_id()
         every = settings.key_heartbeat_seconds
         keys.heartbeat(db, proc, every)  # seen by a key rotation from the first request on
-        jobs = [asyncio.create_task(_pending_job(db)), asyncio.create_task(_key_heartbeat(db, proc, every))]
+        jobs = [asyncio.create_task(_key_heartbeat(db, proc, every))]
+        if db.settings.analyse_inline:
+            jobs.append(asyncio.create_task(_pending_job(db)))
         if settings.retention_interval_hours > 0:
             jobs.append(asyncio.create_task(_retention_job(db, settings.retention_interval_hours)))
         yield
         for job in jobs:
             job.cancel()
+        if analyser is not None:
+            await anyio.to_thread.run_sync(analyser.stop)
         try:
             keys.end_heartbeat(db, proc)  # a clean stop: nothing for a rotation to wait for
         except Exception:  # noqa: BLE001 - the heartbeat expires on its own
             log.exception("could not remove this server's master-key heartbeat")
 
     return lifespan
+
+
+def _start_analysis(app: FastAPI, db: Database) -> worker.Analyser | None:
+    """Inline analysis: analyse what an earlier stop left unanalysed, now. Queued analysis: start this
+    server's analysis worker thread (``intake.worker.Analyser``), which takes that backlog too."""
+    app.state.analyser = None
+    if db.settings.analyse_inline:
+        n = intake.analyse_pending(db)
+        if n:
+            log.info("analysed %d report(s) left unanalysed by an earlier stop", n)
+        return None
+    if not db.settings.analysis_in_server:
+        return None
+    app.state.analyser = worker.Analyser(db).start()
+    return app.state.analyser  # type: ignore[no-any-return]
 
 
 def _add_session(app: FastAPI, db: Database, settings: Settings) -> None:

@@ -29,6 +29,7 @@ from tipline.i18n.labels import country_codes
 from tipline.i18n.templating import render
 from tipline.intake.schemas import AgeBand, Category, Classification, Source, Status
 from tipline.intake.service import reading_key
+from tipline.intake.worker import backlog as analysis_backlog
 from tipline.reports import service as reports
 from tipline.store import Database
 from tipline.web import pages_admin, pages_login
@@ -101,6 +102,7 @@ def queue_page(
         "sources": [s.value for s in Source],
         "statuses": [s.value for s in Status],
         "now": datetime.now(UTC),
+        "backlog": analysis_backlog(db),
     }
     return render(request, "staff/queue.html", ctx, no_store=True)
 

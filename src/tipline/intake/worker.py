@@ -1,0 +1,259 @@
+"""Analysis behind the door: reports waiting for analysis, taken in batches, most urgent first.
+
+A door stores a report and answers (``intake.service.submit_report``); when ``analyse_inline`` is off (what
+``tipline serve`` runs) the report waits, ``analysed_at`` empty, and a worker analyses it:
+
+- the **backlog** is the reports table itself (complete submissions with ``analysed_at`` empty, partial
+  index ``ix_reports_waiting``): a report waits exactly as long as it is durable, so nothing acknowledged
+  can be lost between the door's commit and a queue, and a killed worker's batch (rolled back) is simply
+  still waiting;
+- a **batch** is one write transaction: reports are claimed a few at a time (``FOR UPDATE SKIP LOCKED`` on
+  PostgreSQL, so workers never take the same report) in priority order (a panic-button press or a platform
+  escalation is P1 when stored), each analysed in a savepoint with exactly the steps of
+  ``analyse_report`` (``service.analyse_in``), until the batch is full or its time budget is spent. A
+  report that fails is rolled back to its savepoint, logged, and retried a minute later;
+- :class:`Analyser` is the worker thread ``tipline serve`` starts (``create_app``'s lifespan); ``tipline
+  worker`` runs the same loop in a process of its own (PostgreSQL), woken through the job queue.
+
+:func:`wait_until_analysed` is for tests and scripts that post reports to a queued app and then read
+their analysis.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
+
+from tipline.intake import service
+from tipline.store import Database
+from tipline.store.models import Report
+from tipline.triage import RuleSet
+
+log = logging.getLogger("tipline.intake.worker")
+
+WAKE = "intake.wake"  # Database resource: the callable a door calls after a commit (the worker's wake-up)
+RETRY_AFTER_S = 60.0  # a report whose analysis failed is tried again after this
+CLAIM = 4  # reports claimed at a time inside a batch: an urgent arrival is claimed by the next claim
+
+
+def waiting_clause() -> ColumnElement[bool]:
+    """Reports waiting for analysis: complete submissions never analysed (or marked for re-analysis)."""
+    return Report.analysed_at.is_(None) & (Report.submission_state == "complete")
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What waits for analysis: how many reports, how many urgent (P1: panic button, escalation), and
+    when the oldest arrived."""
+
+    waiting: int
+    urgent: int
+    oldest_received_at: datetime | None
+
+    def oldest_age_s(self, now: datetime | None = None) -> float:
+        if self.oldest_received_at is None:
+            return 0.0
+        at = self.oldest_received_at
+        at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+        return max(0.0, ((now or datetime.now(UTC)) - at).total_seconds())
+
+
+def backlog(db: Database) -> Backlog:
+    with db.reader() as s:
+        waiting, urgent = s.execute(
+            select(func.count(Report.id), func.count(Report.id).filter(Report.priority <= 1)).where(waiting_clause())
+        ).one()
+        oldest_id = s.scalar(select(func.min(Report.id)).where(waiting_clause()))
+        oldest = s.scalar(select(Report.received_at).where(Report.id == oldest_id)) if oldest_id else None
+    return Backlog(int(waiting or 0), int(urgent or 0), oldest)
+
+
+def claim(s: Session, limit: int, skip: Collection[int] = ()) -> list[int]:
+    """Take up to ``limit`` waiting reports, most urgent first, then oldest, inside the write session ``s``:
+    on PostgreSQL their rows stay locked (and skipped by every other worker) until ``s`` ends."""
+    q = select(Report.id).where(waiting_clause()).order_by(Report.priority, Report.id).limit(limit)
+    if skip:
+        q = q.where(Report.id.not_in(sorted(skip)))
+    if s.get_bind().dialect.name == "postgresql":
+        q = q.with_for_update(skip_locked=True, of=Report)
+    return list(s.scalars(q))
+
+
+@dataclass
+class BatchResult:
+    analysed: dict[int, int] = field(default_factory=dict)  # report id -> priority
+    failed: list[int] = field(default_factory=list)
+    rechecked: int = 0
+
+    def __len__(self) -> int:
+        return len(self.analysed) + len(self.failed)
+
+
+def _one(s: Session, db: Database, rules: RuleSet, report_id: int, out: BatchResult) -> None:
+    """Analyse one report of a batch in a savepoint, then the reports it may confirm a reading of (each in
+    its own savepoint), in the order ``analyse_report`` follows alone."""
+    try:
+        with s.begin_nested():
+            priority, recheck = service.analyse_in(s, db, rules, report_id)
+    except Exception:  # noqa: BLE001 - logged; the report stays waiting and is retried
+        log.exception("analysis of report %d failed; it will be retried", report_id)
+        out.failed.append(report_id)
+        return
+    out.analysed[report_id] = priority
+    for other in recheck:
+        try:
+            with s.begin_nested():
+                service.analyse_in(s, db, rules, other)
+            out.rechecked += 1
+        except Exception:  # noqa: BLE001 - the other report keeps its earlier analysis
+            log.exception("re-analysis of report %d failed", other)
+
+
+def analyse_batch(db: Database, *, limit: int = 32, budget_s: float = 0.05, skip: Collection[int] = ()) -> BatchResult:
+    """Claim and analyse waiting reports in one transaction: at most ``limit``, and no new claim once
+    ``budget_s`` has passed (on SQLite the batch holds the one write lock: the doors wait that long)."""
+    rules = service.rules_in_force(db)
+    out = BatchResult()
+    started = time.perf_counter()
+    with db.session() as s:
+        while len(out) < limit and time.perf_counter() - started < budget_s:
+            ids = claim(s, min(CLAIM, limit - len(out)), {*skip, *out.analysed, *out.failed})
+            if not ids:
+                break
+            for rid in ids:
+                _one(s, db, rules, rid, out)
+    return out
+
+
+def analyse_ids(db: Database, report_ids: Iterable[int]) -> BatchResult:
+    """Analyse the reports named, in this order, in one transaction (a batch): the same result as
+    ``analyse_report`` on each in turn (``tests/test_intake_worker.py`` checks it)."""
+    rules = service.rules_in_force(db)
+    out = BatchResult()
+    with db.session() as s:
+        for rid in report_ids:
+            _one(s, db, rules, rid, out)
+    return out
+
+
+class Analyser:
+    """The analysis worker of one process: a thread that analyses waiting reports in batches, and sleeps
+    until a door wakes it (``Database.resource(WAKE)``) or ``idle_s`` passes (reports stored by another
+    process, retries)."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        batch: int | None = None,
+        budget_s: float | None = None,
+        idle_s: float = 1.0,
+        on_batch: Callable[[BatchResult], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.batch = batch or db.settings.analysis_batch_size
+        self.budget_s = budget_s if budget_s is not None else db.settings.analysis_batch_ms / 1000
+        self.idle_s = idle_s
+        self.on_batch = on_batch
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._retry: dict[int, float] = {}  # report id -> when to try again
+        self.analysed = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> Analyser:
+        self.db.set_resource(WAKE, self.wake)
+        self._thread = threading.Thread(target=self.run, name="tipline-analyser", daemon=True)
+        self._thread.start()
+        return self
+
+    def run_forever(self) -> None:
+        """The loop in the calling thread (``tipline worker``), until :meth:`stop`."""
+        self.db.set_resource(WAKE, self.wake)
+        self.run()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread() and timeout > 0:
+            self._thread.join(timeout)
+        if self.db.get_resource(WAKE) == self.wake:
+            self.db.set_resource(WAKE, None)
+
+    def step(self) -> BatchResult:
+        """One batch (what the loop does each turn); the reports that failed wait RETRY_AFTER_S."""
+        now = time.monotonic()
+        self._retry = {rid: at for rid, at in self._retry.items() if at > now}
+        res = analyse_batch(self.db, limit=self.batch, budget_s=self.budget_s, skip=self._retry)
+        for rid in res.failed:
+            self._retry[rid] = now + RETRY_AFTER_S
+        self.analysed += len(res.analysed)
+        if self.on_batch is not None and len(res):
+            self.on_batch(res)
+        return res
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                res = self.step()
+            except Exception:  # noqa: BLE001 - the database may be briefly away: keep the worker alive
+                log.exception("analysis batch failed; retrying")
+                res = BatchResult()
+                self._stop.wait(self.idle_s)
+            if not res.analysed:
+                self._wake.wait(self.idle_s)
+
+
+def wait_until_analysed(db: Database, report_ids: Iterable[int] | None = None, *, timeout: float = 30.0) -> None:
+    """Wait until the reports named (default: every waiting report) are analysed; ``TimeoutError`` after
+    ``timeout`` seconds. For tests and scripts that post to a queued app and then read the analysis."""
+    ids = sorted(set(report_ids)) if report_ids is not None else None
+    deadline = time.monotonic() + timeout
+    while True:
+        with db.reader() as s:
+            q = select(func.count(Report.id)).where(waiting_clause())
+            if ids is not None:
+                q = q.where(Report.id.in_(ids))
+            left = int(s.scalar(q) or 0)
+        if not left:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{left} report(s) still waiting for analysis after {timeout:g} s")
+        time.sleep(0.02)
+
+
+def run_worker(
+    db: Database, *, once: bool = False, batch: int | None = None, say: Callable[[str], None] | None = None
+) -> int:
+    """``tipline worker``: analyse waiting reports until stopped (SIGTERM or Ctrl-C end the batch in
+    flight cleanly; SIGKILL rolls it back and the reports wait for the next worker). With ``once``: until
+    nothing is waiting. Returns how many reports it analysed."""
+    import signal
+
+    an = Analyser(db, batch=batch)
+    if once:
+        while True:
+            res = an.step()
+            if not res.analysed:
+                return an.analysed
+    previous = signal.signal(signal.SIGTERM, lambda *_: an.stop(timeout=0))
+    if say is not None:
+        say(f"analysis worker on {db.dialect}: batches of {an.batch}, {an.budget_s * 1000:g} ms budget")
+    try:
+        an.run_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return an.analysed

@@ -1,0 +1,257 @@
+"""Analysis behind the door (``tipline.intake.worker``): the door stores and answers, workers analyse in
+batches, most urgent first, and a report's analysis is the same whether analysed alone or in a batch."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, select, text
+
+from conftest import PG_SERVER, serve_app
+from tipline.accounts import service as accounts
+from tipline.capabilities import open_database
+from tipline.cybertip.parse import parse_report
+from tipline.graph.models import ReportNetwork
+from tipline.intake import service as intake
+from tipline.intake import worker
+from tipline.intake.schemas import LiveIn, PlatformReportIn, PublicReportIn
+from tipline.routing.models import JurisdictionCandidate
+from tipline.settings import Settings
+from tipline.store import Database
+from tipline.store.models import Entity, Mention, Report
+from tipline.synth import generate_world
+from tipline.web.app import create_app
+
+
+def queued(settings: Settings) -> Settings:
+    return settings.model_copy(update={"analyse_inline": False})
+
+
+@pytest.fixture
+def qdb(settings: Settings) -> Iterator[Database]:
+    """The test's database with analysis queued (as ``tipline serve`` runs it)."""
+    database = open_database(queued(settings))
+    database.migrate()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def other_db(backend: str, tmp_path: Path) -> Iterator[Database]:
+    """A second, empty database on the same backend (analysis queued)."""
+    if backend == "sqlite":
+        database = open_database(Settings(data_dir=tmp_path / "other", analyse_inline=False))
+        database.migrate()
+        yield database
+        database.dispose()
+        return
+    name = f"tipline_test_other_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    database = open_database(
+        Settings(data_dir=tmp_path / "other", database_url=f"{PG_SERVER}/{name}", analyse_inline=False)
+    )
+    database.migrate()
+    try:
+        yield database
+    finally:
+        database.dispose()
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def store_world(db: Database, n_reports: int = 90, seed: int = 11) -> list[int]:
+    """Store a synthetic world's reports through every door's service path, none analysed; returns ids."""
+    assert not db.settings.analyse_inline
+    world = generate_world(seed=seed, n_reports=n_reports)
+    pids = {p.name: accounts.create_platform(db, p.name) for p in world.platforms}
+    ids = []
+    for r in world.reports:
+        p = pids.get(r.platform or "")
+        if r.door == "public":
+            res = intake.submit_report(db, PublicReportIn(**r.payload).to_report())
+        elif r.door == "platform":
+            assert p is not None
+            res = intake.submit_report(db, PlatformReportIn(**r.payload).to_report(p.id))
+        elif r.door == "live":
+            assert p is not None
+            res = intake.submit_report(db, LiveIn(**r.payload).to_report(p.id, p.name))
+        else:
+            assert p is not None
+            rep = parse_report(r.payload.encode() if isinstance(r.payload, str) else r.payload)
+            res = intake.submit_report(db, rep.model_copy(update={"platform_id": p.id}))
+            intake.finish_submission(db, res.report_id, platform_id=p.id)
+        ids.append(res.report_id)
+    return ids
+
+
+def analysis_of(db: Database) -> dict[str, Any]:
+    """Everything analysis decides, by report id: priority, score, reasons, mentions, networks (as a
+    partition), jurisdiction candidates."""
+    with db.reader() as s:
+        reports = {
+            r.id: (r.priority, round(r.score or 0, 6), r.reasons, r.analysed_at is not None)
+            for r in s.scalars(select(Report).order_by(Report.id))
+        }
+        mentions = sorted(
+            (m.report_id, e.kind, e.value, m.field, m.start, m.linkable)
+            for m, e in s.execute(select(Mention, Entity).join(Entity, Entity.id == Mention.entity_id))
+        )
+        nets: dict[int, set[int]] = {}
+        for rid, nid in s.execute(select(ReportNetwork.report_id, ReportNetwork.network_id)):
+            nets.setdefault(nid, set()).add(rid)
+        juris = sorted(
+            (j.report_id, j.country, round(j.weight, 6), j.rank) for j in s.scalars(select(JurisdictionCandidate))
+        )
+    return {
+        "reports": reports,
+        "mentions": mentions,
+        "networks": sorted(sorted(v) for v in nets.values()),
+        "jurisdiction": juris,
+    }
+
+
+def test_a_report_is_analysed_the_same_alone_or_in_a_batch(qdb: Database, other_db: Database):
+    alone_ids = store_world(qdb)
+    batch_ids = store_world(other_db)
+    assert alone_ids == batch_ids
+    assert worker.backlog(qdb).waiting == len(alone_ids)
+    for rid in alone_ids:  # one by one, each in its own transaction (what inline analysis does)
+        intake.analyse_report(qdb, rid)
+    # the same reports, in the same order, in batches of 16 (one transaction each)
+    for i in range(0, len(batch_ids), 16):
+        res = worker.analyse_ids(other_db, batch_ids[i : i + 16])
+        assert not res.failed
+    alone, batched = analysis_of(qdb), analysis_of(other_db)
+    assert all(done for *_, done in alone["reports"].values())
+    assert len(alone["mentions"]) > 100 and len(alone["networks"]) > 3  # the world links: this proves something
+    for key in ("reports", "mentions", "networks", "jurisdiction"):
+        assert alone[key] == batched[key], key
+    assert worker.backlog(other_db).waiting == 0
+
+
+def test_the_worker_takes_the_most_urgent_first(qdb: Database):
+    p = accounts.create_platform(qdb, "UrgentChat")
+    backlog_ids = [
+        intake.submit_report(
+            qdb, PlatformReportIn(report_id=f"b{i}", category="other", text=f"backlog {i}").to_report(p.id)
+        ).report_id
+        for i in range(12)
+    ]
+    live = intake.submit_report(
+        qdb, LiveIn(stream_id="s-1", broadcaster={"account": "host1"}, note="live now").to_report(p.id, p.name)
+    )
+    escalated = intake.submit_report(
+        qdb, PlatformReportIn(report_id="e1", category="other", text="imminent", escalate=True).to_report(p.id)
+    )
+    assert live.priority == 1 and escalated.priority == 1  # provisional, as stored, before any analysis
+    b = worker.backlog(qdb)
+    assert (b.waiting, b.urgent) == (14, 2) and b.oldest_age_s() >= 0
+    first = worker.analyse_batch(qdb, limit=2, budget_s=10)
+    assert set(first.analysed) == {live.report_id, escalated.report_id}
+    rest = worker.analyse_batch(qdb, limit=100, budget_s=10)
+    assert sorted(rest.analysed) == backlog_ids
+    assert worker.backlog(qdb) == worker.Backlog(0, 0, None)
+
+
+def test_queued_app_answers_before_analysis_and_its_worker_analyses(qdb: Database):
+    """End to end through the app ``tipline serve`` builds (create_app with analysis queued): the door
+    answers 201 with the stored report, the app's own worker thread analyses it, a panic press is analysed
+    within a second while a backlog waits."""
+    p = accounts.create_platform(qdb, "QueuedChat")
+    key = {"Authorization": f"Bearer {p.api_key}"}
+    app = create_app(qdb.settings, db=qdb)
+    with TestClient(app) as c:
+        assert app.state.analyser is not None
+        r = c.post(
+            "/api/v1/reports",
+            json={"report_id": "q1", "category": "other", "text": "call +63 917 555 0199"},
+            headers=key,
+        )
+        assert r.status_code == 201, r.text
+        rid = r.json()["id"]
+        worker.wait_until_analysed(qdb, [rid], timeout=20)
+        with qdb.reader() as s:
+            values = set(
+                s.scalars(
+                    select(Entity.value).join(Mention, Mention.entity_id == Entity.id).where(Mention.report_id == rid)
+                )
+            )
+        assert "+639175550199" in values
+        # a backlog stored behind the app's back (as a bulk import does), then a panic press
+        for i in range(60):
+            intake.submit_report(
+                qdb, PlatformReportIn(report_id=f"bulk{i}", category="other", text=f"bulk {i}").to_report(p.id)
+            )
+        t0 = time.monotonic()
+        r = c.post("/api/v1/live", json={"stream_id": "panic-1", "broadcaster": {"account": "host2"}}, headers=key)
+        assert r.status_code == 201 and r.json()["priority"] == 1
+        worker.wait_until_analysed(qdb, [r.json()["id"]], timeout=20)
+        assert time.monotonic() - t0 < 1.0, "the panic press waited behind the backlog"
+        worker.wait_until_analysed(qdb, timeout=60)
+    assert worker.backlog(qdb).waiting == 0
+
+
+def test_a_failing_report_is_retried_later_and_does_not_block_the_batch(qdb: Database):
+    p = accounts.create_platform(qdb, "FailChat")
+    ids = [
+        intake.submit_report(
+            qdb, PlatformReportIn(report_id=f"f{i}", category="other", text=f"r {i}").to_report(p.id)
+        ).report_id
+        for i in range(3)
+    ]
+    caps = qdb.capabilities
+    assert caps is not None
+    from dataclasses import replace
+
+    def explode(ctx: Any) -> None:
+        if ctx.report.id == ids[1]:
+            raise RuntimeError("hook failure")
+
+    broken = (*caps, replace(caps[0], name="explode", before_score=explode, models=(), routers=(), cli=None))
+    qdb.capabilities = broken
+    try:
+        an = worker.Analyser(qdb, batch=10, budget_s=10)
+        res = an.step()
+        assert sorted(res.analysed) == [ids[0], ids[2]] and res.failed == [ids[1]]
+        assert not an.step().failed  # not tried again at once
+    finally:
+        qdb.capabilities = caps
+    with pytest.raises(TimeoutError):
+        worker.wait_until_analysed(qdb, [ids[1]], timeout=0.1)
+    assert worker.analyse_batch(qdb, budget_s=10).analysed.keys() == {ids[1]}
+
+
+@pytest.mark.slow
+def test_queued_app_under_uvicorn_with_concurrent_clients_loses_nothing(qdb: Database):
+    p = accounts.create_platform(qdb, "ManyChat")
+    key = {"Authorization": f"Bearer {p.api_key}"}
+    app = create_app(qdb.settings, db=qdb)
+    acked: list[int] = []
+    with serve_app(app) as base:
+        import concurrent.futures as cf
+
+        def post(i: int) -> int:
+            with httpx.Client(timeout=30) as c:
+                body = {"report_id": f"m{i}", "category": "other", "text": f"call +63 917 555 {i % 7 + 100:04d}"}
+                r = c.post(f"{base}/api/v1/reports", json=body, headers=key)
+                assert r.status_code == 201, r.text
+                return int(r.json()["id"])
+
+        with cf.ThreadPoolExecutor(8) as ex:
+            acked = list(ex.map(post, range(80)))
+        worker.wait_until_analysed(qdb, acked, timeout=60)
+    with qdb.reader() as s:
+        nets = dict(s.execute(select(ReportNetwork.report_id, ReportNetwork.network_id)).all())
+    assert len(set(acked)) == 80 and all(rid in nets for rid in acked)
+    assert len({nets[rid] for rid in acked}) == 7  # the seven shared numbers: seven networks
