@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, text
 
-from conftest import PG_SERVER, serve_app
+from helpers import PG_SERVER, serve_app
 from tipline.accounts import service as accounts
 from tipline.capabilities import open_database
 from tipline.cybertip.parse import parse_report
