@@ -120,7 +120,9 @@ def answer(resp) -> dict:  # type: ignore[no-untyped-def]
     assert schema().validate(root), schema().error_log
     out: dict = {"_root": root.tag}
     for child in root:
-        if child.tag == "files":
+        if child.tag is etree.Comment:  # a /finish refusal's description (reportDoneResponse has no element)
+            out.setdefault("responseDescription", (child.text or "").strip())
+        elif child.tag == "files":
             out["files"] = [f.text for f in child]
         else:
             out[child.tag] = child.text

@@ -63,13 +63,20 @@ class Refusal(Exception):
     """Answer the request with this code (and the matching HTTP status) instead of going on."""
 
     def __init__(
-        self, code: int, detail: str = "", *, status: int | None = None, headers: dict[str, str] | None = None
+        self,
+        code: int,
+        detail: str = "",
+        *,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+        report_id: int | None = None,
     ) -> None:
         super().__init__(detail)
         self.code = int(code)
         self.detail = detail
         self.status = status
         self.headers = headers
+        self.report_id = report_id
 
 
 # ------------------------------------------------------------------------------------------ XML answers
@@ -109,26 +116,63 @@ def report_response(
     return _xml(root, status if status is not None else HTTP_STATUS.get(code, 400), headers)
 
 
-def done_response(report_id: int, file_ids: list[int]) -> Response:
+def done_response(
+    report_id: int,
+    file_ids: list[int],
+    code: int = Code.SUCCESS,
+    description: str | None = None,
+    *,
+    status: int | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A ``reportDoneResponse`` document: what clients read every ``/finish`` answer as, refusals too.
+
+    The element has no description (the XSD's sequence is responseCode, reportId, files); a refusal's
+    description goes into an XML comment, which the schema allows and parsers skip. ``reportId`` is
+    required: 0 when the request named no valid report."""
     root = etree.Element("reportDoneResponse")
-    _text(root, "responseCode", int(Code.SUCCESS))
+    if description:
+        root.append(etree.Comment(" " + _XML_ILLEGAL.sub("\ufffd", description).replace("--", "- -") + " "))
+    _text(root, "responseCode", int(code))
     _text(root, "reportId", report_id)
     files = etree.SubElement(root, "files")
     for fid in file_ids:
         _text(files, "fileId", fid)
-    return _xml(root, 200)
+    return _xml(root, status if status is not None else HTTP_STATUS.get(code, 400), headers)
 
 
-def _refusal_response(r: Refusal) -> Response:
+class Answer:
+    """The element a call's clients decode its answers as: ``reportDoneResponse`` for ``/finish`` (ncmec-go
+    and the TypeScript and Python clients read nothing else there), ``reportResponse`` for every other call."""
+
+    REPORT = "reportResponse"
+    DONE = "reportDoneResponse"
+
+
+def refusal_for_path(
+    path: str, code: int, description: str, *, status: int, headers: dict[str, str] | None = None
+) -> Response:
+    """A refusal made before a call's handler runs (size and rate limits, unknown paths), in the element
+    that call's clients read."""
+    element = Answer.DONE if path.rstrip("/") == router.prefix + "/finish" else Answer.REPORT
+    return _refusal_response(Refusal(code, description, status=status, headers=headers), element)
+
+
+def _refusal_response(r: Refusal, element: str = Answer.REPORT) -> Response:
     text = describe(r.code) + (f": {r.detail}" if r.detail else "")
-    return report_response(r.code, text, status=r.status, headers=r.headers)
+    if element == Answer.DONE:
+        return done_response(r.report_id or 0, [], r.code, text, status=r.status, headers=r.headers)
+    return report_response(r.code, text, report_id=r.report_id, status=r.status, headers=r.headers)
 
 
 # ------------------------------------------------------------------------------------------ plumbing
 
 
-async def _handle(request: Request, work: Callable[[Request, Principal], Awaitable[Response]]) -> Response:
-    """Authenticate, run ``work``, and turn every refusal into the XML answer (never an HTML/JSON error)."""
+async def _handle(
+    request: Request, work: Callable[[Request, Principal], Awaitable[Response]], element: str = Answer.REPORT
+) -> Response:
+    """Authenticate, run ``work``, and turn every refusal into the XML answer in the call's ``element``
+    (never an HTML/JSON error)."""
     try:
         try:
             platform = await run_in_threadpool(basic_platform, request)
@@ -138,17 +182,17 @@ async def _handle(request: Request, work: Callable[[Request, Principal], Awaitab
             ) from None
         return await work(request, platform)
     except Refusal as r:
-        return _refusal_response(r)
+        return _refusal_response(r, element)
     except CybertipError as e:
-        return _refusal_response(Refusal(e.code, e.message))
+        return _refusal_response(Refusal(e.code, e.message), element)
     except ClientDisconnect:
-        return _refusal_response(Refusal(Code.INVALID_REQUEST, "the request body ended early", status=400))
+        return _refusal_response(Refusal(Code.INVALID_REQUEST, "the request body ended early", status=400), element)
     except StoreError:
         log.exception("CyberTipline API: database error on %s", request.url.path)
-        return _refusal_response(Refusal(Code.SAVE_FAILED, "the store could not save this; send it again"))
+        return _refusal_response(Refusal(Code.SAVE_FAILED, "the store could not save this; send it again"), element)
     except Exception:
         log.exception("CyberTipline API: unexpected error on %s", request.url.path)
-        return _refusal_response(Refusal(Code.SERVER_ERROR))
+        return _refusal_response(Refusal(Code.SERVER_ERROR), element)
 
 
 async def _body(request: Request, limit: int, what: str) -> bytes:
@@ -169,14 +213,18 @@ async def _form(request: Request, limit: int, *, max_part: int, files: int = 0) 
 def _refusal_for(e: NotFound | Conflict, report_id: int) -> Refusal:
     """The door's answer to a service's refusal (the state checks are the service's, made once)."""
     if isinstance(e, intake.NoSuchFile):
-        return Refusal(Code.FILE_DOES_NOT_EXIST, str(e))
+        return Refusal(Code.FILE_DOES_NOT_EXIST, str(e), report_id=report_id)
     if isinstance(e, NotFound):
-        return Refusal(Code.REPORT_DOES_NOT_EXIST, f"no report {report_id} from this platform")
+        return Refusal(Code.REPORT_DOES_NOT_EXIST, f"no report {report_id} from this platform", report_id=report_id)
     if isinstance(e, intake.SubmissionClosed):
         if e.state == "retracted":
-            return Refusal(Code.REPORT_ALREADY_RETRACTED, f"report {report_id} was retracted")
-        return Refusal(Code.REPORT_ALREADY_FINISHED, f"report {report_id} is finished: nothing can be added to it")
-    return Refusal(Code.INVALID_REQUEST, str(e), status=409)
+            return Refusal(Code.REPORT_ALREADY_RETRACTED, f"report {report_id} was retracted", report_id=report_id)
+        return Refusal(
+            Code.REPORT_ALREADY_FINISHED,
+            f"report {report_id} is finished: nothing can be added to it",
+            report_id=report_id,
+        )
+    return Refusal(Code.INVALID_REQUEST, str(e), status=409, report_id=report_id)
 
 
 def _report_id(value: object) -> int:
@@ -365,7 +413,7 @@ async def finish(request: Request) -> Response:
             raise _refusal_for(e, report_id) from None
         return done_response(report_id, ids)
 
-    return await _handle(request, work)
+    return await _handle(request, work, Answer.DONE)
 
 
 @router.post(

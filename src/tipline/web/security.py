@@ -103,10 +103,10 @@ def refusal(scope: Scope, status: int, kind: str, message: str, headers: dict[st
     path = scope.get("path", "")
     headers = dict(headers or {})
     if path.startswith("/ispws/"):
-        from tipline.cybertip.api import report_response
+        from tipline.cybertip.api import refusal_for_path
         from tipline.cybertip.codes import Code
 
-        return report_response(Code.INVALID_REQUEST, message, status=status, headers=headers)
+        return refusal_for_path(path, Code.INVALID_REQUEST, message, status=status, headers=headers)
     if not _wants_html(scope):
         return JSONResponse({"detail": message}, status_code=status, headers=headers)
     from tipline.i18n.templating import render
