@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tipline.capability import Capability
-from tipline.faces import cli, models, service, web
+from tipline.faces import cli, groups, models, service, web
 from tipline.settings import Settings
 from tipline.store import Database
 
@@ -23,6 +23,7 @@ FACES = Capability(
     models=(models,),
     routers=(web.router,),
     cli=cli.register,
+    before_score=groups.before_score,  # unknown-person identifiers back on a re-analysed report
     retention=(service.forget_old,),
     body_limits={"/api/v1/faces/": _upload_limit},
     on_start=_load_index,

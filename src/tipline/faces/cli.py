@@ -4,6 +4,8 @@ tipline faces enrol GALLERY PHOTO --reason TEXT [--label ..] [--provenance ..] [
 tipline faces search PHOTO --reason TEXT [--json] [--by NAME]   report media with faces near the photo's face
 tipline faces scan [--limit N]                                    find the faces of stored report media
 tipline faces export --reason TEXT [--by NAME]                    every gallery entry's provenance (JSON)
+tipline faces groups [--status S]                                 unknown persons: faces recurring across reports
+tipline faces decide GROUP confirm|dismiss --reason TEXT          an analyst's decision on a group
 
 The command acts for the host operator (``cli``, who holds the database and its keys anyway) or, with
 ``--by``, for a named staff user, who must be a supervisor or an admin. Every step is audited.
@@ -148,6 +150,41 @@ def export_cmd(reason: Reason, by: By = None) -> None:
     except (service.FacesDisabled, service.FacesDenied, ValueError) as err:
         fail(str(err))
     print(json.dumps(rows, indent=2, ensure_ascii=False))
+
+
+@faces_app.command("groups")
+def groups_cmd(
+    status: Annotated[str | None, typer.Option(help="Only groups in this state: new, confirmed or dismissed.")] = None,
+    by: By = None,
+) -> None:
+    """Unknown persons: faces that recur across reports (JSON: id, status, identifier, reports, faces)."""
+    from tipline.faces import groups, service
+
+    try:
+        rows = groups.list_groups(database(), _actor(by), status=status)
+    except (service.FacesDisabled, service.FacesDenied) as err:
+        fail(str(err))
+    print(json.dumps(rows, indent=2))
+
+
+@faces_app.command("decide")
+def decide_cmd(
+    group: Annotated[int, typer.Argument(help="The group's id (see `tipline faces groups`).")],
+    decision: Annotated[str, typer.Argument(help="confirm (its reports join networks) or dismiss.")],
+    reason: Reason,
+    by: By = None,
+) -> None:
+    """Confirm or dismiss an unknown-person group; its reports are analysed again (audited)."""
+    from tipline.errors import NotFound
+    from tipline.faces import groups, service
+
+    if decision not in ("confirm", "dismiss"):
+        fail("decide confirm or dismiss")
+    try:
+        reports = groups.decide(database(), _actor(by), group, confirm=decision == "confirm", reason=reason)
+    except (service.FacesDisabled, service.FacesDenied, NotFound, ValueError) as err:
+        fail(str(err))
+    out.print(f"group {group} {decision}ed; reports analysed again: {', '.join(map(str, reports))}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -31,6 +31,7 @@ from tipline.accounts import service as accounts
 from tipline.accounts.service import Principal, Role
 from tipline.errors import NotFound
 from tipline.faces.detect import DetectedFace, FacesError, faces_in_bytes
+from tipline.faces.guard import FacesDenied, FacesDisabled, band, require_enabled
 from tipline.faces.index import FaceIndex
 from tipline.faces.model import MODEL_NAME
 from tipline.faces.models import Face, FaceGallery, FaceScan, GalleryEntry
@@ -57,40 +58,7 @@ __all__ = [
     "view_result",
 ]
 
-# "same person?" bands over the embedding distance (dlib's ResNet: 0.6 is its same-person threshold, 99.38%
-# on LFW). Measured on the sample photos of tests/data/faces: the same person 0.36-0.41 and after edits up to
-# 0.45; different people 0.81-0.85. A band is advice to a person, never a decision.
-BANDS = ((0.40, "very likely"), (0.50, "likely"), (0.60, "possible"))
 REASON_MIN = 8
-
-
-class FacesDisabled(RuntimeError):
-    """Face search is switched off in this installation."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "face search is off in this installation (TIPLINE_FACES_ENABLED=false): nothing is detected, "
-            "enrolled or searched. An administrator switches it on only with a legal basis for it."
-        )
-
-
-class FacesDenied(PermissionError):
-    """The caller may not do this (face search is for supervisors)."""
-
-
-def band(distance: float, threshold: float) -> str:
-    """The calibrated "same person?" band of a distance ("unlikely" past the threshold)."""
-    if distance > threshold:
-        return "unlikely"
-    for limit, word in BANDS:
-        if distance <= limit:
-            return word
-    return "possible"
-
-
-def require_enabled(settings: Settings) -> None:
-    if not settings.faces_enabled:
-        raise FacesDisabled()
 
 
 def _check(db: Database, actor: Principal, action: str, reason: str) -> str:
@@ -182,17 +150,24 @@ def scan_attachment(db: Database, attachment_id: int) -> int:
         if s.scalar(select(FaceScan.id).where(FaceScan.attachment_id == attachment_id)) is not None:
             return len(faces)  # another process scanned it meanwhile
         s.add(FaceScan(attachment_id=attachment_id, model=MODEL_NAME, faces=len(faces), frames=frames, error=error))
-        for f in faces:
-            s.add(
-                Face(
-                    attachment_id=attachment_id,
-                    report_id=report_id,
-                    frame=f.frame,
-                    box=list(f.box),
-                    quality=f.quality,
-                    embedding=f.embedding,
-                )
+        rows = [
+            Face(
+                attachment_id=attachment_id,
+                report_id=report_id,
+                frame=f.frame,
+                box=list(f.box),
+                quality=f.quality,
+                embedding=f.embedding,
             )
+            for f in faces
+        ]
+        s.add_all(rows)
+        s.flush()
+        new_ids = [r.id for r in rows]
+    if new_ids:  # recurring faces across reports: unknown-person groups (linked once an analyst confirms)
+        from tipline.faces.groups import group_faces
+
+        group_faces(db, new_ids, index_for(db))
     return len(faces)
 
 

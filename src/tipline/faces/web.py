@@ -5,7 +5,10 @@
 - ``POST /api/v1/faces/search`` multipart ``photo``, ``reason`` -> matches (report, file, face, distance,
   band), best first; each result's picture opens blurred in the audited media viewer (``viewer_url``);
 - ``POST /api/v1/faces/results/{face_id}/view`` JSON ``{"reason"}`` -> the result opened (audited);
-- ``POST /api/v1/faces/export`` JSON ``{"reason"}`` -> every gallery entry's provenance, for oversight.
+- ``POST /api/v1/faces/export`` JSON ``{"reason"}`` -> every gallery entry's provenance, for oversight;
+- ``GET /api/v1/faces/groups`` (staff) -> unknown persons (faces recurring across reports), and
+  ``POST /api/v1/faces/groups/{id}/confirm`` or ``/dismiss`` JSON ``{"reason"}``: an analyst's decision,
+  after which the group's reports are analysed again (confirmed: the graph links them).
 
 Thin over :mod:`tipline.faces.service`, which checks the setting and the role and writes the audit events.
 """
@@ -21,7 +24,7 @@ from starlette.datastructures import UploadFile as StarletteUpload
 
 from tipline.accounts.service import Principal
 from tipline.errors import NotFound
-from tipline.faces import service
+from tipline.faces import groups, service
 from tipline.web import kit
 from tipline.web.deps import get_db, staff
 
@@ -187,3 +190,45 @@ async def post_export(request: Request, user: Annotated[Principal, Depends(staff
     except _ERRORS as err:
         raise _refusal(err) from None
     return [ProvenanceOut(**r) for r in rows]
+
+
+class GroupOut(BaseModel):
+    id: int
+    status: str = Field(description="new (links nothing yet) | confirmed (links its reports) | dismissed")
+    identifier: str
+    reports: list[int]
+    faces: int
+    decided_by: str | None
+
+
+class DecidedOut(BaseModel):
+    id: int
+    status: str
+    reports_analysed: list[int]
+
+
+@router.get("/groups", response_model=list[GroupOut], summary="Unknown persons: faces recurring across reports")
+def get_groups(
+    request: Request, user: Annotated[Principal, Depends(staff)], status: str | None = None
+) -> list[GroupOut]:
+    db = get_db(request)
+    try:
+        return [GroupOut.model_validate(g) for g in groups.list_groups(db, user, status=status)]
+    except _ERRORS as err:
+        raise _refusal(err) from None
+
+
+@router.post("/groups/{group_id}/{decision}", response_model=DecidedOut, summary="Confirm or dismiss a group")
+async def post_decide(
+    request: Request, group_id: int, decision: str, user: Annotated[Principal, Depends(staff)]
+) -> DecidedOut:
+    if decision not in ("confirm", "dismiss"):
+        raise HTTPException(404, "decide with /confirm or /dismiss")
+    reason = await _reason(request)
+    db = get_db(request)
+    confirm = decision == "confirm"
+    try:
+        reports = await run_in_threadpool(lambda: groups.decide(db, user, group_id, confirm=confirm, reason=reason))
+    except _ERRORS as err:
+        raise _refusal(err) from None
+    return DecidedOut(id=group_id, status="confirmed" if confirm else "dismissed", reports_analysed=reports)
