@@ -10,8 +10,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from conftest import full_token
-from helpers import PASSWORD, bearer
+from helpers import PASSWORD, bearer, full_token
 from tipline.accounts import service as accounts
 from tipline.faces import service
 from tipline.graph.network import network_of_report
