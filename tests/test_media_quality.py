@@ -81,3 +81,32 @@ def test_quality_is_checked_on_import(db):
     with pytest.raises(BankError, match="PDQ hashes only"):
         banks.make_entry("md5", secrets.token_hex(16), quality=90)
     assert banks.make_entry("pdq", secrets.token_hex(32) + ":77").quality == 77
+
+
+def test_a_bordered_copy_matches_through_the_trimmed_variant(client, db, platform):
+    from tipline.media.hashing import pdq_hamming
+    from tipline.synth.images import transform
+
+    original = synth_image(81, (640, 480))
+    bordered = encode(transform(original, "border10"), "JPEG", quality=90)
+    bank_hash = hash_bytes(encode(original, "JPEG", quality=90)).pdq
+    plain = hash_bytes(bordered, dihedral=True)
+    assert pdq_hamming(bank_hash, plain.pdq) > 31 and plain.pdq_trim is not None  # PDQ alone misses it
+    assert pdq_hamming(bank_hash, plain.pdq_trim) <= 31
+    assert hash_bytes(encode(original, "JPEG"), dihedral=True).pdq_trim is None  # no border: no variant
+    banks.create_bank(db, "Known", default_label=LABEL_ABUSE)
+    banks.import_file(db, "Known", f"pdq,{bank_hash}\n".encode(), filename="l.csv")
+    r = client.post(
+        "/api/v1/match", files={"file": ("b.jpg", bordered, "image/jpeg")}, headers=bearer(platform.api_key)
+    )
+    assert r.status_code == 200, r.text
+    (hit,) = r.json()["matches"]
+    assert (hit["bank"], hit["variant"]) == ("Known", "trim") and hit["distance"] <= 31
+    # a report's upload is matched the same way at intake
+    rid = intake.submit_report(
+        db, ReportIn(source=Source.PLATFORM, category=Category.CSAM, text="A copy with black bars.", files=[])
+    ).report_id
+    intake.add_attachment(db, rid, FileIn(filename="b.jpg"), bordered, platform_id=None)
+    with db.reader() as s:
+        (m,) = s.scalars(select(HashMatch).where(HashMatch.report_id == rid))
+    assert (m.bank_name, m.details["variant"]) == ("Known", "trim")

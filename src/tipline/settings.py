@@ -277,7 +277,8 @@ class Settings(BaseSettings):
     pdq_dihedral: bool = Field(
         default=True,
         description="When the image itself is at hand (uploads, /api/v1/match with a file, `tipline match`), also "
-        "match its 8 rotated and mirrored PDQ variants, so a flipped or rotated copy of a bank image matches.",
+        "match its 8 rotated and mirrored PDQ variants, so a flipped or rotated copy of a bank image matches, and "
+        "its hash with uniform borders trimmed, so a letterboxed or framed copy matches.",
     )
     pdq_quality_threshold: int = Field(
         default=50,

@@ -119,6 +119,7 @@ class MediaHashes:
     pdq_quality: int | None = None
     vpdq: list[dict[str, Any]] | None = None  # video: [{"pdq": hex, "quality": int, "frame": n, "ts": float}]
     pdq_dihedral: list[str] | None = None  # the 8 dihedral hashes (``dihedral=True``), DIHEDRAL_NAMES order
+    pdq_trim: str | None = None  # ``dihedral=True``: the hash with uniform borders trimmed (None: no border)
     pdq_decoded_size: tuple[int, int] | None = None  # a large picture: the reduced size that was hashed
     width: int | None = None
     height: int | None = None
@@ -130,6 +131,8 @@ class MediaHashes:
         out: dict[str, Any] = {"kind": self.kind}
         if self.pdq_quality is not None:
             out["pdq_quality"] = self.pdq_quality
+        if self.pdq_trim is not None:
+            out["pdq_trim"] = self.pdq_trim
         if self.vpdq is not None:
             out["vpdq"] = self.vpdq
         if self.width is not None and self.height is not None:
@@ -184,6 +187,38 @@ def pdq_dihedral(img_or_bytes: Image.Image | bytes) -> list[str]:
         return h.pdq_dihedral
     hashes, _quality = pdqhash.compute_dihedral(_rgb_array(img_or_bytes))
     return [_bits_to_hex(h) for h in hashes]
+
+
+TRIM_TOLERANCE = 12  # grey levels: a border row or column varies less than this and stays near the edge's level
+TRIM_MIN = 0.01  # borders thinner than this share of the side are left alone (JPEG edges, a hairline frame)
+TRIM_KEEP = 0.4  # never trim to less than this share of a side (a mostly flat picture is not a border)
+
+
+def trim_borders(arr: np.ndarray) -> np.ndarray | None:
+    """The picture without uniform borders (letterboxing, pillarboxing, a flat frame added around a copy), or
+    None when it has none worth trimming. ``arr``: RGB, height x width x 3.
+
+    A side's border is the run of rows (columns) from the edge whose grey levels all stay within
+    :data:`TRIM_TOLERANCE` of the edge's median level; it is trimmed when at least :data:`TRIM_MIN` of the
+    side thick, and the rest keeps at least :data:`TRIM_KEEP` of each side."""
+    grey = arr.astype(np.float32) @ np.asarray([0.299, 0.587, 0.114], dtype=np.float32)
+    h, w = grey.shape
+    if h < 16 or w < 16:
+        return None
+
+    def run(lines: np.ndarray) -> int:
+        level = float(np.median(lines[0]))
+        off = np.abs(lines - level).max(axis=1) > TRIM_TOLERANCE
+        idx = np.flatnonzero(off)
+        return int(idx[0]) if idx.size else len(lines)
+
+    top, bottom = run(grey), run(grey[::-1])
+    left, right = run(grey.T), run(grey.T[::-1])
+    cut = [t if t >= TRIM_MIN * n else 0 for t, n in ((top, h), (bottom, h), (left, w), (right, w))]
+    top, bottom, left, right = cut
+    if not any(cut) or h - top - bottom < TRIM_KEEP * h or w - left - right < TRIM_KEEP * w:
+        return None
+    return arr[top : h - bottom, left : w - right]
 
 
 def pdq_hamming(a_hex: str, b_hex: str) -> int:
@@ -361,6 +396,9 @@ def _image_in_child(data: bytes, limits: MediaLimits, dihedral: bool) -> dict[st
         hashes, quality = pdqhash.compute_dihedral(arr)
         out["dihedral"] = [_bits_to_hex(x) for x in hashes]
         out["pdq"] = out["dihedral"][0]
+        trimmed = trim_borders(arr)  # a query-side variant: a letterboxed or framed copy (bench_query_variants)
+        if trimmed is not None:
+            out["trim"] = _bits_to_hex(pdqhash.compute(np.ascontiguousarray(trimmed))[0])
     else:
         bits, quality = pdqhash.compute(arr)
         out["pdq"] = _bits_to_hex(bits)
@@ -649,6 +687,7 @@ def hash_bytes(
                 pdq=out["pdq"],
                 pdq_quality=out["quality"],
                 pdq_dihedral=out.get("dihedral"),
+                pdq_trim=out.get("trim"),
                 pdq_decoded_size=tuple(out["decoded_size"]) if out.get("decoded_size") else None,
                 width=out["width"],
                 height=out["height"],

@@ -101,6 +101,7 @@ class Query:
     origin: str = "file"
     extra: dict[str, Any] = field(default_factory=dict)  # copied into the match's details
     quality: int | None = None  # PDQ quality 0-100 when known; under settings.pdq_quality_threshold: not looked up
+    named: Sequence[tuple[str, str]] = ()  # PDQ: more query-side variants, (name, hash): ("trim", hex)
 
 
 @dataclass(frozen=True)
@@ -362,11 +363,12 @@ class Matcher:
     ) -> None:
         # flatten: one row per (query, variant)
         flat: list[str] = []
-        owner: list[tuple[int, int]] = []  # (query no, variant no; 0 = the hash as it is)
+        owner: list[tuple[int, int | str]] = []  # (query no, variant: 0 = the hash as it is, or a name)
         for i, q in items:
-            pairs = list(enumerate(q.variants))
+            pairs: list[tuple[int | str, str]] = list(enumerate(q.variants))
             if q.hash and (not pairs or pairs[0][1].lower() != q.hash.lower()):
                 pairs = [(0, q.hash), *[(v, h) for v, h in pairs if v]]  # the hash itself always goes first
+            pairs.extend(q.named)
             for v, h in pairs:
                 if h:
                     flat.append(h)
@@ -449,7 +451,9 @@ def ignored(queries: Sequence[Query], settings: Any) -> list[dict[str, Any]]:
     ]
 
 
-def _variant_details(q: Query, v: int) -> dict[str, Any]:
+def _variant_details(q: Query, v: int | str) -> dict[str, Any]:
+    if isinstance(v, str):
+        return {"variant": v}
     if not q.variants or v == 0:
         return {}
     return {"variant": DIHEDRAL_NAMES[v] if v < len(DIHEDRAL_NAMES) else v}
@@ -546,11 +550,18 @@ def queries_for_hashes(hashes: Any, *, dihedral: Sequence[str] | None = None, re
     pdq = getattr(hashes, "pdq", None)
     if pdq:
         quality = getattr(hashes, "pdq_quality", None)
-        out.append(Query("pdq", pdq.lower(), variants=tuple(dihedral or ()), ref=ref, quality=quality))
+        trim = getattr(hashes, "pdq_trim", None)
+        named = (("trim", trim),) if trim and dihedral else ()
+        out.append(Query("pdq", pdq.lower(), variants=tuple(dihedral or ()), ref=ref, quality=quality, named=named))
     frames = getattr(hashes, "vpdq", None)
     if frames:
         out.append(Query("vpdq", frames=list(frames), ref=ref))
     return out
+
+
+def _named(details: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    trim = details.get("pdq_trim")
+    return (("trim", trim),) if isinstance(trim, str) and len(trim) == 64 else ()
 
 
 def _original_hashes(details: dict[str, Any]) -> dict[str, str]:
@@ -598,6 +609,7 @@ def queries_for_attachment(att: Attachment) -> list[Query]:
                 origin=origin,
                 extra=extra,
                 quality=quality if isinstance(quality, int) else None,
+                named=_named(details),
             )
         )
         mine.add(("pdq", att.pdq.lower()))
