@@ -170,3 +170,53 @@ def test_supervisor_enrols_mfa_in_a_browser_under_the_csp(server: str, browser, 
     page.wait_for_selector(".verify-result[data-ok='1']")
     assert not errors, errors
     context.close()
+
+
+def test_reloading_the_receipt_or_going_back_files_nothing_new(tmp_path: Path, browser) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import func, select
+
+    from tipline.store.models import Report
+    from tipline.web.app import create_app
+
+    app = create_app(Settings(data_dir=tmp_path / "data"))
+    db = app.state.db
+
+    def count() -> int:
+        with db.reader() as s:
+            return int(s.scalar(select(func.count()).select_from(Report)) or 0)
+
+    def fill(page) -> None:  # type: ignore[no-untyped-def]
+        page.locator("#f-category").get_by_text("A live stream of abuse").click()
+        page.locator("#f-live_account").wait_for()
+        page.fill("#f-live_account", "darkroom_x")
+        page.locator("#q-live").get_by_label("Yes").check()
+
+    with serve_app(app) as server:
+        context = browser.new_context(locale="en-US")
+        page = context.new_page()
+        page.goto(f"{server}/report")
+        token = page.locator("input[name=form_token]").input_value()
+        fill(page)
+        page.get_by_role("button", name="Send the report").click()
+        page.wait_for_selector("#receipt")
+        assert page.url == f"{server}/report/received"  # post/redirect/get
+        assert "call 112 now" in page.locator("#urgent").inner_text()
+        assert page.locator("#copy-receipt").is_visible() and page.locator("#print-receipt").is_visible()
+        assert count() == 1
+        page.reload()
+        page.wait_for_selector("#already-received")
+        assert page.locator("#receipt").count() == 0 and count() == 1
+        # back to the form, as the browser kept it, and send it again
+        page.go_back()
+        page.wait_for_selector("#report-form")
+        same_form = page.locator("input[name=form_token]").input_value() == token
+        if page.locator("#f-live_account").input_value() != "darkroom_x":
+            fill(page)
+        page.get_by_role("button", name="Send the report").click()
+        if same_form:  # the same form sent twice: nothing new is filed
+            page.wait_for_selector("#already-received")
+            assert count() == 1
+        else:  # the browser fetched a fresh form: that is a new report
+            page.wait_for_selector("#receipt")
+            assert count() == 2
+        context.close()

@@ -105,6 +105,11 @@ class Settings(BaseSettings):
         description="How often a server records which master key it seals with (`tipline keys rotate --retire` "
         "waits two of these for every server to switch).",
     )
+    emergency_number: str = Field(
+        default="112",
+        max_length=32,
+        description="The emergency number the public pages give a reporter whose report is happening now.",
+    )
     session_cookie_secure: bool = Field(default=False, description="Send the staff session cookie over HTTPS only.")
     session_idle_minutes: int = Field(default=60, ge=1, description="Staff session idle timeout.")
     session_max_hours: float = Field(

@@ -12,3 +12,34 @@ document.addEventListener("DOMContentLoaded", function () {
     summary.focus();
   }
 });
+
+// The receipt page: copy the number, print the page (buttons shown only with JavaScript).
+document.addEventListener("DOMContentLoaded", function () {
+  var copy = document.querySelector("[data-copy]");
+  if (copy) {
+    copy.addEventListener("click", function () {
+      var target = document.getElementById(copy.getAttribute("data-copy"));
+      var status = document.getElementById("copy-status");
+      var text = target ? target.textContent.trim() : "";
+      if (navigator.clipboard && text) {
+        navigator.clipboard.writeText(text).then(function () {
+          if (status) { status.textContent = copy.getAttribute("data-copied"); }
+        });
+      }
+    });
+  }
+  var print = document.querySelector("[data-print]");
+  if (print) {
+    print.addEventListener("click", function () { window.print(); });
+  }
+});
+
+// Back to the report form: the browser restores the chosen type but not the questions htmx had swapped in;
+// ask for them again, so the form is as the reporter left it.
+window.addEventListener("pageshow", function () {
+  var chosen = document.querySelector("#f-category input[type=radio]:checked");
+  var questions = document.getElementById("questions");
+  if (chosen && questions && window.htmx && !questions.querySelector(".qgroup.current")) {
+    window.htmx.trigger(chosen, "change");
+  }
+});
