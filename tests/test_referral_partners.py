@@ -261,3 +261,55 @@ def test_misp_stix_reads_the_bundle(db, ana, tmp_path):  # type: ignore[no-untyp
     said = " ".join(e for errs in result.get("errors", {}).values() for e in errs)
     unknown = set(re.findall(r"STIX object type: ([a-z0-9-]+)", said))
     assert unknown <= {"phone-number", "pdq-hash", "report", "note"}, said
+
+
+# ------------------------------------------------------------------------------------------ CyberTipline XML
+
+
+def test_cybertip_xml_has_one_reported_person_and_carries_the_others(db, ana):  # type: ignore[no-untyped-def]
+    """The schema's note says 0 or 1 personOrUserReported and clients (ncmec-go) keep one: the first
+    reported person is that one, whole; the other reported persons are in the report's additionalInfo,
+    viewers of a stream are intendedRecipients."""
+    from lxml import etree
+
+    from tipline.cybertip.parse import parse_report
+    from tipline.intake.schemas import PersonIn
+
+    body = {
+        "report_id": "R-3",
+        "category": Category.LIVE_STREAMED_ABUSE,
+        "text": "Two hosts run the room.",
+        "reported_persons": [
+            {
+                "name": "Rex Sample",
+                "identifiers": [{"kind": "account", "value": "host_one", "platform": "ExampleChat"}],
+                "country": "PH",
+            },
+            {
+                "name": "Rita Sample",
+                "identifiers": [
+                    {"kind": "account", "value": "host_two", "platform": "OtherCam"},
+                    {"kind": "email", "value": "host.two@mail.example.net"},
+                ],
+                "ip_events": [{"ip": "8.8.4.4", "event": "Login"}],
+            },
+        ],
+    }
+    report = PlatformReportIn(**body).to_report(None)  # type: ignore[arg-type]
+    viewer = PersonIn(role="viewer", identifiers=[{"kind": "account", "value": "watcher_9", "platform": "ExampleChat"}])
+    report = report.model_copy(update={"persons": [*report.persons, viewer]})
+    rid = intake.submit_report(db, report).report_id
+    xml = _document(db, ana, "cybertip", f"cybertip/report-{rid}.xml", report_id=rid)
+    root = etree.fromstring(xml)
+    [reported] = root.findall("personOrUserReported")
+    assert reported.findtext("screenName") == "host_one" and reported.findtext("espService") == "ExampleChat"
+    assert reported.findtext("estimatedLocation/countryCode") == "PH"
+    assert "1 other reported person" in reported.findtext("additionalInfo")
+    [recipient] = root.findall("intendedRecipient")
+    assert recipient.findtext("screenName") == "watcher_9"
+    info = root.findtext("additionalInfo")
+    assert "Reported person 2 (reported person)" in info
+    for value in ("host_two", "host.two@mail.example.net", "8.8.4.4"):
+        assert value in info
+    back = parse_report(xml)  # still valid against the XSD and read by our own door
+    assert [p for p in back.persons if p.role == "reported"][0].identifiers[0].value == "host_one"

@@ -238,14 +238,52 @@ def _ct_internet(root: Any, report: dict[str, Any]) -> set[str]:
     return person_values
 
 
-def _ct_info(report: dict[str, Any], person_values: set[str], sectioned: tuple[str, ...]) -> list[str]:
-    """``additionalInfo``: what the schema has no element for (other persons, loose identifiers,
-    candidate jurisdictions, file hashes, the report text)."""
+_CT_ROLES = {
+    "reported": "Reported person.",
+    "broadcaster": "Broadcaster of the live stream.",
+    "viewer": "Viewer of the live stream.",
+}
+
+
+def _ct_reported(report: dict[str, Any]) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The one ``personOrUserReported`` (the schema's note: "0 or 1"; clients keep one) and the others.
+
+    The first reported person, else the first broadcaster, is the one; the rest go into the report's
+    ``additionalInfo`` ("any additional notes on this incident not covered by any other section")."""
+    persons = report.get("persons", [])
+    ranked = [p for p in persons if p.get("role") == "reported"] + [
+        p for p in persons if p.get("role") == "broadcaster"
+    ]
+    return (ranked[0], ranked[1:]) if ranked else (None, [])
+
+
+def _ct_person_words(p: dict[str, Any]) -> str:
+    parts = [
+        f"{i.get('kind')}" + (f" on {i['platform']}" if i.get("platform") else "") + f": {i.get('value')}"
+        for i in p.get("identifiers", [])
+    ]
+    parts += [f"IP {ev.get('ip')}" + (f" at {ev['at']}" if ev.get("at") else "") for ev in p.get("ip_events", [])]
+    if p.get("country"):
+        parts.append(f"estimated location {p['country']}")
+    return "; ".join(parts) or "no identifiers"
+
+
+def _ct_info(
+    report: dict[str, Any],
+    person_values: set[str],
+    sectioned: tuple[str, ...],
+    extra: list[dict[str, Any]] | None = None,
+) -> list[str]:
+    """``additionalInfo``: what the schema has no element for (reported persons after the first, other
+    persons, loose identifiers, candidate jurisdictions, file hashes, the report text)."""
     category = report["category"]
     info = [
         f"tipline report {report['id']} ({report['source']}), category {category}, priority P{report.get('priority')}, "
         f"status {report.get('status')}.",
     ]
+    for n, p in enumerate(extra or [], start=2):
+        role = "broadcaster of the live stream" if p.get("role") == "broadcaster" else "reported person"
+        info.append(f"Reported person {n} ({role}): {_ct_person_words(p)}.")
     others = [p for p in report.get("persons", []) if p.get("role") not in sectioned]
     for p in others:
         ids = "; ".join(f"{i.get('kind')}: {i.get('value')}" for i in p.get("identifiers", []))
@@ -301,18 +339,19 @@ def cybertip_xml(snap: Snapshot, report: dict[str, Any]) -> bytes:
         f"made {snap.created_at.isoformat()} for {snap.agency['name']}. "
         "The file hashes and chain of custody are in the referral package's manifest.",
     )
-    roles = {
-        "reported": "Reported person.",
-        "broadcaster": "Broadcaster of the live stream.",
-        "viewer": "Viewer of the live stream.",
-    }
+    primary, extra = _ct_reported(report)
+    if primary is not None:
+        note = _CT_ROLES[primary["role"]]
+        if extra:
+            note += f" {len(extra)} other reported person(s) are described in the report's additionalInfo."
+        _ct_section(root, "personOrUserReported", "personOrUserReportedPerson", primary, note)
     for p in report.get("persons", []):
-        if p.get("role") in roles:
-            _ct_section(root, "personOrUserReported", "personOrUserReportedPerson", p, roles[p["role"]])
+        if p.get("role") == "viewer":  # they received the stream: the schema's intended recipients
+            _ct_section(root, "intendedRecipient", "intendedRecipientPerson", p, _CT_ROLES["viewer"])
     for p in report.get("persons", []):
         if p.get("role") == "victim":
             _ct_section(root, "victim", "victimPerson", p, "Victim (name withheld by the hotline).")
-    info = _ct_info(report, person_values, (*roles, "victim"))
+    info = _ct_info(report, person_values, (*_CT_ROLES, "victim"), extra)
     _sub(root, "additionalInfo", "\n".join(info))
     xml = etree.tostring(root, encoding="UTF-8", xml_declaration=True, pretty_print=True)
     from tipline.cybertip.parse import CybertipError, parse_report
