@@ -139,7 +139,7 @@ def test_csrf_is_required_on_every_staff_form(client, db, ana):
 
 def test_queue_puts_a_live_report_above_an_older_ordinary_one(client, db, ana):
     ordinary = public(db, text="an ordinary report about an ad")
-    live = public(db, Category.LIVE_STREAMED_ABUSE, text="a stream", is_live=True)
+    live = public(db, Category.LIVE_STREAMED_ABUSE, text="a child on a stream", is_live=True)
     login(client)
     assert queue_ids(client) == [live, ordinary]
     doc = page(client.get("/queue"))
