@@ -106,3 +106,40 @@ def test_files_without_faces_and_hostile_files(st: Settings):
         faces_in_bytes(big, st)
     with pytest.raises(FacesError, match="TIPLINE_MEDIA_CHILD_MEMORY_MB"):
         faces_in_bytes(encode(astronaut()), st.model_copy(update={"media_child_memory_mb": 120}))
+
+
+def test_the_embedding_batch_gives_what_one_chip_at_a_time_gives_and_names_its_device():
+    """The GPU path is the batch call (dlib runs it on CUDA when built with it); here it runs on the CPU."""
+    from tipline.faces.model import FaceModel, device
+
+    model = FaceModel()
+    rgb = np.asarray(Image.open(DATA / "obama.jpg").convert("RGB"))
+    rgb2 = np.asarray(astronaut())
+    chips = model.chips(rgb, [r for r, _ in model.detect(rgb)]) + model.chips(rgb2, [r for r, _ in model.detect(rgb2)])
+    assert len(chips) >= 2
+    batch = model.embed(chips)
+    one_by_one = np.vstack([model.embed([c]) for c in chips])
+    assert batch.shape == (len(chips), 128) and np.allclose(batch, one_by_one, atol=1e-5)
+    assert device() in ("cpu", "cuda")
+
+
+@pytest.mark.skipif(subprocess.run(["which", "ffmpeg"], capture_output=True).returncode != 0, reason="no ffmpeg")
+def test_a_hostile_video_is_refused_from_its_headers_and_costs_this_process_nothing(st: Settings, tmp_path: Path):
+    def hwm_kb() -> int:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+        return 0
+
+    video = tmp_path / "many.mp4"  # 20,000 tiny frames: more than TIPLINE_MAX_VIDEO_FRAMES (18,000)
+    cmd = ["ffmpeg", "-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i", "color=black:s=64x64:d=20:r=1000"]
+    subprocess.run(
+        [*cmd, "-c:v", "libx264", "-preset", "ultrafast", "-threads", "1", str(video)], check=True, timeout=120
+    )
+    before = hwm_kb()
+    with pytest.raises(FacesError, match="TIPLINE_MAX_VIDEO_FRAMES"):
+        faces_in_bytes(video.read_bytes(), st)
+    damaged = video.read_bytes()[:2000]
+    with pytest.raises(FacesError):
+        faces_in_bytes(damaged, st)
+    assert hwm_kb() - before < 20_000

@@ -142,11 +142,15 @@ class FaceIndex:
                 want = min(n, max(k * RERANK, 64))
                 _d, idx = self._fx.search(q[None, :], want)
                 rows = idx[0][idx[0] >= 0]
-            else:
-                rows = np.arange(n)
-            rows = rows[self._alive[rows]]
-            d2 = self._norms[rows] - 2.0 * (self._vecs[rows] @ q) + float(q @ q)
-            keys = self._keys[rows]
+                rows = rows[self._alive[rows]]
+                d2 = self._norms[rows] - 2.0 * (self._vecs[rows] @ q) + float(q @ q)
+                keys = self._keys[rows]
+            else:  # exact: one matrix-vector product over the rows in place (no copy), removed rows masked
+                d2 = self._norms[:n] - 2.0 * (self._vecs[:n] @ q) + float(q @ q)
+                keys = self._keys[:n]
+                alive = self._alive[:n]
+                if not alive.all():
+                    d2, keys = d2[alive], keys[alive]
         if len(d2) > k:
             part = np.argpartition(d2, k - 1)[:k]
             d2, keys = d2[part], keys[part]
