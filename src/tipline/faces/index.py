@@ -11,7 +11,7 @@ both answer with exact float32 Euclidean distances:
   true neighbours are among the candidates (checked against the exact index in tests/test_faces_index.py).
 
 Measured (bench/bench_faces.py, bench/RESULTS.md): over 1,000,000 faces, one core, the faiss path answers
-in about 30 ms where brute-force numpy takes about 190 ms. Removed faces are masked and dropped at the next
+in 18.5 ms of CPU per query, the exact numpy path in 48 ms, brute-force numpy in 705 ms (same top 10). Removed faces are masked and dropped at the next
 :meth:`compact`. The vectors themselves live only in memory; at rest they are sealed in the database.
 """
 
