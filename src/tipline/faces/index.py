@@ -11,8 +11,9 @@ both answer with exact float32 Euclidean distances:
   true neighbours are among the candidates (checked against the exact index in tests/test_faces_index.py).
 
 Measured (bench/bench_faces.py, bench/RESULTS.md): over 1,000,000 faces, one core, the faiss path answers
-in 18.5 ms of CPU per query, the exact numpy path in 48 ms, brute-force numpy in 705 ms (same top 10). Removed faces are masked and dropped at the next
-:meth:`compact`. The vectors themselves live only in memory; at rest they are sealed in the database.
+in 18.5 ms of CPU per query, the exact numpy path in 48 ms, brute-force numpy in 705 ms (same top 10).
+Removed faces are masked and dropped at the next :meth:`compact`. The vectors themselves live only in
+memory; at rest they are sealed in the database.
 """
 
 from __future__ import annotations
