@@ -9,6 +9,9 @@ queries/s after that add, and save()/load().
 
     .venv/bin/python bench/bench_pdq_index.py [--sizes 1000000,10000000] [--clustered 10000x1000]
         [--engines tipline,faiss,pytx] [--queries 2000] [--recall-sample 200] [--pytx-max 10000000]
+    .venv/bin/python bench/bench_pdq_index.py --merges 2000000 --sharded 4000000x2
+        (only: the longest add() with merges in add vs in the background; one process vs a shard per
+        process with each query fanned out and the answers merged, checked identical)
 
 Engines:
   tipline  tipline.media.index.MIHPDQIndex (numpy multi-index hashing, 11 substring tables), one thread.
@@ -299,6 +302,128 @@ def fmt(r: dict, key: str, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
 
+# ------------------------------------------------------------------------------------------------ merges
+
+
+def merge_pauses(h: np.ndarray, base: int, background: bool) -> dict:
+    """Build ``base`` hashes, then add the rest in 10,000-hash calls: the longest add() (a merge in the add
+    path is a pause for whoever adds), and what it cost the queries meanwhile."""
+    from tipline.media.index import MIHPDQIndex
+
+    idx = MIHPDQIndex(background_min=(1 << 18) if background else None)
+    idx.add(h[:base], np.arange(base))
+    times = []
+    for a in range(base, h.shape[0], 10_000):
+        t = time.perf_counter()
+        idx.add(h[a : a + 10_000], np.arange(a, min(a + 10_000, h.shape[0])))
+        times.append(time.perf_counter() - t)
+    t = time.perf_counter()
+    idx.wait_merges()
+    wait = time.perf_counter() - t
+    return {
+        "max_add_s": max(times),
+        "median_add_s": float(np.median(times)),
+        "background_merges": idx.background_merges,
+        "segments": len(idx._state.segments),
+        "wait_s": wait,
+    }
+
+
+def bench_merges(base: int) -> None:
+    extra = base // 8 + 50_000  # enough to bring the tail segment to 1/8 of the base: one big merge
+    h = make_random(base + extra, 77)
+    print(f"\n== merges: {base:,} hashes, then {extra:,} added 10,000 at a time [load {os.getloadavg()[0]:.1f}]")
+    print(f"{'merges':<14}{'longest add s':>15}{'median add s':>14}{'in background':>15}{'segments':>10}")
+    out = {}
+    for name, bg in (("in add (old)", False), ("background", True)):
+        r = merge_pauses(h, base, bg)
+        out[name] = r
+        print(
+            f"{name:<14}{r['max_add_s']:>15.3f}{r['median_add_s']:>14.4f}{r['background_merges']:>15}"
+            f"{r['segments']:>10}",
+            flush=True,
+        )
+    ratio = out["in add (old)"]["max_add_s"] / max(out["background"]["max_add_s"], 1e-9)
+    print(f"longest add() pause: {ratio:.1f}x shorter with background merges")
+
+
+# ------------------------------------------------------------------------------------------------ shards
+
+
+def _shard(conn, h: np.ndarray, start: int, end: int) -> None:  # type: ignore[no-untyped-def]
+    """One shard process: an MIH index over rows [start, end) (ids = global row numbers); answers query lists."""
+    from tipline.media.index import MIHPDQIndex
+
+    idx = MIHPDQIndex()
+    idx.add(h[start:end], np.arange(start, end))
+    conn.send(("ready", idx.memory_bytes(), rss_mb()[0]))
+    while True:
+        msg = conn.recv()
+        if msg is None:
+            return
+        conn.send(idx.query_many(msg, RADIUS))
+
+
+def fan_out(conns: list, qs: np.ndarray) -> list[list[tuple[int, int]]]:  # type: ignore[type-arg]
+    """One query list to every shard at once, the answers merged: sorted by (distance, id) as one index's."""
+    for c in conns:
+        c.send(qs)
+    parts = [c.recv() for c in conns]
+    return [sorted((x for p in parts for x in p[i]), key=lambda t: (t[1], t[0])) for i in range(qs.shape[0])]
+
+
+def _one_process(h: np.ndarray, qs: np.ndarray) -> tuple[float, float, float, int, list]:  # type: ignore[type-arg]
+    from tipline.media.index import MIHPDQIndex
+
+    t = time.perf_counter()
+    one = MIHPDQIndex()
+    one.add(h, np.arange(h.shape[0]))
+    build = time.perf_counter() - t
+    single, _ = timed_loop(lambda q: one.query(q, RADIUS), list(qs))
+    t = time.perf_counter()
+    truth = one.query_many(qs, RADIUS)
+    batch = qs.shape[0] / (time.perf_counter() - t)
+    return build, single, batch, one.memory_bytes(), truth
+
+
+def bench_sharded(n: int, shards: int, nq: int) -> None:
+    import multiprocessing as mp
+
+    h = make_random(n, 88)
+    qs = make_queries(h, nq, 89)
+    print(f"\n== sharded: {n:,} random hashes, {shards} shard processes vs one process [load {os.getloadavg()[0]:.1f}]")
+    build1, single1, batch1, mem1, truth = _one_process(h, qs)
+    gc.collect()
+    ctx = mp.get_context("fork")
+    t = time.perf_counter()
+    pipes, procs = [], []
+    for k in range(shards):
+        a, b = ctx.Pipe()
+        p = ctx.Process(target=_shard, args=(b, h, k * n // shards, (k + 1) * n // shards), daemon=True)
+        p.start()
+        pipes.append(a)
+        procs.append(p)
+    ready = [c.recv() for c in pipes]
+    build_s = time.perf_counter() - t
+    single_s, got = timed_loop(lambda q: fan_out(pipes, q[None, :])[0], list(qs))
+    t = time.perf_counter()
+    batched = fan_out(pipes, qs)
+    batch_s = nq / (time.perf_counter() - t)
+    for c in pipes:
+        c.send(None)
+    for p in procs:
+        p.join()
+    exact = got == truth[: len(got)] and batched == truth
+    shard_mem = sum(r[1] for r in ready)
+    print(f"{'':<22}{'build s':>9}{'index MB':>10}{'single q/s':>12}{'batch q/s':>11}{'same answers':>14}")
+    print(f"{'one process':<22}{build1:>9.1f}{mem1 / 1e6:>10.0f}{single1:>12.0f}{batch1:>11.0f}{'(reference)':>14}")
+    print(
+        f"{f'{shards} shards (processes)':<22}{build_s:>9.1f}{shard_mem / 1e6:>10.0f}{single_s:>12.0f}"
+        f"{batch_s:>11.0f}{str(exact):>14}"
+    )
+    print(f"index bytes per hash: {mem1 / n:.1f} (one process), {shard_mem / n:.1f} (shards, all together)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="1000000,10000000", help="random data set sizes, comma-separated")
@@ -308,6 +433,8 @@ def main() -> None:
     ap.add_argument("--recall-sample", type=int, default=200)
     ap.add_argument("--pytx-max", type=int, default=10_000_000, help="largest data set pytx is built on")
     ap.add_argument("--faiss-threads", type=int, default=1, help="OpenMP threads for faiss and pytx")
+    ap.add_argument("--merges", type=int, default=0, help="only the merge-pause run at this many hashes")
+    ap.add_argument("--sharded", default="", help="only the sharded run: HASHESxSHARDS (e.g. 4000000x2)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -323,6 +450,13 @@ def main() -> None:
         print(json.dumps(fn()))
         return
 
+    if args.merges or args.sharded:
+        if args.merges:
+            bench_merges(args.merges)
+        if args.sharded:
+            n, k = (int(x) for x in args.sharded.lower().split("x"))
+            bench_sharded(n, k, args.queries)
+        return
     engines = [e for e in args.engines.split(",") if e]
     sets: list[tuple[str, object]] = [(f"random {int(s):,}", int(s)) for s in args.sizes.split(",") if s]
     if args.clustered != "none":

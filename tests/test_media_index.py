@@ -376,3 +376,30 @@ def test_bad_batch_and_ids(make: Callable[[], PDQIndex]) -> None:
     with pytest.raises(ValueError, match="radius"):
         idx.query("0" * 64, 3.0)  # type: ignore[arg-type]
     assert len(idx) == 0
+
+
+def test_big_merges_run_in_the_background_and_queries_stay_exact() -> None:
+    """Merges over ``background_min`` rows are built by a thread, not by ``add``; every query meanwhile (and
+    after the swap) gives the brute-force answer, and compact() during a merge drops the stale merge."""
+    h = random_set(6000, 41)
+    ids = np.arange(6000)
+    qs = [h[i] for i in range(0, 6000, 97)]
+    idx = MIHPDQIndex(buffer_size=64, merge_factor=2, background_min=500)
+    end = 0
+    for size in [700, 64, 300, 1000, 64, 128, 2000, 1744]:
+        idx.add(h[end : end + size], ids[end : end + size])
+        end += size
+        assert [idx.query(q, 31) for q in qs] == [brute(h[:end], ids[:end], q, 31) for q in qs]
+    idx.wait_merges()
+    assert idx.background_merges > 0
+    st = idx._state
+    assert sum(s.n for s in st.segments) == st.indexed == end  # contiguous cover of every indexed row
+    assert [idx.query(q, 31) for q in qs] == [brute(h, ids, q, 31) for q in qs]
+    idx.remove(ids[:10])
+    idx.compact()
+    idx.wait_merges()
+    assert len(idx) == 5990 and idx.query(h[0], 0) == []
+    sync = MIHPDQIndex(buffer_size=64, merge_factor=2, background_min=None)
+    sync.add(h[:700], ids[:700])
+    sync.add(h[700:1400], ids[700:1400])
+    assert sync.background_merges == 0 and sync._merger is None
