@@ -1,10 +1,13 @@
 """Intake throughput and latency on loopback, against the real server (`tipline serve`).
 
-Prints, for SQLite and PostgreSQL: reports/s accepted through the JSON API and through the CyberTipline
-API (/ispws submit + finish), with p50/p99 latency and errors, from concurrent clients; and the panic
-button's p50/p99 latency beside its 50 ms goal.
+Prints, for SQLite and PostgreSQL, in one run: the door before (analysis inline, inside the request, as
+before issue 14) and after (the door only stores; the server's analysis worker takes the report): reports/s
+acknowledged through the JSON API at each client count, through the CyberTipline API (/ispws submit +
+finish), with p50/p99 latency and errors; the panic button's p50/p99 while the JSON API is loaded; the time
+from arrival to "analysed" (p50/p99, from the database's own timestamps); and the analysis throughput of
+the server's worker (reports per CPU-second of the server process while it drains the backlog).
 
-    .venv/bin/python bench/bench_intake.py [--seconds 10] [--clients 8] [--backends sqlite,postgres]
+    .venv/bin/python bench/bench_intake.py [--seconds 10] [--clients 8,32] [--backends sqlite,postgres]
 
 The clients run in this process (threads), on the same 2 cores as the server: figures are a floor.
 """
@@ -14,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,15 +49,16 @@ def pct(xs: list[float], p: float) -> float:
 
 
 class Server:
-    def __init__(self, backend: str, workdir: Path) -> None:
+    def __init__(self, backend: str, workdir: Path, *, inline: bool) -> None:
         self.backend = backend
-        self.data = workdir / backend
+        self.data = workdir / f"{backend}-{'inline' if inline else 'queued'}"
         self.pg_name = None
         # the bench measures intake capacity, not the per-key rate limiter (1,200/min by default)
         env = {**os.environ, "TIPLINE_DATA_DIR": str(self.data), "TIPLINE_RATE_LIMITS": "false"}
+        env["TIPLINE_ANALYSE_INLINE"] = "true" if inline else "false"
         env.pop("TIPLINE_DATABASE_URL", None)
         if backend == "postgres":
-            self.pg_name = f"tipline_bench_{os.getpid()}"
+            self.pg_name = f"tipline_bench_{os.getpid()}_{'i' if inline else 'q'}"
             admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
             with admin.connect() as c:
                 c.execute(text(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)'))
@@ -63,10 +66,9 @@ class Server:
             admin.dispose()
             env["TIPLINE_DATABASE_URL"] = f"{PG_SERVER}/{self.pg_name}"
         settings = Settings(data_dir=self.data, database_url=env.get("TIPLINE_DATABASE_URL"))
-        db = open_database(settings)
-        db.migrate()
-        self.creds = accounts.create_platform(db, "BenchPlatform")
-        db.dispose()
+        self.db = open_database(settings)
+        self.db.migrate()
+        self.creds = accounts.create_platform(self.db, "BenchPlatform")
         self.port = free_port()
         tipline = str(Path(sys.executable).with_name("tipline"))
         self.proc = subprocess.Popen(
@@ -81,9 +83,15 @@ class Server:
                 time.sleep(0.1)
         raise RuntimeError("server did not start")
 
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) the server process has used."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(10)
+        self.db.dispose()
         if self.pg_name:
             admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
             with admin.connect() as c:
@@ -122,93 +130,153 @@ def drive(n_clients: int, seconds: float, one_call) -> dict[str, float]:
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
+    return summary(lat, wall, errors[0])
+
+
+def summary(lat: list[float], wall: float, errors: int = 0) -> dict[str, float]:
     return {
-        "n": count[0],
-        "per_s": count[0] / wall,
+        "n": len(lat),
+        "per_s": len(lat) / wall if wall else float("nan"),
         "p50_ms": pct(lat, 50) * 1000,
         "p99_ms": pct(lat, 99) * 1000,
-        "errors": errors[0],
+        "errors": errors,
     }
+
+
+def press_panic(
+    srv: Server, key: dict[str, str], payloads: list[dict], stop: threading.Event, out: list[float]
+) -> None:
+    """One platform pressing the panic button 5 times a second (while other clients load the JSON API)."""
+    i = 0
+    with httpx.Client(timeout=30) as c:
+        while not stop.is_set():
+            body = dict(payloads[i % len(payloads)], stream_id=f"bench-live-{srv.port}-{i}")
+            t0 = time.perf_counter()
+            r = c.post(srv.base + "/api/v1/live", json=body, headers=key)
+            if r.status_code == 201:
+                out.append(time.perf_counter() - t0)
+            i += 1
+            stop.wait(0.2)
+
+
+def drain(srv: Server, timeout: float) -> dict[str, float]:
+    """Wait for the backlog to empty; the server's CPU seconds meanwhile; arrival-to-analysed p50/p99."""
+    from sqlalchemy import select
+
+    from tipline.intake.worker import backlog
+    from tipline.store.models import Report
+
+    cpu0, t0 = srv.cpu_s(), time.perf_counter()
+    waiting = backlog(srv.db).waiting
+    while backlog(srv.db).waiting and time.perf_counter() - t0 < timeout:
+        time.sleep(0.2)
+    cpu, wall = srv.cpu_s() - cpu0, time.perf_counter() - t0
+    with srv.db.reader() as s:
+        rows = s.execute(select(Report.received_at, Report.analysed_at, Report.is_live)).all()
+    waits = [(a - r).total_seconds() for r, a, _ in rows if a is not None]
+    live = [(a - r).total_seconds() for r, a, lv in rows if a is not None and lv]
+    return {
+        "drained": waiting,
+        "left": backlog(srv.db).waiting,
+        "drain_s": wall,
+        "per_cpu_s": waiting / cpu if cpu > 0 and waiting else float("nan"),
+        "a2a_p50_s": pct(waits, 50),
+        "a2a_p99_s": pct(waits, 99),
+        "live_a2a_p99_s": pct(live, 99),
+    }
+
+
+def run_backend(backend: str, tmp: Path, args: argparse.Namespace, payloads: dict[str, list]) -> list[tuple]:
+    rows: list[tuple] = []
+    clients = [int(c) for c in args.clients.split(",")]
+    for inline in (True, False):
+        mode = "before (inline)" if inline else "after (queued)"
+        srv = Server(backend, tmp, inline=inline)
+        try:
+            key = {"Authorization": f"Bearer {srv.creds.api_key}"}
+            auth = (srv.creds.username, srv.creds.password)
+
+            def json_call(c: httpx.Client, i: int, srv=srv, key=key) -> bool:
+                body = dict(payloads["platform"][i % len(payloads["platform"])], report_id=f"bench-{srv.port}-{i}")
+                return c.post(srv.base + "/api/v1/reports", json=body, headers=key).status_code == 201
+
+            def ispws_call(c: httpx.Client, i: int, srv=srv, auth=auth) -> bool:
+                r = c.post(
+                    srv.base + "/ispws/submit",
+                    content=payloads["cybertip"][i % len(payloads["cybertip"])],
+                    auth=auth,
+                    headers={"content-type": "text/xml; charset=utf-8"},
+                )
+                if r.status_code != 200 or "<reportId>" not in r.text:
+                    return False
+                rid = r.text.split("<reportId>")[1].split("<")[0]
+                return c.post(srv.base + "/ispws/finish", data={"id": rid}, auth=auth).status_code == 200
+
+            for n in clients if not inline else clients[:1]:
+                panic: list[float] = []
+                stop = threading.Event()
+                presser = threading.Thread(target=press_panic, args=(srv, key, payloads["live"], stop, panic))
+                presser.start()
+                m = drive(n, args.seconds, json_call)
+                stop.set()
+                presser.join()
+                rows.append((backend, mode, f"JSON API, {n} clients", m))
+                rows.append((backend, mode, "  panic button during it", summary(panic, sum(panic))))
+            rows.append(
+                (backend, mode, f"CyberTipline, {clients[0]} clients", drive(clients[0], args.seconds, ispws_call))
+            )
+            if not inline:
+                rows.append((backend, mode, "analysis behind the door", drain(srv, args.drain_timeout)))
+        finally:
+            srv.stop()
+    return rows
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=10)
-    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--clients", default="8,32", help="client counts for the JSON API, comma-separated")
     ap.add_argument("--backends", default="sqlite,postgres")
-    ap.add_argument("--live-presses", type=int, default=300)
+    ap.add_argument("--drain-timeout", type=float, default=300)
     args = ap.parse_args()
 
     world = generate_world(seed=7, n_reports=600)
-    platform_payloads = [r.payload for r in world.reports if r.door == "platform"]
-    xml_docs = [r.payload.encode() for r in world.reports if r.door == "cybertip"]
-    live_payloads = [r.payload for r in world.reports if r.door == "live"]
-
+    payloads = {
+        "platform": [r.payload for r in world.reports if r.door == "platform"],
+        "cybertip": [r.payload.encode() for r in world.reports if r.door == "cybertip"],
+        "live": [r.payload for r in world.reports if r.door == "live"],
+    }
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for backend in args.backends.split(","):
-            srv = Server(backend, Path(tmp))
-            try:
-                key = {"Authorization": f"Bearer {srv.creds.api_key}"}
-                auth = (srv.creds.username, srv.creds.password)
-
-                def json_call(c: httpx.Client, i: int, srv=srv, key=key) -> bool:
-                    body = dict(platform_payloads[i % len(platform_payloads)], report_id=f"bench-{i}")
-                    return c.post(srv.base + "/api/v1/reports", json=body, headers=key).status_code == 201
-
-                def ispws_call(c: httpx.Client, i: int, srv=srv, auth=auth) -> bool:
-                    r = c.post(
-                        srv.base + "/ispws/submit",
-                        content=xml_docs[i % len(xml_docs)],
-                        auth=auth,
-                        headers={"content-type": "text/xml; charset=utf-8"},
-                    )
-                    if r.status_code != 200 or "<reportId>" not in r.text:
-                        return False
-                    rid = r.text.split("<reportId>")[1].split("<")[0]
-                    return c.post(srv.base + "/ispws/finish", data={"id": rid}, auth=auth).status_code == 200
-
-                rows.append((backend, "JSON API  POST /api/v1/reports", drive(args.clients, args.seconds, json_call)))
-                rows.append((backend, "CyberTipline submit+finish", drive(args.clients, args.seconds, ispws_call)))
-                lat = []
-                with httpx.Client(timeout=30) as c:
-                    for i in range(args.live_presses):
-                        body = dict(live_payloads[i % len(live_payloads)], stream_id=f"bench-live-{i}")
-                        t0 = time.perf_counter()
-                        r = c.post(srv.base + "/api/v1/live", json=body, headers=key)
-                        lat.append(time.perf_counter() - t0)
-                        assert r.status_code == 201, r.text
-                rows.append(
-                    (
-                        backend,
-                        "panic button (1 client)",
-                        {
-                            "n": len(lat),
-                            "per_s": len(lat) / sum(lat),
-                            "p50_ms": pct(lat, 50) * 1000,
-                            "p99_ms": pct(lat, 99) * 1000,
-                            "errors": 0,
-                            "mean_ms": statistics.mean(lat) * 1000,
-                        },
-                    )
-                )
-            finally:
-                srv.stop()
+            rows += run_backend(backend, Path(tmp), args, payloads)
 
     print(
-        f"\nintake on loopback, {args.clients} concurrent clients, {args.seconds:g} s per door "
+        f"\nintake on loopback, {args.seconds:g} s per door, panic button pressed 5/s during each JSON API run "
         f"(clients and server share {os.cpu_count()} cores)\n"
     )
-    print(f"{'backend':9} {'door':34} {'calls':>6} {'per s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
-    for backend, door, m in rows:
+    print(f"{'backend':9} {'mode':16} {'door':28} {'calls':>6} {'per s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
+    for backend, mode, door, m in rows:
+        if "drain_s" in m:
+            continue
         print(
-            f"{backend:9} {door:34} {m['n']:>6} {m['per_s']:>8.1f} {m['p50_ms']:>8.1f} {m['p99_ms']:>8.1f} "
+            f"{backend:9} {mode:16} {door:28} {m['n']:>6} {m['per_s']:>8.1f} {m['p50_ms']:>8.1f} {m['p99_ms']:>8.1f} "
             f"{m['errors']:>6}"
         )
-    print("\npanic button against its 50 ms goal (goal / measured p99; > 1 means within the goal):")
-    for backend, door, m in rows:
-        if door.startswith("panic"):
-            print(f"  {backend:9} p50 {m['p50_ms']:.1f} ms, p99 {m['p99_ms']:.1f} ms -> ratio {50 / m['p99_ms']:.1f}x")
+    print("\nanalysis behind the door (the server's worker thread; backlog drained after the doors stopped):")
+    for backend, _mode, _door, m in rows:
+        if "drain_s" in m:
+            print(
+                f"  {backend:9} drained {m['drained']} in {m['drain_s']:.1f} s ({m['left']} left): "
+                f"{m['per_cpu_s']:.1f} reports per CPU-second of the server; arrival to analysed p50 "
+                f"{m['a2a_p50_s']:.2f} s, p99 {m['a2a_p99_s']:.2f} s; panic presses p99 {m['live_a2a_p99_s']:.2f} s"
+            )
+    print("\nratios after/before (JSON API reports/s at the first client count):")
+    for backend in args.backends.split(","):
+        first = [m for b, mode, door, m in rows if b == backend and door.startswith("JSON API")]
+        if len(first) >= 2:
+            after, before = first[1]["per_s"], first[0]["per_s"]
+            print(f"  {backend:9} {after:.1f} / {before:.1f} = {after / before:.1f}x")
 
 
 if __name__ == "__main__":

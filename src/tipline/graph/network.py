@@ -87,15 +87,77 @@ def _rename(s: Session, old: int, new: int) -> None:
     )
 
 
-_GRAPH_LOCK = 7_462_302  # PostgreSQL advisory lock id of the network tables
+_GRAPH_LOCK = 7_462_302  # PostgreSQL advisory lock id of the network tables (the whole graph)
+NETWORK_LOCKS = 74_623  # key space (first int of pg_advisory_xact_lock(int, int)) of one network's lock
+ENTITY_LOCKS = 74_624  # key space of one entity's lock (an entity that is in no network yet)
+
+
+def _postgres(s: Session) -> bool:
+    return s.get_bind().dialect.name == "postgresql"
 
 
 def serialize(s: Session) -> None:
-    """Take the graph's write lock for the rest of this transaction. Network merges and limit refreshes
-    read, then write: two PostgreSQL transactions doing it at once would fork a network or insert the same
-    limit twice. (SQLite has one writer already; the lock is re-entrant within a transaction.)"""
-    if s.get_bind().dialect.name == "postgresql":
+    """Take the whole graph's lock, exclusively, for the rest of this transaction: limit refreshes, full
+    recomputes and relinks (splits) read, then write across networks. (SQLite has one writer already; the
+    lock is re-entrant within a transaction, and taken over a shared hold of the same transaction.)"""
+    if _postgres(s):
         s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _GRAPH_LOCK})
+        s.info["graph_lock"] = "exclusive"
+
+
+def share(s: Session) -> None:
+    """Take the whole graph's lock shared (per-report updates run beside each other, never beside a limit
+    refresh or a recompute); what each update touches is locked by :func:`lock_keys`."""
+    if _postgres(s) and not s.info.get("graph_lock"):
+        s.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": _GRAPH_LOCK})
+        s.info["graph_lock"] = "shared"
+
+
+def lock_keys(s: Session, space: int, ids: Iterable[int]) -> None:
+    """Lock networks (``NETWORK_LOCKS``) or entities (``ENTITY_LOCKS``) for the rest of the transaction, in
+    ascending order (two updates lock what they share in the same order)."""
+    keys = sorted(set(ids))
+    if keys and _postgres(s):
+        s.execute(
+            text(
+                "SELECT count(pg_advisory_xact_lock(:space, k)) "
+                "FROM (SELECT unnest(CAST(:keys AS int[])) AS k ORDER BY k) AS o"
+            ),
+            {"space": space, "keys": keys},
+        )
+
+
+def _locked_view(
+    s: Session, report_id: int, touched: set[int], linking: set[int]
+) -> tuple[dict[int, int], int | None, list[tuple[int, int | None]]]:
+    """Read what a per-report update works on (the touched entities' networks, the report's own, and the
+    reports and networks that name its linking entities that are in no network yet), holding the locks
+    of all of it: on PostgreSQL the reads are repeated after each new lock until nothing new appears (a
+    network renamed by another update meanwhile is seen under its new id)."""
+    locked: set[int] = set()
+    lock_keys(s, ENTITY_LOCKS, touched)
+    while True:
+        members = _entity_nids(s, touched)
+        r_nid = network_of_report(s, report_id)
+        fresh = sorted(e for e in linking if e not in members)
+        others: list[tuple[int, int | None]] = []
+        for part in chunks(fresh):
+            others += [
+                (rid, nid)
+                for rid, nid in s.execute(
+                    select(Mention.report_id, ReportNetwork.network_id)
+                    .outerjoin(ReportNetwork, ReportNetwork.report_id == Mention.report_id)
+                    .where(Mention.entity_id.in_(part), Mention.report_id != report_id, Mention.linkable.is_(True))
+                    .distinct()
+                ).all()
+            ]
+        want = set(members.values()) | {n for _r, n in others if n is not None}
+        if r_nid is not None:
+            want.add(r_nid)
+        if not _postgres(s) or want <= locked:
+            return members, r_nid, others
+        lock_keys(s, NETWORK_LOCKS, want - locked)
+        locked |= want
 
 
 def update_for_report(
@@ -106,12 +168,11 @@ def update_for_report(
     ``entity_ids``: what the report mentions now; ``removed_entity_ids``: what it mentioned before and no
     longer does. ``Entity.report_count`` must already be current (``analyse_report`` refreshes it first).
     """
-    serialize(s)
+    share(s)
     touched = set(entity_ids) | set(removed_entity_ids)
     info = entity_info(s, touched)
     linking = {e for e in entity_ids if e in info and guard.links(*info[e])}
-    members = _entity_nids(s, touched)
-    r_nid = network_of_report(s, report_id)
+    members, r_nid, others = _locked_view(s, report_id, touched, linking)
     split = any(e in members or (e in info and guard.links(*info[e])) for e in removed_entity_ids)
     split = split or any(e in members and e not in linking for e in entity_ids)
     if split:
@@ -124,20 +185,12 @@ def update_for_report(
         nids.add(r_nid)
     fresh = sorted(e for e in linking if e not in members)
     orphans: set[int] = set()
-    if fresh:
-        # a value that starts to link: the networks of the other reports naming it join too
-        for part in chunks(fresh):
-            rows = s.execute(
-                select(Mention.report_id, ReportNetwork.network_id)
-                .outerjoin(ReportNetwork, ReportNetwork.report_id == Mention.report_id)
-                .where(Mention.entity_id.in_(part), Mention.report_id != report_id, Mention.linkable.is_(True))
-                .distinct()
-            ).all()
-            for rid, nid in rows:
-                if nid is None:
-                    orphans.add(rid)  # analysed before the graph existed: see `tipline networks recompute`
-                else:
-                    nids.add(nid)
+    # a value that starts to link: the networks of the other reports naming it join too
+    for rid, nid in others:
+        if nid is None:
+            orphans.add(rid)  # analysed before the graph existed (or by a batch still open): relinked
+        else:
+            nids.add(nid)
     if fresh and _named_by_evidence(s, fresh):
         orphans.add(report_id)  # an evidence item may bridge to other networks: recompute around it
     if orphans:

@@ -151,12 +151,13 @@ def on_report_analysed(
     s: Session, settings: Settings, report_id: int, entity_ids: set[int], removed_entity_ids: set[int]
 ) -> int:
     """The incremental update the after-analysis hook makes (and the bench times): refresh the limits
-    when due, then bring this report's networks up to date. Returns its network id."""
-    net.serialize(s)
+    when due (under the whole graph's lock), then bring this report's networks up to date (locking only
+    what it touches, ``network.update_for_report``). Returns its network id."""
     pooled = s.get(DegreeLimit, POOLED)
     due = pooled is None or report_id >= int((pooled.details or {}).get("next_refresh_at_report", 0))
     if due and bool(getattr(settings, "graph_guard", True)):
-        refresh_limits_in(s, settings, at_report=report_id)
+        refresh_limits_in(s, settings, at_report=report_id)  # exclusive: taken before any shared hold
+    net.share(s)
     guard = load_guard(s, settings)
     return net.update_for_report(s, guard, report_id, set(entity_ids), set(removed_entity_ids))
 

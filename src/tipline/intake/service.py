@@ -757,8 +757,13 @@ def _strs(value: Any) -> list[str]:
 
 
 def refresh_entity_stats(s: Session, entity_ids: set[int], now: datetime) -> None:
+    """Recount the reports that mention each entity. On PostgreSQL the entity rows are locked first (in
+    id order), so the count is taken after any other transaction counting the same entity has committed
+    (two workers naming one new phone at once both count it right)."""
     if not entity_ids:
         return
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(select(Entity.id).where(Entity.id.in_(entity_ids)).order_by(Entity.id).with_for_update())
     counts = dict(
         s.execute(
             select(Mention.entity_id, func.count(func.distinct(Mention.report_id)))

@@ -90,10 +90,17 @@ def claim(s: Session, limit: int, skip: Collection[int] = ()) -> list[int]:
 class BatchResult:
     analysed: dict[int, int] = field(default_factory=dict)  # report id -> priority
     failed: list[int] = field(default_factory=list)
+    busy: list[int] = field(default_factory=list)  # deadlock with another worker: in the next batch
     rechecked: int = 0
 
     def __len__(self) -> int:
-        return len(self.analysed) + len(self.failed)
+        return len(self.analysed) + len(self.failed) + len(self.busy)
+
+
+def _conflict(e: BaseException) -> bool:
+    """A deadlock or serialization failure between two transactions (PostgreSQL SQLSTATE 40P01, 40001)."""
+    code = getattr(getattr(e, "orig", None), "sqlstate", None)
+    return code in ("40P01", "40001")
 
 
 def _one(s: Session, db: Database, rules: RuleSet, report_id: int, out: BatchResult) -> None:
@@ -102,9 +109,14 @@ def _one(s: Session, db: Database, rules: RuleSet, report_id: int, out: BatchRes
     try:
         with s.begin_nested():
             priority, recheck = service.analyse_in(s, db, rules, report_id)
-    except Exception:  # noqa: BLE001 - logged; the report stays waiting and is retried
-        log.exception("analysis of report %d failed; it will be retried", report_id)
-        out.failed.append(report_id)
+    except Exception as e:  # noqa: BLE001 - logged; the report stays waiting and is retried
+        s.info.pop("graph_lock", None)  # a lock taken inside the savepoint went with it
+        if _conflict(e):  # two workers waited on each other (PostgreSQL broke the cycle): the next batch
+            log.info("analysis of report %d met a concurrent one; it goes to the next batch", report_id)
+            out.busy.append(report_id)
+        else:
+            log.exception("analysis of report %d failed; it will be retried", report_id)
+            out.failed.append(report_id)
         return
     out.analysed[report_id] = priority
     for other in recheck:
@@ -113,6 +125,7 @@ def _one(s: Session, db: Database, rules: RuleSet, report_id: int, out: BatchRes
                 service.analyse_in(s, db, rules, other)
             out.rechecked += 1
         except Exception:  # noqa: BLE001 - the other report keeps its earlier analysis
+            s.info.pop("graph_lock", None)
             log.exception("re-analysis of report %d failed", other)
 
 
@@ -124,7 +137,7 @@ def analyse_batch(db: Database, *, limit: int = 32, budget_s: float = 0.05, skip
     started = time.perf_counter()
     with db.session() as s:
         while len(out) < limit and time.perf_counter() - started < budget_s:
-            ids = claim(s, min(CLAIM, limit - len(out)), {*skip, *out.analysed, *out.failed})
+            ids = claim(s, min(CLAIM, limit - len(out)), {*skip, *out.analysed, *out.failed, *out.busy})
             if not ids:
                 break
             for rid in ids:
