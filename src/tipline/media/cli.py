@@ -395,6 +395,111 @@ def match(
         raise typer.Exit(1)
 
 
+# ------------------------------------------------------------------------------------------ partners' hash lists
+# (``tipline.media.hashlists`` reads and writes them; the bank service stores them)
+
+FormatOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        help="tipline, te-signals, te-csv, plain, columns or ncmec-xml (default: detected from the first line).",
+    ),
+]
+KindOpt = Annotated[
+    str | None, typer.Option("--kind", help="md5, sha1, sha256 or pdq: the kind of a plain list's or column's hashes.")
+]
+
+
+@banks_app.command("import-list")
+def import_list(
+    name: Annotated[str, typer.Argument(help="Bank name (created if it does not exist).")],
+    file: Annotated[Path, typer.Argument(help="The hash list.", dir_okay=False)],
+    fmt: FormatOpt = None,
+    kind: KindOpt = None,
+    label: Annotated[str | None, typer.Option(help="Label of the new entries (default: the bank's).")] = None,
+    source: Annotated[str | None, typer.Option(help="The bank's source, when the bank is new (provenance).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be imported; store nothing.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Import a hash list as partners ship it: ThreatExchange signal lines or dataset CSV, plain MD5/SHA-1 lists,
+    CSVs with a hash column, NCMEC hash-sharing XML, or tipline's own CSV/JSON lines. A list with a bad line is
+    not imported at all. Each entry's note names the list it came from."""
+    from tipline.media import hashlists
+    from tipline.media.banks import BankError, BankImportError, create_bank, get_bank
+
+    if not file.is_file():
+        fail(f"{file} is not a file")
+    data = file.read_bytes()
+    try:
+        detected = fmt or hashlists.detect(data, file.name)
+        if dry_run:
+            if detected == "tipline":
+                fail("a tipline list is checked by `tipline banks import` itself; --dry-run reads partner formats")
+            parsed = hashlists.parse(data, fmt=detected, kind=kind, filename=file.name)
+            _show_preview(parsed.preview(), json_out)
+            return
+        db = database()
+        try:
+            get_bank(db, name)
+        except BankError:
+            create_bank(db, name, source=source or f"imported from {file.name}", default_label=label or LABEL_REVIEW)
+        result = hashlists.import_list(db, name, data, fmt=detected, kind=kind, filename=file.name, label=label)
+    except BankImportError as e:
+        for n, problem in e.errors:
+            err.print(f"line {n}: {problem}" if n > 0 else problem, highlight=False, markup=False)
+        fail(f"{e.total} of {e.lines} lines are not valid; nothing was imported")
+        return
+    except BankError as e:
+        fail(str(e))
+        return
+    if json_out:
+        print(json.dumps({"format": detected, **result.as_dict()}))
+    else:
+        out.print(
+            f"{result.added:,} hashes added to {name!r} from a {detected} list, {result.duplicates:,} already there"
+        )
+
+
+def _show_preview(preview: dict, json_out: bool) -> None:  # type: ignore[type-arg]
+    if json_out:
+        print(json.dumps(preview))
+        return
+    kinds = ", ".join(f"{k} {n:,}" for k, n in preview["by_kind"].items()) or "none"
+    out.print(f"{preview['format']} list: {preview['entries']:,} hashes would be imported ({kinds})", highlight=False)
+    for e in preview["first"]:
+        out.print(f"  {e['kind']} {e['hash']}", highlight=False)
+    for s in preview["skipped"][:10]:
+        out.print(f"  skipped: {s}", highlight=False)
+    for p in preview["problems"][:20]:
+        err.print(f"line {p['line']}: {p['problem']}", highlight=False, markup=False)
+    if preview["problems"]:
+        err.print(f"{len(preview['problems'])} bad line(s): the import would refuse this list", highlight=False)
+
+
+@banks_app.command("export-list")
+def export_list(
+    name: Annotated[str, typer.Argument(help="Bank name.")],
+    fmt: Annotated[str, typer.Option("--format", help="te-signals, te-csv, plain, columns or ncmec-xml.")],
+    kind: KindOpt = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help="File to write (default: standard output).")] = None,
+) -> None:
+    """Write a bank in a partner's format (what the format cannot carry is named on standard error)."""
+    from tipline.media import hashlists
+    from tipline.media.banks import BankError
+
+    try:
+        text, left = hashlists.export_list(database(), name, fmt, kind=kind)
+    except BankError as e:
+        fail(str(e))
+        return
+    if out_file is None:
+        print(text, end="")
+    else:
+        out_file.write_text(text, encoding="utf-8")
+    for line in left[:20]:
+        err.print(f"not written: {line}", highlight=False, markup=False)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``tipline banks …`` and ``tipline match`` to the command line."""
     app.add_typer(banks_app, name="banks")
