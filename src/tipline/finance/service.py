@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -60,14 +61,25 @@ class AlertView:
     reports: list[LinkedReport] = field(default_factory=list)
 
 
-def identifiers_of(alert: Alert) -> list[tuple[str, str, str]]:
+def identifiers_of(
+    alert: Alert, name_index: Callable[[str | None], str | None] | None = None
+) -> list[tuple[str, str, str]]:
     """``(kind, value, role)``: the account ids as they are, and every identifier tipline's extraction
-    finds in them and in the references (phones of mobile wallets, PayPal e-mails, IBANs, crypto wallets)."""
+    finds in them and in the references (phones of mobile wallets, PayPal e-mails, IBANs, crypto wallets);
+    with ``name_index`` (the keyring's), the sender's and beneficiaries' names as their keyed blind index
+    (kind ``name``, the same values a report's persons get): never the names themselves."""
     out: set[tuple[str, str, str]] = {("payment_account", alert.sender_id, "sender")}
     texts = [(alert.sender_id, "sender")]
+    names = [(alert.sender_name, "sender")]
     for b in alert.beneficiaries:
         out.add(("payment_account", b.beneficiary_id, "beneficiary"))
         texts.append((b.beneficiary_id.replace(":", " "), "beneficiary"))
+        names.append((b.name, "beneficiary"))
+    if name_index is not None:
+        for name, role in names:
+            index = name_index(name)
+            if index is not None:
+                out.add(("name", index, role))
     texts += [(r, "reference") for r in alert.references]
     for text, role in texts:
         for f in extract(text):
@@ -106,7 +118,7 @@ def save_alerts(db: Database, result: ScreenResult, actor: Principal | str = "cl
             row.updated_at = now
             s.flush()
             s.execute(delete(PaymentAlertIdentifier).where(PaymentAlertIdentifier.alert_id == row.id))
-            for kind, value, role in identifiers_of(a):
+            for kind, value, role in identifiers_of(a, db.keyring.name_index):
                 s.add(PaymentAlertIdentifier(alert_id=row.id, kind=kind, value=value[:512], role=role))
         record(s, actor, "finance.alerts.save", "finance_alerts", None, stored=len(by_sender), removed=removed)
     return len(by_sender), removed
@@ -200,7 +212,14 @@ def alerts_for_report(db: Database, report_id: int, *, viewer: Principal | str |
 
 
 def alerts_for_network(db: Database, network_id: int, *, viewer: Principal | str | None = None) -> list[AlertRow]:
-    q = select(EntityNetwork.entity_id).where(EntityNetwork.network_id == network_id)
+    """Alerts naming an identifier of the network, or a name (blind index) one of its reports gives."""
+    named = (
+        select(Mention.entity_id)
+        .join(ReportNetwork, ReportNetwork.report_id == Mention.report_id)
+        .join(Entity, Entity.id == Mention.entity_id)
+        .where(ReportNetwork.network_id == network_id, Entity.kind == "name")
+    )
+    q = select(EntityNetwork.entity_id).where(EntityNetwork.network_id == network_id).union(named)
     return _alerts_where(db, q, viewer, network=network_id)
 
 

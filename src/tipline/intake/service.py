@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -396,7 +396,9 @@ class _Found:
     linkable: bool = True  # False: an ambiguous reading nobody has confirmed
 
 
-def _entities_of(row: Report, followups: Iterable[FollowUp]) -> list[_Found]:
+def _entities_of(
+    row: Report, followups: Iterable[FollowUp], name_index: Callable[[str | None], str | None] | None = None
+) -> list[_Found]:
     out: list[_Found] = []
     hints = tuple(p.get("country") for p in row.persons or [] if p.get("country"))
     texts = [("text", row.text or "")] + [
@@ -422,6 +424,11 @@ def _entities_of(row: Report, followups: Iterable[FollowUp]) -> list[_Found]:
         out.extend(_answer_identifiers(row, "contact", raw))
     for pi, person in enumerate(row.persons or []):
         pcountry = person.get("country") or row.country
+        index = name_index(person.get("name")) if name_index is not None else None
+        if index is not None:
+            # the person's name as its keyed blind index (the name stays sealed in the report): it finds
+            # payment alerts that name the same person, but links no reports (names are not unique)
+            out.append(_Found("name", index, f"persons[{pi}].name", None, None, 1.0, linkable=False))
         for ii, ident in enumerate(person.get("identifiers", [])):
             kind, raw = ident.get("kind", ""), ident.get("value", "")
             where = f"persons[{pi}].identifiers[{ii}]"
@@ -692,7 +699,7 @@ def analyse_in(s: Session, db: Database, rules: RuleSet, report_id: int) -> tupl
     if row is None:
         raise NotFound(f"no report {report_id}")
     followups = list(s.scalars(select(FollowUp).where(FollowUp.report_id == report_id)))
-    found = _resolve_readings(s, row, _entities_of(row, followups))
+    found = _resolve_readings(s, row, _entities_of(row, followups, db.keyring.name_index))
     ids = upsert_entities(s, {(f.kind, f.value) for f in found}, now)
     old_entities = _replace_mentions(s, report_id, found, ids)
     # an ambiguous reading (see _resolve_readings) names its entity, but links nothing

@@ -21,7 +21,9 @@ as it is.
 
 Full-text search over sealed text uses a blind index: each word is replaced by an HMAC-SHA-256 of it
 under a separate index key, so the index finds exact words without holding them in clear. It cannot do
-prefix or fuzzy search; that is the price of keeping the text out of the index.
+prefix or fuzzy search; that is the price of keeping the text out of the index. Persons' names get a
+blind index of their own (:meth:`Keyring.name_index`, a key derived for names alone): an identifier kind
+``name`` that joins reports and payment alerts which name the same person, with the name itself sealed.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import threading
 import time
@@ -190,6 +193,30 @@ class Keyring:
 
     def blind(self, word: str) -> str:
         return hmac.new(self.index_key, fold(word).encode(), hashlib.sha256).hexdigest()[:20]
+
+    def name_index(self, name: str | None) -> str | None:
+        """The keyed blind index of a person's name (entity kind ``name``): HMAC-SHA-256 of
+        :func:`normal_name` under a key derived from the search-index key for names alone, so "María
+        REYES", "reyes, maria" and "Maria  Reyes" give one value and nobody without the key can test a
+        guess. ``None`` for a name too short to mean anything (one part, or under four letters)."""
+        normal = normal_name(name or "")
+        if normal is None:
+            return None
+        key = hmac.new(self.index_key, b"tipline name index v1", hashlib.sha256).digest()
+        return hmac.new(key, normal.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+_NAME_PARTS = re.compile(r"[^\W\d_]+", re.UNICODE)
+
+
+def normal_name(name: str) -> str | None:
+    """A name as the name index compares it: case and accents folded, punctuation and spacing dropped,
+    the parts sorted (so "Reyes, Maria" is "Maria Reyes"). ``None`` when fewer than two parts or four
+    letters are left: a single given name would link strangers."""
+    parts = sorted(_NAME_PARTS.findall(fold(name)))
+    if len(parts) < 2 or sum(len(p) for p in parts) < 4:
+        return None
+    return " ".join(parts)
 
 
 def fold(word: str) -> str:
