@@ -4,6 +4,11 @@ screened batch).
 
 ``payments/part-<batch>.parquet`` hold the normalised columns (:data:`PAYMENT_SCHEMA`);
 ``rejects/batch-<batch>.csv`` the rows an import refused, with their line and reason.
+
+These files are **not encrypted** (names, account ids and references in clear): DuckDB and Spark read them
+directly. They are protected by the data folder's permissions and the ``[finance]`` retention rule only;
+README ("Security") gives the risk and the ways to close it (Parquet modular encryption, or sealed name
+columns plus the keyed name index).
 """
 
 from __future__ import annotations
