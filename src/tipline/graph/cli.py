@@ -10,15 +10,43 @@ tipline cases list|show                        cases
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, Protocol, TypeVar
 
 import typer
 
-from tipline.cli.kit import database, err, fail, out, progress
+from tipline.clikit import database, err, fail, out, progress
 
 
 def _json(data: Any) -> None:
     print(json.dumps(data, ensure_ascii=False, default=str))
+
+
+class _View(Protocol):
+    def as_dict(self) -> dict[str, Any]: ...
+
+
+V = TypeVar("V", bound=_View)
+
+
+def _shown(load: Callable[[], V], json_out: bool) -> V | None:
+    """The view ``load`` reads (audited as the CLI's); None when it was printed as JSON (``--json``). A view
+    that is not there ends the command with its message."""
+    from tipline.errors import NotFound
+
+    try:
+        v = load()
+    except NotFound as e:
+        fail(str(e))
+    if json_out:
+        _json(v.as_dict())
+        return None
+    return v
+
+
+def _counts(label: str, key: str, rows: list[dict[str, Any]]) -> None:
+    """One line: ``label: value (count), ...``."""
+    out.print(f"{label}: " + ", ".join(f"{c[key]} ({c['count']})" for c in rows), highlight=False)
 
 
 networks_app = typer.Typer(
@@ -72,35 +100,29 @@ def networks_show(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show one network: reports, linking identifiers, excluded identifiers, countries, categories."""
-    from tipline.errors import NotFound
     from tipline.graph import service
 
-    try:
-        v = service.network_view(database(), network_id, viewer="cli")
-    except NotFound as e:
-        fail(str(e))
-        return
-    if json_out:
-        _json(v.as_dict())
+    v = _shown(lambda: service.network_view(database(), network_id, viewer="cli"), json_out)
+    if v is None:
         return
     out.print(
         f"network {v.id}: {v.report_count} reports, {v.entity_count} identifiers, "
         f"highest priority P{v.highest_priority}",
         highlight=False,
     )
-    out.print("countries: " + ", ".join(f"{c['country']} ({c['count']})" for c in v.countries), highlight=False)
-    out.print("categories: " + ", ".join(f"{c['category']} ({c['count']})" for c in v.categories), highlight=False)
+    _counts("countries", "country", v.countries)
+    _counts("categories", "category", v.categories)
     if v.first_at and v.last_at:
         out.print(f"active: {v.first_at:%Y-%m-%d} to {v.last_at:%Y-%m-%d}", highlight=False)
     out.print("reports: " + " ".join(f"#{r['id']}(P{r['priority']})" for r in v.reports), highlight=False)
     out.print("identifiers that link it:", highlight=False)
-    for e in v.entities:
-        out.print(f"  {e['kind']:10} {e['value']}  ({e['reports']} reports)", highlight=False, markup=False)
+    for ent in v.entities:
+        out.print(f"  {ent['kind']:10} {ent['value']}  ({ent['reports']} reports)", highlight=False, markup=False)
     if v.excluded:
         out.print("identifiers left out:", highlight=False)
-        for e in v.excluded:
+        for ent in v.excluded:
             out.print(
-                f"  {e['kind']:10} {e['value']}  ({e['reports']} reports): {e['reason']}",
+                f"  {ent['kind']:10} {ent['value']}  ({ent['reports']} reports): {ent['reason']}",
                 highlight=False,
                 markup=False,
             )
@@ -223,16 +245,10 @@ def cases_show(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show a case: reports, networks, countries, categories, timeline."""
-    from tipline.errors import NotFound
     from tipline.graph import cases
 
-    try:
-        v = cases.get_case(database(), case_id, viewer="cli")
-    except NotFound as e:
-        fail(str(e))
-        return
-    if json_out:
-        _json(v.as_dict())
+    v = _shown(lambda: cases.get_case(database(), case_id, viewer="cli"), json_out)
+    if v is None:
         return
     out.print(f"case #{v.id}: {v.title}", highlight=False, markup=False)
     out.print(
@@ -241,7 +257,7 @@ def cases_show(
     )
     out.print(f"reports: {' '.join('#' + str(r['id']) for r in v.reports)}", highlight=False)
     out.print(f"networks: {', '.join(str(n) for n in v.networks) or '-'}", highlight=False)
-    out.print("countries: " + ", ".join(f"{c['country']} ({c['count']})" for c in v.countries), highlight=False)
+    _counts("countries", "country", v.countries)
     out.print("timeline:", highlight=False)
     for ev in v.events:
         out.print(

@@ -2,7 +2,7 @@
 the account page (password, recovery codes, MFA off, own sessions).
 
 - **Sessions**: ``POST /login`` opens a server-side session (``accounts.open_session``); its cookie
-  ``tipline_session`` (``web.kit.SESSION_COOKIE``) is HttpOnly, SameSite=Strict, Path=/, and Secure when
+  ``tipline_session`` (``webkit.kit.SESSION_COOKIE``) is HttpOnly, SameSite=Strict, Path=/, and Secure when
   ``settings.session_cookie_secure``. The app's middleware turns it into ``request.state.user`` and
   ``request.state.csrf``.
 - **CSRF**: every form posts ``csrf_token``; the app-wide guard checks it before any handler runs.
@@ -22,8 +22,8 @@ from tipline.i18n import gettext_for, negotiate
 from tipline.i18n.templating import render
 from tipline.settings import Settings
 from tipline.store import Database
-from tipline.web.deps import get_settings
-from tipline.web.kit import (
+from tipline.webkit.deps import get_settings
+from tipline.webkit.kit import (
     SESSION_COOKIE,
     Db,
     PageDenied,
@@ -94,11 +94,27 @@ def login(
     return response
 
 
+def _back_to_login(next: str) -> RedirectResponse:
+    """No login is held at the code step: to the password form, keeping where to go after."""
+    return RedirectResponse("/login?next=" + quote(safe_next(next), safe=""), status_code=303)
+
+
+def _promoted(request: Request, db: Database, settings: Settings, response: Response) -> Response:
+    """``response``, with the login held at a step made a full session (a new cookie); to the login page
+    when that login is gone."""
+    try:
+        cookie, _csrf = accounts.promote_session(db, request.cookies.get(SESSION_COOKIE, ""))
+    except accounts.AccountError:
+        return RedirectResponse("/login", status_code=303)
+    _set_session_cookie(response, cookie, settings)
+    return response
+
+
 @router.get("/login/code", response_class=HTMLResponse)
 def login_code_form(request: Request, next: str = "/queue") -> Response:
     pending = _pending(request)
     if pending is None or pending.stage != "password":
-        return RedirectResponse("/login?next=" + quote(safe_next(next), safe=""), status_code=303)
+        return _back_to_login(next)
     return render(request, "staff/login_code.html", {"next": safe_next(next), "error": None}, no_store=True)
 
 
@@ -112,19 +128,13 @@ def login_code(
 ) -> Response:
     pending = _pending(request)
     if pending is None or pending.stage != "password":
-        return RedirectResponse("/login?next=" + quote(safe_next(next), safe=""), status_code=303)
+        return _back_to_login(next)
     code = clean_text(code).strip()[:64]
     if not code or not accounts.verify_second_factor(db, pending.user.id, code):
         _ = gettext_for(negotiate(request))
         ctx = {"next": safe_next(next), "error": _("Wrong or already used code. Wait for a new code and try again.")}
         return render(request, "staff/login_code.html", ctx, status_code=401, no_store=True)
-    try:
-        cookie, _csrf = accounts.promote_session(db, request.cookies.get(SESSION_COOKIE, ""))
-    except accounts.AccountError:
-        return RedirectResponse("/login", status_code=303)
-    response = RedirectResponse(safe_next(next), status_code=303)
-    _set_session_cookie(response, cookie, settings)
-    return response
+    return _promoted(request, db, settings, RedirectResponse(safe_next(next), status_code=303))
 
 
 @router.post("/logout")
@@ -186,14 +196,21 @@ def _enrol_page(
     return render(request, "staff/mfa_enrol.html", ctx, status_code=status_code, no_store=True)
 
 
+def _already_enrolled(request: Request, db: Database) -> Response:
+    """A second factor is in force already (enrolled in another tab): nothing to confirm. A login held at
+    the enrolment step ends and starts again (the next login asks for the code); a signed-in user goes
+    back to the account page."""
+    if _pending(request) is None:
+        return RedirectResponse("/account", status_code=303)
+    accounts.close_session(db, request.cookies.get(SESSION_COOKIE, ""))
+    return RedirectResponse("/login", status_code=303)
+
+
 @router.get("/account/mfa/enrol", response_class=HTMLResponse)
 def mfa_enrol_form(request: Request, db: Db, next: str = "/queue") -> Response:
     user = _enrolling_user(request)
     if accounts.mfa_enabled(db, user.id):
-        if _pending(request) is not None:  # see mfa_enrol: this login starts again
-            accounts.close_session(db, request.cookies.get(SESSION_COOKIE, ""))
-            return RedirectResponse("/login", status_code=303)
-        return RedirectResponse("/account", status_code=303)
+        return _already_enrolled(request, db)
     return _enrol_page(request, db, user, next)
 
 
@@ -207,12 +224,7 @@ def mfa_enrol(
 ) -> Response:
     user = _enrolling_user(request)
     if accounts.mfa_enabled(db, user.id):
-        # a second factor is in force already (enrolled in another tab): nothing to confirm; a login held
-        # at the enrolment step ends and starts again, and the next login asks for the code
-        if _pending(request) is None:
-            return RedirectResponse("/account", status_code=303)
-        accounts.close_session(db, request.cookies.get(SESSION_COOKIE, ""))
-        return RedirectResponse("/login", status_code=303)
+        return _already_enrolled(request, db)
     codes = accounts.confirm_enrolment(db, user.id, clean_text(code).strip()[:64])
     if codes is None:
         _ = gettext_for(negotiate(request))
@@ -222,11 +234,7 @@ def mfa_enrol(
         request, "staff/recovery_codes.html", {"codes": codes, "next": safe_next(next), "enrolled": True}, no_store=True
     )
     if _pending(request) is not None:
-        try:
-            cookie, _csrf = accounts.promote_session(db, request.cookies.get(SESSION_COOKIE, ""))
-        except accounts.AccountError:
-            return RedirectResponse("/login", status_code=303)
-        _set_session_cookie(response, cookie, settings)
+        return _promoted(request, db, settings, response)
     return response
 
 
