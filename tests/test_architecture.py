@@ -107,3 +107,40 @@ def test_no_test_module_imports_another():
             wrong += [f"{path.name}:{node.lineno} imports {n}" for n in names if n.split(".")[0] in test_modules]
     assert "test_architecture" in test_modules and len(test_modules) > 40
     assert not wrong, "\n".join(wrong)
+
+
+def test_no_import_cycle_between_top_level_packages():
+    """The packages and modules right under ``tipline`` import each other in one direction only (imports
+    inside functions count; those made only for type checking do not). The import-linter contracts say the
+    same with the layers; this test names the cycle when there is one."""
+    import grimp
+
+    graph = grimp.build_graph("tipline", exclude_type_checking_imports=True)
+
+    def top(module: str) -> str:
+        return module.split(".")[1] if module.count(".") else module
+
+    edges: dict[str, set[str]] = {}
+    why: dict[tuple[str, str], str] = {}  # one import that makes each edge
+    for importer in sorted(graph.modules):
+        for imported in graph.find_modules_directly_imported_by(importer):
+            a, b = top(importer), top(imported)
+            if a != b and "tipline" not in (a, b):
+                edges.setdefault(a, set()).add(b)
+                why.setdefault((a, b), f"{importer} -> {imported}")
+    assert len(edges) > 20 and "webkit" in edges["media"] and "clikit" in edges["accounts"]
+    done: set[str] = set()
+
+    def visit(node: str, path: list[str]) -> None:
+        if node in path:
+            cycle = [*path[path.index(node) :], node]
+            steps = [why[(a, b)] for a, b in zip(cycle, cycle[1:], strict=False)]
+            raise AssertionError("import cycle between top-level packages:\n" + "\n".join(steps))
+        if node in done:
+            return
+        for nxt in sorted(edges.get(node, ())):
+            visit(nxt, [*path, node])
+        done.add(node)
+
+    for node in sorted(edges):
+        visit(node, [])

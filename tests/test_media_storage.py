@@ -30,8 +30,8 @@ from helpers import (
 from helpers import submit_cybertip as submit
 from tipline.accounts import service as accounts
 from tipline.capabilities import open_database
+from tipline.crypto import new_master_key_file
 from tipline.media import hashing, storage
-from tipline.protect.crypto import new_master_key_file
 from tipline.settings import Settings
 from tipline.store.models import Attachment, AuditEvent
 from tipline.synth import images as synth

@@ -7,8 +7,8 @@ import threading
 
 from sqlalchemy import select, text, update
 
+from tipline import audit
 from tipline.accounts import service as accounts
-from tipline.protect import audit
 from tipline.store.models import AuditEvent
 
 

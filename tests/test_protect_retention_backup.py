@@ -12,10 +12,11 @@ import pytest
 from sqlalchemy import func, select, update
 
 from helpers import bearer
+from tipline import audit
 from tipline.capabilities import open_database
 from tipline.intake import service as intake
 from tipline.intake.schemas import ContactIn, PublicReportIn
-from tipline.protect import audit, backup, retention
+from tipline.protect import backup, retention
 from tipline.settings import Settings
 from tipline.store.models import Entity, FollowUp, Mention, Report
 
@@ -144,7 +145,7 @@ def test_backup_is_refused_when_altered_or_truncated_or_without_key(db, tmp_path
     other = open_database(
         Settings(data_dir=tmp_path / "other", database_url=settings.database_url, master_key="33" * 32)
     )
-    from tipline.protect.crypto import KeyError_
+    from tipline.crypto import KeyError_
 
     with pytest.raises(KeyError_):
         backup.restore(other, path, force=True)

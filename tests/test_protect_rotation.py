@@ -19,10 +19,10 @@ from sqlalchemy import LargeBinary, select, type_coerce
 from helpers import PASSWORD, free_port
 from tipline.accounts import service as accounts
 from tipline.capabilities import CAPABILITIES, open_database
+from tipline.crypto import KeyError_
 from tipline.intake.schemas import ReportIn, Source
 from tipline.intake.service import submit_report
 from tipline.protect import keys as keyrot
-from tipline.protect.crypto import KeyError_
 from tipline.settings import Settings
 from tipline.store import Database
 from tipline.store.models import Report
@@ -116,7 +116,7 @@ def test_retire_refuses_while_a_value_is_under_a_key_not_configured(settings, db
     refused = r"\d+ value\(s\) or media file\(s\) under .* could not be re-wrapped"
     with pytest.raises(keyrot.RetireRefused, match=refused):
         keyrot.rotate(db, retire=True, wait_s=0.2)
-    from tipline.protect.crypto import key_id
+    from tipline.crypto import key_id
 
     assert key_id(bytes.fromhex("ab" * 32)) in keyrot.usage(db)  # left as it was, to be dealt with
     _, retired = keyrot.key_state(db)

@@ -156,7 +156,7 @@ def test_every_sealed_value_is_bound_to_its_row_and_column(db):  # type: ignore[
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from tipline.protect.crypto import MovedValueError
+    from tipline.crypto import MovedValueError
 
     cells = _world(db)
     every = [(t, c, r) for (t, c), rows in cells.items() for r in rows]

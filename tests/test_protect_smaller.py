@@ -17,8 +17,8 @@ from helpers import (
     form_token,
     login_page,
 )
+from tipline import audit
 from tipline.accounts import service as accounts
-from tipline.protect import audit
 from tipline.store.models import AuditEvent
 from tipline.web.app import SESSION_COOKIE
 

@@ -109,10 +109,21 @@ QueueFilter = Callable[[str], "ColumnElement[bool]"]
 
 
 @dataclass(frozen=True)
+class SealedFiles:
+    """Files a capability keeps sealed outside the database (media: uploaded files), for key rotation."""
+
+    #: re-wrap every file's data key under the active master key; how many files changed
+    rewrap: Callable[[Database], int]
+    #: how many files each master key (by id) wraps
+    key_usage: Callable[[Database], Mapping[str, int]]
+
+
+@dataclass(frozen=True)
 class Capability:
     """One capability's contributions. Read by:
 
-    - ``models``: ``tipline.all_models`` (whole-schema tools: key rotation, retention, backups);
+    - ``models``: ``tipline.all_models`` (the whole schema, for tests and tools) and key rotation
+      (``tipline.protect.keys.sealed_columns``);
     - ``routers``: ``tipline.web.app.create_app`` (API routes under /api/v1 and staff pages);
     - ``cli``: ``tipline.cli.main`` (``register(app)`` adds the capability's commands to ``tipline``);
     - ``before_score`` / ``after_analysis``: ``tipline.intake.service.analyse_report``;
@@ -124,7 +135,9 @@ class Capability:
       route must still enforce its exact limit);
     - ``queue_filters``: ``tipline.reports.service.queue``;
     - ``on_start``: ``create_app``, once, with the app's database (load in-memory state before serving);
-    - ``doors``: the ways reports come in that the capability adds (``tipline.capabilities.doors()``).
+    - ``doors``: the ways reports come in that the capability adds (``tipline.capabilities.doors()``);
+    - ``sealed_files``: files it keeps sealed outside the database (``tipline.protect.keys``: rotation
+      re-wraps them, ``--retire`` counts them).
     """
 
     name: str
@@ -143,6 +156,7 @@ class Capability:
     queue_filters: Mapping[str, QueueFilter] = field(default_factory=dict)
     on_start: Callable[[Database], None] | None = None
     doors: tuple[Door, ...] = ()
+    sealed_files: SealedFiles | None = None
 
 
 __all__ = [
@@ -157,6 +171,7 @@ __all__ = [
     "QueueFilter",
     "RetentionStep",
     "RuleKind",
+    "SealedFiles",
     "check",
     "rule_kinds",
 ]

@@ -69,16 +69,18 @@ def load_demo(
         task = prog.add_task("loading demo reports", total=len(world.reports))
         for r in world.reports:
             pid, pname = platform_ids.get(r.platform or "", (None, None))
+            payload = r.payload
             if r.door == "public":
-                intake.submit_report(db, PublicReportIn(**r.payload).to_report())
+                intake.submit_report(db, PublicReportIn.model_validate(payload).to_report())
             elif r.door == "platform":
                 assert pid is not None
-                intake.submit_report(db, PlatformReportIn(**r.payload).to_report(pid))
+                intake.submit_report(db, PlatformReportIn.model_validate(payload).to_report(pid))
             elif r.door == "live":
                 assert pid is not None and pname is not None
-                intake.submit_report(db, LiveIn(**r.payload).to_report(pid, pname))
+                intake.submit_report(db, LiveIn.model_validate(payload).to_report(pid, pname))
             elif r.door == "cybertip":
-                rep = parse_report(r.payload.encode() if isinstance(r.payload, str) else r.payload)
+                assert isinstance(payload, str)
+                rep = parse_report(payload.encode())
                 rep = rep.model_copy(update={"platform_id": pid})
                 res = intake.submit_report(db, rep)
                 intake.finish_submission(db, res.report_id, platform_id=pid)

@@ -12,7 +12,7 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Add the commands to ``tipline users`` and a new ``tipline sessions`` group."""
-    from tipline.cli.kit import group
+    from tipline.clikit import group
 
     users_app, tokens_app = group(app, "users"), group(app, "tokens")
     tokens_app.command("list")(tokens_list)
@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
 def users_unlock(name: Annotated[str, typer.Argument(help="The locked user.")]) -> None:
     """Lift the lockout of a user (locked after too many wrong passwords or codes)."""
     from tipline.accounts import service as accounts
-    from tipline.cli.kit import database, fail, out
+    from tipline.clikit import database, fail, out
 
     try:
         was = accounts.unlock_user(database(), name)
@@ -53,7 +53,7 @@ def users_reset_mfa(name: Annotated[str, typer.Argument(help="The user who lost 
     """Forget a user's second factor and recovery codes and end their sessions. A user whose role needs
     MFA sets it up again at the next login. Check who is asking before you do this."""
     from tipline.accounts import service as accounts
-    from tipline.cli.kit import database, fail, out
+    from tipline.clikit import database, fail, out
 
     try:
         accounts.reset_mfa(database(), name)
@@ -66,7 +66,7 @@ def users_reset_mfa(name: Annotated[str, typer.Argument(help="The user who lost 
 def users_revoke_sessions(name: Annotated[str, typer.Argument(help="The user to log out everywhere.")]) -> None:
     """End every session of a user."""
     from tipline.accounts import service as accounts
-    from tipline.cli.kit import database, fail, out
+    from tipline.clikit import database, fail, out
 
     try:
         n = accounts.revoke_user_sessions(database(), name)
@@ -85,7 +85,7 @@ def sessions_list(
     from rich.table import Table
 
     from tipline.accounts import service as accounts
-    from tipline.cli.kit import database, fail, out
+    from tipline.clikit import database, fail, out
 
     db = database()
     user_id = None
@@ -121,7 +121,7 @@ def sessions_list(
 def sessions_revoke(session: Annotated[str, typer.Argument(help="Session id (or its first characters).")]) -> None:
     """End one session (the person is logged out at their next click)."""
     from tipline.accounts import service as accounts
-    from tipline.cli.kit import database, fail, out
+    from tipline.clikit import database, fail, out
 
     if not accounts.revoke_session(database(), session):
         fail(f"no live session starts with {session!r} (or several do: give more characters)")
@@ -145,7 +145,7 @@ def tokens_list(
     from rich.table import Table
 
     from tipline.accounts import service as accounts
-    from tipline.cli.kit import database, fail, out
+    from tipline.clikit import database, fail, out
 
     db = database()
     user_id = None
@@ -183,7 +183,7 @@ def tokens_list(
 def tokens_revoke(token_id: Annotated[int, typer.Argument(help="The token's id (see `tipline tokens list`).")]) -> None:
     """Revoke a staff API token: it stops working at once, for good."""
     from tipline.accounts import service as accounts
-    from tipline.cli.kit import database, fail, out
+    from tipline.clikit import database, fail, out
 
     if not accounts.revoke_token(database(), token_id):
         fail(f"no live token with id {token_id} (see `tipline tokens list --all`)")
@@ -201,7 +201,7 @@ def platforms_list(json_out: Annotated[bool, typer.Option("--json", help="Print 
     from rich.table import Table
 
     from tipline.accounts import service as accounts
-    from tipline.cli.kit import database, out
+    from tipline.clikit import database, out
 
     rows = accounts.platform_rows(database())
     if json_out:
@@ -223,7 +223,7 @@ def platforms_list(json_out: Annotated[bool, typer.Option("--json", help="Print 
 
 def _set(name: str, active: bool, only: str | None) -> None:
     from tipline.accounts import service as accounts
-    from tipline.cli.kit import database, fail, out
+    from tipline.clikit import database, fail, out
 
     try:
         accounts.set_platform_credentials(database(), name, active, which=only)
@@ -259,7 +259,7 @@ def platforms_rotate(
     """New secrets for a platform (a new API key; a new CyberTipline password, same username): the old
     ones stop working at once. Shown once: only digests are stored."""
     from tipline.accounts import service as accounts
-    from tipline.cli.kit import database, fail, out
+    from tipline.clikit import database, fail, out
 
     try:
         new = accounts.rotate_platform_credentials(database(), name, which=only)

@@ -106,7 +106,7 @@ def record(
 ) -> None:
     """Append an audit event to the hash chain, in the caller's transaction (so the event and the action
     commit together, or neither does). ``details`` must never carry reporter contact data or report text."""
-    from tipline.protect.audit import append
+    from tipline.audit import append
 
     user = isinstance(actor, Principal) and actor.kind == "user"
     append(

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from tipline.cli.kit import database, err, fail, out, progress
+from tipline.clikit import database, err, fail, out, progress
 
 ads_app = typer.Typer(
     help="Classified ads: import them as evidence, find the template behind many ads, follow them across cities.",

@@ -20,6 +20,7 @@ from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from tipline.accounts.service import Principal, record
+from tipline.crypto import keyring_for
 from tipline.errors import NotFound
 from tipline.evidence.models import EvidenceItem, EvidenceMention
 from tipline.evidence.service import EvidenceIn, add_item
@@ -29,7 +30,6 @@ from tipline.graph import network as net
 from tipline.graph.guard import GuardError
 from tipline.graph.models import CorrelationExclusion
 from tipline.graph.service import add_exclusion, guard_for
-from tipline.protect.crypto import keyring_for
 from tipline.store import Database
 from tipline.store.models import Entity, Mention
 

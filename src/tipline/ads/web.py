@@ -27,8 +27,8 @@ from tipline.ads.parse import AdIn, BadLine, _why
 from tipline.errors import NotFound
 from tipline.i18n.templating import render
 from tipline.store import Database
-from tipline.web import kit
-from tipline.web.deps import bearer_platform, get_db, staff
+from tipline.webkit import kit
+from tipline.webkit.deps import bearer_platform, get_db, staff
 
 MAX_ID = 2**31 - 1
 MAX_ADS_PER_CALL = 1000

@@ -1,7 +1,7 @@
 """The ``tipline`` command line: a thin layer over the same services as the web app.
 
 The commands live in ``tipline.cli.main`` (imported when the command runs, so that a capability's ``cli.py``
-can import the shared helpers of ``tipline.cli.kit`` without importing every other command first)."""
+can import the shared helpers of ``tipline.clikit`` without importing every other command first)."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from rich.table import Table
 from tipline import __version__
 from tipline.accounts import service as accounts
 from tipline.capabilities import CAPABILITIES, rule_kinds
-from tipline.cli.kit import configure, database, err, fail, out, progress, safe_url, settings
+from tipline.clikit import configure, database, err, fail, out, progress, safe_url, settings
 from tipline.settings import Settings
 
 app = typer.Typer(
@@ -362,7 +362,7 @@ def audit_verify(
     """Check the audit chain; name the first altered, inserted or missing event. With --head, also check
     that heads exported earlier are still in the chain (catches a rewrite of the whole chain). Exits 1 on
     any problem."""
-    from tipline.protect import audit
+    from tipline import audit
 
     heads = []
     for h in head or []:
@@ -401,7 +401,7 @@ def audit_head(
 ) -> None:
     """Sign the newest event's hash (Ed25519; the key stays in the data folder) and print it as JSON, to be
     kept where the hotline cannot change it."""
-    from tipline.protect import audit
+    from tipline import audit
 
     head = audit.sign_head(database())
     doc = json.dumps(head, indent=2)
@@ -468,9 +468,9 @@ def restore(
 ) -> None:
     """Replace the database and stored media with a backup's. Stop the server first. The master key that
     was current when the backup was made must be configured."""
+    from tipline.crypto import KeyError_
     from tipline.protect.backup import BackupError
     from tipline.protect.backup import restore as run
-    from tipline.protect.crypto import KeyError_
 
     try:
         header = run(database(), path, force=force)

@@ -37,9 +37,10 @@ from tipline.cybertip.parse import XSD_PATH, CybertipError, parse_file_details, 
 from tipline.errors import Conflict, NotFound
 from tipline.intake import service as intake
 from tipline.intake.schemas import FileIn
+from tipline.media import files
 from tipline.store import StoreError
-from tipline.web import kit
-from tipline.web.deps import BASIC, basic_platform, get_db, get_settings
+from tipline.webkit import kit
+from tipline.webkit.deps import BASIC, basic_platform, get_db, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -350,7 +351,7 @@ async def upload(request: Request) -> Response:
         file = FileIn(filename=_filename(part.filename), media_type=media_type)
         try:
             file_id = await run_in_threadpool(
-                lambda: intake.add_attachment(db, report_id, file, data, platform_id=platform.id, open_only=True)
+                lambda: files.add_file(db, report_id, file, data, platform_id=platform.id, open_only=True)
             )
         except (NotFound, Conflict) as e:
             raise _refusal_for(e, report_id) from None

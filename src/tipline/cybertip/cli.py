@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tipline.cli.kit import database, out
+from tipline.clikit import database, out
 
 cybertip_app = typer.Typer(help="The CyberTipline door's submissions.", no_args_is_help=True)
 

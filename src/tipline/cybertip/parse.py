@@ -335,10 +335,11 @@ def parse_report(xml: bytes, *, max_bytes: int = 2_000_000, esp_name: str | None
     try:
         return report_from_dict(doc if isinstance(doc, dict) else {}, esp_name=esp_name)
     except ValidationError as e:  # a value the intake shape refuses and the mapper did not foresee
-        first = e.errors()[0] if e.errors() else {}
-        where = ".".join(str(x) for x in first.get("loc", ()))
+        errors = e.errors()
+        where = ".".join(str(x) for x in errors[0]["loc"]) if errors else ""
+        msg = errors[0]["msg"] if errors else None
         raise CybertipError(
-            Code.VALIDATION_FAILED, f"the report has a value tipline cannot take ({where}: {first.get('msg')})"
+            Code.VALIDATION_FAILED, f"the report has a value tipline cannot take ({where}: {msg})"
         ) from None
     except Exception:  # pragma: no cover - a bug in the mapping must not look like a crash to the client
         log.exception("mapping a schema-valid CyberTipline report failed")

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from tipline.cli.kit import database, err, fail, out, progress
+from tipline.clikit import database, err, fail, out, progress
 from tipline.evidence import service
 from tipline.intake.service import NotFound
 

@@ -14,7 +14,7 @@ from tipline.evidence import service
 from tipline.evidence.service import EvidenceIn, EvidenceOut
 from tipline.intake.service import NotFound
 from tipline.store import Database
-from tipline.web.deps import get_db, staff
+from tipline.webkit.deps import get_db, staff
 
 MAX_ID = 2**31 - 1
 router = APIRouter(prefix="/api/v1", tags=["evidence"])

@@ -241,8 +241,8 @@ def normalise(kind: str, raw: str, *, country: str | None = None) -> str | None:
     if kind == "btc":
         return normalise_btc(s)
     if kind == "eth":
-        r = eth_check(s)
-        return r[0] if r else None
+        eth = eth_check(s)
+        return eth[0] if eth else None
     if kind == "xmr":
         return s if is_xmr(s) else None
     if kind == "trx":

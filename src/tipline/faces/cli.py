@@ -20,7 +20,7 @@ from typing import Annotated
 import typer
 
 from tipline.accounts.service import Principal, Role
-from tipline.cli.kit import database, fail, out
+from tipline.clikit import database, fail, out
 
 faces_app = typer.Typer(
     help="Face search for victim identification (off unless TIPLINE_FACES_ENABLED=true): galleries of known "

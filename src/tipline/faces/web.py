@@ -25,8 +25,8 @@ from starlette.datastructures import UploadFile as StarletteUpload
 from tipline.accounts.service import Principal
 from tipline.errors import NotFound
 from tipline.faces import groups, service
-from tipline.web import kit
-from tipline.web.deps import get_db, staff
+from tipline.webkit import kit
+from tipline.webkit.deps import get_db, staff
 
 router = APIRouter(prefix="/api/v1/faces", tags=["faces"])
 MULTIPART_SLACK = 64 * 1024

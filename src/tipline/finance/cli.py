@@ -32,14 +32,14 @@ AsOfOpt = Annotated[
 
 
 def _store():  # type: ignore[no-untyped-def]
-    from tipline.cli.kit import settings
+    from tipline.clikit import settings
     from tipline.finance.store import FinanceStore
 
     return FinanceStore.in_data_dir(settings().ensure_data_dir())
 
 
 def _rules(path: Path | None):  # type: ignore[no-untyped-def]
-    from tipline.cli.kit import fail
+    from tipline.clikit import fail
     from tipline.finance.rules import RulesError, load_rules
 
     env = os.environ.get("TIPLINE_FINANCE_RULES")
@@ -51,7 +51,7 @@ def _rules(path: Path | None):  # type: ignore[no-untyped-def]
 
 
 def _as_of(value: str | None) -> int | None:
-    from tipline.cli.kit import fail
+    from tipline.clikit import fail
 
     if value is None:
         return None
@@ -64,7 +64,7 @@ def _as_of(value: str | None) -> int | None:
 
 
 def _connect(engine: str):  # type: ignore[no-untyped-def]
-    from tipline.cli.kit import fail
+    from tipline.clikit import fail
     from tipline.finance.screen import ScreenError, connect
 
     try:
@@ -92,7 +92,7 @@ def import_(
 
     from rich.progress import TaskID
 
-    from tipline.cli.kit import err, fail, out, progress
+    from tipline.clikit import err, fail, out, progress
     from tipline.finance.importer import PaymentImportError, import_payments
 
     store = _store()
@@ -150,7 +150,7 @@ def screen_(
     kept in the database (see /finance/alerts), replacing earlier alerts of the senders screened."""
     from rich.table import Table
 
-    from tipline.cli.kit import err, fail, out
+    from tipline.clikit import err, fail, out
     from tipline.finance.screen import ScreenError, screen
 
     rs = _rules(rules)
@@ -161,7 +161,7 @@ def screen_(
     except ScreenError as e:
         fail(str(e))
         return
-    from tipline.cli.kit import database
+    from tipline.clikit import database
     from tipline.finance.service import record_screen_output, save_alerts
 
     db = database()
@@ -193,7 +193,7 @@ def backtest_(
     """Precision and recall of every rule and of the alert logic on labelled senders."""
     from rich.table import Table
 
-    from tipline.cli.kit import fail, out
+    from tipline.clikit import fail, out
     from tipline.finance.backtest import LabelsError, backtest, read_labels
     from tipline.finance.screen import ScreenError
 

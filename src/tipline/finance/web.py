@@ -27,8 +27,8 @@ from tipline.finance.store import FinanceStore
 from tipline.i18n.templating import render
 from tipline.settings import Settings
 from tipline.store import Database
-from tipline.web import kit
-from tipline.web.deps import get_db, get_settings, staff
+from tipline.webkit import kit
+from tipline.webkit.deps import get_db, get_settings, staff
 
 router = APIRouter()
 api = APIRouter(prefix="/api/v1", tags=["finance"])

@@ -29,8 +29,8 @@ from tipline.graph.guard import GuardError
 from tipline.i18n.templating import render
 from tipline.reports import service as reports
 from tipline.store import Database
-from tipline.web import kit
-from tipline.web.deps import get_db, require, staff
+from tipline.webkit import kit
+from tipline.webkit.deps import get_db, require, staff
 
 router = APIRouter()
 api = APIRouter(prefix="/api/v1", tags=["graph"])

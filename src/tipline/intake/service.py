@@ -186,82 +186,53 @@ def check_open_submission(db: Database, report_id: int, *, platform_id: int | No
         _must_be_open(_own_report(s, report_id, platform_id))
 
 
+def _files_allowed(s: Session, report_id: int, platform_id: int | None, open_only: bool) -> bool:
+    """Whether a file may be added now, and whether the report is then analysed again (a finished report of
+    the JSON API or the panic button); raises :class:`SubmissionClosed` when no file may be added."""
+    row = _own_report(s, report_id, platform_id)
+    if row.submission_state == "open":
+        return False
+    later = row.source in (Source.PLATFORM.value, Source.LIVE.value)
+    if row.submission_state == "complete" and later and not open_only:
+        return True
+    state = _STATE_WORDS[row.submission_state]
+    raise SubmissionClosed(
+        report_id, row.submission_state, f"report {report_id} is {state}: files are added before finish"
+    )
+
+
+def check_file_allowed(db: Database, report_id: int, *, platform_id: int | None, open_only: bool = False) -> None:
+    """Refuse early (before slow hashing) a file the report cannot take: :class:`NotFound` (not this
+    platform's report) or :class:`SubmissionClosed`."""
+    with db.reader() as s:
+        _files_allowed(s, report_id, platform_id, open_only)
+
+
 def add_attachment(
     db: Database,
     report_id: int,
     file: FileIn,
-    data: bytes | None,
     *,
+    uploaded: bool,
+    stored_path: str | None,
     platform_id: int | None,
     open_only: bool = False,
 ) -> int:
-    """Attach a file to an open CyberTipline submission, or to a finished report of the JSON API or the panic
-    button (which is then analysed again, so the new file's hashes are matched). ``open_only`` (the
-    CyberTipline door): only to an open submission, else :class:`SubmissionClosed`.
-
-    With the bytes, every hash is computed here (``tipline.media.hashing``): MD5, SHA-1, SHA-256; PDQ for an
-    image (quality in ``details["pdq_quality"]``); vPDQ of every frame of a video (``details["vpdq"]``, a
-    list of ``{"pdq", "quality", "frame", "ts"}``). The media type is the sniffed one (the client's claim
-    stays in ``details["claimed_media_type"]`` when it differs, and is used only when nothing was
-    recognised). A damaged picture keeps its exact hashes and says why in ``details["hash_error"]``. The
-    bytes are then kept encrypted or dropped (``settings.media_mode``, ``tipline.media.storage``). Hashing
-    runs before the write transaction, which on SQLite would otherwise hold the one writer lock for as long
-    as a video takes to decode."""
-    from tipline.media import hashing, storage
-
-    def reanalyse_after(s: Session) -> bool:
-        row = _own_report(s, report_id, platform_id)
-        if row.submission_state == "open":
-            return False
-        later = row.source in (Source.PLATFORM.value, Source.LIVE.value)
-        if row.submission_state == "complete" and later and not open_only:
-            return True
-        state = _STATE_WORDS[row.submission_state]
-        raise SubmissionClosed(
-            report_id, row.submission_state, f"report {report_id} is {state}: files are added before finish"
-        )
-
-    stored: str | None = None
-    if data is not None:
-        with db.reader() as s:
-            reanalyse_after(s)  # refuse early, before the (possibly slow) hashing
-        # decoded in a limited child process; a file over a limit keeps its exact hashes, and hash_error says
-        # which limit (the report and the file are stored all the same)
-        limits = hashing.MediaLimits.from_settings(db.settings)
-        h = hashing.hash_bytes(data, filename=file.filename, strict=False, dihedral=True, limits=limits)
-        details = dict(file.details)
-        details.update(h.as_details())
-        if h.pdq_dihedral is not None:
-            # the 8 rotated/mirrored variants, so that analysis matches turned copies of banked images
-            details["pdq_dihedral"] = h.pdq_dihedral
-        if file.media_type and file.media_type != h.media_type:
-            details["claimed_media_type"] = file.media_type
-        file = file.model_copy(
-            update={
-                "md5": h.md5,
-                "sha1": h.sha1,
-                "sha256": h.sha256,
-                "size": h.size,
-                "pdq": h.pdq,
-                "media_type": h.media_type or file.media_type,
-                "details": details,
-            }
-        )
-        stored = storage.store_blob(db, data)
-    try:
-        with db.session() as s:
-            reanalyse = reanalyse_after(s)
-            att = _attachment(report_id, file, origin="upload" if data is not None else "hash")
-            att.stored_path = stored
-            s.add(att)
-            s.flush()
-            attachment_id = att.id
-            if reanalyse and not db.settings.analyse_inline:
-                mark_for_analysis(s, _own_report(s, report_id, platform_id))
-    except Exception:
-        if stored is not None and not storage.blob_in_use(db, stored):
-            storage.delete_blob(db, stored)
-        raise
+    """Attach a file, already hashed (``uploaded``: from its bytes, kept at ``stored_path`` or dropped; else
+    the hashes a platform sent), to an open
+    CyberTipline submission, or to a finished report of the JSON API or the panic button (which is then
+    analysed again, so the new file's hashes are matched). ``open_only`` (the CyberTipline door): only to an
+    open submission, else :class:`SubmissionClosed`. The doors call ``tipline.media.files.add_file``, which
+    hashes and stores the bytes first."""
+    with db.session() as s:
+        reanalyse = _files_allowed(s, report_id, platform_id, open_only)
+        att = _attachment(report_id, file, origin="upload" if uploaded else "hash")
+        att.stored_path = stored_path
+        s.add(att)
+        s.flush()
+        attachment_id = att.id
+        if reanalyse and not db.settings.analyse_inline:
+            mark_for_analysis(s, _own_report(s, report_id, platform_id))
     if reanalyse:
         analyse_or_queue(db, report_id)
     return attachment_id

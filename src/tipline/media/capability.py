@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tipline.capability import Capability, Fact, Panel, RuleKind
-from tipline.media import cli, hooks, models, retro, web
+from tipline.capability import Capability, Fact, Panel, RuleKind, SealedFiles
+from tipline.media import cli, hooks, models, retro, storage, web
 from tipline.media.hooks import HASH_MATCH_LABELS, HASH_MATCH_LATE
 from tipline.media.matching import matcher_for, report_matches
 from tipline.settings import Settings
@@ -54,4 +54,5 @@ MEDIA = Capability(
     # a file to match, and a bank list uploaded on its page, may be larger than an ordinary form
     body_limits={"/api/v1/match": _upload_limit, "/banks/": _upload_limit},
     on_start=_load_banks,
+    sealed_files=SealedFiles(rewrap=storage.rewrap_blobs, key_usage=storage.blob_key_usage),
 )

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tipline.cli.kit import database, err, fail, out, progress
+from tipline.clikit import database, err, fail, out, progress
 from tipline.media.banks import LABEL_REVIEW
 
 banks_app = typer.Typer(

@@ -1,7 +1,7 @@
 """Uploaded files at rest: encrypted on local disk, or not kept at all (``settings.media_mode``).
 
 ``encrypt`` (default): each file is written once to ``<data_dir>/media/<sha256[:2]>/<sha256>.bin``,
-sealed by the installation's keyring (:class:`tipline.protect.crypto.Keyring`): AES-256-GCM under a fresh
+sealed by the installation's keyring (:class:`tipline.crypto.Keyring`): AES-256-GCM under a fresh
 random data key, the data key wrapped by the current master key, whose id is in the header. Master keys
 never go in the database (``TIPLINE_MASTER_KEY`` or the key files of ``<data dir>/keys/``), so a copy of
 the database, or of the media folder alone, reveals nothing but the hashes the database holds anyway. The
@@ -11,7 +11,7 @@ open, and :func:`load_blob` also checks the plaintext's SHA-256 against the name
 ``hashes_only``: :func:`store_blob` keeps nothing and returns None; the attachment has its hashes only.
 
 File format: ``b"TLMB"`` followed by a keyring-sealed value (version byte, key id, wrapped data key,
-nonce, ciphertext and tag; see ``tipline.protect.crypto``).
+nonce, ciphertext and tag; see ``tipline.crypto``).
 
 Writes are atomic and durable: a temporary file in the same folder, ``fsync``, ``os.replace``, ``fsync``
 of the folder. Identical files are stored once (content addressing): :func:`delete_blob` removes the file
@@ -37,7 +37,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from tipline.protect.crypto import KeyError_
+from tipline.crypto import KeyError_
 from tipline.settings import private_dir
 from tipline.store import Database
 from tipline.store.models import Attachment

@@ -1,6 +1,6 @@
 """The safe media viewer: the only way a stored file reaches a browser, one item at a time, audited.
 
-Routes (staff pages; the login redirect is ``web.kit``'s, the CSRF check the app's guard):
+Routes (staff pages; the login redirect is ``webkit.kit``'s, the CSRF check the app's guard):
 
 - ``GET /media/{attachment_id}``: the file's hashes and, when the file was kept and is an image or a
   video, a BLURRED GREYSCALE preview (``<img src=".../preview.png">``) and a button to see it unblurred.
@@ -33,8 +33,8 @@ from tipline.media import hashing, storage
 from tipline.media.preview import preview_image
 from tipline.media.viewing import MediaItem, NoMedia, media_item, render_for
 from tipline.store import Database
-from tipline.web.deps import get_db
-from tipline.web.kit import PageRoute, page_user
+from tipline.webkit.deps import get_db
+from tipline.webkit.kit import PageRoute, page_user
 
 __all__ = ["MediaItem", "media_item", "preview_image", "router"]
 

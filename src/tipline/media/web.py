@@ -43,9 +43,9 @@ from tipline.media.matching import (
     viewed_report_matches,
 )
 from tipline.store import Database
-from tipline.web import kit
-from tipline.web.deps import BearerDoc, SessionDoc, get_db, require, staff
-from tipline.web.kit import PageRoute, error_page, require_page_role
+from tipline.webkit import kit
+from tipline.webkit.deps import BearerDoc, SessionDoc, get_db, require, staff
+from tipline.webkit.kit import PageRoute, error_page, require_page_role
 
 router = APIRouter()
 api = APIRouter(prefix="/api/v1")

@@ -37,7 +37,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import LargeBinary, Table, delete, func, literal, select, text, type_coerce, update
 
-from tipline.protect.crypto import KeyError_, Keyring, key_id, new_master_key_file
+from tipline.capability import Capability
+from tipline.crypto import KeyError_, Keyring, key_id, new_master_key_file
 from tipline.store import Database, sealing
 from tipline.store.models import Base, MasterKeyState, SealingProcess
 from tipline.store.types import SealedText
@@ -47,11 +48,14 @@ class RetireRefused(RuntimeError):
     """``--retire`` found an older key still in use; the message says by what and what to do."""
 
 
-def sealed_columns() -> Iterator[tuple[Table, str]]:
-    """Every (table, column) whose type is SealedText, in every capability's models."""
-    import tipline.all_models  # noqa: F401  - load every capability's tables into the metadata
-
+def sealed_columns(capabilities: tuple[Capability, ...]) -> Iterator[tuple[Table, str]]:
+    """Every (table, column) whose type is SealedText: in the core tables and in the models each of
+    ``capabilities`` declares."""
+    modules = {"tipline.store.models"} | {m.__name__ for cap in capabilities for m in cap.models}
+    tables = {m.local_table for m in Base.registry.mappers if m.class_.__module__ in modules}
     for table in Base.metadata.sorted_tables:
+        if table not in tables:
+            continue
         for col in table.columns:
             if isinstance(col.type, SealedText):
                 yield table, col.name
@@ -134,7 +138,7 @@ def live_processes(db: Database) -> list[SealingProcess]:
 def _rewrap(
     db: Database, ring: Keyring, result: RotationResult, batch: int, progress: Callable[[int], None] | None
 ) -> None:
-    for table, colname in sealed_columns():
+    for table, colname in sealed_columns(db.require_capabilities()):
         col = table.c[colname]
         pk = next(iter(table.primary_key.columns))
         last = None
@@ -168,11 +172,11 @@ def _rewrap(
                 last = rows[-1][0]
             if progress:
                 progress(len(rows))
-    from tipline.media.storage import rewrap_blobs
-
-    n = rewrap_blobs(db)
-    result.by_column["media files"] = result.by_column.get("media files", 0) + n
-    result.rewrapped += n
+    for cap in db.require_capabilities():
+        if cap.sealed_files is not None:
+            n = cap.sealed_files.rewrap(db)
+            result.by_column[f"{cap.name} files"] = result.by_column.get(f"{cap.name} files", 0) + n
+            result.rewrapped += n
 
 
 def _wait_for_processes(db: Database, active: str, wait_s: float) -> list[SealingProcess]:
@@ -247,21 +251,21 @@ def usage(db: Database) -> dict[str, int]:
     ring = db.keyring
     counts: dict[str, int] = {}
     with db.reader() as s:
-        for table, colname in sealed_columns():
+        for table, colname in sealed_columns(db.require_capabilities()):
             col = table.c[colname]
             for (blob,) in s.execute(select(type_coerce(col, LargeBinary)).where(col.isnot(None))):
                 kid = ring.sealed_with(bytes(blob))
                 counts[kid] = counts.get(kid, 0) + 1
-    from tipline.media.storage import blob_key_usage
-
-    for kid, n in blob_key_usage(db).items():
-        counts[kid] = counts.get(kid, 0) + n
+    for cap in db.require_capabilities():
+        if cap.sealed_files is not None:
+            for kid, n in cap.sealed_files.key_usage(db).items():
+                counts[kid] = counts.get(kid, 0) + n
     return counts
 
 
 def count_sealed(db: Database) -> int:
     n = 0
     with db.reader() as s:
-        for table, colname in sealed_columns():
+        for table, colname in sealed_columns(db.require_capabilities()):
             n += s.scalar(select(func.count()).select_from(table).where(table.c[colname].isnot(None))) or 0
     return n

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tipline.cli.kit import database, fail, out
+from tipline.clikit import database, fail, out
 
 if TYPE_CHECKING:
     from tipline.accounts.service import Principal
@@ -125,8 +125,8 @@ def jurisdiction(
         out.print("nothing in this report points to a country")
     for c in cands:
         out.print(f"[bold]{c.country}[/] {c.weight:.2f}", highlight=False)
-        for e in c.evidence:
-            out.print(f"  {e.kind:<8} {e.weight:.2f}  {e.value}  ({e.source}: {e.detail})", highlight=False)
+        for ev in c.evidence:
+            out.print(f"  {ev.kind:<8} {ev.weight:.2f}  {ev.value}  ({ev.source}: {ev.detail})", highlight=False)
 
 
 @takedown_app.command("list")

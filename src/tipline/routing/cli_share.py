@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tipline.cli.kit import database, err, fail, out, settings
+from tipline.clikit import database, err, fail, out, settings
 
 share_app = typer.Typer(
     help="Find identifiers in common with a partner hotline without showing them the others "

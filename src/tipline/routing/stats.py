@@ -170,7 +170,7 @@ def seconds_between(dialect: str, start: Any, end: Any) -> ColumnElement[float]:
     if dialect == "sqlite":
         return (func.julianday(end) - func.julianday(start)) * 86400.0
     if dialect == "postgresql":
-        return func.extract("epoch", end - start)
+        return func.extract("epoch", end - start)  # type: ignore[return-value]  # Extract: a float column
     raise StatsError(f"statistics do not support the {dialect} database")
 
 

@@ -35,8 +35,8 @@ from tipline.routing import referral as ref
 from tipline.routing import takedown as td
 from tipline.routing.jurisdiction import Candidate, is_country
 from tipline.store import Database
-from tipline.web import kit
-from tipline.web.deps import get_db, require, staff
+from tipline.webkit import kit
+from tipline.webkit.deps import get_db, require, staff
 
 router = APIRouter()
 api = APIRouter(prefix="/api/v1", tags=["routing"])

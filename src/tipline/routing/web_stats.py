@@ -23,10 +23,10 @@ from tipline.i18n import labels, negotiate
 from tipline.i18n.templating import environment, render
 from tipline.routing import stats
 from tipline.store import Database
-from tipline.web.deps import get_db
-from tipline.web.deps import require as require_api
-from tipline.web.deps import staff as staff_api
-from tipline.web.kit import PageDenied, PageRoute, page_user, require_page_role
+from tipline.webkit.deps import get_db
+from tipline.webkit.deps import require as require_api
+from tipline.webkit.deps import staff as staff_api
+from tipline.webkit.kit import PageDenied, PageRoute, page_user, require_page_role
 
 LABELS_TEMPLATE = "routing/stats_labels.html"
 

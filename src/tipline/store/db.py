@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from tipline.protect.crypto import Keyring, keyring_from, register_keyring
+from tipline.crypto import Keyring, keyring_from, register_keyring
 from tipline.settings import Settings, private_dir, private_file
 from tipline.store import sealing  # noqa: I001 - a submodule, no cycle
 

@@ -253,7 +253,7 @@ class AuditEvent(Base):
 
     __tablename__ = "audit_events"
     id: Mapped[int] = mapped_column(primary_key=True)
-    seq: Mapped[int] = mapped_column(Integer, unique=True)  # position in the hash chain (protect.audit)
+    seq: Mapped[int] = mapped_column(Integer, unique=True)  # position in the hash chain (tipline.audit)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     actor: Mapped[str] = mapped_column(String(128))
@@ -263,7 +263,7 @@ class AuditEvent(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    # the hash format (protect.audit.HASH_VERSION); empty: format 1, before actor_user_id was hashed
+    # the hash format (tipline.audit.HASH_VERSION); empty: format 1, before actor_user_id was hashed
     hash_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 

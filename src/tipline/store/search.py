@@ -1,7 +1,7 @@
 """Full-text search over reports: SQLite FTS5 or PostgreSQL text search, same calls, blind index.
 
 The index never holds report text in clear: each word (case- and accent-folded) is replaced by a keyed
-hash under the search-index key (``tipline.protect.crypto.Keyring.blind``), and queries are hashed the
+hash under the search-index key (``tipline.crypto.Keyring.blind``), and queries are hashed the
 same way. Exact words and whole identifiers (``+639171234567``, ``name@example.com``) are found; prefix
 and fuzzy search are not possible. The index is filled by the service layer, not by triggers.
 """
@@ -13,7 +13,7 @@ import re
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from tipline.protect.crypto import keyring_for
+from tipline.crypto import keyring_for
 
 # a whole identifier-like token, and its word parts
 _TOKEN = re.compile(r"[\w@.+:/#-]+", re.UNICODE)

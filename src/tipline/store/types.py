@@ -10,7 +10,7 @@ from sqlalchemy import DateTime, LargeBinary, Text, TypeDecorator, cast, type_co
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from tipline.protect.crypto import keyring_for
+from tipline.crypto import keyring_for
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -90,7 +90,7 @@ class _SealedRead(TypeDecorator[Any]):
 
 
 class SealedText(TypeDecorator[str]):
-    """Text stored as an envelope-encrypted blob (``tipline.protect.crypto``), bound to its table, column
+    """Text stored as an envelope-encrypted blob (``tipline.crypto``), bound to its table, column
     and row: each SELECT reads the row's primary key with the blob (``column_expression``) and the blob opens
     only there. It cannot be searched or compared in SQL: search goes through the blind index.
 

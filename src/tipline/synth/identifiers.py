@@ -76,6 +76,8 @@ def random_mobile(rng: random.Random, region: str) -> str:
     """A random mobile number valid for ``region``, in E.164."""
     cc = phonenumbers.country_code_for_region(region)
     example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+    if example is None:
+        raise ValueError(f"no example mobile number for region {region}")
     nsn = str(example.national_number)
     for keep in (1, 2, 3, len(nsn) - 4):
         for _ in range(60):
@@ -96,7 +98,10 @@ def fictional_phone(rng: random.Random, region: str) -> str:
 
 
 def phone_region(e164: str) -> str:
-    return phonenumbers.region_code_for_number(phonenumbers.parse(e164))
+    region = phonenumbers.region_code_for_number(phonenumbers.parse(e164))
+    if region is None:
+        raise ValueError(f"{e164} is in no region")
+    return region
 
 
 def phone_formats(e164: str) -> tuple[str, str]:

@@ -31,11 +31,12 @@ from tipline.intake.schemas import (
     Status,
     SubmitOut,
 )
+from tipline.media import files
 from tipline.reports import service as reports
 from tipline.settings import Settings
 from tipline.store import Database
-from tipline.web import kit
-from tipline.web.deps import bearer_platform, get_db, staff
+from tipline.webkit import kit
+from tipline.webkit.deps import bearer_platform, get_db, staff
 
 router = APIRouter(prefix="/api/v1")
 
@@ -304,12 +305,10 @@ async def post_report_file(
     if not data:
         raise HTTPException(422, "the file is empty")
     name = PureWindowsPath(PurePosixPath(part.filename or "").name).name  # a client may send a full path
-    name = "".join(c for c in name if c.isprintable()).strip()[:512] or None
-    file = FileIn(filename=name, media_type=(part.content_type or "").strip()[:128] or None)
+    clean = "".join(c for c in name if c.isprintable()).strip()[:512] or None
+    file = FileIn(filename=clean, media_type=(part.content_type or "").strip()[:128] or None)
     try:
-        file_id = await run_in_threadpool(
-            lambda: intake.add_attachment(db, report_id, file, data, platform_id=platform.id)
-        )
+        file_id = await run_in_threadpool(lambda: files.add_file(db, report_id, file, data, platform_id=platform.id))
     except NotFound as e:
         raise HTTPException(404, str(e)) from None
     except Conflict as e:

@@ -20,16 +20,16 @@ from starlette.concurrency import run_in_threadpool
 from tipline import __version__
 from tipline.accounts import service as accounts
 from tipline.capabilities import CAPABILITIES, open_database
+from tipline.crypto import KeyError_
 from tipline.intake import service as intake
 from tipline.intake import worker
-from tipline.protect.crypto import KeyError_
 from tipline.settings import Settings
 from tipline.store import Database, StoreDataError
 from tipline.web import openapi_doc, pages_public, pages_staff, security
 from tipline.web import pages_credentials as credentials
 from tipline.web.api import BODY_LIMIT_PATTERNS as api_body_limit_patterns
 from tipline.web.api import router as api_router
-from tipline.web.kit import SESSION_COOKIE
+from tipline.webkit.kit import SESSION_COOKIE
 
 log = logging.getLogger("tipline")
 STATIC_DIR = Path(__file__).with_name("static")

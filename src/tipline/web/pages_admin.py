@@ -15,7 +15,8 @@ from tipline.accounts import service as accounts
 from tipline.i18n import gettext_for, negotiate
 from tipline.i18n.templating import render
 from tipline.store import Database
-from tipline.web.kit import (
+from tipline.web.pages_login import account_error
+from tipline.webkit.kit import (
     AdminUser,
     Db,
     PageRoute,
@@ -23,7 +24,6 @@ from tipline.web.kit import (
     clean_text,
     error_page,
 )
-from tipline.web.pages_login import account_error
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -177,7 +177,7 @@ def audit_page(request: Request, db: Db, user: SupervisorUser, action: str = "",
 @router.post("/audit/verify", response_class=HTMLResponse)
 def audit_verify(request: Request, db: Db, user: SupervisorUser) -> Response:
     """Walk the whole chain now and show the result (the check itself is audited, after it ran)."""
-    from tipline.protect import audit
+    from tipline import audit
 
     result = audit.verify(db)
     accounts.audited(db, user, "audit.verify", None, None, ok=result.ok, events=result.events, head_seq=result.head_seq)

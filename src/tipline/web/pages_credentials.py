@@ -27,8 +27,8 @@ from tipline.accounts.service import Principal, Role
 from tipline.i18n import gettext_for, negotiate
 from tipline.i18n.templating import render
 from tipline.store import Database
-from tipline.web.deps import _bearer, require, staff
-from tipline.web.kit import AdminUser, Db, PageRoute, StaffUser, clean_text, error_page
+from tipline.webkit.deps import _bearer, require, staff
+from tipline.webkit.kit import AdminUser, Db, PageRoute, StaffUser, clean_text, error_page
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 api_router = APIRouter(prefix="/api/v1")

@@ -52,9 +52,9 @@ from tipline.intake.public_form import (
 )
 from tipline.settings import Settings
 from tipline.store import Database
-from tipline.web import kit
-from tipline.web.deps import get_db, get_settings
-from tipline.web.kit import clean_text
+from tipline.webkit import kit
+from tipline.webkit.deps import get_db, get_settings
+from tipline.webkit.kit import clean_text
 
 router = APIRouter(include_in_schema=False)
 

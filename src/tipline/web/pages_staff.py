@@ -33,7 +33,7 @@ from tipline.intake.worker import backlog as analysis_backlog
 from tipline.reports import service as reports
 from tipline.store import Database
 from tipline.web import pages_admin, pages_login
-from tipline.web.kit import (
+from tipline.webkit.kit import (
     Db,
     PageRoute,
     StaffUser,

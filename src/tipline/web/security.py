@@ -367,7 +367,8 @@ class RedisBuckets:
             try:
                 await self.client.set(name, secrets.token_hex(32), nx=True, ex=2 * 86_400)
                 value = await self.client.get(name)
-                self._key = bytes.fromhex(value.decode()) if value else secrets.token_bytes(32)
+                text = value.decode() if isinstance(value, bytes) else value
+                self._key = bytes.fromhex(text) if text else secrets.token_bytes(32)
             except Exception as e:  # noqa: BLE001 - fall back to a node-local key
                 self._down(e)
                 self._key = secrets.token_bytes(32)

@@ -247,7 +247,7 @@ def upgrade() -> None:
 
 def _create_search_index() -> None:
     """Full-text index over report text, URLs and identifiers, filled by the service layer as a blind
-    index: words are stored as keyed hashes, never in clear (see tipline.protect.crypto)."""
+    index: words are stored as keyed hashes, never in clear (see tipline.crypto)."""
     bind = op.get_bind()
     if bind.dialect.name == "sqlite":
         op.execute("CREATE VIRTUAL TABLE report_search USING fts5(body, tokenize='unicode61 remove_diacritics 2')")

@@ -81,6 +81,8 @@ def append(
         s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_ID})
     head = s.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)).first()
     seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
+    if prev is None:
+        raise ValueError(f"audit event {seq - 1} has no hash: the chain is broken (tipline audit verify)")
     details = json.loads(json.dumps(details, default=str))
     ev = AuditEvent(
         seq=seq,
@@ -204,7 +206,7 @@ def _head_message(seq: int, h: str, at: str) -> bytes:
 
 
 def signing_key(data_dir: Path) -> Ed25519PrivateKey:
-    from tipline.protect.crypto import _file_key
+    from tipline.crypto import _file_key
 
     return Ed25519PrivateKey.from_private_bytes(_file_key(data_dir / "keys", "audit-signing"))
 
@@ -219,6 +221,8 @@ def sign_head(db: Database) -> dict[str, Any]:
     with db.reader() as s:
         head = s.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)).first()
     seq, h = (head[0], head[1]) if head else (0, GENESIS)
+    if h is None:
+        raise ValueError(f"audit event {seq} has no hash: the chain is broken (tipline audit verify)")
     at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     key = signing_key(db.settings.data_dir)
     sig = key.sign(_head_message(seq, h, at))

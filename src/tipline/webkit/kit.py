@@ -36,8 +36,8 @@ from tipline.accounts.service import Principal, Role
 from tipline.i18n import gettext_for, negotiate
 from tipline.i18n.templating import render
 from tipline.store import Database
-from tipline.web.deps import SESSION_COOKIE as SESSION_COOKIE  # defined beside the schemes that name it
-from tipline.web.deps import get_db
+from tipline.webkit.deps import SESSION_COOKIE as SESSION_COOKIE  # defined beside the schemes that name it
+from tipline.webkit.deps import get_db
 
 SPOOL_BYTES = 1024 * 1024  # multipart files larger than this go to a temporary file while parsed
 

@@ -23,7 +23,7 @@ from tipline.store import Database
 # what a platform principal is, for the doors that take one
 PlatformPrincipal = Principal
 
-SESSION_COOKIE = "tipline_session"  # the staff pages' session cookie (``web.kit`` re-exports it)
+SESSION_COOKIE = "tipline_session"  # the staff pages' session cookie (``webkit.kit`` re-exports it)
 
 
 class Documented(SecurityScheme):
