@@ -1,11 +1,13 @@
 """The flush hook that binds every sealed value to its row (and seals it under the installation's key).
 
 AES-GCM's associated data of a sealed database value names its table, column and row (see
-``tipline.protect.crypto``), so the row's primary key must be known before the INSERT: rows of tables with
+``tipline.crypto``), so the row's primary key must be known before the INSERT: rows of tables with
 sealed columns get their id from the database before the flush (PostgreSQL: the column's sequence;
-SQLite: one more than the largest id, safe because SQLite writers hold the write lock from ``BEGIN
-IMMEDIATE``). Each new or changed sealed attribute is then handed to the column type as a
-:class:`~tipline.store.types.Sealing` (value, row, key); after the flush the objects hold plain values again.
+SQLite: one more than the largest id in the table or ever used there (``sqlite_sequence``: tables with ids
+have AUTOINCREMENT since migration 0018, so a deleted row's id is never given again), safe because SQLite
+writers hold the write lock from ``BEGIN IMMEDIATE``). Each new or changed sealed attribute is then handed
+to the column type as a :class:`~tipline.store.types.Sealing` (value, row, key); after the flush the objects
+hold plain values again.
 
 The master key to seal with is read once per transaction from ``master_keys`` (``key_for_session``): the
 key rotation state lives in the database, so every process switches to a new key at its next transaction,
@@ -25,7 +27,7 @@ from typing import Any
 from sqlalchemy import Column, event, func, inspect, select, text
 from sqlalchemy.orm import Mapper, Session, attributes
 
-from tipline.protect.crypto import KeyError_, Keyring
+from tipline.crypto import KeyError_, Keyring
 from tipline.settings import private_dir
 from tipline.store.types import SealedText, Sealing
 
@@ -74,6 +76,12 @@ def _allocate_ids(session: Session, new: list[Any]) -> None:
             )
         else:
             top = conn.execute(select(func.max(pk))).scalar() or 0
+            # the largest id ever used (AUTOINCREMENT, migration 0018): a deleted row's id is not given again
+            used = conn.execute(
+                text("SELECT seq FROM sqlite_sequence WHERE name = :t"),
+                {"t": pk.table.name},  # type: ignore[attr-defined]
+            ).scalar()
+            top = max(top, int(used or 0))
             explicit = [getattr(o, key) for o in new if type(o) is mapper.class_ and getattr(o, key) is not None]
             start = max([top, *explicit]) + 1
             ids = iter(range(start, start + len(objs)))
@@ -159,7 +167,7 @@ def reseal_column(
     from sqlalchemy import column as col_
     from sqlalchemy import table as table_
 
-    from tipline.protect.crypto import keyring_for
+    from tipline.crypto import keyring_for
 
     t = table_(table, col_(pk), col_(column))
     changed, last = 0, None
