@@ -12,6 +12,7 @@ from sqlalchemy import select, text
 
 from helpers import bearer
 from tipline.accounts import service as accounts
+from tipline.crypto import Keyring, normal_name
 from tipline.finance import service as finance
 from tipline.finance.importer import COLUMNS, import_payments
 from tipline.finance.models import PaymentAlertIdentifier
@@ -19,7 +20,6 @@ from tipline.finance.rules import load_rules
 from tipline.finance.screen import screen
 from tipline.finance.store import FinanceStore
 from tipline.graph.network import network_of_report
-from tipline.protect.crypto import Keyring, normal_name
 from tipline.store import Database
 
 
