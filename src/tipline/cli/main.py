@@ -513,6 +513,33 @@ def import_cybertip(
         raise typer.Exit(1)
 
 
+@import_app.command("jsonl")
+def import_jsonl(
+    file: Annotated[
+        Path,
+        typer.Argument(help="JSON lines: one report a line, in the JSON API's shape.", exists=True, dir_okay=False),
+    ],
+    platform: Annotated[str, typer.Option(help="Platform the reports come from (registered name).")],
+) -> None:
+    """Bulk-load a platform's backlog (resumable: reports already stored are skipped); analysis follows behind."""
+    from tipline.accounts.service import platform_by_name
+    from tipline.intake.bulk import import_jsonl as load
+
+    db = database()
+    p = platform_by_name(db, platform)
+    if p is None:
+        fail(f"no platform named {platform!r}: register it first with `tipline keys create PLATFORM`")
+    with progress() as bar:
+        task = bar.add_task("storing", total=file.stat().st_size)
+        res = load(db, file, p.id, step=lambda at: bar.update(task, completed=at))
+    for e in res.errors[:20]:
+        err.print(f"[red]{file}: {e}[/]", highlight=False, soft_wrap=True)
+    out.print(f"stored {res.stored}, skipped {res.skipped} already stored, {len(res.errors)} bad line(s)")
+    out.print("analysis follows behind: `tipline status` shows what waits (`tipline worker` or the server analyses it)")
+    if res.errors:
+        raise typer.Exit(1)
+
+
 # ------------------------------------------------------------------------------------------ analysis
 
 
