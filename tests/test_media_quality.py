@@ -13,7 +13,7 @@ from sqlalchemy import select
 from helpers import bearer
 from tipline.intake import service as intake
 from tipline.intake.schemas import Category, FileIn, ReportIn, Source
-from tipline.media import banks
+from tipline.media import banks, files
 from tipline.media.banks import BankError
 from tipline.media.hashing import hash_bytes
 from tipline.media.matching import Query, matcher_for
@@ -67,7 +67,7 @@ def test_a_flat_image_matches_nothing(client, db, platform, tmp_path):
     rid = intake.submit_report(
         db, ReportIn(source=Source.PLATFORM, category=Category.CSAM, text="A grey picture.", files=[])
     ).report_id
-    att = intake.add_attachment(db, rid, FileIn(filename="f.png"), flat(120), platform_id=None)
+    att = files.add_file(db, rid, FileIn(filename="f.png"), flat(120), platform_id=None)
     with db.reader() as s:
         assert s.get(Attachment, att).details["pdq_quality"] < 50  # type: ignore[union-attr]
         assert list(s.scalars(select(HashMatch).where(HashMatch.report_id == rid))) == []
@@ -106,7 +106,7 @@ def test_a_bordered_copy_matches_through_the_trimmed_variant(client, db, platfor
     rid = intake.submit_report(
         db, ReportIn(source=Source.PLATFORM, category=Category.CSAM, text="A copy with black bars.", files=[])
     ).report_id
-    intake.add_attachment(db, rid, FileIn(filename="b.jpg"), bordered, platform_id=None)
+    files.add_file(db, rid, FileIn(filename="b.jpg"), bordered, platform_id=None)
     with db.reader() as s:
         (m,) = s.scalars(select(HashMatch).where(HashMatch.report_id == rid))
     assert (m.bank_name, m.details["variant"]) == ("Known", "trim")
