@@ -193,3 +193,24 @@ def test_refusals_before_the_handler_use_the_calls_element(tmp_path) -> None:  #
         assert r.status_code == 413 and client_reads("finish", r) == Code.INVALID_REQUEST
         r = c.post("/ispws/retract", content=big, headers=headers, auth=basic(creds))
         assert r.status_code == 413 and client_reads("retract", r) == Code.INVALID_REQUEST
+
+
+def test_location_of_file_becomes_an_identifier(door, sqlite_db) -> None:  # type: ignore[no-untyped-def]
+    """fileDetails' locationOfFile ("the URL where the reported file was originally located") is read
+    like a link field: the URL and its host are the report's identifiers, with the file as their source."""
+    from tipline.intake import service as intake
+    from tipline.reports import service as reports
+
+    c, creds = door
+    rid = submit(c, creds, MINIMAL)
+    up = etree.fromstring(_upload(c, creds, rid).content)
+    fid = up.findtext("fileId")
+    assert (
+        client_reads("fileinfo", c.post("/ispws/fileinfo", content=_details(rid, fid), headers=XML, auth=basic(creds)))
+        == 0
+    )
+    assert client_reads("finish", c.post("/ispws/finish", data={"id": rid}, auth=basic(creds))) == 0
+    intake.analyse_pending(sqlite_db, limit=10)
+    got = {(e.kind, e.value) for e in reports.get_report(sqlite_db, rid).entities}
+    assert ("url", "https://cdn.example.com/u/host_ops/0615.jpg") in got
+    assert ("domain", "example.com") in got

@@ -540,6 +540,11 @@ def extract_bare_urls(col: Collector, view: View, phone_fn) -> None:
                 conf += 0.1
         else:
             conf = 0.85
+        if host.lower().rstrip(".").removeprefix("www.") != reg:
+            # a host below the registered domain ("bad1.example.com"): the host is the identifier (as a URL,
+            # "http://bad1.example.com/") as well as its registered domain
+            _emit_url(col, view, a, b, text[a:b], conf, phone_fn)
+            continue
         col.add("domain", reg, start, end, conf, disguise="defanged" if defanged else "")
 
 

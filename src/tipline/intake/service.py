@@ -399,6 +399,19 @@ class _Found:
     linkable: bool = True  # False: an ambiguous reading nobody has confirmed
 
 
+def _file_locations(row: Report) -> list[_Found]:
+    """Where each file was found (CyberTipline ``locationOfFile``, "the URL where the reported file was
+    originally located"): the URL and its host, like a link field."""
+    out: list[_Found] = []
+    for att in row.attachments or []:
+        loc = ((att.details or {}).get("file_details") or {}).get("location_of_file")
+        if isinstance(loc, str) and loc.strip():
+            for f in extract(loc, country=row.country):
+                if f.kind in _LINK_KINDS:
+                    out.append(_Found(f.kind, f.value, f"files[{att.id}].locationOfFile", None, None, f.confidence))
+    return out
+
+
 def _entities_of(
     row: Report, followups: Iterable[FollowUp], name_index: Callable[[str | None], str | None] | None = None
 ) -> list[_Found]:
@@ -421,6 +434,7 @@ def _entities_of(
         for f in extract(url, country=row.country):
             if f.kind in _LINK_KINDS:
                 out.append(_Found(f.kind, f.value, f"urls[{i}]", None, None, f.confidence))
+    out.extend(_file_locations(row))
     answers = (row.details or {}).get("answers") or {}
     raw = answers.get("contact")  # the ad form's "phone number, username or handle" (an account answer
     if isinstance(raw, str) and raw.strip():  # becomes a reported person, read below)
