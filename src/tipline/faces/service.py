@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tipline.accounts import service as accounts
@@ -146,9 +147,23 @@ def scan_attachment(db: Database, attachment_id: int) -> int:
             return int(done)
         report_id = att.report_id
         faces, frames, error = _faces_of_file(db, att)
+    try:
+        new_ids = _keep_faces(db, attachment_id, report_id, faces, frames, error)
+    except IntegrityError:  # another process scanned the file meanwhile (face_scans: one row per file)
+        return len(faces)
+    if new_ids:  # recurring faces across reports: unknown-person groups (linked once an analyst confirms)
+        from tipline.faces.groups import group_faces
+
+        group_faces(db, new_ids, index_for(db))
+    return len(faces)
+
+
+def _keep_faces(
+    db: Database, attachment_id: int, report_id: int, faces: list[DetectedFace], frames: int, error: str | None
+) -> list[int]:
     with db.session() as s:
         if s.scalar(select(FaceScan.id).where(FaceScan.attachment_id == attachment_id)) is not None:
-            return len(faces)  # another process scanned it meanwhile
+            return []  # another process scanned it meanwhile
         s.add(FaceScan(attachment_id=attachment_id, model=MODEL_NAME, faces=len(faces), frames=frames, error=error))
         rows = [
             Face(
@@ -163,12 +178,7 @@ def scan_attachment(db: Database, attachment_id: int) -> int:
         ]
         s.add_all(rows)
         s.flush()
-        new_ids = [r.id for r in rows]
-    if new_ids:  # recurring faces across reports: unknown-person groups (linked once an analyst confirms)
-        from tipline.faces.groups import group_faces
-
-        group_faces(db, new_ids, index_for(db))
-    return len(faces)
+        return [r.id for r in rows]
 
 
 def scan_pending(db: Database, *, limit: int | None = None) -> ScanSummary:
