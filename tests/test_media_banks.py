@@ -363,6 +363,7 @@ def test_banks_commands(tmp_path):
         "lines": 2,
         "added": 2,
         "duplicates": 0,
+        "low_quality": 0,
         "by_kind": None,
         "problems": [],
         "retro_run": None,
