@@ -1,6 +1,6 @@
 # tipline: two commands.
 #   make run   - set up .venv, migrate, load the demo world on first start, serve on http://127.0.0.1:8000
-#   make test  - set up what the tests need (Debian's chromium included) and run every test
+#   make test  - set up what the tests need (Debian's chromium, axe-core from npm) and run every test
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install lint format bench chromium clean
+.PHONY: run test install lint format bench chromium axe clean
 
 $(STAMP): pyproject.toml
 	@bash scripts/ensure-ffmpeg-dev.sh
@@ -26,6 +26,10 @@ run: $(STAMP)
 chromium:
 	@bash scripts/ensure-chromium.sh
 
+# axe-core (pinned in tests/axe/package-lock.json) for the accessibility test of every page
+axe:
+	@bash scripts/ensure-axe.sh
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
@@ -36,7 +40,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format src tests bench
 	$(VENV)/bin/ruff check --fix src tests bench
 
-test: $(STAMP) chromium lint
+test: $(STAMP) chromium axe lint
 	$(PY) -m pytest
 
 bench: $(STAMP)

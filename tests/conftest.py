@@ -168,7 +168,8 @@ def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ob
     """The demo world (``load_demo``) in the app ``create_app`` builds, under a real uvicorn server, once per
     run: tests that use it only read (page views are audited, nothing else changes). One synthetic picture
     is uploaded through the platform API onto a report of its own, so the viewer has a file to show.
-    Staff users ``crawl-admin`` and ``crawl-analyst`` (password ``helpers.PASSWORD``)."""
+    Staff users ``crawl-admin``, ``axe-admin`` and ``crawl-analyst`` (password ``helpers.PASSWORD``); each
+    admin logs in once (the first login enrols its second factor)."""
     import io
 
     import httpx
@@ -183,6 +184,7 @@ def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ob
     load_demo(db, seed=1, n_reports=DEMO_REPORTS, console=Console(file=io.StringIO()))
     accounts.create_user(db, "crawl-admin", "admin", PASSWORD)
     accounts.create_user(db, "crawl-analyst", "analyst", PASSWORD)
+    accounts.create_user(db, "axe-admin", "admin", PASSWORD)  # its own: an admin enrols MFA at first login
     platform = accounts.create_platform(db, "ViewerTest-Platform")
     auth = {"Authorization": f"Bearer {platform.api_key}"}
     with serve_app(app) as url:

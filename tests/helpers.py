@@ -534,3 +534,23 @@ def uploaded(client, platform, data: bytes, name: str = "a.jpg") -> int:  # type
     r = upload(client, platform, rid, data, name)
     assert r.status_code == 201, r.text
     return int(r.json()["id"])
+
+
+AXE_JS = Path(__file__).parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def axe_check(page, url: str) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
+    """Open ``url`` in a Playwright page (of a context made with ``bypass_csp=True``), run axe-core on it and
+    close it; {url: ["rule-id (impact): target, ..."]} for each violation, {} when none. axe-core is
+    installed by `make test` (scripts/ensure-axe.sh); without it the test fails and says so."""
+    assert AXE_JS.exists(), f"axe-core is missing at {AXE_JS}: run `make axe` (npm ci in tests/axe)"
+    page.goto(url)
+    page.wait_for_load_state("networkidle")
+    page.add_script_tag(path=str(AXE_JS))
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    page.close()
+    out = [
+        f"{v['id']} ({v.get('impact')}): " + ", ".join(str(n["target"]) for n in v["nodes"][:5])
+        for v in result["violations"]
+    ]
+    return {url: out} if out else {}

@@ -16,7 +16,7 @@ import lxml.html
 import pytest
 from starlette.routing import compile_path
 
-from helpers import login_as
+from helpers import axe_check, login_as, needs_chromium
 
 pytestmark = [pytest.mark.slow]
 
@@ -68,9 +68,11 @@ def links(base: str, here: str, html: str) -> list[str]:
 
 def crawl(
     templates: list[tuple[re.Pattern[str], str]], client: httpx.Client, base: str, start: list[str]
-) -> tuple[dict[str, int], list[str]]:
-    """Breadth first from ``start``; (status of each pattern's first page, problems 'status path <- from')."""
+) -> tuple[dict[str, int], list[str], dict[str, str]]:
+    """Breadth first from ``start``: the status of each pattern's first page, the problems ('status path <-
+    from'), and one HTML page of each route (route template -> path) for the accessibility check."""
     seen: dict[str, int] = {}
+    html_pages: dict[str, str] = {}
     problems: list[str] = []
     todo: deque[tuple[str, str]] = deque((p, "start") for p in start)
     while todo and len(seen) < MAX_PAGES:
@@ -84,10 +86,11 @@ def crawl(
             problems.append(f"{r.status_code} {path}  <- {came_from}")
             continue
         if r.headers.get("content-type", "").startswith("text/html"):
+            html_pages.setdefault(key.split("?")[0], path)
             final = urlsplit(str(r.url))
             here = final.path + (f"?{final.query}" if final.query else "")
             todo.extend((link, path) for link in links(base, here, r.text))
-    return seen, problems
+    return seen, problems, html_pages
 
 
 @pytest.mark.parametrize("who", ["crawl-admin", "crawl-analyst"])
@@ -96,7 +99,7 @@ def test_every_link_of_every_staff_page_answers(demo_site, who: str) -> None:
     with httpx.Client(base_url=base, timeout=60) as client:
         login_as(client, who)
         # the report with the demo's one file first, so its viewer link is the report page the crawl opens
-        seen, problems = crawl(
+        seen, problems, _pages = crawl(
             route_templates(demo_site["app"].routes), client, base, [f"/reports/{demo_site['file_report_id']}", *START]
         )
     assert not problems, "links that lead nowhere or fail:\n" + "\n".join(problems)
@@ -117,3 +120,34 @@ def test_every_link_of_every_staff_page_answers(demo_site, who: str) -> None:
         assert must in kinds, (must, sorted(kinds))
     if who == "crawl-admin":
         assert {"/admin/users", "/banks", "/audit"} <= kinds
+
+
+# ------------------------------------------------------------------------------------------ accessibility (axe-core)
+
+
+@needs_chromium
+@pytest.mark.browser
+def test_axe_finds_no_violation_on_any_public_or_staff_page(demo_site, browser) -> None:  # type: ignore[no-untyped-def]
+    """axe-core (npm, pinned in tests/axe) injected into every page of the served demo world: the public
+    pages as a visitor, in English and Italian, and one page of each staff route as an admin."""
+    base = str(demo_site["url"])
+    with httpx.Client(base_url=base, timeout=60) as client:
+        login_as(client, "axe-admin")
+        _seen, problems, staff = crawl(
+            route_templates(demo_site["app"].routes), client, base, [f"/reports/{demo_site['file_report_id']}", *START]
+        )
+        session = [{"name": k, "value": v, "url": base} for k, v in client.cookies.items()]
+    assert not problems
+    public = ["/", "/report", "/followup", "/login", "/report/received", "/privacy", "/report?lang=it", "/?lang=it"]
+    found: dict[str, list[str]] = {}
+    visitor = browser.new_context(bypass_csp=True, locale="en-US")  # the CSP forbids the injected script
+    for path in public:
+        found.update(axe_check(visitor.new_page(), base + path))
+    visitor.close()
+    admin = browser.new_context(bypass_csp=True, locale="en-US", viewport={"width": 1280, "height": 900})
+    admin.add_cookies(session)
+    for path in sorted(set(staff.values())):
+        found.update(axe_check(admin.new_page(), base + path))
+    admin.close()
+    assert len(staff) >= 25, sorted(staff)  # the crawl reached the staff side
+    assert not found, "axe-core violations:\n" + "\n".join(f"{url}: {v}" for url, vs in found.items() for v in vs)

@@ -84,7 +84,7 @@ def test_form_takes_no_files_says_why_and_runs_no_inline_script(client):
         assert "style" not in el.attrib, f"inline style on <{el.tag}>"
         for attr in ("src", "href", "action"):
             value = el.get(attr)
-            if value is not None:
+            if value is not None and el.get("id") != "quick-exit":  # the quick exit leaves, on purpose
                 assert value.startswith(("/", "#")), f"third-party or absolute {attr}={value!r}"
     # contact is optional and collapsed, the rest of the form asks no identity
     assert css(doc, "details.contact") and css(doc, "details.contact")[0].get("open") is None
@@ -253,7 +253,7 @@ def test_errors_are_in_the_page_language(client):
     r = client.post("/report?lang=it", data={"category": "other", "text": "ok", "victim_age": "300"})
     assert r.status_code == 422
     error = css(page(r), "p.field-error[data-field=victim_age]")[0]
-    assert text_of(error) == "Indica l'età con un numero da 0 a 120, oppure lascia vuoto."
+    assert text_of(error) == "Indica l'età con un numero da 0 a 120 (va bene «circa 10»), oppure lascia vuoto."
 
 
 @pytest.mark.parametrize(
@@ -428,3 +428,97 @@ def test_happening_now_puts_the_emergency_number_on_the_receipt(client, db):
     assert "call 112 now" in text_of(urgent)
     r = submit(client, "live_streamed_abuse", live_happening_now="no", form_token=form_token(client))
     assert not css(page(r), "#urgent") and css(page(r), "#receipt")
+
+
+# ------------------------------------------------------------------------------------------ approximate ages
+
+
+@pytest.mark.parametrize(
+    ("written", "age"),
+    [
+        ("10", 10),
+        ("circa 10", 10),
+        ("about 10", 10),
+        ("ca. 10", 10),
+        ("ca 10", 10),
+        ("~10", 10),
+        ("around 10 years old", 10),
+        ("10 anni", 10),
+        ("più o meno 12", 12),
+        ("  CIRCA   9 ", 9),
+        ("0", 0),
+        ("120", 120),
+    ],
+)
+def test_an_approximate_age_is_taken_as_written(written: str, age: int) -> None:
+    from tipline.intake.public_form import parse_age
+
+    assert parse_age(written) == age
+
+
+@pytest.mark.parametrize("written", ["121", "10-12", "ten", "about", "abc 10", "10 11", "\u0661\u0660", "-1", "1e3"])
+def test_what_is_not_an_age_is_refused(written: str) -> None:
+    from tipline.intake.public_form import parse_age
+
+    assert parse_age(written) is None
+
+
+def test_the_form_files_circa_10_as_age_10(client, db):
+    r = submit(client, "other", text="a child, about ten", victim_age="circa 10")
+    rid = intake.report_for_receipt(db, receipt_of(r))
+    with db.reader() as s:
+        persons = s.get(Report, rid).persons
+    assert any(p.get("age") == 10 for p in persons), persons
+
+
+# ------------------------------------------------------------------------------------------ trust
+
+
+def test_about_and_privacy_page_from_settings_and_the_retention_rules(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from tipline.settings import Settings
+    from tipline.web.app import create_app
+
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        hotline_operator="Example Hotline Association (synthetic)",
+        hotline_contact="privacy@hotline.example",
+        legal_basis="Art. 6(1)(e) GDPR; the (synthetic) national hotline law",
+    )
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "retention.toml").write_text(
+        '[[report]]\nstatus = "referred"\ncategory = "*"\ndays = 1000\n\n'
+        '[[report]]\nstatus = "*"\ncategory = "*"\ndays = 77\n\n[receipts]\ndays = 400\n'
+    )
+    with TestClient(create_app(settings)) as c:
+        doc = page(c.get("/privacy?lang=en"))
+        assert text_of(doc.get_element_by_id("operator")) == "Example Hotline Association (synthetic)"
+        assert text_of(doc.get_element_by_id("operator-contact")) == "privacy@hotline.example"
+        assert "Art. 6(1)(e) GDPR" in text_of(doc.get_element_by_id("legal-basis"))
+        rows = [text_of(tr) for tr in css(doc, "#retention tbody tr")]
+        assert rows == ["Referred 1000 days", "Any other report 77 days"]
+        assert "400 days" in text_of(doc)
+        it = page(c.get("/privacy?lang=it"))
+        assert [text_of(tr) for tr in css(it, "#retention tbody tr")][1] == "Ogni altra segnalazione 77 giorni"
+        # every public page links to it, and has the quick exit and the language switch
+        for path in ("/", "/report", "/followup", "/report/received", "/privacy"):
+            d = page(c.get(path))
+            assert "/privacy" in [a.get("href") for a in css(d, "footer a")], path
+            assert css(d, "a#quick-exit")[0].get("href") == "https://www.wikipedia.org/", path
+            assert css(d, "nav.lang-switch"), path
+
+
+def test_the_language_cookie_lasts_the_browser_session_only(client):
+    r = client.get("/report?lang=it")
+    cookie = next(c for c in r.headers.get_list("set-cookie") if c.startswith("tipline_lang="))
+    assert "max-age" not in cookie.lower() and "expires" not in cookie.lower(), cookie
+    assert page(client.get("/followup")).get("lang") == "it"  # and it is used while the browser is open
+
+
+def test_staff_pages_have_no_quick_exit(client, db):
+    from helpers import login_as
+
+    accounts.create_user(db, "ana", "analyst", "correct horse battery staple")
+    login_as(client, "ana")
+    assert not css(page(client.get("/queue")), "#quick-exit")

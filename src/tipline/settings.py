@@ -105,6 +105,26 @@ class Settings(BaseSettings):
         description="How often a server records which master key it seals with (`tipline keys rotate --retire` "
         "waits two of these for every server to switch).",
     )
+    hotline_operator: str = Field(
+        default="",
+        max_length=300,
+        description="Who runs this hotline (the organisation's name), shown on the public about and privacy "
+        "page. Empty: the page says the operator has not filled it in.",
+    )
+    hotline_contact: str = Field(
+        default="", max_length=300, description="How the public reaches the operator (e-mail or web address)."
+    )
+    legal_basis: str = Field(
+        default="",
+        max_length=2000,
+        description="The legal basis of the processing, in the operator's words (e.g. the GDPR article and the "
+        "national law that mandates the hotline), shown on the about and privacy page.",
+    )
+    quick_exit_url: str = Field(
+        default="https://www.wikipedia.org/",
+        max_length=300,
+        description="Where the public pages' quick-exit button leads (a harmless site).",
+    )
     emergency_number: str = Field(
         default="112",
         max_length=32,

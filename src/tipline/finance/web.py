@@ -24,6 +24,7 @@ from tipline.accounts.service import Principal
 from tipline.errors import NotFound
 from tipline.finance import service
 from tipline.finance.store import FinanceStore
+from tipline.i18n import gettext_for, negotiate
 from tipline.i18n.templating import render
 from tipline.settings import Settings
 from tipline.store import Database
@@ -163,16 +164,26 @@ def leads(request: Request, db: Db, user: StaffUser) -> HTMLResponse:
     )
 
 
+def _linked(request: Request, items: Any, back_href: str, back_label: str) -> HTMLResponse:
+    """The fragment htmx swaps into the panel; a whole page when the panel's link is followed without it."""
+    if request.headers.get("HX-Request") == "true":
+        return render(request, "finance/_linked.html", {"items": items}, no_store=True)
+    ctx = {"items": items, "back_href": back_href, "back_label": back_label}
+    return render(request, "finance/linked_page.html", ctx, no_store=True)
+
+
 @pages.get("/reports/{report_id}/payment-alerts", response_class=HTMLResponse)
 def report_alerts(request: Request, report_id: int, db: Db, user: StaffUser) -> HTMLResponse:
     items = service.alerts_for_report(db, report_id, viewer=user)
-    return render(request, "finance/_linked.html", {"items": items}, no_store=True)
+    label = gettext_for(negotiate(request))("Report #%(id)s") % {"id": report_id}
+    return _linked(request, items, f"/reports/{report_id}", label)
 
 
 @pages.get("/networks/{network_id}/payment-alerts", response_class=HTMLResponse)
 def network_alerts(request: Request, network_id: int, db: Db, user: StaffUser) -> HTMLResponse:
     items = service.alerts_for_network(db, network_id, viewer=user)
-    return render(request, "finance/_linked.html", {"items": items}, no_store=True)
+    label = gettext_for(negotiate(request))("Network %(id)s") % {"id": network_id}
+    return _linked(request, items, f"/networks/{network_id}", label)
 
 
 @pages.get("/cases/{case_id}/payment-alerts.csv")

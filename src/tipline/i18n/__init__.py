@@ -1,8 +1,8 @@
 """Languages of the user interface: which one a request gets, and the gettext catalogues.
 
 - **Negotiation** (:func:`negotiate`): ``?lang=it|en`` (the language switch; the page then sets the
-  ``tipline_lang`` cookie), else that cookie, else the browser's ``Accept-Language`` (matched with
-  :meth:`babel.Locale.negotiate`, so ``it-IT`` gets ``it``), else English.
+  ``tipline_lang`` cookie, for the browser session only), else that cookie, else the browser's
+  ``Accept-Language`` (matched with :meth:`babel.Locale.negotiate`, so ``it-IT`` gets ``it``), else English.
 - **Catalogues**: the committed ``locale/<lang>/LC_MESSAGES/messages.po`` files. They are compiled in
   memory (``read_po`` → ``write_mo`` → :class:`gettext.GNUTranslations`) the first time a language is
   used and cached for the life of the process: there is no ``.mo`` build step, and fuzzy entries are

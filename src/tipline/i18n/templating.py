@@ -30,7 +30,6 @@ from tipline.i18n import LANG_COOKIE, LANG_PARAM, LANGUAGES, labels, negotiate, 
 from tipline.intake.receipts import format_receipt
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "web" / "templates"
-LANG_COOKIE_MAX_AGE = 365 * 24 * 3600
 
 _LABEL_TABLES: dict[str, Mapping[str, str]] = {
     "category": labels.CATEGORY,
@@ -178,8 +177,7 @@ def render(
     if chosen is not None:
         response.set_cookie(
             LANG_COOKIE,
-            chosen,
-            max_age=LANG_COOKIE_MAX_AGE,
+            chosen,  # a session cookie (no Max-Age): a shared device keeps no trace of the visit once closed
             path="/",
             samesite="lax",
             httponly=True,

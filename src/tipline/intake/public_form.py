@@ -279,17 +279,34 @@ def check_report_form(
     return Checked(_report_from(body, itype, answers), {})
 
 
+# words around an approximate age, in the form's languages: "circa 10", "about 10", "ca. 10", "~10",
+# "10 anni", "around 10 years old", "più o meno 10", "10?"
+_AGE_BEFORE = (
+    r"(?:circa|about|around|approx(?:\.|imately)?|roughly|maybe|perhaps|ca\.?|c\.|~|±|"
+    r"pi[uù] o meno|intorno ai|sui|forse)"
+)
+_AGE_AFTER = r"(?:years?(?: old)?|yrs?\.?|y\.?o\.?|anni|ish|\?)"
+_AGE = re.compile(rf"(?:{_AGE_BEFORE}\s*)?(\d{{1,3}})\s*(?:{_AGE_AFTER}\s*)*", re.IGNORECASE)
+
+
+def parse_age(raw: str) -> int | None:
+    """An age from 0 to 120 as a reporter writes it, exact or approximate ("10", "circa 10", "about 10",
+    "ca. 10", "~10", "10 anni", "around 10 years old"); None for anything else (a range, words, > 120)."""
+    m = _AGE.fullmatch(" ".join(raw.split()))
+    if m is None or not m.group(1).isascii():
+        return None
+    age = int(m.group(1))
+    return age if age <= 120 else None
+
+
 def _check_common(
     values: dict[str, str], errors: dict[str, str], _: Gettext, countries: Collection[str]
 ) -> tuple[int | None, str | None, dict[str, str]]:
     """The fields every incident type has: the victim's age, the country, the reporter's contact."""
-    victim_age: int | None = None
     raw_age = values.get("victim_age", "").strip()
-    if raw_age:
-        if raw_age.isascii() and raw_age.isdigit() and int(raw_age) <= 120:
-            victim_age = int(raw_age)
-        else:
-            errors["victim_age"] = _("Give the age as a number from 0 to 120, or leave it empty.")
+    victim_age = parse_age(raw_age)
+    if raw_age and victim_age is None:
+        errors["victim_age"] = _('Give the age as a number from 0 to 120 ("about 10" is fine), or leave it empty.')
     country = values.get("country", "").strip().upper() or None
     if country is not None and country not in countries:
         errors["country"] = _("Choose a country from the list, or leave it empty.")

@@ -50,6 +50,7 @@ from tipline.intake.public_form import (
     Checked,
     text_limit,
 )
+from tipline.protect import retention
 from tipline.settings import Settings
 from tipline.store import Database
 from tipline.webkit import kit
@@ -315,3 +316,24 @@ def followup_message(
         )
     intake.add_followup(db, report_id, text, author="reporter")
     return _status_page(request, db, report_id, receipt, added=True)
+
+
+# ------------------------------------------------------------------------------------------ about and privacy
+
+
+@router.get("/privacy", response_class=HTMLResponse)
+def privacy(request: Request, db: Annotated[Database, Depends(get_db)]) -> HTMLResponse:
+    """Who runs the hotline, on what legal basis, and what is kept for how long (the retention rules in
+    force, read from the same file the retention job reads)."""
+    rules = retention.load_rules(retention.rules_path(db))
+    kept = [
+        {"status": r.status, "category": r.category, "submission": r.submission, "days": r.days}
+        for r in rules.reports
+        if r.submission == "complete"
+    ]
+    ctx = {
+        "settings": db.settings,
+        "kept": kept,
+        "receipt_days": rules.receipt_days,
+    }
+    return render(request, "public/privacy.html", ctx)

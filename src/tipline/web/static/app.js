@@ -43,3 +43,26 @@ window.addEventListener("pageshow", function () {
     window.htmx.trigger(chosen, "change");
   }
 });
+
+// Quick exit: leave for a harmless site and replace this page in the history, so Back does not return here.
+// Escape pressed twice does the same. Without JavaScript the button is an ordinary link.
+document.addEventListener("DOMContentLoaded", function () {
+  var exit = document.getElementById("quick-exit");
+  if (!exit) {
+    return;
+  }
+  function leave(event) {
+    if (event) { event.preventDefault(); }
+    document.body.style.display = "none";
+    window.location.replace(exit.href);
+  }
+  exit.addEventListener("click", leave);
+  var last = 0;
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") {
+      var now = Date.now();
+      if (now - last < 800) { leave(event); }
+      last = now;
+    }
+  });
+});
