@@ -83,14 +83,36 @@ def test_a_recurring_face_groups_reports_and_links_them_only_when_confirmed(clie
     with db.reader() as s:
         assert network_of_report(s, a) == network_of_report(s, b)
 
+    # a new report with the same face: the confirmed group goes back to "new" and links nothing until decided
+    d = _report(client, key, "g-4", encode(img.resize((300, 300))))
+    service.scan_pending(db)
+    (grown,) = [g for g in client.get("/api/v1/faces/groups", headers=ana).json() if a in g["reports"]]
+    assert grown["id"] == group["id"] and grown["status"] == "new" and grown["reports"] == [a, b, d]
+    assert _mentions(db, a) == [(ident, False)] and _mentions(db, d) == [(ident, False)]
+    with db.reader() as s:
+        assert len({network_of_report(s, x) for x in (a, b, d)}) == 3
+    reason = {"reason": "same girl in all three"}
+    r = client.post(f"/api/v1/faces/groups/{group['id']}/confirm", json=reason, headers=ana)
+    assert r.json()["reports_analysed"] == [a, b, d]
+    with db.reader() as s:
+        assert len({network_of_report(s, x) for x in (a, b, d)}) == 1
+
     r = client.post(
         f"/api/v1/faces/groups/{group['id']}/dismiss", json={"reason": "not the same after all"}, headers=ana
     )
     assert r.status_code == 200
-    assert _mentions(db, a) == [] and _mentions(db, b) == []
+    assert _mentions(db, a) == [] and _mentions(db, b) == [] and _mentions(db, d) == []
     with db.reader() as s:
         assert network_of_report(s, a) != network_of_report(s, b)
         actions = list(
             s.scalars(select(AuditEvent.action).where(AuditEvent.action.like("faces.group%")).order_by(AuditEvent.id))
         )
-    assert actions == ["faces.group", "faces.groups", "faces.group_confirm", "faces.group_dismiss"]
+    assert actions == [
+        "faces.group",
+        "faces.groups",
+        "faces.group_confirm",
+        "faces.group",
+        "faces.groups",
+        "faces.group_confirm",
+        "faces.group_dismiss",
+    ]

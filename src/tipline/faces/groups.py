@@ -8,7 +8,9 @@ their group (two groups it bridges are merged). A group is an identifier of a ne
 * **new** groups: the mentions are not linkable (``Mention.linkable`` false), so the graph shows the
   identifier on the reports but links no network through it;
 * an analyst **confirms** a group (audited, with a reason): its mentions become linkable and its reports
-  are analysed again, so the graph joins their networks; **dismissing** it removes its mentions for good.
+  are analysed again, so the graph joins their networks; **dismissing** it removes its mentions for good;
+* a confirmed group that a new report's face joins (or that merges with another) goes back to **new**:
+  the analyst confirmed those reports, not the new one, so nothing links until they decide again.
 
 Re-analysing a report rewrites its mentions; :func:`before_score` (an analysis hook) puts the group
 mentions back, linkable when confirmed, so that analysis never drops or invents a face link.
@@ -48,7 +50,7 @@ def _vec(b: bytes) -> np.ndarray:
     return np.frombuffer(b, dtype="<f4")
 
 
-def _join(s: Session, face: Face, idx: FaceIndex, touched: set[int]) -> None:
+def _join(s: Session, face: Face, idx: FaceIndex, touched: set[int], demoted: set[int]) -> None:
     hits = [h.key for h in idx.search(_vec(face.embedding), k=30, max_distance=GROUP_DISTANCE) if h.key != face.id]
     if not hits:
         return
@@ -74,11 +76,19 @@ def _join(s: Session, face: Face, idx: FaceIndex, touched: set[int]) -> None:
         s.add(g)
         s.flush()
         gid = g.id
+    before = set(s.scalars(select(Face.report_id).where(Face.group_id == gid)))
     for f in [*near, face]:
         if f.group_id is None or f.group_id in live:
             f.group_id = gid
     s.flush()
     touched.add(gid)
+    grp = s.get(FaceGroup, gid)
+    after = set(s.scalars(select(Face.report_id).where(Face.group_id == gid)))
+    if grp is not None and grp.status == "confirmed" and (after != before or (live and len(live) > 1)):
+        # an analyst confirmed other reports, not these: the group waits for a new decision (and links
+        # nothing meanwhile) rather than link a report nobody looked at
+        grp.status, grp.decided_by = "new", None
+        demoted.add(gid)
 
 
 def _drop_entities(s: Session, group_ids: set[int]) -> None:
@@ -109,19 +119,30 @@ def _sync(s: Session, gid: int) -> None:
 
 
 def group_faces(db: Database, face_ids: list[int], idx: FaceIndex) -> set[int]:
-    """Put the new faces ``face_ids`` in unknown-person groups; the groups touched."""
+    """Put the new faces ``face_ids`` in unknown-person groups. A confirmed group that gains a report (or
+    merges with another) goes back to "new": its reports are analysed again here, so the graph unlinks
+    them until an analyst confirms the grown group. Returns the groups touched."""
     touched: set[int] = set()
+    demoted: set[int] = set()
     if not face_ids:
         return touched
     with db.session() as s:
         for face in s.scalars(
             select(Face).where(Face.id.in_(face_ids), Face.quality >= GROUP_MIN_QUALITY).order_by(Face.id)
         ):
-            _join(s, face, idx, touched)
+            _join(s, face, idx, touched, demoted)
         for gid in sorted(touched):
             _sync(s, gid)
         if touched:
-            accounts.record(s, "faces", "faces.group", "face_groups", None, groups=sorted(touched))
+            accounts.record(
+                s, "faces", "faces.group", "face_groups", None, groups=sorted(touched), reopened=sorted(demoted)
+            )
+        again = sorted(set(s.scalars(select(Face.report_id).where(Face.group_id.in_(demoted))))) if demoted else []
+    if again:
+        from tipline.intake.service import analyse_report
+
+        for rid in again:
+            analyse_report(db, rid)
     return touched
 
 
