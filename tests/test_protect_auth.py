@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from helpers import (
     PASSWORD,
+    _csrf,  # noqa: F401 (autouse: a CSRF token per client)
     code_at,
     css,
     enrol,
@@ -28,7 +29,7 @@ from helpers import (
     page,
     set_last_step_back,
     text_of,
-)  # noqa: F401 (_csrf: autouse)
+)
 from tipline.accounts import service as accounts
 from tipline.accounts.service import Role
 from tipline.store.models import AuditEvent, RecoveryCode, StaffSession, User
