@@ -220,3 +220,25 @@ def test_reloading_the_receipt_or_going_back_files_nothing_new(tmp_path: Path, b
             page.wait_for_selector("#receipt")
             assert count() == 2
         context.close()
+
+
+def test_the_follow_up_page_shows_times_in_the_reporters_time_zone(server: str, browser) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(locale="en-GB", timezone_id="Asia/Manila")
+    page = context.new_page()
+    page.goto(f"{server}/report")
+    page.locator("#f-category").get_by_text("Something else", exact=True).click()
+    page.fill("#f-text", "a synthetic report to follow up on")
+    page.fill("#f-victim_age", "circa 10")
+    page.get_by_role("button", name="Send the report").click()
+    receipt = page.locator("#receipt").inner_text().strip()
+    page.goto(f"{server}/followup")
+    page.fill("#f-receipt", receipt)
+    page.get_by_role("button", name="Show my report").click()
+    sent = page.locator("time[data-local]").first
+    sent.wait_for()
+    utc = sent.get_attribute("datetime")
+    shown = sent.inner_text()
+    assert "UTC" not in shown and ("GMT+8" in shown or "PHT" in shown or "PST" in shown), shown
+    hour = (int(utc[11:13]) + 8) % 24
+    assert f"{hour:02d}:{utc[14:16]}" in shown, (utc, shown)
+    context.close()

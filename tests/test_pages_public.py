@@ -522,3 +522,19 @@ def test_staff_pages_have_no_quick_exit(client, db):
     accounts.create_user(db, "ana", "analyst", "correct horse battery staple")
     login_as(client, "ana")
     assert not css(page(client.get("/queue")), "#quick-exit")
+
+
+def test_an_unknown_page_is_a_styled_404_in_the_visitors_language_and_json_for_the_api(client):
+    html = {"Accept": "text/html,application/xhtml+xml"}
+    r = client.get("/no/such/page", headers=html)
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    doc = page(r)
+    assert doc.get("lang") == "en" and text_of(css(doc, "h1")[0]) == "Page not found"
+    assert css(doc, "link[rel=stylesheet]") and css(doc, "#quick-exit")
+    it = page(client.get("/no/such/page", headers={**html, "Accept-Language": "it-IT,it;q=0.9"}))
+    assert it.get("lang") == "it" and text_of(css(it, "h1")[0]) == "Pagina non trovata"
+    api = client.get("/api/v1/no-such-thing", headers=html)
+    assert api.status_code == 404 and api.json() == {"detail": "Not Found"}
+    assert client.get("/no/such/page").json() == {"detail": "Not Found"}  # a client that asks for no page
+    # a 404 a handler raises with its own words is left as it is
+    assert client.get("/report/questions/x", headers=html).status_code == 404

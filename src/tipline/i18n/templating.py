@@ -25,6 +25,7 @@ from babel.dates import format_datetime, format_timedelta
 from babel.numbers import format_decimal
 from fastapi import Request
 from fastapi.responses import HTMLResponse
+from markupsafe import Markup
 
 from tipline.i18n import LANG_COOKIE, LANG_PARAM, LANGUAGES, labels, negotiate, requested, translations
 from tipline.intake.receipts import format_receipt
@@ -85,6 +86,17 @@ def _dt(value: datetime | None, lang: str) -> str:
     return format_datetime(value.astimezone(UTC), "yyyy-MM-dd HH:mm 'UTC'", locale=lang)
 
 
+def _local_time(value: datetime | None, lang: str) -> Markup:
+    """A time for the public pages: UTC in the page, which the page's script rewrites in the reporter's own
+    time zone (the browser's); without JavaScript it stays UTC, and says so."""
+    if value is None:
+        return Markup("")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    iso = value.astimezone(UTC).isoformat(timespec="seconds")
+    return Markup('<time datetime="{}" data-local>{}</time>').format(iso, _dt(value, lang))
+
+
 def _ago(value: datetime | None, lang: str, now: datetime | None = None) -> str:
     if value is None:
         return ""
@@ -119,6 +131,7 @@ def environment(lang: str) -> jinja2.Environment:
         defang=defang,
         defang_text=defang_text,
         dt=lambda v: _dt(v, lang),
+        local_time=lambda v: _local_time(v, lang),
         ago=lambda v: _ago(v, lang),
         receipt=format_receipt,
         number=lambda v: format_decimal(v, locale=lang),

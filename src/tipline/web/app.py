@@ -12,10 +12,12 @@ from typing import Any
 
 import anyio.to_thread
 from fastapi import Depends, FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tipline import __version__
 from tipline.accounts import service as accounts
@@ -260,6 +262,13 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def csrf_rejected(request: Request, exc: security.CSRFRejected) -> Response:
         return security.csrf_response(request)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # a page nobody serves: a styled page in the visitor's language for a browser, JSON for the API
+        if exc.status_code == 404 and exc.detail == "Not Found" and _wants_page(request):
+            return pages_public.not_found(request)
+        return await http_exception_handler(request, exc)
+
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = []
@@ -268,6 +277,14 @@ def _add_error_handlers(app: FastAPI) -> None:
             problems.append({"field": loc or "body", "problem": err.get("msg", "invalid")})
         summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems[:5])
         return JSONResponse({"detail": f"invalid input: {summary}", "errors": problems}, status_code=422)
+
+
+def _wants_page(request: Request) -> bool:
+    """Whether an error answer should be a page: a browser's request outside the JSON and XML doors."""
+    path = request.url.path
+    if path.startswith(("/api/", "/ispws", "/static/", "/healthz")):
+        return False
+    return "text/html" in request.headers.get("accept", "")
 
 
 def _add_routes(app: FastAPI) -> None:

@@ -337,3 +337,8 @@ def privacy(request: Request, db: Annotated[Database, Depends(get_db)]) -> HTMLR
         "receipt_days": rules.receipt_days,
     }
     return render(request, "public/privacy.html", ctx)
+
+
+def not_found(request: Request) -> HTMLResponse:
+    """The page for an address nobody serves (the app's 404 handler), in the visitor's language."""
+    return render(request, "public/not_found.html", status_code=404)

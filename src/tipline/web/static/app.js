@@ -66,3 +66,15 @@ document.addEventListener("DOMContentLoaded", function () {
     }
   });
 });
+
+// Times on the public pages come in UTC; show them in the reporter's own time zone (the browser's).
+document.addEventListener("DOMContentLoaded", function () {
+  var lang = document.documentElement.lang || "en";
+  document.querySelectorAll("time[data-local]").forEach(function (el) {
+    var when = new Date(el.getAttribute("datetime"));
+    if (isNaN(when.getTime()) || !window.Intl) { return; }
+    el.textContent = when.toLocaleString(lang, {
+      year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short"
+    });
+  });
+});
