@@ -232,12 +232,58 @@ def run_backend(backend: str, tmp: Path, args: argparse.Namespace, payloads: dic
     return rows
 
 
+def bulk(backend: str, tmp: Path, n: int, payloads: list[dict]) -> str:
+    """Reports/s stored by ``tipline import jsonl`` (chunks of 500, one transaction each) beside one
+    ``submit_report`` per report (one transaction each, analysis queued), same data, same database kind."""
+    import json
+
+    from tipline.intake import service
+    from tipline.intake.bulk import import_jsonl
+    from tipline.intake.schemas import PlatformReportIn
+
+    rates = []
+    for how in ("one by one", "import jsonl"):
+        data = tmp / f"bulk-{backend}-{how.replace(' ', '-')}"
+        url = None
+        if backend == "postgres":
+            name = f"tipline_bench_bulk_{os.getpid()}_{len(rates)}"
+            admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+            with admin.connect() as c:
+                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                c.execute(text(f'CREATE DATABASE "{name}"'))
+            url = f"{PG_SERVER}/{name}"
+        db = open_database(Settings(data_dir=data, database_url=url, analyse_inline=False))
+        db.migrate()
+        pid = accounts.create_platform(db, "BulkBench").id
+        rows = [dict(payloads[i % len(payloads)], report_id=f"bulk-{i}") for i in range(n)]
+        t0 = time.perf_counter()
+        if how == "one by one":
+            for r in rows:
+                service.submit_report(db, PlatformReportIn.model_validate(r).to_report(pid))
+        else:
+            data.mkdir(parents=True, exist_ok=True)
+            f = data / "backlog.jsonl"
+            f.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+            t0 = time.perf_counter()
+            res = import_jsonl(db, f, pid)
+            assert res.stored == n and not res.errors
+        rates.append(n / (time.perf_counter() - t0))
+        db.dispose()
+        if url is not None:
+            with admin.connect() as c:
+                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+    ratio = rates[1] / rates[0]
+    return f"  {backend:9} {n} reports: import jsonl {rates[1]:.0f}/s, one by one {rates[0]:.0f}/s -> {ratio:.1f}x"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--clients", default="8,32", help="client counts for the JSON API, comma-separated")
     ap.add_argument("--backends", default="sqlite,postgres")
     ap.add_argument("--drain-timeout", type=float, default=300)
+    ap.add_argument("--bulk", type=int, default=0, help="only the bulk import figure, with this many reports")
     args = ap.parse_args()
 
     world = generate_world(seed=7, n_reports=600)
@@ -247,6 +293,12 @@ def main() -> None:
         "live": [r.payload for r in world.reports if r.door == "live"],
     }
     rows = []
+    if args.bulk:
+        print("\nbulk intake, stored reports/s (analysis behind), clients none, same machine:")
+        with tempfile.TemporaryDirectory() as tmp:
+            for backend in args.backends.split(","):
+                print(bulk(backend, Path(tmp), args.bulk, payloads["platform"]))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         for backend in args.backends.split(","):
             rows += run_backend(backend, Path(tmp), args, payloads)

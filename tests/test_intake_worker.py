@@ -314,3 +314,43 @@ def test_two_worker_processes_on_postgresql_agree_with_the_full_recompute(qdb: D
         )
     assert len(set(before[0].values())) < len(before[0])  # some networks join several reports
     assert before == after
+
+
+@pytest.mark.slow
+def test_a_tipline_worker_process_is_woken_through_the_job_queue(qdb: Database, backend: str):
+    """PostgreSQL: a server's door queues a procrastinate wake-up; a ``tipline worker`` process (which
+    otherwise looks only every 30 s) hears it at once and analyses the report."""
+    if backend != "postgres":
+        pytest.skip("tipline worker processes are woken through procrastinate on PostgreSQL")
+    import subprocess
+    import sys
+
+    from tipline.intake import jobs
+
+    p = accounts.create_platform(qdb, "WakeChat")
+    env = {**os.environ, "TIPLINE_DATA_DIR": str(qdb.settings.data_dir), "TIPLINE_DATABASE_URL": qdb.url}
+    tipline = str(Path(sys.executable).with_name("tipline"))
+    proc = subprocess.Popen([tipline, "worker"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wake = jobs.RemoteWake(qdb).start()
+    qdb.set_resource("intake.remote_wake", wake)
+    try:
+        assert proc.stderr is not None
+        assert "woken through procrastinate" in proc.stderr.readline()
+        time.sleep(1.0)  # its first look found nothing: it now sleeps until woken (or 30 s)
+        t0 = time.monotonic()
+        live = intake.submit_report(
+            qdb, LiveIn(stream_id="wake-1", broadcaster={"account": "host9"}, note="now").to_report(p.id, p.name)
+        )
+        worker.wait_until_analysed(qdb, [live.report_id], timeout=20)
+        assert time.monotonic() - t0 < 10.0, "the worker was not woken by the queue (it waited for its 30 s look)"
+        later = intake.submit_report(
+            qdb, PlatformReportIn(report_id="w2", category="other", text="call +63 917 555 0123").to_report(p.id)
+        )
+        worker.wait_until_analysed(qdb, [later.report_id], timeout=10)
+    finally:
+        qdb.set_resource("intake.remote_wake", None)
+        wake.stop()
+        proc.terminate()
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "analysed 2 report(s)" in out and "Traceback" not in err, (out, err)

@@ -97,9 +97,10 @@ def provisional_priority(r: ReportIn) -> int:
 def wake_analysis(db: Database) -> None:
     """Tell this process's analysis worker that a report waits (no-op when there is none: workers of other
     processes are woken by the job queue, or find it at their next look)."""
-    wake = db.get_resource("intake.wake")
-    if callable(wake):
-        wake()
+    for key in ("intake.wake", "intake.remote_wake"):  # this process's worker; `tipline worker` processes
+        wake = db.get_resource(key)
+        if callable(wake):
+            wake()
 
 
 def mark_for_analysis(s: Session, row: Report) -> None:

@@ -260,6 +260,8 @@ def run_worker(
             res = an.step()
             if not res.analysed:
                 return an.analysed
+    if db.dialect == "postgresql":
+        return _run_with_queue(db, an, say)
     previous = signal.signal(signal.SIGTERM, lambda *_: an.stop(timeout=0))
     if say is not None:
         say(f"analysis worker on {db.dialect}: batches of {an.batch}, {an.budget_s * 1000:g} ms budget")
@@ -269,4 +271,27 @@ def run_worker(
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+    return an.analysed
+
+
+def _run_with_queue(db: Database, an: Analyser, say: Callable[[str], None] | None) -> int:
+    """PostgreSQL: the analyser in a thread, looking every ``jobs.SWEEP_S``; procrastinate's worker in this
+    thread, waking it for every job a server queued (``intake.jobs``)."""
+    import signal
+
+    from tipline.intake import jobs
+
+    an.idle_s = jobs.SWEEP_S
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    an.start()
+    if say is not None:
+        say(f"analysis worker on postgresql: batches of {an.batch}, woken through procrastinate ({jobs.QUEUE})")
+    try:
+        jobs.run_queue_worker(jobs.make_app(db, on_job=an.wake), stop)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        an.stop()
     return an.analysed

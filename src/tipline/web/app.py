@@ -169,6 +169,10 @@ def _lifespan(db: Database, settings: Settings) -> Callable[[FastAPI], AbstractA
             job.cancel()
         if analyser is not None:
             await anyio.to_thread.run_sync(analyser.stop)
+        remote = db.get_resource("intake.remote_wake")
+        if remote is not None:
+            db.set_resource("intake.remote_wake", None)
+            await anyio.to_thread.run_sync(remote.stop)
         try:
             keys.end_heartbeat(db, proc)  # a clean stop: nothing for a rotation to wait for
         except Exception:  # noqa: BLE001 - the heartbeat expires on its own
@@ -186,6 +190,10 @@ def _start_analysis(app: FastAPI, db: Database) -> worker.Analyser | None:
         if n:
             log.info("analysed %d report(s) left unanalysed by an earlier stop", n)
         return None
+    if db.dialect == "postgresql":  # wake `tipline worker` processes through the job queue
+        from tipline.intake.jobs import RemoteWake
+
+        db.set_resource("intake.remote_wake", RemoteWake(db).start())
     if not db.settings.analysis_in_server:
         return None
     app.state.analyser = worker.Analyser(db).start()
