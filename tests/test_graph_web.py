@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from helpers import PASSWORD, bearer, full_token
 from tipline.accounts import service as accounts
-from tipline.graph import service
+from tipline.graph import cases, service
 from tipline.intake import service as intake
 from tipline.intake.schemas import PublicReportIn
 from tipline.store import Database
@@ -205,3 +205,27 @@ def test_analysts_cannot_edit_the_warning_list_pages(client: TestClient, db: Dat
     assert "Add to the warning list" not in client.get("/exclusions").text
     r = client.post("/exclusions", data={"csrf_token": csrf, "kind": "phone", "value": PHONE, "reason": "x"})
     assert r.status_code == 403
+
+
+def test_a_second_case_from_the_same_network_warns_and_links_the_first(client: TestClient, db: Database) -> None:
+    a, b, _c = den(db)
+    csrf = login(client, db)
+    form = {"csrf_token": csrf, "network_id": str(a), "title": "", "tlp": "green"}
+    first = client.post("/cases", data=form, follow_redirects=False)
+    assert first.status_code == 303
+    cid = int(first.headers["location"].split("/")[2].split("?")[0])
+    again = client.post("/cases", data=form, follow_redirects=False)  # the same network, again
+    assert again.status_code == 409
+    page = lxml.html.fromstring(again.text)
+    assert page.xpath("//ul[@id='existing-cases']//a/@href") == [f"/cases/{cid}"]
+    assert len(cases.list_cases(db, status=None)) == 1
+    # from a report of the same network too
+    by_report = client.post("/cases", data={**form, "network_id": "", "report_id": str(b)}, follow_redirects=False)
+    assert by_report.status_code == 409
+    # asked for explicitly, a second case is made; a closed case does not count
+    anyway = client.post("/cases", data={**form, "again": "yes"}, follow_redirects=False)
+    assert anyway.status_code == 303 and len(cases.list_cases(db, status=None)) == 2
+    for c in cases.list_cases(db, status=None):
+        cases.update_case(db, c.id, "user:ana", status="closed")
+    assert client.post("/cases", data=form, follow_redirects=False).status_code == 303
+    assert "Esiste già un caso" in client.post("/cases?lang=it", data=form).text

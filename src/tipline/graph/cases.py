@@ -90,6 +90,18 @@ def _existing_reports(s: Session, ids: set[int]) -> set[int]:
     return found
 
 
+def open_cases_of_network(db: Database, network_id: int) -> list[tuple[int, str]]:
+    """(id, title) of the cases not closed that were made from this network: making another is likely a
+    duplicate (the case page warns and links to them)."""
+    with db.reader() as s:
+        rows = s.execute(
+            select(Case.id, Case.title)
+            .where(Case.origin_network_id == network_id, Case.status != "closed")
+            .order_by(Case.id)
+        ).all()
+    return [(int(r[0]), str(r[1])) for r in rows]
+
+
 def create_case(
     db: Database,
     actor: Principal | str,

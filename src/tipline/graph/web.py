@@ -448,6 +448,7 @@ def create_case_page(
     network_id: Annotated[str, Form()] = "",
     report_id: Annotated[str, Form()] = "",
     tlp: Annotated[str, Form()] = cases.TLP.AMBER.value,
+    again: Annotated[str, Form()] = "",
 ) -> Response:
     nid = _form_id(network_id)
     rids = {r} if (r := _form_id(report_id)) is not None else set()
@@ -455,6 +456,10 @@ def create_case_page(
         nid = service.network_id_of_report(db, next(iter(rids)))
     if nid is None and not rids:
         return _problem(request, 422, "case_needs_reports")
+    existing = cases.open_cases_of_network(db, nid) if nid is not None and again != "yes" else []
+    if existing:  # the same network again: say so, link the case, and make another only if asked
+        ctx = {"existing": existing, "network_id": nid, "report_id": _form_id(report_id), "title": title, "tlp": tlp}
+        return render(request, "graph/case_exists.html", ctx, status_code=409, no_store=True)
     title = kit.clean_text(title).strip()
     if not title:
         title = f"Network {nid}" if nid is not None else f"Report {next(iter(rids))}"
