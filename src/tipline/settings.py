@@ -41,6 +41,17 @@ class Settings(BaseSettings):
         default=None,
         description="Triage rules TOML. Empty: <data_dir>/triage-rules.toml if present, else the defaults.",
     )
+    first_action_minutes: str = Field(
+        default="15,240,1440,4320",
+        description="Time-to-first-action targets in minutes for P1,P2,P3,P4 (comma-separated): an open "
+        "report nobody has claimed, assigned or changed by then is marked overdue on the queue and "
+        "notified to on-duty supervisors.",
+    )
+    overdue_webhook: str | None = Field(
+        default=None,
+        description="URL that also receives each overdue report as a JSON POST (report id, priority, minutes "
+        "overdue; never its text). Empty: notifications stay in the app.",
+    )
     max_text_chars: int = Field(default=20_000, description="Longest free text accepted in a report.")
     max_body_bytes: int = Field(default=1_000_000, description="Largest JSON or form body accepted.")
     max_xml_bytes: int = Field(default=2_000_000, description="Largest CyberTipline XML document accepted.")

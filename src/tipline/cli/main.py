@@ -638,6 +638,24 @@ def queue(
     out.print(table)
 
 
+@app.command()
+def overdue(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Mark the open reports past their time-to-first-action target and notify the on-duty supervisors
+    (the server does this every minute; run it from cron when no server runs)."""
+    from tipline.reports import shift
+
+    try:
+        res = shift.check_overdue(database())
+    except ValueError as e:
+        fail(str(e))
+    if json_out:
+        print(json.dumps({"overdue": res.overdue, "notified": res.notified, "webhook_sent": res.webhook_sent}))
+        return
+    out.print(
+        f"{len(res.overdue)} overdue report(s); {res.notified} notification(s); {res.webhook_sent} sent to the webhook"
+    )
+
+
 @rules_app.command("check")
 def rules_check(path: Annotated[Path, typer.Argument(help="A triage rules TOML file.", exists=True)]) -> None:
     """Check a rules file; prints its rules or says what is wrong."""

@@ -43,6 +43,7 @@ _LABEL_TABLES: dict[str, Mapping[str, str]] = {
     "entity_kind": labels.ENTITY_KIND,
     "role": labels.ROLE,
     "person_role": labels.PERSON_ROLE,
+    "detail": labels.DETAIL,
     "disguise": labels.DISGUISE,
 }
 
@@ -124,6 +125,9 @@ def environment(lang: str) -> jinja2.Environment:
         languages=LANGUAGES,
         label=lambda table, value: labels.label(_LABEL_TABLES[table], value, lang),
         country_name=lambda code: labels.country_name(code, lang),
+        reason_label=lambda rule, description: labels.reason(rule, description, lang),
+        field_words=lambda field, roles: labels.field_words(field, roles, lang),
+        warning_reason=lambda reason: labels.warning_reason(reason, lang),
         countries=labels.countries(lang),
         entity_href=entity_href,
     )

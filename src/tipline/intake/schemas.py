@@ -397,6 +397,11 @@ class QueueItemOut(BaseModel):
     received_at: datetime
     summary: str
     reasons: list[str]
+    reason_rules: list[str] = Field(default_factory=list, description="the rule id of each reason, in order")
+    assignee: str | None = Field(default=None, description="the staff user who owns the report")
+    labels: list[str] = Field(default_factory=list)
+    due_at: datetime | None = Field(default=None, description="time-to-first-action target (open reports)")
+    overdue: bool = Field(default=False, description="open, past its target, and nobody has acted on it")
 
 
 class FileOut(BaseModel):

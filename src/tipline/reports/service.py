@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -13,6 +13,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from tipline.accounts.service import Principal, record
 from tipline.errors import NotFound
+from tipline.extract import extract
 from tipline.intake.schemas import (
     AgeBand,
     Classification,
@@ -23,6 +24,7 @@ from tipline.intake.schemas import (
     Status,
 )
 from tipline.intake.service import analyse_report
+from tipline.reports import shift
 from tipline.store import Database
 from tipline.store.models import Entity, FollowUp, Mention, Report, ReportNote
 from tipline.store.search import search_reports
@@ -33,11 +35,24 @@ class QueueFilter:
     category: str | None = None
     language: str | None = None
     source: str | None = None
-    status: str | None = None  # None: open work (new + in_review)
+    status: str | None = None  # None: open work (new + in_review); "all": every status
     country: str | None = None
     q: str | None = None
+    priority: int | None = None
+    owner: str | None = None  # "mine" (viewer_id's) | "unassigned" | None
+    viewer_id: int | None = None
+    sort: str = "priority"  # one of SORTS
     limit: int = 100
     offset: int = 0
+
+
+ALL_STATUSES = "all"
+SORTS = {
+    "priority": (Report.priority, Report.received_at, Report.id),
+    "oldest": (Report.received_at, Report.id),
+    "newest": (Report.received_at.desc(), Report.id.desc()),
+    "score": (Report.score.desc(), Report.received_at, Report.id),
+}
 
 
 OPEN_STATUSES = (Status.NEW.value, Status.IN_REVIEW.value)
@@ -60,44 +75,90 @@ def _country_clause(db: Database, country: str) -> ColumnElement[bool]:
     return Report.country == country.upper()
 
 
+def _where(db: Database, s: Session, f: QueueFilter) -> Any:
+    q = select(Report).where(Report.submission_state == "complete")
+    if f.status == ALL_STATUSES:
+        pass
+    elif f.status:
+        q = q.where(Report.status == f.status)
+    else:
+        q = q.where(Report.status.in_(OPEN_STATUSES))
+    for col, value in ((Report.category, f.category), (Report.language, f.language), (Report.source, f.source)):
+        if value:
+            q = q.where(col == value)
+    if f.priority:
+        q = q.where(Report.priority == f.priority)
+    if f.owner == "mine":
+        q = q.where(Report.assignee_id == (f.viewer_id if f.viewer_id is not None else -1))
+    elif f.owner == "unassigned":
+        q = q.where(Report.assignee_id.is_(None))
+    if f.country:
+        q = q.where(_country_clause(db, f.country))
+    if f.q:
+        q = q.where(Report.id.in_(find_reports(s, f.q, country=f.country)))
+    return q
+
+
 def queue(db: Database, f: QueueFilter) -> tuple[list[QueueItemOut], int]:
-    """Reports by priority (P1 first), then oldest first; complete submissions only."""
+    """Reports by priority (P1 first), then oldest first (or as ``f.sort`` says); complete submissions only."""
+    goal = shift.targets(db.settings)
+    now = datetime.now(UTC)
     with db.reader() as s:
-        q = select(Report).where(Report.submission_state == "complete")
-        if f.status:
-            q = q.where(Report.status == f.status)
-        else:
-            q = q.where(Report.status.in_(OPEN_STATUSES))
-        if f.category:
-            q = q.where(Report.category == f.category)
-        if f.language:
-            q = q.where(Report.language == f.language)
-        if f.source:
-            q = q.where(Report.source == f.source)
-        if f.country:
-            q = q.where(_country_clause(db, f.country))
-        if f.q:
-            ids = search_reports(s, f.q, limit=1000)
-            q = q.where(Report.id.in_(ids))
+        q = _where(db, s, f)
         total = s.scalar(select(func.count()).select_from(q.subquery())) or 0
-        rows = s.scalars(q.order_by(Report.priority, Report.received_at, Report.id).limit(f.limit).offset(f.offset))
-        items = [
-            QueueItemOut(
-                id=r.id,
-                priority=r.priority,
-                score=r.score,
-                category=r.category,  # type: ignore[arg-type]
-                source=r.source,  # type: ignore[arg-type]
-                status=r.status,  # type: ignore[arg-type]
-                language=r.language,
-                country=r.country,
-                received_at=r.received_at,
-                summary=_summary(r),
-                reasons=[x["description"] for x in r.reasons],
-            )
-            for r in rows
-        ]
+        order = SORTS.get(f.sort, SORTS["priority"])
+        rows = s.scalars(q.options(selectinload(Report.assignee)).order_by(*order).limit(f.limit).offset(f.offset))
+        items = [_item(r, goal, now) for r in rows]
         return items, int(total)
+
+
+def _item(r: Report, goal: dict[int, int], now: datetime) -> QueueItemOut:
+    is_open = r.status in OPEN_STATUSES
+    return QueueItemOut(
+        id=r.id,
+        priority=r.priority,
+        score=r.score,
+        category=r.category,  # type: ignore[arg-type]
+        source=r.source,  # type: ignore[arg-type]
+        status=r.status,  # type: ignore[arg-type]
+        language=r.language,
+        country=r.country,
+        received_at=r.received_at,
+        summary=_summary(r),
+        reasons=[x["description"] for x in r.reasons],
+        reason_rules=[x["rule"] for x in r.reasons],
+        assignee=r.assignee.name if r.assignee else None,
+        labels=list(r.labels or []),
+        due_at=shift.due_at(r.received_at, r.priority, goal) if is_open and r.first_action_at is None else None,
+        overdue=shift.is_overdue(r, goal, now),
+    )
+
+
+#: identifiers a query may name by their beginning (a handle typed in part)
+PREFIX_KINDS = ("account", "telegram", "skype", "snapchat", "kik", "discord", "email", "whatsapp")
+MIN_PREFIX = 3
+
+
+def find_reports(s: Session, query: str, *, country: str | None = None, limit: int = 1000) -> set[int]:
+    """Reports that hold every word of ``query`` (the blind word index), or any identifier the query
+    names once read as the extractor reads a report (``country``: the queue's, for national phone
+    forms; without one every reading of an ambiguous number counts), or a handle that begins with one of
+    its words (``@ruby`` finds ``rubyvibe505`` on any platform)."""
+    ids = set(search_reports(s, query, limit=limit))
+    values: set[str] = set()
+    for found in extract(query, country=country):
+        values.add(found.value)
+        values.update(str(v) for v, _c in found.alternatives or ())
+    hits = select(Mention.report_id).join(Entity, Entity.id == Mention.entity_id)
+    if values:
+        ids.update(s.scalars(hits.where(Entity.value.in_(values)).limit(limit)))
+    for word in {w.strip("@.,;:!?()\"'").lower() for w in query.split()}:
+        if len(word) < MIN_PREFIX or not all(c.isalnum() or c in "._-" for c in word):
+            continue
+        like = word.replace("_", "\\_").replace("%", "\\%")
+        prefixed = Entity.value.like(f"{like}%", escape="\\") | Entity.value.like(f"%/{like}%", escape="\\")
+        ids.update(s.scalars(hits.where(Entity.kind.in_(PREFIX_KINDS), prefixed).limit(limit)))
+    return ids
 
 
 def _out(s: Session, r: Report) -> ReportOut:
@@ -236,6 +297,7 @@ def update_report(
             )
             changes["note"] = True
         if changes:
+            shift.mark_first_action(s, r)
             record(s, actor, "report.update", "report", report_id, **changes)
 
 

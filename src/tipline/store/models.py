@@ -159,8 +159,17 @@ class Report(Base):
     # complete | open (CyberTipline submission not finished) | retracted
     submission_state: Mapped[str] = mapped_column(String(16), default="complete")
     analysed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # the shift (tipline.reports.shift): who owns the report, since when, when staff first acted on it
+    # (claimed, assigned, status changed), and free labels
+    assignee_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL", name="fk_reports_assignee"), nullable=True, index=True
+    )
+    assigned_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    first_action_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    labels: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
 
     platform: Mapped[Platform | None] = relationship()
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
     attachments: Mapped[list[Attachment]] = relationship(back_populates="report", order_by="Attachment.id")
     mentions: Mapped[list[Mention]] = relationship(back_populates="report", order_by="Mention.id")
 
@@ -308,3 +317,29 @@ class SealingProcess(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class SavedFilter(Base):
+    """A queue filter a user saved under a name (the query string of /queue); each user sees their own."""
+
+    __tablename__ = "saved_filters"
+    __table_args__ = (UniqueConstraint("user_id", "name", name="uq_saved_filters_user_name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    query: Mapped[str] = mapped_column(String(2000))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StaffNotification(Base):
+    """Something a staff member must see (kind ``overdue``: a report past its time-to-first-action
+    target), once per user, report and kind."""
+
+    __tablename__ = "staff_notifications"
+    __table_args__ = (UniqueConstraint("user_id", "report_id", "kind", name="uq_staff_notifications_once"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -81,6 +81,19 @@ async def _retention_job(db: Database, hours: float) -> None:
         await asyncio.sleep(hours * 3600)
 
 
+async def _overdue_job(db: Database, every: float = 60.0) -> None:
+    """Every minute: mark the reports past their time-to-first-action target and notify the on-duty
+    supervisors (in the app, and the webhook when one is set). Failures are logged, not fatal."""
+    from tipline.reports import shift
+
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await anyio.to_thread.run_sync(lambda: shift.check_overdue(db))
+        except Exception:  # noqa: BLE001 - keep serving; the next check retries
+            log.exception("overdue check failed")
+
+
 def _document_validation_errors(app: FastAPI) -> None:
     """Make the OpenAPI schema describe the 422 body that ``validation_error`` really sends (a sentence in
     ``detail`` and the list in ``errors``), not FastAPI's default, so clients and schema checks agree."""
@@ -159,7 +172,7 @@ def _lifespan(db: Database, settings: Settings) -> Callable[[FastAPI], AbstractA
         proc = keys.process_id()
         every = settings.key_heartbeat_seconds
         keys.heartbeat(db, proc, every)  # seen by a key rotation from the first request on
-        jobs = [asyncio.create_task(_key_heartbeat(db, proc, every))]
+        jobs = [asyncio.create_task(_key_heartbeat(db, proc, every)), asyncio.create_task(_overdue_job(db))]
         if db.settings.analyse_inline:
             jobs.append(asyncio.create_task(_pending_job(db)))
         if settings.retention_interval_hours > 0:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -31,8 +32,9 @@ from tipline.intake.schemas import AgeBand, Category, Classification, Source, St
 from tipline.intake.service import reading_key
 from tipline.intake.worker import backlog as analysis_backlog
 from tipline.reports import service as reports
+from tipline.reports import shift
 from tipline.store import Database
-from tipline.web import pages_admin, pages_login
+from tipline.web import pages_admin, pages_login, pages_shift
 from tipline.webkit.kit import (
     Db,
     PageRoute,
@@ -66,6 +68,9 @@ def queue_page(
     status: str = "",
     country: str = "",
     q: str = "",
+    priority: str = "",
+    owner: str = "",
+    sort: str = "",
     page: str = "1",
 ) -> HTMLResponse:
     languages = reports.queue_languages(db)
@@ -73,15 +78,30 @@ def queue_page(
         category=_pick(category, {c.value for c in Category}),
         language=_pick(language, set(languages)),
         source=_pick(source, {s.value for s in Source}),
-        status=_pick(status, {s.value for s in Status}),
+        status=_pick(status, {s.value for s in Status} | {reports.ALL_STATUSES}),
         country=_pick(country.upper(), set(country_codes())),
         q=clean_text(q).strip()[:MAX_QUERY_CHARS] or None,
+        priority=int(priority) if priority in ("1", "2", "3", "4") else None,
+        owner=_pick(owner, {"mine", "unassigned"}),
+        viewer_id=user.id,
+        sort=_pick(sort, set(reports.SORTS)) or "priority",
         limit=PAGE_SIZE,
     )
     page_no = int(page) if page.isascii() and page.isdigit() and 0 < int(page) < 100_000 else 1
     f.offset = (page_no - 1) * PAGE_SIZE
     items, total = reports.queue(db, f)
     pages = max(1, math.ceil(total / PAGE_SIZE))
+    filters = {
+        "category": f.category or "",
+        "language": f.language or "",
+        "source": f.source or "",
+        "status": f.status or "",
+        "country": f.country or "",
+        "q": f.q or "",
+        "priority": str(f.priority or ""),
+        "owner": f.owner or "",
+        "sort": f.sort if f.sort != "priority" else "",
+    }
     ctx = {
         "items": items,
         "total": total,
@@ -89,18 +109,16 @@ def queue_page(
         "pages": pages,
         "first": f.offset + 1 if items else 0,
         "last": f.offset + len(items),
-        "filters": {
-            "category": f.category or "",
-            "language": f.language or "",
-            "source": f.source or "",
-            "status": f.status or "",
-            "country": f.country or "",
-            "q": f.q or "",
-        },
+        "filters": filters,
+        "filter_query": urlencode({k: v for k, v in filters.items() if v}),
         "languages": languages,
         "categories": [c.value for c in Category],
         "sources": [s.value for s in Source],
         "statuses": [s.value for s in Status],
+        "sorts": list(reports.SORTS),
+        "staff": shift.staff_users(db),
+        "saved_filters": shift.saved_filters(db, user),
+        "notifications": shift.notifications(db, user),
         "now": datetime.now(UTC),
         "backlog": analysis_backlog(db),
     }
@@ -148,6 +166,7 @@ def _report_page(
         "extras": extras,
         "entities": {k: list(v.values()) for k, v in sorted(entities.items())},
         "answers": report.details.get("answers") or {},
+        "person_roles": [p.get("role") if isinstance(p, dict) else None for p in report.persons or []],
         "details": details,
         "statuses": [s.value for s in Status],
         "classifications": [c.value for c in Classification],
@@ -287,3 +306,4 @@ def entity_page(request: Request, kind: str, value: str, db: Db, user: StaffUser
 
 router.include_router(pages_login.router)
 router.include_router(pages_admin.router)
+router.include_router(pages_shift.router)

@@ -78,3 +78,70 @@ document.addEventListener("DOMContentLoaded", function () {
     });
   });
 });
+
+// The staff queue's keyboard shortcuts (listed on the help overlay that "?" opens): j/k or the arrows
+// move between reports, o or Enter opens one, c claims it, x selects it for a bulk action, s goes to the
+// bulk status (selecting this report when none is), "/" to the search. Not while typing in a field.
+document.addEventListener("DOMContentLoaded", function () {
+  var dialog = document.getElementById("shortcuts");
+  var opener = document.getElementById("shortcuts-open");
+  if (!dialog) {
+    return;
+  }
+  if (opener) {
+    opener.addEventListener("click", function () { dialog.showModal(); });
+  }
+  function rows() {
+    return Array.prototype.slice.call(document.querySelectorAll("table.queue tbody tr"));
+  }
+  function current() {
+    var el = document.activeElement;
+    return el && el.closest ? el.closest("table.queue tbody tr") : null;
+  }
+  function go(step) {
+    var all = rows();
+    if (!all.length) {
+      return;
+    }
+    var at = all.indexOf(current());
+    var next = at < 0 ? 0 : Math.min(all.length - 1, Math.max(0, at + step));
+    all.forEach(function (r) { r.classList.remove("current"); });
+    all[next].classList.add("current");
+    all[next].focus();
+  }
+  document.addEventListener("keydown", function (e) {
+    var t = e.target;
+    if (e.ctrlKey || e.metaKey || e.altKey || dialog.open) {
+      return;
+    }
+    if (t && (t.isContentEditable || /^(INPUT|SELECT|TEXTAREA|BUTTON)$/.test(t.tagName))) {
+      return;
+    }
+    var row = current();
+    var key = e.key;
+    if (key === "?") {
+      dialog.showModal();
+    } else if (key === "j" || key === "ArrowDown") {
+      go(1);
+    } else if (key === "k" || key === "ArrowUp") {
+      go(-1);
+    } else if ((key === "o" || key === "Enter") && row) {
+      row.querySelector("a.open-report").click();
+    } else if (key === "c" && row && row.querySelector("form.claim-form")) {
+      row.querySelector("form.claim-form").submit();
+    } else if (key === "x" && row) {
+      var box = row.querySelector("input[type=checkbox]");
+      box.checked = !box.checked;
+    } else if (key === "s" && document.getElementById("b-status")) {
+      if (row && !document.querySelector("table.queue input[type=checkbox]:checked")) {
+        row.querySelector("input[type=checkbox]").checked = true;
+      }
+      document.getElementById("b-status").focus();
+    } else if (key === "/" && document.getElementById("f-q")) {
+      document.getElementById("f-q").focus();
+    } else {
+      return;
+    }
+    e.preventDefault();
+  });
+});
