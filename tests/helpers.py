@@ -349,6 +349,8 @@ ROUTES: dict[str, str] = {
     # public pages
     "GET /": PUBLIC,
     "GET /report": PUBLIC,
+    "GET /report/received": PUBLIC,
+    "GET /privacy": PUBLIC,
     "GET /report/questions": PUBLIC,
     "POST /report": PUBLIC,
     "GET /followup": PUBLIC,
@@ -456,6 +458,14 @@ ROUTES: dict[str, str] = {
     "POST /banks/{bank_id}/import": SUPERVISOR,
     "GET /banks/{bank_id}/export.{fmt}": SUPERVISOR,
     "POST /banks/{bank_id}/delete": SUPERVISOR,
+    "POST /banks/{bank_id}/terms": SUPERVISOR,
+    # the analyst's shift
+    "POST /reports/{report_id}/claim": ANALYST,
+    "POST /reports/{report_id}/assign": ANALYST,
+    "POST /queue/bulk": ANALYST,
+    "POST /queue/filters": ANALYST,
+    "POST /queue/filters/{filter_id}/delete": ANALYST,
+    "POST /notifications/read": ANALYST,
     # payment screening
     "GET /api/v1/finance/alerts": ANALYST,
     "GET /api/v1/finance/alerts/{alert_id}": ANALYST,
@@ -471,6 +481,13 @@ ROUTES: dict[str, str] = {
     "GET /ads": ANALYST,
     "GET /ads/clusters/{cluster_id}": ANALYST,
     "POST /ads/clusters/{cluster_id}/case": ANALYST,
+    # face search (off by default; the access tests turn it on): supervisors only, groups for staff
+    "POST /api/v1/faces/enrol": SUPERVISOR,
+    "POST /api/v1/faces/search": SUPERVISOR,
+    "POST /api/v1/faces/results/{face_id}/view": SUPERVISOR,
+    "POST /api/v1/faces/export": SUPERVISOR,
+    "GET /api/v1/faces/groups": ANALYST,
+    "POST /api/v1/faces/groups/{group_id}/{decision}": ANALYST,
     "GET /reports/{report_id}/payment-alerts": ANALYST,
     "GET /networks/{network_id}/payment-alerts": ANALYST,
     "GET /cases/{case_id}/payment-alerts.csv": ANALYST,

@@ -103,7 +103,7 @@ def test_supervisor_enrols_and_finds_the_report_audited_and_others_are_refused(c
     r = client.post(
         "/api/v1/faces/search", data={"reason": "curious"}, files={"photo": ("q.png", mirrored)}, headers=ana
     )
-    assert r.status_code == 403 and "supervisors" in r.json()["detail"]
+    assert r.status_code == 403 and "supervisor" in r.json()["detail"]
     r = client.post("/api/v1/faces/search", data={"reason": "x"}, files={"photo": ("q.png", mirrored)}, headers=sup)
     assert r.status_code == 422 and "reason" in r.json()["detail"]
     r = client.post(

@@ -56,6 +56,7 @@ def app_routes(app) -> set[str]:  # type: ignore[no-untyped-def]
 def app(settings, db):  # type: ignore[no-untyped-def]
     settings.rate_limits = False  # hundreds of requests from one test client
     settings.argon2_per_second = 0  # the login posts would meet the process-wide Argon2 budget (tested elsewhere)
+    settings.faces_enabled = True  # off, its routes refuse everyone alike (tests/test_faces_off.py)
     return create_app(settings, db=db)
 
 

@@ -3,6 +3,7 @@ rows by id, so a new row must never take the id of a deleted one. Real SQLite an
 
 from __future__ import annotations
 
+import pytest
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import delete, func, select, text
@@ -86,3 +87,24 @@ def test_migration_up_and_down_keeps_every_row(db):  # type: ignore[no-untyped-d
     assert snapshot() == before
     if sqlite:
         assert {"reports", "mentions", "users", "audit_events", "entities"} <= _autoincrement_tables(db)
+
+
+def test_every_table_with_an_integer_id_keeps_autoincrement_at_head(db):  # type: ignore[no-untyped-def]
+    """A later migration that alters a table in batch mode rebuilds it on SQLite: it must keep
+    AUTOINCREMENT (0019 once lost it on reports). Every table with an integer ``id`` key has it."""
+    if db.write_engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL takes ids from sequences that never go back")
+    with db.reader() as s:
+        rows = s.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'table'")).all()
+        virtual = tuple(f"{n}_" for n, sql in rows if (sql or "").upper().startswith("CREATE VIRTUAL"))
+        with_ids = {
+            t
+            for t, _sql in rows
+            if not t.startswith(("sqlite_", "alembic_", *virtual))  # full-text search's own tables
+            and any(
+                row[1] == "id" and row[5] and row[2].upper() == "INTEGER"
+                for row in s.execute(text(f'PRAGMA table_info("{t}")'))
+            )
+        }
+    assert with_ids, "no table with an integer id found"
+    assert with_ids - _autoincrement_tables(db) == set()

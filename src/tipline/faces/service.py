@@ -52,6 +52,7 @@ __all__ = [
     "enrol",
     "export_provenance",
     "forget_old",
+    "check_actor",
     "index_for",
     "scan_attachment",
     "scan_pending",
@@ -62,11 +63,17 @@ __all__ = [
 REASON_MIN = 8
 
 
-def _check(db: Database, actor: Principal, action: str, reason: str) -> str:
+def check_actor(db: Database, actor: Principal, action: str) -> None:
+    """Face search is on and ``actor`` may do ``action`` (a supervisor, or the host operator's CLI); a
+    refused attempt is audited. The web layer calls it before it reads an uploaded photo."""
     require_enabled(db.settings)
     if not (actor.kind == "cli" or actor.can(Role.SUPERVISOR)):  # cli: the host operator (tipline.faces.cli)
         accounts.audited(db, actor, "faces.denied", "faces", None, wanted=action)
         raise FacesDenied(f"only supervisors may {action.replace('_', ' ')} faces (your role: {actor.role.value})")
+
+
+def _check(db: Database, actor: Principal, action: str, reason: str) -> str:
+    check_actor(db, actor, action)
     reason = " ".join((reason or "").split())
     if len(reason) < REASON_MIN:
         raise ValueError(

@@ -32,6 +32,20 @@ router = APIRouter(prefix="/api/v1/faces", tags=["faces"])
 MULTIPART_SLACK = 64 * 1024
 
 
+def _supervisor(action: str) -> Any:
+    """Enrol, search, open a result, export: supervisors only, refused (and the refusal audited) before
+    the photo is read."""
+
+    def dep(request: Request, user: Annotated[Principal, Depends(staff)]) -> Principal:
+        try:
+            service.check_actor(get_db(request), user, action)
+        except (service.FacesDisabled, service.FacesDenied) as err:
+            raise HTTPException(403, str(err)) from None
+        return user
+
+    return Depends(dep)
+
+
 class EnrolOut(BaseModel):
     entry_id: int
     gallery: str
@@ -118,7 +132,7 @@ async def _reason(request: Request) -> str:
 
 
 @router.post("/enrol", response_model=EnrolOut, summary="Enrol a reference face in a gallery (supervisors)")
-async def post_enrol(request: Request, user: Annotated[Principal, Depends(staff)]) -> EnrolOut:
+async def post_enrol(request: Request, user: Annotated[Principal, _supervisor("enrol")]) -> EnrolOut:
     fields, photo = await _form(request)
     db = get_db(request)
     try:
@@ -154,7 +168,7 @@ def _match_out(m: Any) -> MatchOut:
 
 
 @router.post("/search", response_model=SearchOut, summary="Report media with faces near a photo's face")
-async def post_search(request: Request, user: Annotated[Principal, Depends(staff)]) -> SearchOut:
+async def post_search(request: Request, user: Annotated[Principal, _supervisor("search")]) -> SearchOut:
     fields, photo = await _form(request)
     db = get_db(request)
     try:
@@ -171,7 +185,7 @@ async def post_search(request: Request, user: Annotated[Principal, Depends(staff
 
 
 @router.post("/results/{face_id}/view", response_model=MatchOut, summary="Open one search result (audited)")
-async def post_view(request: Request, face_id: int, user: Annotated[Principal, Depends(staff)]) -> MatchOut:
+async def post_view(request: Request, face_id: int, user: Annotated[Principal, _supervisor("view")]) -> MatchOut:
     reason = await _reason(request)
     db = get_db(request)
     try:
@@ -182,7 +196,7 @@ async def post_view(request: Request, face_id: int, user: Annotated[Principal, D
 
 
 @router.post("/export", response_model=list[ProvenanceOut], summary="Gallery provenance for oversight")
-async def post_export(request: Request, user: Annotated[Principal, Depends(staff)]) -> list[ProvenanceOut]:
+async def post_export(request: Request, user: Annotated[Principal, _supervisor("export")]) -> list[ProvenanceOut]:
     reason = await _reason(request)
     db = get_db(request)
     try:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import re
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -695,10 +697,28 @@ def _waiting_reports(s: Session, report_id: int, ids: dict[tuple[str, str], int]
     )
 
 
+def is_conflict(e: BaseException) -> bool:
+    """A deadlock or serialization failure between two transactions (PostgreSQL SQLSTATE 40P01, 40001):
+    PostgreSQL broke a cycle of waits by aborting this one; running it again is the remedy."""
+    code = getattr(getattr(e, "orig", None), "sqlstate", None)
+    return code in ("40P01", "40001")
+
+
+_CONFLICT_TRIES = 5
+
+
 def _analyse(db: Database, report_id: int) -> tuple[int, list[int]]:
     rules = rules_in_force(db)
-    with db.session() as s:
-        return analyse_in(s, db, rules, report_id)
+    for attempt in range(1, _CONFLICT_TRIES + 1):
+        try:
+            with db.session() as s:
+                return analyse_in(s, db, rules, report_id)
+        except Exception as e:
+            if not is_conflict(e) or attempt == _CONFLICT_TRIES:
+                raise
+            log.info("analysis of report %d met a concurrent one (try %d); running it again", report_id, attempt)
+            time.sleep(random.uniform(0.01, 0.05) * attempt)
+    raise AssertionError("unreachable")
 
 
 def rules_in_force(db: Database) -> RuleSet:
@@ -788,7 +808,11 @@ def refresh_entity_stats(s: Session, entity_ids: set[int], now: datetime) -> Non
     if not entity_ids:
         return
     if s.get_bind().dialect.name == "postgresql":
-        s.execute(select(Entity.id).where(Entity.id.in_(entity_ids)).order_by(Entity.id).with_for_update())
+        # FOR NO KEY UPDATE: a plain FOR UPDATE would wait on the key-share locks that other transactions'
+        # new mentions take on these rows (foreign keys), and two such waits deadlock
+        s.execute(
+            select(Entity.id).where(Entity.id.in_(entity_ids)).order_by(Entity.id).with_for_update(key_share=True)
+        )
     counts = dict(
         s.execute(
             select(Mention.entity_id, func.count(func.distinct(Mention.report_id)))

@@ -97,12 +97,6 @@ class BatchResult:
         return len(self.analysed) + len(self.failed) + len(self.busy)
 
 
-def _conflict(e: BaseException) -> bool:
-    """A deadlock or serialization failure between two transactions (PostgreSQL SQLSTATE 40P01, 40001)."""
-    code = getattr(getattr(e, "orig", None), "sqlstate", None)
-    return code in ("40P01", "40001")
-
-
 def _one(s: Session, db: Database, rules: RuleSet, report_id: int, out: BatchResult) -> None:
     """Analyse one report of a batch in a savepoint, then the reports it may confirm a reading of (each in
     its own savepoint), in the order ``analyse_report`` follows alone."""
@@ -111,7 +105,7 @@ def _one(s: Session, db: Database, rules: RuleSet, report_id: int, out: BatchRes
             priority, recheck = service.analyse_in(s, db, rules, report_id)
     except Exception as e:  # noqa: BLE001 - logged; the report stays waiting and is retried
         s.info.pop("graph_lock", None)  # a lock taken inside the savepoint went with it
-        if _conflict(e):  # two workers waited on each other (PostgreSQL broke the cycle): the next batch
+        if service.is_conflict(e):  # two workers waited on each other (PostgreSQL broke the cycle): the next batch
             log.info("analysis of report %d met a concurrent one; it goes to the next batch", report_id)
             out.busy.append(report_id)
         else:

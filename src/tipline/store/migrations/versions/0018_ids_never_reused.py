@@ -31,6 +31,7 @@ TABLES = (
     "platforms",
     "reports",
     "attachments",
+    "hash_matches",
     "entities",
     "mentions",
     "followups",

@@ -18,8 +18,12 @@ def _when() -> sa.DateTime:
     return sa.DateTime(timezone=True)
 
 
+# a batch alteration rebuilds the SQLite table: it must keep AUTOINCREMENT (ids never reused, see 0018)
+_KEEP_IDS = {"sqlite_autoincrement": True}
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("reports") as b:
+    with op.batch_alter_table("reports", table_kwargs=_KEEP_IDS) as b:
         b.add_column(sa.Column("assignee_id", sa.Integer(), nullable=True))
         b.add_column(sa.Column("assigned_at", _when(), nullable=True))
         b.add_column(sa.Column("first_action_at", _when(), nullable=True))
@@ -34,6 +38,7 @@ def upgrade() -> None:
         sa.Column("query", sa.String(2000), nullable=False),
         sa.Column("created_at", _when(), nullable=False),
         sa.UniqueConstraint("user_id", "name", name="uq_saved_filters_user_name"),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "staff_notifications",
@@ -44,13 +49,14 @@ def upgrade() -> None:
         sa.Column("created_at", _when(), nullable=False),
         sa.Column("read_at", _when(), nullable=True),
         sa.UniqueConstraint("user_id", "report_id", "kind", name="uq_staff_notifications_once"),
+        sqlite_autoincrement=True,
     )
 
 
 def downgrade() -> None:
     op.drop_table("staff_notifications")
     op.drop_table("saved_filters")
-    with op.batch_alter_table("reports") as b:
+    with op.batch_alter_table("reports", table_kwargs=_KEEP_IDS) as b:
         b.drop_index("ix_reports_assignee_id")
         b.drop_constraint("fk_reports_assignee", type_="foreignkey")
         b.drop_column("labels")
