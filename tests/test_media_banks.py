@@ -131,6 +131,7 @@ def test_bad_lines_are_named_and_nothing_is_imported(db):
     assert banks.get_bank(db, "strict").total == 0
 
     jl = '{"kind": "pdq", "hash": "' + pdq() + '"}\n{"kind": "pdq", "hsh": "x"}\nnot json\n[1]\n{"hash": "ab"}\n'
+    jl += '{"kind": "pdq", "quality": ' + "9" * 5000 + "}\n"  # Python reads no integer of over 4,300 digits
     with pytest.raises(BankImportError) as ei:
         banks.import_file(db, "strict", jl.encode(), fmt="jsonl")
     problems = dict(ei.value.errors)
@@ -138,6 +139,7 @@ def test_bad_lines_are_named_and_nothing_is_imported(db):
     assert "not valid JSON" in problems[3]
     assert "JSON object" in problems[4]
     assert "missing 'kind'" in problems[5]
+    assert "a number is too long" in problems[6]
     with pytest.raises(BankImportError, match="not UTF-8"):
         banks.import_file(db, "strict", b"md5,\xff\xfe\n", fmt="csv")
     with pytest.raises(BankError, match="there is no bank"):

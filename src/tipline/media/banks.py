@@ -32,11 +32,11 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, TextIO
+from typing import IO, TYPE_CHECKING, Any, TextIO
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -58,6 +58,9 @@ from tipline.media.models import (
 from tipline.media.models import STANDARD_LABELS as STANDARD_LABELS  # the labels the bank pages offer
 from tipline.store import Database
 from tipline.store.models import InstanceMeta
+
+if TYPE_CHECKING:  # hashing loads numpy and Pillow: only the file imports need it
+    from tipline.media.hashing import MediaLimits
 
 VERSION_KEY = "media.banks_version"
 CHUNK = 20_000  # rows per insert transaction (about 0.3 s of SQLite write lock)
@@ -226,6 +229,8 @@ def _kind(value: Any) -> str:
 
 def _frame(raw: Any, i: int) -> dict[str, Any]:
     """One vPDQ frame from a dict, an HMA ``hex,quality,ts`` string or a ``hex:quality:ts`` string."""
+    quality: Any  # a JSON value or a string: int() and float() below say whether it is a number
+    ts: Any
     if isinstance(raw, dict):
         pdq = raw.get("pdq", raw.get("hash"))
         quality = raw.get("quality", 100)
@@ -351,7 +356,7 @@ def _detect(raw: IO[bytes], filename: str | None) -> str:
     return "csv"
 
 
-def parse_entries(raw: IO[bytes], fmt: str) -> Iterator[tuple[int, ParsedEntry | str]]:
+def parse_entries(raw: IO[bytes], fmt: str) -> Generator[tuple[int, ParsedEntry | str], None, None]:
     """(line number, entry or problem) for every entry line of a bank file."""
     if fmt not in ("csv", "jsonl"):
         raise BankError(f"unknown format {fmt!r}: use csv or jsonl")
@@ -391,8 +396,10 @@ def _csv_entry(fields: list[str]) -> ParsedEntry:
 def _json_entry(line: str) -> ParsedEntry:
     try:
         obj = json.loads(line)
-    except ValueError as e:
+    except json.JSONDecodeError as e:
         raise BankError(f"not valid JSON ({e.msg})") from None
+    except ValueError:  # Python refuses to read an integer of more than 4,300 digits
+        raise BankError("not valid JSON (a number is too long)") from None
     if not isinstance(obj, dict):
         raise BankError('expected a JSON object such as {"kind": "pdq", "hash": "..."}')
     unknown = sorted(set(obj) - _JSON_KEYS)
@@ -910,17 +917,17 @@ def import_entries(
     return _store(db, info, items, clean_label(label) if label else None, result, by, None, "bank.import", file=note)
 
 
-def media_entries(path: Path, limits: Any = None) -> tuple[list[ParsedEntry], str | None]:
+def media_entries(path: Path, limits: MediaLimits | None = None) -> tuple[list[ParsedEntry], str | None]:
     """The bank entries of one media file: its exact hashes, its PDQ (images) and its vPDQ (videos); and why
     the perceptual hash is missing when the file looks like media but cannot be decoded (or is over a limit:
     ``limits``, a ``hashing.MediaLimits``, default the settings' defaults)."""
     from tipline.media.hashing import hash_file
 
     h = hash_file(path, strict=False, limits=limits)
-    out = [ParsedEntry(k, getattr(h, k)) for k in ("md5", "sha1", "sha256") if getattr(h, k, None)]
-    if getattr(h, "pdq", None):
-        out.append(ParsedEntry("pdq", h.pdq.lower(), quality=getattr(h, "pdq_quality", None)))
-    frames = getattr(h, "vpdq", None)
+    out = [ParsedEntry(k, v) for k, v in (("md5", h.md5), ("sha1", h.sha1), ("sha256", h.sha256)) if v]
+    if h.pdq:
+        out.append(ParsedEntry("pdq", h.pdq.lower(), quality=h.pdq_quality))
+    frames = h.vpdq
     if frames:
         fr = parse_frames([dict(f) for f in frames])
         out.append(ParsedEntry("vpdq", frames_digest(fr), None, fr))
@@ -967,8 +974,8 @@ def import_media(
         if progress is not None:
             progress("hashing", i, len(files))
     by_kind: dict[str, int] = {}
-    for e in entries:
-        by_kind[e.kind] = by_kind.get(e.kind, 0) + 1
+    for entry in entries:
+        by_kind[entry.kind] = by_kind.get(entry.kind, 0) + 1
     result = ImportResult(bank=info.name, lines=len(entries), by_kind=by_kind, problems=problems)
     return _store(db, info, entries, default, result, by, progress, "bank.import_media", files=len(files))
 
