@@ -21,6 +21,7 @@ from functools import lru_cache
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
+from .fastphone import valid_e164
 from .text import Collector
 
 LANGUAGE_REGIONS: dict[str, tuple[str, ...]] = {
@@ -275,29 +276,12 @@ def _national_shape(region: str) -> tuple[re.Pattern[str], str, str] | None:
 
 
 @lru_cache(maxsize=32768)
-def _parse(digits: str, region: str | None) -> phonenumbers.PhoneNumber | None:
+def _parse(digits: str, region: str | None) -> str | None:
+    """The E.164 form of ``digits`` read in ``region`` (None: written with "+"), when valid there (or,
+    where the country code is shared, valid at all); see :func:`tipline.extract.fastphone.valid_e164`."""
     if not _plausible(digits, region):
         return None
-    try:
-        n = phonenumbers.parse(digits, region)
-    except phonenumbers.NumberParseException:
-        return None
-    if region is not None:
-        # the check for one region is cheaper than the general one (no search over the regions of the
-        # country code); the general one only where a code is shared (+1: US, CA, ...; +44: GB, GG, ...)
-        if phonenumbers.is_valid_number_for_region(n, region):
-            return n
-        if len(phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(n.country_code or 0, ())) <= 1:
-            return None
-    return n if phonenumbers.is_valid_number(n) else None
-
-
-def e164(n: phonenumbers.PhoneNumber) -> str:
-    return phonenumbers.format_number(n, phonenumbers.PhoneNumberFormat.E164)
-
-
-def _type_rank(n: phonenumbers.PhoneNumber) -> int:
-    return _type_rank_of(e164(n))
+    return valid_e164(digits, region)
 
 
 @lru_cache(maxsize=8192)
@@ -564,7 +548,7 @@ def region_evidence(
 
 # --------------------------------------------------------------------------- scanner
 
-_Reading = tuple[phonenumbers.PhoneNumber, float]  # a valid number and the evidence for its region
+_Reading = tuple[str, float]  # a valid number and the evidence for its region
 
 
 def _ndigits(run: list[_Tok]) -> int:
@@ -655,11 +639,11 @@ class _Scanner:
             if num is not None:
                 out.append((num, self.score[r] + local.get(r, 0.0)))
         if len(out) > 1:
-            out.sort(key=lambda x: (-x[1], _type_rank(x[0])))
+            out.sort(key=lambda x: (-x[1], _type_rank_of(x[0])))
             # the same number reached from two regions (+1 from US and CA) is one reading
             uniq: dict[str, _Reading] = {}
             for n, sc in out:
-                uniq.setdefault(e164(n), (n, sc))
+                uniq.setdefault(n, (n, sc))
             out = list(uniq.values())
         return out
 
@@ -756,7 +740,7 @@ class _Scanner:
         if sc >= _INTL:
             written = run[i].plus or run[i].digits.startswith("00")
             conf = 0.85 if disguised else (0.95 if written and j - i < 6 else 0.9)
-            col.add("phone", e164(best), start, end, conf, disguise=",".join(labels))
+            col.add("phone", best, start, end, conf, disguise=",".join(labels))
             return True
 
         def base_for(score: float) -> float:
@@ -773,9 +757,9 @@ class _Scanner:
             total = sc + sum(s2 for _, s2 in rivals)
             conf = base_for(sc) * (0.7 + 0.3 * sc / total)
             alternatives = tuple(
-                (e164(n), round(min(conf - 0.01, base_for(s2) * (0.7 + 0.3 * s2 / total)), 3)) for n, s2 in rivals
+                (n, round(min(conf - 0.01, base_for(s2) * (0.7 + 0.3 * s2 / total)), 3)) for n, s2 in rivals
             )
-        col.add("phone", e164(best), start, end, conf, disguise=",".join(labels), alternatives=alternatives)
+        col.add("phone", best, start, end, conf, disguise=",".join(labels), alternatives=alternatives)
         return True
 
     def scan(self) -> None:
@@ -870,4 +854,4 @@ def normalise_phone(raw: str, country: str | None) -> str | None:
         num = _parse(digits, country.upper())
     else:
         num = None
-    return e164(num) if num else None
+    return num
