@@ -69,7 +69,7 @@ def test_refer_from_the_ui_and_download(served, browser, tmp_path) -> None:  # t
     assert first.get_attribute("data-country") == "PH"
     assert "calling code" in first.inner_text()
     # the agency suggested first is a Philippine one; choose the format and refer
-    assert page.locator("#f-agency").input_value() in ("ph-picacc", "ph-pnp-wcpc")
+    assert page.locator("#f-agency").input_value() in ("ph-iacat", "ph-nbi", "ph-picacc", "ph-pnp-wcpc")
     page.select_option("#f-agency", "ph-picacc")
     page.select_option("#f-format", "cybertip")
     page.screenshot(path="/tmp/tipline-refer.png", full_page=True)

@@ -21,7 +21,13 @@ def test_agencies_refer_jurisdiction_takedown(tmp_path):
     by_id = {a["id"]: a for a in agencies}
     assert by_id["ph-picacc"]["countries"] == ["PH"] and by_id["int-interpol"]["countries"] == ["*"]
     assert all(a["sources"] for a in agencies)  # every fact has its sources
-    assert "PICACC" in run(["agencies", "--country", "PH"], data).stdout
+    assert by_id["us-ncmec"]["channels"]["phone"] == {
+        "source": "https://www.missingkids.org",
+        "as_of": "2024-06-01",
+        "by": "seed",
+    }
+    listing = run(["agencies", "--country", "PH"], data).stdout
+    assert "PICACC" in listing and "as of 2024-06-01" in listing and "verified before use" in listing
 
     out = json.loads(run(["import", "cybertip", str(DATA / "rich_report.xml"), "--json"], data).stdout.splitlines()[0])
     rid = out["report_id"]

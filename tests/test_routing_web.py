@@ -82,7 +82,7 @@ def test_api_agencies_directory_and_admin_edits(client, analyst_token, admin_tok
     assert {"au-afp", "gb-nca", "us-fbi", "us-hsi", "ph-pnp-wcpc", "ph-picacc", "it-polizia-postale"} <= ids
     assert {"th-ticac", "kr-knpa", "eu-europol-ec3", "int-interpol", "gb-iwf", "us-ncmec"} <= ids
     ph = {a["id"] for a in client.get("/api/v1/agencies?country=PH", headers=bearer(analyst_token)).json()}
-    assert ph == {"ph-pnp-wcpc", "ph-picacc", "int-interpol"}
+    assert ph == {"ph-pnp-wcpc", "ph-picacc", "ph-nbi", "ph-iacat", "int-interpol"}
     assert client.get("/api/v1/agencies").status_code == 401
     new = {"id": "ke-dci", "name": "Example unit", "countries": ["KE"], "contact": {"web": "https://dci.example.org"}}
     assert client.post("/api/v1/agencies", json=new, headers=bearer(analyst_token)).status_code == 403
@@ -108,7 +108,7 @@ def test_api_jurisdiction_referral_download_ack(client, db, analyst_token):
     body = r.json()
     assert body["candidates"][0]["country"] == "PH"
     assert {e["kind"] for e in body["candidates"][0]["evidence"]} >= {"phone", "person", "cctld"}
-    assert {a["id"] for a in body["agencies"][:2]} == {"ph-picacc", "ph-pnp-wcpc"}
+    assert {a["id"] for a in body["agencies"][:4]} == {"ph-iacat", "ph-nbi", "ph-picacc", "ph-pnp-wcpc"}
     assert client.get("/api/v1/reports/99999/jurisdiction", headers=bearer(analyst_token)).status_code == 404
     assert client.post(f"/api/v1/reports/{rid}/jurisdiction/refresh", headers=bearer(analyst_token)).status_code == 200
 
@@ -188,7 +188,7 @@ def test_refer_from_the_report_page_form(client, db):
     kinds = {li.get("data-kind") for li in css(doc, "tr[data-country=PH] li")}
     assert {"phone", "person", "cctld"} <= kinds
     options = [o.get("value") for o in css(doc, "select#f-agency option")]
-    assert options[0] in ("ph-picacc", "ph-pnp-wcpc")
+    assert options[0] in ("ph-iacat", "ph-nbi", "ph-picacc", "ph-pnp-wcpc")
     csrf = css(doc, "form.refer-form input[name=csrf_token]")[0].get("value")
     # no CSRF token: refused, nothing made
     r = client.post(f"/reports/{rid}/refer", data={"agency_id": "gb-nca", "format": "stix"}, follow_redirects=False)

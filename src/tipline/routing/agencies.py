@@ -1,9 +1,13 @@
 """The agency directory: who can act on a report, for which countries and categories, reached how.
 
-The seed is ``agencies.toml`` beside this module (public facts, each with its sources). It is loaded into
-the ``agencies`` table at run time: :func:`ensure_agencies` adds every seed agency whose id is missing and
-never overwrites a row, so admins' edits (:func:`save_agency`, the ``/agencies`` page) stay. Agencies are
-never deleted (referrals point at them): an admin marks one inactive.
+The seed is ``agencies.toml`` beside this module (public facts, each with its sources; every known contact
+channel with the page it was read from and an "as of" date). It is loaded into the ``agencies`` table at run
+time: :func:`ensure_agencies` adds every seed agency whose id is missing and brings rows still as seeded
+(``origin='seed'``) up to a newer seed; it never overwrites a row an admin edited (:func:`save_agency`, the
+``/agencies`` page). Agencies are never deleted (referrals point at them): an admin marks one inactive.
+
+A channel's provenance is not stored: it is the seed's while the row's value is the seed's, else the admin
+edit's (who, and the date of the edit as its "as of").
 """
 
 from __future__ import annotations
@@ -12,11 +16,11 @@ import functools
 import re
 import tomllib
 import weakref
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -137,10 +141,37 @@ class AgencyIn(BaseModel):
         return v
 
 
+class Channel(BaseModel):
+    """Where a contact channel was read and when it was known to be published there."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(description="The public page the channel was read from (or 'edited in the directory').")
+    as_of: date = Field(description="The date the channel was known to be published there, or was entered.")
+    by: str = Field(default="seed", description="'seed' (the bundled file) or the admin who entered it.")
+
+
 class AgencyOut(AgencyIn):
     origin: str
     updated_at: datetime
     updated_by: str
+    channels: dict[str, Channel] = Field(default_factory=dict, description="Provenance of each known channel.")
+
+
+def _known(contact: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in contact.items() if v and v != UNKNOWN}
+
+
+def _provenance(a: Agency) -> dict[str, Channel]:
+    """Each known channel's source and date: the seed's while the value is the seed's, else the edit's."""
+    seeded = _seed_channels().get(a.id, ({}, {}))
+    out: dict[str, Channel] = {}
+    for key, value in _known(dict(a.contact)).items():
+        if seeded[0].get(key) == value and key in seeded[1]:
+            out[key] = seeded[1][key]
+        else:
+            out[key] = Channel(source="edited in the directory", as_of=a.updated_at.date(), by=a.updated_by)
+    return out
 
 
 def _out(a: Agency) -> AgencyOut:
@@ -160,57 +191,108 @@ def _out(a: Agency) -> AgencyOut:
         origin=a.origin,
         updated_at=a.updated_at,
         updated_by=a.updated_by,
+        channels=_provenance(a),
     )
 
 
 # ------------------------------------------------------------------------------------------ seed
 
 
+def _seed_channels_of(a: AgencyIn, raw: Any) -> dict[str, Channel]:
+    """The ``channels`` table of a seed entry, checked: every known channel has a source page and a date."""
+    if not isinstance(raw, dict):
+        raise ValueError("channels is a table: channel = { source = URL, as_of = YYYY-MM-DD }")
+    out: dict[str, Channel] = {}
+    for key, value in raw.items():
+        if key not in ("web", "email", "phone"):
+            raise ValueError(f"channels has web, email and phone only, not {key!r}")
+        try:
+            ch = Channel(**{**value, "by": "seed"}) if isinstance(value, dict) else None
+        except ValidationError:
+            ch = None
+        if ch is None:
+            raise ValueError(f"the {key} channel needs source = URL and as_of = YYYY-MM-DD, not {value!r}")
+        if not re.match(r"^https?://\S+$", ch.source):
+            raise ValueError(f"the source of the {key} channel must be a web address, not {ch.source[:80]!r}")
+        if ch.as_of > datetime.now(UTC).date():
+            raise ValueError(f"the {key} channel's as_of date {ch.as_of} is in the future")
+        out[key] = ch
+    for key in _known(a.contact):
+        if key not in out:
+            raise ValueError(f"the {key} channel has no source and as_of date in channels (say where it was read)")
+    return out
+
+
 @functools.cache
-def _seed_cached(path: str, mtime: float) -> tuple[AgencyIn, ...]:
+def _seed_cached(path: str, mtime: float) -> tuple[tuple[AgencyIn, dict[str, Channel]], ...]:
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise AgencyError(f"cannot read the agency seed file {path}: {e}") from None
-    out: list[AgencyIn] = []
+    out: list[tuple[AgencyIn, dict[str, Channel]]] = []
     seen: set[str] = set()
     for i, raw in enumerate(data.get("agency", [])):
+        fields = {k: v for k, v in raw.items() if k != "channels"}
         try:
-            a = AgencyIn(**raw)
+            a = AgencyIn(**fields)
+            channels = _seed_channels_of(a, raw.get("channels", {}))
         except Exception as e:  # noqa: BLE001 - say which entry is wrong
             raise AgencyError(f"{path}: agency #{i + 1} ({raw.get('id', '?')}): {e}") from None
         if a.id in seen:
             raise AgencyError(f"{path}: agency id {a.id!r} appears twice")
         seen.add(a.id)
-        out.append(a)
+        out.append((a, channels))
     return tuple(out)
 
 
 def seed_agencies(path: Path = SEED_FILE) -> tuple[AgencyIn, ...]:
     """The agencies of a seed file (checked: a bad entry raises :class:`AgencyError` naming it)."""
-    return _seed_cached(str(path), path.stat().st_mtime)
+    return tuple(a for a, _ in _seed_cached(str(path), path.stat().st_mtime))
+
+
+def seed_channels(path: Path = SEED_FILE) -> dict[str, dict[str, Channel]]:
+    """Each seed agency's channel provenance (source page and as-of date of each known channel), by id."""
+    return {a.id: ch for a, ch in _seed_cached(str(path), path.stat().st_mtime)}
+
+
+def _seed_channels() -> dict[str, tuple[dict[str, str], dict[str, Channel]]]:
+    return {a.id: (_known(a.contact), ch) for a, ch in _seed_cached(str(SEED_FILE), SEED_FILE.stat().st_mtime)}
 
 
 _seeded: weakref.WeakSet[Database] = weakref.WeakSet()
 
 
 def ensure_agencies(db: Database, *, path: Path = SEED_FILE, force: bool = False) -> int:
-    """Add the seed agencies missing from the table; returns how many were added. Cheap after the first
-    call for a Database (remembered), unless ``force``. Must not be called inside a write session."""
+    """Add the seed agencies missing from the table, and bring rows still as seeded (never an admin's edit)
+    up to the seed; returns how many were added. Cheap after the first call for a Database (remembered),
+    unless ``force``. Must not be called inside a write session."""
     if db in _seeded and not force:
         return 0
     seed = seed_agencies(path)
     with db.reader() as s:
-        have = set(s.scalars(select(Agency.id)))
+        have = {a.id: a for a in s.scalars(select(Agency))}
+        stale = [a for a in seed if a.id in have and have[a.id].origin == "seed" and _differs(have[a.id], a)]
     missing = [a for a in seed if a.id not in have]
+    now = datetime.now(UTC)
     if missing:
-        now = datetime.now(UTC)
         rows = [{**a.model_dump(), "origin": "seed", "updated_at": now, "updated_by": "seed"} for a in missing]
         with db.session() as s:
             ins = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
             s.execute(ins(Agency).values(rows).on_conflict_do_nothing(index_elements=["id"]))
+    if stale:
+        with db.session() as s:
+            for a in stale:
+                row = s.get(Agency, a.id)
+                if row is not None and row.origin == "seed":  # an admin may have edited it meanwhile
+                    for k, v in a.model_dump().items():
+                        setattr(row, k, v)
+                    row.updated_at = now
     _seeded.add(db)
     return len(missing)
+
+
+def _differs(row: Agency, seed: AgencyIn) -> bool:
+    return any(getattr(row, k) != v for k, v in seed.model_dump().items())
 
 
 # ------------------------------------------------------------------------------------------ queries

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -43,11 +43,24 @@ def agencies(
     if json_out:
         print(json.dumps([a.model_dump(mode="json") for a in items], ensure_ascii=False))
         return
-    table = Table("id", "name", "countries", "formats", title=f"{len(items)} agencies")
+    table = Table("id", "name", "countries", "formats", "contact (as of, source)", title=f"{len(items)} agencies")
     for a in items:
         countries = "all" if "*" in a.countries else ", ".join(a.countries)
-        table.add_row(a.id, a.name + ("" if a.active else " (inactive)"), countries, ", ".join(a.formats) or "unknown")
+        name = a.name + ("" if a.active else " (inactive)")
+        table.add_row(a.id, name, countries, ", ".join(a.formats) or "unknown", _channels_text(a))
     out.print(table)
+    out.print("Channels must be verified before use: open the source page and check the channel is still there.")
+
+
+def _channels_text(a: Any) -> str:
+    lines = []
+    for key in ("web", "email", "phone"):
+        ch = a.channels.get(key)
+        if ch is None:
+            lines.append(f"{key}: unknown")
+        else:
+            lines.append(f"{key}: {a.contact[key]} (as of {ch.as_of.isoformat()}, {ch.source}, by {ch.by})")
+    return "\n".join(lines)
 
 
 def refer(
