@@ -46,7 +46,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import combinations
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeGuard
 
 import numpy as np
 
@@ -91,8 +91,9 @@ def _show(h: object) -> str:
     return r if len(r) <= 80 else r[:77] + "..."
 
 
-def _one_hash(h: HashLike) -> bytes:
-    """One PDQ hash (64 hex characters, 32 raw bytes or a (32,) uint8 array) as 32 bytes; ValueError if not."""
+def _one_hash(h: object) -> bytes:
+    """One PDQ hash (64 hex characters, 32 raw bytes or a (32,) uint8 array) as 32 bytes; ValueError if not
+    (anything else, named in the message)."""
     if isinstance(h, str):
         if len(h) != PDQ_HEX:
             raise ValueError(f"PDQ hash must be {PDQ_HEX} hexadecimal characters (256 bits), got {len(h)}: {_show(h)}")
@@ -166,7 +167,7 @@ def hex_to_bytes(hexes: HashesLike) -> np.ndarray:
     return out
 
 
-def _all_str(xs: Sequence[Any]) -> bool:
+def _all_str(xs: Sequence[object]) -> TypeGuard[Sequence[str]]:
     return all(isinstance(x, str) for x in xs)
 
 
@@ -387,7 +388,7 @@ class PDQIndex:
         fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
+                np.savez(f, allow_pickle=True, **arrays)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -698,7 +699,7 @@ class MIHPDQIndex(PDQIndex):
             base.append(pos)
             pos += (1 << b) + 1
         big = self.m * n >= 2**31
-        offsets = np.empty(pos, dtype=np.int64 if big else np.int32)
+        offsets: np.ndarray[Any, np.dtype[np.signedinteger[Any]]] = np.empty(pos, dtype=np.int64 if big else np.int32)
         rows = np.empty(self.m * n, dtype=np.uint32)
         shifts = []
         for k, ((s, width), b) in enumerate(zip(self._parts, bits, strict=True)):
@@ -829,9 +830,9 @@ class MIHPDQIndex(PDQIndex):
     def _plan(self, bits: tuple[int, ...], n: int, radius: int) -> _Plan | None:
         """Probe plan, or None when a linear scan of the segment's n rows is cheaper."""
         key = (bits, radius)
-        plan = self._plans.get(key, False)
-        if plan is False:
-            plan = self._plans[key] = self._make_plan(bits, radius)
+        if key not in self._plans:
+            self._plans[key] = self._make_plan(bits, radius)
+        plan = self._plans[key]
         return plan if plan is not None and plan.worth_it(n) else None
 
     def _make_plan(self, bits: tuple[int, ...], radius: int) -> _Plan | None:

@@ -508,7 +508,7 @@ def _exact(s: Session, items: list[tuple[int, Query]], bounds: list[ColumnElemen
     for kind, wanted in by_kind.items():
         values = sorted(wanted)
         for a in range(0, len(values), _IN_CHUNK):
-            q = (
+            stmt = (
                 select(
                     BankEntry.id,
                     BankEntry.hash,
@@ -520,7 +520,7 @@ def _exact(s: Session, items: list[tuple[int, Query]], bounds: list[ColumnElemen
                 .join(HashBank, HashBank.id == BankEntry.bank_id)
                 .where(BankEntry.kind == kind, BankEntry.hash.in_(values[a : a + _IN_CHUNK]), HashBank.enabled, *bounds)
             )
-            for eid, h, label, bid, bname, dlabel in s.execute(q):
+            for eid, h, label, bid, bname, dlabel in s.execute(stmt):
                 for query in wanted[h]:
                     out.append(_make(query, _Entry(eid, bid, bname, kind, label or dlabel), 0, {}))
     return out
@@ -598,13 +598,15 @@ def queries_for_attachment(att: Attachment) -> list[Query]:
             mine.add((k, v.lower()))
     if att.pdq:
         variants = details.get("pdq_dihedral")
-        ok = isinstance(variants, list) and all(isinstance(x, str) and len(x) == 64 for x in variants)
+        dihedral: tuple[str, ...] = ()
+        if isinstance(variants, list) and all(isinstance(x, str) and len(x) == 64 for x in variants):
+            dihedral = tuple(variants)
         quality = details.get("pdq_quality")
         out.append(
             Query(
                 "pdq",
                 att.pdq.lower(),
-                variants=tuple(variants) if ok else (),
+                variants=dihedral,
                 ref=att.id,
                 origin=origin,
                 extra=extra,
