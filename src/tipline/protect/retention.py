@@ -14,11 +14,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, delete, func, or_, select, update
+from sqlalchemy import Column, CursorResult, Result, Table, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from tipline.accounts.service import record
 from tipline.intake.service import refresh_entity_stats
+from tipline.settings import Settings
 from tipline.store import Database
 from tipline.store.models import Attachment, Base, Entity, Mention, Report, StaffSession
 from tipline.store.search import remove_report
@@ -70,7 +71,7 @@ def load_rules(path: Path | None = None) -> Rules:
     return Rules(rules, data.get("receipts", {}).get("days"), int(data.get("sessions", {}).get("days", 30)))
 
 
-def days_of(settings: Any, section: str, key: str, default: int) -> int:
+def days_of(settings: Settings, section: str, key: str, default: int) -> int:
     """``[section] key`` (a number of days) of the retention rules in force (``TIPLINE_RETENTION_FILE``,
     else ``<data dir>/retention.toml``, else the packaged file): how capabilities read their own rules."""
     candidates = [getattr(settings, "retention_file", None), Path(settings.data_dir) / "retention.toml", DEFAULT_RULES]
@@ -119,10 +120,10 @@ class RetentionResult:
         }
 
 
-def _report_children() -> list[tuple[Table, Any]]:
+def _report_children() -> list[tuple[Table, Column[Any]]]:
     """(table, column) pairs that reference reports.id, children before parents (every capability's tables
     are in the metadata: ``run`` asks the database for its capabilities, whose models are imported)."""
-    out = []
+    out: list[tuple[Table, Column[Any]]] = []
     for table in reversed(Base.metadata.sorted_tables):
         for fk in table.foreign_keys:
             if fk.column.table.name == "reports" and fk.column.name == "id" and table.name != "reports":
@@ -130,7 +131,7 @@ def _report_children() -> list[tuple[Table, Any]]:
     return out
 
 
-def _expired_reports(s: Session, rules: Any, now: datetime, res: RetentionResult) -> None:
+def _expired_reports(s: Session, rules: Rules, now: datetime, res: RetentionResult) -> None:
     """The reports whose first matching rule says they are kept no longer (counted per rule)."""
     for r in s.scalars(select(Report)):
         for i, rule in enumerate(rules.reports, start=1):
@@ -175,27 +176,17 @@ def run(
         if rules.receipt_days is not None:
             _expire_receipts(s, now - timedelta(days=rules.receipt_days), res, dry_run)
         ids = res.reports
-        paths = (
-            [
-                p
-                for (p,) in s.execute(
-                    select(Attachment.stored_path).where(
-                        Attachment.report_id.in_(ids), Attachment.stored_path.isnot(None)
-                    )
-                )
-            ]
-            if ids
-            else []
-        )
+        stored = select(Attachment.stored_path).where(Attachment.report_id.in_(ids), Attachment.stored_path.isnot(None))
+        paths = [p for p in s.scalars(stored) if p is not None] if ids else []
         res.media_files = len(paths)
         touched = set(s.scalars(select(Mention.entity_id).where(Mention.report_id.in_(ids)))) if ids else set()
         if ids and not dry_run:
             for table, col in _report_children():
-                n = s.execute(delete(table).where(col.in_(ids))).rowcount
-                res.rows[table.name] = res.rows.get(table.name, 0) + (n or 0)
+                n = _rowcount(s.execute(delete(table).where(col.in_(ids))))
+                res.rows[table.name] = res.rows.get(table.name, 0) + n
             for rid in ids:
                 remove_report(s, rid)
-            res.rows["reports"] = s.execute(delete(Report).where(Report.id.in_(ids))).rowcount or 0
+            res.rows["reports"] = _rowcount(s.execute(delete(Report).where(Report.id.in_(ids))))
         if touched:
             still = set(s.scalars(select(Mention.entity_id).where(Mention.entity_id.in_(touched)).distinct()))
             orphans = (
@@ -235,7 +226,12 @@ def run(
     return res
 
 
-def _delete_entities(s: Any, entity_ids: set[int]) -> None:
+def _rowcount(result: Result[Any]) -> int:
+    """Rows a DELETE removed (a DML statement's result is a cursor result; 0 when the driver cannot say)."""
+    return (result.rowcount or 0) if isinstance(result, CursorResult) else 0
+
+
+def _delete_entities(s: Session, entity_ids: set[int]) -> None:
     for table in reversed(Base.metadata.sorted_tables):
         for fk in table.foreign_keys:
             if fk.column.table.name == "entities" and table.name != "entities":
