@@ -16,9 +16,12 @@ itself is Meta's reference C++ code, through the ``pdqhash`` package (images) an
   file Pillow cannot read to the end.
 * **Pixels hashed.** Up to ``full_resolution_pixels`` (16.7 million, 4096 x 4096: every camera picture)
   the decoded pixels at full resolution, converted to RGB (palette, grey and CMYK through Pillow's
-  ``convert("RGB")``; the alpha channel is dropped, as the reference tools do). This is what
-  python-threatexchange / HMA and the Java reference do, and what ``tests/data/pdq`` checks: we get the
-  reference test vectors bit for bit. A larger picture is decoded small: JPEG at a reduced DCT scale
+  ``convert("RGB")``; the alpha channel is dropped, as the reference tools do). This is what the Java
+  reference does, and python-threatexchange / HMA for RGB and grey pictures, and what ``tests/data/pdq``
+  checks: we get the reference test vectors bit for bit. python-threatexchange hashes palette and CMYK
+  pixels as stored (palette indices as grey): for those pictures intake also keeps that hash
+  (``pdq_raw``, see :func:`_raw_pdq`) and the matcher queries both, so banks made by either tool match.
+  A larger picture is decoded small: JPEG at a reduced DCT scale
   (``Image.draft``), other formats decoded and box-reduced (``Image.reduce``), to about 1024 x 1024 (PDQ
   itself filters down to 64 x 64). Measured against full-resolution hashing of the same files this moves
   0-4 bits (2 on most synthetic pictures; ``tests/test_media_isolation.py``, bench/RESULTS.md), far inside the 31-bit
@@ -120,6 +123,7 @@ class MediaHashes:
     vpdq: list[dict[str, Any]] | None = None  # video: [{"pdq": hex, "quality": int, "frame": n, "ts": float}]
     pdq_dihedral: list[str] | None = None  # the 8 dihedral hashes (``dihedral=True``), DIHEDRAL_NAMES order
     pdq_trim: str | None = None  # ``dihedral=True``: the hash with uniform borders trimmed (None: no border)
+    pdq_raw: str | None = None  # palette, CMYK, ... pictures: the hash of the pixels as stored (see _raw_pdq)
     pdq_decoded_size: tuple[int, int] | None = None  # a large picture: the reduced size that was hashed
     width: int | None = None
     height: int | None = None
@@ -133,6 +137,8 @@ class MediaHashes:
             out["pdq_quality"] = self.pdq_quality
         if self.pdq_trim is not None:
             out["pdq_trim"] = self.pdq_trim
+        if self.pdq_raw is not None:
+            out["pdq_raw"] = self.pdq_raw
         if self.vpdq is not None:
             out["vpdq"] = self.vpdq
         if self.width is not None and self.height is not None:
@@ -369,6 +375,34 @@ def _looks_like_image(data: bytes) -> bool:
     )
 
 
+# modes whose pixels python-threatexchange (HMA) hashes as stored, where we hash them converted to RGB
+RAW_MODES = frozenset({"P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "1", "I", "F", "RGBa", "La"})
+RAW_MIN_QUALITY = 50  # the default ``pdq_quality_threshold``
+
+
+def _raw_pdq(img: Image.Image) -> str | None:
+    """The PDQ hash python-threatexchange (and so HMA) gives a picture that is not RGB or grey: it hashes the
+    array Pillow hands out as it is (palette indices as grey levels, CMYK's first three channels), where
+    tipline converts to RGB as the Java reference does (``tests/data/pdq``). Banks filled by those tools hold
+    such hashes (36 to 256 bits from ours): intake keeps this one too and the matcher queries both. None for
+    an array PDQ cannot take. Same pixels, no network: the conversion is python-threatexchange's
+    ``_convert_image_to_correct_array_dimension``, which is small enough to restate here (the package is a
+    test dependency only). A raw hash under :data:`RAW_MIN_QUALITY` is dropped (palette indices of a flat
+    picture say nothing)."""
+    import pdqhash
+
+    try:
+        arr = np.asarray(img)
+        if arr.ndim == 2:
+            arr = np.repeat(arr[..., np.newaxis], 3, axis=2)
+        if arr.ndim != 3 or arr.shape[2] < 3 or arr.dtype != np.uint8:
+            return None
+        bits, quality = pdqhash.compute(np.ascontiguousarray(arr))
+    except (ValueError, TypeError, MemoryError):
+        return None
+    return _bits_to_hex(bits) if quality >= RAW_MIN_QUALITY else None
+
+
 def _image_in_child(data: bytes, limits: MediaLimits, dihedral: bool) -> dict[str, Any]:
     """Sniff, decode and hash a picture (runs in the limited child)."""
     import pdqhash
@@ -376,6 +410,10 @@ def _image_in_child(data: bytes, limits: MediaLimits, dihedral: bool) -> dict[st
     img, fmt = _open_image(data, max_pixels=limits.max_pixels)
     size = img.size
     orientation = _exif_orientation(img)
+    raw = None
+    if img.mode in RAW_MODES and size[0] * size[1] <= limits.full_resolution_pixels:
+        _load(img)
+        raw = _raw_pdq(img)
     img.close()
     img, fmt, reduced = decode_for_pdq(
         data, max_pixels=limits.max_pixels, full_resolution_pixels=limits.full_resolution_pixels
@@ -403,6 +441,8 @@ def _image_in_child(data: bytes, limits: MediaLimits, dihedral: bool) -> dict[st
         bits, quality = pdqhash.compute(arr)
         out["pdq"] = _bits_to_hex(bits)
     out["quality"] = int(quality)
+    if raw is not None and raw != out["pdq"]:
+        out["raw"] = raw
     return out
 
 
@@ -688,6 +728,7 @@ def hash_bytes(
                 pdq_quality=out["quality"],
                 pdq_dihedral=out.get("dihedral"),
                 pdq_trim=out.get("trim"),
+                pdq_raw=out.get("raw"),
                 pdq_decoded_size=tuple(out["decoded_size"]) if out.get("decoded_size") else None,
                 width=out["width"],
                 height=out["height"],

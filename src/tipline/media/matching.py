@@ -551,7 +551,8 @@ def queries_for_hashes(hashes: Any, *, dihedral: Sequence[str] | None = None, re
     if pdq:
         quality = getattr(hashes, "pdq_quality", None)
         trim = getattr(hashes, "pdq_trim", None)
-        named = (("trim", trim),) if trim and dihedral else ()
+        raw = getattr(hashes, "pdq_raw", None)
+        named = ((("trim", trim),) if trim and dihedral else ()) + ((("raw", raw),) if raw else ())
         out.append(Query("pdq", pdq.lower(), variants=tuple(dihedral or ()), ref=ref, quality=quality, named=named))
     frames = getattr(hashes, "vpdq", None)
     if frames:
@@ -560,8 +561,9 @@ def queries_for_hashes(hashes: Any, *, dihedral: Sequence[str] | None = None, re
 
 
 def _named(details: dict[str, Any]) -> tuple[tuple[str, str], ...]:
-    trim = details.get("pdq_trim")
-    return (("trim", trim),) if isinstance(trim, str) and len(trim) == 64 else ()
+    """The stored query-side PDQ variants of a file: border-trimmed, and the pixels as stored (``pdq_raw``)."""
+    out = [(name, details.get(f"pdq_{name}")) for name in ("trim", "raw")]
+    return tuple((n, h) for n, h in out if isinstance(h, str) and len(h) == 64)
 
 
 def _original_hashes(details: dict[str, Any]) -> dict[str, str]:
