@@ -16,6 +16,7 @@ Never a digit dropped: a decoded run is read whole or not at all.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from functools import lru_cache
 
 import phonenumbers
@@ -153,8 +154,19 @@ _DATE_RE = re.compile(
     r"|\d{4}\s\d{2}\s\d{2}|\d{1,2}[:.]\d{2}(?:[:.]\d{2})?"
     r"|(?:19|20)\d\d\s?[/.\-]\s?(?:0?[1-9]|1[0-2])\s?[/.\-]\s?\d+"  # 2026/11/0042: year/month/serial
 )
+_CURRENCY_SIGNS = "$€£¥₱₹"
+_CURRENCY_WORDS = "usd|eur|php|gbp|aud|cad|jpy|inr|btc|eth|rs|p"
+
+
+def _firsts(alternation: str) -> str:
+    """The first characters of a regex alternation's words, for a look-ahead that spares the engine
+    the alternation at most positions (the matches stay the same)."""
+    return "".join(sorted({w[0] for w in alternation.split("|")}))
+
+
 _CURRENCY_BEFORE_RE = re.compile(
-    r"(?:[$€£¥₱₹]|\b(?:usd|eur|php|gbp|aud|cad|jpy|inr|btc|eth|rs|p)\.?)\s*$", re.IGNORECASE
+    rf"(?=[{_CURRENCY_SIGNS}{_firsts(_CURRENCY_WORDS)}])(?:[{_CURRENCY_SIGNS}]|\b(?:{_CURRENCY_WORDS})\.?)\s*$",
+    re.IGNORECASE,
 )
 _UNIT_AFTER_RE = re.compile(
     r"^\s*(?:[$€£¥₱%]|(?:usd|eur|php|gbp|pesos?|piso|dollars?|euros?|euro|bucks|k|kg|km|mb|gb|"
@@ -163,10 +175,13 @@ _UNIT_AFTER_RE = re.compile(
 )
 # Words that name a non-phone number right before it ("order #48213377", "reference is 2026/11/0042").
 # Not "account" (a GCash account *is* a phone number) and not "no."/"#" alone ("Contact no.", "CP#").
+_NEG_CUE_WORDS = (
+    "order|ordine|orden|invoice|fattura|ref(?:erence)?|riferimento|tracking|ticket|case|id|acct|"
+    "transaction|txn|receipt|ricevuta|resibo|codice|code|pin|otp|serial|isbn|passport|passaporto|"
+    "license|licence|patente|pratica|protocollo|iban|mtcn|swift|bic"
+)
 _NEG_CUE_RE = re.compile(
-    r"\b(?:order|ordine|orden|invoice|fattura|ref(?:erence)?|riferimento|tracking|ticket|case|id|acct|"
-    r"transaction|txn|receipt|ricevuta|resibo|codice|code|pin|otp|serial|isbn|passport|passaporto|"
-    r"license|licence|patente|pratica|protocollo|iban|mtcn|swift|bic)"
+    rf"\b(?=[{_firsts(_NEG_CUE_WORDS)}])(?:{_NEG_CUE_WORDS})"
     r"(?:\s*(?:no\.?|n\.|nr\.?|number|numero|num\.?|#|is|è|:|\.))*\s*$",
     re.IGNORECASE,
 )
@@ -471,9 +486,16 @@ _LETTER_WORDS_RE = re.compile(r"[^\W\d_]+")
 _US_UK_RE = re.compile(r"(?<![\w.])(?:(U\.S\.(?:A\.)?|US|USA)|(UK))(?![\w])")
 
 
+@lru_cache(maxsize=4)
+def _letter_words(low: str) -> tuple[str, ...]:
+    """The words of a lower-cased text (region evidence and the country words beside a number both
+    need them, for the same text)."""
+    return tuple(_LETTER_WORDS_RE.findall(low))
+
+
 def _country_mentions(text: str) -> dict[str, int]:
     """Region -> how many times the text names it (one lower-cased word scan, set intersections)."""
-    words = _LETTER_WORDS_RE.findall(text.lower())
+    words = _letter_words(text.lower())
     present = _COUNTRY_KEYS.intersection(words)
     seen: dict[str, int] = {}
     for w in present:
@@ -608,7 +630,7 @@ class _Scanner:
         country word next to a number is evidence about that number (+1.5)."""
         if self._places is None:
             low = self.col.text.lower()
-            present = _COUNTRY_KEYS.intersection(_LETTER_WORDS_RE.findall(low))
+            present = _COUNTRY_KEYS.intersection(_letter_words(low))
             self._places = []
             if present:
                 rx = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, sorted(present))) + r")(?!\w)")
@@ -632,12 +654,11 @@ class _Scanner:
             return [(num, _INTL)] if num else []
         if len(digits) > 15:
             return []
-        out = []
-        local = self._local(*span) if span is not None and self.regions else {}
-        for r in self.regions:
-            num = _parse(digits, r)
-            if num is not None:
-                out.append((num, self.score[r] + local.get(r, 0.0)))
+        found = [(num, r) for r in self.regions if (num := _parse(digits, r)) is not None]
+        if not found:
+            return []
+        local = self._local(*span) if span is not None else {}
+        out = [(num, self.score[r] + local.get(r, 0.0)) for num, r in found]
         if len(out) > 1:
             out.sort(key=lambda x: (-x[1], _type_rank_of(x[0])))
             # the same number reached from two regions (+1 from US and CA) is one reading
@@ -656,6 +677,12 @@ class _Scanner:
         for t in run:
             prefix.append(prefix[-1] + len(t.digits))
         national = self._national_lengths()
+        cost = max(1, len(self.regions))
+        text = self.col.text
+        breaks = [k for k in range(n - 1) if "\n" in text[run[k].end : run[k + 1].start]]
+        singles = [0]  # how many of run[:k] are lone digits
+        for t in run:
+            singles.append(singles[-1] + (t.kind == "num" and len(t.digits) == 1))
         segs: list[tuple[int, int, list[_Reading]]] = []
         i = 0
         while i < n and budget > 0:
@@ -665,7 +692,8 @@ class _Scanner:
             # a number split over two lines is read whole only when the part before the line break is not
             # a number alone of a region with strong evidence ("0917 123\n4567" yes; "632 34 55 54\n14
             # years" in a report from Spain no)
-            brk = next((k for k in range(i, hi) if "\n" in self.col.text[run[k].end : run[k + 1].start]), None)
+            b = bisect_left(breaks, i)
+            brk = breaks[b] if b < len(breaks) and breaks[b] < hi else None
             if brk is not None and prefix[brk + 1] - prefix[i] >= 7:
                 head = flat[prefix[i] : prefix[brk + 1]]
                 hits = self._readings(head, run[i].plus, (run[i].start, run[brk].end))
@@ -677,14 +705,10 @@ class _Scanner:
                     break
                 if nd > 17 or (not intl and nd not in national):
                     continue  # no candidate region has numbers of that length: no parse
-                if (
-                    j - i >= 5
-                    and len(run[j].digits) > 1
-                    and all(run[k].kind == "num" and len(run[k].digits) == 1 for k in range(j - 4, j))
-                ):
+                if j - i >= 5 and len(run[j].digits) > 1 and singles[j] - singles[j - 4] == 4:
                     continue  # "3 8 0 1 5 2 8 7 0 6 14": a group after digit-by-digit spelling is another number
                 digits = flat[prefix[i] : prefix[j + 1]]
-                budget -= max(1, len(self.regions))
+                budget -= cost
                 hits = self._readings(digits, run[i].plus, (run[i].start, run[j].end))
                 if hits:
                     found = (i, j, hits)
