@@ -307,8 +307,12 @@ class View:
         ends: list[int] = []
         defanged: list[int] = []
         pos = 0
+        self.text = original
+        self.identity = True  # nothing was rewritten: spans map to themselves
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+        self.defanged_at: tuple[int, ...] = ()
         if not _DEFANG_GATE.search(original):
-            self.text, self.identity, self._starts, self._ends, self.defanged_at = original, True, None, None, ()
             return
         for m in _DEFANG_RE.finditer(original):
             a, b = m.span()
@@ -316,6 +320,7 @@ class View:
                 pieces.append(original[pos:a])
                 starts.extend(range(pos, a))
                 ends.extend(range(pos + 1, a + 1))
+            assert m.lastindex is not None  # every alternative of the pattern is a group
             repl = _DEFANG_REPL[m.lastindex - 1]
             defanged.append(len(starts))
             if repl == "http":
@@ -330,10 +335,6 @@ class View:
                     ends.append(b)
             pos = b
         if not starts:
-            self.text = original
-            self.identity = True
-            self._starts = self._ends = None
-            self.defanged_at = ()
             return
         if pos < len(original):
             pieces.append(original[pos:])
