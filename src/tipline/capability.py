@@ -127,7 +127,7 @@ class Capability:
     - ``routers``: ``tipline.web.app.create_app`` (API routes under /api/v1 and staff pages);
     - ``cli``: ``tipline.cli.main`` (``register(app)`` adds the capability's commands to ``tipline``);
     - ``before_score`` / ``after_analysis``: ``tipline.intake.service.analyse_report``;
-    - ``after_evidence``: ``tipline.evidence.service.analyse_item`` (an evidence item's entities changed);
+    - ``after_evidence``: ``tipline.evidence.service.add_item`` (an evidence item's entities changed);
     - ``facts`` / ``rule_kinds``: the triage rules (``tipline.triage.rules.parse_rules``);
     - ``report_panels``: the staff report page (``tipline.web.pages_staff``);
     - ``retention``: ``tipline.protect.retention.run`` (every run that is not a dry run);
