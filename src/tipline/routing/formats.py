@@ -405,7 +405,8 @@ def _stix_observable(kind: str, value: str) -> Any:
         number = _phone_number(value)
         if number is None:
             return None
-        return stix_ext.PhoneNumber(id=f"phone-number--{uuid.uuid4()}", **number)
+        # stix2 is untyped: its CustomObservable decorator gives the class a constructor mypy cannot see
+        return stix_ext.PhoneNumber(id=f"phone-number--{uuid.uuid4()}", **number)  # type: ignore[call-arg]
     if kind in ("account", "telegram", "skype", "snapchat", "kik", "discord"):
         return _stix_account(kind, value)
     return None
@@ -491,7 +492,9 @@ class _Objects:
                     props["quality"] = int(f["pdq_quality"])
                 if file_obj is not None:
                     props["file_ref"] = file_obj.id
-                self.by_value[key] = self.add(stix_ext.PdqHash(id=f"pdq-hash--{uuid.uuid4()}", **props))
+                # stix2's CustomObservable (untyped) makes the constructor: mypy sees the bare class
+                obj = stix_ext.PdqHash(id=f"pdq-hash--{uuid.uuid4()}", **props)  # type: ignore[call-arg]
+                self.by_value[key] = self.add(obj)
             refs.append(self.by_value[key].id)
         return refs
 
@@ -712,7 +715,11 @@ class _Pdf:
         text = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", " ", text)
         if self.unicode:
             if self._cmap is None:
-                self._cmap = set(self.pdf.current_font.cmap)
+                from fpdf.fonts import TTFFont
+
+                font = self.pdf.current_font
+                assert isinstance(font, TTFFont)  # the body font was added from a TrueType file (self.unicode)
+                self._cmap = set(font.cmap)
             cmap = self._cmap
             return "".join(c if c in "\n\t" or ord(c) in cmap else "?" for c in text)
         return text.encode("latin-1", "replace").decode("latin-1")

@@ -418,6 +418,8 @@ def evidence_for(facts: ReportFacts, *, geo: GeoLookup | None = None) -> list[Ev
     """Every clue in ``facts``, unweighted by country (see :func:`combine`)."""
     geo = geo if geo is not None else default_geo()
     out: list[Evidence] = []
+    c: str | None  # the country a clue points to (None: the clue names none)
+    role: str | None  # the role of the person a clue belongs to (None: the report text)
     if facts.stated_country and is_country(facts.stated_country):
         c = facts.stated_country.upper()
         out.append(Evidence("stated", c, WEIGHTS["stated"], c, "country", "the country the report states"))

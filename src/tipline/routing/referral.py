@@ -31,7 +31,7 @@ import uuid
 import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from pydantic import BaseModel
 from sqlalchemy import or_, select
@@ -349,6 +349,14 @@ def gather(
 # ------------------------------------------------------------------------------------------ building
 
 
+class PackagedFile(TypedDict):
+    """One file of a package as manifest.json lists it."""
+
+    name: str
+    size: int
+    sha256: str
+
+
 @dataclass(frozen=True)
 class Package:
     filename: str
@@ -430,7 +438,7 @@ def build(snap: Snapshot, fmt: str) -> Package:
         tlp=snap.tlp.upper(),
     )
     files.append(("README.txt", readme.encode("utf-8")))
-    listing = [{"name": n, "size": len(b), "sha256": hashlib.sha256(b).hexdigest()} for n, b in files]
+    listing = [PackagedFile(name=n, size=len(b), sha256=hashlib.sha256(b).hexdigest()) for n, b in files]
     sums = "".join(f"{f['sha256']}  {f['name']}\n" for f in sorted(listing, key=lambda f: f["name"]))
     manifest = {
         "format": "tipline.referral.manifest/1",
