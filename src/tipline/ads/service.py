@@ -30,6 +30,7 @@ from tipline.graph import network as net
 from tipline.graph.guard import GuardError
 from tipline.graph.models import CorrelationExclusion
 from tipline.graph.service import add_exclusion, guard_for
+from tipline.settings import Settings
 from tipline.store import Database
 from tipline.store.models import Entity, Mention
 
@@ -364,7 +365,7 @@ def compute_clusters(db: Database, *, engine: str = "local", spark: Any = None) 
     if engine == "spark":
         from . import spark as ads_spark
 
-        session = spark or ads_spark.session(getattr(db.settings, "spark_master", None))
+        session = spark or ads_spark.session(db.settings.spark_master)
         ordered, labels, common = ads_spark.cluster_records(session, recs)
         return eng.summaries(ordered, labels, common)
     if engine != "local":
@@ -380,7 +381,7 @@ def rebuild(db: Database, *, engine: str = "local", spark: Any = None) -> dict[s
     if engine == "spark":
         from . import spark as ads_spark
 
-        session = spark or ads_spark.session(getattr(db.settings, "spark_master", None))
+        session = spark or ads_spark.session(db.settings.spark_master)
         ordered, labels, common = ads_spark.cluster_records(session, recs)
     elif engine == "local":
         ordered, cl = eng.cluster_records(recs)
@@ -637,14 +638,14 @@ def open_case(db: Database, cluster_id: int, actor: Principal | str) -> int:
 DEFAULT_AD_DAYS = 730
 
 
-def ad_retention_days(settings: Any) -> int:
+def ad_retention_days(settings: Settings) -> int:
     """``[ads] days`` of the retention rules in force."""
     from tipline.protect.retention import days_of
 
     return days_of(settings, "ads", "days", DEFAULT_AD_DAYS)
 
 
-def forget_old_ads(s: Session, settings: Any, _entity_ids: set[int]) -> None:
+def forget_old_ads(s: Session, settings: Settings, _entity_ids: set[int]) -> None:
     """Retention step: ads posted more than ``[ads] days`` ago go (with their evidence items and mentions);
     the networks around what they named are relinked; clusters left with fewer than two ads go too."""
     from datetime import timedelta

@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -25,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from tipline.accounts.service import record
 from tipline.protect.retention import days_of
-from tipline.settings import private_file
+from tipline.settings import Settings, private_file
 
 from .models import PaymentAlert, PaymentAlertIdentifier
 from .store import FinanceStore
@@ -71,7 +70,7 @@ def drop_payments_before(store: FinanceStore, cutoff_epoch_s: int) -> Dropped:
     return out
 
 
-def forget_old_payments(s: Session, settings: Any, _entity_ids: set[int]) -> None:
+def forget_old_payments(s: Session, settings: Settings, _entity_ids: set[int]) -> None:
     """Retention step (the capability's): old payments out of the Parquet store, old alerts that no case
     holds out of the database; what went is in the audit trail (counts only)."""
     now = datetime.now(UTC)

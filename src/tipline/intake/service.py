@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -519,7 +519,17 @@ def _answer_identifiers(row: Report, key: str, raw: str) -> list[_Found]:
 _CONFIRM_MAX_REPORTS = 50
 
 
-def reading_key(f: Any) -> str:
+class Located(Protocol):
+    """Where a mention was found: the report field and the offset in it (None: the whole field)."""
+
+    @property
+    def field(self) -> str: ...
+
+    @property
+    def start(self) -> int | None: ...
+
+
+def reading_key(f: Located) -> str:
     """The key of an ambiguous mention in ``Report.details["readings"]`` (an analyst's choice)."""
     return f"{f.field}:{f.start if f.start is not None else ''}"
 
