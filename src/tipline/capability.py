@@ -135,6 +135,9 @@ class Capability:
       route must still enforce its exact limit);
     - ``queue_filters``: ``tipline.reports.service.queue``;
     - ``on_start``: ``create_app``, once, with the app's database (load in-memory state before serving);
+    - ``periodic``: the server's minute job (``tipline.web.app``), in a worker thread, outside any request:
+      background work that must not wait for a person to run a command (it returns how many items it
+      handled; it must bound its own work per call, and does nothing when its capability is off);
     - ``doors``: the ways reports come in that the capability adds (``tipline.capabilities.doors()``);
     - ``sealed_files``: files it keeps sealed outside the database (``tipline.protect.keys``: rotation
       re-wraps them, ``--retire`` counts them).
@@ -155,6 +158,7 @@ class Capability:
     body_limits: Mapping[str, Callable[[Settings], int]] = field(default_factory=dict)
     queue_filters: Mapping[str, QueueFilter] = field(default_factory=dict)
     on_start: Callable[[Database], None] | None = None
+    periodic: tuple[Callable[[Database], int], ...] = ()
     doors: tuple[Door, ...] = ()
     sealed_files: SealedFiles | None = None
 

@@ -242,6 +242,12 @@ class Settings(BaseSettings):
     media_child_concurrency: int = Field(
         default=2, description="Most decoding children at once per server process; more files wait their turn."
     )
+    background_every_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often the server runs its background round: retries of failed inline analyses, "
+        "closing CyberTipline submissions never finished, face scans of new report media.",
+    )
     faces_enabled: bool = Field(
         default=False,
         description="Face search for victim identification (tipline.faces): faces found in report pictures and "

@@ -27,6 +27,10 @@ def _close_stale(db: Database) -> None:
     stale.close_stale(db)  # submissions left open while the server was down
 
 
+def _close_stale_now(db: Database) -> int:
+    return len(stale.close_stale(db))  # every minute while serving
+
+
 CYBERTIP = Capability(
     name="cybertip",
     description="The CyberTipline ESP API door (/ispws): submissions, files, finish, retract.",
@@ -38,4 +42,5 @@ CYBERTIP = Capability(
     facts=(Fact(stale.UNFINISHED, "the platform never finished the submission: closed after cybertip_stale_hours"),),
     rule_kinds={"submission_unfinished": RuleKind(_unfinished, reads=(stale.UNFINISHED,))},
     on_start=_close_stale,
+    periodic=(_close_stale_now,),
 )

@@ -12,6 +12,16 @@ def _upload_limit(st: Settings) -> int:
     return st.max_upload_bytes + web.MULTIPART_SLACK
 
 
+SCAN_PER_ROUND = 50  # files per minute round: a large backlog is worked off over several rounds
+
+
+def _scan_new_media(db: Database) -> int:
+    """The server scans new report media for faces by itself (off: nothing, not even a query)."""
+    if not db.settings.faces_enabled:
+        return 0
+    return service.scan_pending(db, limit=SCAN_PER_ROUND).files
+
+
 def _load_index(db: Database) -> None:
     if db.settings.faces_enabled:  # off: nothing is read, not even the (empty) tables
         service.index_for(db)
@@ -27,4 +37,5 @@ FACES = Capability(
     retention=(service.forget_old,),
     body_limits={"/api/v1/faces/": _upload_limit},
     on_start=_load_index,
+    periodic=(_scan_new_media,),
 )

@@ -37,20 +37,34 @@ log = logging.getLogger("tipline")
 STATIC_DIR = Path(__file__).with_name("static")
 
 
-async def _pending_job(db: Database, every: float = 60.0) -> None:
-    """Retry, every minute, the analysis of stored reports whose analysis failed (the report itself is safe),
-    and close the CyberTipline submissions their platform never finished (``cybertip.stale``)."""
-    from tipline.cybertip.stale import close_stale
-
+async def _minute_job(db: Database, every: float) -> None:
+    """Every minute: with inline analysis, retry the analysis of stored reports whose analysis failed (the
+    report itself is safe; queued analysis has its worker for that); always, the capabilities' background
+    work (:func:`run_periodic`: closing CyberTipline submissions their platform never finished, face scans
+    of new media, ...)."""
     while True:
         await asyncio.sleep(every)
-        try:
-            n = await anyio.to_thread.run_sync(lambda: intake.analyse_pending(db, limit=500))
-            if n:
-                log.info("analysed %d pending report(s)", n)
-            await anyio.to_thread.run_sync(lambda: close_stale(db))
-        except Exception:  # noqa: BLE001 - keep serving; the next round retries
-            log.exception("retrying pending analyses failed")
+        if db.settings.analyse_inline:
+            try:
+                n = await anyio.to_thread.run_sync(lambda: intake.analyse_pending(db, limit=500))
+                if n:
+                    log.info("analysed %d pending report(s)", n)
+            except Exception:  # noqa: BLE001 - keep serving; the next round retries
+                log.exception("retrying pending analyses failed")
+        await anyio.to_thread.run_sync(lambda: run_periodic(db))
+
+
+def run_periodic(db: Database) -> int:
+    """One round of the capabilities' background work (``Capability.periodic``: e.g. face scans of new report
+    media); a step that fails is logged and the others still run. Returns the items handled."""
+    done = 0
+    for cap in db.require_capabilities():
+        for step in cap.periodic:
+            try:
+                done += step(db)
+            except Exception:  # noqa: BLE001 - keep serving; the next round retries
+                log.exception("background work of %s failed", cap.name)
+    return done
 
 
 async def _key_heartbeat(db: Database, proc: str, every: float) -> None:
@@ -173,8 +187,7 @@ def _lifespan(db: Database, settings: Settings) -> Callable[[FastAPI], AbstractA
         every = settings.key_heartbeat_seconds
         keys.heartbeat(db, proc, every)  # seen by a key rotation from the first request on
         jobs = [asyncio.create_task(_key_heartbeat(db, proc, every)), asyncio.create_task(_overdue_job(db))]
-        if db.settings.analyse_inline:
-            jobs.append(asyncio.create_task(_pending_job(db)))
+        jobs.append(asyncio.create_task(_minute_job(db, settings.background_every_seconds)))
         if settings.retention_interval_hours > 0:
             jobs.append(asyncio.create_task(_retention_job(db, settings.retention_interval_hours)))
         yield
