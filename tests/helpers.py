@@ -13,8 +13,10 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import lxml.html
 import pyotp
@@ -571,3 +573,66 @@ def axe_check(page, url: str) -> dict[str, list[str]]:  # type: ignore[no-untype
         for v in result["violations"]
     ]
     return {url: out} if out else {}
+
+
+# ------------------------------------------------------------------------------------------ migrations
+
+
+@dataclass
+class BeforeMigration:
+    """A fresh database migrated up to the revision just before one migration (see :func:`before_migration`)."""
+
+    engine: Any
+    cfg: Any  # alembic Config bound to ``engine``
+    revision: str  # the migration under test
+    before: str  # the revision before it
+
+    def up(self, to: str | None = None) -> None:
+        from alembic import command
+
+        command.upgrade(self.cfg, to or self.revision)
+
+    def down(self, to: str | None = None) -> None:
+        from alembic import command
+
+        command.downgrade(self.cfg, to or self.before)
+
+
+@contextmanager
+def before_migration(backend: str, tmp_path: Path, file_suffix: str) -> Iterator[BeforeMigration]:
+    """A new SQLite file or PostgreSQL database (``backend``: "sqlite" or "postgres"), migrated to the revision
+    before the migration whose file name ends with ``file_suffix`` (e.g. "_faces.py"); dropped afterwards."""
+    from alembic import command
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import create_engine, text
+
+    from tipline.store.db import MIGRATIONS_DIR
+
+    admin = None
+    name = f"tipline_mig_{secrets.token_hex(4)}"
+    if backend == "postgres":
+        if PG_SERVER == "off":
+            pytest.skip("PostgreSQL tests are switched off (TIPLINE_TEST_PG=off)")
+        admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+        url = f"{PG_SERVER}/{name}"
+    else:
+        url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url)
+    try:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+        cfg.attributes["engine"] = engine
+        mine = next(r for r in ScriptDirectory.from_config(cfg).walk_revisions() if r.path.endswith(file_suffix))
+        before = mine.down_revision
+        assert isinstance(before, str)
+        command.upgrade(cfg, before)
+        yield BeforeMigration(engine, cfg, mine.revision, before)
+    finally:
+        engine.dispose()
+        if admin is not None:
+            with admin.connect() as c:
+                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, inspect, select
 
-from helpers import PASSWORD, bearer, full_token, run
+from helpers import PASSWORD, bearer, before_migration, full_token, run
 from tipline.accounts import service as accounts
 from tipline.faces import service
 from tipline.faces.models import Face, FaceGallery, FaceScan
@@ -62,47 +62,11 @@ def test_off_by_default_nothing_detected_stored_or_searched(client, db: Database
 
 @pytest.mark.parametrize("backend_url", ["sqlite", "postgres"])
 def test_the_faces_migration_goes_up_and_down_and_touches_nothing_else(tmp_path, backend_url):
-    import secrets
-
-    from alembic import command
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-    from sqlalchemy import create_engine, text
-
-    from tipline.store.db import MIGRATIONS_DIR
-
-    admin = None
-    if backend_url == "postgres":
-        from helpers import PG_SERVER
-
-        if PG_SERVER == "off":
-            pytest.skip("PostgreSQL tests are switched off (TIPLINE_TEST_PG=off)")
-        name = f"tipline_faces_mig_{secrets.token_hex(4)}"
-        admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.execute(text(f'CREATE DATABASE "{name}"'))
-        url = f"{PG_SERVER}/{name}"
-    else:
-        url = f"sqlite:///{tmp_path / 'm.db'}"
-    engine = create_engine(url)
-    try:
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-        cfg.attributes["engine"] = engine
-        mine = next(r for r in ScriptDirectory.from_config(cfg).walk_revisions() if r.path.endswith("_faces.py"))
-        before = mine.down_revision
-        assert isinstance(before, str)
-        command.upgrade(cfg, before)
-        tables_before = set(inspect(engine).get_table_names())
-        command.upgrade(cfg, mine.revision)
-        added = set(inspect(engine).get_table_names()) - tables_before
+    with before_migration(backend_url, tmp_path, "_faces.py") as m:
+        tables_before = set(inspect(m.engine).get_table_names())
+        m.up()
+        added = set(inspect(m.engine).get_table_names()) - tables_before
         assert added == {"faces", "face_scans", "face_galleries", "face_gallery_entries", "face_groups"}
-        command.downgrade(cfg, before)
-        assert set(inspect(engine).get_table_names()) == tables_before
-        command.upgrade(cfg, "head")
-    finally:
-        engine.dispose()
-        if admin is not None:
-            with admin.connect() as c:
-                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+        m.down()
+        assert set(inspect(m.engine).get_table_names()) == tables_before
+        m.up("head")

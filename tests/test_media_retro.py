@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select, update
 
-from helpers import PASSWORD, css, login_as, page, run, text_of
+from helpers import PASSWORD, before_migration, css, login_as, page, run, text_of
 from tipline.accounts import service as accounts
 from tipline.intake import service as intake
 from tipline.intake.schemas import Category, FileIn, ReportIn, Source
@@ -181,37 +181,11 @@ def test_banks_import_command_matches_the_stored_files_with_a_progress_bar(sqlit
 
 @pytest.mark.parametrize("backend_url", ["sqlite", "postgres"])
 def test_migration_keeps_existing_banks_open_to_platforms_and_goes_down(tmp_path, backend_url):
-    from alembic import command
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
-    from helpers import PG_SERVER
-    from tipline.store.db import MIGRATIONS_DIR
-
-    if backend_url == "postgres":
-        if PG_SERVER == "off":
-            pytest.skip("PostgreSQL tests are switched off (TIPLINE_TEST_PG=off)")
-        name = f"tipline_mig_{secrets.token_hex(4)}"
-        admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.execute(text(f'CREATE DATABASE "{name}"'))
-        url = f"{PG_SERVER}/{name}"
-    else:
-        url = f"sqlite:///{tmp_path / 'old.db'}"
-    engine = create_engine(url)
-    try:
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-        cfg.attributes["engine"] = engine
-        mine = next(
-            r for r in ScriptDirectory.from_config(cfg).walk_revisions() if r.path.endswith("_bank_terms_retro.py")
-        )
-        before = mine.down_revision
-        assert isinstance(before, str)
-        command.upgrade(cfg, before)
+    with before_migration(backend_url, tmp_path, "_bank_terms_retro.py") as m:
         now = datetime.now(UTC)
-        with engine.begin() as c:
+        with m.engine.begin() as c:
             c.execute(
                 text(
                     "INSERT INTO hash_banks (name, source, terms, description, default_label, enabled, revision, "
@@ -220,17 +194,11 @@ def test_migration_keeps_existing_banks_open_to_platforms_and_goes_down(tmp_path
                 ),
                 {"t": True, "n": now},
             )
-        command.upgrade(cfg, "head")
-        with engine.connect() as c:
+        m.up("head")
+        with m.engine.connect() as c:
             row = c.execute(text("SELECT match_scope, platform_view, enabled_at FROM hash_banks")).one()
         assert tuple(row) == ("all", "label", None)
-        command.downgrade(cfg, before)
-        with engine.connect() as c:
+        m.down()
+        with m.engine.connect() as c:
             assert c.execute(text("SELECT name, terms FROM hash_banks")).one() == ("old", "terms")
-        command.upgrade(cfg, "head")
-    finally:
-        engine.dispose()
-        if backend_url == "postgres":
-            with admin.connect() as c:
-                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+        m.up("head")

@@ -18,6 +18,7 @@ from helpers import (  # noqa: F401 (_csrf: autouse)
     PG_SERVER,
     _csrf,
     bearer,
+    before_migration,
     css,
     enrol,
     events,
@@ -353,37 +354,11 @@ def test_cli_disables_enables_and_rotates_platform_credentials(sqlite_db, monkey
 
 @pytest.mark.parametrize("backend_url", ["sqlite", "postgres"])
 def test_upgrade_scopes_old_tokens_and_ends_the_credentials_of_inactive_users(tmp_path, backend_url, request):
-    from alembic import command
-    from alembic.config import Config
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
-    from tipline.store.db import MIGRATIONS_DIR
-
-    if backend_url == "postgres":
-        import secrets
-
-        if PG_SERVER == "off":
-            pytest.skip("PostgreSQL tests are switched off (TIPLINE_TEST_PG=off)")
-        name = f"tipline_mig_{secrets.token_hex(4)}"
-        admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.execute(text(f'CREATE DATABASE "{name}"'))
-        url = f"{PG_SERVER}/{name}"
-    else:
-        url = f"sqlite:///{tmp_path / 'old.db'}"
-    engine = create_engine(url)
-    try:
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-        cfg.attributes["engine"] = engine
-        from alembic.script import ScriptDirectory
-
-        mine = next(r for r in ScriptDirectory.from_config(cfg).walk_revisions() if r.path.endswith("_credentials.py"))
-        before = mine.down_revision
-        assert isinstance(before, str)
-        command.upgrade(cfg, before)
+    with before_migration(backend_url, tmp_path, "_credentials.py") as m:
         now = datetime.now(UTC)
-        with engine.begin() as c:
+        with m.engine.begin() as c:
             for i, (name_, active) in enumerate([("ana", True), ("gone", False)], start=1):
                 c.execute(
                     text("INSERT INTO users (id, name, role, password_hash, active, created_at, failed_logins) "
@@ -399,8 +374,8 @@ def test_upgrade_scopes_old_tokens_and_ends_the_credentials_of_inactive_users(tm
                          "VALUES (:h, :i, :t, :t, 'c', :r)"),
                     {"i": i, "h": f"{i:064d}", "t": now, "r": False},
                 )  # fmt: skip
-        command.upgrade(cfg, "head")
-        with engine.connect() as c:
+        m.up("head")
+        with m.engine.connect() as c:
             rows = c.execute(
                 text("SELECT user_id, scope, expires_at, revoked, revoked_by FROM api_tokens ORDER BY user_id")
             ).all()
@@ -408,11 +383,5 @@ def test_upgrade_scopes_old_tokens_and_ends_the_credentials_of_inactive_users(tm
         assert [(r[0], r[1], bool(r[3])) for r in rows] == [(1, "analyst", False), (2, "analyst", True)]
         assert all(r[2] is not None for r in rows) and "inactive" in rows[1][4]
         assert {k: bool(v) for k, v in sessions.items()} == {1: False, 2: True}
-        command.downgrade(cfg, before)
-        command.upgrade(cfg, "head")
-    finally:
-        engine.dispose()
-        if backend_url == "postgres":
-            with admin.connect() as c:
-                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+        m.down()
+        m.up("head")

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from helpers import PASSWORD, login_as
+from helpers import PASSWORD, before_migration, login_as
 from tipline.accounts import service as accounts
 from tipline.errors import Conflict
 from tipline.intake import service as intake
@@ -194,38 +194,10 @@ def test_shift_pages_through_the_served_app(db: Database, client) -> None:  # ty
 
 @pytest.mark.parametrize("backend_url", ["sqlite", "postgres"])
 def test_migration_up_and_down(tmp_path, backend_url) -> None:  # type: ignore[no-untyped-def]
-    import secrets
+    from sqlalchemy import inspect, text
 
-    from alembic import command
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-    from sqlalchemy import create_engine, inspect, text
-
-    from tipline.store.db import MIGRATIONS_DIR
-
-    admin = None
-    if backend_url == "postgres":
-        from helpers import PG_SERVER
-
-        if PG_SERVER == "off":
-            pytest.skip("PostgreSQL tests are switched off (TIPLINE_TEST_PG=off)")
-        name = f"tipline_mig_{secrets.token_hex(4)}"
-        admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.execute(text(f'CREATE DATABASE "{name}"'))
-        url = f"{PG_SERVER}/{name}"
-    else:
-        url = f"sqlite:///{tmp_path / 'old.db'}"
-    engine = create_engine(url)
-    try:
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-        cfg.attributes["engine"] = engine
-        mine = next(r for r in ScriptDirectory.from_config(cfg).walk_revisions() if r.path.endswith("_shift.py"))
-        before = mine.down_revision
-        assert isinstance(before, str)
-        command.upgrade(cfg, before)
-        with engine.begin() as c:
+    with before_migration(backend_url, tmp_path, "_shift.py") as m:
+        with m.engine.begin() as c:
             c.execute(
                 text(
                     "INSERT INTO reports (id, source, category, status, priority, score, reasons, text, is_live, "
@@ -234,21 +206,15 @@ def test_migration_up_and_down(tmp_path, backend_url) -> None:  # type: ignore[n
                 ),
                 {"t": datetime.now(UTC)},
             )
-        command.upgrade(cfg, mine.revision)
-        with engine.connect() as c:
+        m.up()
+        with m.engine.connect() as c:
             assert c.execute(text("SELECT labels, assignee_id FROM reports")).one()[1] is None
-        assert {"saved_filters", "staff_notifications"} <= set(inspect(engine).get_table_names())
-        command.downgrade(cfg, before)
-        engine.dispose()
-        assert "saved_filters" not in inspect(engine).get_table_names()
-        assert "assignee_id" not in {c["name"] for c in inspect(engine).get_columns("reports")}
-        command.upgrade(cfg, "head")
-    finally:
-        engine.dispose()
-        if admin is not None:
-            with admin.connect() as c:
-                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+        assert {"saved_filters", "staff_notifications"} <= set(inspect(m.engine).get_table_names())
+        m.down()
+        m.engine.dispose()
+        assert "saved_filters" not in inspect(m.engine).get_table_names()
+        assert "assignee_id" not in {c["name"] for c in inspect(m.engine).get_columns("reports")}
+        m.up("head")
 
 
 def test_rule_reasons_warning_reasons_and_fields_have_italian_words() -> None:
