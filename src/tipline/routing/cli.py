@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -189,7 +190,6 @@ def takedown_set(
     by: Annotated[str | None, typer.Option(help="The staff user doing it (default: cli).")] = None,
 ) -> None:
     """Move a URL to a new takedown state (audited)."""
-    from datetime import datetime
 
     from tipline.routing.agencies import get_agency
     from tipline.routing.takedown import TakedownError, transition
@@ -213,10 +213,74 @@ def takedown_set(
     out.print(f"URL {t.id} is now {t.state}")
 
 
+def _when(at: str | None, option: str = "--at") -> datetime | None:
+    if at is None:
+        return None
+    try:
+        return datetime.fromisoformat(at)
+    except ValueError:
+        fail(f"{option} {at!r} is not an ISO 8601 date and time (e.g. 2025-03-01T14:00:00+00:00)")
+        return None
+
+
+def referral_sent(
+    referral_id: Annotated[int, typer.Argument(help="The referral's number (#id, see `tipline refer`).")],
+    how: Annotated[str, typer.Option("--how", help="email, web_form, portal, phone, in_person or cybertip_api.")],
+    at: Annotated[str | None, typer.Option(help="When it was sent (ISO 8601; default: now).")] = None,
+    sender: Annotated[str | None, typer.Option("--sender", help="Who sent it (default: --by).")] = None,
+    channel: Annotated[str, typer.Option(help="The address, form or number used.")] = "",
+    reference: Annotated[str, typer.Option(help="The reference the agency gave, if any.")] = "",
+    by: Annotated[str | None, typer.Option(help="The staff user recording it (default: cli).")] = None,
+) -> None:
+    """Record that a referral was sent to its agency (audited); prints where the referral stands."""
+    from pydantic import ValidationError
+
+    from tipline.errors import NotFound
+    from tipline.routing import delivery as dlv
+    from tipline.routing.referral import get_referral
+
+    when = _when(at)
+    try:
+        data = dlv.DeliveryIn(method=how, sent_at=when, sent_by=sender or "", channel=channel, reference=reference)
+    except ValidationError as e:
+        fail("; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors()))
+        return
+    db = database()
+    try:
+        dlv.record_delivery(db, referral_id, _principal(by), data)
+    except (NotFound, dlv.DeliveryError) as e:
+        fail(str(e))
+        return
+    r = get_referral(db, referral_id)
+    out.print(f"referral {r.reference}: {len(r.deliveries)} deliveries; {r.delivery_state}", highlight=False)
+
+
+def referral_ack(
+    referral_id: Annotated[int, typer.Argument(help="The referral's number (#id).")],
+    agency_person: Annotated[str, typer.Option("--from", help="Who at the agency acknowledged it.")] = "",
+    note: Annotated[str, typer.Option(help="What the agency answered (e.g. its case number).")] = "",
+    at: Annotated[str | None, typer.Option(help="When (ISO 8601; default: now).")] = None,
+    by: Annotated[str | None, typer.Option(help="The staff user recording it (default: cli).")] = None,
+) -> None:
+    """Record that the agency acknowledged a referral (audited)."""
+    from tipline.errors import NotFound
+    from tipline.routing.referral import ReferralError, acknowledge
+
+    when = _when(at)
+    try:
+        r = acknowledge(database(), referral_id, _principal(by), note=note, at=when, by_agency=agency_person)
+    except (NotFound, ReferralError) as e:
+        fail(str(e))
+        return
+    out.print(f"referral {r.reference}: {r.delivery_state}", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     """Add routing's commands to the ``tipline`` command line."""
     app.command("agencies")(agencies)
     app.command("refer")(refer)
+    app.command("referral-sent")(referral_sent)
+    app.command("referral-ack")(referral_ack)
     app.command("jurisdiction")(jurisdiction)
     app.add_typer(takedown_app, name="takedown")
     from tipline.routing import cli_share  # part B: tipline share, tipline stats

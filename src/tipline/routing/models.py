@@ -5,7 +5,9 @@
 - ``jurisdiction_candidates``: for each analysed report, the countries that may have jurisdiction, each with
   a weight and the evidence behind it (recomputed at every analysis).
 - ``referrals``: every package sent to an agency: to whom, when, by whom, in which format, its SHA-256, the
-  exact bytes (sealed at rest), and the agency's acknowledgement.
+  exact bytes (sealed at rest), and the agency's acknowledgement (when, who at the agency, noted by whom).
+- ``referral_deliveries``: each time a referral was sent to its agency (how, when, by whom, the agency's
+  reference).
 - ``url_takedowns``: one row per reported URL (normal form): hosting country, state and when each
   transition happened (notice and takedown).
 """
@@ -84,6 +86,23 @@ class Referral(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(nullable=True)
     ack_note: Mapped[str | None] = mapped_column(SealedText("referrals.ack_note"), nullable=True)
     ack_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    ack_from: Mapped[str | None] = mapped_column(String(200), nullable=True)  # who at the agency
+
+
+class ReferralDelivery(Base):
+    """One sending of a referral to its agency: how (``method``), through which address or form
+    (``channel``), when, by whom, and the reference the agency gave (its case or confirmation number)."""
+
+    __tablename__ = "referral_deliveries"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    referral_id: Mapped[int] = mapped_column(ForeignKey("referrals.id", ondelete="CASCADE"), index=True)
+    method: Mapped[str] = mapped_column(String(16))  # email | web_form | portal | phone | in_person | cybertip_api
+    channel: Mapped[str] = mapped_column(String(500), default="")
+    sent_at: Mapped[datetime] = mapped_column()
+    sent_by: Mapped[str] = mapped_column(String(128))
+    reference: Mapped[str] = mapped_column(String(200), default="")
+    recorded_by: Mapped[str] = mapped_column(String(128))
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class UrlTakedown(Base):

@@ -43,6 +43,7 @@ from tipline.errors import NotFound
 from tipline.finance import service as finance
 from tipline.intake.schemas import Status
 from tipline.routing import agencies as directory
+from tipline.routing import delivery as dlv
 from tipline.routing import jurisdiction as jur
 from tipline.routing import takedown
 from tipline.routing.formats import (
@@ -82,6 +83,9 @@ class ReferralOut(BaseModel):
     acknowledged_at: datetime | None
     ack_note: str | None
     ack_by: str | None
+    ack_from: str | None = None
+    deliveries: list[dlv.DeliveryOut] = []
+    delivery_state: str = "not_delivered"
     download_url: str
 
 
@@ -89,7 +93,8 @@ def _reference(r: Referral) -> str:
     return r.filename.rsplit(".", 1)[0]
 
 
-def _out(r: Referral, agency_name: str) -> ReferralOut:
+def _out(r: Referral, agency_name: str, deliveries: list[dlv.DeliveryOut] | None = None) -> ReferralOut:
+    deliveries = deliveries or []
     return ReferralOut(
         id=r.id,
         reference=_reference(r),
@@ -107,6 +112,9 @@ def _out(r: Referral, agency_name: str) -> ReferralOut:
         acknowledged_at=r.acknowledged_at,
         ack_note=r.ack_note,
         ack_by=r.ack_by,
+        ack_from=r.ack_from,
+        deliveries=deliveries,
+        delivery_state=dlv.state_of(deliveries, r.acknowledged_at),
         download_url=f"/api/v1/referrals/{r.id}/download",
     )
 
@@ -545,9 +553,10 @@ def list_referrals(
             q = q.where(Referral.case_id == case_id)
         rows = list(s.scalars(q.limit(limit * 5 if report_id is not None else limit)))
         names = _agency_names(s)
-    if report_id is not None:
-        rows = [r for r in rows if report_id in [int(x) for x in r.report_ids]][:limit]
-    return [_out(r, names.get(r.agency_id, r.agency_id)) for r in rows]
+        if report_id is not None:
+            rows = [r for r in rows if report_id in [int(x) for x in r.report_ids]][:limit]
+        sent = dlv.deliveries_of(s, [r.id for r in rows])
+    return [_out(r, names.get(r.agency_id, r.agency_id), sent.get(r.id)) for r in rows]
 
 
 def get_referral(db: Database, referral_id: int) -> ReferralOut:
@@ -555,7 +564,7 @@ def get_referral(db: Database, referral_id: int) -> ReferralOut:
         r = s.get(Referral, referral_id)
         if r is None:
             raise NotFound(f"there is no referral {referral_id}")
-        return _out(r, _agency_names(s).get(r.agency_id, r.agency_id))
+        return _out(r, _agency_names(s).get(r.agency_id, r.agency_id), dlv.deliveries_of(s, [r.id]).get(r.id))
 
 
 def download(db: Database, referral_id: int, actor: Principal) -> tuple[str, bytes, str]:
@@ -573,12 +582,21 @@ def download(db: Database, referral_id: int, actor: Principal) -> tuple[str, byt
 
 
 def acknowledge(
-    db: Database, referral_id: int, actor: Principal, *, note: str = "", at: datetime | None = None
+    db: Database,
+    referral_id: int,
+    actor: Principal,
+    *,
+    note: str = "",
+    at: datetime | None = None,
+    by_agency: str = "",
 ) -> ReferralOut:
-    """Record that the agency acknowledged the referral (when, and their words, e.g. their case number)."""
-    note = note.strip()
+    """Record that the agency acknowledged the referral (when, who there, and their words, e.g. their case
+    number); ``actor`` is who records it."""
+    note, by_agency = note.strip(), by_agency.strip()
     if len(note) > 2000:
         raise ReferralError("the acknowledgement note is longer than 2,000 characters")
+    if len(by_agency) > 200:
+        raise ReferralError("who acknowledged is longer than 200 characters")
     now = datetime.now(UTC)
     when = (at if at.tzinfo else at.replace(tzinfo=UTC)) if at is not None else now
     if when > now:
@@ -592,9 +610,10 @@ def acknowledge(
         r.acknowledged_at = when
         r.ack_note = note or None
         r.ack_by = actor.label
+        r.ack_from = by_agency or None
         record(s, actor, "referral.ack", "referral", r.id, at=when.isoformat())
         s.flush()
-        return _out(r, _agency_names(s).get(r.agency_id, r.agency_id))
+        return _out(r, _agency_names(s).get(r.agency_id, r.agency_id), dlv.deliveries_of(s, [r.id]).get(r.id))
 
 
 # ------------------------------------------------------------------------------------------ jurisdiction

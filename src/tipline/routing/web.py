@@ -8,13 +8,14 @@ API (staff bearer token or session; agency changes: admins):
   ``POST /api/v1/reports/{id}/jurisdiction/refresh`` (``?resolve=true`` resolves hosting first),
   ``GET /api/v1/cases/{id}/jurisdiction``
 - ``POST /api/v1/referrals`` (``report_id`` or ``case_id``, ``agency_id``, ``format``), ``GET /api/v1/referrals``,
-  ``GET /api/v1/referrals/{id}``, ``GET /api/v1/referrals/{id}/download``, ``POST /api/v1/referrals/{id}/ack``
+  ``GET /api/v1/referrals/{id}``, ``GET /api/v1/referrals/{id}/download``, ``POST /api/v1/referrals/{id}/ack``,
+  ``POST /api/v1/referrals/{id}/deliveries`` (how, when and by whom it was sent; the agency's reference)
 - ``GET /api/v1/takedowns``, ``GET /api/v1/takedowns/summary``, ``POST /api/v1/takedowns/{id}/transition``
 
 Pages: ``/agencies`` (admins edit: ``/agencies/new``, ``/agencies/{id}/edit``), ``/reports/{id}/refer`` and
 ``/cases/{id}/refer`` (candidates with their evidence, the referral form, earlier referrals),
 ``/reports/{id}/routing-panel`` (the same as a fragment, for ``routing/report_panel.html`` on the report
-page), ``/referrals/{id}`` (digest, download, acknowledgement), ``/takedown`` (the URL list).
+page), ``/referrals/{id}`` (digest, download, deliveries and acknowledgement), ``/takedown`` (the URL list).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from tipline.errors import NotFound
 from tipline.i18n.templating import render
 from tipline.intake.schemas import Category
 from tipline.routing import agencies as directory
+from tipline.routing import delivery as dlv
 from tipline.routing import referral as ref
 from tipline.routing import takedown as td
 from tipline.routing.jurisdiction import Candidate, is_country
@@ -205,6 +207,7 @@ class ReferralIn(BaseModel):
 class AckIn(BaseModel):
     note: str = Field(default="", max_length=2000, description="The agency's words, e.g. its own case number.")
     at: datetime | None = Field(default=None, description="When the agency acknowledged (default: now).")
+    by: str = Field(default="", max_length=200, description="Who at the agency acknowledged (name or office).")
 
 
 @api.post("/referrals", response_model=ref.ReferralOut, status_code=201, summary="Make a referral (package + record)")
@@ -262,11 +265,27 @@ def api_download(referral_id: int, db: Db, user: Staff) -> Response:
 @api.post("/referrals/{referral_id}/ack", response_model=ref.ReferralOut, summary="Record the agency's acknowledgement")
 def api_ack(referral_id: int, body: AckIn, db: Db, user: Staff) -> ref.ReferralOut:
     try:
-        return ref.acknowledge(db, referral_id, user, note=body.note, at=body.at)
+        return ref.acknowledge(db, referral_id, user, note=body.note, at=body.at, by_agency=body.by)
     except NotFound as e:
         raise _404(e) from None
     except ref.ReferralError as e:
         raise HTTPException(422, str(e)) from None
+
+
+@api.post(
+    "/referrals/{referral_id}/deliveries",
+    response_model=ref.ReferralOut,
+    status_code=201,
+    summary="Record that the referral was sent to its agency (how, when, by whom, the agency's reference)",
+)
+def api_delivery(referral_id: int, body: dlv.DeliveryIn, db: Db, user: Staff) -> ref.ReferralOut:
+    try:
+        dlv.record_delivery(db, referral_id, user, body)
+    except NotFound as e:
+        raise _404(e) from None
+    except dlv.DeliveryError as e:
+        raise HTTPException(422, str(e)) from None
+    return ref.get_referral(db, referral_id)
 
 
 # ------------------------------------------------------------------------------------------ API: takedown
@@ -626,14 +645,21 @@ def referral_page(request: Request, referral_id: int, db: Db, user: StaffUser, e
         r = ref.get_referral(db, referral_id)
     except NotFound:
         return problem(request, 404, "no_referral", referral_id)
-    ctx = {
-        "ref": r,
-        "created": request.query_params.get("created") == "1",
-        "acked": request.query_params.get("acked") == "1",
-        "errors": {},
-        "now": _now(),
-    }
-    return render(request, "routing/referral.html", ctx, no_store=True)
+    flash = {k: request.query_params.get(k) == "1" for k in ("created", "acked", "delivered")}
+    return _referral_view(request, r, flash, {}, {})
+
+
+def _referral_view(
+    request: Request,
+    r: ref.ReferralOut,
+    flash: dict[str, bool],
+    errors: dict[str, tuple[str, str]],
+    values: dict[str, str],
+    status: int = 200,
+) -> HTMLResponse:
+    flags = {"created": False, "acked": False, "delivered": False, **flash}
+    ctx = {"ref": r, **flags, "errors": errors, "values": values, "methods": dlv.METHODS, "now": _now()}
+    return render(request, "routing/referral.html", ctx, status_code=status, no_store=True)
 
 
 @pages.post("/referrals/{referral_id}/ack", response_class=HTMLResponse)
@@ -643,22 +669,62 @@ def referral_ack(
     db: Db,
     user: StaffUser,
     note: Annotated[str, Form()] = "",
+    ack_from: Annotated[str, Form()] = "",
 ) -> Response:
     try:
-        ref.acknowledge(db, referral_id, user, note=kit.clean_text(note))
+        ref.acknowledge(db, referral_id, user, note=kit.clean_text(note), by_agency=kit.clean_text(ack_from))
     except NotFound:
         return problem(request, 404, "no_referral", referral_id)
-    except ref.ReferralError:
-        r = ref.get_referral(db, referral_id)
-        ctx = {
-            "ref": r,
-            "created": False,
-            "acked": False,
-            "errors": {"note": ("note_too_long", "")},
-            "now": _now(),
-        }
-        return render(request, "routing/referral.html", ctx, status_code=422, no_store=True)
+    except ref.ReferralError as e:
+        field = "ack_from" if "who acknowledged" in str(e) else "note"
+        errors = {field: ("ack_from_too_long", "") if field == "ack_from" else ("note_too_long", "")}
+        return _referral_view(request, ref.get_referral(db, referral_id), {}, errors, {}, 422)
     return RedirectResponse(f"/referrals/{referral_id}?acked=1", status_code=303)
+
+
+@pages.post("/referrals/{referral_id}/deliveries", response_class=HTMLResponse)
+def referral_delivery(
+    request: Request,
+    referral_id: int,
+    db: Db,
+    user: StaffUser,
+    method: Annotated[str, Form()] = "",
+    sent_at: Annotated[str, Form()] = "",
+    sent_by: Annotated[str, Form()] = "",
+    channel: Annotated[str, Form()] = "",
+    reference: Annotated[str, Form()] = "",
+) -> Response:
+    """The staff form: record that the referral was sent (``sent_at`` from a datetime-local field, UTC)."""
+    values = {"method": method, "sent_at": sent_at, "sent_by": sent_by, "channel": channel, "reference": reference}
+    errors: dict[str, tuple[str, str]] = {}
+    try:
+        when = datetime.fromisoformat(sent_at).replace(tzinfo=UTC) if sent_at.strip() else None
+    except ValueError:
+        when, errors["sent_at"] = None, ("bad_time", sent_at)
+    data = None
+    if not errors:
+        fields = {k: kit.clean_text(v) for k, v in values.items() if k != "sent_at"}
+        try:
+            data = dlv.DeliveryIn(**fields, sent_at=when)
+        except ValidationError as e:
+            for err in e.errors():
+                loc = [str(x) for x in err.get("loc", ())] or ["method"]
+                code = "choose_method" if loc[0] == "method" else "too_long"
+                errors.setdefault(loc[0], (code, ""))
+    try:
+        if data is not None:
+            dlv.record_delivery(db, referral_id, user, data)
+    except NotFound:
+        return problem(request, 404, "no_referral", referral_id)
+    except dlv.DeliveryError as e:
+        errors["sent_at"] = ("delivery_future" if "future" in str(e) else "delivery_before", "")
+    if errors:
+        try:
+            r = ref.get_referral(db, referral_id)
+        except NotFound:
+            return problem(request, 404, "no_referral", referral_id)
+        return _referral_view(request, r, {}, errors, values, 422)
+    return RedirectResponse(f"/referrals/{referral_id}?delivered=1#delivery", status_code=303)
 
 
 # ------------------------------------------------------------------------------------------ pages: takedown
