@@ -232,49 +232,81 @@ def run_backend(backend: str, tmp: Path, args: argparse.Namespace, payloads: dic
     return rows
 
 
-def bulk(backend: str, tmp: Path, n: int, payloads: list[dict]) -> str:
-    """Reports/s stored by ``tipline import jsonl`` (chunks of 500, one transaction each) beside one
-    ``submit_report`` per report (one transaction each, analysis queued), same data, same database kind."""
+def _bulk_db(backend: str, data: Path, name: str):
+    url = None
+    if backend == "postgres":
+        admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        url = f"{PG_SERVER}/{name}"
+    db = open_database(Settings(data_dir=data, database_url=url, analyse_inline=False))
+    db.migrate()
+    return db, url
+
+
+def _drop(name: str) -> None:
+    admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _cybertip_zip(path: Path, n: int, docs: list[bytes]) -> None:
+    """``n`` distinct report documents (a comment numbers each copy of the synthetic world's documents)."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for i in range(n):
+            doc = docs[i % len(docs)]
+            head, sep, rest = doc.partition(b"?>")
+            body = head + sep + f"<!-- bulk {i} -->".encode() + rest if sep else f"<!-- bulk {i} -->".encode() + doc
+            z.writestr(f"backlog/r{i:07d}.xml", body)
+
+
+def bulk(backend: str, tmp: Path, n: int, payloads: list[dict], docs: list[bytes]) -> str:
+    """Reports/s stored by ``tipline import jsonl`` and ``tipline import cybertip ZIP`` (chunks of 500, one
+    transaction each) beside one ``submit_report`` per report (one transaction each, analysis queued)."""
     import json
 
+    from tipline.cybertip.backlog import import_backlog
     from tipline.intake import service
     from tipline.intake.bulk import import_jsonl
     from tipline.intake.schemas import PlatformReportIn
 
     rates = []
-    for how in ("one by one", "import jsonl"):
+    for how in ("one by one", "import jsonl", "import cybertip zip"):
         data = tmp / f"bulk-{backend}-{how.replace(' ', '-')}"
-        url = None
-        if backend == "postgres":
-            name = f"tipline_bench_bulk_{os.getpid()}_{len(rates)}"
-            admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
-            with admin.connect() as c:
-                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                c.execute(text(f'CREATE DATABASE "{name}"'))
-            url = f"{PG_SERVER}/{name}"
-        db = open_database(Settings(data_dir=data, database_url=url, analyse_inline=False))
-        db.migrate()
-        pid = accounts.create_platform(db, "BulkBench").id
+        data.mkdir(parents=True, exist_ok=True)
+        name = f"tipline_bench_bulk_{os.getpid()}_{len(rates)}"
+        db, url = _bulk_db(backend, data, name)
+        p = accounts.create_platform(db, "BulkBench")
         rows = [dict(payloads[i % len(payloads)], report_id=f"bulk-{i}") for i in range(n)]
-        t0 = time.perf_counter()
         if how == "one by one":
+            t0 = time.perf_counter()
             for r in rows:
-                service.submit_report(db, PlatformReportIn.model_validate(r).to_report(pid))
-        else:
-            data.mkdir(parents=True, exist_ok=True)
+                service.submit_report(db, PlatformReportIn.model_validate(r).to_report(p.id))
+        elif how == "import jsonl":
             f = data / "backlog.jsonl"
             f.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
             t0 = time.perf_counter()
-            res = import_jsonl(db, f, pid)
+            res = import_jsonl(db, f, p.id)
             assert res.stored == n and not res.errors
+        else:
+            z = data / "backlog.zip"
+            _cybertip_zip(z, n, docs)
+            t0 = time.perf_counter()
+            got = import_backlog(db, z, (p.id, p.name))
+            assert got.stored == n and not got.errors, got.errors[:3]
         rates.append(n / (time.perf_counter() - t0))
         db.dispose()
         if url is not None:
-            with admin.connect() as c:
-                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
-    ratio = rates[1] / rates[0]
-    return f"  {backend:9} {n} reports: import jsonl {rates[1]:.0f}/s, one by one {rates[0]:.0f}/s -> {ratio:.1f}x"
+            _drop(name)
+    return (
+        f"  {backend:9} {n} reports: import jsonl {rates[1]:.0f}/s, import cybertip zip {rates[2]:.0f}/s, "
+        f"one by one {rates[0]:.0f}/s -> {rates[1] / rates[0]:.1f}x, {rates[2] / rates[0]:.1f}x"
+    )
 
 
 def main() -> None:
@@ -297,7 +329,7 @@ def main() -> None:
         print("\nbulk intake, stored reports/s (analysis behind), clients none, same machine:")
         with tempfile.TemporaryDirectory() as tmp:
             for backend in args.backends.split(","):
-                print(bulk(backend, Path(tmp), args.bulk, payloads["platform"]))
+                print(bulk(backend, Path(tmp), args.bulk, payloads["platform"], payloads["cybertip"]))
         return
     with tempfile.TemporaryDirectory() as tmp:
         for backend in args.backends.split(","):

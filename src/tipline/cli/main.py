@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import zipfile
 from pathlib import Path
 from typing import Annotated, Any, cast
 
@@ -485,11 +486,22 @@ def restore(
 
 @import_app.command("cybertip")
 def import_cybertip(
-    files: Annotated[list[Path], typer.Argument(help="CyberTipline report XML files.", exists=True, dir_okay=False)],
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="CyberTipline report XML files, or one folder or zip of them (a backlog).", exists=True),
+    ],
     platform: Annotated[str | None, typer.Option(help="Platform the reports come from (registered name).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object per file.")] = False,
+    chunk: Annotated[int, typer.Option(help="Reports stored per transaction (a folder or zip).", min=1)] = 500,
 ) -> None:
-    """Load CyberTipline report XML files (validated against the published schema, parsed safely)."""
+    """Load CyberTipline report XML files (validated against the published schema, parsed safely). A folder
+    or zip is a backlog: NAME.xml per report, its files in NAME/ beside it; stored in chunks, resumable
+    (reports already stored are skipped), analysed behind."""
+    if len(files) == 1 and (files[0].is_dir() or zipfile.is_zipfile(files[0])):
+        _import_backlog(files[0], platform, json_out, chunk)
+        return
+    if dirs := [f for f in files if f.is_dir()]:
+        fail(f"{dirs[0]}: a folder; give one folder (or zip) alone to import a backlog, or XML files")
     from tipline.cybertip.importer import import_files
 
     db = database()
@@ -510,6 +522,58 @@ def import_cybertip(
         else:
             err.print(f"[red]{path}: {res}[/]", highlight=False)
     if bad:
+        raise typer.Exit(1)
+
+
+def _import_backlog(path: Path, platform: str | None, json_out: bool, chunk: int) -> None:
+    from rich.markup import escape
+
+    from tipline.accounts.service import platform_by_name
+    from tipline.cybertip.backlog import BacklogError, import_backlog
+
+    if platform is None:
+        fail(
+            "a backlog needs --platform NAME: the platform (or hotline) it comes from, "
+            "registered with `tipline keys create`"
+        )
+    db = database()
+    p = platform_by_name(db, platform)
+    if p is None:
+        fail(f"no platform named {platform!r}: register it first with `tipline keys create {platform}`")
+    try:
+        with progress() as bar:
+            task = bar.add_task("storing", total=None)
+            res = import_backlog(
+                db,
+                path,
+                (p.id, p.name),
+                chunk=chunk,
+                started=lambda n: bar.update(task, total=n),
+                step=lambda n: bar.update(task, completed=n),
+            )
+    except BacklogError as e:
+        fail(escape(str(e)))
+    if json_out:
+        doc = {"found": res.total, "stored": res.stored, "skipped": res.skipped, "errors": res.errors}
+        print(json.dumps({**doc, "ignored": res.ignored}))
+    else:
+        for line in res.errors[:50]:
+            err.print(f"[red]{escape(line)}[/]", highlight=False, soft_wrap=True)
+        if len(res.errors) > 50:
+            err.print(f"[red]... and {len(res.errors) - 50} more refused (--json lists them all)[/]", highlight=False)
+        if res.ignored:
+            err.print(
+                f"ignored {len(res.ignored)} entries that are neither NAME.xml nor in a NAME/ folder, "
+                f"e.g. {escape(res.ignored[0])}"
+            )
+        out.print(
+            f"{res.total} report documents: stored {res.stored}, skipped {res.skipped} already stored, "
+            f"{len(res.errors)} refused"
+        )
+        out.print(
+            "analysis follows behind: `tipline status` shows what waits (`tipline worker` or the server analyses it)"
+        )
+    if res.errors:
         raise typer.Exit(1)
 
 

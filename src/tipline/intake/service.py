@@ -13,7 +13,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -110,14 +110,20 @@ def mark_for_analysis(s: Session, row: Report) -> None:
     row.analysed_at = None
 
 
-def submit_many(db: Database, reports: list[ReportIn]) -> tuple[int, int]:
+def submit_many(
+    db: Database, reports: list[ReportIn], *, uploads: Sequence[Sequence[tuple[FileIn, str | None]]] | None = None
+) -> tuple[int, int]:
     """Store a chunk of platform reports (bulk import) in one transaction, none analysed: the analysis
     workers catch up behind. A report whose (platform, report id) is already stored, or repeated in the
-    chunk, is skipped, so an interrupted import run again stores only what is missing. Returns (stored,
-    skipped)."""
+    chunk, is skipped, so an interrupted import run again stores only what is missing. ``uploads`` (one list
+    per report): files already hashed, with where their bytes are kept (``tipline.media.files.hashed``,
+    ``tipline.media.storage.store_blob``). Returns (stored, skipped)."""
     keyed = [r for r in reports if r.platform_id is not None and r.external_id is not None]
     if len(keyed) != len(reports):
         raise IntakeError("bulk import takes platform reports with their own report id")
+    files_of = list(uploads) if uploads is not None else [()] * len(reports)
+    if len(files_of) != len(reports):
+        raise IntakeError("bulk import: one list of uploaded files per report")
     stored = 0
     with db.session() as s:
         seen: set[tuple[int, str]] = set()
@@ -127,7 +133,7 @@ def submit_many(db: Database, reports: list[ReportIn]) -> tuple[int, int]:
         for pid, ext in by_platform.items():
             q = select(Report.external_id).where(Report.platform_id == pid, Report.external_id.in_(ext))
             seen.update((pid, e) for e in s.scalars(q) if e is not None)
-        for r in keyed:
+        for r, uploaded in zip(keyed, files_of, strict=True):
             key = (r.platform_id, r.external_id)
             if key in seen:
                 continue
@@ -136,6 +142,10 @@ def submit_many(db: Database, reports: list[ReportIn]) -> tuple[int, int]:
             s.add(row)
             s.flush()
             s.add_all([_attachment(row.id, f, origin="hash") for f in r.files])
+            for f, stored_path in uploaded:
+                att = _attachment(row.id, f, origin="upload")
+                att.stored_path = stored_path
+                s.add(att)
             stored += 1
     if stored:
         wake_analysis(db)

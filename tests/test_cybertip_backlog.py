@@ -1,0 +1,205 @@
+"""A CyberTipline backlog (``tipline import cybertip DIR|ZIP``): a folder or zip of report documents with
+their files, stored in chunks, resumable, bad documents named, hostile archives refused, analysis behind."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import time
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from helpers import TIPLINE, run
+from tipline.accounts import service as accounts
+from tipline.cybertip.backlog import BacklogError, import_backlog
+from tipline.intake.schemas import Category
+from tipline.settings import Settings
+from tipline.store import Database
+from tipline.store.models import Attachment, Report
+from tipline.synth.cybertip import CtReport, build_xml
+
+FILE = b"synthetic attachment bytes, not a picture"
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    return {"TIPLINE_DATABASE_URL": settings.database_url} if settings.database_url else {}
+
+
+def _doc(i: int) -> str:
+    r = CtReport(
+        category=Category.ONLINE_ENTICEMENT,
+        platform="BacklogChat",
+        incident_at=datetime(2024, 3, 1, tzinfo=UTC),
+        text=f"backlog report {i}: message me at 0917 555 {i % 10000:04d}",
+    )
+    return build_xml(r)
+
+
+def _folder(root: Path, n: int, start: int = 0) -> Path:
+    """``n`` report documents in ``root/reports/``, the first with a file in its NAME/ folder, a README."""
+    d = root / "reports"
+    d.mkdir(parents=True, exist_ok=True)
+    for i in range(start, start + n):
+        (d / f"r{i:04d}.xml").write_text(_doc(i))
+    (d / f"r{start:04d}").mkdir(exist_ok=True)
+    (d / f"r{start:04d}" / "chat.txt").write_bytes(FILE)
+    (root / "README.txt").write_text("exported by another hotline")
+    return root
+
+
+def _zip(folder: Path, to: Path, extra: dict[str, bytes] | None = None) -> Path:
+    with zipfile.ZipFile(to, "w", zipfile.ZIP_DEFLATED) as z:
+        for p in sorted(folder.rglob("*")):
+            if p.is_file():
+                z.write(p, p.relative_to(folder).as_posix())
+        for name, data in (extra or {}).items():
+            z.writestr(name, data)
+    return to
+
+
+def _count(db: Database, **where: object) -> int:
+    with db.reader() as s:
+        q = select(func.count(Report.id))
+        for k, v in where.items():
+            q = q.where(getattr(Report, k) == v)
+        return int(s.scalar(q) or 0)
+
+
+def test_a_folder_then_the_same_as_a_zip_stores_once_names_bad_documents(
+    settings: Settings, db: Database, tmp_path: Path
+):
+    p = accounts.create_platform(db, "BacklogChat")
+    src = _folder(tmp_path / "backlog", 40)
+    (src / "reports" / "broken.xml").write_text("<report><oops/></report>")
+    env = _env(settings)
+    r = run(
+        ["import", "cybertip", str(src), "--platform", "BacklogChat"], settings.data_dir, env_extra=env, check=False
+    )
+    assert r.returncode == 1, r.stderr  # one document refused, by name; the 40 others stored
+    assert "41 report documents: stored 40, skipped 0" in r.stdout, r.stdout
+    assert "reports/broken.xml: refused (code 4100)" in r.stderr and "README.txt" in r.stderr, r.stderr
+    assert _count(db, platform_id=p.id) == 40
+    with db.reader() as s:
+        by_file = {r.details["imported_from"]: r for r in s.scalars(select(Report))}  # details are sealed
+        first = by_file["reports/r0000.xml"]
+        assert first.submission_state == "complete" and first.analysed_at is None
+        assert first.source == "cybertip" and "0917 555 0000" in first.text
+        att = s.scalar(select(Attachment).where(Attachment.report_id == first.id))
+        assert att is not None and att.filename == "chat.txt" and att.origin == "upload"
+        assert att.sha256 == hashlib.sha256(FILE).hexdigest() and att.stored_path is not None
+
+    # the same backlog again, zipped, with a new document: only the new one is stored
+    (src / "reports" / "broken.xml").unlink()
+    (src / "reports" / "r9999.xml").write_text(_doc(9999))
+    z = _zip(src, tmp_path / "backlog.zip")
+    r = run(["import", "cybertip", str(z), "--platform", "BacklogChat", "--json"], settings.data_dir, env_extra=env)
+    res = json.loads(r.stdout)
+    assert (res["found"], res["stored"], res["skipped"], res["errors"]) == (41, 1, 40, [])
+    assert res["ignored"] == ["README.txt"]
+    with db.reader() as s:
+        assert s.scalar(select(func.count(Attachment.id))) == 1  # the file was not attached twice
+    r = run(["import", "cybertip", str(z), "--platform", "Nobody"], settings.data_dir, env_extra=env, check=False)
+    assert r.returncode != 0 and "no platform named 'Nobody'" in r.stderr
+    r = run(["import", "cybertip", str(z)], settings.data_dir, env_extra=env, check=False)
+    assert r.returncode != 0 and "needs --platform" in r.stderr
+
+    r = run(["worker", "--once"], settings.data_dir, env_extra=env)  # analysis catches up behind
+    assert "analysed 41 report(s)" in r.stdout
+    assert _count(db, platform_id=p.id) == 41 and _count(db, analysed_at=None) == 0
+
+
+def test_hostile_archives_and_entries_are_refused_by_name(db: Database, tmp_path: Path):
+    p = accounts.create_platform(db, "BacklogChat")
+    platform = (p.id, p.name)
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("r1.xml", _doc(1))
+        zf.writestr("r1/huge.bin", b"\0" * 30_000_000)  # 30 MB inflating from ~30 KB
+    with pytest.raises(BacklogError, match="zip bomb"):
+        import_backlog(db, bomb, platform)
+    assert _count(db) == 0  # refused whole, before anything was read
+    not_zip = tmp_path / "notes.bin"
+    not_zip.write_bytes(b"plain bytes")
+    with pytest.raises(BacklogError, match="neither a folder nor a zip"):
+        import_backlog(db, not_zip, platform)
+
+    too_big = base64.b64encode(os.urandom(db.settings.max_xml_bytes)).decode()  # does not compress: no bomb
+    src = _folder(tmp_path / "hostile", 3)
+    z = _zip(
+        src,
+        tmp_path / "hostile.zip",
+        {
+            "../escape.xml": _doc(100).encode(),
+            "/etc/abs.xml": _doc(101).encode(),
+            "big.xml": _doc(102).replace("backlog report", too_big).encode(),
+            "reports/r0001/big.bin": os.urandom(db.settings.max_upload_bytes + 1),
+        },
+    )
+    res = import_backlog(db, z, platform)
+    assert (res.total, res.stored) == (4, 2), res
+    errors = "\n".join(res.errors)
+    assert "../escape.xml: refused: its name points outside the archive" in errors
+    assert "/etc/abs.xml: refused: its name points outside the archive" in errors
+    assert "big.xml: refused: the document is 2,6" in errors and "at most 2,000,000 are taken" in errors, errors
+    assert "reports/r0001.xml: refused: its file reports/r0001/big.bin is" in errors
+    assert not list(tmp_path.glob("escape*")) and not (tmp_path.parent / "escape.xml").exists()
+
+    link_dir = _folder(tmp_path / "links", 2)
+    (link_dir / "reports" / "stolen.xml").symlink_to(tmp_path / "hostile" / "reports" / "r0000.xml")
+    res = import_backlog(db, link_dir, platform)
+    assert any(e.startswith("reports/stolen.xml: refused: a link") for e in res.errors), res.errors
+
+
+def test_an_interrupted_import_resumes_without_duplicates(db: Database, tmp_path: Path):
+    p = accounts.create_platform(db, "BacklogChat")
+    z = _zip(_folder(tmp_path / "b", 60), tmp_path / "b.zip")
+
+    def stop_after_two(done: int) -> None:
+        if done >= 20:
+            raise KeyboardInterrupt  # Ctrl-C after the second chunk
+
+    with pytest.raises(KeyboardInterrupt):
+        import_backlog(db, z, (p.id, p.name), chunk=10, step=stop_after_two)
+    assert _count(db) == 20
+    res = import_backlog(db, z, (p.id, p.name), chunk=10)
+    assert (res.stored, res.skipped, res.errors) == (40, 20, [])
+    with db.reader() as s:
+        keys = list(s.scalars(select(Report.external_id)))
+        assert len(keys) == len(set(keys)) == 60
+        assert s.scalar(select(func.count(Attachment.id))) == 1
+
+
+@pytest.mark.slow
+def test_a_killed_import_process_resumes_without_duplicates(settings: Settings, db: Database, tmp_path: Path):
+    accounts.create_platform(db, "BacklogChat")
+    n = 400
+    z = _zip(_folder(tmp_path / "b", n), tmp_path / "b.zip")
+    env = {**os.environ, "TIPLINE_DATA_DIR": str(settings.data_dir), **_env(settings)}
+    if not settings.database_url:
+        env.pop("TIPLINE_DATABASE_URL", None)
+    args = [TIPLINE, "import", "cybertip", str(z), "--platform", "BacklogChat", "--chunk", "10"]
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while (k := _count(db)) < 30:
+            assert proc.poll() is None, "the import ended before it could be killed"
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    k = _count(db)
+    assert 30 <= k < n and k % 10 == 0, k  # whole chunks only
+    r = run(["import", "cybertip", str(z), "--platform", "BacklogChat"], settings.data_dir, env_extra=_env(settings))
+    assert f"stored {n - k}, skipped {k} already stored" in r.stdout, r.stdout
+    with db.reader() as s:
+        keys = list(s.scalars(select(Report.external_id)))
+        assert len(keys) == len(set(keys)) == n
