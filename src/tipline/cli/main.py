@@ -75,6 +75,8 @@ def _options(
 
 # ------------------------------------------------------------------------------------------ serve
 
+WORKER_HEALTHCHECK_S = 120  # `serve --workers N`: how long uvicorn waits for a worker's answer to its ping
+
 
 @app.command()
 def serve(
@@ -82,6 +84,14 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     demo: Annotated[bool, typer.Option(help="Load the synthetic demo world if the database is empty.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the demo world.")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes sharing the port (uvicorn's multi-process mode). More than one needs "
+            "PostgreSQL; set TIPLINE_REDIS_URL too, or each process keeps rate limits of its own.",
+        ),
+    ] = 1,
 ) -> None:
     """Start the web app (public form, staff pages, JSON API, CyberTipline API).
 
@@ -91,9 +101,13 @@ def serve(
     """
     import uvicorn
 
-    from tipline.web.app import create_app
-
     db = database()
+    if workers > 1 and db.dialect != "postgresql":
+        fail(
+            f"--workers {workers} needs PostgreSQL: a SQLite database takes one writing process, and the "
+            "processes would queue on its lock. Set TIPLINE_DATABASE_URL=postgresql+psycopg://USER@HOST/DB "
+            "(see README, 'Several server processes'), or run one process (--workers 1)."
+        )
     if demo:
         from tipline.demo import load_demo
 
@@ -102,11 +116,34 @@ def serve(
     if "analyse_inline" not in settings().model_fields_set:
         # the door stores and answers; the analysis workers take the report (TIPLINE_ANALYSE_INLINE=true: inline)
         db.settings = db.settings.model_copy(update={"analyse_inline": False})
-    web = create_app(db.settings, db=db)
     err.print(f"tipline {__version__} on http://{host}:{port}  (data: {settings().data_dir})")
     # proxy_headers=False: uvicorn's own proxy-header handling would believe X-Forwarded-For from loopback
     # (its default, or FORWARDED_ALLOW_IPS); the app believes it only from TIPLINE_TRUSTED_PROXIES
-    uvicorn.run(web, host=host, port=port, access_log=False, log_level="warning", proxy_headers=False)
+    options: dict[str, Any] = {"access_log": False, "log_level": "warning", "proxy_headers": False}
+    if workers == 1:
+        from tipline.web.app import create_app
+
+        uvicorn.run(create_app(db.settings, db=db), host=host, port=port, **options)
+        return
+    if not db.settings.redis_url:
+        err.print(f"warning: no TIPLINE_REDIS_URL: each of the {workers} processes counts its own rate limits")
+    _environment_for_workers(db.settings)
+    db.dispose()  # each process opens its own connections
+    # a worker imports the whole app before it answers the supervisor's health check (uvicorn's default
+    # wait, 5 s, is shorter than that on a busy machine: the worker would be killed and started again)
+    options["timeout_worker_healthcheck"] = WORKER_HEALTHCHECK_S
+    uvicorn.run("tipline.web.app:app_from_environment", factory=True, workers=workers, host=host, port=port, **options)
+
+
+def _environment_for_workers(st: Settings) -> None:
+    """What the options of this run changed, in the environment that uvicorn's worker processes read their
+    settings from (``tipline.web.app.app_from_environment``)."""
+    import os
+
+    os.environ["TIPLINE_DATA_DIR"] = str(Path(st.data_dir).resolve())
+    if st.database_url:
+        os.environ["TIPLINE_DATABASE_URL"] = st.database_url
+    os.environ["TIPLINE_ANALYSE_INLINE"] = "true" if st.analyse_inline else "false"
 
 
 def _print_demo_logins() -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -163,6 +163,26 @@ class Database:
             cfg.attributes["engine"] = self.write_engine
             command.upgrade(cfg, "head")
             self._migrated = True
+
+    def run_alone(self, lock_key: int, fn: Callable[[], object]) -> bool:
+        """Run ``fn`` unless another process of this installation holds ``lock_key`` now (a periodic job that
+        must not run twice at once); False when skipped. PostgreSQL: a session advisory lock, released at
+        the end, or by PostgreSQL when the process dies. SQLite has one server process: ``fn`` runs."""
+        if self.dialect != "postgresql":
+            fn()
+            return True
+        key = {"k": lock_key}
+        with self.write_engine.connect() as conn:
+            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), key).scalar())
+            conn.commit()
+            if not got:
+                return False
+            try:
+                fn()
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), key)
+                conn.commit()
+        return True
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 from fastapi import Depends, FastAPI, Request, Response
@@ -33,8 +33,22 @@ from tipline.web.api import BODY_LIMIT_PATTERNS as api_body_limit_patterns
 from tipline.web.api import router as api_router
 from tipline.webkit.kit import SESSION_COOKIE
 
+if TYPE_CHECKING:
+    from tipline.protect.retention import RetentionResult
+
 log = logging.getLogger("tipline")
 STATIC_DIR = Path(__file__).with_name("static")
+
+
+# PostgreSQL advisory-lock keys (session level) of the periodic jobs that one server process runs at a time
+JOB_LOCKS = {"overdue": 74_631, "retention": 74_632, "periodic": 74_633}
+
+
+def run_alone(db: Database, job: str, fn: Callable[[], object]) -> bool:
+    """Run the periodic job ``fn`` unless another server process (``serve --workers N``, another machine) is
+    running the same job now: two overdue checks at once would notify twice, two retention runs would
+    delete the same rows. False when skipped: the other process does it (``Database.run_alone``)."""
+    return db.run_alone(JOB_LOCKS[job], fn)
 
 
 async def _minute_job(db: Database, every: float) -> None:
@@ -51,7 +65,10 @@ async def _minute_job(db: Database, every: float) -> None:
                     log.info("analysed %d pending report(s)", n)
             except Exception:  # noqa: BLE001 - keep serving; the next round retries
                 log.exception("retrying pending analyses failed")
-        await anyio.to_thread.run_sync(lambda: run_periodic(db))
+        try:  # one server process at a time (face scans of the same files twice would be wasted work)
+            await anyio.to_thread.run_sync(lambda: run_alone(db, "periodic", lambda: run_periodic(db)))
+        except Exception:  # noqa: BLE001 - the database may be briefly away; the next round retries
+            log.exception("background work failed")
 
 
 def run_periodic(db: Database) -> int:
@@ -80,15 +97,22 @@ async def _key_heartbeat(db: Database, proc: str, every: float) -> None:
             log.exception("master-key heartbeat failed")
 
 
-async def _retention_job(db: Database, hours: float) -> None:
-    """Run retention now and then every ``hours`` (in a worker thread; failures are logged, not fatal)."""
+def _retention_alone(db: Database) -> RetentionResult | None:
+    """One retention run, unless another server process is running one now (then None)."""
     from tipline.protect import retention
 
+    done: list[RetentionResult] = []
+    run_alone(db, "retention", lambda: done.append(retention.run(db)))
+    return done[0] if done else None
+
+
+async def _retention_job(db: Database, hours: float) -> None:
+    """Run retention now and then every ``hours`` (in a worker thread; failures are logged, not fatal)."""
     await asyncio.sleep(min(60.0, hours * 3600))  # let the server start first
     while True:
         try:
-            res = await anyio.to_thread.run_sync(lambda: retention.run(db))
-            if res.reports or res.receipts_expired:
+            res = await anyio.to_thread.run_sync(_retention_alone, db)
+            if res is not None and (res.reports or res.receipts_expired):
                 log.info("retention: deleted %d reports, expired %d receipts", len(res.reports), res.receipts_expired)
         except Exception:  # noqa: BLE001 - keep serving; the next run retries
             log.exception("retention run failed")
@@ -103,7 +127,7 @@ async def _overdue_job(db: Database, every: float = 60.0) -> None:
     while True:
         await asyncio.sleep(every)
         try:
-            await anyio.to_thread.run_sync(lambda: shift.check_overdue(db))
+            await anyio.to_thread.run_sync(lambda: run_alone(db, "overdue", lambda: shift.check_overdue(db)))
         except Exception:  # noqa: BLE001 - keep serving; the next check retries
             log.exception("overdue check failed")
 
@@ -170,6 +194,13 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     _add_error_handlers(app)
     _add_routes(app)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of each process of ``tipline serve --workers N`` (uvicorn's own multi-process mode imports it
+    as a factory in every worker): settings from the environment (``TIPLINE_*``), which ``serve`` fills in
+    from its options before uvicorn starts the processes."""
+    return create_app(Settings())
 
 
 def _lifespan(db: Database, settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
