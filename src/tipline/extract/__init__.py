@@ -62,7 +62,6 @@ WeChat, Viber, Signal, ...).
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 from .crypto import eth_check, is_trx, is_xmr, normalise_btc, segwit_decode
 from .finance import extract_ibans, extract_mtcns, normalise_iban, normalise_mtcn
@@ -156,7 +155,7 @@ def extract(
         start, end = dec.span(f.start, f.end)
         labels = set(filter(None, f.disguise.split(","))) | set(dec.labels(start, end))
         disguise = ",".join(sorted(labels, key=lambda d: _DISGUISE_ORDER.get(d, 99)))
-        out.append(replace(f, start=start, end=end, raw=text[start:end], disguise=disguise))
+        out.append(Found(f.kind, f.value, start, end, f.confidence, text[start:end], disguise, f.alternatives))
     return out
 
 

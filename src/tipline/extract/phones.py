@@ -363,28 +363,29 @@ def _tokens_in(text: str, a: int, b: int, words: dict[str, str]) -> list[_Tok]:
     for m in _TOKEN_RE.finditer(text, a, b):
         kind = m.lastgroup
         s = m.group()
+        ms, me = m.span()
         if kind == "num":
             plus = s.startswith("+")
             body = s[1:] if plus else s
             if body.isdigit():
                 digits = body if body.isascii() else "".join(str(int(c)) for c in body)
-                out.append(_Tok(m.start(), m.end(), digits, "num", plus))
+                out.append(_Tok(ms, me, digits, "num", plus))
                 continue
             # letter swaps (O o -> 0, l I -> 1); S -> 5 and B -> 8 only between digits
             if body[0] in "SB" or body[-1] in "SB":
                 continue
             digits = "".join(str(int(c)) if c.isdigit() else c for c in body).translate(_SWAP)
-            out.append(_Tok(m.start(), m.end(), digits, "swap", plus))
+            out.append(_Tok(ms, me, digits, "swap", plus))
         elif kind == "word":
             w = s.lower()
             if w in _MULT_WORDS:
-                out.append(_Tok(m.start(), m.end(), "", "mult", mult=_MULT_WORDS[w]))
+                out.append(_Tok(ms, me, "", "mult", mult=_MULT_WORDS[w]))
             elif w in _PLUS_WORDS:
-                out.append(_Tok(m.start(), m.end(), "", "plusword", plus=True))
+                out.append(_Tok(ms, me, "", "plusword", plus=True))
             elif w in words:
-                out.append(_Tok(m.start(), m.end(), words[w], "word"))
+                out.append(_Tok(ms, me, words[w], "word"))
         else:
-            out.append(_Tok(m.start(), m.end(), s.translate(_SWAP), "weak"))
+            out.append(_Tok(ms, me, s.translate(_SWAP), "weak"))
     return out
 
 
@@ -515,6 +516,7 @@ def _country_mentions(text: str) -> dict[str, int]:
     return seen
 
 
+_FALLBACK_ORDER = {r: i for i, r in enumerate(DEFAULT_FALLBACK)}
 _INTL_RE = re.compile(r"(?<![\w+])(?:\+|00)\s?([1-9]\d{0,2})")
 STATED_WEIGHT = 2.0
 WORD_WEIGHT = 2.0
@@ -564,8 +566,7 @@ def region_evidence(
                 score[r] += NUMBER_WEIGHT
     if not score:
         score = dict.fromkeys(DEFAULT_FALLBACK, DEFAULT_WEIGHT)
-    order = {r: i for i, r in enumerate(DEFAULT_FALLBACK)}
-    return sorted(score.items(), key=lambda kv: (-kv[1], order.get(kv[0], 99), kv[0]))
+    return sorted(score.items(), key=lambda kv: (-kv[1], _FALLBACK_ORDER.get(kv[0], 99), kv[0]))
 
 
 # --------------------------------------------------------------------------- scanner
