@@ -794,13 +794,16 @@ class _Scanner:
                 continue
             # the stretches of the run that nothing has taken yet
             free: list[list[_Tok]] = [[]]
-            for t in run:
-                if col.free(t.start, t.end):
-                    free[-1].append(t)
-                elif free[-1]:
-                    free.append([])
+            if col.free(run[0].start, run[-1].end):
+                free = [run]  # the usual case: nothing taken anywhere in the run
+            else:
+                for t in run:
+                    if col.free(t.start, t.end):
+                        free[-1].append(t)
+                    elif free[-1]:
+                        free.append([])
             for sub in free:
-                if _ndigits(sub) < 7:
+                if sub is not run and _ndigits(sub) < 7:
                     continue
                 segs = self._segment(sub)
                 if segs and self._whole(sub, segs):
