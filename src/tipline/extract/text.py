@@ -284,7 +284,9 @@ _DEFANG_RULES: list[tuple[str, str]] = [
     (r"\s*[\[\(\{<]\s*(?:@|at|chiocciola|arroba|arobase)\s*[\]\)\}>]\s*", "@"),
     (r"\\\.", "."),  # example\.com
 ]
-_DEFANG_RE = re.compile("|".join(f"({p})" for p, _ in _DEFANG_RULES), re.IGNORECASE)
+# the look-ahead names every rule's first character (h, a bracket, a backslash, a space): the engine
+# tries the alternation only there (the same matches, about twice as fast)
+_DEFANG_RE = re.compile(r"(?=[h\[\(\{<\\\s])(?:" + "|".join(f"({p})" for p, _ in _DEFANG_RULES) + ")", re.IGNORECASE)
 _DEFANG_REPL = [r for _, r in _DEFANG_RULES]
 # what every defang rule needs: a bracket of [ { <, "(" before a dot/at word, "\.", or hxxp
 _DEFANG_GATE = re.compile(
