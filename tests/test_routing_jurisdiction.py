@@ -7,6 +7,7 @@ import json
 import math
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from tipline.intake import service as intake
@@ -14,6 +15,7 @@ from tipline.intake.schemas import Category, PlatformReportIn, PublicReportIn
 from tipline.routing import jurisdiction as jur
 from tipline.routing.models import JurisdictionCandidate, UrlTakedown
 from tipline.routing.referral import refresh_jurisdiction, report_jurisdiction
+from tipline.settings import Settings
 
 
 def facts(**kw):  # type: ignore[no-untyped-def]
@@ -129,6 +131,19 @@ def test_resolvers(tmp_path):
     # a URL with an address in it needs no resolver; onion services are never resolved
     assert jur.hosting_ips("http://[2001:4860:4860::8888]/x", jur.NoResolver()) == ["2001:4860:4860::8888"]
     assert jur.hosting_ips("http://abc.onion/x", r) == []
+
+
+def test_the_routing_resolver_setting_chooses_the_resolver(db, tmp_path, monkeypatch):
+    assert isinstance(jur.resolver_for(db), jur.NoResolver)  # the default: nothing is resolved
+    path = tmp_path / "hosts.json"
+    path.write_text(json.dumps({"files.example-host.com": ["8.8.8.8"]}))
+    monkeypatch.setenv("TIPLINE_ROUTING_RESOLVER", f" file:{path}")
+    assert Settings().routing_resolver == f"file:{path}"
+    assert Settings(routing_resolver="DNS").routing_resolver == "dns"
+    with pytest.raises(ValidationError, match="unknown routing_resolver 'bogus': use none, dns or file:PATH"):
+        Settings(routing_resolver="bogus")
+    db.settings.routing_resolver = f"file:{path}"
+    assert jur.resolver_for(db).resolve("files.example-host.com") == ["8.8.8.8"]
 
 
 def test_hosting_country_from_records_the_test_sets_up(db):

@@ -108,6 +108,17 @@ def test_package_json_pdf_and_manifest(db, ana):
     assert "hxxps://rooms[.]example-live[.]com[.]ph" in text  # URLs defanged for people
 
 
+def test_the_package_names_the_hotline_operator(db, ana):
+    rid = platform_report(db)
+    _, pkg = ref.create_referral(db, agency_id="ph-picacc", fmt="package", actor=ana, report_id=rid)
+    assert json.loads(unzip(pkg.data)["referral.json"])["from"] == "tipline hotline"  # none configured
+    db.settings.hotline_operator = "Example Hotline Association (synthetic)"
+    _, pkg = ref.create_referral(db, agency_id="ph-picacc", fmt="package", actor=ana, report_id=rid)
+    files = unzip(pkg.data)
+    assert json.loads(files["referral.json"])["from"] == "Example Hotline Association (synthetic)"
+    assert b"Example Hotline Association (synthetic) -> " in files["README.txt"]
+
+
 def test_minimisation_no_contact_no_victim_name(db, ana):
     rid = intake.submit_report(
         db,

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -309,6 +309,13 @@ class Settings(BaseSettings):
         description="Degree limits are re-derived when the number of reports has doubled, and at least every "
         "this many reports.",
     )
+    routing_resolver: str = Field(
+        default="none",
+        description="How the hosts of reported URLs are resolved for the jurisdiction's hosting clue: none, dns "
+        "(the system's resolver: the queries reach the hosts' DNS servers, which may belong to the people "
+        "reported) or file:PATH (a JSON file of host -> IP addresses). Used by `tipline jurisdiction REPORT "
+        "--resolve`, never during analysis.",
+    )
     pdq_threshold: int = Field(
         default=31,
         ge=0,
@@ -349,6 +356,16 @@ class Settings(BaseSettings):
         description="vPDQ: share of the bank video's distinct frames that must match a frame of the query video "
         "(HMA's default: 0, so a short clip of a long known video matches).",
     )
+
+    @field_validator("routing_resolver")
+    @classmethod
+    def _routing_resolver(cls, v: str) -> str:
+        v = v.strip()
+        if v.startswith("file:") and len(v) > len("file:"):
+            return v
+        if v.lower() in ("", "none", "off", "dns"):
+            return v.lower() or "none"
+        raise ValueError(f"unknown routing_resolver {v!r}: use none, dns or file:PATH")
 
     def trusted_proxy_list(self) -> list[str]:
         """The trusted proxies as checked addresses and networks (ValueError names a wrong one)."""

@@ -342,7 +342,7 @@ def resolver_for(db: Database) -> Resolver:
     found: Resolver | None = db.get_resource(_RESOLVER)
     if found is not None:
         return found
-    return resolver_from_setting(getattr(db.settings, "routing_resolver", "none"))
+    return resolver_from_setting(db.settings.routing_resolver)
 
 
 # ------------------------------------------------------------------------------------------ evidence

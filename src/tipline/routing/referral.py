@@ -337,7 +337,7 @@ def gather(
         reference=reference,
         created_at=created_at,
         created_by=created_by,
-        hotline=str(getattr(db.settings, "hotline_name", None) or "tipline hotline"),
+        hotline=db.settings.hotline_operator or "tipline hotline",
         agency={"id": agency.id, "name": agency.name, "countries": agency.countries, "formats": agency.formats},
         subject_type=subject_type,
         subject_id=subject_id,
