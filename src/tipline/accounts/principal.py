@@ -129,7 +129,7 @@ def mfa_required(role: Role | str, settings: Settings) -> bool:
     role = Role(role)
     if role in (Role.ADMIN, Role.SUPERVISOR):
         return True
-    return role == Role.ANALYST and bool(getattr(settings, "mfa_required_for_analysts", False))
+    return role == Role.ANALYST and settings.mfa_required_for_analysts
 
 
 def audited(

@@ -173,14 +173,14 @@ def load_guard(s: Session, settings: Settings) -> Guard:
     entries: list[Exclusion] = []
     for row in s.scalars(select(CorrelationExclusion).order_by(CorrelationExclusion.id)):
         entries.append(Exclusion(row.kind, row.value, row.pattern, row.reason, row.added_by, row.added_at, row.id))
-    if getattr(settings, "graph_builtin_warnings", True):
+    if settings.graph_builtin_warnings:
         entries.extend(builtin_entries())
     limits = {k: int(v) for k, v in s.execute(select(DegreeLimit.kind, DegreeLimit.limit))}
     return Guard(
         WarningList(entries),
         limits,
-        default_limit=int(getattr(settings, "graph_degree_limit_default", 100)),
-        enabled=bool(getattr(settings, "graph_guard", True)),
+        default_limit=settings.graph_degree_limit_default,
+        enabled=settings.graph_guard,
     )
 
 
@@ -197,10 +197,10 @@ class LimitRule:
     @classmethod
     def from_settings(cls, settings: Settings) -> LimitRule:
         return cls(
-            float(getattr(settings, "graph_degree_percentile", 90.0)),
-            float(getattr(settings, "graph_degree_factor", 5.0)),
-            int(getattr(settings, "graph_degree_floor", 20)),
-            int(getattr(settings, "graph_degree_min_sample", 10)),
+            settings.graph_degree_percentile,
+            settings.graph_degree_factor,
+            settings.graph_degree_floor,
+            settings.graph_degree_min_sample,
         )
 
 

@@ -8,7 +8,7 @@ functions with the analysis session (they must not open a second write session).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -43,6 +43,38 @@ def guard_for(db: Database, s: Session | None = None) -> Guard:
 # ------------------------------------------------------------------------------------------ degree limits
 
 
+class LimitChange(TypedDict):
+    """A kind whose degree limit a refresh moved."""
+
+    kind: str
+    old: int
+    new: int
+
+
+class LimitRow(TypedDict):
+    """A stored degree limit (``source`` auto or manual; ``details`` the figures it was derived from)."""
+
+    kind: str
+    limit: int
+    source: str
+    details: dict[str, Any]
+    set_by: str | None
+    computed_at: datetime
+
+
+class ExclusionRow(TypedDict):
+    """A warning-list entry (``id`` None and ``builtin`` true: shipped, not a supervisor's)."""
+
+    id: int | None
+    kind: str
+    value: str | None
+    pattern: str | None
+    reason: str
+    added_by: str
+    added_at: datetime | None
+    builtin: bool
+
+
 def _degree_histogram(s: Session) -> dict[str, dict[int, int]]:
     hist: dict[str, dict[int, int]] = {}
     q = (
@@ -57,17 +89,17 @@ def _degree_histogram(s: Session) -> dict[str, dict[int, int]]:
 
 def refresh_limits_in(
     s: Session, settings: Settings, *, at_report: int | None = None, relink: bool = True
-) -> list[dict[str, Any]]:
+) -> list[LimitChange]:
     """Derive the per-kind limits from the current degree distribution and store them (manual limits
     stay). Entities whose verdict flips are relinked. Returns the changes."""
     net.serialize(s)
     before = load_guard(s, settings)
     rule = LimitRule.from_settings(settings)
-    derived = derive_limits(_degree_histogram(s), rule, int(getattr(settings, "graph_degree_limit_default", 100)))
-    every = int(getattr(settings, "graph_limits_refresh_every", 500))
+    derived = derive_limits(_degree_histogram(s), rule, settings.graph_degree_limit_default)
+    every = settings.graph_limits_refresh_every
     rows = {r.kind: r for r in s.scalars(select(DegreeLimit))}
     now = datetime.now(UTC)
-    changes: list[dict[str, Any]] = []
+    changes: list[LimitChange] = []
     for kind, d in derived.items():
         details = {k: v for k, v in d.items() if k != "limit"}
         if kind == POOLED and at_report is not None:
@@ -81,7 +113,7 @@ def refresh_limits_in(
             row.limit, row.details, row.computed_at = d["limit"], details, now
         old = before.limit(kind)
         if old != d["limit"]:
-            changes.append({"kind": kind, "old": old, "new": d["limit"]})
+            changes.append(LimitChange(kind=kind, old=old, new=d["limit"]))
     s.flush()
     if relink and changes:
         after = load_guard(s, settings)
@@ -129,17 +161,17 @@ def set_manual_limit(db: Database, kind: str, limit: int | None, actor: Principa
         record(s, actor, "graph.limit", "entity_kind", kind, limit=limit)
 
 
-def limits(db: Database) -> list[dict[str, Any]]:
+def limits(db: Database) -> list[LimitRow]:
     with db.reader() as s:
         return [
-            {
-                "kind": r.kind,
-                "limit": r.limit,
-                "source": r.source,
-                "details": r.details,
-                "set_by": r.set_by,
-                "computed_at": r.computed_at,
-            }
+            LimitRow(
+                kind=r.kind,
+                limit=r.limit,
+                source=r.source,
+                details=r.details,
+                set_by=r.set_by,
+                computed_at=r.computed_at,
+            )
             for r in s.scalars(select(DegreeLimit).order_by(DegreeLimit.kind))
         ]
 
@@ -155,7 +187,7 @@ def on_report_analysed(
     what it touches, ``network.update_for_report``). Returns its network id."""
     pooled = s.get(DegreeLimit, POOLED)
     due = pooled is None or report_id >= int((pooled.details or {}).get("next_refresh_at_report", 0))
-    if due and bool(getattr(settings, "graph_guard", True)):
+    if due and settings.graph_guard:
         refresh_limits_in(s, settings, at_report=report_id)  # exclusive: taken before any shared hold
     net.share(s)
     guard = load_guard(s, settings)
@@ -184,20 +216,20 @@ def recompute(db: Database, *, refresh: bool = True, step: net.Step | None = Non
 # ------------------------------------------------------------------------------------------ warning list
 
 
-def _exclusion_dict(e: Exclusion) -> dict[str, Any]:
-    return {
-        "id": e.id,
-        "kind": e.kind,
-        "value": e.value,
-        "pattern": e.pattern,
-        "reason": e.reason,
-        "added_by": e.added_by,
-        "added_at": e.added_at,
-        "builtin": e.builtin,
-    }
+def _exclusion_dict(e: Exclusion) -> ExclusionRow:
+    return ExclusionRow(
+        id=e.id,
+        kind=e.kind,
+        value=e.value,
+        pattern=e.pattern,
+        reason=e.reason,
+        added_by=e.added_by,
+        added_at=e.added_at,
+        builtin=e.builtin,
+    )
 
 
-def list_exclusions(db: Database, *, builtin: bool = True) -> list[dict[str, Any]]:
+def list_exclusions(db: Database, *, builtin: bool = True) -> list[ExclusionRow]:
     with db.reader() as s:
         rows = [
             Exclusion(r.kind, r.value, r.pattern, r.reason, r.added_by, r.added_at, r.id)

@@ -74,7 +74,7 @@ def load_rules(path: Path | None = None) -> Rules:
 def days_of(settings: Settings, section: str, key: str, default: int) -> int:
     """``[section] key`` (a number of days) of the retention rules in force (``TIPLINE_RETENTION_FILE``,
     else ``<data dir>/retention.toml``, else the packaged file): how capabilities read their own rules."""
-    candidates = [getattr(settings, "retention_file", None), Path(settings.data_dir) / "retention.toml", DEFAULT_RULES]
+    candidates = [settings.retention_file, settings.data_dir / "retention.toml", DEFAULT_RULES]
     for p in candidates:
         if p and Path(p).is_file():
             try:
