@@ -47,7 +47,6 @@ from sqlalchemy.orm import Session
 from tipline.accounts.service import Principal, record
 from tipline.media.models import (
     HASH_KINDS,
-    LABEL_REVIEW,
     MATCH_SCOPES,
     PLATFORM_VIEWS,
     SCOPE_LISTED,
@@ -55,6 +54,7 @@ from tipline.media.models import (
     HashBank,
     RetroRun,
 )
+from tipline.media.models import LABEL_REVIEW as LABEL_REVIEW  # the label for entries to be reviewed
 from tipline.media.models import STANDARD_LABELS as STANDARD_LABELS  # the labels the bank pages offer
 from tipline.store import Database
 from tipline.store.models import InstanceMeta

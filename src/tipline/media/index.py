@@ -190,7 +190,7 @@ def _distances(block: np.ndarray, qw: np.ndarray) -> np.ndarray:
     """Exact Hamming distances (uint32) of (k, 4) word rows to one query's (4,) words, or row-wise (k, 4)."""
     pc = np.bitwise_count(block ^ qw)  # (k, 4) uint8, each 0..64
     v = pc.view(np.uint32).reshape(-1)  # the 4 popcounts packed in one uint32
-    d = (v * np.uint32(0x01010101)) >> np.uint32(24)  # byte sum, modulo 256
+    d: np.ndarray = (v * np.uint32(0x01010101)) >> np.uint32(24)  # byte sum, modulo 256
     d[v == _ALL_BITS] = 256  # the only sum that wraps
     return d
 

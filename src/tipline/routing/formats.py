@@ -564,7 +564,8 @@ def stix_bundle(snap: Snapshot) -> bytes:
     if used:
         objects += [stix_ext.project_identity(), *(stix_ext.definition(e) for e in used)]
     objects.append(marking)
-    return stix2.Bundle(objects=objects).serialize(pretty=True).encode("utf-8")
+    text: str = stix2.Bundle(objects=objects).serialize(pretty=True)  # stix2 is untyped
+    return text.encode("utf-8")
 
 
 # ------------------------------------------------------------------------------------------ MISP
