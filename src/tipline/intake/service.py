@@ -124,7 +124,6 @@ def submit_many(
     files_of = list(uploads) if uploads is not None else [()] * len(reports)
     if len(files_of) != len(reports):
         raise IntakeError("bulk import: one list of uploaded files per report")
-    stored = 0
     with db.session() as s:
         seen: set[tuple[int, str]] = set()
         by_platform: dict[int, list[str]] = {}
@@ -133,20 +132,22 @@ def submit_many(
         for pid, ext in by_platform.items():
             q = select(Report.external_id).where(Report.platform_id == pid, Report.external_id.in_(ext))
             seen.update((pid, e) for e in s.scalars(q) if e is not None)
+        rows: list[tuple[Report, ReportIn, Sequence[tuple[FileIn, str | None]]]] = []
         for r, uploaded in zip(keyed, files_of, strict=True):
             key = (r.platform_id, r.external_id)
             if key in seen:
                 continue
             seen.add(key)  # type: ignore[arg-type]
-            row = _new_row(r)
-            s.add(row)
-            s.flush()
+            rows.append((_new_row(r), r, uploaded))
+        s.add_all([row for row, _, _ in rows])
+        s.flush()  # one flush: the row ids taken at once, the INSERTs batched
+        for row, r, uploaded in rows:
             s.add_all([_attachment(row.id, f, origin="hash") for f in r.files])
             for f, stored_path in uploaded:
                 att = _attachment(row.id, f, origin="upload")
                 att.stored_path = stored_path
                 s.add(att)
-            stored += 1
+        stored = len(rows)
     if stored:
         wake_analysis(db)
     return stored, len(reports) - stored
