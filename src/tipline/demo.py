@@ -1,15 +1,18 @@
 """Load the synthetic world (``tipline.synth``) through the same service calls the four doors make.
 
-Everything loaded is synthetic: placeholder texts, generated identifiers, made-up platforms.
+Everything loaded is synthetic: placeholder texts, generated identifiers, made-up platforms. The reports are
+then spread over the last ~6 months (:mod:`tipline.synth.timeline`): received times, and the recent ones
+mostly open, the older ones mostly closed, so statistics and queue ages look like a hotline's.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from tipline.accounts import service as accounts
 from tipline.intake import service as intake
@@ -34,9 +37,11 @@ def load_demo(
     only_if_empty: bool = False,
     console: Console | None = None,
     ads: bool = True,
+    now: datetime | None = None,
 ) -> dict[str, Any] | None:
     """Load the demo world; returns a summary, or None when ``only_if_empty`` and reports exist.
-    ``ads=False`` loads the reports only (the ads come after them and change none of their scores)."""
+    ``ads=False`` loads the reports only (the ads come after them and change none of their scores).
+    The reports' received times end at ``now`` (default: the present) and reach ~6 months back."""
     from tipline.cybertip.parse import parse_report
     from tipline.synth import generate_world
 
@@ -58,6 +63,7 @@ def load_demo(
         else:
             platform_ids[p.name] = (found.id, found.name)
     counts: dict[str, int] = {}
+    ids: list[int] = []
     prog = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -71,21 +77,23 @@ def load_demo(
             pid, pname = platform_ids.get(r.platform or "", (None, None))
             payload = r.payload
             if r.door == "public":
-                intake.submit_report(db, PublicReportIn.model_validate(payload).to_report())
+                res = intake.submit_report(db, PublicReportIn.model_validate(payload).to_report())
             elif r.door == "platform":
                 assert pid is not None
-                intake.submit_report(db, PlatformReportIn.model_validate(payload).to_report(pid))
+                res = intake.submit_report(db, PlatformReportIn.model_validate(payload).to_report(pid))
             elif r.door == "live":
                 assert pid is not None and pname is not None
-                intake.submit_report(db, LiveIn.model_validate(payload).to_report(pid, pname))
-            elif r.door == "cybertip":
-                assert isinstance(payload, str)
+                res = intake.submit_report(db, LiveIn.model_validate(payload).to_report(pid, pname))
+            else:
+                assert r.door == "cybertip" and isinstance(payload, str)
                 rep = parse_report(payload.encode())
                 rep = rep.model_copy(update={"platform_id": pid})
                 res = intake.submit_report(db, rep)
                 intake.finish_submission(db, res.report_id, platform_id=pid)
+            ids.append(res.report_id)
             counts[r.door] = counts.get(r.door, 0) + 1
             prog.advance(task)
+        spread_over_months(db, world, ids, now or datetime.now(UTC))
         n_ads = load_demo_ads(db, world, seed=seed, prog=prog) if ads else 0
     return {
         "seed": seed,
@@ -94,6 +102,25 @@ def load_demo(
         "platforms": sorted(platform_ids),
         "ads": n_ads,
     }
+
+
+def spread_over_months(db: Database, world: Any, ids: list[int], now: datetime) -> None:
+    """Give the loaded reports (``ids[i]`` is ``world.reports[i]``) their place in the demo's last months:
+    received and incident times, status, first action (:func:`tipline.synth.timeline.demo_timeline`)."""
+    from tipline.synth.timeline import demo_timeline
+
+    rows: dict[int, dict[str, Any]] = {}
+    for rid, t in zip(ids, demo_timeline(world, now), strict=True):
+        rows[rid] = {
+            "id": rid,
+            "received_at": t.received_at,
+            "incident_at": t.incident_at,
+            "status": t.status,
+            "first_action_at": t.first_action_at,
+        }
+    if rows:
+        with db.session() as s:
+            s.execute(update(Report), list(rows.values()))
 
 
 def load_demo_ads(db: Database, world: Any, *, seed: int, n_ads: int = 600, prog: Progress | None = None) -> int:
