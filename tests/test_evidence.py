@@ -20,6 +20,7 @@ from tipline.graph.network import recompute_all
 from tipline.intake import service as intake
 from tipline.intake.schemas import PublicReportIn
 from tipline.store import Database
+from tipline.store.models import Entity
 
 PHONE_A = "0917 814 2637"  # +639178142637
 PHONE_B = "0918 555 0199"  # +639185550199
@@ -120,3 +121,27 @@ def test_cli_imports_evidence_and_refuses_a_bad_file_whole(tmp_path) -> None:  #
     assert "stored 1 evidence items" in run(["evidence", "import", str(f)], data).stdout
     shown = json.loads(run(["evidence", "show", "1"], data).stdout)
     assert shown["external_id"] == "1" and shown["entities"][0]["value"] == "+639178142637"
+
+
+def test_a_phone_in_many_ads_but_few_reports_stops_linking_an_ordinary_one_still_links(db: Database) -> None:
+    support, ring = "0917 000 4411", PHONE_B  # a site's support number; one operation's phone
+    graph.set_manual_limit(db, "phone", 20, "supervisor")  # what a busy installation derives (floor 20)
+    r1 = report(db, f"The board says call {support} for help; the girl's number is {PHONE_A}")
+    r2 = report(db, f"Another ad on the board, help line {support}")
+    assert graph.network_id_of_report(db, r2) == r1  # two reports and no ads: the number links them
+    for i in range(25):
+        evidence.add_item(db, ad(f"ad-s{i}", f"Sweet girl number {i}. Help desk: {support}"), "analyst")
+    # 2 reports + 25 ads = 27 > 20: the support number is infrastructure, the networks are apart again
+    assert graph.network_id_of_report(db, r1) == r1 and graph.network_id_of_report(db, r2) == r2
+    with db.reader() as s:
+        ent = s.scalar(select(Entity).where(Entity.kind == "phone", Entity.value == "+639170004411"))
+        assert ent is not None and (ent.report_count, ent.evidence_count, ent.degree) == (2, 25, 27)
+        assert load_guard(s, db.settings).verdict("phone", ent.value, ent.degree).by == "degree"
+    r3 = report(db, f"Call {ring} for the girls")
+    vid = evidence.add_item(db, ad("ad-ring", f"New in town, call {ring}"), "analyst")
+    r4 = report(db, f"Same number again: {ring}")
+    assert graph.network_id_of_report(db, r4) == r3 == graph.network_id_of_evidence(db, vid)
+    incremental = _memberships(db)
+    with db.session() as s:
+        recompute_all(s, load_guard(s, db.settings))
+    assert _memberships(db) == incremental  # the full recompute counts the ads the same way

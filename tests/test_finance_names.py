@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
-from helpers import bearer
+from helpers import bearer, login_as
 from tipline.accounts import service as accounts
 from tipline.crypto import Keyring, normal_name
 from tipline.finance import service as finance
@@ -95,3 +95,19 @@ def test_a_beneficiary_named_in_a_report_links_the_payer_to_that_network(
             for row in s.execute(text(f"SELECT {cols} FROM {table}")):  # noqa: S608 - fixed names
                 flat = " ".join(str(x) for x in row).lower()
                 assert "reyes" not in flat and "walker" not in flat, (table, row)
+
+
+def test_a_name_index_is_listed_on_no_page(
+    client: TestClient, db: Database, platform: accounts.PlatformCredentials, ana: object
+) -> None:
+    named = _report(client, platform, "r1", "0917 555 0101", "REYES, María")
+    _report(client, platform, "r2", "0917 555 0101", "Jo Santos")
+    index = db.keyring.name_index("Maria Reyes")
+    assert index is not None
+    with db.reader() as s:
+        net = network_of_report(s, named)
+    login_as(client, "ana")
+    for url in (f"/reports/{named}", f"/networks/{net}", "/graph/entities/phone/%2B639175550101"):
+        r = client.get(url)
+        assert r.status_code == 200, url
+        assert index not in r.text and index[:16] not in r.text, url  # a hash says nothing to a reader

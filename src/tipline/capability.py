@@ -77,6 +77,11 @@ class EvidenceContext:
 
 EvidenceHook = Callable[[EvidenceContext], None]
 
+ReportIdentifiers = Callable[[Session, Settings, "Report"], list[tuple[str, str, str]]]
+"""Identifiers a capability finds in a report beyond its text and fields, as ``(kind, value, field)``
+(media: its pictures' PDQ hashes). Called by analysis, in its transaction, before the mentions are
+written; they become mentions that link like any other. Same rules as analysis hooks."""
+
 
 @dataclass(frozen=True)
 class Fact:
@@ -126,7 +131,7 @@ class Capability:
       (``tipline.protect.keys.sealed_columns``);
     - ``routers``: ``tipline.web.app.create_app`` (API routes under /api/v1 and staff pages);
     - ``cli``: ``tipline.cli.main`` (``register(app)`` adds the capability's commands to ``tipline``);
-    - ``before_score`` / ``after_analysis``: ``tipline.intake.service.analyse_report``;
+    - ``before_score`` / ``after_analysis`` / ``report_identifiers``: ``tipline.intake.service.analyse_report``;
     - ``after_evidence``: ``tipline.evidence.service.add_item`` (an evidence item's entities changed);
     - ``facts`` / ``rule_kinds``: the triage rules (``tipline.triage.rules.parse_rules``);
     - ``report_panels``: the staff report page (``tipline.web.pages_staff``);
@@ -151,6 +156,7 @@ class Capability:
     before_score: Hook | None = None
     after_analysis: Hook | None = None
     after_evidence: EvidenceHook | None = None
+    report_identifiers: ReportIdentifiers | None = None
     facts: tuple[Fact, ...] = ()
     rule_kinds: Mapping[str, RuleKind] = field(default_factory=dict)
     report_panels: tuple[Panel, ...] = ()
@@ -173,6 +179,7 @@ __all__ = [
     "Hook",
     "Panel",
     "QueueFilter",
+    "ReportIdentifiers",
     "RetentionStep",
     "RuleKind",
     "SealedFiles",

@@ -45,8 +45,10 @@ def import_cmd(
     fmt: Annotated[str, typer.Option("--format", help="jsonl or csv (default: from the file name).")] = "",
 ) -> None:
     """Import ads. Fields: ad_id, posted_at (ISO 8601), site, city, country, title, text, and optionally url
-    and images (PDQ hex or file names). Bad lines are reported with their line numbers and skipped; the good
-    ones are imported. Importing the same ad again (same site and ad_id) updates it."""
+    and images (PDQ hashes as 64 hex, or picture files, read from the file's folder, hashed with PDQ). Bad
+    lines are reported with their line numbers and skipped; the good ones are imported. Importing the same
+    ad again (same site and ad_id) updates it. Ads and reports that show one picture (near copies too) are
+    linked in the entity graph."""
     from tipline.ads import service
     from tipline.ads.parse import read_lines
 
@@ -58,7 +60,14 @@ def import_cmd(
     db = database()
     with progress() as p:
         task = p.add_task("importing ads", total=len(lines))
-        res = service.import_ads(db, lines, source=source, actor="cli", progress=lambda n: p.update(task, completed=n))
+        res = service.import_ads(
+            db,
+            lines,
+            source=source,
+            actor="cli",
+            progress=lambda n: p.update(task, completed=n),
+            files_from=file.resolve().parent,
+        )
         p.update(task, completed=len(lines))
     for b in res.bad:
         err.print(f"line {b.line}: {b.error}", highlight=False, markup=False)

@@ -30,7 +30,9 @@ class Ad(Base):
     city: Mapped[str] = mapped_column(String(200), default="", index=True)
     country: Mapped[str] = mapped_column(String(2), default="")
     url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
-    images: Mapped[list[Any]] = mapped_column(default=list)  # PDQ hex or file names, as given
+    # its pictures: {"pdq": 64 hex, "quality": 0-100 or None (a hash as given), "file": the hashed file's
+    # name or None, "links": whether it names a ``pdq`` entity (flat pictures do not)}
+    images: Mapped[list[Any]] = mapped_column(default=list)
     source: Mapped[str] = mapped_column(String(128))  # the import's --source name (or the API platform)
     imported_at: Mapped[datetime] = mapped_column(default=utcnow)
     # E.164 phones the extractor found, and the phone as written when it was disguised (indicator)

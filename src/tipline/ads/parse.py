@@ -6,12 +6,21 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+_PDQ = re.compile(r"[0-9a-f]{64}")
+
+
+def is_path(image: str) -> bool:
+    """An ``images`` entry that names a file (it has a folder or an extension), not a PDQ hash."""
+    return "/" in image or "\\" in image or "." in image
+
 
 FIELDS = ("ad_id", "posted_at", "site", "city", "country", "title", "text", "url", "images")
 
@@ -55,6 +64,22 @@ class AdIn(BaseModel):
             return [x for x in v.replace(";", " ").split() if x]
         return v
 
+    @field_validator("images")
+    @classmethod
+    def _image_kinds(cls, v: list[str]) -> list[str]:
+        out = []
+        for i, x in enumerate(v):
+            if is_path(x):
+                out.append(x)
+            elif _PDQ.fullmatch(x.lower()):
+                out.append(x.lower())
+            else:
+                raise ValueError(
+                    f"image {i + 1} ({x[:70]!r}) is neither a PDQ hash (64 hexadecimal characters, {len(x)} given) "
+                    "nor a file path (a name with an extension, such as photos/ad-1.jpg)"
+                )
+        return out
+
     def text_all(self) -> str:
         return f"{self.title}\n{self.text}" if self.title else self.text
 
@@ -69,7 +94,7 @@ def _why(e: ValidationError) -> str:
     parts = []
     for err in e.errors():
         loc = ".".join(str(x) for x in err["loc"]) or "line"
-        parts.append(f"{loc}: {err['msg']}")
+        parts.append(f"{loc}: {err['msg'].removeprefix('Value error, ')}")
     return "; ".join(parts)
 
 

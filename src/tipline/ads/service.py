@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,18 +24,20 @@ from tipline.accounts.service import Principal, record
 from tipline.crypto import keyring_for
 from tipline.errors import NotFound
 from tipline.evidence.models import EvidenceItem, EvidenceMention
-from tipline.evidence.service import EvidenceIn, add_item
+from tipline.evidence.service import EvidenceIn, add_item, refresh_evidence_counts
 from tipline.extract import extract
 from tipline.graph import cases
 from tipline.graph import network as net
 from tipline.graph.guard import GuardError
 from tipline.graph.models import CorrelationExclusion
 from tipline.graph.service import add_exclusion, guard_for
+from tipline.media import links
 from tipline.settings import Settings
 from tipline.store import Database
 from tipline.store.models import Entity, Mention
 
 from . import engine as eng
+from . import images
 from . import template as tpl
 from .cluster import CommonText, Params, checked_labels, sub_components
 from .models import Ad, AdBand, AdCluster, AdCommonText
@@ -161,18 +164,24 @@ def import_ads(
     source: str,
     actor: Principal | str,
     progress: Callable[[int], None] | None = None,
+    files_from: Path | None = None,
 ) -> ImportResult:
     """Store every good ad (added, or updated when its site already has its id), report every bad line,
-    then let the new ads join clusters. ``progress(n)`` is called after each ad."""
+    then let the new ads join clusters. ``progress(n)`` is called after each ad. ``files_from``: the
+    folder the ads' image file paths are read from (None: only PDQ hashes are taken)."""
     res = ImportResult()
-    ads: list[AdIn] = []
-    for _, item in lines:
+    numbered: list[tuple[int, AdIn]] = []
+    for n, item in lines:
         if isinstance(item, BadLine):
             res.bad.append(item)
         else:
-            ads.append(item)
+            numbered.append((n, item))
+    good, bad_pictures = images.read_pictures(numbered, db.settings, files_from)
+    res.bad = sorted(res.bad + bad_pictures, key=lambda b: b.line)
+    ads = [ad for _n, ad, _p in good]
     if not ads:
         return res
+    reps = images.representatives(db, [p for _n, _a, pics in good for p in pics])
     with db.reader() as s:
         stored = _common(s)
     texts = [a.text_all() for a in ads]
@@ -184,7 +193,8 @@ def import_ads(
     keys = hasher.band_keys(hasher.signatures(residuals))
     touched: list[int] = []
     for i, ad in enumerate(ads):
-        pk, new = _store_one(db, ad, source, actor, residuals.row(i), keys[i])
+        pics = good[i][2]
+        pk, new = _store_one(db, ad, source, actor, residuals.row(i), keys[i], (pics, reps))
         res.added += new
         res.updated += not new
         touched.append(pk)
@@ -195,13 +205,20 @@ def import_ads(
 
 
 def _store_one(
-    db: Database, ad: AdIn, source: str, actor: Principal | str, residual: np.ndarray, keys: np.ndarray
+    db: Database,
+    ad: AdIn,
+    source: str,
+    actor: Principal | str,
+    residual: np.ndarray,
+    keys: np.ndarray,
+    pictures: tuple[list[images.Picture], dict[str, str]],
 ) -> tuple[int, bool]:
     text = ad.text_all()
     country = ad.country or None
-    # the ad's own URL stays on the ad row, not in the details the extractor reads: every ad of a site would
-    # otherwise name the site's domain and link to every other one
-    details: dict[str, str | int | float | bool | None] = {"site": ad.site, "city": ad.city, "country": ad.country}
+    # the ad's own URL and site stay on the ad row (the site is in the evidence item's source too), not in the
+    # details the extractor reads: every ad of a site would otherwise name the site's domain and link to
+    # every other one
+    details: dict[str, str | int | float | bool | None] = {"city": ad.city, "country": ad.country}
     ev = EvidenceIn(
         kind="ad",
         source=SOURCE_PREFIX + ad.site,
@@ -211,7 +228,9 @@ def _store_one(
         details=details,
         country=country,
     )
-    evidence_id = add_item(db, ev, actor)
+    pics, reps = pictures
+    found = images.identifiers(pics, reps, db.settings)
+    evidence_id = add_item(db, ev, actor, identifiers=found)
     phones, obscured = _obscured(text, country)
     with db.session() as s:
         ring = keyring_for(s.get_bind().dialect)
@@ -222,7 +241,9 @@ def _store_one(
             row = Ad(site=ad.site, ad_id=ad.ad_id, evidence_id=evidence_id, source=source, rank=rank)
             s.add(row)
         row.posted_at, row.city, row.country, row.url = ad.posted_at, ad.city, ad.country, ad.url
-        row.images, row.phones, row.obscured_phone = list(ad.images), phones, obscured
+        linked = {where for _k, _v, where in found}
+        row.images = [p.stored(f"images[{i}]" in linked) for i, p in enumerate(pics)]
+        row.phones, row.obscured_phone = phones, obscured
         row.residual = to_bytes(residual)
         row.words = _words(ring, text)
         s.flush()
@@ -478,11 +499,13 @@ def _rows(s: Session, q: Any) -> list[AdRow]:
     return [_row(ad, text) for ad, text in s.execute(q)]
 
 
-def _naming(s: Session, identifier: str) -> Any:
+def _naming(s: Session, identifier: str, pdq_threshold: int) -> Any:
     """Evidence items that name ``identifier`` however it is typed: read by the extractor (a national phone
-    in each country the ads come from), or a handle or value as stored."""
+    in each country the ads come from), a handle or value as stored, or a picture's PDQ hash."""
     raw = identifier.strip()
     values = {f.value for f in extract(raw)} | {raw.lower().lstrip("@"), raw}
+    if links.is_pdq_hex(raw):  # a picture's PDQ hash: the entity of its copies (within the match threshold)
+        values |= set(links.representatives(s, [raw], pdq_threshold).values())
     for country in s.scalars(select(Ad.country).distinct()):
         if country:
             values |= {f.value for f in extract(raw, country=country)}
@@ -513,7 +536,7 @@ def search_ads(
             for w in sorted({w for w in tokens(text) if len(w) > 1})[:10]:
                 q = q.where(Ad.words.contains(ring.blind(w)[:12]))
         if identifier.strip():
-            q = q.where(Ad.evidence_id.in_(_naming(s, identifier)))
+            q = q.where(Ad.evidence_id.in_(_naming(s, identifier, db.settings.pdq_threshold)))
         if site.strip():
             q = q.where(Ad.site == site.strip().lower())
         if city.strip():
@@ -543,6 +566,31 @@ class ClusterView:
     reports: list[LinkedReport]
     networks: list[int]
     chart: dict[str, Any]
+    pictures: list[PictureLink] = field(default_factory=list)
+
+
+@dataclass
+class PictureLink:
+    """A picture the cluster's ads show (a ``pdq`` entity: copies within the match threshold), with how
+    many of its ads, other ads and reports show it too."""
+
+    value: str
+    ads_here: int
+    ads_elsewhere: int
+    reports: int
+
+
+def _pictures(s: Session, evidence_ids: list[int]) -> list[PictureLink]:
+    here = func.count(func.distinct(EvidenceMention.evidence_id))
+    q = (
+        select(Entity.value, Entity.evidence_count, Entity.report_count, here)
+        .join(EvidenceMention, EvidenceMention.entity_id == Entity.id)
+        .where(EvidenceMention.evidence_id.in_(evidence_ids), Entity.kind == links.KIND)
+        .group_by(Entity.id, Entity.value, Entity.evidence_count, Entity.report_count)
+        .order_by(here.desc(), Entity.value)
+        .limit(50)
+    )
+    return [PictureLink(v, int(n), max(0, int(total or 0) - int(n)), int(r or 0)) for v, total, r, n in s.execute(q)]
 
 
 def _linked(s: Session, db: Database, evidence_ids: list[int], limit: int = 200) -> list[LinkedReport]:
@@ -551,7 +599,7 @@ def _linked(s: Session, db: Database, evidence_ids: list[int], limit: int = 200)
 
     guard = guard_for(db, s)
     q = (
-        select(Mention.report_id, Entity.kind, Entity.value, Entity.report_count, ReportNetwork.network_id)
+        select(Mention.report_id, Entity.kind, Entity.value, Entity.degree, ReportNetwork.network_id)
         .join(Entity, Entity.id == Mention.entity_id)
         .join(EvidenceMention, EvidenceMention.entity_id == Mention.entity_id)
         .outerjoin(ReportNetwork, ReportNetwork.report_id == Mention.report_id)
@@ -588,7 +636,8 @@ def cluster_view(db: Database, cluster_id: int) -> ClusterView:
         reports = _linked(s, db, [a.evidence_id for a in ads])
         nets = sorted({r.network_id for r in reports if r.network_id is not None})
         stops = timeline(Sighting(a.posted_at, a.city, a.site, a.country) for a in ads)
-        return ClusterView(cluster_id, summary, ads, reports, nets, chart(stops))
+        pictures = _pictures(s, [a.evidence_id for a in ads])
+        return ClusterView(cluster_id, summary, ads, reports, nets, chart(stops), pictures)
 
 
 def ads_for_report(db: Database, report_id: int, limit: int = 50) -> list[tuple[AdRow, str, str]]:
@@ -596,7 +645,7 @@ def ads_for_report(db: Database, report_id: int, limit: int = 50) -> list[tuple[
     with db.reader() as s:
         guard = guard_for(db, s)
         q = (
-            select(Ad, EvidenceItem.text, Entity.kind, Entity.value, Entity.report_count)
+            select(Ad, EvidenceItem.text, Entity.kind, Entity.value, Entity.degree)
             .join(EvidenceItem, EvidenceItem.id == Ad.evidence_id)
             .join(EvidenceMention, EvidenceMention.evidence_id == Ad.evidence_id)
             .join(Entity, Entity.id == EvidenceMention.entity_id)
@@ -669,5 +718,6 @@ def forget_old_ads(s: Session, settings: Settings, _entity_ids: set[int]) -> Non
     s.execute(update(Ad).where(Ad.cluster_id.in_(small)).values(cluster_id=None))
     _drop_empty(s)
     if ents:
+        refresh_evidence_counts(s, ents)
         net.relink(s, load_guard(s, settings), set(), ents)
     record(s, "system", "ads.retention", "ads", None, deleted=len(old), before=cutoff.isoformat())

@@ -4,8 +4,9 @@ This is the door for every source that is not a report: a classified-ads reader,
 partner's export. Such a capability calls :func:`add_item` with an :class:`EvidenceIn`; the item is stored
 (its text sealed), its entities are extracted with the same extractors as reports
 (``tipline.extract``), its mentions are written, and each capability's ``after_evidence`` hook runs in the
-same transaction (the graph relinks the networks around it). It never enters the triage queue, and it
-does not count towards an identifier's report count (degree limits are about reports).
+same transaction (the graph relinks the networks around it). It never enters the triage queue; it counts
+towards an identifier's ``evidence_count`` (not its report count), which the graph's degree limits add to
+the reports (a site's support phone in thousands of ads links nothing).
 
 Don'ts: do not put a report here (reports go through ``tipline.intake``); do not store media here; do
 not put reporter or victim contact data in ``details`` (it is not sealed; the text is).
@@ -13,12 +14,13 @@ not put reporter or victim contact data in ``details`` (it is not sealed; the te
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from tipline.accounts.service import Principal, record
@@ -27,6 +29,7 @@ from tipline.evidence.models import EvidenceItem, EvidenceMention
 from tipline.extract import extract
 from tipline.intake.service import NotFound, upsert_entities
 from tipline.store import Database
+from tipline.store.models import Entity
 
 MAX_TEXT = 100_000
 MAX_DETAIL_FIELDS = 100
@@ -92,10 +95,15 @@ def _found_in(item: EvidenceIn) -> list[_Found]:
     return out
 
 
-def add_item(db: Database, item: EvidenceIn, actor: Principal | str) -> int:
-    """Store (or update: same source and external id) an evidence item and link it; returns its id."""
+def add_item(
+    db: Database, item: EvidenceIn, actor: Principal | str, *, identifiers: Sequence[tuple[str, str, str]] = ()
+) -> int:
+    """Store (or update: same source and external id) an evidence item and link it; returns its id.
+    ``identifiers``: ``(kind, value, field)`` the caller found beyond the text and details (an ad's
+    pictures, as ``tipline.media.links`` representatives), named like the extracted ones."""
     capabilities = db.require_capabilities()
     found = _found_in(item)  # outside the write transaction: extraction is the slow part
+    found += [_Found(k, v, where, None, None, 1.0) for k, v, where in identifiers]
     now = datetime.now(UTC)
     with db.session() as s:
         row = s.scalar(
@@ -133,7 +141,30 @@ def _write_mentions(s: Session, evidence_id: int, found: list[_Found], now: date
         )
     s.flush()
     now_ids = set(ids.values())
+    refresh_evidence_counts(s, now_ids | old)
     return now_ids, old - now_ids
+
+
+def refresh_evidence_counts(s: Session, entity_ids: set[int]) -> None:
+    """Recount the evidence items that name each entity (``Entity.evidence_count``); call it after writing
+    or deleting evidence mentions, before the graph relinks (the guard reads the count)."""
+    ids = sorted(entity_ids)
+    for lo in range(0, len(ids), 500):
+        part = ids[lo : lo + 500]
+        counts = dict(
+            s.execute(
+                select(EvidenceMention.entity_id, func.count(func.distinct(EvidenceMention.evidence_id)))
+                .where(EvidenceMention.entity_id.in_(part))
+                .group_by(EvidenceMention.entity_id)
+            ).all()
+        )
+        for n in sorted(set(counts.values()) | {0}):
+            which = [e for e in part if counts.get(e, 0) == n]
+            if which:
+                s.execute(
+                    update(Entity).where(Entity.id.in_(which)).values(evidence_count=n),
+                    execution_options={"synchronize_session": False},
+                )
 
 
 def get_item(db: Database, evidence_id: int) -> EvidenceOut:

@@ -15,7 +15,7 @@ from tipline.graph import network as net
 from tipline.graph.guard import Guard, load_guard
 from tipline.graph.models import CaseReport, ReportNetwork
 from tipline.store import Database
-from tipline.store.models import Entity, Mention, Report
+from tipline.store.models import BLIND_KINDS, Entity, Mention, Report
 
 URL_KINDS = ("url", "domain", "email", "onion")
 
@@ -78,18 +78,18 @@ def _add_report_entities(s: Session, el: Elements, guard: Guard, rids: set[int],
     linking: set[int] = set()
     for part in net.chunks(rids):
         rows = s.execute(
-            select(Mention.report_id, Entity.id, Entity.kind, Entity.value, Entity.report_count)
+            select(Mention.report_id, Entity.id, Entity.kind, Entity.value, Entity.report_count, Entity.evidence_count)
             .join(Entity, Entity.id == Mention.entity_id)
-            .where(Mention.report_id.in_(part))
+            .where(Mention.report_id.in_(part), Entity.kind.not_in(BLIND_KINDS))
             .distinct()
         ).all()
-        for rid, eid, kind, value, count in rows:
+        for rid, eid, kind, value, count, items in rows:
             key = f"e{eid}"
             if key not in el.nodes:
                 if len(el.nodes) >= max_nodes:
                     el.truncated = True
                     continue
-                v = guard.verdict(kind, value, int(count or 0))
+                v = guard.verdict(kind, value, int(count or 0) + int(items or 0))
                 el.nodes[key] = {
                     "group": "nodes",
                     "data": {
@@ -140,7 +140,7 @@ def _node_seed(s: Session, el: Elements, guard: Guard, node: str, per_entity: in
         e = s.get(Entity, nid)
         if e is None:
             raise NotFound("no such entity")
-        if guard.links(e.kind, e.value, e.report_count):
+        if guard.links(e.kind, e.value, e.degree):
             seed_reports = _reports_of_entities(s, {nid}, per_entity)
         else:
             seed_reports = set()

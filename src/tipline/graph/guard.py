@@ -8,14 +8,15 @@ its mentions and its page, marked excluded with the reason):
    ranges, role addresses, public e-mail services, URL shorteners, large platforms) plus the entries
    supervisors add (``correlation_exclusions``: who added it and why), matched on the exact normal form or
    a regular expression over the whole normal form.
-2. **Per-kind degree limits**: the degree of an entity is the number of distinct reports that mention it
-   (``Entity.report_count``). A value of kind *k* links reports only while its degree is at most
-   ``limit(k)``; above it, it is infrastructure (a site's own hotline number, an exchange's hot wallet, the
-   classifieds site's domain), not one operation's identifier.
+2. **Per-kind degree limits**: the degree of an entity is the number of distinct reports and evidence
+   items (ads, payments, partners' records) that name it (``Entity.report_count + Entity.evidence_count``:
+   a site's support phone in 10,000 ads and 2 reports has degree 10,002). A value of kind *k* links
+   reports only while its degree is at most ``limit(k)``; above it, it is infrastructure (a site's own
+   hotline number, an exchange's hot wallet, the classifieds site's domain), not one operation's identifier.
 
-How the limit is derived (:func:`derive_limits`): for each kind, over the values seen in two or more
-reports (the only ones that link anything), take the ``percentile``-th percentile *P* of their degrees;
-``limit = max(floor, ceil(factor × P))``. Defaults: the 90th percentile, factor 5, floor 20.
+How the limit is derived (:func:`derive_limits`): for each kind, over the values named two or more times
+(by reports and evidence items: the only ones that link anything), take the ``percentile``-th percentile
+*P* of their degrees; ``limit = max(floor, ceil(factor × P))``. Defaults: the 90th percentile, factor 5, floor 20.
 
 - *Why a percentile*: degree distributions of identifiers are heavy-tailed and the hubs are the tail; the
   90th percentile has a 10 % breakdown point, so up to one shared value in ten can be a hub without
@@ -146,7 +147,7 @@ class Guard:
 
     def verdict(self, kind: str, value: str, degree: int) -> Verdict:
         if degree <= 0:
-            return Verdict(False, "mentioned by no report")
+            return Verdict(False, "named by no report or evidence item")
         if not self.enabled:
             return LINKS
         hit = self.warnings.match(kind, value)
@@ -156,7 +157,8 @@ class Guard:
         if degree > lim:
             return Verdict(
                 False,
-                f"in {degree} reports, over the limit of {lim} for this kind: too common to link reports",
+                f"in {degree} reports and evidence items, over the limit of {lim} for this kind: too common to link "
+                "reports",
                 "degree",
             )
         return LINKS

@@ -44,7 +44,7 @@ def entity_info(s: Session, ids: Iterable[int]) -> dict[int, tuple[str, str, int
     out: dict[int, tuple[str, str, int]] = {}
     for part in chunks(ids):
         for eid, kind, value, count in s.execute(
-            select(Entity.id, Entity.kind, Entity.value, Entity.report_count).where(Entity.id.in_(part))
+            select(Entity.id, Entity.kind, Entity.value, Entity.degree).where(Entity.id.in_(part))
         ):
             out[eid] = (kind, value, int(count or 0))
     return out
@@ -166,7 +166,8 @@ def update_for_report(
     """Bring the networks up to date after ``report_id`` was (re-)analysed; returns its network id.
 
     ``entity_ids``: what the report mentions now; ``removed_entity_ids``: what it mentioned before and no
-    longer does. ``Entity.report_count`` must already be current (``analyse_report`` refreshes it first).
+    longer does. ``Entity.report_count`` must already be current (``analyse_report`` refreshes it first; the
+    guard limits it plus ``Entity.evidence_count``).
     """
     share(s)
     touched = set(entity_ids) | set(removed_entity_ids)
@@ -358,7 +359,7 @@ class _Closure:
         new_links: set[int] = set()
         for part in chunks(self.pending):
             for rid, eid, kind, value, count in self.s.execute(
-                select(Mention.report_id, Mention.entity_id, Entity.kind, Entity.value, Entity.report_count)
+                select(Mention.report_id, Mention.entity_id, Entity.kind, Entity.value, Entity.degree)
                 .join(Entity, Entity.id == Mention.entity_id)
                 .where(Mention.report_id.in_(part), Mention.linkable.is_(True))
             ):
@@ -371,7 +372,7 @@ class _Closure:
                     EvidenceMention.entity_id,
                     Entity.kind,
                     Entity.value,
-                    Entity.report_count,
+                    Entity.degree,
                 )
                 .join(Entity, Entity.id == EvidenceMention.entity_id)
                 .where(EvidenceMention.evidence_id.in_(part))
@@ -520,7 +521,7 @@ def recompute_all(s: Session, guard: Guard, step: Step | None = None) -> Recompu
     say("reading entities")
     linking: list[int] = []
     excluded = 0
-    for eid, kind, value, count in _raw_rows(s, "SELECT id, kind, value, report_count FROM entities"):
+    for eid, kind, value, count in _raw_rows(s, "SELECT id, kind, value, report_count + evidence_count FROM entities"):
         if guard.links(kind, value, int(count or 0)):
             linking.append(eid)
         elif count:

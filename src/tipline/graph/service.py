@@ -77,11 +77,7 @@ class ExclusionRow(TypedDict):
 
 def _degree_histogram(s: Session) -> dict[str, dict[int, int]]:
     hist: dict[str, dict[int, int]] = {}
-    q = (
-        select(Entity.kind, Entity.report_count, func.count())
-        .where(Entity.report_count >= 2)
-        .group_by(Entity.kind, Entity.report_count)
-    )
+    q = select(Entity.kind, Entity.degree, func.count()).where(Entity.degree >= 2).group_by(Entity.kind, Entity.degree)
     for kind, degree, n in s.execute(q):
         hist.setdefault(kind, {})[int(degree)] = int(n)
     return hist
@@ -120,7 +116,7 @@ def refresh_limits_in(
         flipped: set[int] = set()
         for c in changes:
             lo, hi = sorted((c["old"], c["new"]))
-            q = select(Entity.id).where(Entity.report_count > lo, Entity.report_count <= hi)
+            q = select(Entity.id).where(Entity.degree > lo, Entity.degree <= hi)
             if c["kind"] == POOLED:
                 q = q.where(Entity.kind.not_in([k for k in derived if k != POOLED]))
             else:
@@ -153,9 +149,7 @@ def set_manual_limit(db: Database, kind: str, limit: int | None, actor: Principa
             refresh_limits_in(s, db.settings, relink=False)
         after = load_guard(s, db.settings)
         lo, hi = sorted((before.limit(kind), after.limit(kind)))
-        ids = set(
-            s.scalars(select(Entity.id).where(Entity.kind == kind, Entity.report_count > lo, Entity.report_count <= hi))
-        )
+        ids = set(s.scalars(select(Entity.id).where(Entity.kind == kind, Entity.degree > lo, Entity.degree <= hi)))
         if ids:
             net.relink(s, after, set(), ids)
         record(s, actor, "graph.limit", "entity_kind", kind, limit=limit)
@@ -196,8 +190,8 @@ def on_report_analysed(
 
 def forget_in(s: Session, settings: Settings, entity_ids: set[int]) -> None:
     """After reports were deleted (retention) inside ``s``: relink the networks of the entities they named.
-    Call it after the deletion and after ``Entity.report_count`` was refreshed for ``entity_ids``; the
-    deleted reports' own rows went with them (ON DELETE CASCADE)."""
+    Call it after the deletion and after ``Entity.report_count`` (and ``evidence_count``) was refreshed for
+    ``entity_ids``; the deleted reports' own rows went with them (ON DELETE CASCADE)."""
     if entity_ids:
         net.relink(s, load_guard(s, settings), set(), set(entity_ids))
 

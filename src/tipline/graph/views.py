@@ -18,7 +18,7 @@ from tipline.graph import network as net
 from tipline.graph.guard import Guard, load_guard
 from tipline.graph.models import CaseReport, EntityNetwork, ReportNetwork
 from tipline.store import Database
-from tipline.store.models import Entity, Mention, Report
+from tipline.store.models import BLIND_KINDS, Entity, Mention, Report
 
 PHONE_KINDS = ("phone", "whatsapp")
 MAX_LIST = 500  # reports or entities listed on one network page
@@ -205,15 +205,15 @@ def _network_excluded(s: Session, guard: Guard, rids: list[int], member_ids: set
     """Identifiers the network's reports share that do not link (warning list, degree limits)."""
     excluded: dict[int, dict[str, Any]] = {}
     for part in net.chunks(rids):
-        for eid, kind, value, count in s.execute(
-            select(Entity.id, Entity.kind, Entity.value, Entity.report_count)
+        for eid, kind, value, count, items in s.execute(
+            select(Entity.id, Entity.kind, Entity.value, Entity.report_count, Entity.evidence_count)
             .join(Mention, Mention.entity_id == Entity.id)
-            .where(Mention.report_id.in_(part))
+            .where(Mention.report_id.in_(part), Entity.kind.not_in(BLIND_KINDS))
             .distinct()
         ):
             if eid in member_ids or eid in excluded:
                 continue
-            v = guard.verdict(kind, value, int(count or 0))
+            v = guard.verdict(kind, value, int(count or 0) + int(items or 0))
             excluded[eid] = {
                 "id": eid,
                 "kind": kind,
@@ -333,7 +333,7 @@ def entity_details(
         if e is None:
             raise NotFound(f"no {kind} {value!r} in any report")
         guard = load_guard(s, db.settings)
-        v = guard.verdict(e.kind, e.value, e.report_count)
+        v = guard.verdict(e.kind, e.value, e.degree)
         nid = s.scalar(select(EntityNetwork.network_id).where(EntityNetwork.entity_id == e.id))
         rows = s.execute(
             select(
@@ -369,7 +369,7 @@ def entity_details(
             report_count=e.report_count,
             first_seen=e.first_seen,
             last_seen=e.last_seen,
-            excluded=not v.links and e.report_count > 0,
+            excluded=not v.links and e.degree > 0,
             reason=v.reason,
             excluded_by=v.by,
             exclusion_id=v.exclusion_id,

@@ -759,6 +759,11 @@ def analyse_in(s: Session, db: Database, rules: RuleSet, report_id: int) -> tupl
         raise NotFound(f"no report {report_id}")
     followups = list(s.scalars(select(FollowUp).where(FollowUp.report_id == report_id)))
     found = _resolve_readings(s, row, _entities_of(row, followups, db.keyring.name_index))
+    for cap in capabilities:
+        if cap.report_identifiers is not None:
+            found += [
+                _Found(k, v, where, None, None, 1.0) for k, v, where in cap.report_identifiers(s, db.settings, row)
+            ]
     ids = upsert_entities(s, {(f.kind, f.value) for f in found}, now)
     old_entities = _replace_mentions(s, report_id, found, ids)
     # an ambiguous reading (see _resolve_readings) names its entity, but links nothing

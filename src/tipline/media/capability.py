@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tipline.capability import Capability, Fact, Panel, RuleKind, SealedFiles
-from tipline.media import cli, hooks, models, retro, storage, web
+from tipline.media import cli, hooks, links, models, retro, storage, web
 from tipline.media.hooks import HASH_MATCH_LABELS, HASH_MATCH_LATE
 from tipline.media.matching import matcher_for, report_matches
 from tipline.settings import Settings
@@ -45,6 +45,7 @@ MEDIA = Capability(
     routers=(web.router,),  # its API, bank pages and the viewer's pages
     cli=cli.register,
     before_score=hooks.before_score,
+    report_identifiers=links.report_pictures,  # its pictures link reports and ads (PDQ, near copies too)
     facts=(
         Fact(HASH_MATCH_LABELS, "labels of the hash-bank entries the report's files match"),
         Fact(HASH_MATCH_LATE, "[label, 'matched list X imported on D'] for matches found after the report came"),

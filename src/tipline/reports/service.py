@@ -26,7 +26,7 @@ from tipline.intake.schemas import (
 from tipline.intake.service import analyse_report
 from tipline.reports import shift
 from tipline.store import Database
-from tipline.store.models import Entity, FollowUp, Mention, Report, ReportNote
+from tipline.store.models import BLIND_KINDS, Entity, FollowUp, Mention, Report, ReportNote
 from tipline.store.search import search_reports
 
 
@@ -372,7 +372,7 @@ def entity_view(db: Database, kind: str, value: str, viewer: Principal | None = 
             s.execute(
                 select(Entity.kind, Entity.value, func.count(func.distinct(Mention.report_id)).label("n"))
                 .join(Mention, Mention.entity_id == Entity.id)
-                .where(Mention.report_id.in_(report_ids), Entity.id != e.id)
+                .where(Mention.report_id.in_(report_ids), Entity.id != e.id, Entity.kind.not_in(BLIND_KINDS))
                 .group_by(Entity.kind, Entity.value)
                 .order_by(func.count(func.distinct(Mention.report_id)).desc(), Entity.kind, Entity.value)
                 .limit(50)

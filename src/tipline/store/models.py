@@ -25,7 +25,9 @@ from sqlalchemy import (
 from sqlalchemy import (
     true as sa_true,
 )
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql.elements import ColumnElement
 
 from tipline.store.types import SealedJSON, SealedText, UTCDateTime
 
@@ -196,6 +198,11 @@ class Attachment(Base):
     report: Mapped[Report] = relationship(back_populates="attachments")
 
 
+#: entity kinds whose value is a keyed blind index (a person's name as an HMAC, ``Keyring.name_index``): they
+#: find matches (a payment alert that names a reported person) but are never listed (their value is a hash)
+BLIND_KINDS: tuple[str, ...] = ("name",)
+
+
 class Entity(Base):
     """One identifier in its normal form (``kind`` + ``value``), shared by every report that names it."""
 
@@ -207,6 +214,19 @@ class Entity(Base):
     first_seen: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
     report_count: Mapped[int] = mapped_column(Integer, default=0)
+    # evidence items (``tipline.evidence``: ads, payments, partners' records) that name it; the graph's
+    # guard limits ``report_count + evidence_count`` (see ``degree``)
+    evidence_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    @hybrid_property
+    def degree(self) -> int:
+        """Reports and evidence items that name it: what the graph's degree limits count."""
+        return int(self.report_count or 0) + int(self.evidence_count or 0)
+
+    @degree.inplace.expression
+    @classmethod
+    def _degree_expression(cls) -> ColumnElement[int]:
+        return cls.report_count + cls.evidence_count
 
 
 class Mention(Base):
