@@ -21,6 +21,13 @@ _KEEP_IDS = {"sqlite_autoincrement": True}
 def upgrade() -> None:
     with op.batch_alter_table("entities", table_kwargs=_KEEP_IDS) as b:
         b.add_column(sa.Column("evidence_count", sa.Integer(), nullable=False, server_default="0"))
+    # an ad's site was read from its details as an identifier (its domain): once evidence items count, every
+    # ad of a site would link to every other through it; ads no longer name it (run `tipline networks
+    # recompute` after this upgrade)
+    op.execute(
+        "DELETE FROM evidence_mentions WHERE field = 'details.site' "
+        "AND evidence_id IN (SELECT id FROM evidence_items WHERE kind = 'ad')"
+    )
     op.execute(
         "UPDATE entities SET evidence_count = (SELECT count(DISTINCT m.evidence_id) FROM evidence_mentions m "
         "WHERE m.entity_id = entities.id) WHERE id IN (SELECT entity_id FROM evidence_mentions)"
