@@ -638,3 +638,18 @@ def before_migration(backend: str, tmp_path: Path, file_suffix: str) -> Iterator
             with admin.connect() as c:
                 c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()
+
+
+def routing_report(db, ext: str = "W-1", **kw) -> int:  # type: ignore[no-untyped-def]
+    """A platform's live-streamed-abuse report naming a PH phone and an ad URL (the routing tests' report)."""
+    from tipline.intake.schemas import PlatformReportIn
+
+    body = {
+        "report_id": ext,
+        "category": Category.LIVE_STREAMED_ABUSE,
+        "text": "room show, contact +63 917 123 4567, ad at https://ads.example-board.com.ph/ad/1",
+        "reported_persons": [{"identifiers": [{"kind": "phone", "value": "+639171234567"}], "country": "PH"}],
+        "urls": ["https://ads.example-board.com.ph/ad/1"],
+        **kw,
+    }
+    return intake.submit_report(db, PlatformReportIn(**body).to_report(None)).report_id  # type: ignore[arg-type]

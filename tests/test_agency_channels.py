@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import PASSWORD, css, page
-from test_routing_web import csrf_of, login, login_admin
+from helpers import PASSWORD, csrf_token_of, css, login_as, page
 from tipline.accounts import service as accounts
 from tipline.routing import agencies as directory
 from tipline.routing.models import Agency
@@ -72,7 +71,7 @@ def test_the_loader_refuses_a_channel_without_source_or_date(tmp_path: Path) -> 
 
 def test_page_shows_as_of_and_source_and_an_edit_becomes_the_new_as_of(client, db) -> None:  # type: ignore[no-untyped-def]
     accounts.create_user(db, "ana", "analyst", PASSWORD)
-    login(client)
+    login_as(client, "ana")
     doc = page(client.get("/agencies?country=US"))
     assert css(doc, "#verify-channels")
     ncmec = css(doc, "tr[data-agency-id=us-ncmec]")[0]
@@ -80,13 +79,14 @@ def test_page_shows_as_of_and_source_and_an_edit_becomes_the_new_as_of(client, d
     assert "1-800-843-5678" in phone and "2024-06-01" in phone and "https://www.missingkids.org" in phone
     assert "unknown" in css(ncmec, "[data-channel=email]")[0].text_content()
     client.cookies.clear()
-    login_admin(client, db)
+    accounts.create_user(db, "root", "admin", PASSWORD)
+    login_as(client, "root")  # with the second step an admin needs
     form = page(client.get("/agencies/us-ncmec/edit"))
     values = {
         i.get("name"): i.get("value") or "" for i in css(form, "form.narrow-form input") if i.get("type") != "checkbox"
     }
     values.update({t.get("name"): t.text_content() for t in css(form, "form.narrow-form textarea")})
-    values.update({"csrf_token": csrf_of(client), "kind": "hotline", "categories": "*", "active": "1"})
+    values.update({"csrf_token": csrf_token_of(client, "/queue"), "kind": "hotline", "categories": "*", "active": "1"})
     values["email"] = "desk@ncmec.example.org"
     assert client.post("/agencies/us-ncmec/edit", data=values, follow_redirects=False).status_code == 303
     row = css(page(client.get("/agencies?country=US")), "tr[data-agency-id=us-ncmec]")[0]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from helpers import PASSWORD, bearer, events, needs_chromium, run, serve_app
-from test_routing_web import a_report
+from helpers import routing_report as a_report
 from tipline.accounts import service as accounts
 from tipline.routing import referral as ref
 from tipline.settings import Settings

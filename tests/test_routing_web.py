@@ -10,9 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from helpers import PASSWORD, bearer, css, full_token, page
+from helpers import routing_report as a_report
 from tipline.accounts import service as accounts
-from tipline.intake import service as intake
-from tipline.intake.schemas import Category, PlatformReportIn
 from tipline.routing.referral import country_clause
 from tipline.store.models import Report
 
@@ -52,18 +51,6 @@ def login_admin(client, db, name: str = "root") -> None:  # type: ignore[no-unty
 def csrf_of(client) -> str:  # type: ignore[no-untyped-def]
     doc = page(client.get("/queue"))
     return css(doc, "form[action='/logout'] input[name=csrf_token]")[0].get("value")
-
-
-def a_report(db, ext: str = "W-1", **kw) -> int:  # type: ignore[no-untyped-def]
-    body = {
-        "report_id": ext,
-        "category": Category.LIVE_STREAMED_ABUSE,
-        "text": "room show, contact +63 917 123 4567, ad at https://ads.example-board.com.ph/ad/1",
-        "reported_persons": [{"identifiers": [{"kind": "phone", "value": "+639171234567"}], "country": "PH"}],
-        "urls": ["https://ads.example-board.com.ph/ad/1"],
-        **kw,
-    }
-    return intake.submit_report(db, PlatformReportIn(**body).to_report(None)).report_id  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -26,7 +26,8 @@ from tipline.intake.schemas import (
 from tipline.intake.service import analyse_report
 from tipline.reports import shift
 from tipline.store import Database
-from tipline.store.models import BLIND_KINDS, Entity, FollowUp, Mention, Report, ReportNote
+from tipline.store.models import BLIND_KINDS as BLIND_KINDS  # identifier kinds never shown (keyed hashes)
+from tipline.store.models import Entity, FollowUp, Mention, Report, ReportNote
 from tipline.store.search import search_reports
 
 

@@ -34,7 +34,6 @@ from tipline.intake.worker import backlog as analysis_backlog
 from tipline.reports import service as reports
 from tipline.reports import shift
 from tipline.store import Database
-from tipline.store.models import BLIND_KINDS
 from tipline.web import pages_admin, pages_login, pages_shift
 from tipline.webkit.kit import (
     Db,
@@ -148,7 +147,7 @@ def _report_page(
         return error_page(request, 404, _("There is no report %(id)s.") % {"id": report_id})
     entities: dict[str, dict[str, dict[str, Any]]] = {}
     for e in report.entities:
-        if e.kind in BLIND_KINDS:
+        if e.kind in reports.BLIND_KINDS:
             continue  # a person's name as a keyed hash: it finds payment alerts, it says nothing to a reader
         item = entities.setdefault(e.kind, {}).setdefault(
             e.value, {"value": e.value, "fields": [], "confidence": 0.0, "disguises": [], "readings": []}
