@@ -111,3 +111,6 @@ def test_a_name_index_is_listed_on_no_page(
         r = client.get(url)
         assert r.status_code == 200, url
         assert index not in r.text and index[:16] not in r.text, url  # a hash says nothing to a reader
+    api = client.get(f"/api/v1/reports/{named}", headers=bearer(accounts.create_token(db, "ana")))
+    assert api.status_code == 200, api.text
+    assert index not in api.text and "name" not in {e["kind"] for e in api.json()["entities"]}

@@ -281,7 +281,7 @@ def bench_spark(
         p, r = pairwise_scores([truth[(x.site, x.ad_id)] for x in ordered], [str(x) for x in labels])
         same = "not compared (large)" if local is None else str(labels == local)
         print(
-            f"  spark local[1] candidates={how:6s} precision {p:.3f}  recall {r:.3f}  {dt:.0f} s wall = "
+            f"  spark {spark.sparkContext.master} candidates={how:6s} precision {p:.3f}  recall {r:.3f}  {dt:.0f} s wall = "
             f"{n / dt:,.0f} ads/s ({int(figs['edges']):,} verified edges; same clusters as default: {same}) "
             f"driver peak RSS {_rss_mib():,.0f} MiB",
             flush=True,

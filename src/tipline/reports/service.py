@@ -201,6 +201,7 @@ def _out(s: Session, r: Report) -> ReportOut:
                 linkable=m.linkable,
             )
             for m, e in mentions
+            if e.kind not in BLIND_KINDS  # a keyed hash says nothing to a reader
         ],
         persons=r.persons,
         urls=r.urls,
