@@ -23,6 +23,7 @@ from tipline.intake.schemas import FileIn, PublicReportIn
 from tipline.media.hashing import hash_bytes, pdq_hamming
 from tipline.media.links import KIND
 from tipline.store import Database
+from tipline.store.models import Entity, Mention
 from tipline.synth.images import encode, synth_image
 
 
@@ -149,3 +150,34 @@ def test_a_clusters_page_shows_the_pictures_its_ads_share(client: TestClient, db
     assert len(rows) == 1 and near[:16] in text_of(rows[0])
     found = page(client.get("/ads", params={"identifier": pic}))
     assert len(css(found, "table.ads tbody tr")) == 5
+
+
+def test_a_picture_in_a_hash_bank_links_no_reports(db: Database, tmp_path: Path) -> None:
+    """Known material circulates: two strangers reporting one bank-listed picture are not one network. The
+    picture stays on both reports (searchable), and a bank imported later splits what it had joined."""
+    from tipline.media import banks, retro
+
+    orig, copy, _flat = _pictures(tmp_path)
+    a, b = (hash_bytes((tmp_path / f).read_bytes()) for f in (orig, copy))
+    assert a.pdq and b.pdq
+
+    def report(h: object, text: str) -> int:
+        return _report(db, text, [FileIn(pdq=h.pdq, details={"pdq_quality": h.pdq_quality})])  # type: ignore[attr-defined]
+
+    first, second = report(a, "Seen in a group chat"), report(b, "Forwarded to me")
+    assert graph.network_id_of_report(db, first) == graph.network_id_of_report(db, second)  # a new picture links
+
+    banks.create_bank(db, "Known", default_label="known abuse material")
+    banks.import_entries(db, "Known", [banks.make_entry("pdq", a.pdq)])
+    assert retro.run_waiting(db)  # the import's retro-match analyses both reports again
+    assert graph.network_id_of_report(db, first) != graph.network_id_of_report(db, second)
+    third = report(b, "Another stranger saw it")
+    assert graph.network_id_of_report(db, third) == third  # joins no one
+    for rid in (first, second, third):
+        with db.reader() as s:
+            pdq = s.scalars(
+                select(Mention.linkable).join(Entity).where(Mention.report_id == rid, Entity.kind == KIND)
+            ).all()
+        assert pdq == [False], rid  # still named by the report, linking nothing
+    with db.reader() as s:
+        assert s.scalar(select(Entity.report_count).where(Entity.kind == KIND, Entity.value == a.pdq)) == 3

@@ -58,6 +58,7 @@ class AnalysisContext:
     score_input: ScoreInput
     scored: Scored | None = None  # set before the after-analysis hooks run
     notes: dict[str, object] = field(default_factory=dict)
+    previous_entity_ids: set[int] = field(default_factory=set)  # every entity it mentioned before this analysis
 
 
 Hook = Callable[[AnalysisContext], None]

@@ -786,6 +786,7 @@ def analyse_in(s: Session, db: Database, rules: RuleSet, report_id: int) -> tupl
         report=row,
         entity_ids=entity_ids,
         removed_entity_ids=old_entities - entity_ids,
+        previous_entity_ids=old_entities,
         score_input=ScoreInput(
             text=text,
             language=row.language,

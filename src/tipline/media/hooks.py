@@ -10,6 +10,13 @@ P2 at least).
 A match with an entry imported (or a bank re-enabled) after the report arrived was found by a
 retro-match (:mod:`tipline.media.retro`): fact ``media.hash_match_late`` carries ``[label, "matched list X
 imported on D"]`` pairs, and the rule's reason says so.
+
+A file that matches a bank is known, circulating material: the reports that show it come from strangers
+who saw the same picture go round, not from one network. Its picture identifier (``pdq``, see
+:mod:`tipline.media.links`) stays on the report (searchable, counted on the entity's page) but links
+nothing: the mention is made unlinkable here, before the entity graph is updated. A report whose picture a
+later bank import matches (retro-match) is analysed again and leaves the network it joined through that
+picture. Pictures in no bank, the new material an analyst most wants to connect, link as before.
 """
 
 from __future__ import annotations
@@ -17,12 +24,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from tipline.capability import AnalysisContext
 from tipline.media.matching import Match, match_report, matcher_for, record_matches
 from tipline.media.models import BankEntry, HashBank
+from tipline.store.models import Entity, Mention
 
 HASH_MATCH_LABELS = "media.hash_match_labels"
 HASH_MATCH_LATE = "media.hash_match_late"
@@ -39,6 +47,7 @@ def before_score(ctx: AnalysisContext) -> None:
     for label in sorted({m.label for m in matches}):
         if label not in labels:
             labels.append(label)
+    _unlink_known_pictures(ctx, matches)
     late = late_notes(ctx.session, matches, report.received_at)
     if late:
         ctx.score_input.facts.setdefault(HASH_MATCH_LATE, []).extend(late)
@@ -72,3 +81,29 @@ def late_notes(s: Session, matches: Sequence[Match], received_at: datetime) -> l
         elif enabled is not None and enabled > received:
             out[(m.label, f"matched list {m.bank_name} re-enabled on {enabled:%Y-%m-%d}")] = None
     return [[label, note] for label, note in out]
+
+
+def _unlink_known_pictures(ctx: AnalysisContext, matches: Sequence[Match]) -> None:
+    """The picture identifiers of the report's bank-matched files link nothing (see the module's text)."""
+    fields = {f"files[{m.query.ref}].pdq" for m in matches if isinstance(m.query.ref, int)}
+    if not fields:
+        return
+    s, rid = ctx.session, ctx.report.id
+    known = Mention.report_id == rid, Mention.field.in_(fields), Mention.linkable.is_(True)
+    ids = set(s.scalars(select(Mention.entity_id).where(*known)))
+    if not ids:
+        return
+    s.execute(update(Mention).where(*known).values(linkable=False))
+    still = set(
+        s.scalars(
+            select(Mention.entity_id).where(
+                Mention.report_id == rid, Mention.entity_id.in_(ids), Mention.linkable.is_(True)
+            )
+        )
+    )
+    counts = ctx.score_input.entity_report_counts
+    for eid, kind, value in s.execute(select(Entity.id, Entity.kind, Entity.value).where(Entity.id.in_(ids - still))):
+        ctx.entity_ids.discard(eid)
+        counts.pop(f"{kind}:{value}", None)
+        if eid in ctx.previous_entity_ids:
+            ctx.removed_entity_ids.add(eid)  # it may have linked this report before: the graph splits there

@@ -14,7 +14,8 @@ chain of small edits never drags unrelated pictures together); the mapping depen
 transactions that see one new picture at the same moment may each make a representative (the two then
 do not link until a full re-import). Hashes of low quality (under ``settings.pdq_quality_threshold``: flat
 or near-empty pictures, which all look alike to PDQ) link nothing; a hash of unknown quality (a hex string
-a platform or an ad import gave) is kept, as the matcher keeps it.
+a platform or an ad import gave) is kept, as the matcher keeps it. A report's file that matches a hash
+bank links nothing (known, circulating material; :mod:`tipline.media.hooks` makes its mention unlinkable).
 
 Cost: each call reads every ``pdq`` entity once (32 bytes each) into the multi-index hash of
 :mod:`tipline.media.index`; a report without pictures costs nothing.
