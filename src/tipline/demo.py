@@ -139,5 +139,5 @@ def load_demo_ads(db: Database, world: Any, *, seed: int, n_ads: int = 600, prog
         if prog is not None and task is not None:
             prog.update(task, completed=n)
 
-    res = ads.import_ads(db, lines, source="demo", actor="demo", progress=step)  # type: ignore[arg-type]
+    res = ads.import_ads(db, lines, source="demo", actor="demo", progress=step)
     return res.added + res.updated

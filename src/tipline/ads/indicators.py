@@ -69,7 +69,7 @@ class Catalogue:
     symbols: tuple[tuple[str, str], ...] = ()
 
 
-def _read(name: str) -> dict:  # type: ignore[type-arg]
+def _read(name: str) -> dict:
     return tomllib.loads(resources.files("tipline.ads").joinpath("indicators", name).read_text("utf-8"))
 
 
@@ -83,7 +83,7 @@ def catalogue() -> Catalogue:
     symbols: list[tuple[str, str]] = []
     ages: list[re.Pattern[str]] = []
 
-    def add(d: dict) -> Indicator:  # type: ignore[type-arg]
+    def add(d: dict) -> Indicator:
         if d["grade"] not in GRADES:
             raise ValueError(f"indicator {d['id']}: grade {d['grade']!r} is not one of {GRADES}")
         ind = Indicator(d["id"], d["grade"], d["label_en"], d["label_it"], tuple(cites[s] for s in d["sources"]))
@@ -114,7 +114,7 @@ def catalogue() -> Catalogue:
     return Catalogue(inds, tuple(phrases), (age,) if age else (), first, tuple(symbols))
 
 
-def data_phrases(d: dict) -> list[str]:  # type: ignore[type-arg]
+def data_phrases(d: dict) -> list[str]:
     return [p for p in d.get("phrases", []) if p.strip()]
 
 

@@ -78,7 +78,7 @@ def _shingle_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBat
         )
 
 
-def _residual_fn(common: CommonText, p: Params):  # type: ignore[no-untyped-def]  # noqa: ANN202
+def _residual_fn(common: CommonText, p: Params):  # noqa: ANN202
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         hasher = Hasher(p.num_perm, p.bands, p.rows, p.seed)
         for b in batches:
@@ -281,7 +281,8 @@ def bench_spark(
         p, r = pairwise_scores([truth[(x.site, x.ad_id)] for x in ordered], [str(x) for x in labels])
         same = "not compared (large)" if local is None else str(labels == local)
         print(
-            f"  spark {spark.sparkContext.master} candidates={how:6s} precision {p:.3f}  recall {r:.3f}  {dt:.0f} s wall = "
+            f"  spark {spark.sparkContext.master} candidates={how:6s} precision {p:.3f}  recall {r:.3f}  "
+            f"{dt:.0f} s wall = "
             f"{n / dt:,.0f} ads/s ({int(figs['edges']):,} verified edges; same clusters as default: {same}) "
             f"driver peak RSS {_rss_mib():,.0f} MiB",
             flush=True,
@@ -295,7 +296,7 @@ def _rss_mib() -> float:  # pragma: no cover - benchmark only
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _dt(s: str):  # type: ignore[no-untyped-def]  # noqa: ANN202
+def _dt(s: str):  # noqa: ANN202
     from datetime import datetime
 
     return datetime.fromisoformat(s)

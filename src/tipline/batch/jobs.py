@@ -87,7 +87,7 @@ def run(db: Database, job: Job, *, engine: Engine | None = None, workdir: Path |
         if chosen == "spark":
             # Ibis compiles the job to Spark SQL; the rows come back through Spark itself (Ibis would go
             # through pandas, which this Spark cannot convert from with pandas 3)
-            session = con._session  # type: ignore[attr-defined]
+            session = con._session
             return [row.asDict() for row in session.sql(con.compile(expr)).collect()]
         rows: list[dict[str, Any]] = expr.to_pyarrow().to_pylist()
         con.disconnect()

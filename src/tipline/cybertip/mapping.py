@@ -272,9 +272,7 @@ class _Mapper:
         if len(self.persons) >= MAX_LIST:
             self.not_mapped.append(f"more than {MAX_LIST} persons: {detail.get('source')}")
             return None
-        self.persons.append(
-            PersonIn(role=role, name=name, age=age, identifiers=idents, ip_events=ips, country=country)  # type: ignore[arg-type]
-        )
+        self.persons.append(PersonIn(role=role, name=name, age=age, identifiers=idents, ip_events=ips, country=country))
         self.person_details.append(_compact(detail))
         return len(self.persons) - 1
 

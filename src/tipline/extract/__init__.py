@@ -115,7 +115,7 @@ def _extract_wallets(col: Collector) -> None:
                 break
 
 
-def _eth(s: str):  # type: ignore[no-untyped-def]
+def _eth(s: str):
     r = eth_check(s)
     return ("eth", r[0], r[1]) if r else None
 

@@ -409,7 +409,7 @@ _AT_FIND_RE = re.compile(
 )
 
 
-def _email_matches(text: str):  # type: ignore[no-untyped-def]
+def _email_matches(text: str):
     """EMAIL_RE matches, looked for only in windows around an "@" or an at-word (a local part is at most
     64 characters before it): most of a text is never scanned."""
     windows: list[list[int]] = []
@@ -461,7 +461,7 @@ def extract_emails(col: Collector, view: View) -> None:
 _DOT_LETTER_RE = re.compile(r"[^\W_]\.[^\W\d_]")
 
 
-def _bare_url_matches(text: str):  # type: ignore[no-untyped-def]
+def _bare_url_matches(text: str):
     """BARE_URL_RE matches, looked for only around a letter-dot-letter (a host name has one)."""
     windows: list[list[int]] = []
     for m in _DOT_LETTER_RE.finditer(text):

@@ -588,7 +588,7 @@ class _Scanner:
     two or more plain digits (another number beside the phone) may stay out.
     """
 
-    def __init__(self, col: Collector, evidence, words: dict[str, str]):  # type: ignore[no-untyped-def]
+    def __init__(self, col: Collector, evidence, words: dict[str, str]):
         self.col = col
         self._evidence = evidence  # () -> [(region, score)], computed once and only when a number needs it
         self._regions: list[str] | None = None

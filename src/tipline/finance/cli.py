@@ -31,14 +31,14 @@ AsOfOpt = Annotated[
 ]
 
 
-def _store():  # type: ignore[no-untyped-def]
+def _store():
     from tipline.clikit import settings
     from tipline.finance.store import FinanceStore
 
     return FinanceStore.in_data_dir(settings().ensure_data_dir())
 
 
-def _rules(path: Path | None):  # type: ignore[no-untyped-def]
+def _rules(path: Path | None):
     from tipline.clikit import fail
     from tipline.finance.rules import RulesError, load_rules
 
@@ -63,7 +63,7 @@ def _as_of(value: str | None) -> int | None:
     return int((dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp())
 
 
-def _connect(engine: str):  # type: ignore[no-untyped-def]
+def _connect(engine: str):
     from tipline.clikit import fail
     from tipline.finance.screen import ScreenError, connect
 

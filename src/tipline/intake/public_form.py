@@ -388,5 +388,5 @@ def _report_from(body: PublicReportIn, itype: IncidentType, answers: dict[str, s
     persons = list(report.persons)
     if "account" in answers:
         ident = IdentifierIn(kind="account", value=answers["account"], platform=answers.get("platform"))
-        persons.append(PersonIn(role=itype.account_role, identifiers=[ident]))  # type: ignore[arg-type]
+        persons.append(PersonIn(role=itype.account_role, identifiers=[ident]))
     return report.model_copy(update={"text": text, "persons": persons})

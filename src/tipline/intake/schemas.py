@@ -268,7 +268,7 @@ class LiveIn(_Strict):
         def person(role: str, a: LiveAccountIn) -> PersonIn:
             ip_events = [IpEventIn(ip=a.ip, event="Live stream")] if a.ip else []
             ident = IdentifierIn(kind="account", value=a.account, platform=platform_name)
-            return PersonIn(role=role, identifiers=[ident], ip_events=ip_events, country=a.country)  # type: ignore[arg-type]
+            return PersonIn(role=role, identifiers=[ident], ip_events=ip_events, country=a.country)
 
         return ReportIn(
             source=Source.LIVE,

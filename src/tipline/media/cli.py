@@ -28,7 +28,7 @@ Later = Annotated[
 ]
 
 
-def _bar(label: str):  # type: ignore[no-untyped-def]
+def _bar(label: str):
     """A progress callback for the bank service, drawing Rich bars on standard error."""
 
     bar = progress()
@@ -460,7 +460,7 @@ def import_list(
         )
 
 
-def _show_preview(preview: dict, json_out: bool) -> None:  # type: ignore[type-arg]
+def _show_preview(preview: dict, json_out: bool) -> None:
     if json_out:
         print(json.dumps(preview))
         return

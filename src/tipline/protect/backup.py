@@ -148,7 +148,7 @@ def backup(db: Database, path: Path) -> BackupInfo:
     with open(tmp, "wb") as out, tempfile.TemporaryDirectory(dir=db.settings.data_dir) as work:
         out.write(MAGIC + struct.pack(">I", len(hbytes)) + hbytes)
         enc = _EncryptingWriter(out, dek, prefix, aad)
-        with tarfile.open(fileobj=enc, mode="w|") as tar:  # type: ignore[call-overload]
+        with tarfile.open(fileobj=enc, mode="w|") as tar:
             for name, data_path in _snapshot(db, Path(work)):
                 manifest["files"][name] = _sha256(data_path)
                 tar.add(data_path, arcname=name)
@@ -226,7 +226,7 @@ def restore(db: Database, path: Path, *, force: bool = False) -> dict[str, Any]:
         f.seek(offset)
         dec = _DecryptingReader(f, dek, base64.b64decode(header["nonce_prefix"]), aad)
         staged = Path(work)
-        with tarfile.open(fileobj=io.BufferedReader(dec), mode="r|") as tar:  # type: ignore[call-overload]
+        with tarfile.open(fileobj=io.BufferedReader(dec), mode="r|") as tar:
             tar.extractall(staged, filter="data")
         if not dec.done:
             raise BackupError("the backup is truncated (its last part is missing)")

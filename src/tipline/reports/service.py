@@ -119,9 +119,9 @@ def _item(r: Report, goal: dict[int, int], now: datetime) -> QueueItemOut:
         id=r.id,
         priority=r.priority,
         score=r.score,
-        category=r.category,  # type: ignore[arg-type]
-        source=r.source,  # type: ignore[arg-type]
-        status=r.status,  # type: ignore[arg-type]
+        category=r.category,
+        source=r.source,
+        status=r.status,
         language=r.language,
         country=r.country,
         received_at=r.received_at,
@@ -171,9 +171,9 @@ def _out(s: Session, r: Report) -> ReportOut:
     ).all()
     return ReportOut(
         id=r.id,
-        source=r.source,  # type: ignore[arg-type]
-        category=r.category,  # type: ignore[arg-type]
-        status=r.status,  # type: ignore[arg-type]
+        source=r.source,
+        category=r.category,
+        status=r.status,
         priority=r.priority,
         score=r.score,
         reasons=[ReasonOut(**x) for x in r.reasons],
@@ -184,8 +184,8 @@ def _out(s: Session, r: Report) -> ReportOut:
         received_at=r.received_at,
         incident_at=r.incident_at,
         text=r.text,
-        classification=r.classification,  # type: ignore[arg-type]
-        age_band=r.age_band,  # type: ignore[arg-type]
+        classification=r.classification,
+        age_band=r.age_band,
         external_id=r.external_id,
         platform=r.platform.name if r.platform else None,
         entities=[

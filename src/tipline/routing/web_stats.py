@@ -207,7 +207,7 @@ def stats_page(
 def export_user(request: Request) -> Principal:
     """Supervisor or admin: by staff token (JSON errors) or by session (page errors)."""
     if request.headers.get("authorization"):
-        return require_api(Role.SUPERVISOR)(request)  # type: ignore[no-any-return]
+        return require_api(Role.SUPERVISOR)(request)
     return require_page_role(Role.SUPERVISOR)(request)
 
 

@@ -71,7 +71,7 @@ def _allocate_ids(session: Session, new: list[Any]) -> None:
             ids = iter(
                 conn.execute(
                     text("SELECT nextval(pg_get_serial_sequence(:t, :c)) FROM generate_series(1, :n)"),
-                    {"t": pk.table.fullname, "c": pk.name, "n": len(objs)},  # type: ignore[attr-defined]
+                    {"t": pk.table.fullname, "c": pk.name, "n": len(objs)},
                 ).scalars()
             )
         else:
@@ -79,7 +79,7 @@ def _allocate_ids(session: Session, new: list[Any]) -> None:
             # the largest id ever used (AUTOINCREMENT, migration 0018): a deleted row's id is not given again
             used = conn.execute(
                 text("SELECT seq FROM sqlite_sequence WHERE name = :t"),
-                {"t": pk.table.name},  # type: ignore[attr-defined]
+                {"t": pk.table.name},
             ).scalar()
             top = max(top, int(used or 0))
             explicit = [getattr(o, key) for o in new if type(o) is mapper.class_ and getattr(o, key) is not None]
@@ -93,7 +93,7 @@ def _default(col: Column[Any]) -> Any:
     d = col.default
     if d is None or not getattr(d, "is_scalar", False) and not getattr(d, "is_callable", False):
         return None
-    return d.arg(None) if d.is_callable else d.arg  # type: ignore[attr-defined,operator]
+    return d.arg(None) if d.is_callable else d.arg  # type: ignore[attr-defined]
 
 
 def _to_seal(state: Any, attr: str, col: Column[Any], *, is_new: bool) -> Any:
@@ -241,7 +241,7 @@ def key_for_session(ring: Callable[[], Keyring]) -> Callable[[Session], str | No
             conn = session.connection()
             lock_shared(conn)
             kid = session.info[_KEY] = choose_key(ring(), *key_state(conn))
-        return kid  # type: ignore[no-any-return]
+        return kid
 
     return choose
 

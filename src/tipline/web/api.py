@@ -57,7 +57,7 @@ def post_report(
     """Store a report durably, then analyse it. Idempotent on ``report_id``: a repeat returns 200 and the
     first report's id."""
     res = intake.submit_report(db, body.to_report(platform.id))
-    out = SubmitOut(id=res.report_id, status=res.status, priority=res.priority, created=res.created)  # type: ignore[arg-type]
+    out = SubmitOut(id=res.report_id, status=res.status, priority=res.priority, created=res.created)
     return JSONResponse(out.model_dump(mode="json"), status_code=201 if res.created else 200)
 
 
@@ -95,7 +95,7 @@ def post_live(
         id=res.report_id,
         priority=res.priority,
         created=res.created,
-        matches=matches,  # type: ignore[arg-type]
+        matches=matches,
         elapsed_ms=round((time.perf_counter() - t0) * 1000, 2),
     )
     return JSONResponse(out.model_dump(mode="json"), status_code=201 if res.created else 200)

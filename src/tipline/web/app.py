@@ -254,7 +254,7 @@ def _start_analysis(app: FastAPI, db: Database) -> worker.Analyser | None:
     if not db.settings.analysis_in_server:
         return None
     app.state.analyser = worker.Analyser(db).start()
-    return app.state.analyser  # type: ignore[no-any-return]
+    return app.state.analyser
 
 
 def _add_session(app: FastAPI, db: Database, settings: Settings) -> None:

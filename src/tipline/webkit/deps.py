@@ -63,11 +63,11 @@ BasicDoc = Annotated[None, Depends(BASIC)]
 
 
 def get_db(request: Request) -> Database:
-    return request.app.state.db  # type: ignore[no-any-return]
+    return request.app.state.db
 
 
 def get_settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def _bearer(request: Request) -> str | None:
@@ -127,7 +127,7 @@ def staff(request: Request, _bearer_doc: BearerDoc = None, _session_doc: Session
     return user
 
 
-def require(role: Role):  # type: ignore[no-untyped-def]
+def require(role: Role):
     def dep(request: Request, _bearer_doc: BearerDoc = None, _session_doc: SessionDoc = None) -> Principal:
         user = staff(request)
         if not user.can(role):

@@ -29,7 +29,7 @@ def upgrade() -> None:
     conn = op.get_bind()
     for table, column, context in SEALED:
 
-        def bind_to_row(ring, value, row_id, context=context.encode()):  # type: ignore[no-untyped-def]
+        def bind_to_row(ring, value, row_id, context=context.encode()):
             blob = bytes(value)
             if blob[:1] != b"\x02":
                 return None  # already bound to its row
@@ -45,7 +45,7 @@ def downgrade() -> None:
     conn = op.get_bind()
     for table, column, context in SEALED:
 
-        def unbind(ring, value, row_id, context=context.encode()):  # type: ignore[no-untyped-def]
+        def unbind(ring, value, row_id, context=context.encode()):
             blob = bytes(value)
             if blob[:1] != b"\x03":
                 return None

@@ -29,7 +29,7 @@ COLUMNS = [
 ]
 
 
-def _plain(value, is_json):  # type: ignore[no-untyped-def]
+def _plain(value, is_json):
     if isinstance(value, memoryview | bytes | bytearray):
         value = bytes(value).decode("utf-8")
     if is_json and not isinstance(value, str):
@@ -49,7 +49,7 @@ def upgrade() -> None:
             cast = f"convert_to({column}::text, 'UTF8')"
             op.execute(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE bytea USING {cast}")
 
-        def seal(ring, value, row_id, context=context.encode(), is_json=is_json):  # type: ignore[no-untyped-def]
+        def seal(ring, value, row_id, context=context.encode(), is_json=is_json):
             if isinstance(value, memoryview | bytes | bytearray) and bytes(value)[:1] == b"\x03":
                 return None  # sealed already
             return ring.seal(_plain(value, is_json), context=context, row=str(row_id))
@@ -64,7 +64,7 @@ def downgrade() -> None:
     pg = conn.dialect.name == "postgresql"
     for table, column, context, is_json, _nullable in COLUMNS:
 
-        def unseal(ring, value, row_id, context=context.encode()):  # type: ignore[no-untyped-def]
+        def unseal(ring, value, row_id, context=context.encode()):
             return ring.open(bytes(value), context=context, row=str(row_id))
 
         reseal_column(conn, table, column, context, reseal=unseal)
