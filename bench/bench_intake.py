@@ -144,13 +144,14 @@ def summary(lat: list[float], wall: float, errors: int = 0) -> dict[str, float]:
 
 
 def press_panic(
-    srv: Server, key: dict[str, str], payloads: list[dict], stop: threading.Event, out: list[float]
+    srv: Server, key: dict[str, str], payloads: list[dict], stop: threading.Event, out: list[float], tag: str = ""
 ) -> None:
-    """One platform pressing the panic button 5 times a second (while other clients load the JSON API)."""
+    """One platform pressing the panic button 5 times a second (while other clients load the JSON API).
+    ``tag`` keeps each run's stream ids new (a stream already reported is not a new press)."""
     i = 0
     with httpx.Client(timeout=30) as c:
         while not stop.is_set():
-            body = dict(payloads[i % len(payloads)], stream_id=f"bench-live-{srv.port}-{i}")
+            body = dict(payloads[i % len(payloads)], stream_id=f"bench-live-{srv.port}-{tag}{i}")
             t0 = time.perf_counter()
             r = c.post(srv.base + "/api/v1/live", json=body, headers=key)
             if r.status_code == 201:
@@ -196,9 +197,16 @@ def run_backend(backend: str, tmp: Path, args: argparse.Namespace, payloads: dic
             key = {"Authorization": f"Bearer {srv.creds.api_key}"}
             auth = (srv.creds.username, srv.creds.password)
 
-            def json_call(c: httpx.Client, i: int, srv=srv, key=key) -> bool:
-                body = dict(payloads["platform"][i % len(payloads["platform"])], report_id=f"bench-{srv.port}-{i}")
-                return c.post(srv.base + "/api/v1/reports", json=body, headers=key).status_code == 201
+            def json_calls(run: int, srv=srv, key=key):
+                """The JSON API call of one run: its report ids are new (a platform's report id seen before is
+                answered as a duplicate, which is not what is measured)."""
+
+                def call(c: httpx.Client, i: int) -> bool:
+                    rid = f"bench-{srv.port}-{run}-{i}"
+                    body = dict(payloads["platform"][i % len(payloads["platform"])], report_id=rid)
+                    return c.post(srv.base + "/api/v1/reports", json=body, headers=key).status_code == 201
+
+                return call
 
             def ispws_call(c: httpx.Client, i: int, srv=srv, auth=auth) -> bool:
                 r = c.post(
@@ -215,9 +223,9 @@ def run_backend(backend: str, tmp: Path, args: argparse.Namespace, payloads: dic
             for n in clients if not inline else clients[:1]:
                 panic: list[float] = []
                 stop = threading.Event()
-                presser = threading.Thread(target=press_panic, args=(srv, key, payloads["live"], stop, panic))
+                presser = threading.Thread(target=press_panic, args=(srv, key, payloads["live"], stop, panic, f"{n}-"))
                 presser.start()
-                m = drive(n, args.seconds, json_call)
+                m = drive(n, args.seconds, json_calls(n))
                 stop.set()
                 presser.join()
                 rows.append((backend, mode, f"JSON API, {n} clients", m))
