@@ -95,6 +95,30 @@ def test_malformed_json_and_oversize_are_4xx(client, platform):
     assert r.status_code in (400, 422) and r.json()["detail"]
 
 
+def test_control_characters_are_removed_at_every_depth(client, db, platform):
+    """NUL and other C0 controls are stripped from every string, in nested persons and identifiers, lists of
+    plain strings and free dicts (a file's details) alike."""
+    body = {
+        "report_id": "ctl-1",
+        "category": "child_sex_trafficking",
+        "text": "he\x00llo\x07",
+        "urls": ["https://exa\x00mple.org/x"],
+        "reported_persons": [
+            {"name": "Ma\x01ria", "identifiers": [{"kind": "phone", "value": "+63 917\x00 555 0101"}]}
+        ],
+        "files": [{"md5": "0" * 32, "details": {"no\x02te": ["a\x03b", {"deep": "c\x04d"}]}}],
+    }
+    r = client.post("/api/v1/reports", json=body, headers=bearer(platform.api_key))
+    assert r.status_code == 201, r.text
+    with db.reader() as s:
+        row = s.get(Report, r.json()["id"])
+        assert row is not None
+        stored = repr((row.text, row.urls, row.persons, [a.details for a in row.attachments]))
+    assert "hello" in stored and "Maria" in stored and "+63 917 555 0101" in stored and "exa" + "mple.org" in stored
+    assert "{'note': ['ab', {'deep': 'cd'}]}" in stored
+    assert not any(chr(c) in stored for c in range(1, 8)) and "\x00" not in stored
+
+
 def test_platform_auth(client, db, platform):
     assert client.post("/api/v1/reports", json=REPORT).status_code == 401
     assert client.post("/api/v1/reports", json=REPORT, headers=bearer("tlp_wrong")).status_code == 401

@@ -7,12 +7,14 @@ never leave the service layer; responses use the ``*Out`` shapes.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Iterator
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from tipline.extract.text import KINDS
 
@@ -95,10 +97,32 @@ class _Strict(BaseModel):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _no_control_characters(cls, v: Any) -> Any:
+    def _no_control_characters(cls, v: Any, info: ValidationInfo) -> Any:
         """Every free-text field of every door, nested ones included, loses its control characters before
         it is checked (so a value of only control characters is empty, and refused where one is needed)."""
+        if isinstance(v, str):
+            return _CONTROL.sub("", v) if _CONTROL.search(v) else v
+        if isinstance(v, list | dict) and info.field_name and _holds_only_models(cls, info.field_name):
+            return v  # the nested models strip their own fields: walking them here too doubled the cost
         return strip_control(v)
+
+
+def _leaf_types(t: Any) -> Iterator[Any]:
+    args = get_args(t)
+    if not args:
+        yield t
+        return
+    for a in args:
+        yield from _leaf_types(a)
+
+
+@functools.cache
+def _holds_only_models(cls: type[BaseModel], name: str) -> bool:
+    """Whether every value the field can hold is a model of ours (``list[PersonIn] | None``), not free data
+    (``dict[str, Any]``), whose strings only :func:`strip_control` cleans."""
+    field = cls.model_fields.get(name)
+    leaves = [t for t in _leaf_types(field.annotation if field else Any) if t is not type(None)]
+    return bool(leaves) and all(isinstance(t, type) and issubclass(t, _Strict) for t in leaves)
 
 
 class IdentifierIn(_Strict):

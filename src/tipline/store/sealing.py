@@ -118,13 +118,14 @@ def install(session_factory: Any, key_for_session: Callable[[Session], str | Non
         pending: list[tuple[Any, str, Any]] = []
         key: str | None = None
         asked = False
-        for obj in [*new, *dirty]:
+        for n, obj in enumerate([*new, *dirty]):
+            is_new = n < len(new)  # not `obj in session.new`: that builds the whole set again for each object
             state = inspect(obj)
             row = str(state.identity[0]) if state.identity else None
             if row is None:
                 row = str(getattr(obj, state.mapper.get_property_by_column(_pk_column(state.mapper)).key))
             for attr, col in _sealed_attrs(state.mapper):
-                value = _to_seal(state, attr, col, is_new=obj in session.new)
+                value = _to_seal(state, attr, col, is_new=is_new)
                 if value is None:
                     continue
                 if isinstance(value, Sealing):
