@@ -17,18 +17,25 @@ or near-empty pictures, which all look alike to PDQ) link nothing; a hash of unk
 a platform or an ad import gave) is kept, as the matcher keeps it. A report's file that matches a hash
 bank links nothing (known, circulating material; :mod:`tipline.media.hooks` makes its mention unlinkable).
 
-Cost: each call reads every ``pdq`` entity once (32 bytes each) into the multi-index hash of
-:mod:`tipline.media.index`; a report without pictures costs nothing.
+Cost: the stored representatives are kept in memory, per database, in the exact index of
+:mod:`tipline.media.index` (32 bytes each); each call reads only the ``pdq`` entities added since the last
+call (by id, re-reading a window below the highest id seen for rows another process committed late) and
+everything again every ``_RELOAD_S`` seconds (rows retention deleted); a report without pictures costs
+nothing. (Before, each call read every ``pdq`` entity: O(pictures) per report.)
 """
 
 from __future__ import annotations
 
 import re
+import threading
+import time
+import weakref
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from tipline.media.index import LinearPDQIndex, MIHPDQIndex, PDQIndex
@@ -56,22 +63,74 @@ def _index(n: int) -> PDQIndex:
     return MIHPDQIndex() if n >= _MIH_FROM else LinearPDQIndex()
 
 
+_RELOAD_S = 300.0  # everything read again after this long (representatives deleted by retention go)
+_WINDOW = 2_000  # ids re-read below the highest seen (another process's rows committed after ours)
+
+
+@dataclass
+class _Stored:
+    """The ``pdq`` entities of one database as this process last read them (index ids: entity ids)."""
+
+    index: PDQIndex
+    top: int = 0  # highest entity id read
+    recent: set[int] = field(default_factory=set)  # ids read within _WINDOW of ``top``
+    loaded: float | None = None  # time.monotonic() of the last full read
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_STORED: weakref.WeakKeyDictionary[Engine, _Stored] = weakref.WeakKeyDictionary()
+_STORED_LOCK = threading.Lock()
+
+
+def _stored_for(s: Session) -> _Stored:
+    engine = s.get_bind()
+    assert isinstance(engine, Engine)
+    with _STORED_LOCK:
+        st = _STORED.get(engine)
+        if st is None:
+            st = _STORED[engine] = _Stored(LinearPDQIndex())
+        return st
+
+
+def _catch_up(s: Session, st: _Stored) -> None:
+    """Bring ``st`` up to what ``s`` sees (caller holds ``st.lock``)."""
+    now = time.monotonic()
+    if st.loaded is None or now - st.loaded > _RELOAD_S:
+        n = s.scalar(select(func.count()).select_from(Entity).where(Entity.kind == KIND)) or 0
+        st.index, st.top, st.recent, st.loaded = _index(n), 0, set(), now
+    lo = max(0, st.top - _WINDOW)
+    rows = s.execute(
+        select(Entity.id, Entity.value).where(Entity.id > lo, Entity.kind == KIND).order_by(Entity.id)
+    ).all()
+    new = [(eid, v) for eid, v in rows if eid not in st.recent and HEX.fullmatch(v)]
+    if new:
+        st.index.add([v for _e, v in new], np.array([e for e, _v in new], dtype=np.int64))
+        st.recent.update(e for e, _v in new)
+    if rows:
+        st.top = max(st.top, rows[-1][0])
+    st.recent = {e for e in st.recent if e > st.top - _WINDOW}
+
+
 def representatives(s: Session, hashes: Sequence[str], threshold: int) -> dict[str, str]:
     """Each hash (64 hex, any case) -> the ``pdq`` entity value it names: the earliest stored representative
     within ``threshold`` bits, else the first hash of ``hashes`` (in order) within it, else itself."""
     wanted = list(dict.fromkeys(h.strip().lower() for h in hashes))
     if not wanted:
         return {}
-    rows = s.execute(select(Entity.id, Entity.value).where(Entity.kind == KIND).order_by(Entity.id)).all()
-    stored = [(eid, v) for eid, v in rows if HEX.fullmatch(v)]
-    values = [v for _eid, v in stored]
-    index = _index(len(stored))
-    if stored:
-        index.add(values, np.arange(len(stored), dtype=np.int64))
+    st = _stored_for(s)
+    with st.lock:
+        _catch_up(s, st)
+        found = st.index.query_many(wanted, radius=threshold)
+    candidates = {h: sorted(i for i, _d in hits) for h, hits in zip(wanted, found, strict=True) if hits}
+    ids = {i for c in candidates.values() for i in c}
+    value_of: dict[int, str] = {}
+    for part in _chunks(sorted(ids)):
+        value_of.update((i, v) for i, v in s.execute(select(Entity.id, Entity.value).where(Entity.id.in_(part))))
     out: dict[str, str] = {}
-    for h, hits in zip(wanted, index.query_many(wanted, radius=threshold), strict=True):
-        if hits:
-            out[h] = values[min(i for i, _d in hits)]  # rows are in id order: the earliest representative
+    for h, c in candidates.items():
+        first = next((i for i in c if i in value_of), None)  # a representative retention deleted is skipped
+        if first is not None:
+            out[h] = value_of[first]  # the earliest representative (entity ids grow)
     fresh = _index(0)
     fresh_values: list[str] = []
     for h in wanted:
@@ -85,6 +144,10 @@ def representatives(s: Session, hashes: Sequence[str], threshold: int) -> dict[s
             fresh_values.append(h)
             out[h] = h
     return out
+
+
+def _chunks(ids: list[int], size: int = 500) -> list[list[int]]:
+    return [ids[k : k + size] for k in range(0, len(ids), size)]
 
 
 def report_pictures(s: Session, settings: Settings, report: Report) -> list[tuple[str, str, str]]:
