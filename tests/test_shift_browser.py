@@ -86,6 +86,7 @@ def test_claim_with_the_keyboard_then_next_and_open(shift_server, browser) -> No
     assert page.locator("dialog#shortcuts").is_visible()
     assert "Claim the report" in page.locator("dialog#shortcuts").inner_text()
     page.keyboard.press("Escape")
+    page.wait_for_function("!document.getElementById('shortcuts').open")
     page.keyboard.press("j")  # the first report
     page.keyboard.press("c")  # claim it
     page.wait_for_selector(f"table.queue tbody tr[data-report-id='{ids['live']}'] td:has-text('ana')")

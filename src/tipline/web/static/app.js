@@ -95,8 +95,11 @@ document.addEventListener("DOMContentLoaded", function () {
     return Array.prototype.slice.call(document.querySelectorAll("table.queue tbody tr"));
   }
   function current() {
+    // the focused row; else the row last moved to (focus can leave it: a dialog closing gives focus back
+    // to what had it before, a click on the page's background takes it)
     var el = document.activeElement;
-    return el && el.closest ? el.closest("table.queue tbody tr") : null;
+    var row = el && el.closest ? el.closest("table.queue tbody tr") : null;
+    return row || document.querySelector("table.queue tbody tr.current");
   }
   function go(step) {
     var all = rows();
