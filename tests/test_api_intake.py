@@ -119,6 +119,24 @@ def test_control_characters_are_removed_at_every_depth(client, db, platform):
     assert not any(chr(c) in stored for c in range(1, 8)) and "\x00" not in stored
 
 
+def test_an_empty_url_is_refused_with_its_place(client, db, platform):
+    """A URL that is blank, or becomes blank once its control characters are gone, is refused (it would be
+    an identifier of nothing), and the error names which one; the report is not stored."""
+    for blank in ("", "   ", "\x00\x01"):
+        body = {**REPORT, "report_id": f"blank-{blank!r}", "urls": ["https://example.org/a", blank]}
+        r = client.post("/api/v1/reports", json=body, headers=bearer(platform.api_key))
+        assert r.status_code == 422, r.text
+        assert "urls[1] is empty" in r.text
+        with db.reader() as s:
+            assert not [x for x in s.scalars(select(Report.external_id)) if x and x.startswith("blank-")]
+    ok = client.post(
+        "/api/v1/reports",
+        json={**REPORT, "report_id": "spaced-url", "urls": ["  https://example.org/b  "]},
+        headers=bearer(platform.api_key),
+    )
+    assert ok.status_code == 201, ok.text
+
+
 def test_platform_auth(client, db, platform):
     assert client.post("/api/v1/reports", json=REPORT).status_code == 401
     assert client.post("/api/v1/reports", json=REPORT, headers=bearer("tlp_wrong")).status_code == 401

@@ -92,6 +92,20 @@ def strip_control(value: Any) -> Any:
     return value
 
 
+def check_urls(urls: list[str]) -> list[str]:
+    """Every URL of a report stripped, and none empty or over 2,048 characters: an empty one (or one of
+    control characters only) would become an identifier of nothing."""
+    out = []
+    for i, u in enumerate(urls):
+        u = u.strip()
+        if not u:
+            raise ValueError(f"urls[{i}] is empty: leave it out of the list, or give the address")
+        if len(u) > 2048:
+            raise ValueError(f"urls[{i}] is longer than 2048 characters")
+        out.append(u)
+    return out
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -207,11 +221,8 @@ class ReportIn(_Strict):
 
     @field_validator("urls")
     @classmethod
-    def _url_len(cls, v: list[str]) -> list[str]:
-        for u in v:
-            if len(u) > 2048:
-                raise ValueError("a URL is longer than 2048 characters")
-        return v
+    def _urls(cls, v: list[str]) -> list[str]:
+        return check_urls(v)
 
 
 # ---------------------------------------------------------------- platform JSON API (POST /api/v1/reports)
@@ -241,6 +252,11 @@ class PlatformReportIn(_Strict):
     victims: list[PlatformPersonIn] = Field(default_factory=list, max_length=MAX_LIST)
     urls: list[str] = Field(default_factory=list, max_length=MAX_LIST)
     files: list[FileIn] = Field(default_factory=list, max_length=1000)
+
+    @field_validator("urls")
+    @classmethod
+    def _urls(cls, v: list[str]) -> list[str]:
+        return check_urls(v)
 
     def to_report(self, platform_id: int) -> ReportIn:
         persons = [PersonIn(role="reported", **p.model_dump()) for p in self.reported_persons]
@@ -330,6 +346,11 @@ class PublicReportIn(_Strict):
     victim_age: int | None = Field(default=None, ge=0, le=120)
     answers: dict[str, str] = Field(default_factory=dict, description="Answers to incident-specific questions.")
     contact: ContactIn | None = None
+
+    @field_validator("urls")
+    @classmethod
+    def _urls(cls, v: list[str]) -> list[str]:
+        return check_urls(v)
 
     def to_report(self) -> ReportIn:
         persons = [PersonIn(role="victim", age=self.victim_age)] if self.victim_age is not None else []
