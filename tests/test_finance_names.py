@@ -60,7 +60,7 @@ def test_normal_name_and_the_keyed_index() -> None:
 
 
 def test_a_beneficiary_named_in_a_report_links_the_payer_to_that_network(
-    client: TestClient, db: Database, platform: accounts.PlatformCredentials, tmp_path: Path
+    client: TestClient, db: Database, platform: accounts.PlatformCredentials, tmp_path: Path, ana: object
 ) -> None:
     named = _report(client, platform, "r1", "0917 555 0101", "REYES, María")
     same_phone = _report(client, platform, "r2", "0917 555 0101", "Jo Santos")
@@ -78,6 +78,18 @@ def test_a_beneficiary_named_in_a_report_links_the_payer_to_that_network(
     view = finance.get_alert(db, aid)
     by_name = {(r.report_id, r.network_id) for r in view.reports if r.kind == "name" and r.role == "beneficiary"}
     assert (named, net) in by_name and any(rid == stranger for rid, _ in by_name)
+    assert all(r.value is None for r in view.reports if r.kind == "name")
+    # the alert's page and API say that the names match, never the keyed index
+    login_as(client, "ana")
+    page = client.get(f"/finance/alerts/{aid}")
+    api = client.get(f"/api/v1/finance/alerts/{aid}", headers=bearer(accounts.create_token(db, "ana")))
+    assert page.status_code == api.status_code == 200, (page.text, api.text)
+    assert "the same name" in page.text and f"/reports/{named}" in page.text
+    assert {"kind": "name", "value": None, "role": "beneficiary", "report_id": named, "network_id": net} in (
+        api.json()["reports"]
+    )
+    for blind in (db.keyring.name_index("Maria Reyes"), db.keyring.name_index("Alex Walker")):
+        assert blind and blind[:16] not in page.text and blind[:16] not in api.text
     assert [a.id for a in finance.alerts_for_report(db, named)] == [aid]
     assert [a.id for a in finance.alerts_for_network(db, net)] == [aid]  # the payer, into that network
 

@@ -21,7 +21,7 @@ from tipline.errors import NotFound
 from tipline.extract import extract
 from tipline.graph.models import Case, EntityNetwork, ReportNetwork
 from tipline.store import Database
-from tipline.store.models import Entity, Mention
+from tipline.store.models import BLIND_KINDS, Entity, Mention
 
 from .models import PaymentAlert, PaymentAlertIdentifier
 from .store import FinanceStore
@@ -47,7 +47,7 @@ class AlertRow:
 @dataclass
 class LinkedReport:
     kind: str
-    value: str
+    value: str | None  # None for a keyed blind index (kind ``name``): it says nothing to a reader
     role: str
     report_id: int
     network_id: int | None
@@ -176,7 +176,9 @@ def get_alert(db: Database, alert_id: int, *, viewer: Principal | str | None = N
                 )
             )
         )
-        view.identifiers = sorted((k, v, r) for k, v, r in idents)
+        # a name's keyed blind index is never shown: the kind and role say that the names match
+        view.identifiers = sorted((k, v, r) for k, v, r in idents if k not in BLIND_KINDS)
+        view.identifiers += sorted({(k, "", r) for k, v, r in idents if k in BLIND_KINDS})
         q = (
             select(Entity.kind, Entity.value, PaymentAlertIdentifier.role, Mention.report_id, ReportNetwork.network_id)
             .join(
@@ -189,7 +191,9 @@ def get_alert(db: Database, alert_id: int, *, viewer: Principal | str | None = N
             .distinct()
             .order_by(Mention.report_id)
         )
-        view.reports = [LinkedReport(*r) for r in s.execute(q)]
+        view.reports = [
+            LinkedReport(k, None if k in BLIND_KINDS else v, role, rid, net) for k, v, role, rid, net in s.execute(q)
+        ]
         return view
 
 

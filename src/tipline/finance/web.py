@@ -54,7 +54,7 @@ class AlertOut(BaseModel):
 
 class LinkedReportOut(BaseModel):
     kind: str
-    value: str
+    value: str | None = Field(description="The identifier; null for kind name (a keyed blind index is never shown)")
     role: str
     report_id: int
     network_id: int | None
