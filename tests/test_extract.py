@@ -243,6 +243,9 @@ def test_hard_negatives_find_nothing(text: str, country: str | None, language: s
         ("mario.rossi [at] libero [punto] it", "mario.rossi@libero.it", 0.85),
         ("juan_dc tuldok? no: juan_dc [at] yahoo tuldok com", "juan_dc@yahoo.com", 0.7),
         ("info@bayhub-57hl.com.ph", "info@bayhub-57hl.com.ph", 1.0),
+        ("anna dot k at gmail dot com", "anna.k@gmail.com", 0.7),
+        ("mario dot rossi chiocciola libero punto it", "mario.rossi@libero.it", 0.7),
+        ("juan tuldok dela tuldok cruz at yahoo tuldok com", "juan.dela.cruz@yahoo.com", 0.7),
     ],
 )
 def test_email_forms(surface: str, value: str, max_conf: float) -> None:
@@ -252,6 +255,16 @@ def test_email_forms(surface: str, value: str, max_conf: float) -> None:
     assert text[e.start : e.end] == e.raw
     assert e.raw.endswith(surface.split()[-1])
     assert e.confidence <= max_conf
+
+
+def test_a_spelled_out_local_part_is_read_whole() -> None:
+    """"john dot doe at gmail dot com": the dots of the local part are spelled too; the address starts at
+    "john", not at "doe" (which gave another person's address)."""
+    text = "my email is john dot doe at gmail dot com thanks"
+    (e,) = only(text, "email")
+    assert (e.value, e.raw) == ("john.doe@gmail.com", "john dot doe at gmail dot com")
+    # only labels joined by dot words are taken: the words of the sentence before stay out
+    assert only("write to ana dot cruz at yahoo dot com", "email")[0].raw == "ana dot cruz at yahoo dot com"
 
 
 def test_email_sentence_end_and_capitalised_next_word() -> None:

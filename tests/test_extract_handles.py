@@ -77,6 +77,10 @@ def test_plain_words_after_a_platform_are_prose() -> None:
         ("https://onlyfans.com/miabella22", "onlyfans/miabella22"),
         ("https://line.me/ti/p/~miabella22", "line/miabella22"),
         ("https://u.wechat.com/miabella22", "wechat/miabella22"),
+        ("https://cash.app/$MiaBella22", "cashapp/miabella22"),
+        ("https://venmo.com/u/Mia-Bella-22", "venmo/mia-bella-22"),
+        ("https://paypal.me/miabella22", "paypal/miabella22"),
+        ("https://www.paypal.com/paypalme/miabella22", "paypal/miabella22"),
     ],
 )
 def test_profile_links(link: str, account: str) -> None:
@@ -98,6 +102,20 @@ def test_profile_links(link: str, account: str) -> None:
 )
 def test_profile_links_of_platforms_with_a_kind(link: str, kind: str, value: str) -> None:
     assert (kind, value) in kv(link)
+
+
+def test_payment_app_accounts() -> None:
+    """Cash App cashtags, Venmo and PayPal names, the way ads and chats ask to be paid: accounts on their
+    platform (the "$" of a cashtag is not part of the name); a sum in dollars after "cash app" is not one,
+    nor is a PayPal page that names nobody."""
+    found = kv("pay first. My Cash App is $ana4567 and Venmo @Ana-Reyes-12, or PayPal: anareyes99")
+    for account in ("cashapp/ana4567", "venmo/ana-reyes-12", "paypal/anareyes99"):
+        assert ("account", account) in found
+    (tag,) = [f for f in extract("cashapp: $Lovely_Ana") if f.kind == "account"]
+    assert (tag.value, tag.raw) == ("cashapp/lovely_ana", "$Lovely_Ana")
+    assert kv("cash app $20 per show") == set()
+    assert ("account", "paypal/signin") not in kv("log in at https://www.paypal.com/signin first")
+    assert normalise("account", "Cash App/$Ana4567") == "cashapp/ana4567"
 
 
 def test_posts_and_the_bare_platform_domain_are_not_accounts() -> None:

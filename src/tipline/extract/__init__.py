@@ -56,7 +56,9 @@ however the platform is typed, ``unknown`` for a bare ``@name`` with no platform
 Handles: ``@name`` (platform from the nearest cue word, else ``unknown``), ``platform: name`` and
 ``name on platform`` (on/su/sa/en/em/sur/auf), profile links of the platforms in ``platforms.toml``
 (Telegram, WhatsApp, Skype, Snapchat, Kik, Discord, Instagram, Facebook, TikTok, X, OnlyFans, Line,
-WeChat, Viber, Signal, ...).
+WeChat, Viber, Signal, ...), and the payment apps whose names ads ask to be paid on: Cash App cashtags
+(``$name`` after a Cash App cue, ``cash.app/$name``), Venmo (``venmo.com/u/name``, ``@name`` after "venmo"), PayPal
+(``paypal.me/name``).
 """
 
 from __future__ import annotations

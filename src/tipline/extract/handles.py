@@ -85,6 +85,8 @@ def clean_account(platform: str | None, raw: str) -> str | None:
     name = raw.strip().lstrip("@").rstrip(".").lower()
     if "/" in name and platform is None:
         platform, _, name = name.partition("/")
+    if name.startswith("$") and canonical_platform(platform) == "cashapp":
+        name = name[1:]  # a cashtag is its name without the "$"
     if not name or any(c.isspace() for c in name) or len(name) > 100:
         return None
     return f"{canonical_platform(platform)}/{name}"
@@ -197,6 +199,9 @@ def _cue_name(col: Collector, cs: int, ce: int, platform: str) -> bool:
     if platform == "discord" and _DISCORD_TAG_RE.fullmatch(name):
         return False  # handled above
     kind = platform if platform in HANDLE_KINDS else "account"
+    if platform == "cashapp" and not at and name.startswith("$"):
+        at, name = "$", name[1:]  # a cashtag: "$" marks the name as "@" does
+        name_start += 1
     if kind == "account":
         bare = name.lstrip("@")
         if not _ACCOUNT_NAME_RE.fullmatch(bare) or bare.lower() in _STOP or not any(c.isalpha() for c in bare):
@@ -222,7 +227,7 @@ def _cue_name(col: Collector, cs: int, ce: int, platform: str) -> bool:
         ):
             return False
         plain = True
-    start = m.start(1) if at else name_start
+    start = m.start(1) if at == "@" else (name_start - 1 if at else name_start)
     end = name_start + len(name)
     if not col.free(start, end):
         return False

@@ -60,6 +60,11 @@ PROFILE_DOMAINS = frozenset(
         "youtube.com",
         "youtu.be",
         "reddit.com",
+        "cash.app",
+        "cash.me",
+        "venmo.com",
+        "paypal.me",
+        "paypal.com",
     }
 )
 _PROFILE_RESERVED = frozenset(
@@ -285,6 +290,12 @@ def profile_account(host: str, path: str, query: str) -> str | None:
         name = segs[1]
     elif pid in ("tiktok", "threads") and segs and segs[0].startswith("@"):
         name = segs[0][1:]
+    elif pid == "cashapp" and segs and segs[0].startswith("$"):
+        name = segs[0][1:]  # cash.app/$cashtag
+    elif pid in ("venmo", "paypal") and len(segs) >= 2 and segs[0].lower() in ("u", "paypalme"):
+        name = segs[1]  # venmo.com/u/name, paypal.com/paypalme/name
+    elif pid == "paypal" and host.lower().removeprefix("www.") == "paypal.me" and segs:
+        name = segs[0]  # paypal.me/name (paypal.com/signin and the like name nobody)
     elif (
         pid in ("instagram", "facebook", "x", "onlyfans", "wechat")
         and segs
@@ -427,14 +438,33 @@ def _email_matches(text: str):
                 yield m
 
 
+# a local-part label and a spelled dot right before the local part: "john dot doe at gmail dot com"
+_SPELLED_LOCAL_BEFORE_RE = re.compile(
+    rf"(?<![\w.%+\-@])([\w%+\-]{{1,64}})\s+(?:{'|'.join(DOT_WORDS)})\s+$", re.IGNORECASE
+)
+
+
+def _spelled_local(text: str, start: int, local: str) -> tuple[int, str]:
+    """(start, local part) with the labels spelled with dot words before it ("john dot doe" + " at ..."):
+    only when the "@" itself is spelled, and up to the 64 characters a local part may have."""
+    while True:
+        m = _SPELLED_LOCAL_BEFORE_RE.search(text, max(0, start - 80), start)
+        if m is None or len(m.group(1)) + 1 + len(local) > 64:
+            return start, local
+        start, local = m.start(1), f"{m.group(1)}.{local}"
+
+
 def extract_emails(col: Collector, view: View) -> None:
     text = view.text
     for m in _email_matches(text):
         at = m.group("at")
         word_at = at.strip().lower() in AT_WORDS
         local = m.group("local")
-        if word_at and local.lower() in _WORD_AT_STOP:
-            continue
+        a = m.start()
+        if word_at:
+            a, local = _spelled_local(text, a, local)
+            if a == m.start() and local.lower() in _WORD_AT_STOP:
+                continue
         labels = _cut_at_case_change(_split_domain(m.group("domain")))
         for k in range(len(labels), 1, -1):
             host = ".".join(lab for lab, *_ in labels[:k]).lower()
@@ -443,7 +473,7 @@ def extract_emails(col: Collector, view: View) -> None:
         else:
             continue
         seps = [sep for *_, sep in labels[1:k]]
-        a, b = m.start(), m.start("domain") + labels[k - 1][2]
+        b = m.start("domain") + labels[k - 1][2]
         start, end = view.span(a, b)
         if not col.free(start, end):
             continue
