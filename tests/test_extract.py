@@ -258,8 +258,8 @@ def test_email_forms(surface: str, value: str, max_conf: float) -> None:
 
 
 def test_a_spelled_out_local_part_is_read_whole() -> None:
-    """An e-mail written "john dot doe at gmail dot com": the dots of the local part are spelled too; the address starts at
-    "john", not at "doe" (which gave another person's address)."""
+    """An e-mail written "john dot doe at gmail dot com": the dots of the local part are spelled too; the
+    address starts at "john", not at "doe" (which gave another person's address)."""
     text = "my email is john dot doe at gmail dot com thanks"
     (e,) = only(text, "email")
     assert (e.value, e.raw) == ("john.doe@gmail.com", "john dot doe at gmail dot com")
