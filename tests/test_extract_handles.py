@@ -104,6 +104,22 @@ def test_profile_links_of_platforms_with_a_kind(link: str, kind: str, value: str
     assert (kind, value) in kv(link)
 
 
+def test_a_name_that_begins_with_a_linking_word_is_read_whole() -> None:
+    """The word "mia" (Italian "my") links a cue to its name ("IG mia: ..."), but "mia.bella" is a name: a
+    linking word is one only when a space or a separator follows it (it gave nothing)."""
+    assert kv("IG: mia.bella") == {("account", "instagram/mia.bella")}
+    assert kv("kik: lo_fi.girl") == {("kik", "lo_fi.girl")}
+    assert kv("my kik is annab99") == {("kik", "annab99")}
+
+
+def test_an_arrow_between_platform_and_name() -> None:
+    """Ads point at the name with an arrow or an emoji hand; an arrow is also a bullet ("Telegram 👉 precio
+    30 euros"), so only a name with a digit, "_" or "." is taken after one."""
+    assert kv("snapchat ➡️ sweetmia22 💋") == {("snapchat", "sweetmia22")}
+    assert kv("kik → anna_b99") == {("kik", "anna_b99")}
+    assert kv("en Telegram 👉 precio 30 euros") == set()
+
+
 def test_payment_app_accounts() -> None:
     """Cash App cashtags, Venmo and PayPal names, the way ads and chats ask to be paid: accounts on their
     platform (the "$" of a cashtag is not part of the name); a sum in dollars after "cash app" is not one,

@@ -8,6 +8,7 @@ import random
 import time
 
 import base58
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -162,3 +163,24 @@ def test_speed_guard() -> None:
     assert len(text) > 180_000
     assert len(found) > 1000
     assert elapsed < 10.0, f"{len(text) / 1024 / elapsed:.0f} KB/s"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "john dot " * 20000 + "x at example dot com",  # a spelled-dot chain: was quadratic (12 s)
+        "x dot " * 30000,
+        "a" * 60 + "@" + "b." * 50000 + "com",
+        "pay to " + "cashapp $ab1 " * 10000,
+    ],
+    ids=["spelled-chain-email", "spelled-chain", "long-email-host", "cashtags"],
+)
+def test_hostile_repetition_stays_linear(text: str) -> None:
+    """Long repetitions of one form finish in far less than a slow CI box's second per 100 KB (each took
+    well under 0.2 s here; the spelled chain took 12 s before its labels were capped at a host's 253
+    characters)."""
+    t0 = time.perf_counter()
+    found = extract(text, country="PH", language="en")
+    elapsed = time.perf_counter() - t0
+    _assert_valid(text, found)
+    assert elapsed < 3.0, f"{len(text)} characters in {elapsed:.1f} s"

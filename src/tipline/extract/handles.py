@@ -59,9 +59,12 @@ _POSSESSIVE_BEFORE_RE = re.compile(
 )
 _CUE_TAIL_RE = re.compile(
     r"(?:\s*(?:(?:'s|’s|id|username|user\s*name|user|name|handle|account|acc|acct|tag|is|me|on|at|ko|ay|"
-    r"niya|mio|mia|è|e|il|lo|ang|sa|profile|profilo)(?![\w@])|[:=\-–—(]))*\s*(@?)([^\s,;!?()\[\]{}<>\"']+)",
+    r"niya|mio|mia|è|e|il|lo|ang|sa|profile|profilo)(?![\w@.\-])|[:=\-–—(]|[→➡⇒➜►▶👉]\ufe0f?))*\s*(@?)"
+    r"([^\s,;!?()\[\]{}<>\"']+)",
     re.IGNORECASE,
 )
+# an arrow between a cue and a name is read as a separator, but not as an explicit one: ads use arrows as
+# bullets ("Telegram 👉 precio 30 euros"), so the name after one must carry a digit, "_" or "."
 _EXPLICIT_SEP_RE = re.compile(r"[:=\-–—]")
 _AT_HANDLE_RE = re.compile(r"(?<![\w@.])@([A-Za-z0-9_.\-]{2,32})")
 _SKYPE_URI_RE = re.compile(r"\bskype:([A-Za-z][A-Za-z0-9._,\-]{5,31})(?:\?[a-z]+)?", re.IGNORECASE)

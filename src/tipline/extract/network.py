@@ -466,7 +466,7 @@ def extract_emails(col: Collector, view: View) -> None:
             if a == m.start() and local.lower() in _WORD_AT_STOP:
                 continue
         labels = _cut_at_case_change(_split_domain(m.group("domain")))
-        for k in range(len(labels), 1, -1):
+        for k in range(_host_labels([lab for lab, *_ in labels]), 1, -1):
             host = ".".join(lab for lab, *_ in labels[:k]).lower()
             if registered_domain(host):
                 break
@@ -578,6 +578,18 @@ def extract_bare_urls(col: Collector, view: View, phone_fn) -> None:
         col.add("domain", reg, start, end, conf, disguise="defanged" if defanged else "")
 
 
+def _host_labels(labels: list[str]) -> int:
+    """How many of the first ``labels`` a host name can hold (253 characters at most): a chain of words
+    joined by dots ("a dot b dot c ...", thousands long) is never tried whole, longest first (that was
+    quadratic in the chain)."""
+    size = -1
+    for k, label in enumerate(labels):
+        size += len(label) + 1
+        if size > 253:
+            return k
+    return len(labels)
+
+
 def extract_spelled_domains(col: Collector, view: View) -> None:
     """``example dot com`` / ``esempio punto it``: needs a site cue before it or a digit/hyphen in the
     name (so "the dot com bubble" stays prose)."""
@@ -585,7 +597,7 @@ def extract_spelled_domains(col: Collector, view: View) -> None:
     for m in SPELLED_DOMAIN_RE.finditer(text):
         labels = _SPELLED_DOT_RE.split(m.group(1))
         bounds = [(x.start(), x.end()) for x in _SPELLED_DOT_RE.finditer(m.group(1))]
-        for k in range(len(labels), 1, -1):
+        for k in range(_host_labels(labels), 1, -1):
             host = ".".join(labels[:k]).lower()
             reg = registered_domain(host)
             if reg:
