@@ -57,8 +57,8 @@ Handles: ``@name`` (platform from the nearest cue word, else ``unknown``), ``pla
 ``name on platform`` (on/su/sa/en/em/sur/auf), profile links of the platforms in ``platforms.toml``
 (Telegram, WhatsApp, Skype, Snapchat, Kik, Discord, Instagram, Facebook, TikTok, X, OnlyFans, Line,
 WeChat, Viber, Signal, ...), and the payment apps whose names ads ask to be paid on: Cash App cashtags
-(``$name`` after a Cash App cue, ``cash.app/$name``), Venmo (``venmo.com/u/name``, ``@name`` after "venmo"), PayPal
-(``paypal.me/name``).
+(``$name`` after a Cash App cue, ``cash.app/$name``), Venmo (``venmo.com/u/name``, ``@name`` after
+"venmo"), PayPal (``paypal.me/name``).
 """
 
 from __future__ import annotations

@@ -191,9 +191,8 @@ def get_alert(db: Database, alert_id: int, *, viewer: Principal | str | None = N
             .distinct()
             .order_by(Mention.report_id)
         )
-        view.reports = [
-            LinkedReport(k, None if k in BLIND_KINDS else v, role, rid, net) for k, v, role, rid, net in s.execute(q)
-        ]
+        rows = [(k, None if k in BLIND_KINDS else v, role, rid, net) for k, v, role, rid, net in s.execute(q)]
+        view.reports = [LinkedReport(*r) for r in dict.fromkeys(rows)]  # two names of one report: one line
         return view
 
 
