@@ -164,6 +164,46 @@ LIVE = {
 }
 
 
+@pytest.mark.parametrize(
+    ("path", "body", "field", "words"),
+    [
+        ("/api/v1/reports", {**REPORT, "incident_at": "9999-12-31T23:59:59-14:00"}, "incident_at", "out of range"),
+        ("/api/v1/reports", {**REPORT, "incident_at": "0001-01-01T00:00:00+01:00"}, "incident_at", "out of range"),
+        ("/api/v1/reports", {**REPORT, "incident_at": "2999-01-01T00:00:00Z"}, "incident_at", "in the future"),
+        ("/api/v1/reports", {**REPORT, "incident_at": "1850-06-01T00:00:00Z"}, "incident_at", "before 1900"),
+        (
+            "/api/v1/reports",
+            {**REPORT, "reported_persons": [{"ip_events": [{"ip": "203.0.113.9", "at": "9999-12-31T23:59:59-14:00"}]}]},
+            "reported_persons.0.ip_events.0.at",
+            "out of range",
+        ),
+        ("/api/v1/live", {**LIVE, "started_at": "9999-12-31T23:59:59-14:00"}, "started_at", "out of range"),
+    ],
+)
+def test_a_date_out_of_range_is_refused_with_its_field(client, platform, path, body, field, words):
+    """A date that cannot be written in UTC (it crashed the save), or one outside 1900..tomorrow, is refused
+    with a message naming the field."""
+    r = client.post(path, json=body, headers=bearer(platform.api_key))
+    assert r.status_code == 422, r.text
+    assert field in [e["field"] for e in r.json()["errors"]] and words in r.text, r.json()
+
+
+def test_nesting_too_deep_is_refused_not_a_crash(client, platform):
+    """Free data (a file's details) nested hundreds of levels deep overflowed the control-character walk (a
+    500); it is refused with the field and the limit."""
+    deep: dict = {}
+    cur = deep
+    for _ in range(600):
+        cur["a"] = {}
+        cur = cur["a"]
+    body = {**REPORT, "report_id": "deep", "files": [{"md5": "0" * 32, "details": deep}]}
+    r = client.post("/api/v1/reports", json=body, headers=bearer(platform.api_key))
+    assert r.status_code == 422, r.text
+    assert "files.0.details" in [e["field"] for e in r.json()["errors"]] and "64 levels" in r.text
+    ok = {**REPORT, "report_id": "shallow", "files": [{"md5": "1" * 32, "details": {"a": {"b": [{"c": 1}]}}}]}
+    assert client.post("/api/v1/reports", json=ok, headers=bearer(platform.api_key)).status_code == 201
+
+
 def test_panic_button_opens_p1_on_top_of_queue(client, platform, analyst_token):
     client.post("/api/v1/reports", json=REPORT, headers=bearer(platform.api_key))
     r = client.post("/api/v1/live", json=LIVE, headers=bearer(platform.api_key))

@@ -56,3 +56,40 @@ def test_import_jsonl_is_resumable_names_bad_lines_and_analysis_catches_up(
     assert json.loads(run(["status", "--json"], settings.data_dir, env_extra=env).stdout)["waiting"] == 0
     with db.reader() as s:
         assert s.scalar(select(func.count(Report.id)).where(Report.analysed_at.is_(None))) == 0
+
+
+def test_lines_that_are_not_utf8_out_of_range_or_too_deep_are_named_and_the_rest_stored(
+    settings: Settings, db: Database, tmp_path: Path
+):
+    """Each of these aborted the import with a traceback (and lost the chunk's good lines): now each is a
+    line-numbered message and every other line is stored."""
+    accounts.create_platform(db, "BulkChat")
+    deep = '{"a":' * 200 + "1" + "}" * 200
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(
+        b"\xef\xbb\xbf"  # a byte-order mark before the first line
+        + b'{"report_id":"ok-1","category":"other","text":"fine"}\n'
+        + b'{"report_id":"bad-utf8","category":"other","text":"\xc3\x28"}\n'
+        + b'{"report_id":"bad-date","category":"other","incident_at":"9999-12-31T23:59:59-14:00"}\n'
+        + b'{"report_id":"bad-deep","category":"other","files":[{"md5":"'
+        + b"0" * 32
+        + b'","details":'
+        + deep.encode()
+        + b"}]}\n"
+        + b'{"report_id":"future","category":"other","incident_at":"2999-01-01T00:00:00Z"}\n'
+        + b'{"report_id":"ok-2","category":"other","text":"also fine"}\n'
+    )
+    r = run(
+        ["import", "jsonl", str(path), "--platform", "BulkChat"],
+        settings.data_dir,
+        env_extra=_env(settings),
+        check=False,
+    )
+    assert r.returncode == 1 and "stored 2, skipped 0" in r.stdout, (r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr
+    assert "line 2: not UTF-8 text (byte 52 of the line)" in r.stderr, r.stderr
+    assert "line 3: incident_at: the date is out of range" in r.stderr
+    assert "line 4: files.0.details: nested more than 64 levels deep" in r.stderr
+    assert "line 5: incident_at: the date 2999-01-01T00:00:00+00:00 is in the future" in r.stderr
+    with db.reader() as s:
+        assert set(s.scalars(select(Report.external_id))) == {"ok-1", "ok-2"}

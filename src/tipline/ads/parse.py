@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from tipline.store.types import Instant
+
 _PDQ = re.compile(r"[0-9a-f]{64}")
 
 
@@ -31,7 +33,7 @@ class AdIn(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
     ad_id: str = Field(min_length=1, max_length=200)
-    posted_at: datetime
+    posted_at: Instant
     site: str = Field(min_length=1, max_length=200)
     city: str = Field(default="", max_length=200)
     country: str = Field(default="", max_length=2)

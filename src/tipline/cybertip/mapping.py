@@ -23,6 +23,7 @@ from tipline.intake.schemas import (
     ReportIn,
     Source,
 )
+from tipline.store.types import plausible_instant
 
 INCIDENT_TYPES: dict[str, Category] = {
     "Child Pornography (possession, manufacture, and distribution)": Category.CSAM,
@@ -79,7 +80,7 @@ def _dt(v: Any) -> datetime | None:
     if not s:
         return None
     try:
-        return datetime.fromisoformat(s)
+        return plausible_instant(datetime.fromisoformat(s))
     except ValueError:
         return None  # e.g. a year beyond 9999, or 24:00:00, both valid xs:dateTime (kept in details)
 

@@ -30,6 +30,7 @@ from tipline.extract import extract
 from tipline.intake.service import NotFound, upsert_entities
 from tipline.store import Database
 from tipline.store.models import Entity
+from tipline.store.types import Instant
 
 MAX_TEXT = 100_000
 MAX_DETAIL_FIELDS = 100
@@ -45,7 +46,7 @@ class EvidenceIn(BaseModel):
     kind: Kind
     source: str = Field(min_length=1, max_length=128, description="The system it came from.")
     external_id: str = Field(min_length=1, max_length=256, description="Its id in that system.")
-    occurred_at: datetime | None = Field(None, description="When it was posted, paid or recorded.")
+    occurred_at: Instant | None = Field(None, description="When it was posted, paid or recorded.")
     text: str | None = Field(None, max_length=MAX_TEXT, description="Its text (sealed at rest).")
     details: dict[str, str | int | float | bool | None] = Field(
         default_factory=dict,

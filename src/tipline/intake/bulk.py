@@ -33,25 +33,34 @@ class BulkResult:
 def _problem(e: ValidationError) -> str:
     first = e.errors()[0]
     where = ".".join(str(x) for x in first.get("loc", ())) or "the line"
-    return f"{where}: {first.get('msg', 'invalid')}"
+    return f"{where}: {str(first.get('msg', 'invalid')).removeprefix('Value error, ')}"
 
 
 def _reports(path: Path, platform_id: int, out: BulkResult) -> Iterator[tuple[int, ReportIn]]:
     """(bytes read so far, report) for every valid line; a bad line is an error that names it."""
     with path.open("rb") as f:
         for n, raw in enumerate(f, start=1):
-            line = raw.strip()
+            if n == 1:
+                raw = raw.removeprefix(b"\xef\xbb\xbf")  # a byte-order mark some editors write
+            try:
+                line = raw.decode("utf-8").strip()
+            except UnicodeDecodeError as e:
+                out.errors.append(f"line {n}: not UTF-8 text (byte {e.start + 1} of the line): save the file as UTF-8")
+                continue
             if not line:
                 continue
             try:
-                body = PlatformReportIn.model_validate(json.loads(line))
+                report = PlatformReportIn.model_validate(json.loads(line)).to_report(platform_id)
             except json.JSONDecodeError as e:
                 out.errors.append(f"line {n}: not JSON ({e.msg} at column {e.colno})")
+                continue
+            except RecursionError:
+                out.errors.append(f"line {n}: nested too deep to read")
                 continue
             except ValidationError as e:
                 out.errors.append(f"line {n}: {_problem(e)}")
                 continue
-            yield f.tell(), body.to_report(platform_id)
+            yield f.tell(), report
 
 
 def import_jsonl(

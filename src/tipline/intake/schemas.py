@@ -17,6 +17,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from tipline.extract.text import KINDS
+from tipline.store.types import Instant
 
 MAX_TEXT = 20_000
 MAX_LIST = 200
@@ -81,14 +82,20 @@ class AgeBand(StrEnum):
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 
 
-def strip_control(value: Any) -> Any:
-    """``value`` with control characters removed from every string in it (dict keys and lists included)."""
+MAX_DEPTH = 64  # lists and objects inside free data (a file's details): deeper is refused, not recursed into
+
+
+def strip_control(value: Any, depth: int = 0) -> Any:
+    """``value`` with control characters removed from every string in it (dict keys and lists included).
+    ValueError when lists and objects are nested more than :data:`MAX_DEPTH` deep."""
     if isinstance(value, str):
         return _CONTROL.sub("", value) if _CONTROL.search(value) else value
+    if isinstance(value, list | dict) and depth >= MAX_DEPTH:
+        raise ValueError(f"nested more than {MAX_DEPTH} levels deep: flatten it")
     if isinstance(value, list):
-        return [strip_control(v) for v in value]
+        return [strip_control(v, depth + 1) for v in value]
     if isinstance(value, dict):
-        return {strip_control(k): strip_control(v) for k, v in value.items()}
+        return {strip_control(k, depth + 1): strip_control(v, depth + 1) for k, v in value.items()}
     return value
 
 
@@ -157,7 +164,7 @@ class IdentifierIn(_Strict):
 
 class IpEventIn(_Strict):
     ip: str = Field(max_length=64)
-    at: datetime | None = None
+    at: Instant | None = None
     event: str | None = Field(default=None, max_length=64, description="Login, Registration, Upload, ...")
     port: int | None = Field(default=None, ge=0, le=65535)
 
@@ -202,7 +209,7 @@ class ReportIn(_Strict):
     country: str | None = Field(default=None, min_length=2, max_length=2, description="Stated country (ISO 3166).")
     is_live: bool = False
     escalate: bool = False
-    incident_at: datetime | None = None
+    incident_at: Instant | None = None
     platform_id: int | None = None
     external_id: str | None = Field(default=None, max_length=200)
     persons: list[PersonIn] = Field(default_factory=list, max_length=MAX_LIST)
@@ -245,7 +252,7 @@ class PlatformReportIn(_Strict):
     text: str = Field(default="", max_length=MAX_TEXT, description="What the platform saw, in words.")
     language: str | None = Field(default=None, max_length=16)
     country: str | None = Field(default=None, min_length=2, max_length=2)
-    incident_at: datetime | None = None
+    incident_at: Instant | None = None
     escalate: bool = Field(default=False, description="The platform believes a child is in imminent danger.")
     is_live: bool = False
     reported_persons: list[PlatformPersonIn] = Field(default_factory=list, max_length=MAX_LIST)
@@ -297,7 +304,7 @@ class LiveIn(_Strict):
     """A panic button pressed inside a live stream."""
 
     stream_id: str = Field(min_length=1, max_length=200)
-    started_at: datetime | None = None
+    started_at: Instant | None = None
     broadcaster: LiveAccountIn
     viewers: list[LiveAccountIn] = Field(default_factory=list, max_length=500)
     frame_hashes: list[FrameHashIn] = Field(default_factory=list, max_length=500)
@@ -342,7 +349,7 @@ class PublicReportIn(_Strict):
     language: str | None = Field(default=None, max_length=16)
     country: str | None = Field(default=None, min_length=2, max_length=2)
     is_live: bool = False
-    incident_at: datetime | None = None
+    incident_at: Instant | None = None
     victim_age: int | None = Field(default=None, ge=0, le=120)
     answers: dict[str, str] = Field(default_factory=dict, description="Answers to incident-specific questions.")
     contact: ContactIn | None = None

@@ -19,6 +19,7 @@ from tipline.accounts.service import Principal, record
 from tipline.errors import NotFound
 from tipline.routing.models import Referral, ReferralDelivery
 from tipline.store import Database
+from tipline.store.types import Instant
 
 METHODS = ("email", "web_form", "portal", "phone", "in_person", "cybertip_api")
 STATES = ("not_delivered", "awaiting_ack", "acknowledged")
@@ -34,7 +35,7 @@ class DeliveryIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     method: str = Field(description="email, web_form, portal, phone, in_person or cybertip_api")
-    sent_at: datetime | None = Field(default=None, description="When it was sent (default: now).")
+    sent_at: Instant | None = Field(default=None, description="When it was sent (default: now).")
     sent_by: str = Field(default="", max_length=128, description="Who sent it (default: who records it).")
     channel: str = Field(default="", max_length=500, description="The address, form or number used.")
     reference: str = Field(default="", max_length=200, description="The agency's reference, if it gave one.")

@@ -37,6 +37,7 @@ from tipline.routing import referral as ref
 from tipline.routing import takedown as td
 from tipline.routing.jurisdiction import Candidate, is_country
 from tipline.store import Database
+from tipline.store.types import Instant
 from tipline.webkit import kit
 from tipline.webkit.deps import get_db, require, staff
 
@@ -206,7 +207,7 @@ class ReferralIn(BaseModel):
 
 class AckIn(BaseModel):
     note: str = Field(default="", max_length=2000, description="The agency's words, e.g. its own case number.")
-    at: datetime | None = Field(default=None, description="When the agency acknowledged (default: now).")
+    at: Instant | None = Field(default=None, description="When the agency acknowledged (default: now).")
     by: str = Field(default="", max_length=200, description="Who at the agency acknowledged (name or office).")
 
 
@@ -298,7 +299,7 @@ class TakedownPage(BaseModel):
 
 class TransitionIn(BaseModel):
     state: str = Field(description="assessed, notice_sent, removed or reappeared")
-    at: datetime | None = Field(default=None, description="When it happened (default: now).")
+    at: Instant | None = Field(default=None, description="When it happened (default: now).")
     agency_id: str | None = Field(default=None, max_length=64, description="Who got the notice (notice_sent).")
     note: str | None = Field(default=None, max_length=2000)
 

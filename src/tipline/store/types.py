@@ -3,14 +3,49 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 
+from pydantic import AfterValidator
 from sqlalchemy import DateTime, LargeBinary, Text, TypeDecorator, cast, type_coerce
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 from tipline.crypto import keyring_for
+
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+FUTURE_SLACK = timedelta(days=1)  # clocks and time zones: "tomorrow" can be today somewhere
+
+
+def check_instant(value: datetime) -> datetime:
+    """A date and time a sender gives us (when an incident happened, an ad was posted, a referral was sent):
+    it must be expressible in UTC (the store keeps UTC; "9999-12-31T23:59-14:00" is not) and plausible,
+    from 1900 to tomorrow. The value is returned as given (a naive one is read as UTC by the store)."""
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    try:
+        utc = aware.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the date is out of range: it cannot be written in UTC") from None
+    if utc < EARLIEST:
+        raise ValueError(f"the date {value.isoformat()} is before 1900: check the year")
+    if utc > datetime.now(UTC) + FUTURE_SLACK:
+        raise ValueError(f"the date {value.isoformat()} is in the future: check the year and the time zone")
+    return value
+
+
+def plausible_instant(value: datetime | None) -> datetime | None:
+    """``value`` when :func:`check_instant` accepts it, else None (for formats whose own schema allows any
+    year: the raw value stays in the document kept beside the report)."""
+    if value is None:
+        return None
+    try:
+        return check_instant(value)
+    except ValueError:
+        return None
+
+
+# a datetime field of an input model: refused with a clear message when implausible (see check_instant)
+Instant = Annotated[datetime, AfterValidator(check_instant)]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
