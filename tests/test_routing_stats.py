@@ -328,6 +328,24 @@ def test_dashboard_renders_for_an_analyst_and_refuses_anonymous(web, data):
     assert j["charts"]["queue_age"]["title"] != "Age of the open queue"
 
 
+def test_a_range_too_long_for_its_period_is_a_422_not_a_crash(web, data):
+    """More than a thousand days (or a date at the calendar's end) is a request to change, said as such by
+    the API (it was a 500), the exports and the page."""
+    accounts.create_user(data, "sam", "supervisor", PASSWORD)
+    sup = bearer(full_token(data, "sam"))
+    for query in ("since=2020-01-01&period=day", "until=2040-01-01&period=day", "since=0001-01-01&period=week"):
+        r = web.get(f"/api/v1/stats?{query}", headers=sup)
+        assert r.status_code == 422 and "choose a longer period" in r.json()["detail"], (query, r.text)
+        r = web.get(f"/stats/reports_by_category.csv?{query}", headers=sup)
+        assert r.status_code == 422 and "choose a longer period" in r.text, (query, r.text)
+    r = web.get("/api/v1/stats?until=9999-12-31", headers=sup)
+    assert r.status_code == 422 and "until must be a date before" in r.json()["detail"], r.text
+    accounts.create_user(data, "ana", "analyst", PASSWORD)
+    login(web, "ana")
+    r = web.get("/stats?since=2020-01-01&period=day")
+    assert r.status_code == 200 and "stats-error" in r.text and "choose a longer period" in r.text
+
+
 def test_exports_need_a_supervisor_and_are_audited(web, data):
     accounts.create_user(data, "sam", "supervisor", PASSWORD)
     accounts.create_user(data, "ana", "analyst", PASSWORD)

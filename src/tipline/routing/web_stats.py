@@ -83,6 +83,8 @@ def _day(value: str, name: str) -> date | None:
 def parse_query(period: str = "month", since: str = "", until: str = "") -> stats.StatsQuery:
     """Dates are whole UTC days: ``until`` is included (counts stop at the end of that day)."""
     s, u = _day(since, "since"), _day(until, "until")
+    if u is not None and u >= date.max:
+        raise ValueError(f"until must be a date before {date.max.isoformat()}")
     return stats.StatsQuery(
         period=period or "month",
         since=datetime(s.year, s.month, s.day, tzinfo=UTC) if s else None,
@@ -165,7 +167,10 @@ def api_stats(
     Series keys are codes (categories, sources, ISO countries, priorities); ``label`` is their name in
     the request's language. No report text, identifier or reporter data is ever part of it.
     """
-    return StatsOut.model_validate(stats_json(db, _api_query(period, since, until), negotiate(request)))
+    try:
+        return StatsOut.model_validate(stats_json(db, _api_query(period, since, until), negotiate(request)))
+    except stats.StatsError as e:  # a range too long for the period, found while counting
+        raise HTTPException(status_code=422, detail=str(e)) from None
 
 
 # ------------------------------------------------------------------------------------------ pages
@@ -188,7 +193,11 @@ def stats_page(
         error = str(e)
         q = stats.StatsQuery()
         period, since, until = "month", "", ""
-    charts = stats.all_charts(db, q)
+    try:
+        charts = stats.all_charts(db, q)
+    except stats.StatsError:  # a range too long for the period: say so and show the default
+        error, q, since, until = "range", stats.StatsQuery(), "", ""
+        charts = stats.all_charts(db, q)
     ctx = {
         "charts": charts,
         "chart_names": list(stats.CHARTS),
@@ -234,7 +243,10 @@ def _export(request: Request, db: Database, user: Principal, chart: str, fmt: st
     lang = negotiate(request)
     label = labeller(lang)
     words = label_module(lang)
-    c = stats.chart(db, chart, q)
+    try:
+        c = stats.chart(db, chart, q)
+    except stats.StatsError as e:
+        raise PageDenied(422, str(e)) from None
     stamp = datetime.now(UTC).strftime("%Y%m%d")
     filename = f"tipline-{chart}-{q.period}-{stamp}.{fmt}"
     if fmt == "csv":
