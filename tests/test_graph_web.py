@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import lxml.html
 from fastapi.testclient import TestClient
@@ -104,6 +105,27 @@ def test_warning_list_api_is_for_supervisors(client: TestClient, db: Database, a
         x["kind"] == "domain" and x["source"] == "manual"
         for x in client.get("/api/v1/graph/limits", headers=sup).json()
     )
+
+
+def test_a_warning_pattern_cannot_stall_analysis(client: TestClient, db: Database) -> None:
+    """A naive pattern whose nested repetition makes Python's backtracking engine take minutes on a long
+    address runs on RE2 (linear time): a report naming such an address is analysed at once. A pattern that
+    only a backtracking engine can run (a back-reference) is refused with what to do instead."""
+    accounts.create_user(db, "sup", "supervisor", PASSWORD)
+    sup = bearer(full_token(db, "sup"))
+    naive = {"kind": "email", "pattern": r"(\w+\.?)*@example\.org", "reason": "all of example.org"}
+    assert client.post("/api/v1/exclusions", headers=sup, json=naive).status_code == 201
+    t0 = time.perf_counter()
+    rid = report(db, "write to " + "a" * 28 + "@example.com for the link")  # ~40 s on re, 4x per 2 more
+    assert time.perf_counter() - t0 < 20, "the pattern backtracked"
+    assert rid > 0
+    kept = report(db, "and to ana.cruz@example.org")
+    with db.reader() as s:
+        assert service.guard_for(db, s).links("email", "ana.cruz@example.org", 2) is False
+    assert kept > 0
+    backref = {"kind": "phone", "pattern": r"\+\d*(\d)\1{6,}", "reason": "repeated digits"}
+    r = client.post("/api/v1/exclusions", headers=sup, json=backref)
+    assert r.status_code == 422 and "back-references" in r.text, r.text
 
 
 def test_cases_crud_feed_and_triage(client: TestClient, db: Database, analyst_token: str) -> None:
