@@ -77,6 +77,8 @@ def test_shared_identifier_raises_second_report(client, platform, analyst_token)
         ),
         ({k: v for k, v in REPORT.items() if k != "report_id"}, "report_id"),
         ({**REPORT, "surprise": 1}, "surprise"),
+        ({**REPORT, "country": "zz"}, "country"),  # two letters, but no country's
+        ({**REPORT, "reported_persons": [{"country": "12"}]}, "reported_persons.0.country"),
     ],
 )
 def test_bad_input_names_the_field(client, platform, body, field):

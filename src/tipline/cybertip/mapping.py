@@ -22,6 +22,7 @@ from tipline.intake.schemas import (
     PersonIn,
     ReportIn,
     Source,
+    country_codes,
 )
 from tipline.store.types import plausible_instant
 
@@ -98,9 +99,9 @@ def _date(v: Any) -> date | None:
 
 def _country(v: Any) -> str | None:
     s = _s(v)
-    if s and len(s) == 2 and s.isascii() and s.isalpha() and s.upper() not in _PSEUDO_COUNTRIES:
+    if s and len(s) == 2 and s.isascii() and s.upper() not in _PSEUDO_COUNTRIES and s.upper() in country_codes():
         return s.upper()
-    return None
+    return None  # not a country (the value stays in the document kept beside the report)
 
 
 def _age(person: dict[str, Any], incident_at: datetime | None) -> int | None:

@@ -27,6 +27,7 @@ from tipline.accounts.service import Principal, record
 from tipline.capability import EvidenceContext
 from tipline.evidence.models import EvidenceItem, EvidenceMention
 from tipline.extract import extract
+from tipline.intake.schemas import CountryCode
 from tipline.intake.service import NotFound, upsert_entities
 from tipline.store import Database
 from tipline.store.models import Entity
@@ -52,7 +53,7 @@ class EvidenceIn(BaseModel):
         default_factory=dict,
         description="Structured fields as the source gave them (string values are read for identifiers too).",
     )
-    country: str | None = Field(None, min_length=2, max_length=2, description="Where it was seen (for phones).")
+    country: CountryCode | None = Field(None, min_length=2, max_length=2, description="Where it was seen (for phones).")
 
 
 class EvidenceEntityOut(BaseModel):

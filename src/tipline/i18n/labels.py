@@ -15,7 +15,8 @@ from collections.abc import Mapping, Sequence
 from babel import Locale
 
 from tipline.i18n import DEFAULT_LANGUAGE, gettext_for, supported
-from tipline.intake.schemas import AgeBand, Category, Classification, Source, Status
+from tipline.intake.schemas import NOT_COUNTRIES, AgeBand, Category, Classification, Source, Status
+from tipline.intake.schemas import country_codes as country_codes  # one list of countries, defined below i18n
 
 
 def N_(message: str) -> str:
@@ -173,21 +174,12 @@ def label(table: Mapping[str, str], value: str | None, lang: str | None) -> str:
     return gettext_for(lang)(msgid) if msgid else value
 
 
-# region codes in CLDR's territory list that are not countries someone would pick
-_NOT_COUNTRIES = frozenset({"EU", "EZ", "UN", "ZZ", "QO", "XA", "XB"})
-
-
 @functools.cache
 def countries(lang: str) -> tuple[tuple[str, str], ...]:
     """(ISO 3166 alpha-2 code, name in ``lang``) for every country, sorted by name as a reader expects."""
     names = Locale.parse(supported(lang) or DEFAULT_LANGUAGE).territories
-    items = [(c, n) for c, n in names.items() if len(c) == 2 and c.isalpha() and c not in _NOT_COUNTRIES]
+    items = [(c, n) for c, n in names.items() if len(c) == 2 and c.isalpha() and c not in NOT_COUNTRIES]
     return tuple(sorted(items, key=lambda item: _sort_key(item[1])))
-
-
-@functools.cache
-def country_codes() -> frozenset[str]:
-    return frozenset(code for code, _ in countries(DEFAULT_LANGUAGE))
 
 
 def country_name(code: str | None, lang: str | None) -> str:

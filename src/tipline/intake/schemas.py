@@ -12,9 +12,9 @@ import re
 from collections.abc import Iterator
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from tipline.extract.text import KINDS
 from tipline.store.types import Instant
@@ -99,6 +99,30 @@ def strip_control(value: Any, depth: int = 0) -> Any:
     return value
 
 
+# region codes in CLDR's territory list that are not countries someone would pick
+NOT_COUNTRIES = frozenset({"EU", "EZ", "UN", "ZZ", "QO", "XA", "XB"})
+
+
+@functools.cache
+def country_codes() -> frozenset[str]:
+    """ISO 3166 alpha-2 codes of every country and territory (CLDR's list, through Babel)."""
+    from babel import Locale
+
+    names = Locale.parse("en").territories
+    return frozenset(c for c in map(str, names) if len(c) == 2 and c.isalpha() and c not in NOT_COUNTRIES)
+
+
+def check_country(value: str) -> str:
+    code = value.strip().upper()
+    if code not in country_codes():
+        raise ValueError(f"{value!r} is not an ISO 3166 country code: give two letters such as PH, IT or US")
+    return code
+
+
+# a stated country: two letters of ISO 3166, upper-cased ("ph" -> "PH"), refused when no country has them
+CountryCode = Annotated[str, AfterValidator(check_country)]
+
+
 def check_urls(urls: list[str]) -> list[str]:
     """Every URL of a report stripped, and none empty or over 2,048 characters: an empty one (or one of
     control characters only) would become an identifier of nothing."""
@@ -175,7 +199,7 @@ class PersonIn(_Strict):
     age: int | None = Field(default=None, ge=0, le=120)
     identifiers: list[IdentifierIn] = Field(default_factory=list, max_length=MAX_LIST)
     ip_events: list[IpEventIn] = Field(default_factory=list, max_length=MAX_LIST)
-    country: str | None = Field(default=None, min_length=2, max_length=2)
+    country: CountryCode | None = Field(default=None, min_length=2, max_length=2)
 
 
 class FileIn(_Strict):
@@ -206,7 +230,9 @@ class ReportIn(_Strict):
     category: Category = Category.OTHER
     text: str = Field(default="", max_length=MAX_TEXT)
     language: str | None = Field(default=None, max_length=16)
-    country: str | None = Field(default=None, min_length=2, max_length=2, description="Stated country (ISO 3166).")
+    country: CountryCode | None = Field(
+        default=None, min_length=2, max_length=2, description="Stated country (ISO 3166)."
+    )
     is_live: bool = False
     escalate: bool = False
     incident_at: Instant | None = None
@@ -220,11 +246,6 @@ class ReportIn(_Strict):
     open_submission: bool = Field(
         default=False, description="True while a CyberTipline submission is not yet finished."
     )
-
-    @field_validator("country")
-    @classmethod
-    def _upper_country(cls, v: str | None) -> str | None:
-        return v.upper() if v else v
 
     @field_validator("urls")
     @classmethod
@@ -240,7 +261,7 @@ class PlatformPersonIn(_Strict):
     age: int | None = Field(default=None, ge=0, le=120)
     identifiers: list[IdentifierIn] = Field(default_factory=list, max_length=MAX_LIST)
     ip_events: list[IpEventIn] = Field(default_factory=list, max_length=MAX_LIST)
-    country: str | None = Field(default=None, min_length=2, max_length=2)
+    country: CountryCode | None = Field(default=None, min_length=2, max_length=2)
 
 
 class PlatformReportIn(_Strict):
@@ -251,7 +272,7 @@ class PlatformReportIn(_Strict):
     category: Category
     text: str = Field(default="", max_length=MAX_TEXT, description="What the platform saw, in words.")
     language: str | None = Field(default=None, max_length=16)
-    country: str | None = Field(default=None, min_length=2, max_length=2)
+    country: CountryCode | None = Field(default=None, min_length=2, max_length=2)
     incident_at: Instant | None = None
     escalate: bool = Field(default=False, description="The platform believes a child is in imminent danger.")
     is_live: bool = False
@@ -297,7 +318,7 @@ class FrameHashIn(_Strict):
 class LiveAccountIn(_Strict):
     account: str = Field(min_length=1, max_length=256, description="The account name on the platform.")
     ip: str | None = Field(default=None, max_length=64)
-    country: str | None = Field(default=None, min_length=2, max_length=2)
+    country: CountryCode | None = Field(default=None, min_length=2, max_length=2)
 
 
 class LiveIn(_Strict):
@@ -347,7 +368,7 @@ class PublicReportIn(_Strict):
     text: str = Field(default="", max_length=MAX_TEXT)
     urls: list[str] = Field(default_factory=list, max_length=50)
     language: str | None = Field(default=None, max_length=16)
-    country: str | None = Field(default=None, min_length=2, max_length=2)
+    country: CountryCode | None = Field(default=None, min_length=2, max_length=2)
     is_live: bool = False
     incident_at: Instant | None = None
     victim_age: int | None = Field(default=None, ge=0, le=120)
