@@ -107,6 +107,10 @@ def test_the_served_app_takes_evidence_and_adds_it_to_a_case(
     assert [e["id"] for e in client.get(f"/api/v1/cases/{case['id']}", headers=h).json()["evidence"]] == [vid]
     bad = client.post("/api/v1/evidence", json={**body, "kind": "chat"}, headers=h)
     assert bad.status_code == 422 and "kind" in bad.json()["detail"]
+    # the same source and external id again: the item is replaced, and the answer says so (200, not 201)
+    again = client.post("/api/v1/evidence", json={**body, "text": f"Seen again: {PHONE_A}"}, headers=h)
+    assert again.status_code == 200 and again.json()["id"] == vid, again.text
+    assert client.post("/api/v1/evidence", json={**body, "country": "zz"}, headers=h).status_code == 422
     assert client.post("/api/v1/evidence", json=body).status_code == 401
 
 

@@ -66,7 +66,9 @@ def test_networks_entities_and_elements_api(client: TestClient, db: Database, an
     phone_node = next(n for n in nodes.values() if n.get("kind") == "phone")
     expanded = client.get(f"/api/v1/graph/elements?node={phone_node['id']}", headers=h).json()["elements"]
     assert {f"r{a}", f"r{b}"} <= {e["data"]["id"] for e in expanded}
-    assert client.get("/api/v1/graph/elements", headers=h).status_code == 404
+    assert client.get("/api/v1/graph/elements", headers=h).status_code == 422  # nothing asked for
+    half = client.get("/api/v1/graph/elements?entity_kind=email", headers=h)
+    assert half.status_code == 422 and "entity_value" in half.text
     # hostile ids and values: a 4xx, never a database error
     assert client.get("/api/v1/networks/100000000000000001", headers=h).status_code in (404, 422)
     assert client.get("/api/v1/graph/elements?node=e99999999999", headers=h).status_code in (404, 422)

@@ -64,6 +64,18 @@ def test_nul_in_any_path_or_query_parameter_is_a_4xx_not_a_500(client, db):
     assert r.status_code == 422 and r.headers["content-type"].startswith("application/xml")
 
 
+def test_an_unknown_filter_value_is_a_422_that_lists_the_known_ones(client, db):
+    """A filter value that no row can have answered 200 with nothing, which reads as "there are none"."""
+    accounts.create_user(db, "ana", "analyst", PASSWORD)
+    h = bearer(accounts.create_token(db, "ana"))
+    r = client.get("/api/v1/takedowns?state=nope", headers=h)
+    assert r.status_code == 422 and "notice_sent" in r.json()["detail"], r.text
+    r = client.get("/api/v1/finance/alerts?status=x", headers=h)
+    assert r.status_code == 422 and "reviewed" in r.json()["detail"], r.text
+    assert client.get("/api/v1/takedowns?state=removed", headers=h).status_code == 200
+    assert client.get("/api/v1/finance/alerts?status=new", headers=h).status_code == 200
+
+
 def test_a_wrong_code_on_the_enrolment_page_of_a_user_with_mfa_is_not_a_500(client, db):
     user = accounts.create_user(db, "ana", "analyst", PASSWORD)
     enrol(db, user)

@@ -97,6 +97,14 @@ def _found_in(item: EvidenceIn) -> list[_Found]:
     return out
 
 
+def item_id(db: Database, source: str, external_id: str) -> int | None:
+    """The id of the item stored under ``source`` and ``external_id``, if any."""
+    with db.reader() as s:
+        return s.scalar(
+            select(EvidenceItem.id).where(EvidenceItem.source == source, EvidenceItem.external_id == external_id)
+        )
+
+
 def add_item(
     db: Database, item: EvidenceIn, actor: Principal | str, *, identifiers: Sequence[tuple[str, str, str]] = ()
 ) -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path
+from fastapi import APIRouter, Depends, HTTPException, Path, Response
 
 from tipline.accounts.service import Principal
 from tipline.evidence import service
@@ -22,8 +22,18 @@ Db = Annotated[Database, Depends(get_db)]
 Staff = Annotated[Principal, Depends(staff)]
 
 
-@router.post("/evidence", status_code=201, response_model=EvidenceOut, summary="Store an evidence item and link it")
-def api_add(body: EvidenceIn, db: Db, user: Staff) -> EvidenceOut:
+@router.post(
+    "/evidence",
+    status_code=201,
+    response_model=EvidenceOut,
+    summary="Store an evidence item and link it",
+    responses={200: {"description": "The item with this source and external id was replaced", "model": EvidenceOut}},
+)
+def api_add(body: EvidenceIn, db: Db, user: Staff, response: Response) -> EvidenceOut:
+    """201 for a new item; 200 when an item with the same ``source`` and ``external_id`` was stored before:
+    it is replaced by this one (text, details, time and links)."""
+    if service.item_id(db, body.source, body.external_id) is not None:
+        response.status_code = 200
     return service.get_item(db, service.add_item(db, body, user))
 
 

@@ -67,6 +67,8 @@ class AlertDetailOut(AlertOut):
 
 @api.get("/finance/alerts", summary="Payment-screening alerts, highest score first")
 def api_alerts(db: Db, user: Staff, status: Annotated[str | None, Query(max_length=16)] = None) -> list[AlertOut]:
+    if status and status not in service.STATUSES:
+        raise HTTPException(422, f"unknown status {status!r}; statuses: {', '.join(service.STATUSES)}")
     rows = service.list_alerts(db, status, viewer=user)
     return [AlertOut.model_validate(r.__dict__ | {"updated_at": r.updated_at.isoformat()}) for r in rows]
 

@@ -331,7 +331,7 @@ def entity_details(
     with db.session() if viewer is not None else db.reader() as s:
         e = s.scalar(select(Entity).where(Entity.kind == kind, Entity.value == value))
         if e is None:
-            raise NotFound(f"no {kind} {value!r} in any report")
+            raise NotFound(f"no {kind[:32]} {value[:200]!r} in any report")
         guard = load_guard(s, db.settings)
         v = guard.verdict(e.kind, e.value, e.degree)
         nid = s.scalar(select(EntityNetwork.network_id).where(EntityNetwork.entity_id == e.id))

@@ -105,6 +105,10 @@ def api_elements(
     network: QueryId = None,
     node: Annotated[str | None, Query(max_length=11, pattern="^[re][0-9]{1,10}$")] = None,
 ) -> JSONResponse:
+    if bool(entity_kind) != bool(entity_value):
+        raise HTTPException(422, "give both entity_kind and entity_value (an identifier is a kind and a value)")
+    if not any((report, entity_kind, case, network, node)):
+        raise HTTPException(422, "say what to show: report, entity_kind and entity_value, case, network or node")
     if not _plain(entity_kind, entity_value):
         raise HTTPException(404, "no such identifier")
     try:

@@ -115,7 +115,7 @@ def country_codes() -> frozenset[str]:
 def check_country(value: str) -> str:
     code = value.strip().upper()
     if code not in country_codes():
-        raise ValueError(f"{value!r} is not an ISO 3166 country code: give two letters such as PH, IT or US")
+        raise ValueError(f"{value[:20]!r} is not an ISO 3166 country code: give two letters such as PH, IT or US")
     return code
 
 

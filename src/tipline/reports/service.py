@@ -355,7 +355,7 @@ def entity_view(db: Database, kind: str, value: str, viewer: Principal | None = 
     with db.session() as s:
         e = s.scalar(select(Entity).where(Entity.kind == kind, Entity.value == value))
         if e is None:
-            raise NotFound(f"no {kind} {value!r} in any report")
+            raise NotFound(f"no {kind[:32]} {value[:200]!r} in any report")
         rows = s.execute(
             select(Report.id, Report.priority, Report.category, Report.received_at, Report.status, Mention.field)
             .join(Mention, Mention.report_id == Report.id)

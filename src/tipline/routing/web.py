@@ -314,6 +314,8 @@ def api_takedowns(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> TakedownPage:
+    if state is not None and state not in td.STATES:
+        raise HTTPException(422, f"unknown state {state[:40]!r}; states: {', '.join(td.STATES)}")
     items, total = td.list_takedowns(db, state=state, country=country, report_id=report_id, limit=limit, offset=offset)
     return TakedownPage(total=total, items=items)
 
