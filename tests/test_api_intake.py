@@ -95,6 +95,10 @@ def test_malformed_json_and_oversize_are_4xx(client, platform):
     assert r.status_code == 413 and "limit" in r.json()["detail"]
     r = client.post("/api/v1/reports", content=b"\xff\xfe\x00", headers=h)
     assert r.status_code in (400, 422) and r.json()["detail"]
+    r = client.post("/api/v1/reports", content=b'{"report_id":"x",', headers=h)
+    assert r.status_code == 422 and "body: not valid JSON at character 17" in r.json()["detail"], r.text
+    r = client.post("/api/v1/reports", content=b'{"report_id":"\xc3\x28"}', headers=h)
+    assert r.status_code == 400 and "UTF-8" in r.json()["detail"], r.text
 
 
 def test_control_characters_are_removed_at_every_depth(client, db, platform):

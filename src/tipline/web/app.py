@@ -332,14 +332,27 @@ def _add_error_handlers(app: FastAPI) -> None:
         # a page nobody serves: a styled page in the visitor's language for a browser, JSON for the API
         if exc.status_code == 404 and exc.detail == "Not Found" and _wants_page(request):
             return pages_public.not_found(request)
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            # FastAPI's words when the body is not UTF-8 JSON text or nests too deep for the parser
+            exc = StarletteHTTPException(
+                400, "the body could not be read as JSON: send UTF-8 text, nested less than 1,000 levels deep"
+            )
         return await http_exception_handler(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = []
         for err in exc.errors():
+            if err.get("type") == "json_invalid":  # loc is ("body", position): the position is not a field
+                loc_ = err.get("loc", ())
+                why = (err.get("ctx") or {}).get("error", "")
+                where = f" at character {loc_[-1]}" if len(loc_) > 1 else ""
+                problems.append({"field": "body", "problem": f"not valid JSON{where}{': ' + why if why else ''}"})
+                continue
             loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
-            problems.append({"field": loc or "body", "problem": err.get("msg", "invalid")})
+            problems.append(
+                {"field": loc or "body", "problem": str(err.get("msg", "invalid")).removeprefix("Value error, ")}
+            )
         summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems[:5])
         return JSONResponse({"detail": f"invalid input: {summary}", "errors": problems}, status_code=422)
 
