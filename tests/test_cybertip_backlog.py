@@ -158,6 +158,17 @@ def test_hostile_archives_and_entries_are_refused_by_name(db: Database, tmp_path
     assert any(e.startswith("reports/stolen.xml: refused: a link") for e in res.errors), res.errors
 
 
+def test_a_file_with_an_unsafe_name_is_named_in_its_report_refusal(db: Database, tmp_path: Path):
+    """The refusal names the file whose name points outside the archive, not only the report it belongs to."""
+    p = accounts.create_platform(db, "BacklogChat")
+    platform = (p.id, p.name)
+    z = _zip(_folder(tmp_path / "one", 1), tmp_path / "one.zip", {"reports/r0000/../../x.jpg": b"not a picture"})
+    res = import_backlog(db, z, platform)
+    errors = "\n".join(res.errors)
+    assert "reports/r0000.xml: refused: its file reports/r0000/../../x.jpg: its name points outside" in errors, errors
+    assert res.stored == 0
+
+
 def test_an_interrupted_import_resumes_without_duplicates(db: Database, tmp_path: Path):
     p = accounts.create_platform(db, "BacklogChat")
     z = _zip(_folder(tmp_path / "b", 60), tmp_path / "b.zip")

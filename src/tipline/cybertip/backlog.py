@@ -183,7 +183,7 @@ class Backlog:
     def read(self, entry: Entry, limit: int, what: str, setting: str) -> bytes:
         """The bytes of an entry, or ``ValueError`` saying why not (named by the caller)."""
         if entry.problem is not None:
-            raise ValueError(entry.problem)
+            raise ValueError(f"{what}: {entry.problem}")  # name the entry: the report's name comes first
         if entry.size > limit:
             raise ValueError(f"{what} is {entry.size:,} bytes; at most {limit:,} are taken (setting {setting})")
         try:
