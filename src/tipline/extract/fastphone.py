@@ -7,8 +7,9 @@ ASCII digits (an optional leading ``+``), already decoded from their disguises, 
 for those, :func:`valid_e164` follows the same steps as ``parse`` + ``is_valid_number`` (international
 and national prefixes, the country code written without ``+``, the transform rules, possible lengths,
 the leading digits of regions that share a country code) with ``phonenumbers``' own helpers and
-metadata, and tests validity with one pattern per (region, length): the alternation of every number
-type pattern that ``is_valid_number`` would try for that length. Anything else (letters, extensions,
+metadata (the national prefix step and the length test in copies that compile or compute each
+region's part once), and tests validity with one pattern per (region, length): the alternation of every
+number type pattern that ``is_valid_number`` would try for that length. Anything else (letters, extensions,
 other ``+`` forms, an unsupported region, very short input) goes to ``phonenumbers`` itself
 (:func:`reference_e164`); ``tests/test_extract_fastphone.py`` compares the two on random and
 structured numbers of every region.
@@ -122,8 +123,9 @@ def _parse_digits(number: str, region: str | None) -> tuple[int, str] | None:
         raise _Unhandled
     if len(nn) < _pnu._MIN_LENGTH_FOR_NSN:
         return None
-    _, stripped, _ = _pnu._maybe_strip_national_prefix_carrier_code(nn, md)
-    if _pnu._test_number_length(stripped, md) not in _NOT_KEPT:
+    rules = _rules(md.id, md.country_code)
+    stripped = _strip_national_prefix(nn, md, rules)
+    if _length_result(stripped, md, rules) not in _NOT_KEPT:
         nn = stripped
     if not _pnu._MIN_LENGTH_FOR_NSN <= len(nn) <= _pnu._MAX_LENGTH_FOR_NSN:
         return None
@@ -142,13 +144,65 @@ def _own_country_code(number: str, md: PhoneMetadata) -> tuple[int, str]:
     if not number.startswith(cc_str):
         return 0, ""
     rest = number[len(cc_str) :]
-    _, rest, _ = _pnu._maybe_strip_national_prefix_carrier_code(rest, md)
-    gd = md.general_desc
-    if (not _pnu._match_national_number(number, gd, False) and _pnu._match_national_number(rest, gd, False)) or (
-        _pnu._test_number_length(number, md) == _pnu.ValidationResult.TOO_LONG
-    ):
+    rules = _rules(md.id, md.country_code)
+    rest = _strip_national_prefix(rest, md, rules)
+    general = rules[1]
+    if (
+        general is not None and general.fullmatch(number) is None and general.fullmatch(rest) is not None
+    ) or _length_result(number, md, rules) == _pnu.ValidationResult.TOO_LONG:
         return md.country_code or 0, rest
     return 0, ""
+
+
+# (national prefix pattern, general national-number pattern, ``_test_number_length`` by length)
+_Rules = tuple[re.Pattern[str] | None, re.Pattern[str] | None, tuple[int, ...] | None]
+
+
+@lru_cache(maxsize=512)
+def _rules(md_id: str, cc: int) -> _Rules:
+    """What :func:`_strip_national_prefix` and :func:`_length_result` need of one region's metadata,
+    compiled or computed once: the national prefix pattern, the general national-number pattern (None
+    where there is none: nothing matches it), and ``_test_number_length`` for lengths 0 to 63 (it reads
+    only the length of the number; None where it raises)."""
+    md = PhoneMetadata.metadata_for_region_or_calling_code(cc, md_id)
+    assert md is not None
+    npp = md.national_prefix_for_parsing
+    gd = md.general_desc
+    general = gd.national_number_pattern if gd is not None else None
+    try:
+        lengths: tuple[int, ...] | None = tuple(_pnu._test_number_length("0" * n, md) for n in range(64))
+    except Exception:
+        lengths = None
+    return (re.compile(npp) if npp else None), (re.compile(general) if general else None), lengths
+
+
+def _length_result(number: str, md: PhoneMetadata, rules: _Rules) -> int:
+    """``_test_number_length(number, md)``."""
+    lengths = rules[2]
+    if lengths is None or len(number) >= len(lengths):
+        return int(_pnu._test_number_length(number, md))
+    return lengths[len(number)]
+
+
+def _strip_national_prefix(number: str, md: PhoneMetadata, rules: _Rules) -> str:
+    """The number ``_maybe_strip_national_prefix_carrier_code(number, md)`` returns, the same steps with
+    the patterns compiled once: the national prefix taken off (or transformed) unless the number matched
+    the general pattern before and does not after."""
+    prefix, general = rules[0], rules[1]
+    if not number or prefix is None:
+        return number
+    m = prefix.match(number)
+    if m is None:
+        return number
+    # (a match of the whole number with a pattern is what ``_match_national_number`` tests)
+    rule = md.national_prefix_transform_rule
+    if not rule or m.groups()[len(m.groups()) - 1] is None:
+        after = number[m.end() :]
+    else:
+        after = re.sub(prefix, rule, number, count=1)
+    if general is not None and general.fullmatch(after) is None and general.fullmatch(number) is not None:
+        return number
+    return after
 
 
 def _valid_for_region(cc: int, nsn: str, region: str) -> bool:

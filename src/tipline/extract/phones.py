@@ -23,7 +23,7 @@ import phonenumbers
 from phonenumbers import PhoneNumberType
 
 from .fastphone import valid_e164
-from .text import Collector
+from .text import Collector, letter_words
 
 LANGUAGE_REGIONS: dict[str, tuple[str, ...]] = {
     "it": ("IT",),
@@ -135,12 +135,25 @@ def _word_alternation(words: set[str]) -> tuple[str, str]:
     return alt, firsts + firsts.upper()
 
 
-_ALL_WORD_ALT, _WORD_FIRSTS = _word_alternation(set(_ALL_WORDS) | set(_MULT_WORDS) | _PLUS_WORDS)
+def _any_case(alt: str, longest: int) -> str:
+    """A pattern matching the same strings as ``(?i:alt)`` (``alt`` in lower case, words of at most
+    ``longest`` characters), faster: the lower-case alternation first, in case-sensitive literals the
+    engine can skip on the first character, and the case-insensitive one only where a letter other than
+    a-z stands among the first ``longest`` characters ("Nine", "NOVE"). The words may be tried in
+    another order, which changes no result where it is used: in the tokens a word must end where the
+    letters and digits end (at most one word can match at a position), and of the cue before a number
+    only whether it matches is asked."""
+    return rf"(?:{alt}|(?=[a-z]{{0,{longest - 1}}}+[^\W\d_a-z])(?i:{alt}))"
+
+
+_NUMBER_WORDS = set(_ALL_WORDS) | set(_MULT_WORDS) | _PLUS_WORDS
+_ALL_WORD_ALT, _WORD_FIRSTS = _word_alternation(_NUMBER_WORDS)
+_ANY_CASE_WORD = _any_case(_ALL_WORD_ALT, max(map(len, _NUMBER_WORDS)))
 # One token: a digit group (may start with '+', may contain letter-for-digit swaps), a number word,
 # or a single swap letter. Tokens never touch another letter or digit.
 _TOKEN_RE = re.compile(
     rf"(?=[\d+OolI{_WORD_FIRSTS}])(?<![^\W_])"
-    rf"(?:(?P<num>\+?[\dOolISB]*\d[\dOolISB]*)|(?P<word>(?i:{_ALL_WORD_ALT}))"
+    rf"(?:(?P<num>\+?[\dOolISB]*\d[\dOolISB]*)|(?P<word>{_ANY_CASE_WORD})"
     # a lone O / o / l / I is a digit only beside one (two separators at most between): "0 9 l 7", not "I"
     rf"|(?P<weak>(?:(?<=\d)|(?<=\d[^\w\n])|(?<=\d[^\w\n]{{2}}))[OolI]|[OolI](?=[^\w\n]{{0,2}}[\dOolI])))"
     rf"(?![^\W_])"
@@ -168,6 +181,8 @@ _CURRENCY_BEFORE_RE = re.compile(
     rf"(?=[{_CURRENCY_SIGNS}{_firsts(_CURRENCY_WORDS)}])(?:[{_CURRENCY_SIGNS}]|\b(?:{_CURRENCY_WORDS})\.?)\s*$",
     re.IGNORECASE,
 )
+# what _CURRENCY_BEFORE_RE matches before the white space at the end: a sign, or a word and a "."
+_CURRENCY_LONGEST = max(map(len, _CURRENCY_WORDS.split("|"))) + 1
 _UNIT_AFTER_RE = re.compile(
     r"^\s*(?:[$€£¥₱%]|(?:usd|eur|php|gbp|pesos?|piso|dollars?|euros?|euro|bucks|k|kg|km|mb|gb|"
     r"years?|yrs?|y/?o|anni|taon|taong|btc|eth|xmr|usdt|trx)\b)",
@@ -176,14 +191,17 @@ _UNIT_AFTER_RE = re.compile(
 # Words that name a non-phone number right before it ("order #48213377", "reference is 2026/11/0042").
 # Not "account" (a GCash account *is* a phone number) and not "no."/"#" alone ("Contact no.", "CP#").
 _NEG_CUE_WORDS = (
-    "order|ordine|orden|invoice|fattura|ref(?:erence)?|riferimento|tracking|ticket|case|id|acct|"
+    "order|ordine|orden|invoice|fattura|ref|reference|riferimento|tracking|ticket|case|id|acct|"
     "transaction|txn|receipt|ricevuta|resibo|codice|code|pin|otp|serial|isbn|passport|passaporto|"
     "license|licence|patente|pratica|protocollo|iban|mtcn|swift|bic"
 )
+_NEG_CUE_SET = set(_NEG_CUE_WORDS.split("|"))
+_NEG_CUE_ALT, _NEG_CUE_FIRSTS = _word_alternation(_NEG_CUE_SET)
+# Case-insensitive throughout: the words as _any_case writes them (only whether the pattern matches is
+# asked), behind a look-ahead on their first letters that lets any non-ASCII one through (İ ı ſ are i s).
 _NEG_CUE_RE = re.compile(
-    rf"\b(?=[{_firsts(_NEG_CUE_WORDS)}])(?:{_NEG_CUE_WORDS})"
-    r"(?:\s*(?:no\.?|n\.|nr\.?|number|numero|num\.?|#|is|è|:|\.))*\s*$",
-    re.IGNORECASE,
+    rf"\b(?=[{_NEG_CUE_FIRSTS}\x80-\U0010ffff]){_any_case(_NEG_CUE_ALT, max(map(len, _NEG_CUE_SET)))}"
+    r"(?i:(?:\s*(?:no\.?|n\.|nr\.?|number|numero|num\.?|#|is|è|:|\.))*\s*$)"
 )
 _TYPE_RANK = {
     PhoneNumberType.MOBILE: 0,
@@ -318,7 +336,8 @@ def _bad_context(text: str, start: int, end: int, groups: list[int] | None = Non
     if len(groups) > 1 and groups[-1] == 1 and sum(g == 1 for g in groups) * 2 < len(groups):
         return True  # ...but "+63 9 1 7 1 2 3 ..." (spelled out digit by digit) is fine
     before = text[max(0, start - 24) : start]
-    if _CURRENCY_BEFORE_RE.search(before):
+    # (a match ends in white space only, so it starts _CURRENCY_LONGEST characters at most before that)
+    if _CURRENCY_BEFORE_RE.search(before, max(0, len(before.rstrip()) - _CURRENCY_LONGEST)):
         return True
     if _UNIT_AFTER_RE.match(text, end, min(len(text), end + 12)):
         return True
@@ -332,29 +351,56 @@ class _Tok:
     __slots__ = ("start", "end", "digits", "kind", "plus", "mult")
 
     def __init__(self, start: int, end: int, digits: str, kind: str, plus: bool = False, mult: int = 0):
-        self.start, self.end, self.digits, self.kind, self.plus, self.mult = start, end, digits, kind, plus, mult
+        self.start = start
+        self.end = end
+        self.digits = digits
+        self.kind = kind
+        self.plus = plus
+        self.mult = mult
 
 
-# The candidate pass: one compiled regex finds stretches of digit groups, number words and swap letters
-# joined by short separators (a superset of what _runs keeps). Only stretches that can hold a number
-# (seven characters or more, a "+", a digit group of three or more, or two groups of two: pieces of a
-# split number) are
-# tokenised in Python; the rest of the text is never looked at again.
-_TOK_ALT = rf"(?:\+?[\dOolISB]*\d[\dOolISB]*|(?i:{_ALL_WORD_ALT})|[OolI])(?![^\W_])"
-_STRETCH_RE = re.compile(
-    rf"(?=[\d+OolI{_WORD_FIRSTS}])(?<![^\W_]){_TOK_ALT}"
-    rf"(?:(?:[ \t\u00a0.\-\u2010-\u2014()/_*\u00b7~|\n]{{1,3}}|\s?,\s?)(?<![^\W_]){_TOK_ALT})*"
+# The candidate pass: one compiled regex (one of the two below) finds stretches of digit groups, number
+# words and swap letters joined by short separators (a superset of what _runs keeps). Only stretches
+# that can hold a number (seven characters or more, a "+", a digit group of three or more, or two groups
+# of two: pieces of a split number) are tokenised in Python; the rest of the text is never looked at
+# again.
+_NUM_TOK = r"\+?[\dOolISB]*\d[\dOolISB]*"
+_SEP = r"(?:[ \t\u00a0.\-\u2010-\u2014()/_*\u00b7~|\n]{1,3}|\s?,\s?)"
+_TOK_ALT = rf"(?:{_NUM_TOK}|{_ANY_CASE_WORD}|[OolI])(?![^\W_])"
+_STRETCH_RE = re.compile(rf"(?=[\d+OolI{_WORD_FIRSTS}])(?<![^\W_]){_TOK_ALT}(?:{_SEP}(?<![^\W_]){_TOK_ALT})*")
+# The same stretches in a text where no number word can be a token (most texts; see _no_number_words):
+# the first token starts with a digit, "+" or O o l I S (the first character, then the look-behind: the
+# engine skips to those characters in C instead of trying the pattern at every word).
+_STRETCH_NO_WORDS_RE = re.compile(
+    r"[\d+OolIS](?<![^\W_].)(?:(?<=\d)[\dOolISB]*|[\dOolISB]*\d[\dOolISB]*|(?<=[OolI]))(?![^\W_])"
+    rf"(?:{_SEP}(?<![^\W_])(?:{_NUM_TOK}|[OolI])(?![^\W_]))*"
 )
 _DIGIT3_RE = re.compile(r"\d{3}|\d\d[^\w\n]{1,3}\d\d")
 
 
+def _no_number_words(text: str) -> bool:
+    """True when no number word can be a token of ``text`` (so that :data:`_STRETCH_NO_WORDS_RE` finds
+    its stretches): no word of the lower-cased text is a number word. A word token matches a number
+    word case-insensitively, with no letter or digit on either side; lower-cased it is that number word,
+    and one of the text's words, as nothing but a letter or digit lower-cases to a letter. Except with
+    İ, ı or ſ: they match i and s case-insensitively but lower-case to other characters."""
+    if _NUMBER_WORDS.isdisjoint(letter_words(text.lower())):
+        return text.isascii() or not ("İ" in text or "ı" in text or "ſ" in text)
+    return False
+
+
 def _tokens(text: str, words: dict[str, str]) -> list[_Tok]:
     out: list[_Tok] = []
-    for st in _STRETCH_RE.finditer(text):
-        a, b = st.span()
-        if b - a < 7 and text[a] != "+" and not _DIGIT3_RE.search(text, a, b):
+    for st in (_STRETCH_NO_WORDS_RE if _no_number_words(text) else _STRETCH_RE).finditer(text):
+        s = st.group()
+        if s.isdigit() and s.isascii():
+            # one plain digit group (the usual stretch) is its own one token: no token regex
+            if len(s) >= 3:
+                out.append(_Tok(st.start(), st.end(), s, "num"))
             continue
-        out.extend(_tokens_in(text, a, b, words))
+        if len(s) < 7 and s[0] != "+" and not _DIGIT3_RE.search(s):
+            continue
+        out.extend(_tokens_in(text, st.start(), st.end(), words))
     return out
 
 
@@ -392,7 +438,7 @@ def _tokens_in(text: str, a: int, b: int, words: dict[str, str]) -> list[_Tok]:
 def _gap_ok(gap: str, prev: _Tok, nxt: _Tok) -> bool:
     if len(gap) > 3 or gap.count("\n") > 1:
         return False
-    if all(c in _GAP_OK for c in gap):
+    if _GAP_OK.issuperset(gap):
         return True
     # "nine one seven, one two three": a comma between spelled-out groups
     return gap.strip() == "," and (prev.kind in ("word", "mult") or nxt.kind in ("word", "mult"))
@@ -403,16 +449,26 @@ def _runs(text: str, toks: list[_Tok]) -> list[list[_Tok]]:
     that do not sit among single-digit tokens or words."""
     runs: list[list[_Tok]] = []
     cur: list[_Tok] = []
+    special = False  # a multiplier or a weak letter: the two passes below have work to do
     for t in toks:
-        if cur and not _gap_ok(text[cur[-1].end : t.start], cur[-1], t):
-            runs.append(cur)
-            cur = []
-        if t.kind == "plusword" and cur:
-            runs.append(cur)
-            cur = []
+        if cur:
+            prev = cur[-1]
+            # (a gap of more than three characters is never joined: no slice for it; one space always is)
+            if t.kind == "plusword" or t.start - prev.end > 3:
+                runs.append(cur)
+                cur = []
+            else:
+                gap = text[prev.end : t.start]
+                if gap != " " and not _gap_ok(gap, prev, t):
+                    runs.append(cur)
+                    cur = []
+        if t.kind == "mult" or t.kind == "weak":
+            special = True
         cur.append(t)
     if cur:
         runs.append(cur)
+    if not special:
+        return runs
     # multipliers: "double five" -> "55"; a dangling multiplier splits the run
     expanded: list[list[_Tok]] = []
     for run in runs:
@@ -482,21 +538,15 @@ _COUNTRY_WORDS: dict[str, list[str]] = {
 _COUNTRY_OF: dict[str, str] = {w: r for r, ws in _COUNTRY_WORDS.items() for w in ws}
 _COUNTRY_FIRST: frozenset[str] = frozenset(w.split()[0] for w in _COUNTRY_OF if " " in w)
 _COUNTRY_KEYS: frozenset[str] = frozenset(w for w in _COUNTRY_OF if " " not in w)
-_LETTER_WORDS_RE = re.compile(r"[^\W\d_]+")
 # "US", "UK", "U.S.", "U.S.A." in capitals (in lower case "us" is the pronoun)
-_US_UK_RE = re.compile(r"(?<![\w.])(?:(U\.S\.(?:A\.)?|US|USA)|(UK))(?![\w])")
-
-
-@lru_cache(maxsize=4)
-def _letter_words(low: str) -> tuple[str, ...]:
-    """The words of a lower-cased text (region evidence and the country words beside a number both
-    need them, for the same text)."""
-    return tuple(_LETTER_WORDS_RE.findall(low))
+# (?<![\w.])(?:(U\.S\.(?:A\.)?|US|USA)|(UK))(?![\w]), with the look-behind after the "U" so that the
+# engine jumps from one "U" to the next
+_US_UK_RE = re.compile(r"U(?<![\w.]U)(?:(\.S\.(?:A\.)?|SA?)|(K))(?!\w)")
 
 
 def _country_mentions(text: str) -> dict[str, int]:
     """Region -> how many times the text names it (one lower-cased word scan, set intersections)."""
-    words = _letter_words(text.lower())
+    words = letter_words(text.lower())
     present = _COUNTRY_KEYS.intersection(words)
     seen: dict[str, int] = {}
     for w in present:
@@ -517,7 +567,9 @@ def _country_mentions(text: str) -> dict[str, int]:
 
 
 _FALLBACK_ORDER = {r: i for i, r in enumerate(DEFAULT_FALLBACK)}
-_INTL_RE = re.compile(r"(?<![\w+])(?:\+|00)\s?([1-9]\d{0,2})")
+# "+" or "00" not after a letter, digit or "+" ((?<![\w+])(?:\+|00), with the look-behind after the
+# literal so that the engine skips to a "+" or a "0" in C)
+_INTL_RE = re.compile(r"(?:\+(?<![\w+]\+)|00(?<![\w+]00))\s?([1-9]\d{0,2})")
 STATED_WEIGHT = 2.0
 WORD_WEIGHT = 2.0
 LANGUAGE_WEIGHT = 1.0
@@ -596,7 +648,7 @@ class _Scanner:
         self._lengths: frozenset[int] | None = None
         self.score: dict[str, float] = {}
         self.all_runs = _runs(col.text, _tokens(col.text, words))
-        self.ndigits = {id(r): sum(len(t.digits) for t in r) for r in self.all_runs}
+        self.ndigits = {id(r): sum([len(t.digits) for t in r]) for r in self.all_runs}
 
     @property
     def regions(self) -> list[str]:
@@ -606,22 +658,23 @@ class _Scanner:
             self.score = dict(ranked)
         return self._regions
 
-    def _odd(self, run: list[_Tok], i: int, j: int) -> bool:
-        text = self.col.text
-        return any(c in _ODD_GAP for k in range(i, j) for c in text[run[k].end : run[k + 1].start])
-
     def _labels(self, run: list[_Tok], i: int, j: int) -> list[str]:
         """Disguise labels of run[i..j] (see :data:`tipline.extract.text.DISGUISES`)."""
+        if i == j:  # one token: no gaps, no digit-by-digit spelling
+            kind = run[i].kind
+            return ["words"] if kind == "word" else ["letters"] if kind == "swap" or kind == "weak" else []
         kinds = {run[k].kind for k in range(i, j + 1)}
         out = []
         if "word" in kinds:
             out.append("words")
         if "swap" in kinds or "weak" in kinds:
             out.append("letters")
-        if self._odd(run, i, j) or sum(run[k].kind == "num" and len(run[k].digits) == 1 for k in range(i, j + 1)) >= 5:
-            out.append("spaced")
         text = self.col.text
-        if any("\n" in text[run[k].end : run[k + 1].start] for k in range(i, j)):
+        gaps = "".join([text[run[k].end : run[k + 1].start] for k in range(i, j)])  # what stands between tokens
+        lone = j - i >= 4 and sum([run[k].kind == "num" and len(run[k].digits) == 1 for k in range(i, j + 1)]) >= 5
+        if lone or not _ODD_GAP.isdisjoint(gaps):  # digit by digit, or odd separators
+            out.append("spaced")
+        if "\n" in gaps:
             out.append("split")
         return out
 
@@ -631,10 +684,13 @@ class _Scanner:
         country word next to a number is evidence about that number (+1.5)."""
         if self._places is None:
             low = self.col.text.lower()
-            present = _COUNTRY_KEYS.intersection(_letter_words(low))
+            present = _COUNTRY_KEYS.intersection(letter_words(low))
             self._places = []
             if present:
-                rx = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, sorted(present))) + r")(?!\w)")
+                # (?<!\w)(?:words)(?!\w), the look-behind after each word's first letter: the engine tries
+                # only where one of those letters stands
+                alt = "|".join(re.escape(w[0]) + r"(?<!\w.)" + re.escape(w[1:]) for w in sorted(present))
+                rx = re.compile(rf"(?:{alt})(?!\w)")
                 self._places = [(m.start(), m.end(), _COUNTRY_OF[m.group()]) for m in rx.finditer(low)]
         text = self.col.text
         out: dict[str, float] = {}
@@ -672,18 +728,32 @@ class _Scanner:
     def _segment(self, run: list[_Tok]) -> list[tuple[int, int, list[_Reading]]]:
         """Greedy left-to-right segmentation into the longest valid numbers."""
         n = len(run)
+        if n == 1:
+            # one token (the usual run): the loop below would try just it, once; the region evidence is
+            # left uncomputed where the number is written with + / 00 or has no national length
+            t = run[0]
+            nd = len(t.digits)
+            if nd < 7 or nd > 17:
+                return []
+            if not (t.plus or t.digits.startswith("00")) and nd not in self._national_lengths():
+                return []
+            hits = self._readings(t.digits, t.plus, (t.start, t.end))
+            return [(0, 0, hits)] if hits else []
         budget = _MAX_PARSES_PER_RUN
-        flat = "".join(t.digits for t in run)
+        flat = "".join([t.digits for t in run])
         prefix = [0]
         for t in run:
             prefix.append(prefix[-1] + len(t.digits))
         national = self._national_lengths()
         cost = max(1, len(self.regions))
         text = self.col.text
-        breaks = [k for k in range(n - 1) if "\n" in text[run[k].end : run[k + 1].start]]
-        singles = [0]  # how many of run[:k] are lone digits
-        for t in run:
-            singles.append(singles[-1] + (t.kind == "num" and len(t.digits) == 1))
+        breaks = []
+        if text.find("\n", run[0].end, run[-1].start) >= 0:  # the gaps lie in there
+            breaks = [k for k in range(n - 1) if "\n" in text[run[k].end : run[k + 1].start]]
+        singles = [0]  # how many of run[:k] are lone digits (read only in runs of six tokens or more)
+        if n > 5:
+            for t in run:
+                singles.append(singles[-1] + (t.kind == "num" and len(t.digits) == 1))
         segs: list[tuple[int, int, list[_Reading]]] = []
         i = 0
         while i < n and budget > 0:
@@ -693,8 +763,10 @@ class _Scanner:
             # a number split over two lines is read whole only when the part before the line break is not
             # a number alone of a region with strong evidence ("0917 123\n4567" yes; "632 34 55 54\n14
             # years" in a report from Spain no)
-            b = bisect_left(breaks, i)
-            brk = breaks[b] if b < len(breaks) and breaks[b] < hi else None
+            brk = None
+            if breaks:
+                b = bisect_left(breaks, i)
+                brk = breaks[b] if b < len(breaks) and breaks[b] < hi else None
             if brk is not None and prefix[brk + 1] - prefix[i] >= 7:
                 head = flat[prefix[i] : prefix[brk + 1]]
                 hits = self._readings(head, run[i].plus, (run[i].start, run[brk].end))
@@ -732,6 +804,8 @@ class _Scanner:
     def _whole(run: list[_Tok], segs: list[tuple[int, int, list[_Reading]]]) -> bool:
         """True when no digit of the run is dropped: every token outside the segments is a whole group of
         two or more plain digits, or a number word that is not next to a spelled-out number."""
+        if len(segs) == 1 and segs[0][0] == 0 and segs[0][1] == len(run) - 1:
+            return True  # one number, the whole run (the usual case)
         covered = bytearray(len(run))
         for i, j, _ in segs:
             covered[i : j + 1] = b"\x01" * (j - i + 1)
@@ -753,11 +827,12 @@ class _Scanner:
         i, j, hits = seg
         col = self.col
         start, end = run[i].start, run[j].end
-        if start and col.text[start - 1] == "(" and ")" in col.text[start:end]:
+        text = col.text
+        if start and text[start - 1] == "(" and text.find(")", start, end) >= 0:
             start -= 1  # "(0917)1234567": the bracket belongs to the number
-        if not col.free(start, end) or _DATE_RE.fullmatch(col.text[start:end]):
+        if not col.free(start, end) or _DATE_RE.fullmatch(text, start, end):
             return False
-        if _bad_context(col.text, start, end, [len(run[k].digits) for k in range(i, j + 1)]):
+        if _bad_context(text, start, end, [len(run[k].digits) for k in range(i, j + 1)]):
             return False
         labels = self._labels(run, i, j) + list(extra)
         disguised = bool(labels)
@@ -825,9 +900,9 @@ class _Scanner:
                 continue
             group = [first]
             for b in range(a + 1, min(len(runs), a + 3)):
-                gap = text[group[-1][-1].end : runs[b][0].start]
+                gap_start, gap_end = group[-1][-1].end, runs[b][0].start
                 nd = self.ndigits.get(id(runs[b]), 0)
-                if len(gap) > 30 or not _SPLIT_GAP_RE.fullmatch(gap) or not 2 <= nd < 9:
+                if not 2 <= nd < 9 or gap_end - gap_start > 30 or not _SPLIT_GAP_RE.fullmatch(text, gap_start, gap_end):
                     break
                 group.append(runs[b])
                 flat = [t for r in group for t in r]

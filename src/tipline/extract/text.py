@@ -392,6 +392,17 @@ def _cue_first_words() -> frozenset[str]:
 
 
 _LETTERS_RE = re.compile(r"[a-z]+")
+_LETTER_WORDS_RE = re.compile(r"[^\W\d_]+")
+
+
+@lru_cache(maxsize=4)
+def letter_words(low: str) -> tuple[str, ...]:
+    """The words (runs of letters of any script) of a lower-cased text. The cue gate of :class:`Cues`
+    (for an ASCII text) and the phone scanner (is there a number word? which country words?) need them,
+    for the same text: one regex pass serves them all."""
+    return tuple(_LETTER_WORDS_RE.findall(low))
+
+
 _CUE_FIRST_WORDS = _cue_first_words()
 
 
@@ -404,7 +415,8 @@ class Cues:
         # gate: a set intersection of the text's words with the cue words' first words (in C) spares
         # the cue regex the texts that name no platform
         low = text.lower()
-        present = _CUE_FIRST_WORDS.intersection(_LETTERS_RE.findall(low))
+        # the [a-z]+ runs of an ASCII text are its letter words (shared with the phone scanner)
+        present = _CUE_FIRST_WORDS.intersection(letter_words(low) if low.isascii() else _LETTERS_RE.findall(low))
         self.items: list[tuple[int, int, str]] = []
         if present:
             # the cue regex is tried only where a cue word starts (str.find, in C), not at every position
