@@ -619,3 +619,14 @@ def test_empty_and_trivial() -> None:
     assert extract("") == []
     assert extract("   \n\t") == []
     assert extract("hello") == []
+
+
+def test_a_number_followed_by_a_unit_is_not_a_phone() -> None:
+    """A unit right after the digits ("pesos", "years", "25k") makes the number an amount or an age. The check
+    was written with "^" and called at the number's end, where "^" never matches: it did nothing, and a
+    number with an age after it became one wrong phone ("364 849 3051 14 anni" -> +39364849305114)."""
+    for text in ("price is 09171234567 pesos", "09171234567 years", "budget 09171234567k"):
+        assert kv(text, country="PH") == set(), text
+    assert ("phone", "+39364849305114") not in kv("chiama 364 849 3051 14 anni", country="IT")
+    assert kv("chiama 364 849 3051, ha 14 anni", country="IT") == {("phone", "+393648493051")}
+    assert kv("call 09171234567 k?", country="PH") == {("phone", "+639171234567")}  # "k?" is "ok?"

@@ -183,8 +183,10 @@ _CURRENCY_BEFORE_RE = re.compile(
 )
 # what _CURRENCY_BEFORE_RE matches before the white space at the end: a sign, or a word and a "."
 _CURRENCY_LONGEST = max(map(len, _CURRENCY_WORDS.split("|"))) + 1
+# (matched at the number's end, so no "^": with a start position "^" never matched, and this check did
+# nothing; "k" only right after the digits, "25k": "0917 123 4567 k?" is "ok?")
 _UNIT_AFTER_RE = re.compile(
-    r"^\s*(?:[$€£¥₱%]|(?:usd|eur|php|gbp|pesos?|piso|dollars?|euros?|euro|bucks|k|kg|km|mb|gb|"
+    r"k\b|\s*(?:[$€£¥₱%]|(?:usd|eur|php|gbp|pesos?|piso|dollars?|euros?|euro|bucks|kg|km|mb|gb|"
     r"years?|yrs?|y/?o|anni|taon|taong|btc|eth|xmr|usdt|trx)\b)",
     re.IGNORECASE,
 )
