@@ -195,3 +195,10 @@ def test_other_numbers_in_the_text_are_evidence() -> None:
     text = "numbers: +63 918 765 4321 and 0917 123 4567"
     phones = [f for f in extract(text, language="en") if f.kind == "phone"]
     assert [p.value for p in phones] == ["+639187654321", PH]
+
+
+def test_a_whatsapp_number_keeps_the_disguise_of_its_phone() -> None:
+    """The ``whatsapp`` entity made from a phone with a WhatsApp cue says how the number was written, as the
+    phone does (the obscured number is an ad indicator whichever entity the analyst looks at)."""
+    found = {f.kind: f.disguise for f in extract("whatsapp +63 9 1 7 5 5 5 0 1 2 3")}
+    assert found == {"phone": "spaced", "whatsapp": "spaced"}

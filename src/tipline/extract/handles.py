@@ -289,4 +289,4 @@ def add_whatsapp(col: Collector, cue_list: Cues) -> None:
         if any(s < f.end and f.start < e for s, e in linked):
             continue  # already a wa.me link
         if cue_list.nearest(f.start, f.end, before=40, after=20) == "whatsapp":
-            col.add("whatsapp", f.value, f.start, f.end, min(f.confidence, 0.9), mask=False)
+            col.add("whatsapp", f.value, f.start, f.end, min(f.confidence, 0.9), mask=False, disguise=f.disguise)
