@@ -38,9 +38,6 @@ INCIDENT_TYPES: dict[str, Category] = {
 }
 """``incidentType`` enumeration of the XSD → tipline category (the reverse serves exports)."""
 
-# Country-type values of the XSD that are not countries (GeoIP pseudo-codes).
-_PSEUDO_COUNTRIES = frozenset({"A1", "A2", "O1", "AP", "EU"})
-
 
 # ------------------------------------------------------------------------------------ value helpers
 
@@ -99,7 +96,8 @@ def _date(v: Any) -> date | None:
 
 def _country(v: Any) -> str | None:
     s = _s(v)
-    if s and len(s) == 2 and s.isascii() and s.upper() not in _PSEUDO_COUNTRIES and s.upper() in country_codes():
+    # the XSD's country type also admits GeoIP pseudo-codes (A1, A2, O1, AP, EU): not in the list of countries
+    if s and s.upper() in country_codes():
         return s.upper()
     return None  # not a country (the value stays in the document kept beside the report)
 
