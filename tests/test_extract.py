@@ -273,6 +273,55 @@ def test_email_sentence_end_and_capitalised_next_word() -> None:
     assert kv("Meet me at home dot com") == set()  # "me at": a sentence, not a local part
 
 
+@pytest.mark.parametrize(
+    ("text", "domain", "raw"),
+    [
+        ("my backup at stream-vip2 dot net", "stream-vip2.net", "stream-vip2 dot net"),
+        ("find me at sweetmia dot com", "sweetmia.com", "sweetmia dot com"),
+        ("live at camgirls dot xyz every night", "camgirls.xyz", "camgirls dot xyz"),
+        ("new mirror at vipcams dot net", "vipcams.net", "vipcams dot net"),
+        ("I'm online at camgirls dot xyz", "camgirls.xyz", "camgirls dot xyz"),
+        ("il mio sito at rosa-live punto it", "rosa-live.it", "rosa-live punto it"),
+        ("trovami su sweetmia punto com", "sweetmia.com", "sweetmia punto com"),
+        ("encuéntrame en sweetmia punto com", "sweetmia.com", "sweetmia punto com"),
+        ("nasa sweetmia dot com ang videos", "sweetmia.com", "sweetmia dot com"),
+        ("hanapin nyo kami at sweetmia dot com", "sweetmia.com", "sweetmia dot com"),
+        ("my backup at stream-vip2.net", "stream-vip2.net", "stream-vip2.net"),
+    ],
+)
+def test_a_place_before_a_spelled_at_is_a_site_not_a_mailbox(text: str, domain: str, raw: str) -> None:
+    """ "my backup at stream-vip2 dot net": the word before "at" is a place ("backup", "site", "live",
+    "online"), a pronoun ("find me at") or a "find me" verb, so the host is a site, read as a domain with
+    the place as its cue (it gave the e-mail backup@stream-vip2.net, or nothing)."""
+    found = extract(text)
+    assert [(f.kind, f.value, f.raw, f.confidence) for f in found] == [("domain", domain, raw, 0.7)]
+
+
+def test_a_mailbox_before_a_spelled_at_is_still_an_e_mail() -> None:
+    assert kv("john dot doe at gmail dot com") == {("email", "john.doe@gmail.com")}
+    assert kv("anna.b at yahoo dot com") == {("email", "anna.b@yahoo.com")}
+    assert kv("write to mia22 at gmail dot com") == {("email", "mia22@gmail.com")}
+    assert kv("info at vipcams dot net") == {("email", "info@vipcams.net")}
+    # a place word right after an e-mail cue is the mailbox
+    assert kv("Contact e-mail rooms at tropiczone-x7 dot co dot uk") == {("email", "rooms@tropiczone-x7.co.uk")}
+    assert kv("my email is backup at vipcams dot net") == {("email", "backup@vipcams.net")}
+    # only the English "at" is a preposition: "chiocciola" is the @ sign
+    assert kv("backup chiocciola vipcams punto net") == {("email", "backup@vipcams.net")}
+    # a sentence word before "at" does not hide the address after it (it gave nothing)
+    (e,) = only("reach me at john dot doe at gmail dot com", "email")
+    assert (e.value, e.raw) == ("john.doe@gmail.com", "john dot doe at gmail dot com")
+    (e,) = only("email me at anna.k@gmail.com", "email")
+    assert (e.value, e.raw, e.confidence) == ("anna.k@gmail.com", "anna.k@gmail.com", 0.95)
+    # a place and an address in one text
+    assert kv("my backup at stream-vip2 dot net, email mia22 at gmail dot com") == {
+        ("domain", "stream-vip2.net"),
+        ("email", "mia22@gmail.com"),
+    }
+    # "meet me at", "look at": a sentence, and no site cue
+    assert kv("Meet me at home dot com") == set()
+    assert kv("look at this dot com") == set()
+
+
 def test_email_is_not_also_a_domain_or_url() -> None:
     assert kv("contact: anna.k@gmail.com") == {("email", "anna.k@gmail.com")}
 
@@ -446,8 +495,8 @@ def test_telegram() -> None:
     assert kv("my ig @anna_rose22 and tiktok too") == {("account", "instagram/anna_rose22")}
     (f,) = only("Contatti: su Telegram @Orchid_Vibe717.", "telegram")
     assert f.raw == "@Orchid_Vibe717"
-    # an invite link is a URL, not a handle
-    assert kv("https://t.me/joinchat/AbCdEf123") == {("url", "https://t.me/joinchat/AbCdEf123")}
+    # an invite link names a private group: a telegram entity in its invite form, not a username
+    assert kv("https://t.me/joinchat/AbCdEf123") == {("telegram", "t.me/+AbCdEf123")}
 
 
 def test_skype_snapchat_kik_discord() -> None:

@@ -104,6 +104,45 @@ def test_profile_links_of_platforms_with_a_kind(link: str, kind: str, value: str
     assert (kind, value) in kv(link)
 
 
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("t.me/joinchat/AbCdEf123_xyz", "t.me/+AbCdEf123_xyz"),
+        ("t.me/+AbCdEf123xyz", "t.me/+AbCdEf123xyz"),
+        ("telegram.me/joinchat/AbCdEf123_xyz", "t.me/+AbCdEf123_xyz"),
+        ("https://t.me/+AbCdEf123xyz", "t.me/+AbCdEf123xyz"),
+        ("join our group https://t.me/joinchat/Qw-Er_Ty12345678/ now", "t.me/+Qw-Er_Ty12345678"),
+        ("Telegram: t.me/+Zx9Yw8Vu7Ts6.", "t.me/+Zx9Yw8Vu7Ts6"),
+        ("hxxps://t[.]me/+AbCdEf123xyz", "t.me/+AbCdEf123xyz"),
+        ("folder: https://t.me/addlist/AbCdEf123xyz", "t.me/addlist/AbCdEf123xyz"),
+    ],
+)
+def test_telegram_invite_links(text: str, value: str) -> None:
+    """An invite link names a private group or channel: a telegram entity in its invite form, the code's
+    case kept, "joinchat/<code>" and "+<code>" one value (they gave a URL in two normal forms, or the
+    handle "addlist"); never a username, a phone or a domain."""
+    assert kv(text) == {("telegram", value)}
+
+
+def test_telegram_invite_is_not_a_username_or_a_phone() -> None:
+    assert kv("t.me/+AbC12345678901234") == {("telegram", "t.me/+AbC12345678901234")}
+    assert kv("TG: @joinchat") == set()
+    assert normalise("telegram", "joinchat") is None
+    assert normalise("telegram", "https://t.me/joinchat/AbCdEf123") == "t.me/+AbCdEf123"
+    assert normalise("telegram", "t.me/+AbCdEf123") == "t.me/+AbCdEf123"
+    assert normalise("telegram", "t.me/addstickers") is None
+    # t.me/+<digits> opens the chat of a phone number: the phone
+    assert kv("t.me/+639171234567") == {("phone", "+639171234567")}
+
+
+def test_whatsapp_links_and_group_invites() -> None:
+    # wa.me/<digits> is also written with a "+"
+    assert kv("wa.me/+639171234567") == {("whatsapp", "+639171234567"), ("phone", "+639171234567")}
+    # a group invite names no phone: the URL, never a whatsapp/phone entity nor the domain whatsapp.com
+    assert kv("https://chat.whatsapp.com/AbCdEf123xyz") == {("url", "https://chat.whatsapp.com/AbCdEf123xyz")}
+    assert kv("discord.gg/AbCd12 and https://discord.com/invite/AbCd12") == {("discord", "discord.gg/AbCd12")}
+
+
 def test_a_name_that_begins_with_a_linking_word_is_read_whole() -> None:
     """The word "mia" (Italian "my") links a cue to its name ("IG mia: ..."), but "mia.bella" is a name: a
     linking word is one only when a space or a separator follows it (it gave nothing)."""

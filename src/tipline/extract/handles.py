@@ -1,7 +1,7 @@
 """Messaging handles named after a cue word: Telegram, Skype, Snapchat, Kik, Discord, WhatsApp.
 
-Links (``t.me/name``, ``wa.me/<digits>``, ``discord.gg/<code>``, ``snapchat.com/add/name``,
-``kik.me/name``) are read by :mod:`.network`; this module reads the prose forms:
+Links (``t.me/name``, ``t.me/+<code>`` invites, ``wa.me/<digits>``, ``discord.gg/<code>``,
+``snapchat.com/add/name``, ``kik.me/name``) are read by :mod:`.network`; this module reads the prose forms:
 
 * ``skype:name`` URIs and ``live:.cid.…`` / ``live:name`` ids anywhere (they are unambiguous);
 * ``@name`` — attributed to the platform whose cue word is nearest before it (or shortly after);
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 
+from .network import TELEGRAM_RESERVED, telegram_invite
 from .platforms import UNKNOWN, canonical_platform, platforms
 from .text import Collector, Cues, Found
 
@@ -69,6 +70,10 @@ _EXPLICIT_SEP_RE = re.compile(r"[:=\-–—]")
 _AT_HANDLE_RE = re.compile(r"(?<![\w@.])@([A-Za-z0-9_.\-]{2,32})")
 _SKYPE_URI_RE = re.compile(r"\bskype:([A-Za-z][A-Za-z0-9._,\-]{5,31})(?:\?[a-z]+)?", re.IGNORECASE)
 _SKYPE_LIVE_RE = re.compile(r"(?<![\w:])live:(?:\.cid\.[0-9a-fA-F]{6,32}|[A-Za-z][A-Za-z0-9._\-]{2,40})")
+# a Telegram link as a structured field holds it: a profile ("t.me/name", "t.me/s/name") or an invite
+_TELEGRAM_LINK_RE = re.compile(
+    r"(?:https?://)?(?:www\.)?(?:t|telegram)\.(?:me|dog)/([A-Za-z0-9_+\-]+(?:/[A-Za-z0-9_\-]+)?)/?", re.IGNORECASE
+)
 _DISCORD_TAG_RE = re.compile(r"(?<![\w#@])([^\s#@:,;]{2,32})#(\d{4})(?!\d)")
 HANDLE_KINDS = ("telegram", "skype", "snapchat", "kik", "discord")
 # Platforms whose cue says nothing about a handle (a WhatsApp "handle" is a phone; "email" is a kind)
@@ -111,7 +116,8 @@ def account_for(platform: str | None, raw: str) -> tuple[str, str] | None:
 
 def clean_handle(kind: str, raw: str) -> str | None:
     """The normal form of a handle of ``kind`` or None. Lower-case for every platform except legacy
-    Discord tags (kept as written) and Discord invites (``discord.gg/<code>``, case kept)."""
+    Discord tags (kept as written), Discord invites (``discord.gg/<code>``, case kept) and Telegram
+    invites (``t.me/+<code>`` also for ``t.me/joinchat/<code>``, ``t.me/addlist/<code>``, case kept)."""
     s = raw.strip().rstrip(".")
     if kind == "discord":
         m = re.fullmatch(
@@ -130,9 +136,17 @@ def clean_handle(kind: str, raw: str) -> str | None:
         if s.lower().startswith("skype:"):
             s = s[6:].split("?")[0]
     elif kind == "telegram":
-        m = re.fullmatch(r"(?:https?://)?(?:t|telegram)\.(?:me|dog)/(?:s/)?([A-Za-z0-9_]+)/?", s, re.IGNORECASE)
+        m = _TELEGRAM_LINK_RE.fullmatch(s)
         if m:
+            invite = telegram_invite(m.group(1).split("/"))
+            if invite is not None:
+                return invite[1] if invite[0] == "telegram" else None  # t.me/+<digits> is a phone
+            m = re.fullmatch(r"(?:s/)?([A-Za-z0-9_]+)", m.group(1))
+            if m is None:
+                return None
             s = m.group(1)
+        if s.lstrip("@").lower() in TELEGRAM_RESERVED:
+            return None  # "joinchat", "addstickers": t.me paths, never a username
     elif kind == "snapchat":
         m = re.fullmatch(r"(?:https?://)?(?:www\.)?snapchat\.com/(?:add/|@)([^/\s]+)/?", s, re.IGNORECASE)
         if m:

@@ -124,6 +124,33 @@ _WORD_AT_STOP = frozenset(
     "living arrive arrived here there home work works working school located based ako siya kami tayo sila "
     "niya ci sono siamo vediamo sta stanno e and or o to the a an".split()
 )
+# Words after which the English " at " names a place, not a mailbox: an object pronoun ("find me at"), a
+# noun or adverb of place ("my backup at", "live at", "the mirror at", "il mio sito at", "nandito at") or a
+# "find me" verb ("trovami at"). The host spelled after them is a site: a domain, never an e-mail's
+# ("my backup at stream-vip2 dot net"), and the phrase is a site cue for it. Mailbox words ("info",
+# "contact", "support", "admin", "rooms", "shop") are not listed: "info at example dot com" stays an
+# e-mail, and so does a listed word right after an e-mail cue ("e-mail: backup at ...").
+_AT_PRONOUNS = frozenset("me us him her them you it ako kami".split())
+_AT_PLACE = _AT_PRONOUNS | frozenset(
+    """
+    here there now also still only exclusively available hosted posted uploaded
+    backup backups mirror mirrors site sites website websites homepage page pages stream streams streaming
+    live livestream online channel channels server servers link links profile gallery album videos vids pics
+    photos
+    sito pagina canale profilo diretta qui qua trovami cercami seguimi trovaci seguici guardami
+    sitio página canal perfil aquí aqui encuéntrame encuentrame búscame buscame sígueme sigueme síguenos
+    dito doon dun nandito andito nandoon nandun andun nandyan andyan
+    """.split()
+)
+# A place phrase right before a host ("find me at", "trovami su", "encuéntrame en", "nasa"): a site cue.
+# A pronoun after "meet"/"see" is a meeting place ("meet me at home dot com" is a sentence).
+_PLACE_CUE_RE = re.compile(
+    rf"(?:(?<!meet\s)(?<!see\s)\b(?:{'|'.join(sorted(_AT_PRONOUNS))})\s+at"
+    rf"|\b(?:{'|'.join(sorted(_AT_PLACE - _AT_PRONOUNS))})\s+at|\b(?:trova|cerca|segui|guarda)(?:mi|ci)\s+(?:su|sul|in)"
+    r"|\b(?:encu[eé]ntra|b[uú]sca|s[ií]gue)(?:me|nos)\s+en|\bnasa(?:\s+(?:ang|sa))?"
+    r"|\bhanapin\s+(?:mo|nyo|niyo|ninyo)\s+(?:ako|kami)\s+sa)\s+$",
+    re.IGNORECASE,
+)
 
 SPELLED_DOMAIN_RE = re.compile(
     rf"(?<![\w@.-])({_HLABEL}(?:\s+(?:{'|'.join(DOT_WORDS)})\s+{_HLABEL})+)(?![\w@-])", re.IGNORECASE
@@ -140,7 +167,15 @@ IPV4_RE = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\d)")
 IPV6_RE = re.compile(r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?::\d{1,3}(?:\.\d{1,3}){3})?(?![\w:])")
 
 TELEGRAM_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{4,31}")
-_TELEGRAM_RESERVED = frozenset({"joinchat", "addstickers", "share", "proxy", "socks", "iv", "setlanguage", "addtheme"})
+# t.me paths that are not usernames: invites, sticker/theme/emoji sets, proxies, service pages
+TELEGRAM_RESERVED = frozenset(
+    "joinchat addlist addstickers addemoji addtheme share proxy socks iv setlanguage confirmphone login "
+    "contact invoice giftcode boost bg".split()
+)
+# An invite code (``t.me/+<code>``, ``t.me/joinchat/<code>``; ``t.me/addlist/<code>`` a folder of chats)
+# names a private group or channel: a ``telegram`` entity "t.me/+<code>" / "t.me/addlist/<code>", case
+# kept (the code is case-sensitive), never a username. ``t.me/+<digits>`` opens the chat of a phone number.
+TELEGRAM_INVITE_RE = re.compile(r"[A-Za-z0-9_\-]{5,64}")
 SNAP_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9._\-]{2,14}")
 KIK_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._]{1,19}")
 DISCORD_INVITE_RE = re.compile(r"[A-Za-z0-9\-]{2,32}")
@@ -243,13 +278,16 @@ def messaging_handle(host: str, path: str, query: str) -> tuple[str, str] | None
     reg = registered_domain(host) or host
     segs = [p for p in path.split("/") if p]
     if reg in ("t.me", "telegram.me", "telegram.dog"):
+        invite = telegram_invite(segs)
+        if invite is not None:
+            return invite
         if segs and segs[0] == "s" and len(segs) > 1:
             segs = segs[1:]
-        if segs and TELEGRAM_NAME_RE.fullmatch(segs[0]) and segs[0].lower() not in _TELEGRAM_RESERVED:
+        if segs and TELEGRAM_NAME_RE.fullmatch(segs[0]) and segs[0].lower() not in TELEGRAM_RESERVED:
             return "telegram", segs[0].lower()
         return None
-    if reg == "wa.me" and segs and segs[0].isdigit():
-        return "whatsapp", "+" + segs[0]
+    if reg == "wa.me" and segs and segs[0].removeprefix("+").isdigit():
+        return "whatsapp", "+" + segs[0].removeprefix("+")  # wa.me/<digits>, also written wa.me/+<digits>
     if reg == "whatsapp.com" and segs[:1] == ["send"]:
         phone = parse_qs(query).get("phone", [""])[0].lstrip("+")
         if phone.isdigit():
@@ -268,6 +306,22 @@ def messaging_handle(host: str, path: str, query: str) -> tuple[str, str] | None
         return None
     if reg == "kik.me" and segs and KIK_NAME_RE.fullmatch(segs[0]):
         return "kik", segs[0].lower()
+    return None
+
+
+def telegram_invite(segs: list[str]) -> tuple[str, str] | None:
+    """(kind, value) of a Telegram invite path (its segments after the host): ("telegram", "t.me/+<code>")
+    for ``+<code>`` and ``joinchat/<code>`` (two spellings of one invite), ("telegram",
+    "t.me/addlist/<code>") for a folder invite, ("phone", "+<digits>") for ``+<digits>``, else None."""
+    code, form = "", "+"
+    if segs and segs[0].startswith("+"):
+        code = segs[0][1:]
+        if code.isdigit():
+            return ("phone", segs[0]) if len(segs) == 1 else None
+    elif len(segs) >= 2 and segs[0].lower() in ("joinchat", "addlist"):
+        code, form = segs[1], ("+" if segs[0].lower() == "joinchat" else "addlist/")
+    if code and len(segs) <= (1 if segs[0].startswith("+") else 2) and TELEGRAM_INVITE_RE.fullmatch(code):
+        return "telegram", f"t.me/{form}{code}"
     return None
 
 
@@ -328,6 +382,13 @@ def _emit_url(col: Collector, view: View, a: int, b: int, s: str, conf: float, p
         handle = messaging_handle(pu.host, pu.path, pu.query)
         if handle is not None:
             kind, value = handle
+            if kind == "phone":
+                phone = phone_fn(value)  # t.me/+<digits>: the chat of a phone number
+                if phone is None:
+                    col.add("url", pu.normal, start, end, conf, disguise=dis)
+                    return True
+                col.add("phone", phone, start, end, conf, disguise=dis)
+                return True
             if kind == "whatsapp":
                 phone = phone_fn(value)
                 if phone is None:
@@ -341,7 +402,7 @@ def _emit_url(col: Collector, view: View, a: int, b: int, s: str, conf: float, p
             else:
                 col.add(kind, value, start, end, conf, disguise=dis)
             return True
-        col.add("url", pu.normal, start, end, conf, disguise=dis)  # e.g. an invite link: the URL, no domain
+        col.add("url", pu.normal, start, end, conf, disguise=dis)  # e.g. chat.whatsapp.com/<code>: the URL
         return True
     if reg in PROFILE_DOMAINS:
         col.add("url", pu.normal, start, end, conf, disguise=dis)
@@ -422,20 +483,53 @@ _AT_FIND_RE = re.compile(
 
 def _email_matches(text: str):
     """EMAIL_RE matches, looked for only in windows around an "@" or an at-word (a local part is at most
-    64 characters before it): most of a text is never scanned."""
+    64 characters before it): most of a text is never scanned. A match whose local part is a word of a
+    sentence ("reach me at ...", :func:`_not_a_mailbox`) is dropped and the search goes on from the name
+    after the at-word, so "reach me at john dot doe at gmail dot com" still finds the address."""
     windows: list[list[int]] = []
-    for m in _AT_FIND_RE.finditer(text):
-        a, b = max(0, m.start() - 70), min(len(text), m.end() + 300)
+    for f in _AT_FIND_RE.finditer(text):
+        a, b = max(0, f.start() - 70), min(len(text), f.end() + 300)
         if windows and a <= windows[-1][1]:
             windows[-1][1] = b
         else:
             windows.append([a, b])
     last = -1
     for a, b in windows:
-        for m in EMAIL_RE.finditer(text, a, b):
-            if m.start() >= last:
-                last = m.end()
-                yield m
+        pos = a
+        while True:
+            m = EMAIL_RE.search(text, pos, b)
+            if m is None:
+                break
+            pos = m.end()
+            if m.start() < last:
+                continue
+            if _not_a_mailbox(text, m):
+                pos = m.start("domain")
+                continue
+            last = m.end()
+            yield m
+
+
+def _not_a_mailbox(text: str, m: re.Match[str]) -> bool:
+    """True when the local part of a match with a spelled at-word is a word of a sentence: a word that
+    precedes " at " in prose ("look at", "meet me at") or a place before the English "at" ("my backup at
+    stream-vip2 dot net", "live at ..."), and no spelled-dot label before it makes it a longer name
+    ("john dot doe at ...")."""
+    at = m.group("at").strip().lower()
+    if at not in AT_WORDS:
+        return False
+    local = m.group("local").lower()
+    if local not in _WORD_AT_STOP:
+        if not (at == "at" and local in _AT_PLACE):
+            return False
+        if _MAIL_CUE_BEFORE_RE.search(text, max(0, m.start() - 30), m.start()):
+            return False  # "e-mail backup at ...": the word after an e-mail cue is the mailbox
+    return _spelled_local(text, m.start(), local)[0] == m.start()
+
+
+_MAIL_CUE_BEFORE_RE = re.compile(
+    r"\b(?:e-?mail|mail|correo|posta|indirizzo|address)\s*(?:is|ay|è|es|:|-)?\s*$", re.IGNORECASE
+)
 
 
 # a local-part label and a spelled dot right before the local part: "john dot doe at gmail dot com"
@@ -463,8 +557,6 @@ def extract_emails(col: Collector, view: View) -> None:
         a = m.start()
         if word_at:
             a, local = _spelled_local(text, a, local)
-            if a == m.start() and local.lower() in _WORD_AT_STOP:
-                continue
         labels = _cut_at_case_change(_split_domain(m.group("domain")))
         for k in range(_host_labels([lab for lab, *_ in labels]), 1, -1):
             host = ".".join(lab for lab, *_ in labels[:k]).lower()
@@ -559,7 +651,7 @@ def extract_bare_urls(col: Collector, view: View, phone_fn) -> None:
                 continue  # "thanks.Love" -> a missing space, not a domain
             if len(name_label) < 2:
                 continue
-            cue = _SITE_CUE_RE.search(text, max(0, a - 40), a) is not None
+            cue = _SITE_CUE_RE.search(text, max(0, a - 40), a) is not None or _place_cue(text, a)
             evidence = cue or len(labels) >= 3 or any(c.isdigit() or c == "-" for c in name_label)
             common = suffix_last in _COMMON_TLDS or len(suffix_last) == 2
             if not evidence and (suffix_last in _WORDY_SUFFIXES or suffix_last in _FILE_SUFFIXES or not common):
@@ -590,6 +682,11 @@ def _host_labels(labels: list[str]) -> int:
     return len(labels)
 
 
+def _place_cue(text: str, a: int) -> bool:
+    """A place phrase ("find me at", "my backup at", "trovami su", "nasa") right before text[a:]."""
+    return _PLACE_CUE_RE.search(text, max(0, a - 40), a) is not None
+
+
 def extract_spelled_domains(col: Collector, view: View) -> None:
     """``example dot com`` / ``esempio punto it``: needs a site cue before it or a digit/hyphen in the
     name (so "the dot com bubble" stays prose)."""
@@ -607,7 +704,7 @@ def extract_spelled_domains(col: Collector, view: View) -> None:
         name = reg.split(".")[0]
         a = m.start(1)
         b = a + bounds[k - 2][1] + len(labels[k - 1])  # end of the k-th label
-        cue = _SITE_CUE_RE.search(text, max(0, a - 40), a) is not None
+        cue = _SITE_CUE_RE.search(text, max(0, a - 40), a) is not None or _place_cue(text, a)
         if not (cue or any(c.isdigit() or c == "-" for c in name)) or len(name) < 3:
             continue
         start, end = view.span(a, b)
