@@ -28,12 +28,12 @@ from tipline.errors import NotFound
 from tipline.i18n.templating import render
 from tipline.store import Database
 from tipline.webkit import kit
-from tipline.webkit.deps import bearer_platform, get_db, staff
+from tipline.webkit.deps import app_db, bearer_platform, staff
 
 MAX_ID = 2**31 - 1
 MAX_ADS_PER_CALL = 1000
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
-Db = Annotated[Database, Depends(get_db)]
+Db = Annotated[Database, Depends(app_db)]
 Staff = Annotated[Principal, Depends(staff)]
 Platform = Annotated[Principal, Depends(bearer_platform)]
 

@@ -14,11 +14,11 @@ from tipline.evidence import service
 from tipline.evidence.service import EvidenceIn, EvidenceOut
 from tipline.intake.service import NotFound
 from tipline.store import Database
-from tipline.webkit.deps import get_db, staff
+from tipline.webkit.deps import app_db, staff
 
 MAX_ID = 2**31 - 1
 router = APIRouter(prefix="/api/v1", tags=["evidence"])
-Db = Annotated[Database, Depends(get_db)]
+Db = Annotated[Database, Depends(app_db)]
 Staff = Annotated[Principal, Depends(staff)]
 
 

@@ -29,14 +29,14 @@ from tipline.i18n.templating import render
 from tipline.settings import Settings
 from tipline.store import Database
 from tipline.webkit import kit
-from tipline.webkit.deps import get_db, get_settings, staff
+from tipline.webkit.deps import app_db, app_settings, staff
 
 router = APIRouter()
 api = APIRouter(prefix="/api/v1", tags=["finance"])
 pages = APIRouter(route_class=kit.PageRoute, include_in_schema=False)
 
-Db = Annotated[Database, Depends(get_db)]
-Conf = Annotated[Settings, Depends(get_settings)]
+Db = Annotated[Database, Depends(app_db)]
+Conf = Annotated[Settings, Depends(app_settings)]
 Staff = Annotated[Principal, Depends(staff)]
 StaffUser = Annotated[Principal, Depends(kit.page_user)]
 

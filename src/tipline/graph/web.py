@@ -30,7 +30,7 @@ from tipline.i18n.templating import render
 from tipline.reports import service as reports
 from tipline.store import Database
 from tipline.webkit import kit
-from tipline.webkit.deps import get_db, require, staff
+from tipline.webkit.deps import app_db, require, staff
 
 router = APIRouter()
 api = APIRouter(prefix="/api/v1", tags=["graph"])
@@ -39,7 +39,7 @@ MAX_ID = 2**31 - 1  # ids are 32-bit integers in PostgreSQL: a larger one is a 4
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 QueryId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 BodyId = Annotated[int, Field(ge=1, le=MAX_ID)]
-Db = Annotated[Database, Depends(get_db)]
+Db = Annotated[Database, Depends(app_db)]
 Staff = Annotated[Principal, Depends(staff)]
 Supervisor = Annotated[Principal, Depends(require(Role.SUPERVISOR))]
 

@@ -33,14 +33,14 @@ from tipline.media import hashing, storage
 from tipline.media.preview import preview_image
 from tipline.media.viewing import MediaItem, NoMedia, media_item, render_for
 from tipline.store import Database
-from tipline.webkit.deps import get_db
+from tipline.webkit.deps import app_db
 from tipline.webkit.kit import PageRoute, page_user
 
 __all__ = ["MediaItem", "media_item", "preview_image", "router"]
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 StaffUser = Annotated[Principal, Depends(page_user)]
-Db = Annotated[Database, Depends(get_db)]
+Db = Annotated[Database, Depends(app_db)]
 
 
 # ------------------------------------------------------------------------------------------ routes

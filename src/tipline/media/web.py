@@ -44,7 +44,7 @@ from tipline.media.matching import (
 )
 from tipline.store import Database
 from tipline.webkit import kit
-from tipline.webkit.deps import BearerDoc, SessionDoc, get_db, require, staff
+from tipline.webkit.deps import BearerDoc, SessionDoc, app_db, get_db, require, staff
 from tipline.webkit.kit import PageRoute, error_page, require_page_role
 
 router = APIRouter()
@@ -267,7 +267,7 @@ def _matcher(request: Request) -> Matcher:
     summary="The hash-bank matches recorded on a report",
 )
 def get_report_matches(
-    report_id: int, db: Annotated[Database, Depends(get_db)], user: Annotated[Principal, Depends(staff)]
+    report_id: int, db: Annotated[Database, Depends(app_db)], user: Annotated[Principal, Depends(staff)]
 ) -> ReportMatchesOut:
     try:
         rows = viewed_report_matches(db, report_id, user)
@@ -300,7 +300,7 @@ class BanksOut(BaseModel):
 
 @api.get("/banks", tags=["staff"], summary="Hash banks (supervisors)")
 def get_banks(
-    db: Annotated[Database, Depends(get_db)], user: Annotated[Principal, Depends(require(Role.SUPERVISOR))]
+    db: Annotated[Database, Depends(app_db)], user: Annotated[Principal, Depends(require(Role.SUPERVISOR))]
 ) -> BanksOut:
     return BanksOut.model_validate({"banks": [b.as_dict() for b in bank_service.list_banks(db)]})
 
@@ -308,7 +308,7 @@ def get_banks(
 # ------------------------------------------------------------------------------------------ pages
 
 Supervisor = Annotated[Principal, Depends(require_page_role(Role.SUPERVISOR))]
-Db = Annotated[Database, Depends(get_db)]
+Db = Annotated[Database, Depends(app_db)]
 
 
 def _missing(request: Request, bank_id: int | None = None) -> HTMLResponse:

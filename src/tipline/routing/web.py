@@ -39,13 +39,13 @@ from tipline.routing.jurisdiction import Candidate, is_country
 from tipline.store import Database
 from tipline.store.types import Instant
 from tipline.webkit import kit
-from tipline.webkit.deps import get_db, require, staff
+from tipline.webkit.deps import app_db, require, staff
 
 router = APIRouter()
 api = APIRouter(prefix="/api/v1", tags=["routing"])
 pages = APIRouter(route_class=kit.PageRoute, include_in_schema=False)
 
-Db = Annotated[Database, Depends(get_db)]
+Db = Annotated[Database, Depends(app_db)]
 Staff = Annotated[Principal, Depends(staff)]
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
 StaffUser = Annotated[Principal, Depends(kit.page_user)]

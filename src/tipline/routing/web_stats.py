@@ -23,7 +23,7 @@ from tipline.i18n import labels, negotiate
 from tipline.i18n.templating import environment, render
 from tipline.routing import stats
 from tipline.store import Database
-from tipline.webkit.deps import get_db
+from tipline.webkit.deps import app_db
 from tipline.webkit.deps import require as require_api
 from tipline.webkit.deps import staff as staff_api
 from tipline.webkit.kit import PageDenied, PageRoute, page_user, require_page_role
@@ -34,7 +34,7 @@ pages = APIRouter(route_class=PageRoute, include_in_schema=False)
 api = APIRouter()
 router = APIRouter()
 
-Db = Annotated[Database, Depends(get_db)]
+Db = Annotated[Database, Depends(app_db)]
 
 
 # ------------------------------------------------------------------------------------------ labels

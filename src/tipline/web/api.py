@@ -36,7 +36,7 @@ from tipline.reports import service as reports
 from tipline.settings import Settings
 from tipline.store import Database
 from tipline.webkit import kit
-from tipline.webkit.deps import bearer_platform, get_db, staff
+from tipline.webkit.deps import app_db, bearer_platform, staff
 
 router = APIRouter(prefix="/api/v1")
 
@@ -51,7 +51,7 @@ router = APIRouter(prefix="/api/v1")
 )
 def post_report(
     body: PlatformReportIn,
-    db: Annotated[Database, Depends(get_db)],
+    db: Annotated[Database, Depends(app_db)],
     platform: Annotated[Principal, Depends(bearer_platform)],
 ) -> JSONResponse:
     """Store a report durably, then analyse it. Idempotent on ``report_id``: a repeat returns 200 and the
@@ -77,7 +77,7 @@ class LiveOut(BaseModel):
 def post_live(
     body: LiveIn,
     request: Request,
-    db: Annotated[Database, Depends(get_db)],
+    db: Annotated[Database, Depends(app_db)],
     platform: Annotated[Principal, Depends(bearer_platform)],
 ) -> JSONResponse:
     """Open a top-priority report for a live stream at once and match its frame hashes against the hash banks
@@ -109,7 +109,7 @@ def post_live(
 )
 def platform_report(
     report_id: int,
-    db: Annotated[Database, Depends(get_db)],
+    db: Annotated[Database, Depends(app_db)],
     platform: Annotated[Principal, Depends(bearer_platform)],
 ) -> ReportOut:
     try:
@@ -125,7 +125,7 @@ class QueueOut(BaseModel):
 
 @router.get("/queue", response_model=QueueOut, tags=["staff"], summary="The triage queue")
 def get_queue(
-    db: Annotated[Database, Depends(get_db)],
+    db: Annotated[Database, Depends(app_db)],
     user: Annotated[Principal, Depends(staff)],
     category: Category | None = None,
     language: Annotated[str | None, Query(max_length=16)] = None,
@@ -156,7 +156,7 @@ def get_queue(
 @router.get("/reports/{report_id}", response_model=ReportOut, tags=["staff"], summary="A report with its reasons")
 def get_report(
     report_id: int,
-    db: Annotated[Database, Depends(get_db)],
+    db: Annotated[Database, Depends(app_db)],
     user: Annotated[Principal, Depends(staff)],
 ) -> ReportOut:
     try:
@@ -177,7 +177,7 @@ class ReportUpdate(BaseModel):
 def patch_report(
     report_id: int,
     body: ReportUpdate,
-    db: Annotated[Database, Depends(get_db)],
+    db: Annotated[Database, Depends(app_db)],
     user: Annotated[Principal, Depends(staff)],
 ) -> ReportOut:
     try:
@@ -214,7 +214,7 @@ def get_entity(
     kind: str,
     value: str,
     request: Request,
-    db: Annotated[Database, Depends(get_db)],
+    db: Annotated[Database, Depends(app_db)],
     user: Annotated[Principal, Depends(staff)],
 ) -> EntityOutFull:
     try:
@@ -271,7 +271,7 @@ BODY_LIMIT_PATTERNS = {r"/api/v1/reports/[^/]+/files": _file_route_limit}
 async def post_report_file(
     report_id: int,
     request: Request,
-    db: Annotated[Database, Depends(get_db)],
+    db: Annotated[Database, Depends(app_db)],
     platform: Annotated[Principal, Depends(bearer_platform)],
 ) -> JSONResponse:
     """Upload a file into a report this platform filed (JSON API or panic button): every hash is computed

@@ -22,7 +22,7 @@ from tipline.i18n import gettext_for, negotiate
 from tipline.i18n.templating import render
 from tipline.settings import Settings
 from tipline.store import Database
-from tipline.webkit.deps import get_settings
+from tipline.webkit.deps import app_settings
 from tipline.webkit.kit import (
     SESSION_COOKIE,
     Db,
@@ -70,7 +70,7 @@ def login_form(request: Request, next: str = "/queue") -> Response:
 def login(
     request: Request,
     db: Db,
-    settings: Annotated[Settings, Depends(get_settings)],
+    settings: Annotated[Settings, Depends(app_settings)],
     name: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/queue",
@@ -122,7 +122,7 @@ def login_code_form(request: Request, next: str = "/queue") -> Response:
 def login_code(
     request: Request,
     db: Db,
-    settings: Annotated[Settings, Depends(get_settings)],
+    settings: Annotated[Settings, Depends(app_settings)],
     code: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/queue",
 ) -> Response:
@@ -141,7 +141,7 @@ def login_code(
 def logout(
     request: Request,
     db: Db,
-    settings: Annotated[Settings, Depends(get_settings)],
+    settings: Annotated[Settings, Depends(app_settings)],
 ) -> Response:
     cookie = request.cookies.get(SESSION_COOKIE)
     if getattr(request.state, "user", None) is not None or _pending(request) is not None:
@@ -218,7 +218,7 @@ def mfa_enrol_form(request: Request, db: Db, next: str = "/queue") -> Response:
 def mfa_enrol(
     request: Request,
     db: Db,
-    settings: Annotated[Settings, Depends(get_settings)],
+    settings: Annotated[Settings, Depends(app_settings)],
     code: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/queue",
 ) -> Response:

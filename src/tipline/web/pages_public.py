@@ -54,7 +54,7 @@ from tipline.protect import retention
 from tipline.settings import Settings
 from tipline.store import Database
 from tipline.webkit import kit
-from tipline.webkit.deps import get_db, get_settings
+from tipline.webkit.deps import app_db, app_settings
 from tipline.webkit.kit import clean_text
 
 router = APIRouter(include_in_schema=False)
@@ -169,7 +169,7 @@ def home(request: Request) -> HTMLResponse:
 
 @router.get("/report", response_class=HTMLResponse)
 def report_form(
-    request: Request, settings: Annotated[Settings, Depends(get_settings)], category: str = ""
+    request: Request, settings: Annotated[Settings, Depends(app_settings)], category: str = ""
 ) -> HTMLResponse:
     values = {"category": category} if category in TYPES_BY_CATEGORY else {}
     return render(request, "public/report.html", _form_context(settings, values, {}, category))
@@ -177,7 +177,7 @@ def report_form(
 
 @router.get("/report/questions", response_class=HTMLResponse)
 def report_questions(
-    request: Request, settings: Annotated[Settings, Depends(get_settings)], category: str = ""
+    request: Request, settings: Annotated[Settings, Depends(app_settings)], category: str = ""
 ) -> HTMLResponse:
     """The questions of one incident type (the htmx fragment); all of them for an unknown type."""
     ctx = _form_context(settings, {}, {}, category)
@@ -188,8 +188,8 @@ def report_questions(
 @router.post("/report", response_class=HTMLResponse)
 async def report_submit(
     request: Request,
-    db: Annotated[Database, Depends(get_db)],
-    settings: Annotated[Settings, Depends(get_settings)],
+    db: Annotated[Database, Depends(app_db)],
+    settings: Annotated[Settings, Depends(app_settings)],
 ) -> Response:
     lang = negotiate(request)
     try:
@@ -222,8 +222,8 @@ async def report_submit(
 @router.get(RECEIPT_PATH, response_class=HTMLResponse)
 def report_received(
     request: Request,
-    db: Annotated[Database, Depends(get_db)],
-    settings: Annotated[Settings, Depends(get_settings)],
+    db: Annotated[Database, Depends(app_db)],
+    settings: Annotated[Settings, Depends(app_settings)],
 ) -> HTMLResponse:
     """The receipt, once: the sealed cookie is cleared by this answer, so a reload shows "already received"."""
     handed = _open_receipt(db, request.cookies.get(RECEIPT_COOKIE))
@@ -278,7 +278,7 @@ def followup_form(request: Request) -> HTMLResponse:
 @router.post("/followup", response_class=HTMLResponse)
 def followup_lookup(
     request: Request,
-    db: Annotated[Database, Depends(get_db)],
+    db: Annotated[Database, Depends(app_db)],
     receipt: Annotated[str, Form()] = "",
 ) -> HTMLResponse:
     report_id = intake.report_for_receipt(db, receipt)
@@ -290,7 +290,7 @@ def followup_lookup(
 @router.post("/followup/message", response_class=HTMLResponse)
 def followup_message(
     request: Request,
-    db: Annotated[Database, Depends(get_db)],
+    db: Annotated[Database, Depends(app_db)],
     receipt: Annotated[str, Form()] = "",
     body: Annotated[str, Form()] = "",
 ) -> HTMLResponse:
@@ -322,7 +322,7 @@ def followup_message(
 
 
 @router.get("/privacy", response_class=HTMLResponse)
-def privacy(request: Request, db: Annotated[Database, Depends(get_db)]) -> HTMLResponse:
+def privacy(request: Request, db: Annotated[Database, Depends(app_db)]) -> HTMLResponse:
     """Who runs the hotline, on what legal basis, and what is kept for how long (the retention rules in
     force, read from the same file the retention job reads)."""
     rules = retention.load_rules(retention.rules_path(db))

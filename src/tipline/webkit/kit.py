@@ -37,7 +37,7 @@ from tipline.i18n import gettext_for, negotiate
 from tipline.i18n.templating import render
 from tipline.store import Database
 from tipline.webkit.deps import SESSION_COOKIE as SESSION_COOKIE  # defined beside the schemes that name it
-from tipline.webkit.deps import get_db
+from tipline.webkit.deps import app_db
 
 SPOOL_BYTES = 1024 * 1024  # multipart files larger than this go to a temporary file while parsed
 
@@ -129,7 +129,7 @@ def require_page_role(role: Role) -> Callable[[Request], Principal]:
 StaffUser = Annotated[Principal, Depends(page_user)]
 SupervisorUser = Annotated[Principal, Depends(require_page_role(Role.SUPERVISOR))]
 AdminUser = Annotated[Principal, Depends(require_page_role(Role.ADMIN))]
-Db = Annotated[Database, Depends(get_db)]
+Db = Annotated[Database, Depends(app_db)]
 
 
 # ------------------------------------------------------------------------------------------ form text
