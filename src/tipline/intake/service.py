@@ -12,6 +12,7 @@ import json
 import logging
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -30,6 +31,7 @@ from tipline.extract import account_for, extract, normalise
 from tipline.extract.platforms import UNKNOWN as UNKNOWN_PLATFORM
 from tipline.extract.platforms import canonical_platform
 from tipline.intake import receipts
+from tipline.intake.group_commit import GroupCommit
 from tipline.intake.schemas import FileIn, FileOut, ReportIn, Source
 from tipline.store import Database
 from tipline.store.models import Attachment, Entity, FollowUp, Mention, Report
@@ -53,27 +55,63 @@ class SubmitResult:
 
 
 def submit_report(db: Database, report: ReportIn) -> SubmitResult:
-    """Store a report durably (one commit), then analyse it unless it is an open CyberTipline submission."""
-    receipt = None
+    """Store a report durably (one commit), then analyse it unless it is an open CyberTipline submission.
+
+    A platform's reports (the JSON API, the CyberTipline door, the panic button) arriving at once are
+    committed together (:mod:`tipline.intake.group_commit`): each call still returns only after its report's
+    commit. A public report is stored alone (its receipt costs an Argon2 hash that a batch would wait for)."""
+    if report.platform_id is not None and report.source != Source.PUBLIC:
+        res = _group_commit(db).run(report)
+    else:
+        res = _store_one(db, report)
+    if not res.created:
+        return res
+    priority = res.priority
+    if not report.open_submission:
+        if db.settings.analyse_inline:
+            priority = analyse_after_store(db, res.report_id) or priority
+        else:
+            wake_analysis(db, urgent=priority == 1)
+    return replace(res, priority=priority)
+
+
+_GROUP_LOCK = threading.Lock()
+
+
+def _group_commit(db: Database) -> GroupCommit[ReportIn, SubmitResult]:
+    """This database's group commit of platform reports (one per process and database)."""
+    group = db.get_resource("intake.group_commit")
+    if group is None:
+        with _GROUP_LOCK:
+            group = db.get_resource("intake.group_commit")
+            if group is None:
+                group = GroupCommit(lambda batch: _store_batch(db, batch))
+                db.set_resource("intake.group_commit", group)
+    return group  # type: ignore[no-any-return]
+
+
+def _store_batch(db: Database, reports: Sequence[ReportIn]) -> list[SubmitResult | BaseException]:
+    """Store a batch in one transaction; if that fails (a report stored meanwhile by another process, or one
+    bad report), store each alone so that only its own caller sees its error."""
+    if len(reports) > 1:
+        try:
+            return list(_store_reports(db, reports))
+        except Exception:  # noqa: BLE001 - retried one by one below, where each error reaches its own caller
+            log.warning("a batch of %d reports failed; storing them one by one", len(reports), exc_info=True)
+    out: list[SubmitResult | BaseException] = []
+    for r in reports:
+        try:
+            out.append(_store_one(db, r))
+        except Exception as e:  # noqa: BLE001 - raised in the caller that sent this report
+            out.append(e)
+    return out
+
+
+def _store_one(db: Database, report: ReportIn) -> SubmitResult:
     try:
-        with db.session() as s:
-            if report.platform_id is not None and report.external_id is not None:
-                existing = _existing(s, report.platform_id, report.external_id)
-                if existing is not None:
-                    return SubmitResult(existing.id, False, existing.status, existing.priority)
-            row = _new_row(report)
-            if report.source == Source.PUBLIC:
-                receipt = receipts.new_receipt()
-                row.receipt_lookup = receipts.receipt_lookup(s, receipt)
-            if report.contact is not None and any(report.contact.model_dump().values()):
-                row.contact_sealed = report.contact.model_dump_json(exclude_none=True)  # sealed by its column type
-            s.add(row)
-            s.flush()
-            for f in report.files:
-                s.add(_attachment(row.id, f, origin="hash"))
-            report_id = row.id
+        return _store_reports(db, [report])[0]
     except IntegrityError:
-        # the same platform report arrived twice at once: the other request stored it
+        # the same platform report arrived twice at once (another process stored it)
         if report.platform_id is None or report.external_id is None:
             raise
         with db.reader() as s:
@@ -81,13 +119,53 @@ def submit_report(db: Database, report: ReportIn) -> SubmitResult:
             if existing is None:
                 raise
             return SubmitResult(existing.id, False, existing.status, existing.priority)
-    priority = provisional_priority(report)
-    if not report.open_submission:
-        if db.settings.analyse_inline:
-            priority = analyse_after_store(db, report_id) or priority
-        else:
-            wake_analysis(db)
-    return SubmitResult(report_id, True, "new", priority, receipt)
+
+
+def _store_reports(db: Database, reports: Sequence[ReportIn]) -> list[SubmitResult]:
+    """Commit new reports and their files' hashes in one transaction, with one flush. A platform report whose
+    (platform, report id) is already stored, or comes earlier in the same batch, is not stored again: its
+    result is the first one's (``created`` false)."""
+    results: list[SubmitResult | None] = [None] * len(reports)
+    with db.session() as s:
+        existing: dict[tuple[int, str], SubmitResult] = {}
+        by_platform: dict[int, list[str]] = {}
+        for r in reports:
+            if r.platform_id is not None and r.external_id is not None:
+                by_platform.setdefault(r.platform_id, []).append(r.external_id)
+        for pid, ext in by_platform.items():
+            q = select(Report).where(Report.platform_id == pid, Report.external_id.in_(ext))
+            for row in s.scalars(q):
+                existing[(pid, row.external_id)] = SubmitResult(row.id, False, row.status, row.priority)  # type: ignore[index]
+        first_of: dict[tuple[int, str], int] = {}
+        new: list[tuple[int, Report, str | None]] = []
+        for i, r in enumerate(reports):
+            key = (r.platform_id, r.external_id) if r.platform_id is not None and r.external_id is not None else None
+            if key is not None and key in existing:
+                results[i] = existing[key]
+                continue
+            if key is not None and key in first_of:
+                continue  # the same report twice in this batch: answered as a repeat of the first, below
+            if key is not None:
+                first_of[key] = i
+            row = _new_row(r)
+            receipt = None
+            if r.source == Source.PUBLIC:
+                receipt = receipts.new_receipt()
+                row.receipt_lookup = receipts.receipt_lookup(s, receipt)
+            if r.contact is not None and any(r.contact.model_dump().values()):
+                row.contact_sealed = r.contact.model_dump_json(exclude_none=True)  # sealed by its column type
+            new.append((i, row, receipt))
+        s.add_all([row for _, row, _ in new])
+        s.flush()  # one flush: the row ids taken at once, the INSERTs batched
+        for i, row, receipt in new:
+            s.add_all([_attachment(row.id, f, origin="hash") for f in reports[i].files])
+            results[i] = SubmitResult(row.id, True, "new", provisional_priority(reports[i]), receipt)
+    for i, r in enumerate(reports):
+        if results[i] is None:  # a repeat within the batch
+            first = results[first_of[(r.platform_id, r.external_id)]]  # type: ignore[index]
+            assert first is not None
+            results[i] = replace(first, created=False)
+    return results  # type: ignore[return-value]
 
 
 def provisional_priority(r: ReportIn) -> int:
@@ -96,10 +174,14 @@ def provisional_priority(r: ReportIn) -> int:
     return 1 if (r.is_live or r.escalate) else 3
 
 
-def wake_analysis(db: Database) -> None:
+def wake_analysis(db: Database, *, urgent: bool = False) -> None:
     """Tell this process's analysis worker that a report waits (no-op when there is none: workers of other
-    processes are woken by the job queue, or find it at their next look)."""
-    for key in ("intake.wake", "intake.remote_wake"):  # this process's worker; `tipline worker` processes
+    processes are woken by the job queue, or find it at their next look). ``urgent``: a P1 report (panic
+    button, escalation), which ends the pause the worker of a busy server takes to leave the door first."""
+    keys = (
+        ("intake.wake", "intake.remote_wake", "intake.wake_urgent") if urgent else ("intake.wake", "intake.remote_wake")
+    )
+    for key in keys:  # this process's worker; `tipline worker` processes
         wake = db.get_resource(key)
         if callable(wake):
             wake()

@@ -27,8 +27,9 @@ import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from tipline.intake import service
@@ -39,6 +40,9 @@ from tipline.triage import RuleSet
 log = logging.getLogger("tipline.intake.worker")
 
 WAKE = "intake.wake"  # Database resource: the callable a door calls after a commit (the worker's wake-up)
+WAKE_URGENT = "intake.wake_urgent"  # ... and after committing a P1 report (it ends a pause, see Analyser)
+DOOR_BUSY_S = 0.5  # the door stored a report this recently: it is busy, the worker of its process pauses
+DOOR_SHARE = 0.75  # the share of a busy server process left to its door (the worker pauses 3x its batch)
 RETRY_AFTER_S = 60.0  # a report whose analysis failed is tried again after this
 CLAIM = 4  # reports claimed at a time inside a batch: an urgent arrival is claimed by the next claim
 
@@ -75,15 +79,32 @@ def backlog(db: Database) -> Backlog:
     return Backlog(int(waiting or 0), int(urgent or 0), oldest)
 
 
-def claim(s: Session, limit: int, skip: Collection[int] = ()) -> list[int]:
+def claim(s: Session, limit: int, skip: Collection[int] = (), urgent_only: bool = False) -> list[int]:
     """Take up to ``limit`` waiting reports, most urgent first, then oldest, inside the write session ``s``:
-    on PostgreSQL their rows stay locked (and skipped by every other worker) until ``s`` ends."""
-    q = select(Report.id).where(waiting_clause()).order_by(Report.priority, Report.id).limit(limit)
-    if skip:
-        q = q.where(Report.id.not_in(sorted(skip)))
-    if s.get_bind().dialect.name == "postgresql":
-        q = q.with_for_update(skip_locked=True, of=Report)
-    return list(s.scalars(q))
+    on PostgreSQL their rows stay locked (and skipped by every other worker) until ``s`` ends. Among the
+    urgent (P1), panic-button presses come before platform escalations: a stream is live now.
+    ``urgent_only``: P1 reports only."""
+    postgres = s.get_bind().dialect.name == "postgresql"
+
+    def take(q: Select[Any], n: int) -> list[int]:
+        q = q.where(waiting_clause()).limit(n)
+        if skip:
+            q = q.where(Report.id.not_in(sorted(skip)))
+        if postgres:
+            q = q.with_for_update(skip_locked=True, of=Report)
+        return list(s.scalars(q))
+
+    # two queries, each an ordered range of the partial index ix_reports_waiting (priority, id): one ORDER BY
+    # with is_live in it would sort the whole backlog at every claim
+    live = take(select(Report.id).where(Report.priority == 1, Report.is_live).order_by(Report.id), limit)
+    if len(live) == limit:
+        return live
+    rest = select(Report.id).order_by(Report.priority, Report.id)
+    if urgent_only:
+        rest = rest.where(Report.priority == 1)
+    if live:
+        rest = rest.where(Report.id.not_in(live))
+    return live + take(rest, limit - len(live))
 
 
 @dataclass
@@ -123,15 +144,18 @@ def _one(s: Session, db: Database, rules: RuleSet, report_id: int, out: BatchRes
             log.exception("re-analysis of report %d failed", other)
 
 
-def analyse_batch(db: Database, *, limit: int = 32, budget_s: float = 0.05, skip: Collection[int] = ()) -> BatchResult:
+def analyse_batch(
+    db: Database, *, limit: int = 32, budget_s: float = 0.05, skip: Collection[int] = (), urgent_only: bool = False
+) -> BatchResult:
     """Claim and analyse waiting reports in one transaction: at most ``limit``, and no new claim once
-    ``budget_s`` has passed (on SQLite the batch holds the one write lock: the doors wait that long)."""
+    ``budget_s`` has passed (on SQLite the batch holds the one write lock: the doors wait that long).
+    ``urgent_only``: P1 reports only."""
     rules = service.rules_in_force(db)
     out = BatchResult()
     started = time.perf_counter()
     with db.session() as s:
         while len(out) < limit and time.perf_counter() - started < budget_s:
-            ids = claim(s, min(CLAIM, limit - len(out)), {*skip, *out.analysed, *out.failed, *out.busy})
+            ids = claim(s, min(CLAIM, limit - len(out)), {*skip, *out.analysed, *out.failed, *out.busy}, urgent_only)
             if not ids:
                 break
             for rid in ids:
@@ -173,13 +197,28 @@ class Analyser:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._retry: dict[int, float] = {}  # report id -> when to try again
+        self._urgent = threading.Event()
+        self._door_at = float("-inf")  # when this process's door last stored a report
+        self._door_first = False  # pause for the door (a worker thread inside `tipline serve`)
         self.analysed = 0
+        self.paused_s = 0.0
 
     def wake(self) -> None:
+        self._door_at = time.monotonic()
         self._wake.set()
 
+    def wake_urgent(self) -> None:
+        self._urgent.set()
+
     def start(self) -> Analyser:
+        """Run in a thread of this server process, beside its door: when the door is busy (it stored a report
+        in the last ``DOOR_BUSY_S``), the worker pauses after each batch so that the door keeps
+        ``DOOR_SHARE`` of the process (one interpreter lock: a worker that never paused made every request
+        wait behind its batches, and the door answered half as many). An urgent report ends the pause; the
+        backlog is analysed when the door calms down, or by `tipline worker` processes on PostgreSQL."""
         self.db.set_resource(WAKE, self.wake)
+        self.db.set_resource(WAKE_URGENT, self.wake_urgent)
+        self._door_first = True
         self._thread = threading.Thread(target=self.run, name="tipline-analyser", daemon=True)
         self._thread.start()
         return self
@@ -192,16 +231,22 @@ class Analyser:
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
         self._wake.set()
+        self._urgent.set()
         if self._thread is not None and self._thread is not threading.current_thread() and timeout > 0:
             self._thread.join(timeout)
         if self.db.get_resource(WAKE) == self.wake:
             self.db.set_resource(WAKE, None)
+        if self.db.get_resource(WAKE_URGENT) == self.wake_urgent:
+            self.db.set_resource(WAKE_URGENT, None)
 
-    def step(self) -> BatchResult:
-        """One batch (what the loop does each turn); the reports that failed wait RETRY_AFTER_S."""
+    def step(self, *, urgent_only: bool = False) -> BatchResult:
+        """One batch (what the loop does each turn); the reports that failed wait RETRY_AFTER_S.
+        ``urgent_only``: P1 reports only (a panic press that ended the worker's pause for a busy door)."""
         now = time.monotonic()
         self._retry = {rid: at for rid, at in self._retry.items() if at > now}
-        res = analyse_batch(self.db, limit=self.batch, budget_s=self.budget_s, skip=self._retry)
+        res = analyse_batch(
+            self.db, limit=self.batch, budget_s=self.budget_s, skip=self._retry, urgent_only=urgent_only
+        )
         for rid in res.failed:
             self._retry[rid] = now + RETRY_AFTER_S
         self.analysed += len(res.analysed)
@@ -210,16 +255,35 @@ class Analyser:
         return res
 
     def run(self) -> None:
+        urgent_only, owed = False, 0.0  # after a pause cut short by an urgent report: that report, then the rest
         while not self._stop.is_set():
             self._wake.clear()
+            self._urgent.clear()
+            started = time.monotonic()
             try:
-                res = self.step()
+                res = self.step(urgent_only=urgent_only)
             except Exception:  # noqa: BLE001 - the database may be briefly away: keep the worker alive
                 log.exception("analysis batch failed; retrying")
                 res = BatchResult()
                 self._stop.wait(self.idle_s)
-            if not res.analysed:
+            door_busy = self._door_first and time.monotonic() - self._door_at < DOOR_BUSY_S
+            if door_busy and (res.analysed or urgent_only):
+                owed += (time.monotonic() - started) * DOOR_SHARE / (1 - DOOR_SHARE)
+                urgent_only, owed = self._pause(owed)
+            elif not res.analysed:
+                urgent_only, owed = False, 0.0
                 self._wake.wait(self.idle_s)
+            else:
+                urgent_only, owed = False, 0.0
+
+    def _pause(self, seconds: float) -> tuple[bool, float]:
+        """Leave the busy door the process for ``seconds``, unless an urgent report arrives: (cut short, the
+        rest of the pause still owed)."""
+        paused = time.monotonic()
+        cut = self._urgent.wait(seconds)
+        waited = time.monotonic() - paused
+        self.paused_s += waited
+        return cut, max(0.0, seconds - waited) if cut else 0.0
 
 
 def wait_until_analysed(db: Database, report_ids: Iterable[int] | None = None, *, timeout: float = 30.0) -> None:

@@ -1,0 +1,221 @@
+"""Group commit at the doors (``tipline.intake.group_commit``): platform reports that arrive while a commit
+is in flight are stored together by the next one, every caller still answered only after its own
+report's commit; and the server's analysis worker leaves a busy door first (``intake.worker.Analyser``)."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
+
+from tipline.accounts import service as accounts
+from tipline.capabilities import open_database
+from tipline.intake import service as intake
+from tipline.intake import worker
+from tipline.intake.group_commit import GroupCommit
+from tipline.intake.schemas import LiveIn, PlatformReportIn
+from tipline.settings import Settings
+from tipline.store import Database
+from tipline.store.models import Attachment, Report
+
+
+@pytest.fixture
+def qdb(settings: Settings) -> Iterator[Database]:
+    database = open_database(settings.model_copy(update={"analyse_inline": False}))
+    database.migrate()
+    yield database
+    database.dispose()
+
+
+@contextlib.contextmanager
+def reports_locked(db: Database) -> Iterator[None]:
+    """Hold the reports table against inserts (SQLite: the one write lock) while the block runs."""
+    with db.session() as s:
+        if db.dialect == "postgresql":
+            s.execute(text("LOCK TABLE reports IN SHARE ROW EXCLUSIVE MODE"))
+        yield
+
+
+def wait_for(cond, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def submit_while_locked(db: Database, reports: list) -> dict[int, object]:
+    """Submit ``reports`` from one thread each while inserts are held: the first leads a batch of one and
+    waits on the lock, the others queue behind it; then release. Each caller's result or exception."""
+    out: dict[int, object] = {}
+
+    def one(i: int) -> None:
+        try:
+            out[i] = intake.submit_report(db, reports[i])
+        except Exception as e:  # noqa: BLE001 - checked by the test
+            out[i] = e
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(reports))]
+    group = intake._group_commit(db)
+    with reports_locked(db):
+        threads[0].start()
+        wait_for(lambda: group.waiting == 0 and group.leading)  # the first leads, blocked on the lock
+        for t in threads[1:]:
+            t.start()
+        wait_for(lambda: group.waiting == len(reports) - 1)
+        time.sleep(0.05)
+        assert not out, "no report is acknowledged before its commit"
+    for t in threads:
+        t.join(30)
+    return out
+
+
+def test_reports_arriving_during_a_commit_are_stored_by_one_commit(qdb: Database):
+    p = accounts.create_platform(qdb, "GroupChat")
+    reports = [
+        PlatformReportIn(
+            report_id=f"g{i}",
+            category="other",
+            text=f"call +63 917 555 {i:04d}",
+            files=[{"filename": f"f{i}.jpg", "md5": f"{i:032x}"}],
+        ).to_report(p.id)
+        for i in range(8)
+    ]
+    out = submit_while_locked(qdb, reports)
+    group = intake._group_commit(qdb)
+    assert (group.batches, group.items) == (2, 8)  # the first alone, then the seven that waited, together
+    ids = [out[i].report_id for i in range(8)]  # type: ignore[attr-defined]
+    assert all(out[i].created for i in range(8)) and len(set(ids)) == 8  # type: ignore[attr-defined]
+    with qdb.reader() as s:
+        stored = dict(s.execute(select(Report.external_id, Report.id).where(Report.platform_id == p.id)).all())
+        files = dict(s.execute(select(Attachment.report_id, Attachment.md5)).all())
+        text_of_last = s.get(Report, ids[7]).text  # type: ignore[union-attr]
+    assert stored == {f"g{i}": ids[i] for i in range(8)}
+    assert files == {ids[i]: f"{i:032x}" for i in range(8)}  # each report's file with its own report
+    assert text_of_last == "call +63 917 555 0007"
+    assert worker.backlog(qdb).waiting == 8  # stored, waiting for analysis
+
+
+def test_a_report_sent_twice_in_one_batch_is_stored_once(qdb: Database):
+    p = accounts.create_platform(qdb, "TwiceChat")
+    first = intake.submit_report(qdb, PlatformReportIn(report_id="old", category="other", text="x").to_report(p.id))
+    reports = [
+        PlatformReportIn(report_id=rid, category="other", text=rid).to_report(p.id) for rid in ("a", "a", "old", "b")
+    ]
+    lead = PlatformReportIn(report_id="lead", category="other", text="lead").to_report(p.id)
+    out = submit_while_locked(qdb, [lead, *reports])
+    a1, a2, old, b = (out[i] for i in range(1, 5))
+    assert a1.created and not a2.created and a1.report_id == a2.report_id  # type: ignore[attr-defined]
+    assert not old.created and old.report_id == first.report_id  # type: ignore[attr-defined]
+    assert b.created  # type: ignore[attr-defined]
+    with qdb.reader() as s:
+        n = s.scalar(select(func.count(Report.id)).where(Report.platform_id == p.id))
+    assert n == 4  # old, lead, a, b
+
+
+def test_a_report_that_cannot_be_stored_fails_alone(qdb: Database):
+    p = accounts.create_platform(qdb, "BadChat")
+    good = [PlatformReportIn(report_id=f"ok{i}", category="other", text="fine").to_report(p.id) for i in range(3)]
+    bad = PlatformReportIn(report_id="bad", category="other", text="no such platform").to_report(p.id + 999)
+    lead = PlatformReportIn(report_id="lead", category="other", text="lead").to_report(p.id)
+    out = submit_while_locked(qdb, [lead, good[0], bad, good[1], good[2]])
+    assert isinstance(out[2], IntegrityError)  # the platform does not exist: that caller gets the error
+    assert all(out[i].created for i in (0, 1, 3, 4))  # type: ignore[attr-defined]
+    with qdb.reader() as s:
+        stored = set(s.scalars(select(Report.external_id)))
+    assert stored == {"lead", "ok0", "ok1", "ok2"}
+
+
+def test_group_commit_hands_the_lead_on_and_passes_each_error_to_its_caller():
+    seen: list[list[int]] = []
+    gate = threading.Event()
+
+    def store(batch):
+        seen.append(list(batch))
+        gate.wait(10)
+        return [ValueError(f"bad {x}") if x < 0 else x * 10 for x in batch]
+
+    group: GroupCommit[int, int] = GroupCommit(store, max_batch=3)
+    results: dict[int, object] = {}
+
+    def run(x: int) -> None:
+        try:
+            results[x] = group.run(x)
+        except ValueError as e:
+            results[x] = str(e)
+
+    threads = [threading.Thread(target=run, args=(x,)) for x in (1, 2, -3, 4, 5, 6)]
+    threads[0].start()
+    wait_for(lambda: seen == [[1]])
+    for t in threads[1:]:
+        t.start()
+    wait_for(lambda: group.waiting == 5)
+    gate.set()
+    for t in threads:
+        t.join(10)
+    assert results == {1: 10, 2: 20, -3: "bad -3", 4: 40, 5: 50, 6: 60}
+    assert seen[0] == [1] and [len(b) for b in seen[1:]] == [3, 2]  # at most max_batch per commit
+    assert sorted(x for b in seen for x in b) == [-3, 1, 2, 4, 5, 6]
+    assert not group.leading and group.waiting == 0
+
+
+def test_the_server_worker_leaves_a_busy_door_first_but_not_a_panic_press(qdb: Database):
+    """The analysis thread of `tipline serve` pauses after each batch while the door keeps storing; a panic
+    press ends the pause and is analysed within a second; the backlog is analysed when the door calms."""
+    p = accounts.create_platform(qdb, "BusyChat")
+    for i in range(40):
+        intake.submit_report(
+            qdb, PlatformReportIn(report_id=f"back{i}", category="other", text=f"backlog {i}").to_report(p.id)
+        )
+    analyser = worker.Analyser(qdb, batch=4, budget_s=10).start()
+    stop = threading.Event()
+
+    def door() -> None:
+        i = 0
+        while not stop.is_set():
+            intake.submit_report(
+                qdb, PlatformReportIn(report_id=f"door{i}", category="other", text="busy").to_report(p.id)
+            )
+            i += 1
+            time.sleep(0.005)
+
+    t = threading.Thread(target=door)
+    try:
+        t.start()
+        time.sleep(1.0)
+        assert analyser.paused_s > 0.2, "the worker did not leave the busy door any time"
+        t0 = time.monotonic()
+        live = intake.submit_report(
+            qdb, LiveIn(stream_id="busy-1", broadcaster={"account": "host9"}).to_report(p.id, p.name)
+        )
+        worker.wait_until_analysed(qdb, [live.report_id], timeout=5)
+        assert time.monotonic() - t0 < 1.0, "the panic press waited for the worker's pause"
+    finally:
+        stop.set()
+        t.join(10)
+    try:
+        worker.wait_until_analysed(qdb, timeout=60)  # the door is calm: the backlog is analysed
+    finally:
+        analyser.stop()
+    assert worker.backlog(qdb).waiting == 0
+
+
+def test_a_panic_press_is_analysed_before_earlier_escalations(qdb: Database):
+    p = accounts.create_platform(qdb, "OrderChat")
+
+    def platform(rid: str, escalate: bool) -> int:
+        rep = PlatformReportIn(report_id=rid, category="other", text=rid, escalate=escalate).to_report(p.id)
+        return intake.submit_report(qdb, rep).report_id
+
+    plain = platform("plain", False)
+    escalations = [platform(f"esc{i}", True) for i in range(3)]
+    live = intake.submit_report(qdb, LiveIn(stream_id="order-1", broadcaster={"account": "h"}).to_report(p.id, p.name))
+    first = worker.analyse_batch(qdb, limit=1, budget_s=10)
+    assert list(first.analysed) == [live.report_id]  # stored last, analysed first: the stream is live now
+    urgent = worker.analyse_batch(qdb, limit=10, budget_s=10, urgent_only=True)
+    assert list(urgent.analysed) == escalations  # then the escalations, oldest first; not the plain report
+    assert list(worker.analyse_batch(qdb, limit=10, budget_s=10).analysed) == [plain]
