@@ -186,6 +186,26 @@ def test_stix_bundle_parses_back(db, ana):
     assert by_type["phone-number"][0].value == "+639171234567"  # tipline's extension observable
 
 
+def test_group_invites_go_to_partners_as_links_not_accounts(db, ana):
+    import stix2
+    from pymisp import MISPEvent
+
+    text = TEXT + " Private group: t.me/joinchat/AbCdEf123xyz and discord.gg/Qw3rty9"
+    rid = platform_report(db, text=text, external_id="R-inv")
+    links = {"https://t.me/+AbCdEf123xyz", "https://discord.gg/Qw3rty9"}
+    _, pkg = ref.create_referral(db, agency_id="gb-nca", fmt="stix", actor=ana, report_id=rid)
+    bundle = stix2.parse(unzip(pkg.data)["stix/bundle.json"].decode(), allow_custom=False)
+    assert links <= {o.value for o in bundle.objects if o.type == "url"}
+    logins = {o.account_login for o in bundle.objects if o.type == "user-account"}
+    assert not any("/" in login for login in logins)  # an invite code is no account's login
+    _, pkg = ref.create_referral(db, agency_id="au-afp", fmt="misp", actor=ana, report_id=rid)
+    ev = MISPEvent()
+    ev.load(unzip(pkg.data)["misp/event.json"].decode())
+    assert links <= {a.value for a in ev.attributes if a.type == "url"}
+    usernames = {a.value for o in ev.objects for a in o.attributes if a.object_relation == "username"}
+    assert not any("/" in u for u in usernames)
+
+
 def test_misp_event_loads_back(db, ana):
     from pymisp import MISPEvent
 

@@ -407,8 +407,19 @@ def _stix_observable(kind: str, value: str) -> Any:
             return None
         # stix2 is untyped: its CustomObservable decorator gives the class a constructor mypy cannot see
         return stix_ext.PhoneNumber(id=f"phone-number--{uuid.uuid4()}", **number)  # type: ignore[call-arg]
+    link = invite_link(kind, value)
+    if link is not None:
+        return stix2.URL(value=link)
     if kind in ("account", "telegram", "skype", "snapchat", "kik", "discord"):
         return _stix_account(kind, value)
+    return None
+
+
+def invite_link(kind: str, value: str) -> str | None:
+    """The link of a group invite (a ``telegram`` value "t.me/+CODE" or "t.me/addlist/CODE", a ``discord``
+    value "discord.gg/CODE"): it names a private group, not an account, so partners get it as a URL."""
+    if (kind == "telegram" and value.startswith("t.me/")) or (kind == "discord" and value.startswith("discord.gg/")):
+        return "https://" + value
     return None
 
 
@@ -635,6 +646,8 @@ def misp_event(snap: Snapshot) -> bytes:
             obj.add_attribute("symbol", kind.upper())
             obj.comment = where
             ev.add_object(obj)
+        elif invite_link(kind, value) is not None:
+            ev.add_attribute("url", invite_link(kind, value), comment=f"{kind} group invite ({where})", to_ids=False)
         elif kind == "telegram":
             obj = MISPObject("telegram-account")
             obj.add_attribute("username", value)
