@@ -48,7 +48,9 @@ phone/whatsapp E.164; email lower-case; url ``scheme://host/path?query`` (host l
 kept, fragment dropped, ``http://`` added when missing, empty path -> ``/``); domain the registered
 domain (bundled public-suffix list, ICANN section only); ipv4/ipv6 ``ipaddress`` compressed form; onion
 ``<label>.onion`` lower-case; btc base58 as written / bech32 lower-case; eth EIP-55; xmr and trx as
-written; telegram/skype/snapchat/kik lower-case without ``@``; discord new-style usernames lower-case,
+written; telegram/skype/snapchat/kik lower-case without ``@`` (a Telegram group invite ``t.me/+<code>``
+or ``t.me/addlist/<code>``, code as written, ``joinchat/<code>`` read as ``+<code>``); discord new-style
+usernames lower-case,
 legacy tags ``Name#1234`` as written, invites ``discord.gg/<code>``; iban compact upper-case; mtcn the
 10 digits; account ``<platform id>/<name>`` lower-case, the platform id from ``platforms.toml`` (one id
 however the platform is typed, ``unknown`` for a bare ``@name`` with no platform named near it).
@@ -85,7 +87,7 @@ from .network import (
     normalise_url,
 )
 from .phones import extract_phones, normalise_phone
-from .text import DISGUISES, KINDS, Collector, Cues, Decoded, Found, View
+from .text import DISGUISES, KINDS, Collector, Cues, Decoded, Found, View, letter_words, lower_of, new_found
 
 __all__ = ["extract", "normalise", "account_for", "Found", "KINDS", "DISGUISES", "MESSAGING_DOMAINS"]
 _DISGUISE_ORDER = {d: i for i, d in enumerate(DISGUISES)}
@@ -157,17 +159,18 @@ def extract(
         start, end = dec.span(f.start, f.end)
         labels = set(filter(None, f.disguise.split(","))) | set(dec.labels(start, end))
         disguise = ",".join(sorted(labels, key=lambda d: _DISGUISE_ORDER.get(d, 99)))
-        out.append(Found(f.kind, f.value, start, end, f.confidence, text[start:end], disguise, f.alternatives))
+        out.append(new_found(f.kind, f.value, start, end, f.confidence, text[start:end], disguise, f.alternatives))
     return out
 
 
 def _extract(text: str, country: str | None, language: str | None, hints: tuple[str, ...]) -> list[Found]:
     col = Collector(text)
-    cue_list = Cues(text)
+    low = lower_of(text)  # (computed once per text, shared)
+    cue_list = Cues(text, low)
     phone_fn = _link_phone
-    # Cheap gates (substring tests and one-class regex scans, in C) skip the extractors whose kind cannot
-    # be in the text; most texts hold only a few kinds.
-    low = text.lower()
+    # Cheap gates (substring tests, set tests on the text's words and one-class regex scans, in C) skip
+    # the extractors whose kind cannot be in the text; most texts hold only a few kinds.
+    words = letter_words(low)  # (one regex pass, shared with Cues and the phone scanner)
     if _IBAN_GATE.search(text):
         extract_ibans(col)
     if _WALLET_GATE.search(text):
@@ -178,18 +181,28 @@ def _extract(text: str, country: str | None, language: str | None, hints: tuple[
         extract_scheme_urls(col, view, phone_fn)
     if "onion" in low:
         extract_onions(col, view)
-    if "@" in vt or _AT_WORD_GATE.search(low):
+    # (an at-word or a dot word between white space is one of the text's words: the set test spares
+    # most texts the scan)
+    if "@" in vt or (not _AT_WORD_SET.isdisjoint(words) and _AT_WORD_GATE.search(low)):
         extract_emails(col, view)
     if _DOT_LETTER_GATE.search(vt):
         extract_bare_urls(col, view, phone_fn)
-    if any(w in low for w in _DOT_WORDS_SPACED):
+    if not _DOT_WORD_SET.isdisjoint(words) and any(w in low for w in _DOT_WORDS_SPACED):
         extract_spelled_domains(col, view)
-    if _IPV4_GATE.search(vt) or vt.count(":") >= 2:
+    if _IPV4_GATE.search(vt) or (":" in vt and _IPV6_GATE.search(vt)):
         extract_ips(col, view)
     extract_handles(col, cue_list)
-    if any(w in low for w in _MTCN_GATE_WORDS) or "WU" in text:
+    if (
+        "mtcn" in low
+        or "control" in low  # (also "controllo")
+        or "money" in low
+        or "western" in low
+        or "codice" in low
+        or "m.t.c.n" in low
+        or "WU" in text
+    ):
         extract_mtcns(col)
-    extract_phones(col, country, language, hints)
+    extract_phones(col, country, language, hints, decoded=True)  # (text: decoded)
     if cue_list.items:
         add_whatsapp(col, cue_list)
     return col.results()
@@ -197,13 +210,21 @@ def _extract(text: str, country: str | None, language: str | None, hints: tuple[
 
 # The gates are written to start with their rarest character (a digit, a dot), which the regex engine
 # looks for first, and to look back for the rest: "[A-Za-z]{2}\d\d" tried at every letter is slower.
-_IBAN_GATE = re.compile(r"\d(?<=[A-Za-z]{2}\d)\d")  # [A-Za-z]{2}\d\d
-_WALLET_GATE = re.compile(r"(?<!\w)\w{25}")  # \w{25}, tried only where a word starts
+# They run on the decoded text (:class:`Decoded` makes every decimal digit of any script an ASCII one),
+# where \d is [0-9]; the ASCII class lets the engine skip to the candidates in C (speed).
+_IBAN_GATE = re.compile(r"[0-9](?<=[A-Za-z]{2}[0-9])[0-9]")  # [A-Za-z]{2}\d\d
+# every wallet form is a whole word of 25 ASCII letters and digits or more (see _extract_wallets), so
+# the gate asks for 25 of them, tried only where such a run starts (ASCII classes: speed)
+_WALLET_GATE = re.compile(r"(?<![0-9A-Za-z])[0-9A-Za-z]{25}")
 _AT_WORD_GATE = re.compile(r"\s(?:" + "|".join(AT_WORDS) + r")\s")
+_AT_WORD_SET = frozenset(AT_WORDS)
+_DOT_WORD_SET = frozenset(DOT_WORDS)
 _DOT_LETTER_GATE = re.compile(r"\.(?<=[^\W_]\.)[^\W\d_]")  # [^\W_]\.[^\W\d_]
 _DOT_WORDS_SPACED = tuple(f" {w} " for w in DOT_WORDS)
 _IPV4_GATE = re.compile(r"\.(?<=\d\.)\d{1,3}\.\d")  # \d\.\d{1,3}\.\d
-_MTCN_GATE_WORDS = ("mtcn", "m.t.c.n", "control", "money", "western", "controllo", "codice")
+# an IPv6 address (network.IPV6_RE) has two colons with at most four hex digits between them; times and
+# labels ("10:30", "Contatto: ...") do not, and no longer call the IP scans (speed)
+_IPV6_GATE = re.compile(r":[0-9A-Fa-f]{0,4}:")
 
 
 def _link_phone(value: str) -> str | None:

@@ -51,6 +51,34 @@ class Found:
     alternatives: tuple[tuple[str, float], ...] = ()
 
 
+def new_found(
+    kind: str,
+    value: str,
+    start: int,
+    end: int,
+    confidence: float,
+    raw: str,
+    disguise: str,
+    alternatives: tuple[tuple[str, float], ...],
+) -> Found:
+    """``Found(kind, value, start, end, confidence, raw, disguise, alternatives)``, the same object (same
+    fields in the same order, equal, same repr and hash). Speed only: the frozen dataclass's ``__init__``
+    sets each field with ``object.__setattr__``; this fills the instance dict directly, 5-7x faster, and
+    the extractor builds one or two per text."""
+    f = _object_new(Found)
+    d = f.__dict__
+    d["kind"] = kind
+    d["value"] = value
+    d["start"] = start
+    d["end"] = end
+    d["confidence"] = confidence
+    d["raw"] = raw
+    d["disguise"] = disguise
+    d["alternatives"] = alternatives
+    return f
+
+
+_object_new = object.__new__
 _MASK_RUN_RE = re.compile(rb"\x01+")
 
 
@@ -85,7 +113,9 @@ class Collector:
         if key not in self._seen:
             self._seen.add(key)
             conf = round(min(1.0, max(0.0, confidence)), 3)
-            self.found.append(Found(kind, value, start, end, conf, self.text[start:end], disguise, tuple(alternatives)))
+            self.found.append(
+                new_found(kind, value, start, end, conf, self.text[start:end], disguise, tuple(alternatives))
+            )
         if mask:
             self.mask[start:end] = b"\x01" * (end - start)
 
@@ -210,20 +240,28 @@ class Decoded:
     ASCII text is returned as it is (``identity``), at no cost.
     """
 
-    __slots__ = ("original", "text", "identity", "_src", "_labels")
+    __slots__ = ("original", "text", "identity", "_dstarts", "_ostarts", "_kept", "_labels")
 
     def __init__(self, original: str) -> None:
         self.original = original
         self.identity = True
         self.text = original
-        self._src: list[int] = []
+        # The map back to the original, one entry per piece of the decoded text (speed: not one per
+        # character): where the piece starts in the decoded text, and either where it starts in the
+        # original (a kept run, ``_kept``) or the one original character it replaces.
+        self._dstarts: list[int] = []
+        self._ostarts: list[int] = []
+        self._kept: list[bool] = []
         self._labels: dict[int, str] = {}
         if original.isascii():
             return
         pieces: list[str] = []
-        src: list[int] = []
+        dstarts: list[int] = []
+        ostarts: list[int] = []
+        kept: list[bool] = []
         labels: dict[int, str] = {}
         pos = 0
+        size = 0  # characters of the decoded text so far
         for m in _NONASCII_RE.finditer(original):
             i = m.start()
             c = original[i]
@@ -238,29 +276,50 @@ class Decoded:
                 continue
             if i > pos:
                 pieces.append(original[pos:i])
-                src.extend(range(pos, i))
-            pieces.append(rep)
-            src.extend([i] * len(rep))
+                dstarts.append(size)
+                ostarts.append(pos)
+                kept.append(True)
+                size += i - pos
+            if rep:
+                pieces.append(rep)
+                dstarts.append(size)
+                ostarts.append(i)
+                kept.append(False)
+                size += len(rep)
             labels[i] = label
             pos = i + 1
         if not labels:
             return
-        pieces.append(original[pos:])
-        src.extend(range(pos, len(original)))
+        if pos < len(original):
+            pieces.append(original[pos:])
+            dstarts.append(size)
+            ostarts.append(pos)
+            kept.append(True)
         self.text = "".join(pieces)
-        self._src = src
+        self._dstarts = dstarts
+        self._ostarts = ostarts
+        self._kept = kept
         self._labels = labels
         self.identity = False
+
+    def _source(self, k: int) -> int:
+        """The original index of decoded[k] (``k`` as a list index: negative from the end)."""
+        if k < 0:
+            k += len(self.text)
+        if not 0 <= k < len(self.text):
+            raise IndexError(k)
+        p = bisect_right(self._dstarts, k) - 1
+        return self._ostarts[p] + (k - self._dstarts[p]) if self._kept[p] else self._ostarts[p]
 
     def span(self, a: int, b: int) -> tuple[int, int]:
         """The original span of decoded[a:b] (dropped characters between kept ones included)."""
         if self.identity:
             return a, b
         if b <= a:
-            s = self._src[a] if a < len(self._src) else len(self.original)
+            s = self._source(a) if a < len(self.text) else len(self.original)
             return s, s
-        start = self._src[a]
-        end = self._src[b - 1] + 1
+        start = self._source(a)
+        end = self._source(b - 1) + 1
         # a dropped character right after the last kept one (a keycap, a variation selector) belongs to it
         while end < len(self.original) and self._labels.get(end) in ("keycap", "invisible"):
             end += 1
@@ -295,6 +354,12 @@ _DEFANG_GATE = re.compile(
 )
 
 
+def _may_be_defanged(s: str) -> bool:
+    """False when :data:`_DEFANG_GATE` cannot match: each of its branches needs one of ``[ { < ( \\``,
+    ``**`` or ``xx`` in any case. (Speed: a few substring tests in C spare most texts the regex.)"""
+    return "[" in s or "{" in s or "<" in s or "(" in s or "\\" in s or "**" in s or "xx" in s.lower()
+
+
 class View:
     """A rewritten copy of a text plus, for every character of it, the original span it came from.
 
@@ -314,7 +379,7 @@ class View:
         self._starts: list[int] = []
         self._ends: list[int] = []
         self.defanged_at: tuple[int, ...] = ()
-        if not _DEFANG_GATE.search(original):
+        if not _may_be_defanged(original) or not _DEFANG_GATE.search(original):
             return
         for m in _DEFANG_RE.finditer(original):
             a, b = m.span()
@@ -395,15 +460,31 @@ _LETTERS_RE = re.compile(r"[a-z]+")
 _LETTER_WORDS_RE = re.compile(r"[^\W\d_]+")
 
 
+_ASCII_LETTERS_RE = re.compile(r"[A-Za-z]+")
+
+
+@lru_cache(maxsize=4)
+def lower_of(text: str) -> str:
+    """``text.lower()``. Speed only: the gates, the cue words and the phone scanner all need the lower-cased
+    text; this computes it once per text, and hands out the same string, so that :func:`letter_words`
+    finds it in its cache at once."""
+    return text.lower()
+
+
 @lru_cache(maxsize=4)
 def letter_words(low: str) -> tuple[str, ...]:
     """The words (runs of letters of any script) of a lower-cased text. The cue gate of :class:`Cues`
-    (for an ASCII text) and the phone scanner (is there a number word? which country words?) need them,
-    for the same text: one regex pass serves them all."""
-    return tuple(_LETTER_WORDS_RE.findall(low))
+    (for an ASCII text), the gates of :func:`tipline.extract.extract` and the phone scanner (is there a
+    number word? which country words?) need them, for the same text: one regex pass serves them all."""
+    # (speed: in an ASCII text the letters are A-Z a-z, a plain class the engine tests faster than the
+    # Unicode one; the same words)
+    return tuple((_ASCII_LETTERS_RE if low.isascii() else _LETTER_WORDS_RE).findall(low))
 
 
 _CUE_FIRST_WORDS = _cue_first_words()
+# each cue first word (letters only) where no word character stands before it: the literal first, so
+# that the engine skips to it in C
+_CUE_WORD_START_RES = {w: re.compile(rf"{re.escape(w)}(?<!\w{re.escape(w)})") for w in _CUE_FIRST_WORDS}
 
 
 class Cues:
@@ -411,21 +492,38 @@ class Cues:
 
     __slots__ = ("items", "_ends", "_starts")
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, low: str | None = None) -> None:
         # gate: a set intersection of the text's words with the cue words' first words (in C) spares
         # the cue regex the texts that name no platform
-        low = text.lower()
-        # the [a-z]+ runs of an ASCII text are its letter words (shared with the phone scanner)
-        present = _CUE_FIRST_WORDS.intersection(letter_words(low) if low.isascii() else _LETTERS_RE.findall(low))
+        if low is None:  # ``low``: text.lower(), when the caller has it already
+            low = text.lower()
+        # the [a-z]+ runs of an ASCII text are its letter words (shared with the phone scanner and the gates)
+        words = letter_words(low)
+        # (where every letter word is a-z, those are the [a-z]+ runs as well: no second regex pass)
+        present = _CUE_FIRST_WORDS.intersection(
+            words if low.isascii() or "".join(words).isascii() else _LETTERS_RE.findall(low)
+        )
         self.items: list[tuple[int, int, str]] = []
         if present:
             # the cue regex is tried only where a cue word starts (str.find, in C), not at every position
             starts: set[int] = set()
-            for w in present:
-                i = low.find(w)
-                while i >= 0:
-                    starts.add(i)
-                    i = low.find(w, i + 1)
+            if len(low) == len(text):
+                # (speed: where lower-casing left every character in place, each cue word where it starts
+                # a word, found by one literal scan in C: the same positions as the loop below, as
+                # lower-casing never makes a word character of a non-word one or the reverse, which was
+                # checked for every code point)
+                for w in present:
+                    starts.update(m.start() for m in _CUE_WORD_START_RES[w].finditer(low))
+            else:
+                for w in present:
+                    i = low.find(w)
+                    while i >= 0:
+                        # (speed: CUE_RE begins with \b, so it cannot match right after a letter, digit or
+                        # "_"; a short cue word such as "e" or "x" is found inside most words of a text)
+                        prev = text[i - 1 : i] if i else ""
+                        if not (prev.isalnum() or prev == "_"):
+                            starts.add(i)
+                        i = low.find(w, i + 1)
             last = -1
             for i in sorted(starts):
                 if i < last:
