@@ -235,7 +235,7 @@ def drain(srv: Server, timeout: float) -> dict[str, float]:
 def run_backend(backend: str, tmp: Path, args: argparse.Namespace, payloads: dict[str, list]) -> list[tuple]:
     rows: list[tuple] = []
     clients = [int(c) for c in args.clients.split(",")]
-    modes = [("before (inline)", True, True), ("after (queued)", False, True), ("after, door alone", False, False)]
+    modes = [("before (inline)", True, True), ("after (queued)", False, True), ("door alone", False, False)]
     for mode, inline, analysis in modes:
         srv = Server(backend, tmp, inline=inline, analysis=analysis)
         try:
