@@ -679,3 +679,16 @@ def test_a_number_followed_by_a_unit_is_not_a_phone() -> None:
     assert ("phone", "+39364849305114") not in kv("chiama 364 849 3051 14 anni", country="IT")
     assert kv("chiama 364 849 3051, ha 14 anni", country="IT") == {("phone", "+393648493051")}
     assert kv("call 09171234567 k?", country="PH") == {("phone", "+639171234567")}  # "k?" is "ok?"
+
+
+def test_an_age_right_after_a_number_is_left_out_of_it() -> None:
+    """A group of one or two digits followed by an age word is the age, and the number is the digits before
+    it (it was dropped whole: "chiama 364 849 3051 14 anni" gave no phone)."""
+    assert kv("chiama 364 849 3051 14 anni", country="IT") == {("phone", "+393648493051")}
+    assert kv("chiama 3648493051 14 anni", country="IT") == {("phone", "+393648493051")}
+    assert kv("msg 0917 555 0123 14 taong gulang", country="PH") == {("phone", "+639175550123")}
+    assert kv("contact +39 380 364 6894 13 years old") == {("phone", "+393803646894")}
+    assert kv("she is 0917 555 0123 9yo", country="PH") == {("phone", "+639175550123")}
+    # an amount stays an amount, and a longer group before the age word is not cut off
+    assert kv("prezzo 1500 2000 50 anni", country="IT") == set()
+    assert kv("09171234567 years", country="PH") == set()

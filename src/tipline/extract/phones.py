@@ -190,6 +190,8 @@ _UNIT_AFTER_RE = re.compile(
     r"years?|yrs?|y/?o|anni|taon|taong|btc|eth|xmr|usdt|trx)\b)",
     re.IGNORECASE,
 )
+# an age right after a number's last group ("... 3051 14 anni"): that group is not part of the number
+_AGE_AFTER_RE = re.compile(r"[ \t]*(?:years?|yrs?|y/?o|anni|taon|taong|años|anos)\b", re.IGNORECASE)
 # Words that name a non-phone number right before it ("order #48213377", "reference is 2026/11/0042").
 # Not "account" (a GCash account *is* a phone number) and not "no."/"#" alone ("Contact no.", "CP#").
 _NEG_CUE_WORDS = (
@@ -795,6 +797,8 @@ class _Scanner:
                     continue  # no candidate region has numbers of that length: no parse
                 if j - i >= 5 and len(run[j].digits) > 1 and singles[j] - singles[j - 4] == 4:
                     continue  # "3 8 0 1 5 2 8 7 0 6 14": a group after digit-by-digit spelling is another number
+                if j > i and len(run[j].digits) <= 2 and _AGE_AFTER_RE.match(text, run[j].end):
+                    continue  # "364 849 3051 14 anni": the last group is an age; the number is before it
                 digits = flat[prefix[i] : prefix[j + 1]]
                 budget -= cost
                 hits = self._readings(digits, run[i].plus, (run[i].start, run[j].end))
