@@ -179,7 +179,8 @@ def extract_handles(col: Collector, cue_list: Cues) -> None:
 def _skype_forms(col: Collector) -> None:
     """1. ``skype:name`` URIs and ``live:`` ids, anywhere."""
     text = col.text
-    for m in _SKYPE_URI_RE.finditer(text) if "skype:" in text.lower() else ():
+    # (speed: the ":" test spares most texts the lower-cased copy)
+    for m in _SKYPE_URI_RE.finditer(text) if ":" in text and "skype:" in text.lower() else ():
         if col.free(*m.span()):
             value = clean_handle("skype", m.group(1))
             if value:
