@@ -692,3 +692,12 @@ def test_an_age_right_after_a_number_is_left_out_of_it() -> None:
     # an amount stays an amount, and a longer group before the age word is not cut off
     assert kv("prezzo 1500 2000 50 anni", country="IT") == set()
     assert kv("09171234567 years", country="PH") == set()
+
+
+def test_a_host_whose_lower_case_is_longer_does_not_break_extraction() -> None:
+    """urlsplit lower-cases a host, and "İ" lower-cases to two characters: the host's span was measured on
+    the lower-cased form and ran past the text (IndexError, found by fuzzing)."""
+    for text in ("İ[.]co.ukco.uk", "see İstanbul-cams[.]com now", "http://İzmir.example.com/x?a=1"):
+        for f in extract(text):
+            assert 0 <= f.start < f.end <= len(text) and text[f.start : f.end] == f.raw
+    assert ("domain", "example.com") in kv("http://İzmir.example.com/x?a=1")

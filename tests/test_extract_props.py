@@ -75,6 +75,9 @@ _PIECES = [
     "0x",
     "\n",
     "é",
+    "İ",  # lower-cases to two characters ("i" and a combining dot): spans must still fit the text
+    "ſ",
+    "ı",
     "😀",
     "、",
     "٣",

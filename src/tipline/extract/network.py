@@ -254,6 +254,10 @@ def parse_url(s: str) -> ParsedUrl | None:
     at = netloc.rfind("@")
     hs = netloc_start + at + 1
     he = hs + len(hostname)
+    if not hostname.isascii():
+        # urlsplit lower-cases the host, and a lower-cased letter can be longer ("İ" -> "i̇"): measure the
+        # host as written (after any user info, before a port), never past the end of ``s``
+        he = min(len(s), hs + len(netloc[at + 1 :].partition(":")[0]))
     host = host.lower()
     path = parts.path or "/"
     normal = f"{scheme}://{host}{':' + str(port) if port else ''}{path}"
