@@ -646,8 +646,8 @@ def misp_event(snap: Snapshot) -> bytes:
             obj.add_attribute("symbol", kind.upper())
             obj.comment = where
             ev.add_object(obj)
-        elif invite_link(kind, value) is not None:
-            ev.add_attribute("url", invite_link(kind, value), comment=f"{kind} group invite ({where})", to_ids=False)
+        elif (link := invite_link(kind, value)) is not None:
+            ev.add_attribute("url", link, comment=f"{kind} group invite ({where})", to_ids=False)
         elif kind == "telegram":
             obj = MISPObject("telegram-account")
             obj.add_attribute("username", value)
