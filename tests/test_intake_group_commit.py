@@ -117,10 +117,12 @@ def test_a_report_sent_twice_in_one_batch_is_stored_once(qdb: Database):
     assert n == 4  # old, lead, a, b
 
 
-def test_a_report_that_cannot_be_stored_fails_alone(qdb: Database):
+def test_a_report_that_cannot_be_stored_fails_alone(qdb: Database, caplog: pytest.LogCaptureFixture):
     p = accounts.create_platform(qdb, "BadChat")
     good = [PlatformReportIn(report_id=f"ok{i}", category="other", text="fine").to_report(p.id) for i in range(3)]
-    bad = PlatformReportIn(report_id="bad", category="other", text="no such platform").to_report(p.id + 999)
+    bad = PlatformReportIn(
+        report_id="bad", category="other", text="no such platform", urls=["https://victim-page.example/anna"]
+    ).to_report(p.id + 999)
     lead = PlatformReportIn(report_id="lead", category="other", text="lead").to_report(p.id)
     out = submit_while_locked(qdb, [lead, good[0], bad, good[1], good[2]])
     assert isinstance(out[2], IntegrityError)  # the platform does not exist: that caller gets the error
@@ -128,6 +130,8 @@ def test_a_report_that_cannot_be_stored_fails_alone(qdb: Database):
     with qdb.reader() as s:
         stored = set(s.scalars(select(Report.external_id)))
     assert stored == {"lead", "ok0", "ok1", "ok2"}
+    assert "storing them one by one" in caplog.text  # the batch failed and was retried one by one...
+    assert "victim-page" not in caplog.text and "victim-page" not in str(out[2])  # ...and no report data logged
 
 
 def test_group_commit_hands_the_lead_on_and_passes_each_error_to_its_caller():

@@ -96,8 +96,9 @@ def _store_batch(db: Database, reports: Sequence[ReportIn]) -> list[SubmitResult
     if len(reports) > 1:
         try:
             return list(_store_reports(db, reports))
-        except Exception:  # noqa: BLE001 - retried one by one below, where each error reaches its own caller
-            log.warning("a batch of %d reports failed; storing them one by one", len(reports), exc_info=True)
+        except Exception as e:  # noqa: BLE001 - retried one by one below, where each error reaches its own caller
+            # the error's class only: a database error's message carries the statement's parameters (report data)
+            log.warning("a batch of %d reports failed (%s); storing them one by one", len(reports), type(e).__name__)
     out: list[SubmitResult | BaseException] = []
     for r in reports:
         try:

@@ -53,20 +53,23 @@ class Database:
         self._resources: dict[str, Any] = {}
         self._resources_lock = threading.Lock()
         self.is_sqlite = url.startswith("sqlite")
+        # hide_parameters: a database error's message (logged, or shown to an operator) never carries the
+        # statement's values, which are report data (persons, URLs, details); the SQL itself stays
+        sqlite_args = {"timeout": 30, "check_same_thread": False}
         if self.is_sqlite:
             path = url.split("///", 1)[-1]
             if path and path != ":memory:" and not path.startswith("file:"):
                 _private_sqlite_files(Path(path))
-            self.engine = create_engine(
-                url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=8
-            )
+            self.engine = create_engine(url, echo=echo, connect_args=sqlite_args, pool_size=8, hide_parameters=True)
             _sqlite_pragmas(self.engine)
             self.write_engine = create_engine(
-                url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=2
+                url, echo=echo, connect_args=sqlite_args, pool_size=2, hide_parameters=True
             )
             _sqlite_pragmas(self.write_engine, immediate=True)
         else:
-            self.engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+            self.engine = create_engine(
+                url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True
+            )
             self.write_engine = self.engine
         for engine in {self.engine, self.write_engine}:
             register_keyring(engine.dialect, lambda: self.keyring)
