@@ -26,6 +26,7 @@ import argparse  # noqa: E402
 import io  # noqa: E402
 import resource  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -149,7 +150,7 @@ def bench_isolated() -> None:
     from tipline.faces.detect import faces_in_bytes
     from tipline.settings import Settings
 
-    st = Settings(data_dir=Path("/tmp/tipline-bench-faces"), faces_enabled=True)
+    st = Settings(data_dir=Path(tempfile.gettempdir()) / "tipline-bench-faces", faces_enabled=True)
     buf = io.BytesIO()
     Image.fromarray(frame((640, 480), pictures()[:1], 0)).save(buf, "JPEG", quality=90)
     faces_in_bytes(buf.getvalue(), st)

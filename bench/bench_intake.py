@@ -86,7 +86,7 @@ class Server:
             [tipline, "serve", "--port", str(self.port)],
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=open("/tmp/p14/server.log", "a"),
+            stderr=open(workdir / "server.log", "a"),  # noqa: SIM115 - open while the server runs
         )
         self.base = f"http://127.0.0.1:{self.port}"
         for _ in range(300):
@@ -367,6 +367,52 @@ def bulk(backend: str, tmp: Path, n: int, payloads: list[dict], docs: list[bytes
     )
 
 
+def analysis(backend: str, tmp: Path, n: int, payloads: list[dict]) -> str:
+    """Analysis alone, in this process: ``n`` platform reports stored by ``import jsonl`` (analysis behind),
+    then analysed by ``analyse_batch`` (the worker's batches) until none waits. Prints reports per CPU-second
+    of this process (the database server's own CPU, on PostgreSQL, not counted: it is in the wall figure)
+    and the SQL statements a report costs."""
+    from sqlalchemy import event
+
+    from tipline.intake.bulk import import_jsonl
+    from tipline.intake.worker import analyse_batch, backlog
+
+    data = tmp / f"analysis-{backend}"
+    data.mkdir(parents=True, exist_ok=True)
+    name = f"tipline_bench_analysis_{os.getpid()}"
+    db, url = _bulk_db(backend, data, name)
+    try:
+        p = accounts.create_platform(db, "AnalysisBench")
+        f = data / "backlog.jsonl"
+        lines = (json.dumps(dict(payloads[i % len(payloads)], report_id=f"an-{i}")) for i in range(n))
+        f.write_text("\n".join(lines) + "\n")
+        assert import_jsonl(db, f, p.id).stored == n
+        statements = [0]
+
+        def count(*_a: object) -> None:
+            statements[0] += 1
+
+        for engine in {db.engine, db.write_engine}:
+            event.listen(engine, "before_cursor_execute", count)
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        done = 0
+        while True:
+            got = analyse_batch(db, limit=32, budget_s=10.0)
+            if not got:
+                break
+            done += len(got.analysed)
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
+        assert backlog(db).waiting == 0 and done == n, (done, n)
+    finally:
+        db.dispose()
+        if url is not None:
+            _drop(name)
+    return (
+        f"  {backend:9} {n} reports analysed in batches of 32: {n / cpu:.0f} reports per CPU-second, "
+        f"{n / wall:.0f}/s of wall, {statements[0] / n:.1f} SQL statements a report"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=10)
@@ -374,6 +420,9 @@ def main() -> None:
     ap.add_argument("--backends", default="sqlite,postgres")
     ap.add_argument("--drain-timeout", type=float, default=300)
     ap.add_argument("--bulk", type=int, default=0, help="only the bulk import figure, with this many reports")
+    ap.add_argument(
+        "--analysis", type=int, default=0, help="only analysis in this process (no server), with this many reports"
+    )
     args = ap.parse_args()
 
     world = generate_world(seed=7, n_reports=600)
@@ -383,6 +432,12 @@ def main() -> None:
         "live": [r.payload for r in world.reports if r.door == "live"],
     }
     rows = []
+    if args.analysis:
+        print("\nanalysis alone (no door, no server), this process, same machine:")
+        with tempfile.TemporaryDirectory() as tmp:
+            for backend in args.backends.split(","):
+                print(analysis(backend, Path(tmp), args.analysis, payloads["platform"]))
+        return
     if args.bulk:
         print("\nbulk intake, stored reports/s (analysis behind), clients none, same machine:")
         with tempfile.TemporaryDirectory() as tmp:

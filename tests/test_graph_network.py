@@ -17,7 +17,16 @@ from sqlalchemy import delete, func, select
 from tipline.graph import cases, service
 from tipline.graph import network as net
 from tipline.graph.evaluate import largest_share, pairwise
-from tipline.graph.guard import NO_GUARD, Guard, LimitRule, WarningList, builtin_entries, derive_limits, load_guard
+from tipline.graph.guard import (
+    NO_GUARD,
+    Guard,
+    LimitRule,
+    WarningList,
+    analysis_guard,
+    builtin_entries,
+    derive_limits,
+    load_guard,
+)
 from tipline.graph.models import DegreeLimit, EntityNetwork, ReportNetwork
 from tipline.store import Database
 from tipline.store.models import Entity, Mention, Report
@@ -170,6 +179,23 @@ def test_a_value_that_crosses_its_limit_stops_linking(db: Database) -> None:
     service.set_manual_limit(db, "domain", 10, "test")
     reps, _ = assert_matches_full_recompute(db)
     assert len(set(reps.values())) == 2
+
+
+def test_the_analysis_guard_is_read_once_a_transaction_and_again_after_a_change(db: Database) -> None:
+    """A batch reads the guard once; a limit refresh inside it, or the next transaction (a supervisor's
+    change committed meanwhile), reads it again."""
+    with db.session() as s:
+        first = analysis_guard(s, db.settings)
+        assert analysis_guard(s, db.settings) is first
+        s.add(DegreeLimit(kind="domain", limit=3, source="manual", details={}, set_by="test"))
+        s.flush()
+        assert analysis_guard(s, db.settings).limit("domain") != 3  # still the batch's guard
+        service.refresh_limits_in(s, db.settings)
+        after = analysis_guard(s, db.settings)
+        assert after is not first and after.limit("domain") == 3
+    service.set_manual_limit(db, "domain", 7, "test")
+    with db.session() as s:
+        assert analysis_guard(s, db.settings).limit("domain") == 7
 
 
 def test_warning_list_changes_relink(db: Database) -> None:

@@ -196,6 +196,30 @@ class Guard:
 NO_GUARD = Guard(enabled=False)
 
 
+_ANALYSIS_GUARD = "graph.guard"  # Session.info key: the guard one analysis transaction (a batch) works with
+
+
+def analysis_guard(s: Session, settings: Settings) -> Guard:
+    """The guard in force, read once per transaction: a batch of reports analysed in one transaction reads
+    the warning list and the limits once, not twice per report (four statements and a warning list built
+    each time). Changes made in the same transaction by :func:`~tipline.graph.service.refresh_limits_in`
+    drop it (:func:`forget_analysis_guard`); a supervisor's edit committed by another process meanwhile is
+    seen by the next batch (a batch lasts tens of milliseconds). Management code that compares the guard
+    before and after its own change reads it with :func:`load_guard`."""
+    held = s.info.get(_ANALYSIS_GUARD)
+    if held is not None and held[0] is s.get_transaction():
+        return held[1]  # type: ignore[no-any-return]
+    guard = load_guard(s, settings)
+    s.info[_ANALYSIS_GUARD] = (s.get_transaction(), guard)  # the transaction its reads began, if none was open
+    return guard
+
+
+def forget_analysis_guard(s: Session) -> None:
+    """The limits or the warning list changed in this transaction (or a savepoint that read them was
+    rolled back): the next :func:`analysis_guard` reads them again."""
+    s.info.pop(_ANALYSIS_GUARD, None)
+
+
 def load_guard(s: Session, settings: Settings) -> Guard:
     """The guard in force: built-in list (unless switched off), supervisors' entries, stored limits."""
     entries: list[Exclusion] = []

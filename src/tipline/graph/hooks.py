@@ -15,14 +15,14 @@ from __future__ import annotations
 from tipline.capability import AnalysisContext, EvidenceContext
 from tipline.graph import cases, service
 from tipline.graph import network as net
-from tipline.graph.guard import load_guard
+from tipline.graph.guard import analysis_guard, load_guard
 
 OPEN_CASE_IDS = "graph.open_case_ids"
 _SHARED = "graph.open_cases"
 
 
 def before_score(ctx: AnalysisContext) -> None:
-    guard = load_guard(ctx.session, ctx.db.settings)
+    guard = analysis_guard(ctx.session, ctx.db.settings)
     shared = cases.open_cases_sharing(ctx.session, guard, ctx.report.id, ctx.entity_ids)
     ctx.notes[_SHARED] = shared
     ctx.score_input.facts[OPEN_CASE_IDS] = sorted(set(ctx.score_input.facts.get(OPEN_CASE_IDS, [])) | set(shared))

@@ -22,9 +22,11 @@ from tipline.graph.guard import (
     Guard,
     GuardError,
     LimitRule,
+    analysis_guard,
     builtin_entries,
     compile_pattern,
     derive_limits,
+    forget_analysis_guard,
     load_guard,
 )
 from tipline.graph.models import CorrelationExclusion, DegreeLimit
@@ -89,6 +91,7 @@ def refresh_limits_in(
     """Derive the per-kind limits from the current degree distribution and store them (manual limits
     stay). Entities whose verdict flips are relinked. Returns the changes."""
     net.serialize(s)
+    forget_analysis_guard(s)
     before = load_guard(s, settings)
     rule = LimitRule.from_settings(settings)
     derived = derive_limits(_degree_histogram(s), rule, settings.graph_degree_limit_default)
@@ -184,7 +187,7 @@ def on_report_analysed(
     if due and settings.graph_guard:
         refresh_limits_in(s, settings, at_report=report_id)  # exclusive: taken before any shared hold
     net.share(s)
-    guard = load_guard(s, settings)
+    guard = analysis_guard(s, settings)
     return net.update_for_report(s, guard, report_id, set(entity_ids), set(removed_entity_ids))
 
 

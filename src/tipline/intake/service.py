@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -704,13 +704,16 @@ def upsert_entities(s: Session, pairs: set[tuple[str, str]], now: datetime) -> d
     # parameters as a list (executemany), not .values(rows): one cached statement for any number of rows,
     # where a multi-row VALUES was compiled afresh for each report (a third of upsert's time)
     s.execute(ins(Entity).on_conflict_do_nothing(index_elements=["kind", "value"]), rows)
+    # one SELECT for every kind (the unique (kind, value) index serves both IN lists), where one per kind
+    # cost four statements a report; a value of another kind that the lists also match is left out here
+    kinds = sorted({k for k, _v in pairs})
+    values = sorted({v for _k, v in pairs})
     ids: dict[tuple[str, str], int] = {}
-    by_kind: dict[str, list[str]] = {}
-    for k, v in pairs:
-        by_kind.setdefault(k, []).append(v)
-    for k, values in by_kind.items():
-        for eid, value in s.execute(select(Entity.id, Entity.value).where(Entity.kind == k, Entity.value.in_(values))):
-            ids[(k, value)] = eid
+    for eid, kind, value in s.execute(
+        select(Entity.id, Entity.kind, Entity.value).where(Entity.kind.in_(kinds), Entity.value.in_(values))
+    ):
+        if (kind, value) in pairs:
+            ids[(kind, value)] = eid
     return ids
 
 
@@ -779,8 +782,9 @@ def _replace_mentions(s: Session, report_id: int, found: list[Any], ids: dict[tu
                 "linkable": f.linkable,
             }
         )
-    if rows:  # one cached INSERT for all of them (no ORM object per mention: nothing reads them back here)
-        s.execute(insert(Mention), rows)
+    if rows:  # one cached INSERT for all of them (no ORM object per mention: nothing reads them back here);
+        # render_nulls: a mention without a place (start None) would otherwise go in a second INSERT
+        s.execute(insert(Mention).execution_options(render_nulls=True), rows)
     return old_entities
 
 
@@ -934,10 +938,20 @@ def refresh_entity_stats(s: Session, entity_ids: set[int], now: datetime) -> Non
             .group_by(Mention.entity_id)
         ).all()
     )
-    for e in s.scalars(select(Entity).where(Entity.id.in_(entity_ids))):
-        e.report_count = int(counts.get(e.id, 0))
-        if e.id in counts:
-            e.last_seen = now
+    # Core executemany UPDATEs, no ORM objects: loading each entity to set two columns cost a SELECT and a
+    # flush per report (nothing in analysis reads an Entity object back)
+    table = cast(Table, Entity.__table__)
+    named = [{"eid": e, "n": int(counts[e]), "now": now} for e in sorted(entity_ids) if e in counts]
+    gone = [{"eid": e} for e in sorted(entity_ids) if e not in counts]
+    if named:
+        s.execute(
+            update(table)
+            .where(table.c.id == bindparam("eid"))
+            .values(report_count=bindparam("n"), last_seen=bindparam("now")),
+            named,
+        )
+    if gone:
+        s.execute(update(table).where(table.c.id == bindparam("eid")).values(report_count=0), gone)
 
 
 def _search_body(row: Report, text: str, found: list[_Found]) -> str:

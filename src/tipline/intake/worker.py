@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from tipline.intake import service
 from tipline.store import Database
@@ -126,6 +126,7 @@ def _one(s: Session, db: Database, rules: RuleSet, report_id: int, out: BatchRes
             priority, recheck = service.analyse_in(s, db, rules, report_id)
     except Exception as e:  # noqa: BLE001 - logged; the report stays waiting and is retried
         s.info.pop("graph_lock", None)  # a lock taken inside the savepoint went with it
+        s.info.pop("graph.guard", None)  # and limits it refreshed (the graph's guard is read again)
         if service.is_conflict(e):  # two workers waited on each other (PostgreSQL broke the cycle): the next batch
             log.info("analysis of report %d met a concurrent one; it goes to the next batch", report_id)
             out.busy.append(report_id)
@@ -141,6 +142,7 @@ def _one(s: Session, db: Database, rules: RuleSet, report_id: int, out: BatchRes
             out.rechecked += 1
         except Exception:  # noqa: BLE001 - the other report keeps its earlier analysis
             s.info.pop("graph_lock", None)
+            s.info.pop("graph.guard", None)
             log.exception("re-analysis of report %d failed", other)
 
 
@@ -158,9 +160,24 @@ def analyse_batch(
             ids = claim(s, min(CLAIM, limit - len(out)), {*skip, *out.analysed, *out.failed, *out.busy}, urgent_only)
             if not ids:
                 break
+            held = _load(s, ids)
             for rid in ids:
                 _one(s, db, rules, rid, out)
+            del held
     return out
+
+
+def _load(s: Session, ids: list[int]) -> list[Report]:
+    """The claimed reports, their files and their platform in two statements (analysis then finds them in
+    the session: one report alone cost three, its row, its files and its platform). The list holds them:
+    the session keeps only objects something refers to."""
+    return list(
+        s.scalars(
+            select(Report)
+            .where(Report.id.in_(ids))
+            .options(selectinload(Report.attachments), joinedload(Report.platform))
+        )
+    )
 
 
 def analyse_ids(db: Database, report_ids: Iterable[int]) -> BatchResult:

@@ -7,7 +7,7 @@ candidates current, inside the analysis transaction. It never calls the network:
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from tipline.capability import AnalysisContext
@@ -44,13 +44,15 @@ def after_analysis(ctx: AnalysisContext) -> None:
 
 def store_candidates(s: Session, report_id: int, candidates: list[jur.Candidate]) -> None:
     s.execute(delete(JurisdictionCandidate).where(JurisdictionCandidate.report_id == report_id))
-    for rank, c in enumerate(candidates[:MAX_CANDIDATES], 1):
-        s.add(
-            JurisdictionCandidate(
-                report_id=report_id,
-                country=c.country,
-                weight=c.weight,
-                rank=rank,
-                evidence=[e.as_dict() for e in c.evidence],
-            )
-        )
+    rows = [
+        {
+            "report_id": report_id,
+            "country": c.country,
+            "weight": c.weight,
+            "rank": rank,
+            "evidence": [e.as_dict() for e in c.evidence],
+        }
+        for rank, c in enumerate(candidates[:MAX_CANDIDATES], 1)
+    ]
+    if rows:  # one executemany INSERT, no ORM objects (the ORM flushed one INSERT per candidate)
+        s.execute(insert(JurisdictionCandidate), rows)
