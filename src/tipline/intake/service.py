@@ -839,16 +839,20 @@ def rules_in_force(db: Database) -> RuleSet:
     return load_rules(_rules_path(db), kinds=rule_kinds(db.require_capabilities()))
 
 
-def analyse_in(s: Session, db: Database, rules: RuleSet, report_id: int) -> tuple[int, list[int]]:
+def analyse_in(
+    s: Session, db: Database, rules: RuleSet, report_id: int, followups: list[FollowUp] | None = None
+) -> tuple[int, list[int]]:
     """Analyse one report inside the write session ``s`` (one report alone, or one of a batch: the same
     steps, the same result); returns its priority and the reports with an unconfirmed reading to check
-    again. The caller commits."""
+    again. ``followups``: the report's follow-ups in id order, when the caller read them already (a batch
+    reads those of all its reports at once). The caller commits."""
     capabilities = db.require_capabilities()
     now = datetime.now(UTC)
     row = s.get(Report, report_id)
     if row is None:
         raise NotFound(f"no report {report_id}")
-    followups = list(s.scalars(select(FollowUp).where(FollowUp.report_id == report_id)))
+    if followups is None:
+        followups = followups_of(s, [report_id]).get(report_id, [])
     found = _resolve_readings(s, row, _entities_of(row, followups, db.keyring.name_index))
     for cap in capabilities:
         if cap.report_identifiers is not None:
@@ -905,6 +909,14 @@ def analyse_in(s: Session, db: Database, rules: RuleSet, report_id: int) -> tupl
         if cap.after_analysis is not None:
             cap.after_analysis(ctx)
     return scored.priority, _waiting_reports(s, report_id, ids, entity_ids)
+
+
+def followups_of(s: Session, report_ids: list[int]) -> dict[int, list[FollowUp]]:
+    """The follow-ups of these reports, each report's in id order (the order they were written)."""
+    out: dict[int, list[FollowUp]] = {}
+    for fu in s.scalars(select(FollowUp).where(FollowUp.report_id.in_(report_ids)).order_by(FollowUp.id)):
+        out.setdefault(fu.report_id, []).append(fu)
+    return out
 
 
 def _file_annotations(row: Report) -> list[str]:

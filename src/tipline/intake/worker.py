@@ -118,12 +118,15 @@ class BatchResult:
         return len(self.analysed) + len(self.failed) + len(self.busy)
 
 
-def _one(s: Session, db: Database, rules: RuleSet, report_id: int, out: BatchResult) -> None:
+def _one(
+    s: Session, db: Database, rules: RuleSet, report_id: int, out: BatchResult, followups: list[Any] | None = None
+) -> None:
     """Analyse one report of a batch in a savepoint, then the reports it may confirm a reading of (each in
-    its own savepoint), in the order ``analyse_report`` follows alone."""
+    its own savepoint), in the order ``analyse_report`` follows alone. ``followups``: the report's, read
+    with the rest of its claim."""
     try:
         with s.begin_nested():
-            priority, recheck = service.analyse_in(s, db, rules, report_id)
+            priority, recheck = service.analyse_in(s, db, rules, report_id, followups)
     except Exception as e:  # noqa: BLE001 - logged; the report stays waiting and is retried
         s.info.pop("graph_lock", None)  # a lock taken inside the savepoint went with it
         s.info.pop("graph.guard", None)  # and limits it refreshed (the graph's guard is read again)
@@ -161,9 +164,10 @@ def analyse_batch(
             if not ids:
                 break
             held = _load(s, ids)
+            followups = service.followups_of(s, ids)
             for rid in ids:
-                _one(s, db, rules, rid, out)
-            del held
+                _one(s, db, rules, rid, out, followups.get(rid, []))
+            del held, followups
     return out
 
 
