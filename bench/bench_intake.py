@@ -413,6 +413,61 @@ def analysis(backend: str, tmp: Path, n: int, payloads: list[dict]) -> str:
     )
 
 
+def worker_processes(backend: str, tmp: Path, n: int, payloads: list[dict], k: int = 2) -> str:
+    """``k`` ``tipline worker --once`` processes draining ``n`` stored reports together: reports/s from the
+    first to the last analysis (the database's own timestamps, so the processes' start-up is left out),
+    and reports per CPU-second of the workers (start-up included)."""
+    import resource
+
+    from sqlalchemy import func, select
+
+    from tipline.intake.bulk import import_jsonl
+    from tipline.intake.worker import backlog
+    from tipline.store.models import Report
+
+    data = tmp / f"workers-{backend}"
+    data.mkdir(parents=True, exist_ok=True)
+    name = f"tipline_bench_workers_{os.getpid()}"
+    db, url = _bulk_db(backend, data, name)
+    try:
+        p = accounts.create_platform(db, "WorkersBench")
+        f = data / "backlog.jsonl"
+        lines = (json.dumps(dict(payloads[i % len(payloads)], report_id=f"wk-{i}")) for i in range(n))
+        f.write_text("\n".join(lines) + "\n")
+        assert import_jsonl(db, f, p.id).stored == n
+        env = {**os.environ, "TIPLINE_DATA_DIR": str(data)}
+        env.pop("TIPLINE_DATABASE_URL", None)
+        if url is not None:
+            env["TIPLINE_DATABASE_URL"] = url
+        tipline = str(Path(sys.executable).with_name("tipline"))
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        procs = [
+            subprocess.Popen(
+                [tipline, "worker", "--once"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=open(data / f"worker{i}.log", "w"),  # noqa: SIM115 - open while it runs
+            )
+            for i in range(k)
+        ]
+        for proc in procs:
+            proc.wait(600)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        left = backlog(db).waiting
+        with db.reader() as s:
+            first, last = s.execute(select(func.min(Report.analysed_at), func.max(Report.analysed_at))).one()
+        span = (last - first).total_seconds()
+    finally:
+        db.dispose()
+        if url is not None:
+            _drop(name)
+    return (
+        f"  {backend:9} {n} reports, {k} worker processes: {(n - left) / span:.0f} reports/s analysed, "
+        f"{(n - left) / cpu:.0f} per CPU-second of the workers, {left} left"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=10)
@@ -437,6 +492,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for backend in args.backends.split(","):
                 print(analysis(backend, Path(tmp), args.analysis, payloads["platform"]))
+                print(worker_processes(backend, Path(tmp), args.analysis, payloads["platform"]))
         return
     if args.bulk:
         print("\nbulk intake, stored reports/s (analysis behind), clients none, same machine:")

@@ -813,7 +813,7 @@ def is_conflict(e: BaseException) -> bool:
     """A deadlock or serialization failure between two transactions (PostgreSQL SQLSTATE 40P01, 40001):
     PostgreSQL broke a cycle of waits by aborting this one; running it again is the remedy."""
     code = getattr(getattr(e, "orig", None), "sqlstate", None)
-    return code in ("40P01", "40001")
+    return code in ("40P01", "40001", "55P03")
 
 
 _CONFLICT_TRIES = 5
