@@ -367,6 +367,23 @@ def bulk(backend: str, tmp: Path, n: int, payloads: list[dict], docs: list[bytes
     )
 
 
+def _backlog_db(backend: str, tmp: Path, tag: str, n: int, payloads: list[dict]):
+    """A fresh database (and data folder) holding ``n`` platform reports stored by ``import jsonl``,
+    waiting for analysis: (db, its PostgreSQL url or None, the database's name, the data folder)."""
+    from tipline.intake.bulk import import_jsonl
+
+    data = tmp / f"{tag}-{backend}"
+    data.mkdir(parents=True, exist_ok=True)
+    name = f"tipline_bench_{tag}_{os.getpid()}"
+    db, url = _bulk_db(backend, data, name)
+    p = accounts.create_platform(db, f"{tag}-bench")
+    f = data / "backlog.jsonl"
+    lines = (json.dumps(dict(payloads[i % len(payloads)], report_id=f"{tag}-{i}")) for i in range(n))
+    f.write_text("\n".join(lines) + "\n")
+    assert import_jsonl(db, f, p.id).stored == n
+    return db, url, name, data
+
+
 def analysis(backend: str, tmp: Path, n: int, payloads: list[dict]) -> str:
     """Analysis alone, in this process: ``n`` platform reports stored by ``import jsonl`` (analysis behind),
     then analysed by ``analyse_batch`` (the worker's batches) until none waits. Prints reports per CPU-second
@@ -374,19 +391,10 @@ def analysis(backend: str, tmp: Path, n: int, payloads: list[dict]) -> str:
     and the SQL statements a report costs."""
     from sqlalchemy import event
 
-    from tipline.intake.bulk import import_jsonl
     from tipline.intake.worker import analyse_batch, backlog
 
-    data = tmp / f"analysis-{backend}"
-    data.mkdir(parents=True, exist_ok=True)
-    name = f"tipline_bench_analysis_{os.getpid()}"
-    db, url = _bulk_db(backend, data, name)
+    db, url, name, _data = _backlog_db(backend, tmp, "analysis", n, payloads)
     try:
-        p = accounts.create_platform(db, "AnalysisBench")
-        f = data / "backlog.jsonl"
-        lines = (json.dumps(dict(payloads[i % len(payloads)], report_id=f"an-{i}")) for i in range(n))
-        f.write_text("\n".join(lines) + "\n")
-        assert import_jsonl(db, f, p.id).stored == n
         statements = [0]
 
         def count(*_a: object) -> None:
@@ -421,20 +429,11 @@ def worker_processes(backend: str, tmp: Path, n: int, payloads: list[dict], k: i
 
     from sqlalchemy import func, select
 
-    from tipline.intake.bulk import import_jsonl
     from tipline.intake.worker import backlog
     from tipline.store.models import Report
 
-    data = tmp / f"workers-{backend}"
-    data.mkdir(parents=True, exist_ok=True)
-    name = f"tipline_bench_workers_{os.getpid()}"
-    db, url = _bulk_db(backend, data, name)
+    db, url, name, data = _backlog_db(backend, tmp, "workers", n, payloads)
     try:
-        p = accounts.create_platform(db, "WorkersBench")
-        f = data / "backlog.jsonl"
-        lines = (json.dumps(dict(payloads[i % len(payloads)], report_id=f"wk-{i}")) for i in range(n))
-        f.write_text("\n".join(lines) + "\n")
-        assert import_jsonl(db, f, p.id).stored == n
         env = {**os.environ, "TIPLINE_DATA_DIR": str(data)}
         env.pop("TIPLINE_DATABASE_URL", None)
         if url is not None:
