@@ -580,9 +580,10 @@ def score(docs: list[Doc], preds: list[set]) -> tuple[Counter, Counter, Counter,
 
 
 def _clear_caches() -> None:
-    """tipline's memo caches (parsed phone numbers, registered domains) start empty at every timed run,
-    so that repeating the same texts does not flatter it."""
+    """tipline's memo caches (parsed phone numbers, their number types, registered domains) start empty at
+    every timed run, so that repeating the same texts does not flatter it."""
     _phones._parse.cache_clear()
+    _phones._type_rank_of.cache_clear()
     registered_domain.cache_clear()
 
 

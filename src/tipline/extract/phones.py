@@ -734,7 +734,12 @@ class _Scanner:
         local = self._local(*span) if span is not None else {}
         out = [(num, self.score[r] + local.get(r, 0.0)) for num, r in found]
         if len(out) > 1:
-            out.sort(key=lambda x: (-x[1], _type_rank_of(x[0])))
+            if len({sc for _, sc in out}) == len(out):
+                # no two scores equal: the number type (the tie-breaker below, a full phonenumbers parse
+                # each) cannot change the order, and the stable sort on the score alone gives the same
+                out.sort(key=lambda x: -x[1])
+            else:
+                out.sort(key=lambda x: (-x[1], _type_rank_of(x[0])))
             # the same number reached from two regions (+1 from US and CA) is one reading
             uniq: dict[str, _Reading] = {}
             for n, sc in out:
