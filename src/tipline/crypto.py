@@ -91,10 +91,9 @@ class Keyring:
         self.current_id = key_id(current)
         self._keys = {key_id(k): k for k in [*(others or []), current]}
         self.index_key = index_key
-        # the blind index's HMAC with its key already absorbed (copied per word), and recent words' hashes:
-        # analysis blinds ~40 words a report, most of them seen in earlier reports
+        # the blind index's HMAC with its key already absorbed, copied per word (analysis blinds ~40 words a
+        # report). No cache of words: it would keep reports' words and identifiers in clear in memory.
         self._blind_hmac = hmac.new(index_key, digestmod=hashlib.sha256)
-        self._blinded: dict[str, str] = {}
         self._reload = reload
         self._lock = threading.Lock()
         self._missed: dict[str, float] = {}
@@ -196,15 +195,9 @@ class Keyring:
     # ---------------------------------------------------------------- blind index
 
     def blind(self, word: str) -> str:
-        got = self._blinded.get(word)
-        if got is None:
-            h = self._blind_hmac.copy()
-            h.update(fold(word).encode())
-            got = h.hexdigest()[:20]
-            if len(self._blinded) >= _BLIND_CACHE:
-                self._blinded.clear()  # bounded memory; a dict (not an LRU) is cheap and threads may share it
-            self._blinded[word] = got
-        return got
+        h = self._blind_hmac.copy()
+        h.update(fold(word).encode())
+        return h.hexdigest()[:20]
 
     def name_index(self, name: str | None) -> str | None:
         """The keyed blind index of a person's name (entity kind ``name``): HMAC-SHA-256 of
@@ -229,9 +222,6 @@ def normal_name(name: str) -> str | None:
     if len(parts) < 2 or sum(len(p) for p in parts) < 4:
         return None
     return " ".join(parts)
-
-
-_BLIND_CACHE = 50_000  # words whose blind-index hash a keyring remembers (about 8 MB at most)
 
 
 def fold(word: str) -> str:
