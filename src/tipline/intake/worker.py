@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from tipline.intake import service
 from tipline.store import Database
-from tipline.store.models import Report
+from tipline.store.models import FollowUp, Report
 from tipline.triage import RuleSet
 
 log = logging.getLogger("tipline.intake.worker")
@@ -118,8 +118,20 @@ class BatchResult:
         return len(self.analysed) + len(self.failed) + len(self.busy)
 
 
+def _savepoint_undone(s: Session) -> None:
+    """A report's savepoint was rolled back: what the graph's hooks noted in ``s.info`` inside it goes too
+    (a graph lock taken there, limits refreshed there; the guard is read again)."""
+    s.info.pop("graph_lock", None)
+    s.info.pop("graph.guard", None)
+
+
 def _one(
-    s: Session, db: Database, rules: RuleSet, report_id: int, out: BatchResult, followups: list[Any] | None = None
+    s: Session,
+    db: Database,
+    rules: RuleSet,
+    report_id: int,
+    out: BatchResult,
+    followups: list[FollowUp] | None = None,
 ) -> None:
     """Analyse one report of a batch in a savepoint, then the reports it may confirm a reading of (each in
     its own savepoint), in the order ``analyse_report`` follows alone. ``followups``: the report's, read
@@ -128,8 +140,7 @@ def _one(
         with s.begin_nested():
             priority, recheck = service.analyse_in(s, db, rules, report_id, followups)
     except Exception as e:  # noqa: BLE001 - logged; the report stays waiting and is retried
-        s.info.pop("graph_lock", None)  # a lock taken inside the savepoint went with it
-        s.info.pop("graph.guard", None)  # and limits it refreshed (the graph's guard is read again)
+        _savepoint_undone(s)
         if service.is_conflict(e):  # two workers waited on each other (PostgreSQL broke the cycle): the next batch
             log.info("analysis of report %d met a concurrent one; it goes to the next batch", report_id)
             out.busy.append(report_id)
@@ -144,8 +155,7 @@ def _one(
                 service.analyse_in(s, db, rules, other)
             out.rechecked += 1
         except Exception as e:  # noqa: BLE001 - the other report keeps its earlier analysis
-            s.info.pop("graph_lock", None)
-            s.info.pop("graph.guard", None)
+            _savepoint_undone(s)
             if service.is_conflict(e):  # it waited on another worker: it keeps its reading for now
                 log.info("re-analysis of report %d met a concurrent one; left for later", other)
             else:
