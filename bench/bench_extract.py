@@ -42,7 +42,7 @@ import phonenumbers
 from ioc_finder import find_iocs
 from schwifty import IBAN
 
-from tipline.extract import KINDS, extract, normalise
+from tipline.extract import KINDS, extract, native, normalise
 from tipline.extract import phones as _phones
 from tipline.extract.crypto import eip55, onion_v3_encode, segwit_encode, xmr_encode
 from tipline.extract.network import registered_domain
@@ -690,6 +690,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--show-misses", type=int, default=0, help="print the first N misses and some FPs")
     ap.add_argument("--repeat", type=int, default=3, help="timing runs per system (best is shown)")
     args = ap.parse_args(argv)
+    # the extractor's hot modules run compiled (mypyc) when built from these sources (`make native`);
+    # TIPLINE_PURE_PYTHON=1 runs them as Python, the same code with the same results
+    print(f"tipline.extract: {native.STATUS}")
     if args.corpus in ("all", "hard"):
         report(
             "tipline.synth.hard (issue 13 disguises)",

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from helpers import run
 from tipline.accounts import service as accounts
+from tipline.extract import native
 from tipline.settings import Settings
 from tipline.store import Database
 from tipline.store.models import Report
@@ -48,6 +49,7 @@ def test_import_jsonl_is_resumable_names_bad_lines_and_analysis_catches_up(
 
     status = json.loads(run(["status", "--json"], settings.data_dir, env_extra=env).stdout)
     assert status["waiting"] == len(lines) and status["oldest_wait_s"] >= 0
+    assert status["extractor"] == native.STATUS  # the command-line process loads what this one loads
     r = run(["import", "jsonl", str(first), "--platform", "Nobody"], settings.data_dir, env_extra=env, check=False)
     assert r.returncode != 0 and "no platform named 'Nobody'" in r.stderr
 

@@ -687,16 +687,24 @@ def reanalyse() -> None:
 
 @app.command()
 def status(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """Reports waiting for analysis (how many, how many urgent) and how long the oldest has waited."""
+    """Reports waiting for analysis (how many, how many urgent), how long the oldest has waited, and
+    whether this installation's extractor runs compiled (`make native`) or as plain Python."""
+    from tipline.extract import native
     from tipline.intake.worker import backlog
 
     b = backlog(database())
     if json_out:
-        doc = {"waiting": b.waiting, "urgent": b.urgent, "oldest_wait_s": round(b.oldest_age_s(), 1)}
+        doc = {
+            "waiting": b.waiting,
+            "urgent": b.urgent,
+            "oldest_wait_s": round(b.oldest_age_s(), 1),
+            "extractor": native.STATUS,
+        }
         out.print_json(json.dumps(doc))
         return
     out.print(f"waiting for analysis: {b.waiting} report(s), {b.urgent} urgent")
     out.print(f"oldest waiting: {b.oldest_age_s():.1f} s" if b.waiting else "oldest waiting: none")
+    out.print(f"extractor: {native.STATUS}")
 
 
 @app.command()

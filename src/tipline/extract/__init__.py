@@ -67,6 +67,12 @@ from __future__ import annotations
 
 import re
 
+from . import native
+
+# first: the compiled phone scanner and network/handle extractors, when built from these very sources
+# (speed only; see tipline.extract.native)
+native.use_compiled(__path__)
+
 from .crypto import eth_check, is_trx, is_xmr, normalise_btc, segwit_decode
 from .finance import extract_ibans, extract_mtcns, normalise_iban, normalise_mtcn
 from .handles import account_for, add_whatsapp, clean_account, clean_handle, extract_handles
@@ -150,6 +156,8 @@ def extract(
     """
     if not text:
         return []
+    # (the compiled modules check argument types as annotated: a list of hints is taken as well)
+    hints = tuple(hints)
     dec = Decoded(text)
     found = _extract(dec.text, country, language, hints)
     if dec.identity:
