@@ -1,10 +1,11 @@
 """The extractor's hot modules compiled to C with mypyc, used only while they match the sources.
 
-Speed only (issue 13: extraction at twice ioc-finder's speed). The phone scanner and the network and
-handle extractors (:data:`MODULES`) are plain, fully annotated Python. ``scripts/build_native.py``
-(``make native``, part of ``make run`` and ``make test``) compiles them
-with mypyc, the compiler that ships with mypy (black and mypy itself are built with it), into
-``_native/`` beside this file, with a manifest of what they were built from.
+Speed only (issue 13: extraction at twice ioc-finder's speed). The phone scanner, the network and
+handle extractors and the text plumbing they share (:data:`MODULES`) are plain, fully annotated Python.
+``scripts/build_native.py`` (``make native``, part of ``make run`` and ``make test``) compiles them with
+mypyc, the compiler that ships with mypy (black and mypy itself are built with it), into ``_native/``
+beside this file, with a manifest of what they were built from. (``Found`` lives in ``found.py``, not
+compiled: it stays a plain dataclass.)
 
 When :mod:`tipline.extract` is imported, :func:`use_compiled` puts that folder first on the package's
 path, so that ``tipline.extract.phones`` and the others load from the compiled files, and only when the
@@ -28,7 +29,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
-MODULES = ("phones", "fastphone", "network", "handles")
+MODULES = ("pipeline", "phones", "fastphone", "network", "handles", "text")
 PACKAGE_DIR = Path(__file__).resolve().parent
 NATIVE_DIR = PACKAGE_DIR / "_native"
 MANIFEST = NATIVE_DIR / "manifest.json"
