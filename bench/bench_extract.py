@@ -587,18 +587,21 @@ def _clear_caches() -> None:
     registered_domain.cache_clear()
 
 
-def timed(fn, docs: list[Doc], repeat: int) -> tuple[list[set], float]:
-    """Predictions and the best CPU time (``time.process_time``) of ``repeat`` runs. CPU time, not wall
-    time: the machine is shared and other processes' load would otherwise decide the ratio; every system
-    here is single-threaded Python, so CPU time is what its code costs."""
-    best = float("inf")
-    out: list[set] = []
+def timed(fns: list, docs: list[Doc], repeat: int) -> list[tuple[list[set], float]]:
+    """For each system of ``fns``: its predictions and its best CPU time (``time.process_time``) of
+    ``repeat`` runs. CPU time, not wall time: the machine is shared and other processes' load would
+    otherwise decide the ratio; every system here is single-threaded Python, so CPU time is what its code
+    costs. The runs take turns (tipline, ioc-finder, phonenumbers, tipline, ...), so that a slow minute
+    of this VM falls on every system alike instead of on the one timed during it."""
+    best = [float("inf")] * len(fns)
+    out: list[list[set]] = [[] for _ in fns]
     for _ in range(max(1, repeat)):
-        _clear_caches()
-        t0 = time.process_time()
-        out = [fn(d) for d in docs]
-        best = min(best, time.process_time() - t0)
-    return out, best
+        for k, fn in enumerate(fns):
+            _clear_caches()
+            t0 = time.process_time()
+            out[k] = [fn(d) for d in docs]
+            best[k] = min(best[k], time.process_time() - t0)
+    return list(zip(out, best, strict=True))
 
 
 def _fmt_ratio(a: float, b: float | None) -> str:
@@ -611,9 +614,7 @@ def _fmt_ratio(a: float, b: float | None) -> str:
 
 def report(name: str, docs: list[Doc], show_misses: int, repeat: int) -> None:
     kb = sum(len(d.text.encode()) for d in docs) / 1024
-    tl_pred, tl_t = timed(run_tipline, docs, repeat)
-    ioc_pred, ioc_t = timed(run_ioc, docs, repeat)
-    pn_pred, pn_t = timed(run_pn, docs, repeat)
+    (tl_pred, tl_t), (ioc_pred, ioc_t), (pn_pred, pn_t) = timed([run_tipline, run_ioc, run_pn], docs, repeat)
     print(f"\n=== corpus: {name} — {len(docs)} texts, {kb:.0f} KB (best of {repeat} runs)")
     print(
         f"throughput  tipline.extract {kb / tl_t:6.0f} KB/s | ioc-finder {kb / ioc_t:6.0f} KB/s "
