@@ -71,6 +71,8 @@ def _cases() -> dict[str, list]:
         ["domain", "example.co.uk", None],
         ["telegram", "@manila_vip_shows", None],
         ["account", "camchatlive/mia", None],
+        ["phone", None, "IT"],  # a JSON null where a value was expected
+        ["email", "", None],
     ]
     return {"texts": texts, "values": values}
 
@@ -115,6 +117,9 @@ def test_compiled_and_pure_python_give_the_same_results(tmp_path):
         for f in extract(first[0], country=first[1], language=first[2], hints=tuple(first[3]))
     ] == [x[:4] for x in here["found"][0]]
     assert normalise("phone", "0917 123 4567", country="PH") == "+639171234567"
+    # callers with looser types than the annotations (a list of hints, a null value) as before compiling
+    assert [f.value for f in extract("call 0917 123 4567", hints=["PH"])] == ["+639171234567"]
+    assert normalise("phone", None) is None
 
 
 @pytest.mark.skipif(_NO_COMPILER, reason="no C compiler: nothing compiled to go stale")

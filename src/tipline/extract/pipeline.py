@@ -6,6 +6,7 @@ back to the original text. (In a module of its own so that it can be compiled wi
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from .crypto import eth_check, is_trx, is_xmr, normalise_btc, segwit_decode
 from .finance import extract_ibans, extract_mtcns, normalise_iban, normalise_mtcn
@@ -72,7 +73,7 @@ _WALLET_CHECKS = (
 
 
 def extract(
-    text: str, *, country: str | None = None, language: str | None = None, hints: tuple[str, ...] = ()
+    text: str, *, country: str | None = None, language: str | None = None, hints: Iterable[str] = ()
 ) -> list[Found]:
     """All identifiers in free text, sorted by start.
 
@@ -88,10 +89,10 @@ def extract(
     """
     if not text:
         return []
-    # (the compiled modules check argument types as annotated: a list of hints is taken as well)
-    hints = tuple(hints)
+    # (compiled, this module checks argument types as annotated: any iterable of hints is taken)
+    region_hints = tuple(hints)
     dec = Decoded(text)
-    found = _extract(dec.text, country, language, hints)
+    found = _extract(dec.text, country, language, region_hints)
     if dec.identity:
         return found
     out = []
@@ -172,7 +173,7 @@ def _link_phone(value: str) -> str | None:
     return normalise_phone(value, None)
 
 
-def normalise(kind: str, raw: str, *, country: str | None = None) -> str | None:
+def normalise(kind: str, raw: str | None, *, country: str | None = None) -> str | None:
     """Normalise a value that arrived in a structured field (e.g. a CyberTipline ``<phone>`` or
     ``<screenName>``), returning the one normal form, or None when it is not a valid value of that kind.
 
