@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import sys
-import sysconfig
 import tempfile
 from pathlib import Path
 
@@ -76,8 +75,7 @@ def build(force: bool = False) -> int:
             tail = log.read_text(errors="replace")[-3000:] if log.is_file() else ""
             print(f"{tail}\nbuild_native: the build failed ({failure!r}); the pure Python modules stay in use")
             return 1
-        suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
-        built = sorted((work / "lib" / "tipline" / "extract").glob("*" + suffix))
+        built = sorted((work / "lib" / "tipline" / "extract").glob("*" + native.EXT_SUFFIX))
         if stamp != native.fingerprint():
             print("build_native: the sources changed during the build; run it again")
             return 1
@@ -105,8 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.action == "build":
         return build(force=args.force)
-    reason = native.why_not()
-    print(f"compiled (mypyc): {', '.join(native.MODULES)}" if reason is None else f"pure Python: {reason}")
+    print(native.describe(native.why_not()))
     return 0
 
 

@@ -34,6 +34,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 NATIVE_DIR = PACKAGE_DIR / "_native"
 MANIFEST = NATIVE_DIR / "manifest.json"
 ENV_PURE = "TIPLINE_PURE_PYTHON"
+EXT_SUFFIX = sysconfig.get_config_var("EXT_SUFFIX") or ".so"  # a compiled module's file ending here
 
 # what the last :func:`use_compiled` found: "compiled (mypyc): ..." or "pure Python: <why>"
 STATUS = "pure Python: not checked yet"
@@ -42,15 +43,14 @@ STATUS = "pure Python: not checked yet"
 def fingerprint() -> str:
     """What a build is valid for: this interpreter's ABI and every source file of the package."""
     h = hashlib.sha256()
-    h.update(f"{sys.version}|{sysconfig.get_config_var('EXT_SUFFIX')}".encode())
+    h.update(f"{sys.version}|{EXT_SUFFIX}".encode())
     for p in sorted(PACKAGE_DIR.glob("*.py")) + sorted(PACKAGE_DIR.glob("*.toml")):
         h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
     return h.hexdigest()
 
 
 def _compiled_files() -> list[Path]:
-    suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
-    return [NATIVE_DIR / f"{m}{suffix}" for m in MODULES] + [NATIVE_DIR / f"{m}__mypyc{suffix}" for m in MODULES]
+    return [NATIVE_DIR / f"{m}{tail}{EXT_SUFFIX}" for m in MODULES for tail in ("", "__mypyc")]
 
 
 def why_not() -> str | None:
@@ -75,10 +75,12 @@ def use_compiled(package_path: list[str]) -> str:
     :data:`STATUS` what was decided."""
     global STATUS
     reason = why_not()
-    if reason is None:
-        if str(NATIVE_DIR) not in package_path:
-            package_path.insert(0, str(NATIVE_DIR))
-        STATUS = f"compiled (mypyc): {', '.join(MODULES)}"
-    else:
-        STATUS = f"pure Python: {reason}"
+    if reason is None and str(NATIVE_DIR) not in package_path:
+        package_path.insert(0, str(NATIVE_DIR))
+    STATUS = describe(reason)
     return STATUS
+
+
+def describe(reason: str | None) -> str:
+    """The status line for :func:`why_not`'s answer."""
+    return f"compiled (mypyc): {', '.join(MODULES)}" if reason is None else f"pure Python: {reason}"
