@@ -99,6 +99,22 @@ def test_search_reads_the_query_as_the_extractor_reads_a_report(db: Database) ->
     assert other not in found("0917 555 0101", status="all")
 
 
+def test_reanalysis_replaces_a_report_s_words_in_the_search_index(db: Database) -> None:
+    rid = _file(db, "First words: marigold")
+
+    def found(q: str) -> set[int]:
+        return {i.id for i in reports.queue(db, reports.QueueFilter(q=q, status="all"))[0]}
+
+    assert found("marigold") == {rid}
+    with db.session() as s:
+        row = s.get(Report, rid)
+        assert row is not None
+        row.text = "Second words: hollyhock"
+    intake.analyse_report(db, rid)
+    assert found("hollyhock") == {rid}
+    assert found("marigold") == set()  # the earlier analysis's words are gone, not kept beside the new
+
+
 class _Hook(BaseHTTPRequestHandler):
     received: list[dict[str, Any]] = []
 

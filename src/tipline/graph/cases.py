@@ -473,12 +473,20 @@ def get_case(db: Database, case_id: int, viewer: Principal | str | None = None) 
 # ------------------------------------------------------------------------------------------ analysis
 
 
-def open_cases_sharing(s: Session, guard: Guard, report_id: int, entity_ids: set[int]) -> dict[int, list[int]]:
+def open_cases_sharing(
+    s: Session,
+    guard: Guard,
+    report_id: int,
+    entity_ids: set[int],
+    info: dict[int, tuple[str, str, int]] | None = None,
+) -> dict[int, list[int]]:
     """Open (not closed) cases with another report that names a *linking* entity of this report:
-    {case id: [shared entity ids]}. Excluded values (hubs) never tie a report to a case."""
+    {case id: [shared entity ids]}. Excluded values (hubs) never tie a report to a case. ``info``: the
+    entities' :func:`~tipline.graph.network.entity_info`, when the caller read it already."""
     if not entity_ids:
         return {}
-    info = net.entity_info(s, entity_ids)
+    if info is None:
+        info = net.entity_info(s, entity_ids)
     linking = [e for e in entity_ids if e in info and guard.links(*info[e])]
     out: dict[int, set[int]] = {}
     for part in net.chunks(linking):

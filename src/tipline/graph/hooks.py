@@ -19,18 +19,29 @@ from tipline.graph.guard import analysis_guard, load_guard
 
 OPEN_CASE_IDS = "graph.open_case_ids"
 _SHARED = "graph.open_cases"
+_INFO = "graph.entity_info"
 
 
 def before_score(ctx: AnalysisContext) -> None:
     guard = analysis_guard(ctx.session, ctx.db.settings)
-    shared = cases.open_cases_sharing(ctx.session, guard, ctx.report.id, ctx.entity_ids)
+    # the entities' kinds, values and degrees, read once for both hooks (nothing between them changes the
+    # counts: analysis refreshed them before scoring)
+    info = net.entity_info(ctx.session, ctx.entity_ids) if ctx.entity_ids else {}
+    ctx.notes[_INFO] = info
+    shared = cases.open_cases_sharing(ctx.session, guard, ctx.report.id, ctx.entity_ids, info)
     ctx.notes[_SHARED] = shared
     ctx.score_input.facts[OPEN_CASE_IDS] = sorted(set(ctx.score_input.facts.get(OPEN_CASE_IDS, [])) | set(shared))
 
 
 def after_analysis(ctx: AnalysisContext) -> None:
+    info = ctx.notes.get(_INFO)
     nid = service.on_report_analysed(
-        ctx.session, ctx.db.settings, ctx.report.id, ctx.entity_ids, ctx.removed_entity_ids
+        ctx.session,
+        ctx.db.settings,
+        ctx.report.id,
+        ctx.entity_ids,
+        ctx.removed_entity_ids,
+        info if isinstance(info, dict) else None,
     )
     ctx.notes["graph.network_id"] = nid
     shared = ctx.notes.get(_SHARED)

@@ -166,17 +166,26 @@ def _locked_view(
 
 
 def update_for_report(
-    s: Session, guard: Guard, report_id: int, entity_ids: set[int], removed_entity_ids: set[int]
+    s: Session,
+    guard: Guard,
+    report_id: int,
+    entity_ids: set[int],
+    removed_entity_ids: set[int],
+    known: dict[int, tuple[str, str, int]] | None = None,
 ) -> int:
     """Bring the networks up to date after ``report_id`` was (re-)analysed; returns its network id.
 
     ``entity_ids``: what the report mentions now; ``removed_entity_ids``: what it mentioned before and no
     longer does. ``Entity.report_count`` must already be current (``analyse_report`` refreshes it first; the
-    guard limits it plus ``Entity.evidence_count``).
+    guard limits it plus ``Entity.evidence_count``). ``known``: :func:`entity_info` of some of them, read
+    since their counts were refreshed (the analysis's before-score hook read it already).
     """
     share(s)
     touched = set(entity_ids) | set(removed_entity_ids)
-    info = entity_info(s, touched)
+    info = {e: known[e] for e in touched if e in known} if known else {}
+    missing = touched - info.keys()
+    if missing:
+        info.update(entity_info(s, missing))
     linking = {e for e in entity_ids if e in info and guard.links(*info[e])}
     members, r_nid, others = _locked_view(s, report_id, touched, linking)
     split = any(e in members or (e in info and guard.links(*info[e])) for e in removed_entity_ids)

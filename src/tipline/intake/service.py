@@ -759,8 +759,12 @@ _RECHECK_MAX = 20
 def _replace_mentions(s: Session, report_id: int, found: list[Any], ids: dict[tuple[str, str], int]) -> set[int]:
     """The report's mentions, written anew (one per entity, field and place); returns the entities it
     mentioned before."""
-    old_entities = set(s.scalars(select(Mention.entity_id).where(Mention.report_id == report_id)))
-    s.execute(delete(Mention).where(Mention.report_id == report_id))
+    gone = delete(Mention).where(Mention.report_id == report_id)
+    if s.get_bind().dialect.delete_returning:  # PostgreSQL, SQLite >= 3.35: one statement, not two
+        old_entities = set(s.scalars(gone.returning(Mention.entity_id)))
+    else:
+        old_entities = set(s.scalars(select(Mention.entity_id).where(Mention.report_id == report_id)))
+        s.execute(gone)
     seen: set[tuple[int, str, int | None]] = set()
     rows: list[dict[str, Any]] = []
     for f in found:

@@ -34,9 +34,10 @@ def index_report(s: Session, report_id: int, body: str) -> None:
     ring = keyring_for(s.get_bind().dialect)
     blinded = " ".join(sorted({ring.blind(w) for w in _words(body)}))
     if s.get_bind().dialect.name == "sqlite":
-        s.execute(text("DELETE FROM report_search WHERE rowid = :id"), {"id": report_id})
+        # FTS5 takes REPLACE on its rowid (an earlier analysis's words go): one statement, not a DELETE first
         s.execute(
-            text("INSERT INTO report_search(rowid, body) VALUES (:id, :body)"), {"id": report_id, "body": blinded}
+            text("INSERT OR REPLACE INTO report_search(rowid, body) VALUES (:id, :body)"),
+            {"id": report_id, "body": blinded},
         )
     else:
         s.execute(
