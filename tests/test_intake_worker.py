@@ -356,6 +356,32 @@ def test_a_tipline_worker_process_is_woken_through_the_job_queue(qdb: Database, 
     assert "analysed 2 report(s)" in out and "Traceback" not in err, (out, err)
 
 
+def test_a_busy_door_defers_one_wake_up_while_one_waits(qdb: Database, backend: str):
+    """PostgreSQL: while a wake-up job waits (no worker has taken it yet), the server defers no other: it
+    looks first, where a deferral refused by procrastinate's queueing lock is an error in the server's log."""
+    if backend != "postgres":
+        pytest.skip("wake-ups go through procrastinate on PostgreSQL")
+    from tipline.intake import jobs
+
+    wake = jobs.RemoteWake(qdb).start()
+    try:
+        for _ in range(15):  # doors storing reports, no worker running
+            wake()
+            time.sleep(0.04)
+        deadline = time.monotonic() + 10
+        while wake.deferrals == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        wake.stop()
+    with qdb.reader() as s:
+        waiting = s.scalar(
+            text("SELECT count(*) FROM procrastinate_jobs WHERE queueing_lock = :t AND status = 'todo'"),
+            {"t": jobs.TASK},
+        )
+    assert waiting == 1
+    assert wake.deferrals == 1
+
+
 def _batch_open(db: Database) -> bool:
     """Whether another connection holds an open write transaction (a worker's batch in flight)."""
     if db.dialect == "postgresql":

@@ -1,9 +1,9 @@
 """Wake-ups of the analysis workers across processes and machines, through procrastinate (PostgreSQL).
 
 The backlog stays the reports table (``intake.worker``): a job carries no report, it says "reports wait".
-A server that stored reports defers one ``tipline.analyse`` job (procrastinate's queueing lock keeps at
-most one waiting; a deferral while one waits is a no-op), from a thread of its own so that no door waits
-on it; every ``tipline worker`` runs a procrastinate worker (LISTEN/NOTIFY: it hears the job at once)
+A server that stored reports defers one ``tipline.analyse`` job unless one waits already (procrastinate's
+queueing lock keeps at most one waiting), from a thread of its own so that no door waits on it; every
+``tipline worker`` runs a procrastinate worker (LISTEN/NOTIFY: it hears the job at once)
 whose task wakes its analyser, which then takes batches until nothing waits. A lost wake-up loses no
 report: workers also look every ``SWEEP_S`` seconds.
 
@@ -55,6 +55,11 @@ def ensure_schema(app: Any) -> None:
         app.schema_manager.apply_schema()
 
 
+_WAKE_WAITS = (
+    "SELECT EXISTS (SELECT 1 FROM procrastinate_jobs WHERE queueing_lock = %(lock)s AND status = 'todo') AS waits"
+)
+
+
 class RemoteWake:
     """The server side: a thread that defers a wake-up job when a door stored reports (coalesced)."""
 
@@ -63,6 +68,7 @@ class RemoteWake:
         self._event = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tipline-remote-wake", daemon=True)
+        self.deferrals = 0  # wake-up jobs asked of the queue (for status and tests)
 
     def __call__(self) -> None:
         self._event.set()
@@ -83,15 +89,22 @@ class RemoteWake:
         with app.open():
             ensure_schema(app)
             task = app.tasks[TASK]
+            connector = app.connector.get_sync_connector()
             while not self._stop.is_set():
                 self._event.wait()
                 self._event.clear()
                 if self._stop.is_set():
                     return
                 try:
-                    task.defer()
+                    # a wake-up that waits (not yet taken) is taken after these reports were committed, and
+                    # the worker that takes it finds them too: no deferral then. Deferring anyway is refused
+                    # by the queueing lock, but as a unique violation that PostgreSQL logs (about 20 lines
+                    # each): a busy door wrote about 50 of them a second to the server's log.
+                    if not connector.execute_query_one(_WAKE_WAITS, lock=TASK)["waits"]:
+                        self.deferrals += 1
+                        task.defer()
                 except procrastinate.exceptions.AlreadyEnqueued:
-                    pass  # a wake-up already waits: the worker that takes it finds these reports too
+                    pass  # another server deferred one between the look and the deferral
                 except Exception:  # noqa: BLE001 - workers still look every SWEEP_S seconds
                     log.exception("could not queue an analysis wake-up")
                 self._stop.wait(0.02)  # coalesce a burst of doors into one deferral
