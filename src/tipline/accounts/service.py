@@ -72,7 +72,6 @@ from tipline.accounts.platforms import (  # noqa: F401
 )
 from tipline.accounts.principal import (  # noqa: F401
     _CODE_ALPHABET,
-    _DUMMY_HASH,
     _RANK,
     CODE_HASH_PARAMS,
     MAX_PASSWORD_CHARS,

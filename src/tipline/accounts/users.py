@@ -13,7 +13,6 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from tipline.accounts.principal import (
-    _DUMMY_HASH,
     MAX_PASSWORD_CHARS,
     MIN_PASSWORD_CHARS,
     AccountError,
@@ -25,6 +24,7 @@ from tipline.accounts.principal import (
     _now,
     _principal,
     _user_named,
+    dummy_hash,
     mfa_required,
     record,
 )
@@ -110,7 +110,7 @@ def login_password(db: Database, name: str, password: str) -> LoginStep | None:
     with db.reader() as s:
         row = s.execute(select(User.id, User.password_hash).where(User.name == name)).first()
     try:
-        _hasher.verify(row.password_hash if row else _DUMMY_HASH, password)
+        _hasher.verify(row.password_hash if row else dummy_hash(), password)
         right = row is not None
     except (VerificationError, InvalidHashError):
         right = False

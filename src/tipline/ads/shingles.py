@@ -20,7 +20,6 @@ import zlib
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-from datasketch import MinHash, MinHashLSH
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _DIGITS = re.compile(r"\d+")
@@ -187,6 +186,9 @@ class Hasher:
         if bands * rows > num_perm:
             raise ValueError("bands * rows must not exceed num_perm")
         self.num_perm, self.bands, self.rows, self.seed = num_perm, bands, rows, seed
+        # imported here: datasketch brings scipy (half a second), which every `tipline` command paid at start
+        from datasketch import MinHash, MinHashLSH
+
         perm = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
         self.a = perm[0].astype(np.uint32)
         self.b = perm[1].astype(np.uint32)

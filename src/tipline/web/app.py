@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tipline import __version__
 from tipline.accounts import service as accounts
+from tipline.accounts.principal import dummy_hash
 from tipline.capabilities import CAPABILITIES, open_database
 from tipline.crypto import KeyError_
 from tipline.intake import service as intake
@@ -214,6 +215,9 @@ def _lifespan(db: Database, settings: Settings) -> Callable[[FastAPI], AbstractA
             if capability.on_start is not None:
                 capability.on_start(db)  # in-memory state (the hash-bank index) before the first request
         analyser = _start_analysis(app, db)
+        # the hash an unknown user name is checked against, made now: from the first login on, an unknown name
+        # costs what a wrong password costs
+        dummy_hash()
         from tipline.protect import keys
 
         proc = keys.process_id()
