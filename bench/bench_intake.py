@@ -3,7 +3,8 @@
 Prints, for SQLite and PostgreSQL, in one run: the door before (analysis inline, inside the request, as
 before issue 14), after (the door only stores; the server's analysis worker takes the report) and the door
 alone (the server without its analysis worker, as on PostgreSQL with `tipline worker` processes on other
-machines; the backlog is left for them): reports/s
+machines; the backlog is left for them), and on PostgreSQL the door alone in two server processes
+(``serve --workers 2``, ``--processes``): reports/s
 acknowledged through the JSON API at each client count, through the CyberTipline API (/ispws submit +
 finish), with p50/p99 latency and errors; the panic button's p50/p99 while the JSON API is loaded; the time
 from arrival to "analysed" (p50/p99, from the database's own timestamps); and the analysis throughput of
@@ -57,9 +58,9 @@ def pct(xs: list[float], p: float) -> float:
 
 
 class Server:
-    def __init__(self, backend: str, workdir: Path, *, inline: bool, analysis: bool = True) -> None:
+    def __init__(self, backend: str, workdir: Path, *, inline: bool, analysis: bool = True, workers: int = 1) -> None:
         self.backend = backend
-        tag = "inline" if inline else "queued" if analysis else "door"
+        tag = ("inline" if inline else "queued" if analysis else "door") + (f"{workers}" if workers > 1 else "")
         self.data = workdir / f"{backend}-{tag}"
         self.pg_name = None
         # the bench measures intake capacity, not the per-key rate limiter (1,200/min by default)
@@ -83,7 +84,7 @@ class Server:
         self.port = free_port()
         tipline = str(Path(sys.executable).with_name("tipline"))
         self.proc = subprocess.Popen(
-            [tipline, "serve", "--port", str(self.port)],
+            [tipline, "serve", "--port", str(self.port), "--workers", str(workers)],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=open(workdir / "server.log", "a"),  # noqa: SIM115 - open while the server runs
@@ -98,9 +99,8 @@ class Server:
         raise RuntimeError("server did not start")
 
     def cpu_s(self) -> float:
-        """CPU seconds (user + system) the server process has used."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """CPU seconds (user + system) the server process has used, with its worker processes' (``--workers``)."""
+        return sum(_cpu_s(pid) for pid in [self.proc.pid, *_children(self.proc.pid)])
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -111,6 +111,21 @@ class Server:
             with admin.connect() as c:
                 c.execute(text(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)'))
             admin.dispose()
+
+
+def _cpu_s(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # ended meanwhile
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
 
 
 class Client:
@@ -235,9 +250,12 @@ def drain(srv: Server, timeout: float) -> dict[str, float]:
 def run_backend(backend: str, tmp: Path, args: argparse.Namespace, payloads: dict[str, list]) -> list[tuple]:
     rows: list[tuple] = []
     clients = [int(c) for c in args.clients.split(",")]
-    modes = [("before (inline)", True, True), ("after (queued)", False, True), ("door alone", False, False)]
-    for mode, inline, analysis in modes:
-        srv = Server(backend, tmp, inline=inline, analysis=analysis)
+    modes = [("before (inline)", True, True, 1), ("after (queued)", False, True, 1), ("door alone", False, False, 1)]
+    if backend == "postgres" and args.processes > 1:
+        # `serve --workers N`: N server processes on one port (PostgreSQL only; SQLite takes one writer)
+        modes.append((f"door alone x{args.processes}", False, False, args.processes))
+    for mode, inline, analysis, workers in modes:
+        srv = Server(backend, tmp, inline=inline, analysis=analysis, workers=workers)
         try:
             key = {"Authorization": f"Bearer {srv.creds.api_key}"}
             auth = basic(srv.creds.username, srv.creds.password)
@@ -473,6 +491,9 @@ def main() -> None:
     ap.add_argument("--clients", default="8,32", help="client counts for the JSON API, comma-separated")
     ap.add_argument("--backends", default="sqlite,postgres")
     ap.add_argument("--drain-timeout", type=float, default=300)
+    ap.add_argument(
+        "--processes", type=int, default=2, help="server processes of the extra PostgreSQL row (1: no such row)"
+    )
     ap.add_argument("--bulk", type=int, default=0, help="only the bulk import figure, with this many reports")
     ap.add_argument(
         "--analysis", type=int, default=0, help="only analysis in this process (no server), with this many reports"
