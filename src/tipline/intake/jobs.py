@@ -68,7 +68,7 @@ class RemoteWake:
         self._event = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tipline-remote-wake", daemon=True)
-        self.deferrals = 0  # wake-up jobs asked of the queue (for status and tests)
+        self.deferrals = 0  # wake-up jobs asked of the queue (the tests read it)
 
     def __call__(self) -> None:
         self._event.set()
