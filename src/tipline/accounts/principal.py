@@ -51,13 +51,13 @@ CODE_HASH_PARAMS: dict[str, Any] = {
 }
 _hasher = PasswordHasher(type=Type.ID, **PASSWORD_HASH_PARAMS)
 _code_hasher = PasswordHasher(type=Type.ID, **CODE_HASH_PARAMS)
-# a hash to verify against when the user does not exist, so timing does not reveal which names exist
 
 
 @functools.cache
 def dummy_hash() -> str:
-    """A hash to verify against when the user does not exist (the same time as a wrong password). Made at
-    the first use, not at import: an Argon2 hash costs every process (each `tipline` command) 0.2 s."""
+    """A hash to verify against when the user does not exist, so that timing does not reveal which names
+    exist. Made at the first use, not at import: an Argon2 hash costs every process (each `tipline`
+    command) 0.2 s."""
     return _hasher.hash("not a real password")
 
 
