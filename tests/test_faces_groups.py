@@ -80,6 +80,8 @@ def test_a_recurring_face_groups_reports_and_links_them_only_when_confirmed(clie
         assert network_of_report(s, a) == network_of_report(s, b) != network_of_report(s, c)
     analyse_report(db, a)  # re-analysis rewrites mentions: the confirmed identifier stays
     assert _mentions(db, a) == [(ident, True)]
+    with db.reader() as s:  # ... and is counted: two reports name it, a and b
+        assert s.scalar(select(Entity.report_count).where(Entity.kind == "face", Entity.value == ident)) == 2
     with db.reader() as s:
         assert network_of_report(s, a) == network_of_report(s, b)
 

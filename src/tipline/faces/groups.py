@@ -219,7 +219,7 @@ def before_score(ctx: AnalysisContext) -> None:
     )
     if not gids:
         return
-    from tipline.intake.service import upsert_entities
+    from tipline.intake.service import refresh_entity_stats, upsert_entities
 
     now = datetime.now(UTC)
     pairs = {(FACE_KIND, entity_value(g)) for g in gids}
@@ -233,3 +233,6 @@ def before_score(ctx: AnalysisContext) -> None:
             ctx.entity_ids.add(eid)
             ctx.removed_entity_ids.discard(eid)
     s.flush()
+    # counted again: analysis counted the group identifiers after deleting the report's mentions, before
+    # these were put back (a re-analysed report left its group one report short)
+    refresh_entity_stats(s, set(ids.values()), now)
