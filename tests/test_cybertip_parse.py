@@ -411,6 +411,21 @@ def test_undefined_entity_reference_is_not_well_formed() -> None:
     assert e.code == Code.MALFORMED_XML and "xxe" in e.message and "line" in e.message
 
 
+@pytest.mark.parametrize("where", ["<![CDATA[a\x01b]]>", "a\x0bb", "<![CDATA[\x1f]]>"])
+def test_a_control_character_is_named_with_its_place_even_inside_cdata(where: str) -> None:
+    """libxml2 said "Unregistered error message" or "CData section not finished" for these."""
+    body = report_xml(tail=f"<additionalInfo>{where}</additionalInfo>")
+    e = refused(body)
+    code = next(c for c in where if ord(c) < 32)
+    assert (
+        e.code == Code.MALFORMED_XML and f"the character U+{ord(code):04X}, which XML 1.0 does not allow" in e.message
+    )
+    text = body.decode()
+    line = text.count("\n", 0, text.index(code)) + 1
+    assert e.line == line and e.message.startswith(f"line {line}, column "), e.message
+    assert "Unregistered" not in e.message and "not finished" not in e.message
+
+
 @pytest.mark.timeout(10)
 def test_xinclude_is_never_processed() -> None:
     tail = (

@@ -126,6 +126,25 @@ def _refuse_doctype(text: str, what: str) -> None:
             return
 
 
+# what XML 1.0 forbids everywhere (section 2.2), CDATA sections included; libxml2 names a control character
+# in text, but inside CDATA says "Unregistered error message" or "CData section not finished"
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _refuse_control_characters(text: str, what: str) -> None:
+    m = _NOT_XML.search(text)
+    if m is None:
+        return
+    line = text.count("\n", 0, m.start()) + 1
+    col = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
+    raise CybertipError(
+        Code.MALFORMED_XML,
+        f"{_location(line, col)}the {what} contains the character U+{ord(m.group()):04X}, which XML 1.0 does not "
+        "allow anywhere (CDATA sections included): remove it, or send what it stands for as text",
+        line=line,
+    )
+
+
 def _parser() -> etree.XMLParser:
     return etree.XMLParser(
         resolve_entities=False,
@@ -152,6 +171,7 @@ def _parse(xml: bytes, *, max_bytes: int, root_name: str, what: str) -> etree._E
     if not text.strip(" \t\r\n\ufeff"):
         raise CybertipError(Code.MALFORMED_XML, f"the {what} is empty")
     _refuse_doctype(text, what)
+    _refuse_control_characters(text, what)
     try:
         root = etree.fromstring(xml, _parser())
     except etree.XMLSyntaxError as e:
