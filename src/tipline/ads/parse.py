@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from tipline import strict_json
 from tipline.store.types import Instant
 
 _PDQ = re.compile(r"[0-9a-f]{64}")
@@ -119,7 +120,7 @@ def _jsonl(text: str) -> Iterator[tuple[int, AdIn | BadLine]]:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = strict_json.loads(line)
         except json.JSONDecodeError as e:
             yield n, BadLine(n, f"not JSON ({e.msg} at column {e.colno})")
             continue

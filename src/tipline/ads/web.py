@@ -29,6 +29,7 @@ from tipline.i18n.templating import render
 from tipline.store import Database
 from tipline.webkit import kit
 from tipline.webkit.deps import app_db, bearer_platform, staff
+from tipline.webkit.kit import JSONRoute
 
 MAX_ID = 2**31 - 1
 MAX_ADS_PER_CALL = 1000
@@ -37,8 +38,8 @@ Db = Annotated[Database, Depends(app_db)]
 Staff = Annotated[Principal, Depends(staff)]
 Platform = Annotated[Principal, Depends(bearer_platform)]
 
-router = APIRouter()
-api = APIRouter(prefix="/api/v1", tags=["ads"])
+router = APIRouter(route_class=JSONRoute)
+api = APIRouter(route_class=JSONRoute, prefix="/api/v1", tags=["ads"])
 
 
 class AdsIn(BaseModel):

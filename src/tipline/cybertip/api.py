@@ -41,6 +41,7 @@ from tipline.media import files
 from tipline.store import StoreError
 from tipline.webkit import kit
 from tipline.webkit.deps import BASIC, basic_platform, get_db, get_settings
+from tipline.webkit.kit import JSONRoute
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ class XMLResponse(Response):
     media_type = "application/xml"
 
 
-router = APIRouter(prefix="/ispws", tags=["CyberTipline ESP API"])
+router = APIRouter(route_class=JSONRoute, prefix="/ispws", tags=["CyberTipline ESP API"])
 
 # the calls that authenticate (in ``_handle``, so that refusals are XML) name the scheme for the OpenAPI document
 AUTH = [Depends(BASIC)]

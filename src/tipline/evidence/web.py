@@ -15,9 +15,10 @@ from tipline.evidence.service import EvidenceIn, EvidenceOut
 from tipline.intake.service import NotFound
 from tipline.store import Database
 from tipline.webkit.deps import app_db, staff
+from tipline.webkit.kit import JSONRoute
 
 MAX_ID = 2**31 - 1
-router = APIRouter(prefix="/api/v1", tags=["evidence"])
+router = APIRouter(route_class=JSONRoute, prefix="/api/v1", tags=["evidence"])
 Db = Annotated[Database, Depends(app_db)]
 Staff = Annotated[Principal, Depends(staff)]
 

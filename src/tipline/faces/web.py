@@ -27,8 +27,9 @@ from tipline.errors import NotFound
 from tipline.faces import groups, service
 from tipline.webkit import kit
 from tipline.webkit.deps import get_db, staff
+from tipline.webkit.kit import JSONRoute
 
-router = APIRouter(prefix="/api/v1/faces", tags=["faces"])
+router = APIRouter(route_class=JSONRoute, prefix="/api/v1/faces", tags=["faces"])
 MULTIPART_SLACK = 64 * 1024
 
 

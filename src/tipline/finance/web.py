@@ -30,9 +30,10 @@ from tipline.settings import Settings
 from tipline.store import Database
 from tipline.webkit import kit
 from tipline.webkit.deps import app_db, app_settings, staff
+from tipline.webkit.kit import JSONRoute
 
-router = APIRouter()
-api = APIRouter(prefix="/api/v1", tags=["finance"])
+router = APIRouter(route_class=JSONRoute)
+api = APIRouter(route_class=JSONRoute, prefix="/api/v1", tags=["finance"])
 pages = APIRouter(route_class=kit.PageRoute, include_in_schema=False)
 
 Db = Annotated[Database, Depends(app_db)]

@@ -31,9 +31,10 @@ from tipline.reports import service as reports
 from tipline.store import Database
 from tipline.webkit import kit
 from tipline.webkit.deps import app_db, require, staff
+from tipline.webkit.kit import JSONRoute
 
-router = APIRouter()
-api = APIRouter(prefix="/api/v1", tags=["graph"])
+router = APIRouter(route_class=JSONRoute)
+api = APIRouter(route_class=JSONRoute, prefix="/api/v1", tags=["graph"])
 
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in PostgreSQL: a larger one is a 422, not a 500
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]

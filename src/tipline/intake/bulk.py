@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from tipline import strict_json
 from tipline.intake import service
 from tipline.intake.schemas import PlatformReportIn, ReportIn
 from tipline.store import Database
@@ -50,7 +51,7 @@ def _reports(path: Path, platform_id: int, out: BulkResult) -> Iterator[tuple[in
             if not line:
                 continue
             try:
-                report = PlatformReportIn.model_validate(json.loads(line)).to_report(platform_id)
+                report = PlatformReportIn.model_validate(strict_json.loads(line)).to_report(platform_id)
             except json.JSONDecodeError as e:
                 out.errors.append(f"line {n}: not JSON ({e.msg} at column {e.colno})")
                 continue

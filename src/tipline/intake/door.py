@@ -20,6 +20,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ValidationError
 
+from tipline import strict_json
 from tipline.intake.schemas import Category, LiveIn, PlatformReportIn, PublicReportIn, ReportIn, Source
 
 
@@ -59,7 +60,7 @@ def _problem(e: ValidationError) -> str:
 
 def _json_model(body: bytes, model: type[BaseModel]) -> BaseModel:
     try:
-        data = json.loads(_text(body))
+        data = strict_json.loads(_text(body))
     except json.JSONDecodeError as e:
         raise DoorError(f"the body is not JSON (line {e.lineno}, column {e.colno}); send one JSON object") from None
     try:

@@ -44,6 +44,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from tipline import strict_json
 from tipline.accounts.service import Principal, record
 from tipline.media.models import (
     HASH_KINDS,
@@ -268,7 +269,7 @@ def parse_frames(value: Any) -> list[dict[str, Any]]:
         v = value.strip()
         if v.startswith("["):
             try:
-                value = json.loads(v)
+                value = strict_json.loads(v)
             except ValueError:
                 raise BankError("the vPDQ frames look like JSON but are not valid JSON") from None
         else:
@@ -395,7 +396,7 @@ def _csv_entry(fields: list[str]) -> ParsedEntry:
 
 def _json_entry(line: str) -> ParsedEntry:
     try:
-        obj = json.loads(line)
+        obj = strict_json.loads(line)
     except json.JSONDecodeError as e:
         raise BankError(f"not valid JSON ({e.msg})") from None
     except ValueError:  # Python refuses to read an integer of more than 4,300 digits

@@ -45,10 +45,10 @@ from tipline.media.matching import (
 from tipline.store import Database
 from tipline.webkit import kit
 from tipline.webkit.deps import BearerDoc, SessionDoc, app_db, get_db, require, staff
-from tipline.webkit.kit import PageRoute, error_page, require_page_role
+from tipline.webkit.kit import JSONRoute, PageRoute, error_page, require_page_role
 
-router = APIRouter()
-api = APIRouter(prefix="/api/v1")
+router = APIRouter(route_class=JSONRoute)
+api = APIRouter(route_class=JSONRoute, prefix="/api/v1")
 pages = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 MAX_QUERY_HASHES = 1000

@@ -58,6 +58,7 @@ from typing import Any, TextIO
 
 from sqlalchemy import exists, select
 
+from tipline import strict_json
 from tipline.accounts.service import Principal, record
 from tipline.settings import Settings
 from tipline.store import Database
@@ -294,7 +295,7 @@ def read_hash_file(lines: Iterable[str], source: str = "partner file") -> HashFi
         if not line:
             continue
         try:
-            obj = json.loads(line)
+            obj = strict_json.loads(line)
         except ValueError as e:
             raise ShareFileError(f"{where}: not valid JSON ({e.args[0] if e.args else e})") from None
         if not isinstance(obj, dict):
@@ -460,7 +461,7 @@ def _unb64(value: Any, where: str, name: str) -> bytes:
 
 def _read_envelope(data: bytes | str, fmt: str, source: str) -> dict[str, Any]:
     try:
-        obj = json.loads(data)
+        obj = strict_json.loads(data)
     except ValueError as e:
         raise ShareFileError(f"{source}: not a JSON document ({e.args[0] if e.args else e})") from None
     if not isinstance(obj, dict) or obj.get("format") != fmt:

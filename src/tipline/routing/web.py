@@ -40,9 +40,10 @@ from tipline.store import Database
 from tipline.store.types import Instant
 from tipline.webkit import kit
 from tipline.webkit.deps import app_db, require, staff
+from tipline.webkit.kit import JSONRoute
 
-router = APIRouter()
-api = APIRouter(prefix="/api/v1", tags=["routing"])
+router = APIRouter(route_class=JSONRoute)
+api = APIRouter(route_class=JSONRoute, prefix="/api/v1", tags=["routing"])
 pages = APIRouter(route_class=kit.PageRoute, include_in_schema=False)
 
 Db = Annotated[Database, Depends(app_db)]

@@ -26,13 +26,13 @@ from tipline.store import Database
 from tipline.webkit.deps import app_db
 from tipline.webkit.deps import require as require_api
 from tipline.webkit.deps import staff as staff_api
-from tipline.webkit.kit import PageDenied, PageRoute, page_user, require_page_role
+from tipline.webkit.kit import JSONRoute, PageDenied, PageRoute, page_user, require_page_role
 
 LABELS_TEMPLATE = "routing/stats_labels.html"
 
 pages = APIRouter(route_class=PageRoute, include_in_schema=False)
-api = APIRouter()
-router = APIRouter()
+api = APIRouter(route_class=JSONRoute)
+router = APIRouter(route_class=JSONRoute)
 
 Db = Annotated[Database, Depends(app_db)]
 

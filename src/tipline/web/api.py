@@ -37,8 +37,9 @@ from tipline.settings import Settings
 from tipline.store import Database
 from tipline.webkit import kit
 from tipline.webkit.deps import app_db, bearer_platform, staff
+from tipline.webkit.kit import JSONRoute
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(route_class=JSONRoute, prefix="/api/v1")
 
 
 @router.post(

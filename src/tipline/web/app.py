@@ -34,6 +34,7 @@ from tipline.web import openapi_doc, pages_public, pages_staff, security
 from tipline.web import pages_credentials as credentials
 from tipline.web.api import BODY_LIMIT_PATTERNS as api_body_limit_patterns
 from tipline.web.api import router as api_router
+from tipline.webkit import kit
 from tipline.webkit.kit import SESSION_COOKIE
 
 if TYPE_CHECKING:
@@ -359,6 +360,10 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(security.CSRFRejected)
     async def csrf_rejected(request: Request, exc: security.CSRFRejected) -> Response:
         return security.csrf_response(request)
+
+    @app.exception_handler(kit.FormError)
+    async def form_unreadable(request: Request, exc: kit.FormError) -> Response:
+        return security.form_error_response(request, exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

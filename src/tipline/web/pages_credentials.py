@@ -28,10 +28,10 @@ from tipline.i18n import gettext_for, negotiate
 from tipline.i18n.templating import render
 from tipline.store import Database
 from tipline.webkit.deps import _bearer, require, staff
-from tipline.webkit.kit import AdminUser, Db, PageRoute, StaffUser, clean_text, error_page
+from tipline.webkit.kit import AdminUser, Db, JSONRoute, PageRoute, StaffUser, clean_text, error_page
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
-api_router = APIRouter(prefix="/api/v1")
+api_router = APIRouter(route_class=JSONRoute, prefix="/api/v1")
 
 PLATFORM_ACTIONS = ("disable", "enable", "rotate")
 

@@ -55,9 +55,9 @@ from tipline.settings import Settings
 from tipline.store import Database
 from tipline.webkit import kit
 from tipline.webkit.deps import app_db, app_settings
-from tipline.webkit.kit import clean_text
+from tipline.webkit.kit import JSONRoute, clean_text
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=JSONRoute, include_in_schema=False)
 
 MAX_FOLLOWUP_CHARS = 20_000
 

@@ -50,6 +50,7 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 
 from tipline.settings import Settings
+from tipline.webkit import kit
 
 log = logging.getLogger("tipline.security")
 
@@ -112,7 +113,7 @@ def refusal(scope: Scope, status: int, kind: str, message: str, headers: dict[st
     from tipline.i18n.templating import render
 
     request = Request(scope)
-    ctx = {"kind": kind, "status": status, "retry_after": headers.get("Retry-After")}
+    ctx = {"kind": kind, "status": status, "retry_after": headers.get("Retry-After"), "detail": message}
     return render(request, "staff/blocked.html", ctx, status_code=status, headers=headers, no_store=True)
 
 
@@ -573,7 +574,7 @@ async def csrf_guard(request: Request) -> None:
     expected: str | None = getattr(request.state, "csrf", None)
     sent = [request.headers.get(CSRF_HEADER)]
     if _is_form(request):
-        value = (await request.form()).get(CSRF_FIELD)
+        value = (await kit.bounded_form(request)).get(CSRF_FIELD)  # kit.FormError: the app's handler answers
         sent.append(value if isinstance(value, str) else None)
     given = [t for t in sent if t]
     if expected and any(hmac.compare_digest(t.encode("utf-8", "replace"), expected.encode()) for t in given):
@@ -595,6 +596,12 @@ def _is_form(request: Request) -> bool:
 
 def csrf_response(request: Request) -> Response:
     return refusal(request.scope, 403, "csrf", "This form has expired or did not come from this site.")
+
+
+def form_error_response(request: Request, exc: kit.FormError) -> Response:
+    """A form that no route read itself could not be read (too many fields, a header line too long, broken
+    multipart): its reason, as a page for a browser and JSON for the API."""
+    return refusal(request.scope, exc.status, "form", exc.message)
 
 
 # ------------------------------------------------------------------------------------------ integer range

@@ -8,6 +8,8 @@ module; it imports none of them (no cycle through the app factory).
 - **Roles on pages**: :func:`page_user` (any staff role; anonymous -> 303 to ``/login?next=…``, a
   principal without a staff role -> a 403 page) and :func:`require_page_role`; the annotated
   :data:`StaffUser`, :data:`SupervisorUser`, :data:`AdminUser` and :data:`Db` for handler signatures.
+- **Routes**: every router is made with ``route_class=`` :class:`JSONRoute` (JSON bodies read strictly:
+  a key twice in one object is refused) or :class:`PageRoute` (the same, and page errors as pages).
 - **Errors on pages**: :class:`PageDenied` raised anywhere under a :class:`PageRoute` becomes a redirect or
   the error page (:func:`error_page`); the app's own handlers would answer JSON.
 - **CSRF**: one mechanism, the app-wide guard :func:`tipline.web.security.csrf_guard`. It runs before
@@ -26,12 +28,13 @@ from collections.abc import AsyncGenerator, Callable, Coroutine
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Request, Response, params
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from starlette.datastructures import FormData
 from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 
+from tipline import strict_json
 from tipline.accounts.service import Principal, Role
 from tipline.i18n import gettext_for, negotiate
 from tipline.i18n.templating import render
@@ -54,7 +57,35 @@ class PageDenied(Exception):
         self.location = location
 
 
-class PageRoute(APIRoute):
+class _StrictJSONRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):  # as Starlette's Request.json, with the strict reader
+            self._json = strict_json.loads(await self.body())
+        return self._json
+
+
+class JSONRoute(APIRoute):
+    """A route whose JSON body is read with :func:`tipline.strict_json.loads`: a key repeated in one object
+    is refused (422, the key named) instead of being read last-wins. Every router of the app uses it or
+    :class:`PageRoute` (a test walks the served app's routes); FastAPI's documented way to change the
+    request a route reads."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        if self.body_field is None:  # no body to read: nothing to change
+            return handler
+        form_route = isinstance(self.body_field.field_info, params.Form)  # as FastAPI tells a form route
+
+        async def strict_handler(request: Request) -> Response:
+            request = _StrictJSONRequest(request.scope, request.receive)
+            if form_route and media_type(request) in FORM_TYPES:  # FastAPI's own parse: a bare JSON 400
+                await bounded_form(request)
+            return await handler(request)
+
+        return strict_handler
+
+
+class PageRoute(JSONRoute):
     """A route whose :class:`PageDenied` becomes a page (the app's handlers would answer JSON)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -155,6 +186,30 @@ class FormError(Exception):
         self.message = message
 
 
+def _multipart_problem(e: MultiPartException) -> str:
+    """Starlette's message, with python-multipart's reason where Starlette says only "Invalid multipart
+    data." (a part's header line over 4 KiB, such as a very long file name, ends there)."""
+    cause = e.__cause__
+    if e.message.startswith("Invalid multipart data") and cause is not None and str(cause):
+        why = str(cause)
+        if why.startswith("Maximum header size exceeded"):
+            why += " (a part's header, such as its file name, is longer than 4,096 characters)"
+        return f"{e.message.rstrip('.')}: {why}"
+    return e.message
+
+
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+_UNCOUNTED = 2**62
+
+
+async def bounded_form(request: Request) -> FormData:
+    """The form of a request whose size the app's ``BodyLimits`` middleware has bounded, read with
+    Starlette's own limits (1,000 fields, 1,000 files, 1 MiB a field): for the CSRF guard and for routes
+    with ``Form()`` parameters, which read it before any handler. A route's :func:`read_form` then gets this
+    parse. Raises :class:`FormError`, which the app answers as a page or JSON with its reason."""
+    return await read_form(request, _UNCOUNTED, max_files=1000, max_fields=1000)
+
+
 def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
@@ -217,6 +272,6 @@ async def read_form(
             kinds = "multipart/form-data or application/x-www-form-urlencoded" if urlencoded else "multipart/form-data"
             raise FormError(415, f"send a form ({kinds}), not {ctype or 'no content type'}")
     except MultiPartException as e:
-        raise FormError(400, f"the form could not be read: {e.message}") from None
+        raise FormError(400, f"the form could not be read: {_multipart_problem(e)}") from None
     request._form = form  # the form of this request, as Request.form() keeps it
     return form
