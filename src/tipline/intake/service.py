@@ -122,10 +122,13 @@ def _store_one(db: Database, report: ReportIn) -> SubmitResult:
             return SubmitResult(existing.id, False, existing.status, existing.priority)
 
 
-def _store_reports(db: Database, reports: Sequence[ReportIn]) -> list[SubmitResult]:
+def _store_reports(
+    db: Database, reports: Sequence[ReportIn], *, uploads: Sequence[Sequence[tuple[FileIn, str | None]]] = ()
+) -> list[SubmitResult]:
     """Commit new reports and their files' hashes in one transaction, with one flush. A platform report whose
     (platform, report id) is already stored, or comes earlier in the same batch, is not stored again: its
-    result is the first one's (``created`` false)."""
+    result is the first one's (``created`` false). ``uploads``, when given, has one list per report of its
+    files already hashed and kept (bulk import), each with where its bytes are."""
     results: list[SubmitResult | None] = [None] * len(reports)
     with db.session() as s:
         existing: dict[tuple[int, str], SubmitResult] = {}
@@ -134,9 +137,11 @@ def _store_reports(db: Database, reports: Sequence[ReportIn]) -> list[SubmitResu
             if r.platform_id is not None and r.external_id is not None:
                 by_platform.setdefault(r.platform_id, []).append(r.external_id)
         for pid, ext in by_platform.items():
-            q = select(Report).where(Report.platform_id == pid, Report.external_id.in_(ext))
-            for row in s.scalars(q):
-                existing[(pid, row.external_id)] = SubmitResult(row.id, False, row.status, row.priority)  # type: ignore[index]
+            cols = select(Report.id, Report.external_id, Report.status, Report.priority)  # not the sealed columns
+            for rid, ext_id, status, prio in s.execute(
+                cols.where(Report.platform_id == pid, Report.external_id.in_(ext))
+            ):
+                existing[(pid, ext_id or "")] = SubmitResult(rid, False, status, prio)  # never None: matched by it
         first_of: dict[tuple[int, str], int] = {}
         new: list[tuple[int, Report, str | None]] = []
         for i, r in enumerate(reports):
@@ -160,6 +165,10 @@ def _store_reports(db: Database, reports: Sequence[ReportIn]) -> list[SubmitResu
         s.flush()  # one flush: the row ids taken at once, the INSERTs batched
         for i, row, receipt in new:
             s.add_all([_attachment(row.id, f, origin="hash") for f in reports[i].files])
+            for f, stored_path in uploads[i] if uploads else ():
+                att = _attachment(row.id, f, origin="upload")
+                att.stored_path = stored_path
+                s.add(att)
             results[i] = SubmitResult(row.id, True, "new", provisional_priority(reports[i]), receipt)
     for i, r in enumerate(reports):
         if results[i] is None:  # a repeat within the batch
@@ -201,36 +210,12 @@ def submit_many(
     chunk, is skipped, so an interrupted import run again stores only what is missing. ``uploads`` (one list
     per report): files already hashed, with where their bytes are kept (``tipline.media.files.hashed``,
     ``tipline.media.storage.store_blob``). Returns (stored, skipped)."""
-    keyed = [r for r in reports if r.platform_id is not None and r.external_id is not None]
-    if len(keyed) != len(reports):
+    if any(r.platform_id is None or r.external_id is None for r in reports):
         raise IntakeError("bulk import takes platform reports with their own report id")
-    files_of = list(uploads) if uploads is not None else [()] * len(reports)
-    if len(files_of) != len(reports):
+    files_of = list(uploads) if uploads is not None else []
+    if uploads is not None and len(files_of) != len(reports):
         raise IntakeError("bulk import: one list of uploaded files per report")
-    with db.session() as s:
-        seen: set[tuple[int, str]] = set()
-        by_platform: dict[int, list[str]] = {}
-        for r in keyed:
-            by_platform.setdefault(r.platform_id, []).append(r.external_id)  # type: ignore[arg-type]
-        for pid, ext in by_platform.items():
-            q = select(Report.external_id).where(Report.platform_id == pid, Report.external_id.in_(ext))
-            seen.update((pid, e) for e in s.scalars(q) if e is not None)
-        rows: list[tuple[Report, ReportIn, Sequence[tuple[FileIn, str | None]]]] = []
-        for r, uploaded in zip(keyed, files_of, strict=True):
-            key = (r.platform_id, r.external_id)
-            if key in seen:
-                continue
-            seen.add(key)  # type: ignore[arg-type]
-            rows.append((_new_row(r), r, uploaded))
-        s.add_all([row for row, _, _ in rows])
-        s.flush()  # one flush: the row ids taken at once, the INSERTs batched
-        for row, r, uploaded in rows:
-            s.add_all([_attachment(row.id, f, origin="hash") for f in r.files])
-            for f, stored_path in uploaded:
-                att = _attachment(row.id, f, origin="upload")
-                att.stored_path = stored_path
-                s.add(att)
-        stored = len(rows)
+    stored = sum(res.created for res in _store_reports(db, reports, uploads=files_of))
     if stored:
         wake_analysis(db)
     return stored, len(reports) - stored
