@@ -6,6 +6,7 @@ disabled, enabled and rotated one by one. Every change is an audit event. Real a
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 
 import pyotp
@@ -385,3 +386,36 @@ def test_upgrade_scopes_old_tokens_and_ends_the_credentials_of_inactive_users(tm
         assert {k: bool(v) for k, v in sessions.items()} == {1: False, 2: True}
         m.down()
         m.up("head")
+
+
+@pytest.mark.parametrize("ttl", [0.0, 0.6])
+def test_a_key_changed_by_another_process_is_refused_within_the_key_cache_time(sqlite_settings, ttl):
+    """A server process trusts a key it checked for `api_key_cache_seconds` (the door then reads no platforms
+    table at each report). A change made elsewhere (here written to the table directly, as another process
+    commits it) is seen once that time is over; with 0 at the next request."""
+    from fastapi.testclient import TestClient
+
+    from tipline.capabilities import open_database
+    from tipline.store.models import Platform
+    from tipline.web.app import create_app
+
+    settings = sqlite_settings.model_copy(update={"api_key_cache_seconds": ttl})
+    db = open_database(settings)
+    db.migrate()
+    p = accounts.create_platform(db, "ExampleChat")
+    with TestClient(create_app(settings, db=db)) as c:
+        status = lambda: c.get("/api/v1/platform/reports/1", headers=bearer(p.api_key)).status_code  # noqa: E731
+        assert status() == 404  # the key is good (no such report)
+        with db.session() as s:
+            s.execute(update(Platform).where(Platform.id == p.id).values(api_key_active=False))
+        if ttl:
+            assert status() == 404  # still trusted by this process for a moment
+            time.sleep(ttl + 0.1)
+        assert status() == 401
+        with db.session() as s:  # enabled again elsewhere: a refused key is never kept, so it works at once
+            s.execute(update(Platform).where(Platform.id == p.id).values(api_key_active=True))
+        assert status() == 404
+        # changed in this process: refused at once, whatever the cache time
+        accounts.set_platform_credentials(db, "ExampleChat", False, which="api-key")
+        assert status() == 401
+    db.dispose()

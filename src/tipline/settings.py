@@ -59,6 +59,15 @@ class Settings(BaseSettings):
         default=50_000_000,
         description="Largest file accepted by /ispws/upload, /api/v1/reports/{id}/files and /api/v1/match.",
     )
+    api_key_cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="A platform API key checked in the database is trusted by that server process for this many "
+        "seconds, so a busy door does not read the platforms table at every report. A key disabled or rotated "
+        "in the same process is refused at once; in another process (`tipline platforms disable`, a second "
+        "server) within this time. 0: checked in the database at every request.",
+    )
     analyse_inline: bool = Field(
         default=True,
         description="Analyse (extract, match, score, link) each report inside the request that stores it. "

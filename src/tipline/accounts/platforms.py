@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -52,17 +53,52 @@ def create_platform(db: Database, name: str, *, by: Principal | str = "cli") -> 
         return PlatformCredentials(p.id, name, api_key, username, password)
 
 
+# (database URL, key digest) -> (monotonic time until which it holds, the platform): the keys this process
+# found valid in the last ``api_key_cache_seconds``. Only valid keys are kept (an unknown or refused key is
+# looked up every time, so a new or re-enabled key works at once); any change of a platform's credentials in
+# this process empties it. Without it the door read the platforms table at every report: 10-14% of its
+# interpreter time, and a thread hand-off of its own (bench/RESULTS.md).
+_KEYS: dict[tuple[str, str], tuple[float, Principal]] = {}
+_KEYS_MAX = 10_000  # emptied when full: a platform count, not a count of requests
+# moved on by every change: a check that read the platforms table before the change's commit and finishes
+# after it does not keep what it read
+_KEYS_GENERATION = [0]
+
+
+def cached_platform_for_api_key(db: Database, api_key: str) -> Principal | None:
+    """The platform of a key this process checked less than ``api_key_cache_seconds`` ago; None when it has
+    to be checked in the database (:func:`platform_for_api_key`). No I/O: callable on the event loop."""
+    hit = _KEYS.get((db.url, sha256_hex(api_key)))
+    if hit is None or hit[0] < time.monotonic():
+        return None
+    return hit[1]
+
+
 def platform_for_api_key(db: Database, api_key: str) -> Principal | None:
-    # the four columns, not the ORM object: asked at every platform request (a tenth of the JSON API door's
-    # server time went to loading the whole row as an object)
+    # the four columns, not the ORM object: asked at every platform request not answered from _KEYS (a
+    # tenth of the JSON API door's server time went to loading the whole row as an object)
+    digest = sha256_hex(api_key)
+    generation = _KEYS_GENERATION[0]
     q = select(Platform.id, Platform.name, Platform.active, Platform.api_key_active).where(
-        Platform.api_key_hash == sha256_hex(api_key)
+        Platform.api_key_hash == digest
     )
     with db.reader() as s:
         row = s.execute(q).first()
     if row is None or not (row.active and row.api_key_active):
         return None
-    return Principal("platform", row.id, row.name, Role.PLATFORM)
+    p = Principal("platform", row.id, row.name, Role.PLATFORM)
+    ttl = db.settings.api_key_cache_seconds
+    if ttl > 0 and generation == _KEYS_GENERATION[0]:
+        if len(_KEYS) >= _KEYS_MAX:
+            _KEYS.clear()
+        _KEYS[(db.url, digest)] = (time.monotonic() + ttl, p)
+    return p
+
+
+def _forget_api_keys() -> None:
+    """After any change of a platform's credentials: this process checks every key in the database again."""
+    _KEYS_GENERATION[0] += 1
+    _KEYS.clear()
 
 
 def platform_for_basic(db: Database, username: str, password: str) -> Principal | None:
@@ -157,6 +193,8 @@ def set_platform_credentials(
             p.cybertip_active = active
         record(s, by, "platform.enable" if active else "platform.disable", "platform", p.id, name=p.name,
                credentials=list(creds))  # fmt: skip
+    if "api-key" in creds:
+        _forget_api_keys()  # after the commit: a check that read the old row cannot keep it (see _KEYS)
 
 
 def rotate_platform_credentials(
@@ -176,4 +214,7 @@ def rotate_platform_credentials(
         if password is not None:
             p.cybertip_password_hash, p.cybertip_active, p.cybertip_rotated_at = sha256_hex(password), True, now
         record(s, by, "platform.rotate", "platform", p.id, name=p.name, credentials=list(creds))
-        return RotatedCredentials(p.name, api_key, p.cybertip_username if password else None, password)
+        out = RotatedCredentials(p.name, api_key, p.cybertip_username if password else None, password)
+    if api_key is not None:
+        _forget_api_keys()  # after the commit: a check that read the old row cannot keep it (see _KEYS)
+    return out

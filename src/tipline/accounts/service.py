@@ -62,6 +62,7 @@ from tipline.accounts.platforms import (  # noqa: F401
     RotatedCredentials,
     _platform_named,
     _which,
+    cached_platform_for_api_key,
     create_platform,
     platform_by_name,
     platform_for_api_key,

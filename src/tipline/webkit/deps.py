@@ -12,6 +12,7 @@ import binascii
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.models import APIKey, APIKeyIn, HTTPBase, HTTPBearer, SecurityBase
 from fastapi.security.base import SecurityBase as SecurityScheme
 
@@ -92,11 +93,16 @@ def _unauthorized(detail: str, scheme: str = "Bearer") -> HTTPException:
     return HTTPException(status_code=401, detail=detail, headers={"WWW-Authenticate": scheme})
 
 
-def bearer_platform(request: Request, _bearer_doc: BearerDoc = None) -> Principal:
+async def bearer_platform(request: Request, _bearer_doc: BearerDoc = None) -> Principal:
+    # async: a key this process checked within `api_key_cache_seconds` is answered on the event loop; only
+    # a key to look up goes to a worker thread (a plain `def` dependency took a thread hand-off every time)
     token = _bearer(request)
     if token is None:
         raise _unauthorized("send the platform API key as 'Authorization: Bearer <key>' (from `tipline keys create`)")
-    p = accounts.platform_for_api_key(get_db(request), token)
+    db = get_db(request)
+    p = accounts.cached_platform_for_api_key(db, token)
+    if p is None:
+        p = await run_in_threadpool(accounts.platform_for_api_key, db, token)
     if p is None:
         raise _unauthorized("unknown or disabled platform API key")
     return p
