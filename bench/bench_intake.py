@@ -254,6 +254,8 @@ def run_backend(backend: str, tmp: Path, args: argparse.Namespace, payloads: dic
     if backend == "postgres" and args.processes > 1:
         # `serve --workers N`: N server processes on one port (PostgreSQL only; SQLite takes one writer)
         modes.append((f"door alone x{args.processes}", False, False, args.processes))
+    wanted = {m.strip() for m in args.modes.split(",")}
+    modes = [m for m in modes if m[0].split(" ")[0] in wanted or (m[0].startswith("door") and "alone" in wanted)]
     for mode, inline, analysis, workers in modes:
         srv = Server(backend, tmp, inline=inline, analysis=analysis, workers=workers)
         try:
@@ -494,6 +496,12 @@ def main() -> None:
     ap.add_argument(
         "--processes", type=int, default=2, help="server processes of the extra PostgreSQL row (1: no such row)"
     )
+    ap.add_argument(
+        "--modes",
+        default="before,after,alone",
+        help="which servers to measure: before (analysis inline), after (queued, the server's worker), alone "
+        "(no worker: the door alone, and in --processes processes on PostgreSQL); the ratio needs before and after",
+    )
     ap.add_argument("--bulk", type=int, default=0, help="only the bulk import figure, with this many reports")
     ap.add_argument(
         "--analysis", type=int, default=0, help="only analysis in this process (no server), with this many reports"
@@ -546,9 +554,13 @@ def main() -> None:
             )
     print("\nratios after/before (JSON API reports/s at the first client count):")
     for backend in args.backends.split(","):
-        first = [m for b, mode, door, m in rows if b == backend and door.startswith("JSON API")]
-        if len(first) >= 2:
-            after, before = first[1]["per_s"], first[0]["per_s"]
+        first = {
+            mode.split(" ")[0]: m["per_s"]
+            for b, mode, door, m in reversed(rows)
+            if b == backend and door.startswith("JSON API") and mode.split(" ")[0] in ("before", "after")
+        }
+        if len(first) == 2:
+            after, before = first["after"], first["before"]
             print(f"  {backend:9} {after:.1f} / {before:.1f} = {after / before:.1f}x")
 
 
