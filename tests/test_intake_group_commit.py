@@ -4,6 +4,7 @@ report's commit; and the server's analysis worker leaves a busy door first (``in
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import time
@@ -165,6 +166,87 @@ def test_group_commit_hands_the_lead_on_and_passes_each_error_to_its_caller():
     assert seen[0] == [1] and [len(b) for b in seen[1:]] == [3, 2]  # at most max_batch per commit
     assert sorted(x for b in seen for x in b) == [-3, 1, 2, 4, 5, 6]
     assert not group.leading and group.waiting == 0
+
+
+def test_coroutines_and_threads_share_batches_and_each_gets_its_own_result_or_error():
+    """The JSON API waits on the event loop (run_async), the CyberTipline door in threads (run): one queue.
+    A coroutine that stops waiting (its client went away) leaves the others answered."""
+    seen: list[list[int]] = []
+    gate = threading.Event()
+
+    def store(batch):
+        seen.append(list(batch))
+        gate.wait(10)
+        return [ValueError(f"bad {x}") if x < 0 else x * 10 for x in batch]
+
+    group: GroupCommit[int, int] = GroupCommit(store, max_batch=3)
+    thread_results: dict[int, object] = {}
+
+    def in_thread(x: int) -> None:
+        try:
+            thread_results[x] = group.run(x)
+        except ValueError as e:
+            thread_results[x] = str(e)
+
+    async def main() -> dict[int, object]:
+        async def one(x: int) -> object:
+            try:
+                return await group.run_async(x)
+            except ValueError as e:
+                return str(e)
+
+        first = asyncio.ensure_future(one(1))  # leads: its batch is stored by an executor thread
+        await asyncio.to_thread(wait_for, lambda: seen == [[1]])
+        rest = {x: asyncio.ensure_future(one(x)) for x in (2, -3, 7)}
+        threads = [threading.Thread(target=in_thread, args=(x,)) for x in (4, -5)]
+        await asyncio.to_thread(wait_for, lambda: group.waiting == 3)
+        for t in threads:
+            t.start()
+        await asyncio.to_thread(wait_for, lambda: group.waiting == 5)
+        rest[7].cancel()  # gave up waiting; stored all the same
+        gate.set()
+        out = {1: await first} | {x: await f for x, f in rest.items() if x != 7}
+        for t in threads:
+            await asyncio.to_thread(t.join, 10)
+        return out
+
+    results = asyncio.run(main())
+    assert results == {1: 10, 2: 20, -3: "bad -3"}
+    assert thread_results == {4: 40, -5: "bad -5"}
+    assert seen[0] == [1] and [len(b) for b in seen[1:]] == [3, 2]  # at most max_batch per commit
+    assert sorted(x for b in seen for x in b) == [-5, -3, 1, 2, 4, 7]
+    assert not group.leading and group.waiting == 0
+
+
+def test_the_json_api_waits_for_its_commit_on_the_event_loop_and_batches(qdb: Database):
+    """Through the served app: concurrent JSON API reports are stored by fewer commits than reports, each
+    answered with its own id once stored."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastapi.testclient import TestClient
+
+    from tipline.web.app import create_app
+
+    p = accounts.create_platform(qdb, "AsyncChat")
+    group = intake._group_commit(qdb)
+    with TestClient(create_app(qdb.settings, db=qdb)) as c:
+
+        def post(i: int) -> tuple[int, int]:
+            body = {"report_id": f"async-{i}", "category": "other", "text": f"report {i}"}
+            r = c.post("/api/v1/reports", json=body, headers={"authorization": f"Bearer {p.api_key}"})
+            return r.status_code, r.json()["id"]
+
+        with ThreadPoolExecutor(16) as pool:
+            with reports_locked(qdb):
+                futures = [pool.submit(post, i) for i in range(40)]
+                wait_for(lambda: group.waiting >= 10)
+                time.sleep(0.05)
+                assert not any(f.done() for f in futures), "no report is acknowledged before its commit"
+            answers = [f.result(30) for f in futures]
+    assert {a[0] for a in answers} == {201} and len({a[1] for a in answers}) == 40
+    assert group.items >= 40 and group.batches < group.items
+    with qdb.reader() as s:
+        assert s.scalar(select(func.count(Report.id))) == 40
 
 
 def test_the_server_worker_leaves_a_busy_door_first_but_not_a_panic_press(qdb: Database):

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
+import anyio.to_thread
 from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -73,6 +74,18 @@ def submit_report(db: Database, report: ReportIn) -> SubmitResult:
         else:
             wake_analysis(db, urgent=priority == 1)
     return replace(res, priority=priority)
+
+
+async def submit_report_async(db: Database, report: ReportIn) -> SubmitResult:
+    """:func:`submit_report` for a door on the event loop (the JSON API): a platform report waits for its
+    group commit without a thread of its own; the rest (a public report, analysis inline) runs in a worker
+    thread as before. The same result, durable before it returns."""
+    if report.platform_id is not None and report.source != Source.PUBLIC and not db.settings.analyse_inline:
+        res = await _group_commit(db).run_async(report)
+        if res.created and not report.open_submission:
+            wake_analysis(db, urgent=res.priority == 1)  # sets events: no I/O, fine on the loop
+        return res
+    return await anyio.to_thread.run_sync(submit_report, db, report)
 
 
 _GROUP_LOCK = threading.Lock()

@@ -50,14 +50,15 @@ router = APIRouter(route_class=JSONRoute, prefix="/api/v1")
     summary="File a report (platforms)",
     responses={200: {"model": SubmitOut, "description": "The same report_id was sent before: the first report"}},
 )
-def post_report(
+async def post_report(
     body: PlatformReportIn,
     db: Annotated[Database, Depends(app_db)],
     platform: Annotated[Principal, Depends(bearer_platform)],
 ) -> JSONResponse:
     """Store a report durably, then analyse it. Idempotent on ``report_id``: a repeat returns 200 and the
     first report's id."""
-    res = intake.submit_report(db, body.to_report(platform.id))
+    # async: the request waits for its group commit on the event loop, not in a thread of its own
+    res = await intake.submit_report_async(db, body.to_report(platform.id))
     out = SubmitOut(id=res.report_id, status=res.status, priority=res.priority, created=res.created)
     return JSONResponse(out.model_dump(mode="json"), status_code=201 if res.created else 200)
 
