@@ -123,7 +123,9 @@ def serve(
     if workers == 1:
         from tipline.web.app import create_app
 
-        uvicorn.run(create_app(db.settings, db=db), host=host, port=port, **options)
+        app = create_app(db.settings, db=db)
+        app.state.serving = True  # a `tipline serve` process (the lifespan freezes what start-up loaded)
+        uvicorn.run(app, host=host, port=port, **options)
         return
     if not db.settings.redis_url:
         err.print(f"warning: no TIPLINE_REDIS_URL: each of the {workers} processes counts its own rate limits")

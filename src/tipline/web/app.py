@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -204,7 +205,9 @@ def app_from_environment() -> FastAPI:
     """The app of each process of ``tipline serve --workers N`` (uvicorn's own multi-process mode imports it
     as a factory in every worker): settings from the environment (``TIPLINE_*``), which ``serve`` fills in
     from its options before uvicorn starts the processes."""
-    return create_app(Settings())
+    app = create_app(Settings())
+    app.state.serving = True  # a `tipline serve` process (see the lifespan)
+    return app
 
 
 def _lifespan(db: Database, settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
@@ -228,6 +231,12 @@ def _lifespan(db: Database, settings: Settings) -> Callable[[FastAPI], AbstractA
         jobs.append(asyncio.create_task(_minute_job(db, settings.background_every_seconds)))
         if settings.retention_interval_hours > 0:
             jobs.append(asyncio.create_task(_retention_job(db, settings.retention_interval_hours)))
+        if getattr(app.state, "serving", False):
+            # everything loaded so far (the libraries, the app, the bank index) lives as long as the process: out
+            # of the collector's sight, a full collection no longer walks it. One took 130 ms here, and stopped
+            # every request in flight: the door's p99 at 32 clients (bench/RESULTS.md). Only in `tipline serve`:
+            # a test process builds many apps, whose objects must stay collectable.
+            gc.freeze()
         yield
         for job in jobs:
             job.cancel()
