@@ -154,13 +154,17 @@ def basic(username: str, password: str) -> dict[str, str]:
     return {"authorization": "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()}
 
 
-def drive(n_clients: int, seconds: float, one_call, port: int) -> dict[str, float]:
-    """Run ``one_call(client, i) -> bool`` from n threads for ``seconds``; latency per call."""
+def drive(n_clients: int, seconds: float, one_call, port: int, rate: float = 0) -> dict[str, float]:
+    """Run ``one_call(client, i) -> bool`` from n threads for ``seconds``; latency per call. ``rate``: calls
+    a second for all the threads together, each call at its planned time (0: each thread calls again at
+    once). A paced call's latency counts from its planned time, so a call sent late because the one
+    before it was slow counts that wait too (no coordinated omission)."""
     lat: list[float] = []
     errors = [0]
     count = [0]
     lock = threading.Lock()
-    stop_at = time.perf_counter() + seconds
+    start = time.perf_counter()
+    stop_at = start + seconds
 
     def worker(k: int) -> None:
         i = k
@@ -168,6 +172,13 @@ def drive(n_clients: int, seconds: float, one_call, port: int) -> dict[str, floa
         try:
             while time.perf_counter() < stop_at:
                 t0 = time.perf_counter()
+                if rate:
+                    planned = start + i / rate  # call i of all the threads together
+                    if planned >= stop_at:
+                        break
+                    if planned > t0:
+                        time.sleep(planned - t0)
+                    t0 = planned
                 try:
                     ok = one_call(c, i)
                 except (OSError, http.client.HTTPException):
@@ -202,9 +213,15 @@ def summary(lat: list[float], wall: float, errors: int = 0) -> dict[str, float]:
 
 
 def press_panic(
-    srv: Server, key: dict[str, str], payloads: list[dict], stop: threading.Event, out: list[float], tag: str = ""
+    srv: Server,
+    key: dict[str, str],
+    payloads: list[dict],
+    stop: threading.Event,
+    out: list[float],
+    tag: str = "",
+    every: float = 0.2,
 ) -> None:
-    """One platform pressing the panic button 5 times a second (while other clients load the JSON API).
+    """One platform pressing the panic button every ``every`` seconds (while other clients load the JSON API).
     ``tag`` keeps each run's stream ids new (a stream already reported is not a new press)."""
     i = 0
     c = Client(srv.port)
@@ -215,7 +232,7 @@ def press_panic(
             if c.post_json("/api/v1/live", body, key) == 201:
                 out.append(time.perf_counter() - t0)
             i += 1
-            stop.wait(0.2)
+            stop.wait(every)
     finally:
         c.close()
 
@@ -295,6 +312,19 @@ def run_backend(backend: str, tmp: Path, args: argparse.Namespace, payloads: dic
                 presser.join()
                 rows.append((backend, mode, f"JSON API, {n} clients", m))
                 rows.append((backend, mode, "  panic button during it", summary(panic, sum(panic))))
+            if args.rate and not inline:
+                # the issue's condition for the panic button: the JSON API at a set rate, not flat out
+                panic = []
+                stop = threading.Event()
+                presser = threading.Thread(
+                    target=press_panic, args=(srv, key, payloads["live"], stop, panic, "paced-", 0.05)
+                )
+                presser.start()
+                m = drive(clients[0], args.seconds, json_calls(-1), srv.port, rate=args.rate)
+                stop.set()
+                presser.join()
+                rows.append((backend, mode, f"JSON API at {args.rate:g}/s", m))
+                rows.append((backend, mode, "  panic button 20/s in it", summary(panic, sum(panic))))
             rows.append(
                 (
                     backend,
@@ -501,6 +531,13 @@ def main() -> None:
         default="before,after,alone",
         help="which servers to measure: before (analysis inline), after (queued, the server's worker), alone "
         "(no worker: the door alone, and in --processes processes on PostgreSQL); the ratio needs before and after",
+    )
+    ap.add_argument(
+        "--rate",
+        type=float,
+        default=300,
+        help="JSON API reports/s of the paced run (the first client count), with the panic button pressed 20 "
+        "times a second (0: no paced run)",
     )
     ap.add_argument("--bulk", type=int, default=0, help="only the bulk import figure, with this many reports")
     ap.add_argument(
