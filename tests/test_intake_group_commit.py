@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
 import time
 from collections.abc import Iterator
@@ -135,7 +136,9 @@ def test_a_report_that_cannot_be_stored_fails_alone(qdb: Database, caplog: pytes
     assert "victim-page" not in caplog.text and "victim-page" not in str(out[2])  # ...and no report data logged
 
 
-def test_group_commit_hands_the_lead_on_and_passes_each_error_to_its_caller():
+def gated_group() -> tuple[GroupCommit[int, int], list[list[int]], threading.Event]:
+    """A group commit of numbers, batches of at most 3: each batch is recorded, then waits for the gate;
+    a negative number fails alone, the others become ten times themselves."""
     seen: list[list[int]] = []
     gate = threading.Event()
 
@@ -144,14 +147,21 @@ def test_group_commit_hands_the_lead_on_and_passes_each_error_to_its_caller():
         gate.wait(10)
         return [ValueError(f"bad {x}") if x < 0 else x * 10 for x in batch]
 
-    group: GroupCommit[int, int] = GroupCommit(store, max_batch=3)
-    results: dict[int, object] = {}
+    return GroupCommit(store, max_batch=3), seen, gate
 
-    def run(x: int) -> None:
-        try:
-            results[x] = group.run(x)
-        except ValueError as e:
-            results[x] = str(e)
+
+def run_into(group: GroupCommit[int, int], results: dict[int, object], x: int) -> None:
+    """``group.run(x)`` in a thread: its result, or its error's message, into ``results``."""
+    try:
+        results[x] = group.run(x)
+    except ValueError as e:
+        results[x] = str(e)
+
+
+def test_group_commit_hands_the_lead_on_and_passes_each_error_to_its_caller():
+    group, seen, gate = gated_group()
+    results: dict[int, object] = {}
+    run = functools.partial(run_into, group, results)
 
     threads = [threading.Thread(target=run, args=(x,)) for x in (1, 2, -3, 4, 5, 6)]
     threads[0].start()
@@ -171,22 +181,9 @@ def test_group_commit_hands_the_lead_on_and_passes_each_error_to_its_caller():
 def test_coroutines_and_threads_share_batches_and_each_gets_its_own_result_or_error():
     """The JSON API waits on the event loop (run_async), the CyberTipline door in threads (run): one queue.
     A coroutine that stops waiting (its client went away) leaves the others answered."""
-    seen: list[list[int]] = []
-    gate = threading.Event()
-
-    def store(batch):
-        seen.append(list(batch))
-        gate.wait(10)
-        return [ValueError(f"bad {x}") if x < 0 else x * 10 for x in batch]
-
-    group: GroupCommit[int, int] = GroupCommit(store, max_batch=3)
+    group, seen, gate = gated_group()
     thread_results: dict[int, object] = {}
-
-    def in_thread(x: int) -> None:
-        try:
-            thread_results[x] = group.run(x)
-        except ValueError as e:
-            thread_results[x] = str(e)
+    in_thread = functools.partial(run_into, group, thread_results)
 
     async def main() -> dict[int, object]:
         async def one(x: int) -> object:
