@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -63,6 +64,7 @@ _KEYS_MAX = 10_000  # emptied when full: a platform count, not a count of reques
 # moved on by every change: a check that read the platforms table before the change's commit and finishes
 # after it does not keep what it read
 _KEYS_GENERATION = [0]
+_KEYS_LOCK = threading.Lock()  # the generation's check and the store, the move and the emptying: each as one
 
 
 def cached_platform_for_api_key(db: Database, api_key: str) -> Principal | None:
@@ -88,17 +90,20 @@ def platform_for_api_key(db: Database, api_key: str) -> Principal | None:
         return None
     p = Principal("platform", row.id, row.name, Role.PLATFORM)
     ttl = db.settings.api_key_cache_seconds
-    if ttl > 0 and generation == _KEYS_GENERATION[0]:
-        if len(_KEYS) >= _KEYS_MAX:
-            _KEYS.clear()
-        _KEYS[(db.url, digest)] = (time.monotonic() + ttl, p)
+    if ttl > 0:
+        with _KEYS_LOCK:
+            if generation == _KEYS_GENERATION[0]:
+                if len(_KEYS) >= _KEYS_MAX:
+                    _KEYS.clear()
+                _KEYS[(db.url, digest)] = (time.monotonic() + ttl, p)
     return p
 
 
 def _forget_api_keys() -> None:
     """After any change of a platform's credentials: this process checks every key in the database again."""
-    _KEYS_GENERATION[0] += 1
-    _KEYS.clear()
+    with _KEYS_LOCK:
+        _KEYS_GENERATION[0] += 1
+        _KEYS.clear()
 
 
 def platform_for_basic(db: Database, username: str, password: str) -> Principal | None:

@@ -14,7 +14,7 @@ is nothing to start or stop, it works the same in every server process, and a re
 more than the batch in flight and its own. Nothing is acknowledged before its batch's commit returned.
 
 A request on the event loop (the JSON API) waits on a future instead of in a thread: a batch led for such
-requests is stored by a thread of the loop's default executor, and the loop is woken once per batch. Before,
+requests is stored by the group commit's own leader thread, and each loop is woken once per batch. Before,
 each report took a thread hand-off to its sync endpoint, blocked that thread on an event, and woke it
 again: the door measured x1.2-1.4 reports/s on SQLite without them (bench/RESULTS.md).
 
@@ -28,6 +28,7 @@ import asyncio
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -66,14 +67,17 @@ class GroupCommit(Generic[T, R]):
     ``store`` gets a batch and returns one result or one exception per item, in order (an item's own
     failure must not fail the others); if it raises instead, every caller of the batch gets that error.
     Callers in threads use :meth:`run`; coroutines use :meth:`run_async`, which waits without a thread of
-    its own (a batch of coroutines is stored by one thread of their loop's default executor). Both kinds
-    share the batches.
+    its own (a batch of coroutines is stored by the group's one leader thread). Both kinds share the
+    batches.
     """
 
     def __init__(self, store: Callable[[Sequence[T]], Sequence[R | BaseException]], *, max_batch: int = 100) -> None:
         self._store = store
         self._max_batch = max_batch
         self._lock = threading.Lock()
+        # the thread that leads batches of coroutines: its own, so that handing the lead on never depends on
+        # a caller's event loop (one that closed or stopped would leave the lead with nobody)
+        self._leader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tipline-group-commit")
         self._queue: deque[_Slot[T, R]] = deque()
         self._leading = False
         self.batches = 0  # how many batches were stored (for status and tests)
@@ -106,10 +110,9 @@ class GroupCommit(Generic[T, R]):
     async def run_async(self, item: T) -> R:
         """:meth:`run` for a coroutine: the event loop goes on serving other requests while it waits, and no
         thread is taken per caller (the door's thread hand-off and its wake-up, one per report before)."""
-        loop = asyncio.get_running_loop()
-        slot: _Slot[T, R] = _Slot(item, loop.create_future())
+        slot: _Slot[T, R] = _Slot(item, asyncio.get_running_loop().create_future())
         if self._enqueue(slot):
-            loop.run_in_executor(None, self._lead_for_coroutines)
+            self._start_leader()
         assert slot.future is not None
         return await slot.future
 
@@ -139,9 +142,14 @@ class GroupCommit(Generic[T, R]):
         if nxt.future is None:  # a thread waits for its result: wake it to lead
             nxt.lead = True
             nxt.done.set()
-        else:  # a coroutine has no thread: one of its loop's executor threads leads
-            assert nxt.loop is not None
-            nxt.loop.call_soon_threadsafe(nxt.loop.run_in_executor, None, self._lead_for_coroutines)
+        else:  # a coroutine has no thread: the group's own leader thread leads
+            self._start_leader()
+
+    def _start_leader(self) -> None:
+        try:
+            self._leader.submit(self._lead_for_coroutines)
+        except RuntimeError:  # the interpreter is exiting (no new threads): lead in this thread instead
+            self._lead_for_coroutines()
 
     def _lead(self) -> _Slot[T, R] | None:
         """Store the next batch and wake its callers; returns the slot now heading the queue (still
