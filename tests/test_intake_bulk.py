@@ -94,9 +94,6 @@ def test_lines_that_are_not_utf8_out_of_range_or_too_deep_are_named_and_the_rest
     assert "line 3: incident_at: the date is out of range" in r.stderr
     assert "line 4: files.0.details: nested more than 64 levels deep" in r.stderr
     assert "line 5: incident_at: the date 2999-01-01T00:00:00+00:00 is in the future" in r.stderr
-    assert (
-        "line 7: not JSON (the key 'report_id' appears twice in one object: send each key once at column 41)"
-        in r.stderr
-    )
+    assert "line 7: the key 'report_id' appears twice in one object: send each key once" in r.stderr
     with db.reader() as s:
         assert set(s.scalars(select(Report.external_id))) == {"ok-1", "ok-2"}

@@ -16,6 +16,13 @@ import json
 import re
 from typing import Any
 
+ONCE = "send each key once"  # how every message of :class:`RepeatedKey` ends
+
+
+class RepeatedKey(json.JSONDecodeError):
+    """A key named twice in one object: the text is JSON, the object is refused. Its message names the key;
+    its position is a hint (the key's second appearance in the text, which may be in another object)."""
+
 
 class _Repeated(Exception):
     def __init__(self, key: str) -> None:
@@ -34,7 +41,8 @@ def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def loads(data: str | bytes | bytearray) -> Any:
-    """``json.loads`` that raises :class:`json.JSONDecodeError` for a key repeated in one object too.
+    """``json.loads`` that raises :class:`RepeatedKey` (a :class:`json.JSONDecodeError`) for a key repeated
+    in one object too.
 
     The error's message names the key and its position points at its second appearance (at the start of
     the text where the key was written with escapes that the search below does not recognise)."""
@@ -46,6 +54,4 @@ def loads(data: str | bytes | bytearray) -> Any:
         written = re.compile(re.escape(json.dumps(e.key, ensure_ascii=False)) + r"\s*:")
         places = [m.start() for m in written.finditer(text)]
         pos = places[1] if len(places) > 1 else 0
-        raise json.JSONDecodeError(
-            f"the key {shown!r} appears twice in one object: send each key once", text, pos
-        ) from None
+        raise RepeatedKey(f"the key {shown!r} appears twice in one object: {ONCE}", text, pos) from None

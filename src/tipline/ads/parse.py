@@ -121,6 +121,9 @@ def _jsonl(text: str) -> Iterator[tuple[int, AdIn | BadLine]]:
             continue
         try:
             obj = strict_json.loads(line)
+        except strict_json.RepeatedKey as e:
+            yield n, BadLine(n, e.msg)
+            continue
         except json.JSONDecodeError as e:
             yield n, BadLine(n, f"not JSON ({e.msg} at column {e.colno})")
             continue

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from tipline import strict_json
 from tipline.clikit import database, err, fail, out, progress
 from tipline.evidence import service
 from tipline.intake.service import NotFound
@@ -45,9 +46,15 @@ def import_items(
         if not line.strip():
             continue
         try:
-            items.append(service.EvidenceIn.model_validate_json(line))
+            items.append(service.EvidenceIn.model_validate(strict_json.loads(line)))
         except ValidationError as e:
             problems.append(f"line {n}: {e.errors()[0]['loc']}: {e.errors()[0]['msg']}")
+        except strict_json.RepeatedKey as e:
+            problems.append(f"line {n}: {e.msg}")
+        except (ValueError, RecursionError) as e:  # not JSON, nested too deep
+            problems.append(
+                f"line {n}: not JSON ({e.msg if isinstance(e, json.JSONDecodeError) else 'nested too deep'})"
+            )
     if problems:
         for p in problems[:20]:
             err.print(p, highlight=False, markup=False)

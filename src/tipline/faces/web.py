@@ -19,9 +19,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile as StarletteUpload
 
+from tipline import strict_json
 from tipline.accounts.service import Principal
 from tipline.errors import NotFound
 from tipline.faces import groups, service
@@ -127,8 +128,8 @@ async def _form(request: Request) -> tuple[dict[str, str], bytes]:
 
 async def _reason(request: Request) -> str:
     try:
-        return ReasonIn.model_validate_json(await request.body()).reason
-    except ValidationError:
+        return ReasonIn.model_validate(strict_json.loads(await request.body())).reason
+    except (ValueError, RecursionError):  # not JSON, a key twice, or not the reason (ValidationError)
         raise HTTPException(422, 'send JSON {"reason": "why you do this"}: it goes in the audit log') from None
 
 

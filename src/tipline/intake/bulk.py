@@ -52,6 +52,9 @@ def _reports(path: Path, platform_id: int, out: BulkResult) -> Iterator[tuple[in
                 continue
             try:
                 report = PlatformReportIn.model_validate(strict_json.loads(line)).to_report(platform_id)
+            except strict_json.RepeatedKey as e:
+                out.errors.append(f"line {n}: {e.msg}")
+                continue
             except json.JSONDecodeError as e:
                 out.errors.append(f"line {n}: not JSON ({e.msg} at column {e.colno})")
                 continue

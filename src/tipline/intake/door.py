@@ -61,6 +61,8 @@ def _problem(e: ValidationError) -> str:
 def _json_model(body: bytes, model: type[BaseModel]) -> BaseModel:
     try:
         data = strict_json.loads(_text(body))
+    except strict_json.RepeatedKey as e:
+        raise DoorError(f"{e.msg} (line {e.lineno})") from None
     except json.JSONDecodeError as e:
         raise DoorError(f"the body is not JSON (line {e.lineno}, column {e.colno}); send one JSON object") from None
     try:

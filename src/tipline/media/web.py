@@ -14,6 +14,7 @@ hash-bank pages (``/banks``).
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile as StarletteUpload
 
+from tipline import strict_json
 from tipline.accounts import service as accounts
 from tipline.accounts.service import Principal, Role
 from tipline.errors import NotFound
@@ -237,10 +239,13 @@ async def post_match(request: Request, caller: Annotated[Principal, Depends(staf
         shown = [{"kind": q.kind, "hash": q.hash} if q.hash else {"kind": q.kind} for q in queries]
     else:
         try:
-            body = MatchIn.model_validate_json(await request.body())
+            body = MatchIn.model_validate(strict_json.loads(await request.body()))
         except ValidationError as e:
             problems = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors()[:5])
             raise HTTPException(422, f"invalid input: {problems}") from None
+        except (ValueError, RecursionError) as e:  # not JSON, a key twice, nested too deep
+            why = e.msg if isinstance(e, json.JSONDecodeError) else "nested too deep or not UTF-8 text"
+            raise HTTPException(422, f"invalid input: the body could not be read as JSON: {why}") from None
         queries, shown = _queries_from_json(body)
     matcher = _matcher(request)
     matches = await run_in_threadpool(matcher.match, queries)

@@ -22,7 +22,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tipline import __version__
+from tipline import __version__, strict_json
 from tipline.accounts import service as accounts
 from tipline.accounts.principal import dummy_hash
 from tipline.capabilities import CAPABILITIES, open_database
@@ -235,7 +235,9 @@ def _lifespan(db: Database, settings: Settings) -> Callable[[FastAPI], AbstractA
             # everything loaded so far (the libraries, the app, the bank index) lives as long as the process: out
             # of the collector's sight, a full collection no longer walks it. One took 130 ms here, and stopped
             # every request in flight: the door's p99 at 32 clients (bench/RESULTS.md). Only in `tipline serve`:
-            # a test process builds many apps, whose objects must stay collectable.
+            # a test process builds many apps, whose objects must stay collectable. Garbage first: a cycle frozen
+            # would never be freed.
+            gc.collect()
             gc.freeze()
         yield
         for job in jobs:
@@ -394,6 +396,9 @@ def _add_error_handlers(app: FastAPI) -> None:
                 loc_ = err.get("loc", ())
                 why = (err.get("ctx") or {}).get("error", "")
                 where = f" at character {loc_[-1]}" if len(loc_) > 1 else ""
+                if str(why).endswith(strict_json.ONCE):  # JSON, but an object names a key twice
+                    problems.append({"field": "body", "problem": str(why)})
+                    continue
                 problems.append({"field": "body", "problem": f"not valid JSON{where}{': ' + why if why else ''}"})
                 continue
             loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
