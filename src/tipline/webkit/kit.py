@@ -33,6 +33,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from starlette.datastructures import FormData
 from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
+from starlette.requests import ClientDisconnect
 
 from tipline import strict_json
 from tipline.accounts.service import Principal, Role
@@ -273,5 +274,7 @@ async def read_form(
             raise FormError(415, f"send a form ({kinds}), not {ctype or 'no content type'}")
     except MultiPartException as e:
         raise FormError(400, f"the form could not be read: {_multipart_problem(e)}") from None
+    except ClientDisconnect:
+        raise FormError(400, "the form could not be read: the connection closed before all of it arrived") from None
     request._form = form  # the form of this request, as Request.form() keeps it
     return form
