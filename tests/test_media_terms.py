@@ -155,3 +155,37 @@ def test_banks_terms_command(sqlite_db, monkeypatch):
     assert (out["match_scope"], out["match_platforms"], out["platform_view"]) == ("listed", [p.id], "yesno")
     r = runner.invoke(cli_app, ["banks", "terms", "Partner", "--view", "all of it"])
     assert r.exit_code == 1 and "unknown view" in r.output
+
+
+def test_the_panic_button_of_a_queued_server_matches_at_once_under_the_terms(settings):
+    """`tipline serve` analyses behind the door: the press is matched in the request (the in-process index),
+    each bank's terms applied for the platform that pressed it, a listed bank for its listed platform only."""
+    from fastapi.testclient import TestClient
+
+    from tipline.capabilities import open_database
+    from tipline.media import retro
+    from tipline.web.app import create_app
+
+    db = open_database(settings.model_copy(update={"analyse_inline": False}))
+    db.migrate()
+    listed, staff_only, nothing = hx(32), hx(32), hx(32)
+    mine, other = accounts.create_platform(db, "ListedChat"), accounts.create_platform(db, "OtherChat")
+    _bank(db, "Listed", listed, scope="listed", view="label", platforms=[mine.name])
+    _bank(db, "Staff only", staff_only, scope="staff", view="label")
+    retro.run_waiting(db)  # the imports' matches of stored files, now: not in a thread that outlives the test
+    frames = [{"kind": "md5", "hash": h, "offset_ms": i} for i, h in enumerate((listed, staff_only, nothing))]
+    with TestClient(create_app(db.settings, db=db)) as c:
+
+        def press(p, stream: str) -> list[dict]:  # type: ignore[no-untyped-def]
+            body = {"stream_id": stream, "broadcaster": {"account": "host"}, "frame_hashes": frames}
+            r = c.post("/api/v1/live", json=body, headers=bearer(p.api_key))
+            assert r.status_code == 201 and r.json()["priority"] == 1, r.text
+            return r.json()["matches"]
+
+        assert [(m["bank"], m["label"], m["frame_offset_ms"]) for m in press(mine, "s-mine")] == [
+            ("Listed", "series 7", 0)
+        ]
+        assert press(other, "s-other") == []  # not listed; the staff-only bank is never shown
+        body = {"stream_id": "s-none", "broadcaster": {"account": "host"}, "frame_hashes": [frames[2]]}
+        assert c.post("/api/v1/live", json=body, headers=bearer(other.api_key)).json()["matches"] == []
+    db.dispose()

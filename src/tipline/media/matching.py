@@ -767,19 +767,29 @@ def viewed_report_matches(db: Database, report_id: int, viewer: Any) -> list[dic
 
 
 def live_matches(
-    db: Database, report_id: int, *, frames: Sequence[Any] = (), matcher: Matcher | None = None
+    db: Database,
+    report_id: int,
+    *,
+    frames: Sequence[Any] = (),
+    matcher: Matcher | None = None,
+    platform_id: int | None = None,
 ) -> list[dict[str, Any]]:
     """The panic button's answer: the matches of its report's frames (bank, label, kind, distance, frame offset).
 
     When the report was analysed inline, the media hook has matched and recorded them: they are read back (one
     query). Otherwise (``analyse_inline`` off) ``frames`` (the request's ``FrameHashIn`` items) are matched now
-    with the in-process index and recorded later by the analysis. The answer goes to the report's platform:
-    each bank's terms say whether it is shown and how (:func:`shown_to_platform`); no bank entry ids.
+    with the in-process index and recorded later by the analysis. The answer goes to the report's platform
+    (``platform_id``, read from the report when not given): each bank's terms say whether it is shown and
+    how (:func:`shown_to_platform`); no bank entry ids.
     """
     found = _live_recorded(db, report_id) if db.settings.analyse_inline else _live_now(db, frames, matcher)
+    banks = {bid for bid, _d in found if bid is not None}
+    if not banks:
+        return []  # nothing matched (most presses): no more reads
     with db.reader() as s:
-        platform_id = s.scalar(select(Report.platform_id).where(Report.id == report_id))
-        views = _platform_views(s, {bid for bid, _d in found if bid is not None}, platform_id)
+        if platform_id is None:  # the caller knows it (the panic button: the platform pressing it)
+            platform_id = s.scalar(select(Report.platform_id).where(Report.id == report_id))
+        views = _platform_views(s, banks, platform_id)
     out = []
     for bid, d in found:
         if bid in views:

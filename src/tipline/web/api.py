@@ -76,7 +76,7 @@ class LiveOut(BaseModel):
 
 
 @router.post("/live", response_model=LiveOut, status_code=201, tags=["platforms"], summary="Panic button")
-def post_live(
+async def post_live(
     body: LiveIn,
     request: Request,
     db: Annotated[Database, Depends(app_db)],
@@ -89,9 +89,15 @@ def post_live(
     from tipline.media.matching import live_matches
 
     t0 = time.perf_counter()
-    res = intake.submit_report(db, body.to_report(platform.id, platform.name))
-    matches = live_matches(
-        db, res.report_id, frames=body.frame_hashes, matcher=getattr(request.app.state, "matcher", None)
+    # async like the report door: the press waits for its commit on the event loop, then matches in a thread
+    res = await intake.submit_report_async(db, body.to_report(platform.id, platform.name))
+    matches = await run_in_threadpool(
+        live_matches,
+        db,
+        res.report_id,
+        frames=body.frame_hashes,
+        matcher=getattr(request.app.state, "matcher", None),
+        platform_id=platform.id,
     )
     out = LiveOut(
         id=res.report_id,
