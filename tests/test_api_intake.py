@@ -210,6 +210,16 @@ def test_nesting_too_deep_is_refused_not_a_crash(client, platform):
     assert client.post("/api/v1/reports", json=ok, headers=bearer(platform.api_key)).status_code == 201
 
 
+def test_a_stream_id_too_long_for_the_report_id_is_refused_with_its_field(client, platform):
+    """The press becomes the report "live:<stream_id>" (at most 200 characters): a 196-character id got a
+    500 from inside the request (found by the fuzz test); now a 422 that names the field."""
+    body = {"stream_id": "s" * 196, "broadcaster": {"account": "host"}}
+    r = client.post("/api/v1/live", json=body, headers=bearer(platform.api_key))
+    assert r.status_code == 422 and "stream_id" in r.json()["detail"], r.text
+    r = client.post("/api/v1/live", json=body | {"stream_id": "s" * 195}, headers=bearer(platform.api_key))
+    assert r.status_code == 201, r.text
+
+
 def test_panic_button_opens_p1_on_top_of_queue(client, platform, analyst_token):
     client.post("/api/v1/reports", json=REPORT, headers=bearer(platform.api_key))
     r = client.post("/api/v1/live", json=LIVE, headers=bearer(platform.api_key))

@@ -324,7 +324,9 @@ class LiveAccountIn(_Strict):
 class LiveIn(_Strict):
     """A panic button pressed inside a live stream."""
 
-    stream_id: str = Field(min_length=1, max_length=200)
+    # 195: the report keeps it as its platform report id "live:<stream_id>", a 200-character column (a longer
+    # id was accepted here and then failed inside the request, a 500)
+    stream_id: str = Field(min_length=1, max_length=195, description="The platform's id of the stream.")
     started_at: Instant | None = None
     broadcaster: LiveAccountIn
     viewers: list[LiveAccountIn] = Field(default_factory=list, max_length=500)
