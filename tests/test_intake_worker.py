@@ -7,13 +7,14 @@ import os
 import secrets
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, select, text, update
 
 from helpers import PG_SERVER, serve_app
 from tipline.accounts import service as accounts
@@ -162,6 +163,55 @@ def test_the_worker_takes_the_most_urgent_first(qdb: Database):
     rest = worker.analyse_batch(qdb, limit=100, budget_s=10)
     assert sorted(rest.analysed) == backlog_ids
     assert worker.backlog(qdb) == worker.Backlog(0, 0, None)
+
+
+PHONE = ("phone", "+639170000001")
+
+
+def test_naming_an_entity_that_another_batch_counts_does_not_wait_for_that_batch(qdb: Database, backend: str):
+    """An analysis that names an entity whose row another open transaction updated (a worker's batch
+    counting its reports) gets its id at once: only new entities are inserted (an INSERT of an existing
+    value waited for the other transaction to end)."""
+    if backend != "postgres":
+        pytest.skip("one writer at a time on SQLite")
+    now = datetime.now(UTC)
+    with qdb.session() as s:
+        eid = intake.upsert_entities(s, {PHONE}, now)[PHONE]
+    with qdb.engine.connect() as other:
+        tx = other.begin()  # the other batch: it counted the phone, and has not committed
+        other.execute(update(Entity).where(Entity.id == eid).values(report_count=3))
+        try:
+            with qdb.session() as s:
+                s.execute(text("SET LOCAL lock_timeout = '2s'"))  # a wait fails the test, not hangs it
+                started = time.monotonic()
+                got = intake.upsert_entities(s, {PHONE, ("email", "host@example.org")}, now)
+                assert time.monotonic() - started < 1
+        finally:
+            tx.rollback()
+    assert got[PHONE] == eid and ("email", "host@example.org") in got
+
+
+def test_a_batch_commits_the_new_entities_it_names_at_once_and_keeps_them_if_it_fails(qdb: Database, backend: str):
+    """In a worker's batch on PostgreSQL a new entity is committed at once, apart from the batch: another
+    transaction inserting the same value does not wait for the batch; the batch, which then counts the
+    entity (updating its row), names it again without waiting for itself; a batch rolled back leaves the
+    entity, mentioned by nothing."""
+    if backend != "postgres":
+        pytest.skip("one writer at a time on SQLite: nothing to commit apart")
+    now = datetime.now(UTC)
+    with pytest.raises(RuntimeError, match="the batch fails"):
+        with qdb.session() as s, worker.entities_committed_apart(s):
+            eid = intake.upsert_entities(s, {PHONE}, now)[PHONE]
+            with qdb.reader() as r:  # seen by another transaction while the batch is open
+                assert r.scalar(select(Entity.id).where(Entity.kind == "phone", Entity.value == PHONE[1])) == eid
+            intake.refresh_entity_stats(s, {eid}, now)  # the batch locks and updates the row
+            s.execute(text("SET LOCAL lock_timeout = '2s'"))
+            again = intake.upsert_entities(s, {PHONE, ("email", "host@example.org")}, now)
+            assert again[PHONE] == eid
+            raise RuntimeError("the batch fails")
+    with qdb.reader() as r:
+        kept = {(e.kind, e.value): e.report_count for e in r.scalars(select(Entity))}
+    assert kept == {PHONE: 0, ("email", "host@example.org"): 0}
 
 
 def test_queued_app_answers_before_analysis_and_its_worker_analyses(qdb: Database):

@@ -693,15 +693,40 @@ def _neighbour_values(s: Session, report_id: int, sure: set[tuple[str, str]], ki
     )
 
 
+# Session.info key: a connection of its own, in autocommit, through which ``upsert_entities`` inserts new
+# entities (``intake.worker.entities_committed_apart``)
+ENTITY_WRITER = "intake.entity_writer"
+
+
 def upsert_entities(s: Session, pairs: set[tuple[str, str]], now: datetime) -> dict[tuple[str, str], int]:
+    """The ids of these (kind, value) entities, inserting those that are new. In a session that holds an
+    ``ENTITY_WRITER`` the new rows are committed at once through it, whatever ``s`` does afterwards.
+
+    Only the entities not found are inserted: on PostgreSQL an INSERT of a value that exists waits for
+    every open transaction that updated its row (the unique index check waits for an uncommitted row
+    version), and each analysis updates the counts of the entities it names: two workers naming one phone
+    waited on each other's whole batch, and a batch waited on itself through its ``ENTITY_WRITER``."""
     if not pairs:
         return {}
-    dialect = s.get_bind().dialect.name
-    ins = pg_insert if dialect == "postgresql" else sqlite_insert
-    rows = [{"kind": k, "value": v, "first_seen": now, "last_seen": now, "report_count": 0} for k, v in sorted(pairs)]
-    # parameters as a list (executemany), not .values(rows): one cached statement for any number of rows,
-    # where a multi-row VALUES was compiled afresh for each report (a third of upsert's time)
-    s.execute(ins(Entity).on_conflict_do_nothing(index_elements=["kind", "value"]), rows)
+    ids = _entity_ids(s, pairs)
+    missing = pairs - ids.keys()
+    if missing:
+        dialect = s.get_bind().dialect.name
+        ins = pg_insert if dialect == "postgresql" else sqlite_insert
+        rows = [
+            {"kind": k, "value": v, "first_seen": now, "last_seen": now, "report_count": 0} for k, v in sorted(missing)
+        ]
+        # parameters as a list (executemany), not .values(rows): one cached statement for any number of
+        # rows, where a multi-row VALUES was compiled afresh for each report (a third of upsert's time);
+        # DO NOTHING: another transaction inserted one of them since the read
+        writer = s.info.get(ENTITY_WRITER)
+        stmt = ins(Entity).on_conflict_do_nothing(index_elements=["kind", "value"])
+        (writer if writer is not None else s).execute(stmt, rows)
+        ids.update(_entity_ids(s, missing))
+    return ids
+
+
+def _entity_ids(s: Session, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
     # one SELECT for every kind (the unique (kind, value) index serves both IN lists), where one per kind
     # cost four statements a report; a value of another kind that the lists also match is left out here
     kinds = sorted({k for k, _v in pairs})

@@ -21,15 +21,16 @@ their analysis.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select, text
+from sqlalchemy import ColumnElement, Engine, Select, func, select, text
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from tipline.intake import service
@@ -171,7 +172,7 @@ def analyse_batch(
     rules = service.rules_in_force(db)
     out = BatchResult()
     started = time.perf_counter()
-    with db.session() as s:
+    with db.session() as s, entities_committed_apart(s):
         _wait_briefly(s)
         while len(out) < limit and time.perf_counter() - started < budget_s:
             ids = claim(s, min(CLAIM, limit - len(out)), {*skip, *out.analysed, *out.failed, *out.busy}, urgent_only)
@@ -198,7 +199,43 @@ def _load(s: Session, ids: list[int]) -> list[Report]:
     )
 
 
-LOCK_WAIT_MS = 100
+@contextlib.contextmanager
+def entities_committed_apart(s: Session) -> Iterator[None]:
+    """PostgreSQL: inside this block, the new entities that analysis in ``s`` names are inserted and
+    committed at once, through a connection of their own (``service.ENTITY_WRITER``), not in the batch.
+
+    An entity inserted by a batch and not yet committed is a row of the unique (kind, value) index that
+    every other transaction inserting the same value must wait for: with two workers on the synthetic
+    stream, that wait was half of all the time the workers spent waiting (sampled from
+    ``pg_stat_activity``), and a batch holds its inserts for its whole budget. An entity is a name (a kind
+    and a value, counts 0 until a mention is counted): committed alone, it is an entity that nothing
+    mentions yet when the batch fails, like one whose last mention a re-analysis dropped.
+
+    The inserts commit with ``synchronous_commit`` off (no flush of their own): a batch that mentions such
+    an entity commits after it, and its commit flushes the log up to and past the entity's row."""
+    bind = s.get_bind()
+    if bind.dialect.name != "postgresql":
+        yield
+        return
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as writer:
+        # a wait here is for another transaction's insert of the same value: an autocommit one ends at
+        # once; a long one (a bulk evidence import) is not waited for: the report goes to the next batch
+        writer.execute(
+            text("SELECT set_config('synchronous_commit', 'off', false), set_config('lock_timeout', :t, false)"),
+            {"t": f"{ENTITY_WAIT_MS}ms"},
+        )
+        s.info[service.ENTITY_WRITER] = writer
+        try:
+            yield
+        finally:
+            s.info.pop(service.ENTITY_WRITER, None)
+            writer.execute(text("RESET synchronous_commit"))
+            writer.execute(text("RESET lock_timeout"))
+
+
+ENTITY_WAIT_MS = 1000
+LOCK_WAIT_MS = 10
 BUSY_RETRY_S = 0.2  # a batch whose reports all waited on another worker: the next try
 
 
@@ -208,9 +245,14 @@ def _wait_briefly(s: Session) -> None:
     and waits for an entity the other inserted and has not committed; the other waits for those locks.
     PostgreSQL would break the cycle only after ``deadlock_timeout`` (1 s): two ``tipline worker``
     processes on the synthetic stream analysed 14 reports/s together where one alone analysed 41-45 (42/s
-    with this limit, on a 2-core machine where the two share the cores with the database). A wait outside
-    any cycle usually ends sooner: a batch holds its locks for about ``budget_s`` plus one claim. The whole
-    graph's exclusive lock (limit refreshes, splits) is still waited for (``graph.network.serialize``)."""
+    with a 100 ms limit, on a 2-core machine where the two share the cores with the database).
+
+    Outside any cycle a wait lasts until the other batch commits (a batch holds its locks for about
+    ``budget_s`` plus one claim): on the synthetic stream, where most reports share an identifier with an
+    earlier one, a worker waited most of that time, and two workers analysed little more than one. With
+    10 ms the report goes to the next batch and the worker goes on with the rest of its claim: x1.2-1.5
+    with two workers (bench/RESULTS.md). The whole graph's exclusive lock (limit refreshes, splits) is
+    still waited for (``graph.network.serialize``)."""
     if s.get_bind().dialect.name == "postgresql":
         s.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT_MS}ms'"))
 
@@ -220,7 +262,7 @@ def analyse_ids(db: Database, report_ids: Iterable[int]) -> BatchResult:
     ``analyse_report`` on each in turn (``tests/test_intake_worker.py`` checks it)."""
     rules = service.rules_in_force(db)
     out = BatchResult()
-    with db.session() as s:
+    with db.session() as s, entities_committed_apart(s):
         for rid in report_ids:
             _one(s, db, rules, rid, out)
     return out
