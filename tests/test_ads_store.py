@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from helpers import bearer, css, login_as, page, run, text_of
 from tipline.accounts import service as accounts
 from tipline.ads import service
-from tipline.ads.parse import read_lines
+from tipline.ads.parse import BadLine, read_lines
 from tipline.graph import service as graph
 from tipline.intake import service as intake
 from tipline.intake.schemas import PublicReportIn
@@ -48,6 +48,15 @@ def _report(db: Database, text: str) -> int:
 
 def _corpus_payloads(n: int = 400, seed: int = 3) -> list[dict]:
     return [a.payload for a in generate_ads(seed=seed, n_ads=n, max_family=10).ads]
+
+
+def test_lines_json_cannot_read_are_bad_lines_that_say_why() -> None:
+    data = (
+        b'{"ad_id": "A1", "price": ' + b"9" * 5000 + b"}\n" + b"[" * 100_000 + b"\n" + b'{"ad_id": "A", "ad_id": "B"}\n'
+    )
+    got = [(n, x.error) for n, x in read_lines(data, "jsonl") if isinstance(x, BadLine)]
+    assert [n for n, _ in got] == [1, 2, 3]
+    assert "more than 4,300 digits" in got[0][1] and "nested too deep" in got[1][1] and "twice" in got[2][1]
 
 
 def test_import_is_idempotent_reports_bad_lines_and_clusters(db: Database) -> None:

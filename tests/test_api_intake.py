@@ -99,6 +99,8 @@ def test_malformed_json_and_oversize_are_4xx(client, platform):
     assert r.status_code == 422 and "body: not valid JSON at character 17" in r.json()["detail"], r.text
     r = client.post("/api/v1/reports", content=b'{"report_id":"\xc3\x28"}', headers=h)
     assert r.status_code == 400 and "UTF-8" in r.json()["detail"], r.text
+    r = client.post("/api/v1/reports", content=b'{"report_id": ' + b"9" * 5000 + b"}", headers=h)
+    assert r.status_code == 400 and "4,300 digits" in r.json()["detail"], r.text
 
 
 def test_control_characters_are_removed_at_every_depth(client, db, platform):

@@ -43,6 +43,7 @@ def test_bad_bodies_are_refused_with_a_message(name: str) -> None:
     bad = [b"", b" \n ", b"\xff\xfe\x00 not text"]
     if name != "text":  # structured doors: also what is not their structure (plain text takes any text)
         bad += [b"{", b"[]", b"<report>", b"{}", b"just words"]
+        bad += [b'{"n": ' + b"9" * 5000 + b"}", b"[" * 100_000]  # a number Python will not read, deep nesting
     for body in bad:
         with pytest.raises(DoorError) as e:
             DOORS[name].read(body, platform_id=1, platform_name="ExamplePlatform")

@@ -97,3 +97,36 @@ def test_lines_that_are_not_utf8_out_of_range_or_too_deep_are_named_and_the_rest
     assert "line 7: the key 'report_id' appears twice in one object: send each key once" in r.stderr
     with db.reader() as s:
         assert set(s.scalars(select(Report.external_id))) == {"ok-1", "ok-2"}
+
+
+def test_import_jsonl_names_every_line_it_cannot_read_and_stores_the_rest(
+    settings: Settings, db: Database, tmp_path: Path
+):
+    """A line Python's JSON reader refuses for a reason other than syntax (a number of over 4,300 digits,
+    nesting deeper than it can follow, a key twice) is named with what to do, like a syntax error: the
+    import goes on, and no traceback."""
+    accounts.create_platform(db, "OddChat")
+    good = json.dumps({"report_id": "fine-1", "category": "other", "text": "an ordinary report"})
+    f = tmp_path / "odd.jsonl"
+    f.write_text(
+        "\n".join(
+            [
+                '{"report_id": "long-1", "category": "other", "text": "x", "n": ' + "7" * 5000 + "}",
+                good,
+                "[" * 100_000 + "]" * 100_000,
+                '{"report_id": "twice", "report_id": "again", "category": "other", "text": "x"}',
+            ]
+        )
+        + "\n"
+    )
+    r = run(
+        ["import", "jsonl", str(f), "--platform", "OddChat"], settings.data_dir, env_extra=_env(settings), check=False
+    )
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "stored 1, skipped 0" in r.stdout, r.stdout
+    err = " ".join(r.stderr.split())  # the console wraps long lines
+    assert "line 1: a number has more than 4,300 digits: send it as a string" in err, err
+    assert "line 3: not JSON that can be read: nested too deep" in err, err
+    assert "line 4: the key 'report_id' appears twice in one object" in err, err
+    with db.reader() as s:
+        assert list(s.scalars(select(Report.external_id))) == ["fine-1"]

@@ -18,6 +18,12 @@ from typing import Any
 
 ONCE = "send each key once"  # how every message of :class:`RepeatedKey` ends
 
+# What :func:`loads` raises for a text it cannot read: not JSON (``json.JSONDecodeError``), a key twice
+# (:class:`RepeatedKey`), bytes in no JSON encoding (``UnicodeDecodeError``), a number of more than 4,300
+# digits (``ValueError``: Python's limit on reading an integer), nested too deep (``RecursionError``).
+# Catch pydantic's ``ValidationError`` (a ``ValueError`` too) before these.
+READ_ERRORS: tuple[type[Exception], ...] = (ValueError, RecursionError)
+
 
 class RepeatedKey(json.JSONDecodeError):
     """A key named twice in one object: the text is JSON, the object is refused. Its message names the key;
@@ -38,6 +44,23 @@ def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
                 raise _Repeated(key)
             seen.add(key)
     return obj
+
+
+def problem(e: BaseException, *, lines: bool = False) -> str:
+    """What is wrong with a text that :func:`loads` refused (one of ``READ_ERRORS``), in words for whoever
+    sent it. ``lines``: the text may hold several lines (say which one), not one line of a JSON-lines file."""
+    if isinstance(e, RepeatedKey):
+        return e.msg
+    if isinstance(e, json.JSONDecodeError):
+        where = f"line {e.lineno}, column {e.colno}" if lines else f"column {e.colno}"
+        return f"not JSON ({e.msg} at {where})"
+    if isinstance(e, RecursionError):
+        return "not JSON that can be read: nested too deep (send fewer than 1,000 levels)"
+    if isinstance(e, UnicodeDecodeError):
+        return "not JSON text: the bytes are not UTF-8 (nor UTF-16 or UTF-32)"
+    if isinstance(e, ValueError) and "digits" in str(e):
+        return "a number has more than 4,300 digits: send it as a string"
+    return f"not JSON ({e})"
 
 
 def loads(data: str | bytes | bytearray) -> Any:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -121,11 +120,8 @@ def _jsonl(text: str) -> Iterator[tuple[int, AdIn | BadLine]]:
             continue
         try:
             obj = strict_json.loads(line)
-        except strict_json.RepeatedKey as e:
-            yield n, BadLine(n, e.msg)
-            continue
-        except json.JSONDecodeError as e:
-            yield n, BadLine(n, f"not JSON ({e.msg} at column {e.colno})")
+        except strict_json.READ_ERRORS as e:
+            yield n, BadLine(n, strict_json.problem(e))
             continue
         if not isinstance(obj, dict):
             yield n, BadLine(n, 'not a JSON object: each line must be one ad {"ad_id": ..., ...}')

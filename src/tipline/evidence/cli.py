@@ -49,12 +49,8 @@ def import_items(
             items.append(service.EvidenceIn.model_validate(strict_json.loads(line)))
         except ValidationError as e:
             problems.append(f"line {n}: {e.errors()[0]['loc']}: {e.errors()[0]['msg']}")
-        except strict_json.RepeatedKey as e:
-            problems.append(f"line {n}: {e.msg}")
-        except (ValueError, RecursionError) as e:  # not JSON, nested too deep
-            problems.append(
-                f"line {n}: not JSON ({e.msg if isinstance(e, json.JSONDecodeError) else 'nested too deep'})"
-            )
+        except strict_json.READ_ERRORS as e:
+            problems.append(f"line {n}: {strict_json.problem(e)}")
     if problems:
         for p in problems[:20]:
             err.print(p, highlight=False, markup=False)

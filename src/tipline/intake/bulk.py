@@ -9,7 +9,6 @@ again stores only what is missing (a chunk is stored whole or not at all).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,17 +51,10 @@ def _reports(path: Path, platform_id: int, out: BulkResult) -> Iterator[tuple[in
                 continue
             try:
                 report = PlatformReportIn.model_validate(strict_json.loads(line)).to_report(platform_id)
-            except strict_json.RepeatedKey as e:
-                out.errors.append(f"line {n}: {e.msg}")
-                continue
-            except json.JSONDecodeError as e:
-                out.errors.append(f"line {n}: not JSON ({e.msg} at column {e.colno})")
-                continue
-            except RecursionError:
-                out.errors.append(f"line {n}: nested too deep to read")
-                continue
-            except ValidationError as e:
+            except ValidationError as e:  # before READ_ERRORS: a ValidationError is a ValueError
                 out.errors.append(f"line {n}: {_problem(e)}")
+            except strict_json.READ_ERRORS as e:
+                out.errors.append(f"line {n}: {strict_json.problem(e)}")
                 continue
             yield f.tell(), report
 

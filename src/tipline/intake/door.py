@@ -63,8 +63,8 @@ def _json_model(body: bytes, model: type[BaseModel]) -> BaseModel:
         data = strict_json.loads(_text(body))
     except strict_json.RepeatedKey as e:
         raise DoorError(f"{e.msg} (line {e.lineno})") from None
-    except json.JSONDecodeError as e:
-        raise DoorError(f"the body is not JSON (line {e.lineno}, column {e.colno}); send one JSON object") from None
+    except strict_json.READ_ERRORS as e:
+        raise DoorError(f"the body is {strict_json.problem(e, lines=True)}; send one JSON object") from None
     try:
         return model.model_validate(data)
     except ValidationError as e:

@@ -270,7 +270,7 @@ def parse_frames(value: Any) -> list[dict[str, Any]]:
         if v.startswith("["):
             try:
                 value = strict_json.loads(v)
-            except ValueError:
+            except strict_json.READ_ERRORS:
                 raise BankError("the vPDQ frames look like JSON but are not valid JSON") from None
         else:
             value = [x for x in re.split(r"[;\s]+", v) if x]
@@ -397,10 +397,8 @@ def _csv_entry(fields: list[str]) -> ParsedEntry:
 def _json_entry(line: str) -> ParsedEntry:
     try:
         obj = strict_json.loads(line)
-    except json.JSONDecodeError as e:
-        raise BankError(f"not valid JSON ({e.msg})") from None
-    except ValueError:  # Python refuses to read an integer of more than 4,300 digits
-        raise BankError("not valid JSON (a number is too long)") from None
+    except strict_json.READ_ERRORS as e:
+        raise BankError(strict_json.problem(e)) from None
     if not isinstance(obj, dict):
         raise BankError('expected a JSON object such as {"kind": "pdq", "hash": "..."}')
     unknown = sorted(set(obj) - _JSON_KEYS)

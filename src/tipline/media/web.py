@@ -14,7 +14,6 @@ hash-bank pages (``/banks``).
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from collections.abc import Iterator
@@ -243,9 +242,8 @@ async def post_match(request: Request, caller: Annotated[Principal, Depends(staf
         except ValidationError as e:
             problems = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors()[:5])
             raise HTTPException(422, f"invalid input: {problems}") from None
-        except (ValueError, RecursionError) as e:  # not JSON, a key twice, nested too deep
-            why = e.msg if isinstance(e, json.JSONDecodeError) else "nested too deep or not UTF-8 text"
-            raise HTTPException(422, f"invalid input: the body could not be read as JSON: {why}") from None
+        except strict_json.READ_ERRORS as e:  # not JSON, a key twice, nested too deep
+            raise HTTPException(422, f"invalid input: the body is {strict_json.problem(e, lines=True)}") from None
         queries, shown = _queries_from_json(body)
     matcher = _matcher(request)
     matches = await run_in_threadpool(matcher.match, queries)

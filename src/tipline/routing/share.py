@@ -296,8 +296,8 @@ def read_hash_file(lines: Iterable[str], source: str = "partner file") -> HashFi
             continue
         try:
             obj = strict_json.loads(line)
-        except ValueError as e:
-            raise ShareFileError(f"{where}: not valid JSON ({e.args[0] if e.args else e})") from None
+        except strict_json.READ_ERRORS as e:
+            raise ShareFileError(f"{where}: {strict_json.problem(e)}") from None
         if not isinstance(obj, dict):
             raise ShareFileError(f'{where}: expected a JSON object {{"kind": ..., "h": ...}}')
         if "format" in obj:
@@ -462,8 +462,8 @@ def _unb64(value: Any, where: str, name: str) -> bytes:
 def _read_envelope(data: bytes | str, fmt: str, source: str) -> dict[str, Any]:
     try:
         obj = strict_json.loads(data)
-    except ValueError as e:
-        raise ShareFileError(f"{source}: not a JSON document ({e.args[0] if e.args else e})") from None
+    except strict_json.READ_ERRORS as e:
+        raise ShareFileError(f"{source}: {strict_json.problem(e, lines=True)}") from None
     if not isinstance(obj, dict) or obj.get("format") != fmt:
         got = obj.get("format") if isinstance(obj, dict) else None
         raise ShareFileError(f"{source}: not a {fmt} file (format {got!r})")

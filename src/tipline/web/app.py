@@ -384,7 +384,9 @@ def _add_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
             # FastAPI's words when the body is not UTF-8 JSON text or nests too deep for the parser
             exc = StarletteHTTPException(
-                400, "the body could not be read as JSON: send UTF-8 text, nested less than 1,000 levels deep"
+                400,
+                "the body could not be read as JSON: send UTF-8 text, nested less than 1,000 levels deep, "
+                "numbers of at most 4,300 digits",
             )
         return await http_exception_handler(request, exc)
 
