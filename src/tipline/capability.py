@@ -59,6 +59,9 @@ class AnalysisContext:
     scored: Scored | None = None  # set before the after-analysis hooks run
     notes: dict[str, object] = field(default_factory=dict)
     previous_entity_ids: set[int] = field(default_factory=set)  # every entity it mentioned before this analysis
+    # (kind, value, degree) of the entities of ``entity_ids`` as analysis counted them, before the hooks (a
+    # hook that adds an entity to ``entity_ids`` or changes a count reads that entity itself)
+    entity_info: dict[int, tuple[str, str, int]] = field(default_factory=dict)
 
 
 Hook = Callable[[AnalysisContext], None]

@@ -26,7 +26,10 @@ def before_score(ctx: AnalysisContext) -> None:
     guard = analysis_guard(ctx.session, ctx.db.settings)
     # the entities' kinds, values and degrees, read once for both hooks (nothing between them changes the
     # counts: analysis refreshed them before scoring)
-    info = net.entity_info(ctx.session, ctx.entity_ids) if ctx.entity_ids else {}
+    info = {e: ctx.entity_info[e] for e in ctx.entity_ids if e in ctx.entity_info}
+    missing = ctx.entity_ids - info.keys()  # another hook's (a confirmed face group's)
+    if missing:
+        info.update(net.entity_info(ctx.session, missing))
     ctx.notes[_INFO] = info
     shared = cases.open_cases_sharing(ctx.session, guard, ctx.report.id, ctx.entity_ids, info)
     ctx.notes[_SHARED] = shared

@@ -890,16 +890,11 @@ def analyse_in(
     old_entities = _replace_mentions(s, report_id, found, ids)
     # an ambiguous reading (see _resolve_readings) names its entity, but links nothing
     entity_ids = {ids[(f.kind, f.value)] for f in found if f.linkable}
-    refresh_entity_stats(s, entity_ids | old_entities, now)
-    others: dict[str, int] = {}
-    if entity_ids:
-        q = (
-            select(Entity.kind, Entity.value, func.count(func.distinct(Mention.report_id)))
-            .join(Mention, Mention.entity_id == Entity.id)
-            .where(Entity.id.in_(entity_ids), Mention.report_id != report_id, Mention.linkable.is_(True))
-            .group_by(Entity.kind, Entity.value)
-        )
-        others = {f"{k}:{v}": n for k, v, n in s.execute(q)}
+    counted = refresh_entity_stats(s, entity_ids | old_entities, now, others_of=report_id)
+    named = {eid: pair for pair, eid in ids.items() if eid in entity_ids}
+    others = {
+        f"{k}:{v}": n for (k, v), n in sorted((named[e], n) for e, n in counted.others.items() if e in entity_ids)
+    }
     victim_ages = [p["age"] for p in row.persons or [] if p.get("role") == "victim" and p.get("age") is not None]
     text = "\n".join([row.text or ""] + [fu.body for fu in followups if fu.author == "reporter"])
     ctx = AnalysisContext(
@@ -909,6 +904,7 @@ def analyse_in(
         entity_ids=entity_ids,
         removed_entity_ids=old_entities - entity_ids,
         previous_entity_ids=old_entities,
+        entity_info={e: (*named[e], counted.degree[e]) for e in entity_ids},
         score_input=ScoreInput(
             text=text,
             language=row.language,
@@ -958,30 +954,51 @@ def _strs(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
 
-def refresh_entity_stats(s: Session, entity_ids: set[int], now: datetime) -> None:
+@dataclass(frozen=True)
+class EntityCounts:
+    """What :func:`refresh_entity_stats` counted, by entity id."""
+
+    degree: dict[int, int]  # the reports and evidence items that name it (``Entity.degree``, as now stored)
+    others: dict[int, int]  # the other reports that name it linkably (when ``others_of`` was given)
+
+
+def refresh_entity_stats(
+    s: Session, entity_ids: set[int], now: datetime, *, others_of: int | None = None
+) -> EntityCounts:
     """Recount the reports that mention each entity. On PostgreSQL the entity rows are locked first (in
     id order), so the count is taken after any other transaction counting the same entity has committed
-    (two workers naming one new phone at once both count it right)."""
+    (two workers naming one new phone at once both count it right). ``others_of``: a report id; the same
+    statement counts the other reports that name each entity linkably (what analysis scores with)."""
     if not entity_ids:
-        return
+        return EntityCounts({}, {})
     if s.get_bind().dialect.name == "postgresql":
         # FOR NO KEY UPDATE: a plain FOR UPDATE would wait on the key-share locks that other transactions'
         # new mentions take on these rows (foreign keys), and two such waits deadlock
         s.execute(
             select(Entity.id).where(Entity.id.in_(entity_ids)).order_by(Entity.id).with_for_update(key_share=True)
         )
-    counts = dict(
-        s.execute(
-            select(Mention.entity_id, func.count(func.distinct(Mention.report_id)))
-            .where(Mention.entity_id.in_(entity_ids))
-            .group_by(Mention.entity_id)
-        ).all()
-    )
+    reports = func.count(func.distinct(Mention.report_id))
+    others = reports.filter(Mention.linkable.is_(True), Mention.report_id != (others_of or 0))
+    counts: dict[int, int] = {}
+    degree: dict[int, int] = {}
+    by_others: dict[int, int] = {}
+    # one statement for the counts, the evidence counts (the degree) and the other reports' counts, where
+    # the graph and the scoring each read theirs again
+    for eid, evidence, n, n_others in s.execute(
+        select(Entity.id, Entity.evidence_count, reports, others)
+        .outerjoin(Mention, Mention.entity_id == Entity.id)
+        .where(Entity.id.in_(entity_ids))
+        .group_by(Entity.id, Entity.evidence_count)
+    ):
+        counts[eid] = int(n)
+        degree[eid] = int(n) + int(evidence or 0)
+        if n_others:
+            by_others[eid] = int(n_others)
     # Core executemany UPDATEs, no ORM objects: loading each entity to set two columns cost a SELECT and a
     # flush per report (nothing in analysis reads an Entity object back)
     table = cast(Table, Entity.__table__)
-    named = [{"eid": e, "n": int(counts[e]), "now": now} for e in sorted(entity_ids) if e in counts]
-    gone = [{"eid": e} for e in sorted(entity_ids) if e not in counts]
+    named = [{"eid": e, "n": counts[e], "now": now} for e in sorted(entity_ids) if counts.get(e)]
+    gone = [{"eid": e} for e in sorted(entity_ids) if not counts.get(e)]
     if named:
         s.execute(
             update(table)
@@ -991,6 +1008,7 @@ def refresh_entity_stats(s: Session, entity_ids: set[int], now: datetime) -> Non
         )
     if gone:
         s.execute(update(table).where(table.c.id == bindparam("eid")).values(report_count=0), gone)
+    return EntityCounts(degree, by_others if others_of is not None else {})
 
 
 def _search_body(row: Report, text: str, found: list[_Found]) -> str:
