@@ -113,6 +113,7 @@ def test_import_jsonl_names_every_line_it_cannot_read_and_stores_the_rest(
             [
                 '{"report_id": "long-1", "category": "other", "text": "x", "n": ' + "7" * 5000 + "}",
                 good,
+                json.dumps({"report_id": "no-such-category", "category": "nope", "text": "x"}),
                 "[" * 100_000 + "]" * 100_000,
                 '{"report_id": "twice", "report_id": "again", "category": "other", "text": "x"}',
             ]
@@ -126,7 +127,8 @@ def test_import_jsonl_names_every_line_it_cannot_read_and_stores_the_rest(
     assert "stored 1, skipped 0" in r.stdout, r.stdout
     err = " ".join(r.stderr.split())  # the console wraps long lines
     assert "line 1: a number has more than 4,300 digits: send it as a string" in err, err
-    assert "line 3: not JSON that can be read: nested too deep" in err, err
-    assert "line 4: the key 'report_id' appears twice in one object" in err, err
+    assert "line 3: category" in err, err  # after a valid line: that line is not stored twice
+    assert "line 4: not JSON that can be read: nested too deep" in err, err
+    assert "line 5: the key 'report_id' appears twice in one object" in err, err
     with db.reader() as s:
         assert list(s.scalars(select(Report.external_id))) == ["fine-1"]

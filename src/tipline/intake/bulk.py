@@ -53,6 +53,7 @@ def _reports(path: Path, platform_id: int, out: BulkResult) -> Iterator[tuple[in
                 report = PlatformReportIn.model_validate(strict_json.loads(line)).to_report(platform_id)
             except ValidationError as e:  # before READ_ERRORS: a ValidationError is a ValueError
                 out.errors.append(f"line {n}: {_problem(e)}")
+                continue
             except strict_json.READ_ERRORS as e:
                 out.errors.append(f"line {n}: {strict_json.problem(e)}")
                 continue
