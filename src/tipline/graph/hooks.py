@@ -27,7 +27,7 @@ def before_score(ctx: AnalysisContext) -> None:
     # the entities' kinds, values and degrees, read once for both hooks (nothing between them changes the
     # counts: analysis refreshed them before scoring)
     info = {e: ctx.entity_info[e] for e in ctx.entity_ids if e in ctx.entity_info}
-    missing = ctx.entity_ids - info.keys()  # another hook's (a confirmed face group's)
+    missing = ctx.entity_ids - info.keys()  # one a capability's hook before this one added
     if missing:
         info.update(net.entity_info(ctx.session, missing))
     ctx.notes[_INFO] = info

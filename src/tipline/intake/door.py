@@ -59,12 +59,15 @@ def _problem(e: ValidationError) -> str:
 
 
 def _json_model(body: bytes, model: type[BaseModel]) -> BaseModel:
+    text = _text(body)  # its own DoorError (a ValueError too): outside the try below
     try:
-        data = strict_json.loads(_text(body))
+        data = strict_json.loads(text)
     except strict_json.RepeatedKey as e:
         raise DoorError(f"{e.msg} (line {e.lineno})") from None
     except strict_json.READ_ERRORS as e:
-        raise DoorError(f"the body is {strict_json.problem(e, lines=True)}; send one JSON object") from None
+        raise DoorError(
+            f"the body cannot be read: {strict_json.problem(e, lines=True)}; send one JSON object"
+        ) from None
     try:
         return model.model_validate(data)
     except ValidationError as e:

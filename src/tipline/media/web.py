@@ -243,7 +243,9 @@ async def post_match(request: Request, caller: Annotated[Principal, Depends(staf
             problems = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors()[:5])
             raise HTTPException(422, f"invalid input: {problems}") from None
         except strict_json.READ_ERRORS as e:  # not JSON, a key twice, nested too deep
-            raise HTTPException(422, f"invalid input: the body is {strict_json.problem(e, lines=True)}") from None
+            raise HTTPException(
+                422, f"invalid input: the body cannot be read: {strict_json.problem(e, lines=True)}"
+            ) from None
         queries, shown = _queries_from_json(body)
     matcher = _matcher(request)
     matches = await run_in_threadpool(matcher.match, queries)
