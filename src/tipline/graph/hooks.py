@@ -26,10 +26,8 @@ def before_score(ctx: AnalysisContext) -> None:
     guard = analysis_guard(ctx.session, ctx.db.settings)
     # the entities' kinds, values and degrees, read once for both hooks (nothing between them changes the
     # counts: analysis refreshed them before scoring)
-    info = {e: ctx.entity_info[e] for e in ctx.entity_ids if e in ctx.entity_info}
-    missing = ctx.entity_ids - info.keys()  # one a capability's hook before this one added
-    if missing:
-        info.update(net.entity_info(ctx.session, missing))
+    # what analysis counted, and what a capability's hook before this one added
+    info = net.entity_info(ctx.session, ctx.entity_ids, ctx.entity_info)
     ctx.notes[_INFO] = info
     shared = cases.open_cases_sharing(ctx.session, guard, ctx.report.id, ctx.entity_ids, info)
     ctx.notes[_SHARED] = shared

@@ -40,9 +40,14 @@ def chunks(ids: Iterable[int], n: int = CHUNK) -> Iterator[list[int]]:
         yield items[i : i + n]
 
 
-def entity_info(s: Session, ids: Iterable[int]) -> dict[int, tuple[str, str, int]]:
-    out: dict[int, tuple[str, str, int]] = {}
-    for part in chunks(ids):
+def entity_info(
+    s: Session, ids: Iterable[int], known: dict[int, tuple[str, str, int]] | None = None
+) -> dict[int, tuple[str, str, int]]:
+    """(kind, value, degree) of each entity; ``known``: some of them, read since their counts last changed
+    (only the others are read)."""
+    wanted = set(ids)
+    out = {e: known[e] for e in wanted if e in known} if known else {}
+    for part in chunks(wanted - out.keys()):
         for eid, kind, value, count in s.execute(
             select(Entity.id, Entity.kind, Entity.value, Entity.degree).where(Entity.id.in_(part))
         ):
@@ -182,10 +187,7 @@ def update_for_report(
     """
     share(s)
     touched = set(entity_ids) | set(removed_entity_ids)
-    info = {e: known[e] for e in touched if e in known} if known else {}
-    missing = touched - info.keys()
-    if missing:
-        info.update(entity_info(s, missing))
+    info = entity_info(s, touched, known)
     linking = {e for e in entity_ids if e in info and guard.links(*info[e])}
     members, r_nid, others = _locked_view(s, report_id, touched, linking)
     split = any(e in members or (e in info and guard.links(*info[e])) for e in removed_entity_ids)
