@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from tipline.accounts.service import Principal, record
@@ -473,6 +473,20 @@ def get_case(db: Database, case_id: int, viewer: Principal | str | None = None) 
 # ------------------------------------------------------------------------------------------ analysis
 
 
+_OPEN_CASES_NAMING = (  # every analysis runs it (the graph's before-score hook): built once
+    select(CaseReport.case_id, Mention.entity_id)
+    .join(Mention, Mention.report_id == CaseReport.report_id)
+    .join(Case, Case.id == CaseReport.case_id)
+    .where(
+        Mention.entity_id.in_(bindparam("ids", expanding=True)),
+        Mention.report_id != bindparam("report_id"),
+        Mention.linkable.is_(True),
+        Case.status.in_(ACTIVE),
+    )
+    .distinct()
+)
+
+
 def open_cases_sharing(
     s: Session,
     guard: Guard,
@@ -490,18 +504,7 @@ def open_cases_sharing(
     linking = [e for e in entity_ids if e in info and guard.links(*info[e])]
     out: dict[int, set[int]] = {}
     for part in net.chunks(linking):
-        for cid, eid in s.execute(
-            select(CaseReport.case_id, Mention.entity_id)
-            .join(Mention, Mention.report_id == CaseReport.report_id)
-            .join(Case, Case.id == CaseReport.case_id)
-            .where(
-                Mention.entity_id.in_(part),
-                Mention.report_id != report_id,
-                Mention.linkable.is_(True),
-                Case.status.in_(ACTIVE),
-            )
-            .distinct()
-        ):
+        for cid, eid in s.execute(_OPEN_CASES_NAMING, {"ids": part, "report_id": report_id}):
             out.setdefault(cid, set()).add(eid)
     return {c: sorted(e) for c, e in sorted(out.items())}
 

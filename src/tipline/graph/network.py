@@ -20,10 +20,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import BindParameter, Table, bindparam, delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from tipline.evidence.models import EvidenceMention
@@ -32,6 +32,28 @@ from tipline.graph.models import EntityNetwork, ReportNetwork
 from tipline.store.models import Entity, Mention, Report
 
 CHUNK = 900  # ids per IN (...) list
+
+# The statements of the per-report update, built once: an analysis runs each of them once or twice per
+# report, and building a select() with its IN list cost about as much of the worker's CPU as running it
+# (bench/RESULTS.md, "Statements built once"). ``ids``: an expanding parameter (a list).
+_IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
+_ENTITY_INFO = select(Entity.id, Entity.kind, Entity.value, Entity.degree).where(Entity.id.in_(_IDS))
+_ENTITY_NIDS = select(EntityNetwork.entity_id, EntityNetwork.network_id).where(EntityNetwork.entity_id.in_(_IDS))
+_REPORT_NIDS = select(ReportNetwork.report_id, ReportNetwork.network_id).where(ReportNetwork.report_id.in_(_IDS))
+_NETWORK_OF_REPORT = select(ReportNetwork.network_id).where(ReportNetwork.report_id == bindparam("report_id"))
+_LOCK_KEYS = text(
+    "SELECT count(pg_advisory_xact_lock(:space, k)) FROM (SELECT unnest(CAST(:keys AS int[])) AS k ORDER BY k) AS o"
+)
+_OTHERS_NAMING = (  # the other reports that name these entities linkably, with their networks
+    select(Mention.report_id, ReportNetwork.network_id)
+    .outerjoin(ReportNetwork, ReportNetwork.report_id == Mention.report_id)
+    .where(Mention.entity_id.in_(_IDS), Mention.report_id != bindparam("report_id"), Mention.linkable.is_(True))
+    .distinct()
+)
+_NAMED_BY_EVIDENCE = select(EvidenceMention.id).where(EvidenceMention.entity_id.in_(_IDS)).limit(1)
+# on the tables (the ORM's bulk INSERT path cost more than the statement)
+_ADD_REPORT_NETWORK = insert(cast(Table, ReportNetwork.__table__))
+_ADD_ENTITY_NETWORKS = insert(cast(Table, EntityNetwork.__table__))
 
 
 def chunks(ids: Iterable[int], n: int = CHUNK) -> Iterator[list[int]]:
@@ -48,9 +70,7 @@ def entity_info(
     wanted = set(ids)
     out = {e: known[e] for e in wanted if e in known} if known else {}
     for part in chunks(wanted - out.keys()):
-        for eid, kind, value, count in s.execute(
-            select(Entity.id, Entity.kind, Entity.value, Entity.degree).where(Entity.id.in_(part))
-        ):
+        for eid, kind, value, count in s.execute(_ENTITY_INFO, {"ids": part}):
             out[eid] = (kind, value, int(count or 0))
     return out
 
@@ -58,27 +78,19 @@ def entity_info(
 def _entity_nids(s: Session, ids: Iterable[int]) -> dict[int, int]:
     out: dict[int, int] = {}
     for part in chunks(ids):
-        out.update(
-            s.execute(
-                select(EntityNetwork.entity_id, EntityNetwork.network_id).where(EntityNetwork.entity_id.in_(part))
-            ).all()
-        )
+        out.update(s.execute(_ENTITY_NIDS, {"ids": part}).all())
     return out
 
 
 def _report_nids(s: Session, ids: Iterable[int]) -> dict[int, int]:
     out: dict[int, int] = {}
     for part in chunks(ids):
-        out.update(
-            s.execute(
-                select(ReportNetwork.report_id, ReportNetwork.network_id).where(ReportNetwork.report_id.in_(part))
-            ).all()
-        )
+        out.update(s.execute(_REPORT_NIDS, {"ids": part}).all())
     return out
 
 
 def network_of_report(s: Session, report_id: int) -> int | None:
-    return s.scalar(select(ReportNetwork.network_id).where(ReportNetwork.report_id == report_id))
+    return s.scalar(_NETWORK_OF_REPORT, {"report_id": report_id})
 
 
 def _rename(s: Session, old: int, new: int) -> None:
@@ -128,13 +140,7 @@ def lock_keys(s: Session, space: int, ids: Iterable[int]) -> None:
     ascending order (two updates lock what they share in the same order)."""
     keys = sorted(set(ids))
     if keys and _postgres(s):
-        s.execute(
-            text(
-                "SELECT count(pg_advisory_xact_lock(:space, k)) "
-                "FROM (SELECT unnest(CAST(:keys AS int[])) AS k ORDER BY k) AS o"
-            ),
-            {"space": space, "keys": keys},
-        )
+        s.execute(_LOCK_KEYS, {"space": space, "keys": keys})
 
 
 def _locked_view(
@@ -152,15 +158,7 @@ def _locked_view(
         fresh = sorted(e for e in linking if e not in members)
         others: list[tuple[int, int | None]] = []
         for part in chunks(fresh):
-            others += [
-                (rid, nid)
-                for rid, nid in s.execute(
-                    select(Mention.report_id, ReportNetwork.network_id)
-                    .outerjoin(ReportNetwork, ReportNetwork.report_id == Mention.report_id)
-                    .where(Mention.entity_id.in_(part), Mention.report_id != report_id, Mention.linkable.is_(True))
-                    .distinct()
-                ).all()
-            ]
+            others += [(rid, nid) for rid, nid in s.execute(_OTHERS_NAMING, {"ids": part, "report_id": report_id})]
         want = set(members.values()) | {n for _r, n in others if n is not None}
         if r_nid is not None:
             want.add(r_nid)
@@ -219,15 +217,15 @@ def update_for_report(
     for old in sorted(nids - {new}):
         _rename(s, old, new)
     if r_nid is None:
-        s.execute(insert(ReportNetwork).values(report_id=report_id, network_id=new))
+        s.execute(_ADD_REPORT_NETWORK, {"report_id": report_id, "network_id": new})
     if fresh:
-        s.execute(insert(EntityNetwork), [{"entity_id": e, "network_id": new} for e in fresh])
+        s.execute(_ADD_ENTITY_NETWORKS, [{"entity_id": e, "network_id": new} for e in fresh])
     return new
 
 
 def _named_by_evidence(s: Session, entity_ids: Iterable[int]) -> bool:
     for part in chunks(entity_ids):
-        if s.scalar(select(EvidenceMention.id).where(EvidenceMention.entity_id.in_(part)).limit(1)) is not None:
+        if s.scalar(_NAMED_BY_EVIDENCE, {"ids": part}) is not None:
             return True
     return False
 

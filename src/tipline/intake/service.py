@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
 import anyio.to_thread
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import BindParameter, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -697,6 +697,41 @@ def _neighbour_values(s: Session, report_id: int, sure: set[tuple[str, str]], ki
 # entities (``intake.worker.entities_committed_apart``)
 ENTITY_WRITER = "intake.entity_writer"
 
+# The statements analysis runs for every report, built once (see ``graph.network``'s): ``ids``, ``kinds``
+# and ``values`` are expanding parameters (lists).
+_IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
+_REPORT: BindParameter[int] = bindparam("report_id")
+_ENTITY_IDS = select(Entity.id, Entity.kind, Entity.value).where(
+    Entity.kind.in_(bindparam("kinds", expanding=True)), Entity.value.in_(bindparam("values", expanding=True))
+)
+# on the tables, not the mapped classes: an ORM-enabled DELETE or INSERT costs the worker about as much again
+# (synchronize_session, the ORM's bulk path), and nothing in analysis reads a Mention object back
+_MENTION_TABLE = cast(Table, Mention.__table__)
+_DROP_MENTIONS = delete(_MENTION_TABLE).where(_MENTION_TABLE.c.report_id == _REPORT)
+_ADD_MENTIONS = insert(_MENTION_TABLE)
+_MENTIONED = select(Mention.entity_id).where(Mention.report_id == _REPORT)
+_DROP_MENTIONS_RETURNING = _DROP_MENTIONS.returning(_MENTION_TABLE.c.entity_id)
+# FOR NO KEY UPDATE: a plain FOR UPDATE would wait on the key-share locks that other transactions' new
+# mentions take on these rows (foreign keys), and two such waits deadlock
+_LOCK_ENTITIES = select(Entity.id).where(Entity.id.in_(_IDS)).order_by(Entity.id).with_for_update(key_share=True)
+_REPORTS_NAMING = func.count(func.distinct(Mention.report_id))
+_ENTITY_COUNTS = (  # the reports naming each entity, its evidence count, and the *other* reports naming it linkably
+    select(
+        Entity.id,
+        Entity.evidence_count,
+        _REPORTS_NAMING,
+        _REPORTS_NAMING.filter(Mention.linkable.is_(True), Mention.report_id != _REPORT),
+    )
+    .outerjoin(Mention, Mention.entity_id == Entity.id)
+    .where(Entity.id.in_(_IDS))
+    .group_by(Entity.id, Entity.evidence_count)
+)
+_SHARING = (  # the other reports that name these entities linkably
+    select(Mention.report_id)
+    .where(Mention.entity_id.in_(_IDS), Mention.report_id != _REPORT, Mention.linkable.is_(True))
+    .distinct()
+)
+
 
 def upsert_entities(s: Session, pairs: set[tuple[str, str]], now: datetime) -> dict[tuple[str, str], int]:
     """The ids of these (kind, value) entities, inserting those that are new. In a session that holds an
@@ -732,9 +767,7 @@ def _entity_ids(s: Session, pairs: set[tuple[str, str]]) -> dict[tuple[str, str]
     kinds = sorted({k for k, _v in pairs})
     values = sorted({v for _k, v in pairs})
     ids: dict[tuple[str, str], int] = {}
-    for eid, kind, value in s.execute(
-        select(Entity.id, Entity.kind, Entity.value).where(Entity.kind.in_(kinds), Entity.value.in_(values))
-    ):
+    for eid, kind, value in s.execute(_ENTITY_IDS, {"kinds": kinds, "values": values}):
         if (kind, value) in pairs:
             ids[(kind, value)] = eid
     return ids
@@ -777,17 +810,23 @@ def analyse_report(db: Database, report_id: int, *, recheck: bool = True) -> int
 
 
 _RECHECK_MAX = 20
+_WAITING = (  # reports with an unconfirmed reading among those sharing these entities
+    select(Mention.report_id)
+    .where(Mention.report_id.in_(_SHARING), Mention.linkable.is_(False))
+    .distinct()
+    .limit(_RECHECK_MAX)
+)
 
 
 def _replace_mentions(s: Session, report_id: int, found: list[Any], ids: dict[tuple[str, str], int]) -> set[int]:
     """The report's mentions, written anew (one per entity, field and place); returns the entities it
     mentioned before."""
-    gone = delete(Mention).where(Mention.report_id == report_id)
+    at = {"report_id": report_id}
     if s.get_bind().dialect.delete_returning:  # PostgreSQL, SQLite >= 3.35: one statement, not two
-        old_entities = set(s.scalars(gone.returning(Mention.entity_id)))
+        old_entities = set(s.scalars(_DROP_MENTIONS_RETURNING, at))
     else:
-        old_entities = set(s.scalars(select(Mention.entity_id).where(Mention.report_id == report_id)))
-        s.execute(gone)
+        old_entities = set(s.scalars(_MENTIONED, at))
+        s.execute(_DROP_MENTIONS, at)
     seen: set[tuple[int, str, int | None]] = set()
     rows: list[dict[str, Any]] = []
     for f in found:
@@ -809,9 +848,8 @@ def _replace_mentions(s: Session, report_id: int, found: list[Any], ids: dict[tu
                 "linkable": f.linkable,
             }
         )
-    if rows:  # one cached INSERT for all of them (no ORM object per mention: nothing reads them back here);
-        # render_nulls: a mention without a place (start None) would otherwise go in a second INSERT
-        s.execute(insert(Mention).execution_options(render_nulls=True), rows)
+    if rows:  # one INSERT for all of them (executemany; every row has every key, so one statement)
+        s.execute(_ADD_MENTIONS, rows)
     return old_entities
 
 
@@ -821,19 +859,7 @@ def _waiting_reports(s: Session, report_id: int, ids: dict[tuple[str, str], int]
     phones = [eid for (k, _v), eid in ids.items() if k in ("phone", "whatsapp")]
     if not (entity_ids and phones):
         return []
-    sharing = (
-        select(Mention.report_id)
-        .where(Mention.entity_id.in_(entity_ids), Mention.report_id != report_id, Mention.linkable.is_(True))
-        .distinct()
-    )
-    return list(
-        s.scalars(
-            select(Mention.report_id)
-            .where(Mention.report_id.in_(sharing), Mention.linkable.is_(False))
-            .distinct()
-            .limit(_RECHECK_MAX)
-        )
-    )
+    return list(s.scalars(_WAITING, {"ids": sorted(entity_ids), "report_id": report_id}))
 
 
 def is_conflict(e: BaseException) -> bool:
@@ -971,25 +997,15 @@ def refresh_entity_stats(
     statement counts the other reports that name each entity linkably (what analysis scores with)."""
     if not entity_ids:
         return EntityCounts({}, {})
+    ids = {"ids": sorted(entity_ids)}
     if s.get_bind().dialect.name == "postgresql":
-        # FOR NO KEY UPDATE: a plain FOR UPDATE would wait on the key-share locks that other transactions'
-        # new mentions take on these rows (foreign keys), and two such waits deadlock
-        s.execute(
-            select(Entity.id).where(Entity.id.in_(entity_ids)).order_by(Entity.id).with_for_update(key_share=True)
-        )
-    reports = func.count(func.distinct(Mention.report_id))
-    others = reports.filter(Mention.linkable.is_(True), Mention.report_id != (others_of or 0))
+        s.execute(_LOCK_ENTITIES, ids)
     counts: dict[int, int] = {}
     degree: dict[int, int] = {}
     by_others: dict[int, int] = {}
     # one statement for the counts, the evidence counts (the degree) and the other reports' counts, where
     # the graph and the scoring each read theirs again
-    for eid, evidence, n, n_others in s.execute(
-        select(Entity.id, Entity.evidence_count, reports, others)
-        .outerjoin(Mention, Mention.entity_id == Entity.id)
-        .where(Entity.id.in_(entity_ids))
-        .group_by(Entity.id, Entity.evidence_count)
-    ):
+    for eid, evidence, n, n_others in s.execute(_ENTITY_COUNTS, {**ids, "report_id": others_of or 0}):
         counts[eid] = int(n)
         degree[eid] = int(n) + int(evidence or 0)
         if n_others:

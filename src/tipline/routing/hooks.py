@@ -7,7 +7,9 @@ candidates current, inside the analysis transaction. It never calls the network:
 
 from __future__ import annotations
 
-from sqlalchemy import delete, insert, select
+from typing import cast
+
+from sqlalchemy import Table, bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
 from tipline.capability import AnalysisContext
@@ -18,17 +20,24 @@ from tipline.store.models import Entity, Mention
 
 MAX_CANDIDATES = 20
 
+# built once (they run for every analysed report; see ``graph.network``)
+_MENTIONS = (
+    select(Entity.kind, Entity.value, Mention.field)
+    .join(Mention, Mention.entity_id == Entity.id)
+    .where(Mention.report_id == bindparam("report_id"))
+    .order_by(Mention.id)
+)
+# on the table, not the mapped class: the ORM's bulk DELETE and INSERT paths cost the worker more than the
+# statements themselves
+_CANDIDATES = cast(Table, JurisdictionCandidate.__table__)
+_DROP_CANDIDATES = delete(_CANDIDATES).where(_CANDIDATES.c.report_id == bindparam("report_id"))
+_ADD_CANDIDATES = insert(_CANDIDATES)
+
 
 def after_analysis(ctx: AnalysisContext) -> None:
     s = ctx.session
     row = ctx.report
-    mentions = s.execute(
-        select(Entity.kind, Entity.value, Mention.field)
-        .join(Mention, Mention.entity_id == Entity.id)
-        .where(Mention.report_id == row.id)
-        .order_by(Mention.id)
-    ).all()
-    entities = [(k, v, f) for k, v, f in mentions]
+    entities = [(k, v, f) for k, v, f in s.execute(_MENTIONS, {"report_id": row.id})]
     urls = sorted({v for k, v, _ in entities if k == "url"})
     dropped: list[str] = []
     if ctx.removed_entity_ids:
@@ -43,7 +52,7 @@ def after_analysis(ctx: AnalysisContext) -> None:
 
 
 def store_candidates(s: Session, report_id: int, candidates: list[jur.Candidate]) -> None:
-    s.execute(delete(JurisdictionCandidate).where(JurisdictionCandidate.report_id == report_id))
+    s.execute(_DROP_CANDIDATES, {"report_id": report_id})
     rows = [
         {
             "report_id": report_id,
@@ -55,4 +64,4 @@ def store_candidates(s: Session, report_id: int, candidates: list[jur.Candidate]
         for rank, c in enumerate(candidates[:MAX_CANDIDATES], 1)
     ]
     if rows:  # one executemany INSERT, no ORM objects (the ORM flushed one INSERT per candidate)
-        s.execute(insert(JurisdictionCandidate), rows)
+        s.execute(_ADD_CANDIDATES, rows)

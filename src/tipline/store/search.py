@@ -30,23 +30,18 @@ def _words(body: str) -> set[str]:
     return out
 
 
+# FTS5 takes REPLACE on its rowid (an earlier analysis's words go): one statement, not a DELETE first
+_INDEX_SQLITE = text("INSERT OR REPLACE INTO report_search(rowid, body) VALUES (:id, :body)")
+_INDEX_POSTGRES = text(
+    "INSERT INTO report_search(rowid, body) VALUES (:id, :body) ON CONFLICT (rowid) DO UPDATE SET body = EXCLUDED.body"
+)
+
+
 def index_report(s: Session, report_id: int, body: str) -> None:
-    ring = keyring_for(s.get_bind().dialect)
+    dialect = s.get_bind().dialect
+    ring = keyring_for(dialect)
     blinded = " ".join(sorted({ring.blind(w) for w in _words(body)}))
-    if s.get_bind().dialect.name == "sqlite":
-        # FTS5 takes REPLACE on its rowid (an earlier analysis's words go): one statement, not a DELETE first
-        s.execute(
-            text("INSERT OR REPLACE INTO report_search(rowid, body) VALUES (:id, :body)"),
-            {"id": report_id, "body": blinded},
-        )
-    else:
-        s.execute(
-            text(
-                "INSERT INTO report_search(rowid, body) VALUES (:id, :body) "
-                "ON CONFLICT (rowid) DO UPDATE SET body = EXCLUDED.body"
-            ),
-            {"id": report_id, "body": blinded},
-        )
+    s.execute(_INDEX_SQLITE if dialect.name == "sqlite" else _INDEX_POSTGRES, {"id": report_id, "body": blinded})
 
 
 def remove_report(s: Session, report_id: int) -> None:
