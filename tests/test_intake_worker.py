@@ -214,6 +214,25 @@ def test_a_batch_commits_the_new_entities_it_names_at_once_and_keeps_them_if_it_
     assert kept == {PHONE: 0, ("email", "host@example.org"): 0}
 
 
+def test_the_entity_writer_connects_only_for_a_new_entity(qdb: Database, backend: str):
+    """A batch that names only known entities opens no second connection (most batches: an idle poll, a
+    stream of known identifiers); the first new entity opens it, and the batch's end closes it."""
+    if backend != "postgres":
+        pytest.skip("one writer at a time on SQLite: nothing to commit apart")
+    now = datetime.now(UTC)
+    with qdb.session() as s:
+        intake.upsert_entities(s, {PHONE}, now)
+    pool = qdb.write_engine.pool  # the same engine as the reader's on PostgreSQL
+    with qdb.session() as s, worker.entities_committed_apart(s):
+        writer = s.info[intake.ENTITY_WRITER]
+        intake.upsert_entities(s, {PHONE}, now)
+        assert writer.conn is None
+        out = pool.checkedout()
+        intake.upsert_entities(s, {("email", "new@example.org")}, now)
+        assert writer.conn is not None and pool.checkedout() == out + 1
+    assert writer.conn is None and pool.checkedout() == 0
+
+
 def test_queued_app_answers_before_analysis_and_its_worker_analyses(qdb: Database):
     """End to end through the app ``tipline serve`` builds (create_app with analysis queued): the door
     answers 201 with the stored report, the app's own worker thread analyses it, a panic press is analysed

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Select, func, select, text
+from sqlalchemy import ColumnElement, Connection, Engine, Executable, Select, func, select, text
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from tipline.intake import service
@@ -217,23 +217,46 @@ def entities_committed_apart(s: Session) -> Iterator[None]:
     if bind.dialect.name != "postgresql":
         yield
         return
-    engine = bind if isinstance(bind, Engine) else bind.engine
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as writer:
-        # a wait here is for another transaction's insert of the same value: an autocommit one ends at
-        # once; a long one (a bulk evidence import, or a batch that waits on this one: PostgreSQL sees no
-        # cycle through two connections of one client) is given up after ENTITY_WAIT_MS, and the report
-        # goes to the next batch
-        writer.execute(
-            text("SELECT set_config('synchronous_commit', 'off', false), set_config('lock_timeout', :t, false)"),
-            {"t": f"{ENTITY_WAIT_MS}ms"},
-        )
-        s.info[service.ENTITY_WRITER] = writer
+    writer = _EntityWriter(bind if isinstance(bind, Engine) else bind.engine)
+    s.info[service.ENTITY_WRITER] = writer
+    try:
+        yield
+    finally:
+        s.info.pop(service.ENTITY_WRITER, None)
+        writer.close()
+
+
+class _EntityWriter:
+    """The connection of :func:`entities_committed_apart`, opened at the first new entity: most batches
+    name none (an idle poll, a stream of known identifiers), and opening it cost a checkout with its ping
+    and three statements a batch."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.conn: Connection | None = None
+
+    def execute(self, statement: Executable, rows: list[dict[str, Any]]) -> None:
+        if self.conn is None:
+            self.conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            # a wait here is for another transaction's insert of the same value: an autocommit one ends at
+            # once; a long one (a bulk evidence import, or a batch that waits on this one: PostgreSQL sees
+            # no cycle through two connections of one client) is given up after ENTITY_WAIT_MS, and the
+            # report goes to the next batch
+            self.conn.execute(_WRITER_SETTINGS, {"t": f"{ENTITY_WAIT_MS}ms"})
+        self.conn.execute(statement, rows)
+
+    def close(self) -> None:
+        if self.conn is None:
+            return
+        conn, self.conn = self.conn, None
         try:
-            yield
+            conn.execute(text("RESET synchronous_commit"))
+            conn.execute(text("RESET lock_timeout"))
         finally:
-            s.info.pop(service.ENTITY_WRITER, None)
-            writer.execute(text("RESET synchronous_commit"))
-            writer.execute(text("RESET lock_timeout"))
+            conn.close()
+
+
+_WRITER_SETTINGS = text("SELECT set_config('synchronous_commit', 'off', false), set_config('lock_timeout', :t, false)")
 
 
 ENTITY_WAIT_MS = 50
