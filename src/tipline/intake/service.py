@@ -960,10 +960,13 @@ def analyse_in(
     return scored.priority, _waiting_reports(s, report_id, ids, entity_ids)
 
 
+_FOLLOWUPS = select(FollowUp).where(FollowUp.report_id.in_(_IDS)).order_by(FollowUp.id)  # each claim: built once
+
+
 def followups_of(s: Session, report_ids: list[int]) -> dict[int, list[FollowUp]]:
     """The follow-ups of these reports, each report's in id order (the order they were written)."""
     out: dict[int, list[FollowUp]] = {}
-    for fu in s.scalars(select(FollowUp).where(FollowUp.report_id.in_(report_ids)).order_by(FollowUp.id)):
+    for fu in s.scalars(_FOLLOWUPS, {"ids": report_ids}):
         out.setdefault(fu.report_id, []).append(fu)
     return out
 

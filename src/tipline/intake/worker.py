@@ -7,7 +7,8 @@ A door stores a report and answers (``intake.service.submit_report``); when ``an
   index ``ix_reports_waiting``): a report waits exactly as long as it is durable, so nothing acknowledged
   can be lost between the door's commit and a queue, and a killed worker's batch (rolled back) is simply
   still waiting;
-- a **batch** is one write transaction: reports are claimed a few at a time (``FOR UPDATE SKIP LOCKED`` on
+- a **batch** is one write transaction on SQLite, and one transaction per report on PostgreSQL (see
+  :func:`analyse_batch`): reports are claimed a few at a time (``FOR UPDATE SKIP LOCKED`` on
   PostgreSQL, so workers never take the same report) in priority order (a panic-button press or a platform
   escalation is P1 when stored), each analysed in a savepoint with exactly the steps of
   ``analyse_report`` (``service.analyse_in``), until the batch is full or its time budget is spent. A
@@ -28,9 +29,20 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Connection, Engine, Executable, Select, func, select, text
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Connection,
+    Engine,
+    Executable,
+    Select,
+    bindparam,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from tipline.intake import service
@@ -85,27 +97,33 @@ def claim(s: Session, limit: int, skip: Collection[int] = (), urgent_only: bool 
     on PostgreSQL their rows stay locked (and skipped by every other worker) until ``s`` ends. Among the
     urgent (P1), panic-button presses come before platform escalations: a stream is live now.
     ``urgent_only``: P1 reports only."""
-    postgres = s.get_bind().dialect.name == "postgresql"
-
-    def take(q: Select[Any], n: int) -> list[int]:
-        q = q.where(waiting_clause()).limit(n)
-        if skip:
-            q = q.where(Report.id.not_in(sorted(skip)))
-        if postgres:
-            q = q.with_for_update(skip_locked=True, of=Report)
-        return list(s.scalars(q))
-
+    statements = _CLAIMS[s.get_bind().dialect.name == "postgresql"]
     # two queries, each an ordered range of the partial index ix_reports_waiting (priority, id): one ORDER BY
     # with is_live in it would sort the whole backlog at every claim
-    live = take(select(Report.id).where(Report.priority == 1, Report.is_live).order_by(Report.id), limit)
+    live = list(s.scalars(statements[0], {"skip": sorted(skip), "n": limit}))
     if len(live) == limit:
         return live
-    rest = select(Report.id).order_by(Report.priority, Report.id)
-    if urgent_only:
-        rest = rest.where(Report.priority == 1)
-    if live:
-        rest = rest.where(Report.id.not_in(live))
-    return live + take(rest, limit - len(live))
+    rest = statements[2 if urgent_only else 1]
+    return live + list(s.scalars(rest, {"skip": sorted({*skip, *live}), "n": limit - len(live)}))
+
+
+def _claim_statements(postgres: bool) -> tuple[Select[Any], Select[Any], Select[Any]]:
+    """The claim's queries (live panic presses; the rest in priority order; the rest, P1 only), built once:
+    a claim runs for every report on PostgreSQL, and building them cost a tenth of a worker's time."""
+    skip = Report.id.not_in(bindparam("skip", expanding=True))
+    n: BindParameter[int] = bindparam("n")
+    live = select(Report.id).where(waiting_clause(), skip, Report.priority == 1, Report.is_live).order_by(Report.id)
+    rest = select(Report.id).where(waiting_clause(), skip).order_by(Report.priority, Report.id)
+    out = (live.limit(n), rest.limit(n), rest.where(Report.priority == 1).limit(n))
+    if postgres:
+        return cast(
+            tuple[Select[Any], Select[Any], Select[Any]],
+            tuple(q.with_for_update(skip_locked=True, of=Report) for q in out),
+        )
+    return out
+
+
+_CLAIMS = {False: _claim_statements(False), True: _claim_statements(True)}
 
 
 @dataclass
@@ -133,14 +151,19 @@ def _one(
     report_id: int,
     out: BatchResult,
     followups: list[FollowUp] | None = None,
+    *,
+    alone: bool = False,
 ) -> None:
     """Analyse one report of a batch in a savepoint, then the reports it may confirm a reading of (each in
     its own savepoint), in the order ``analyse_report`` follows alone. ``followups``: the report's, read
-    with the rest of its claim."""
+    with the rest of its claim. ``alone``: the report is its transaction's only one (PostgreSQL): no
+    savepoint (two statements), a failure rolls the transaction back."""
     try:
-        with s.begin_nested():
+        with contextlib.nullcontext() if alone else s.begin_nested():
             priority, recheck = service.analyse_in(s, db, rules, report_id, followups)
     except Exception as e:  # noqa: BLE001 - logged; the report stays waiting and is retried
+        if alone:
+            s.rollback()
         _savepoint_undone(s)
         if service.is_conflict(e):  # two workers waited on each other (PostgreSQL broke the cycle): the next batch
             log.info("analysis of report %d met a concurrent one; it goes to the next batch", report_id)
@@ -166,37 +189,66 @@ def _one(
 def analyse_batch(
     db: Database, *, limit: int = 32, budget_s: float = 0.05, skip: Collection[int] = (), urgent_only: bool = False
 ) -> BatchResult:
-    """Claim and analyse waiting reports in one transaction: at most ``limit``, and no new claim once
-    ``budget_s`` has passed (on SQLite the batch holds the one write lock: the doors wait that long).
-    ``urgent_only``: P1 reports only."""
+    """Claim and analyse waiting reports: at most ``limit``, and no new claim once ``budget_s`` has passed.
+    ``urgent_only``: P1 reports only.
+
+    On SQLite the batch is one write transaction, claimed ``CLAIM`` reports at a time: one commit (one
+    flush) for all of them, and the batch holds the one write lock, which the doors wait behind at most
+    about ``budget_s``. On PostgreSQL each report is a transaction of its own, committed without waiting
+    for its flush (:func:`_wait_briefly`): an analysis holds the rows and advisory locks of what it names
+    until it commits, and a batch that held them for all its reports made another worker wait for, or give
+    up, every report that shared an identifier with any of them. Two `tipline worker` processes on the
+    synthetic stream: 122-126 -> 191-198 reports/s (bench/RESULTS.md)."""
     rules = service.rules_in_force(db)
     out = BatchResult()
     started = time.perf_counter()
-    with db.session() as s, entities_committed_apart(s):
-        _wait_briefly(s)
-        while len(out) < limit and time.perf_counter() - started < budget_s:
-            ids = claim(s, min(CLAIM, limit - len(out)), {*skip, *out.analysed, *out.failed, *out.busy}, urgent_only)
-            if not ids:
+    per_transaction = 1 if db.dialect == "postgresql" else limit
+
+    def more() -> bool:
+        return len(out) < limit and time.perf_counter() - started < budget_s
+
+    with _entity_writer(db) as writer:
+        while more():
+            with db.session() as s:
+                s.info[service.ENTITY_WRITER] = writer
+                _wait_briefly(s)
+                claimed = 0
+                while claimed < per_transaction and more():
+                    n = min(CLAIM, limit - len(out), per_transaction - claimed)
+                    ids = claim(s, n, {*skip, *out.analysed, *out.failed, *out.busy}, urgent_only)
+                    if not ids:
+                        break
+                    claimed += len(ids)
+                    held = _load(s, ids)
+                    followups = service.followups_of(s, ids)
+                    for rid in ids:
+                        _one(s, db, rules, rid, out, followups.get(rid, []), alone=per_transaction == 1)
+                    del held, followups
+                s.info.pop(service.ENTITY_WRITER, None)
+            if not claimed:
                 break
-            held = _load(s, ids)
-            followups = service.followups_of(s, ids)
-            for rid in ids:
-                _one(s, db, rules, rid, out, followups.get(rid, []))
-            del held, followups
     return out
 
 
 def _load(s: Session, ids: list[int]) -> list[Report]:
     """The claimed reports, their files and their platform in two statements (analysis then finds them in
-    the session: one report alone cost three, its row, its files and its platform). The list holds them:
-    the session keeps only objects something refers to."""
-    return list(
-        s.scalars(
-            select(Report)
-            .where(Report.id.in_(ids))
-            .options(selectinload(Report.attachments), joinedload(Report.platform))
-        )
-    )
+    the session: one report alone cost three, its row, its files and its platform); one report (a
+    transaction on PostgreSQL) in one statement, its files joined. The list holds them: the session keeps
+    only objects something refers to."""
+    return list(s.scalars(_LOAD_ONE if len(ids) == 1 else _LOAD, {"ids": ids}).unique())
+
+
+# built once (a claim on PostgreSQL is one report: one load per report; building the options cost a tenth of it)
+_LOAD = (
+    select(Report)
+    .where(Report.id.in_(bindparam("ids", expanding=True)))
+    .options(selectinload(Report.attachments), joinedload(Report.platform))
+)
+_LOAD_ONE = (
+    select(Report)
+    .where(Report.id.in_(bindparam("ids", expanding=True)))
+    .options(joinedload(Report.attachments), joinedload(Report.platform))
+)
 
 
 @contextlib.contextmanager
@@ -214,15 +266,26 @@ def entities_committed_apart(s: Session) -> Iterator[None]:
     The inserts commit with ``synchronous_commit`` off (no flush of their own): a batch that mentions such
     an entity commits after it, and its commit flushes the log up to and past the entity's row."""
     bind = s.get_bind()
-    if bind.dialect.name != "postgresql":
-        yield
+    with _entity_writer(bind if isinstance(bind, Engine) else bind.engine) as writer:
+        s.info[service.ENTITY_WRITER] = writer
+        try:
+            yield
+        finally:
+            s.info.pop(service.ENTITY_WRITER, None)
+
+
+@contextlib.contextmanager
+def _entity_writer(db: Database | Engine) -> Iterator[_EntityWriter | None]:
+    """The connection of :func:`entities_committed_apart` for a batch's transactions (PostgreSQL; None on
+    SQLite, where one writer at a time has nothing to commit apart)."""
+    engine = db if isinstance(db, Engine) else db.write_engine
+    if engine.dialect.name != "postgresql":
+        yield None
         return
-    writer = _EntityWriter(bind if isinstance(bind, Engine) else bind.engine)
-    s.info[service.ENTITY_WRITER] = writer
+    writer = _EntityWriter(engine)
     try:
-        yield
+        yield writer
     finally:
-        s.info.pop(service.ENTITY_WRITER, None)
         writer.close()
 
 
@@ -265,22 +328,28 @@ BUSY_RETRY_S = 0.2  # a batch whose reports all waited on another worker: the ne
 
 
 def _wait_briefly(s: Session) -> None:
-    """PostgreSQL: a lock wait in a batch gives up after ``LOCK_WAIT_MS`` (that report goes to the next
-    batch). Two workers' batches can wait on each other: one holds the graph locks of a report it analysed
-    and waits for an entity the other inserted and has not committed; the other waits for those locks.
-    PostgreSQL would break the cycle only after ``deadlock_timeout`` (1 s): two ``tipline worker``
-    processes on the synthetic stream analysed 14 reports/s together where one alone analysed 41-45 (42/s
-    with a 100 ms limit, on a 2-core machine where the two share the cores with the database).
+    """PostgreSQL: a worker's transaction commits without waiting for its flush (``synchronous_commit``
+    off), and a lock wait in it gives up after ``LOCK_WAIT_MS`` (that report goes to the next batch).
 
-    Outside any cycle a wait lasts until the other batch commits (a batch holds its locks for about
-    ``budget_s`` plus one claim): on the synthetic stream, where most reports share an identifier with an
-    earlier one, a worker waited most of that time, and two workers analysed little more than one. With
-    10 ms the report goes to the next batch and the worker goes on with the rest of its claim (with the
-    entities committed apart, :func:`entities_committed_apart`: two workers x1.06-1.44, mean x1.28, in
-    bench/RESULTS.md). The whole graph's exclusive lock (limit refreshes, splits) is
+    Analysis is derived from stored reports and commits all or nothing: a database crash may lose the last
+    few analyses committed, and their reports are then simply waiting again (``analysed_at`` empty), to be
+    analysed anew. What a door acknowledged is never in such a transaction (its commit waits for the flush).
+    The wait for the flush kept every lock of the transaction held meanwhile.
+
+    Lock waits: two workers' transactions can wait on each other (one holds the graph locks of a report
+    and waits for an entity row the other holds; the other waits for those locks), and PostgreSQL would
+    break the cycle only after ``deadlock_timeout`` (1 s). Outside a cycle a wait lasts until the other
+    transaction commits: when a batch was one transaction it held its locks for about ``budget_s``, and
+    on the synthetic stream (most reports share an identifier with another) a worker waited most of that
+    time. After ``LOCK_WAIT_MS`` the report goes to the next batch and the worker goes on with the rest of
+    its claim (bench/RESULTS.md, "Two workers that wait less on each other"). The whole graph's exclusive
+    lock (limit refreshes, splits) is
     still waited for (``graph.network.serialize``)."""
     if s.get_bind().dialect.name == "postgresql":
-        s.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT_MS}ms'"))
+        s.execute(_WORKER_SETTINGS, {"t": f"{LOCK_WAIT_MS}ms"})
+
+
+_WORKER_SETTINGS = text("SELECT set_config('lock_timeout', :t, true), set_config('synchronous_commit', 'off', true)")
 
 
 def analyse_ids(db: Database, report_ids: Iterable[int]) -> BatchResult:
