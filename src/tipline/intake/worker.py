@@ -263,8 +263,9 @@ def entities_committed_apart(s: Session) -> Iterator[None]:
     and a value, counts 0 until a mention is counted): committed alone, it is an entity that nothing
     mentions yet when the batch fails, like one whose last mention a re-analysis dropped.
 
-    The inserts commit with ``synchronous_commit`` off (no flush of their own): a batch that mentions such
-    an entity commits after it, and its commit flushes the log up to and past the entity's row."""
+    The inserts commit with ``synchronous_commit`` off (no flush of their own), like the worker's own
+    transactions (:func:`_wait_briefly`): a transaction that mentions such an entity commits after it, later
+    in the log, so a database crash that keeps the mention keeps the entity."""
     bind = s.get_bind()
     with _entity_writer(bind if isinstance(bind, Engine) else bind.engine) as writer:
         s.info[service.ENTITY_WRITER] = writer
