@@ -201,10 +201,10 @@ def analyse_batch(
     On SQLite the batch is one write transaction, claimed ``CLAIM`` reports at a time: one commit (one
     flush) for all of them, and the batch holds the one write lock, which the doors wait behind at most
     about ``budget_s``. On PostgreSQL each report is a transaction of its own, committed without waiting
-    for its flush (:func:`_wait_briefly`): an analysis holds the rows and advisory locks of what it names
+    for its flush (:func:`_worker_transaction`): an analysis holds the rows and advisory locks of what it names
     until it commits, and a batch that held them for all its reports made another worker wait for, or give
     up, every report that shared an identifier with any of them. Two `tipline worker` processes on the
-    synthetic stream: 122-126 -> 191-198 reports/s (bench/RESULTS.md)."""
+    synthetic stream: 119-126 -> 188-199 reports/s (bench/RESULTS.md)."""
     rules = service.rules_in_force(db)
     out = BatchResult()
     started = time.perf_counter()
@@ -215,9 +215,8 @@ def analyse_batch(
 
     with _entity_writer(db) as writer:
         while more():
-            with db.session() as s:
-                s.info[service.ENTITY_WRITER] = writer
-                _wait_briefly(s)
+            with db.session() as s, _writing_through(s, writer):
+                _worker_transaction(s)
                 claimed = 0
                 while claimed < per_transaction and more():
                     n = min(CLAIM, limit - len(out), per_transaction - claimed)
@@ -230,7 +229,6 @@ def analyse_batch(
                     for rid in ids:
                         _one(s, db, rules, rid, out, followups.get(rid, []), alone=per_transaction == 1)
                     del held, followups
-                s.info.pop(service.ENTITY_WRITER, None)
             if not claimed:
                 break
     return out
@@ -270,15 +268,21 @@ def entities_committed_apart(s: Session) -> Iterator[None]:
     mentions yet when the batch fails, like one whose last mention a re-analysis dropped.
 
     The inserts commit with ``synchronous_commit`` off (no flush of their own), like the worker's own
-    transactions (:func:`_wait_briefly`): a transaction that mentions such an entity commits after it, later
+    transactions (:func:`_worker_transaction`): a transaction that mentions such an entity commits after it, later
     in the log, so a database crash that keeps the mention keeps the entity."""
     bind = s.get_bind()
-    with _entity_writer(bind if isinstance(bind, Engine) else bind.engine) as writer:
-        s.info[service.ENTITY_WRITER] = writer
-        try:
-            yield
-        finally:
-            s.info.pop(service.ENTITY_WRITER, None)
+    with _entity_writer(bind if isinstance(bind, Engine) else bind.engine) as writer, _writing_through(s, writer):
+        yield
+
+
+@contextlib.contextmanager
+def _writing_through(s: Session, writer: _EntityWriter | None) -> Iterator[None]:
+    """``upsert_entities`` in ``s`` inserts new entities through ``writer`` (None: in ``s`` itself)."""
+    s.info[service.ENTITY_WRITER] = writer
+    try:
+        yield
+    finally:
+        s.info.pop(service.ENTITY_WRITER, None)
 
 
 @contextlib.contextmanager
@@ -334,7 +338,7 @@ LOCK_WAIT_MS = 10
 BUSY_RETRY_S = 0.2  # a batch whose reports all waited on another worker: the next try
 
 
-def _wait_briefly(s: Session) -> None:
+def _worker_transaction(s: Session) -> None:
     """PostgreSQL: a worker's transaction commits without waiting for its flush (``synchronous_commit``
     off), and a lock wait in it gives up after ``LOCK_WAIT_MS`` (that report goes to the next batch).
 
