@@ -27,6 +27,7 @@ from tipline.graph.guard import Guard
 from tipline.graph.models import Case, CaseEvent, CaseEvidence, CaseNote, CaseReport, ReportNetwork
 from tipline.graph.views import _countries, _jsonable, timeline_of
 from tipline.store import Database
+from tipline.store.lists import in_list
 from tipline.store.models import Mention, Report, User
 
 
@@ -478,7 +479,7 @@ _OPEN_CASES_NAMING = (  # every analysis runs it (the graph's before-score hook)
     .join(Mention, Mention.report_id == CaseReport.report_id)
     .join(Case, Case.id == CaseReport.case_id)
     .where(
-        Mention.entity_id.in_(bindparam("ids", expanding=True)),
+        in_list(Mention.entity_id, "ids"),
         Mention.report_id != bindparam("report_id"),
         Mention.linkable.is_(True),
         Case.status.in_(ACTIVE),

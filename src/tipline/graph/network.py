@@ -23,23 +23,24 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import BindParameter, Table, bindparam, delete, insert, select, text, update
+from sqlalchemy import Table, bindparam, delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from tipline.evidence.models import EvidenceMention
 from tipline.graph.guard import Guard
 from tipline.graph.models import EntityNetwork, ReportNetwork
+from tipline.store.lists import in_list
 from tipline.store.models import Entity, Mention, Report
 
 CHUNK = 900  # ids per IN (...) list
 
 # The statements of the per-report update, built once: an analysis runs each of them once or twice per
 # report, and building a select() with its IN list cost about as much of the worker's CPU as running it
-# (bench/RESULTS.md, "Statements built once"). ``ids``: an expanding parameter (a list).
-_IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
-_ENTITY_INFO = select(Entity.id, Entity.kind, Entity.value, Entity.degree).where(Entity.id.in_(_IDS))
-_ENTITY_NIDS = select(EntityNetwork.entity_id, EntityNetwork.network_id).where(EntityNetwork.entity_id.in_(_IDS))
-_REPORT_NIDS = select(ReportNetwork.report_id, ReportNetwork.network_id).where(ReportNetwork.report_id.in_(_IDS))
+# (bench/RESULTS.md, "Statements built once"). ``ids``: a list (``store.lists.in_list``: one statement
+# text whatever its length).
+_ENTITY_INFO = select(Entity.id, Entity.kind, Entity.value, Entity.degree).where(in_list(Entity.id, "ids"))
+_ENTITY_NIDS = select(EntityNetwork.entity_id, EntityNetwork.network_id).where(in_list(EntityNetwork.entity_id, "ids"))
+_REPORT_NIDS = select(ReportNetwork.report_id, ReportNetwork.network_id).where(in_list(ReportNetwork.report_id, "ids"))
 _NETWORK_OF_REPORT = select(ReportNetwork.network_id).where(ReportNetwork.report_id == bindparam("report_id"))
 _LOCK_KEYS = text(
     "SELECT count(pg_advisory_xact_lock(:space, k)) FROM (SELECT unnest(CAST(:keys AS int[])) AS k ORDER BY k) AS o"
@@ -47,10 +48,10 @@ _LOCK_KEYS = text(
 _OTHERS_NAMING = (  # the other reports that name these entities linkably, with their networks
     select(Mention.report_id, ReportNetwork.network_id)
     .outerjoin(ReportNetwork, ReportNetwork.report_id == Mention.report_id)
-    .where(Mention.entity_id.in_(_IDS), Mention.report_id != bindparam("report_id"), Mention.linkable.is_(True))
+    .where(in_list(Mention.entity_id, "ids"), Mention.report_id != bindparam("report_id"), Mention.linkable.is_(True))
     .distinct()
 )
-_NAMED_BY_EVIDENCE = select(EvidenceMention.id).where(EvidenceMention.entity_id.in_(_IDS)).limit(1)
+_NAMED_BY_EVIDENCE = select(EvidenceMention.id).where(in_list(EvidenceMention.entity_id, "ids")).limit(1)
 # on the tables (the ORM's bulk INSERT path cost more than the statement)
 _ADD_REPORT_NETWORK = insert(cast(Table, ReportNetwork.__table__))
 _ADD_ENTITY_NETWORKS = insert(cast(Table, EntityNetwork.__table__))

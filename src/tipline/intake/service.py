@@ -35,6 +35,7 @@ from tipline.intake import receipts
 from tipline.intake.group_commit import GroupCommit
 from tipline.intake.schemas import FileIn, FileOut, ReportIn, Source
 from tipline.store import Database
+from tipline.store.lists import in_list
 from tipline.store.models import Attachment, Entity, FollowUp, Mention, Report
 from tipline.store.search import index_report
 from tipline.triage import RuleSet, ScoreInput, load_rules
@@ -698,11 +699,10 @@ def _neighbour_values(s: Session, report_id: int, sure: set[tuple[str, str]], ki
 ENTITY_WRITER = "intake.entity_writer"
 
 # The statements analysis runs for every report, built once (see ``graph.network``'s): ``ids``, ``kinds``
-# and ``values`` are expanding parameters (lists).
-_IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
+# and ``values`` are lists (``store.lists.in_list``: one statement text whatever their length).
 _REPORT: BindParameter[int] = bindparam("report_id")
 _ENTITY_IDS = select(Entity.id, Entity.kind, Entity.value).where(
-    Entity.kind.in_(bindparam("kinds", expanding=True)), Entity.value.in_(bindparam("values", expanding=True))
+    in_list(Entity.kind, "kinds"), in_list(Entity.value, "values")
 )
 # on the tables, not the mapped classes: an ORM-enabled DELETE or INSERT costs the worker about as much again
 # (synchronize_session, the ORM's bulk path), and nothing in analysis reads a Mention object back
@@ -713,7 +713,7 @@ _MENTIONED = select(Mention.entity_id).where(Mention.report_id == _REPORT)
 _DROP_MENTIONS_RETURNING = _DROP_MENTIONS.returning(_MENTION_TABLE.c.entity_id)
 # FOR NO KEY UPDATE: a plain FOR UPDATE would wait on the key-share locks that other transactions' new
 # mentions take on these rows (foreign keys), and two such waits deadlock
-_LOCK_ENTITIES = select(Entity.id).where(Entity.id.in_(_IDS)).order_by(Entity.id).with_for_update(key_share=True)
+_LOCK_ENTITIES = select(Entity.id).where(in_list(Entity.id, "ids")).order_by(Entity.id).with_for_update(key_share=True)
 _REPORTS_NAMING = func.count(func.distinct(Mention.report_id))
 _ENTITY_COUNTS = (  # the reports naming each entity, its evidence count, and the *other* reports naming it linkably
     select(
@@ -723,12 +723,12 @@ _ENTITY_COUNTS = (  # the reports naming each entity, its evidence count, and th
         _REPORTS_NAMING.filter(Mention.linkable.is_(True), Mention.report_id != _REPORT),
     )
     .outerjoin(Mention, Mention.entity_id == Entity.id)
-    .where(Entity.id.in_(_IDS))
+    .where(in_list(Entity.id, "ids"))
     .group_by(Entity.id, Entity.evidence_count)
 )
 _SHARING = (  # the other reports that name these entities linkably
     select(Mention.report_id)
-    .where(Mention.entity_id.in_(_IDS), Mention.report_id != _REPORT, Mention.linkable.is_(True))
+    .where(in_list(Mention.entity_id, "ids"), Mention.report_id != _REPORT, Mention.linkable.is_(True))
     .distinct()
 )
 
@@ -960,7 +960,7 @@ def analyse_in(
     return scored.priority, _waiting_reports(s, report_id, ids, entity_ids)
 
 
-_FOLLOWUPS = select(FollowUp).where(FollowUp.report_id.in_(_IDS)).order_by(FollowUp.id)  # each claim: built once
+_FOLLOWUPS = select(FollowUp).where(in_list(FollowUp.report_id, "ids")).order_by(FollowUp.id)  # each claim: built once
 
 
 def followups_of(s: Session, report_ids: list[int]) -> dict[int, list[FollowUp]]:

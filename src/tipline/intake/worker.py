@@ -47,6 +47,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from tipline.intake import service
 from tipline.store import Database
+from tipline.store.lists import in_list, not_in_list
 from tipline.store.models import FollowUp, Report
 from tipline.triage import RuleSet
 
@@ -116,7 +117,7 @@ def _claim_statements(postgres: bool) -> tuple[Select[Any], Select[Any], Select[
         # every claim (a drain of 9,000 reports spent a fifth of its time there); this term, written so
         # that no index serves it (SQLite has no index hint SQLAlchemy writes), leaves it the waiting index
         waiting = Report.analysed_at.is_(None) & ((Report.submission_state + "") == "complete")
-    skip = Report.id.not_in(bindparam("skip", expanding=True))
+    skip = not_in_list(Report.id, "skip")
     n: BindParameter[int] = bindparam("n")
     live = select(Report.id).where(waiting, skip, Report.priority == 1, Report.is_live).order_by(Report.id)
     rest = select(Report.id).where(waiting, skip).order_by(Report.priority, Report.id)
@@ -239,18 +240,20 @@ def _load(s: Session, ids: list[int]) -> list[Report]:
     the session: one report alone cost three, its row, its files and its platform); one report (a
     transaction on PostgreSQL) in one statement, its files joined. The list holds them: the session keeps
     only objects something refers to."""
-    return list(s.scalars(_LOAD_ONE if len(ids) == 1 else _LOAD, {"ids": ids}).unique())
+    if len(ids) == 1:
+        return list(s.scalars(_LOAD_ONE, {"id": ids[0]}).unique())
+    return list(s.scalars(_LOAD, {"ids": ids}).unique())
 
 
 # built once (a claim on PostgreSQL is one report: one load per report; building the options cost a tenth of it)
 _LOAD = (
     select(Report)
-    .where(Report.id.in_(bindparam("ids", expanding=True)))
+    .where(in_list(Report.id, "ids"))
     .options(selectinload(Report.attachments), joinedload(Report.platform))
 )
-_LOAD_ONE = (
+_LOAD_ONE = (  # by its id, not a list of one: PostgreSQL plans `id = ANY(list)` anew at each execution
     select(Report)
-    .where(Report.id.in_(bindparam("ids", expanding=True)))
+    .where(Report.id == bindparam("id"))
     .options(joinedload(Report.attachments), joinedload(Report.platform))
 )
 
