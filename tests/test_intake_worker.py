@@ -165,6 +165,33 @@ def test_the_worker_takes_the_most_urgent_first(qdb: Database):
     assert worker.backlog(qdb) == worker.Backlog(0, 0, None)
 
 
+def test_claims_in_two_open_transactions_take_different_reports_the_live_press_first(qdb: Database, backend: str):
+    """A claim (the live presses, then the rest in priority order) locks on PostgreSQL only the reports it
+    returns, and a second worker's claim skips them, whichever part returned them."""
+    if backend != "postgres":
+        pytest.skip("one writer at a time on SQLite: a claim there locks nothing")
+    p = accounts.create_platform(qdb, "ClaimChat")
+    backlog_ids = [
+        intake.submit_report(
+            qdb, PlatformReportIn(report_id=f"c{i}", category="other", text=f"backlog {i}").to_report(p.id)
+        ).report_id
+        for i in range(4)
+    ]
+    live = intake.submit_report(
+        qdb, LiveIn(stream_id="s-2", broadcaster={"account": "host2"}, note="live now").to_report(p.id, p.name)
+    ).report_id
+    with qdb.session() as first, qdb.session() as second:
+        assert worker.claim(first, 1) == [live]  # the live press, not the oldest report
+        assert worker.claim(second, 2) == backlog_ids[:2]  # the press is locked: skipped
+        # ... and so are the second's (its own it names in ``skip``, as a batch does)
+        assert worker.claim(first, 2, {live}) == backlog_ids[2:]
+        assert worker.claim(second, 5, backlog_ids[:2]) == []
+        assert worker.claim(second, 5, backlog_ids[:2], urgent_only=True) == []
+    with qdb.session() as again:  # both ended: every report waits again
+        assert worker.claim(again, 2) == [live, backlog_ids[0]]
+        assert worker.claim(again, 9, {live}, urgent_only=True) == []  # P1 only: no other
+
+
 PHONE = ("phone", "+639170000001")
 
 
