@@ -471,19 +471,32 @@ def analysis(backend: str, tmp: Path, n: int, payloads: list[dict]) -> str:
     )
 
 
-def worker_processes(backend: str, tmp: Path, n: int, payloads: list[dict], k: int = 2) -> str:
+def worker_processes(backend: str, tmp: Path, n: int, payloads: list[dict], k: int = 2, history: int = 0) -> str:
     """``k`` ``tipline worker --once`` processes draining ``n`` stored reports together: reports/s from the
     first to the last analysis (the database's own timestamps, so the processes' start-up is left out),
-    and reports per CPU-second of the workers (start-up included)."""
+    and reports per CPU-second of the workers (start-up included). ``history``: that many reports are stored
+    and analysed first, in this process, and on PostgreSQL the planner's statistics brought up to date
+    (``VACUUM ANALYZE``, what autovacuum does within a minute on a running installation): the workers then
+    meet tables of that size, not tables born during the run."""
     import resource
 
-    from sqlalchemy import func, select
+    from sqlalchemy import func, select, text
 
-    from tipline.intake.worker import backlog
+    from tipline.intake.worker import analyse_batch, backlog
     from tipline.store.models import Report
 
-    db, url, name, data = _backlog_db(backend, tmp, "workers", n, payloads)
+    db, url, name, data = _backlog_db(backend, tmp, "history" if history else "workers", history + n, payloads)
     try:
+        done = 0
+        while done < history:
+            got = analyse_batch(db, limit=32, budget_s=10.0)
+            assert got, "the history was not analysed"
+            done += len(got.analysed)
+        if history and url is not None:
+            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+                c.execute(text("VACUUM ANALYZE"))
+        with db.reader() as s:
+            since = s.scalar(select(func.max(Report.analysed_at)))
         env = {**os.environ, "TIPLINE_DATA_DIR": str(data)}
         env.pop("TIPLINE_DATABASE_URL", None)
         if url is not None:
@@ -504,16 +517,19 @@ def worker_processes(backend: str, tmp: Path, n: int, payloads: list[dict], k: i
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         left = backlog(db).waiting
+        after_history = Report.analysed_at > since if since is not None else Report.analysed_at.is_not(None)
         with db.reader() as s:
-            first, last = s.execute(select(func.min(Report.analysed_at), func.max(Report.analysed_at))).one()
+            first, last, count = s.execute(
+                select(func.min(Report.analysed_at), func.max(Report.analysed_at), func.count()).where(after_history)
+            ).one()
         span = (last - first).total_seconds()
     finally:
         db.dispose()
         if url is not None:
             _drop(name)
     return (
-        f"  {backend:9} {n} reports, {k} worker processes: {(n - left) / span:.0f} reports/s analysed, "
-        f"{(n - left) / cpu:.0f} per CPU-second of the workers, {left} left"
+        f"  {backend:9} {n} reports{f' after {done} analysed' if history else ''}, {k} worker processes: "
+        f"{count / span:.0f} reports/s analysed, {count / cpu:.0f} per CPU-second of the workers, {left} left"
     )
 
 
@@ -543,6 +559,13 @@ def main() -> None:
     ap.add_argument(
         "--analysis", type=int, default=0, help="only analysis in this process (no server), with this many reports"
     )
+    ap.add_argument(
+        "--history",
+        type=int,
+        default=0,
+        help="with --analysis: the worker processes' row runs again after this many reports were analysed "
+        "(tables of that size, PostgreSQL's statistics brought up to date first)",
+    )
     args = ap.parse_args()
 
     world = generate_world(seed=7, n_reports=600)
@@ -558,6 +581,10 @@ def main() -> None:
             for backend in args.backends.split(","):
                 print(analysis(backend, Path(tmp), args.analysis, payloads["platform"]))
                 print(worker_processes(backend, Path(tmp), args.analysis, payloads["platform"]))
+                if args.history:
+                    print(
+                        worker_processes(backend, Path(tmp), args.analysis, payloads["platform"], history=args.history)
+                    )
         return
     if args.bulk:
         print("\nbulk intake, stored reports/s (analysis behind), clients none, same machine:")
