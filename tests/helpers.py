@@ -653,3 +653,28 @@ def routing_report(db, ext: str = "W-1", **kw) -> int:  # type: ignore[no-untype
         **kw,
     }
     return intake.submit_report(db, PlatformReportIn(**body).to_report(None)).report_id  # type: ignore[arg-type]
+
+
+def entity_counts(db: Database) -> tuple[dict[int, tuple[int, int]], dict[int, tuple[int, int]]]:
+    """Every entity's (reports naming it, reports naming it linkably): as stored (kept by difference as
+    analysis goes) and recounted from the mentions, entities named by none left out of both."""
+    from sqlalchemy import func
+
+    from tipline.store.models import Entity, Mention
+
+    reports = func.count(func.distinct(Mention.report_id))
+    with db.reader() as s:
+        stored = {
+            e: (n, nl)
+            for e, n, nl in s.execute(select(Entity.id, Entity.report_count, Entity.linkable_count))
+            if n or nl
+        }
+        recounted = {
+            e: (int(n), int(nl))
+            for e, n, nl in s.execute(
+                select(Mention.entity_id, reports, reports.filter(Mention.linkable.is_(True))).group_by(
+                    Mention.entity_id
+                )
+            )
+        }
+    return stored, recounted

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import select
 
-from helpers import css, login_as, page, run, text_of
+from helpers import css, entity_counts, login_as, page, run, text_of
 from tipline.ads import service
 from tipline.ads.models import Ad
 from tipline.ads.parse import read_lines
@@ -180,4 +180,9 @@ def test_a_picture_in_a_hash_bank_links_no_reports(db: Database, tmp_path: Path)
             ).all()
         assert pdq == [False], rid  # still named by the report, linking nothing
     with db.reader() as s:
-        assert s.scalar(select(Entity.report_count).where(Entity.kind == KIND, Entity.value == a.pdq)) == 3
+        named = s.execute(
+            select(Entity.report_count, Entity.linkable_count).where(Entity.kind == KIND, Entity.value == a.pdq)
+        ).one()
+    assert tuple(named) == (3, 0)  # three reports name it, none linkably
+    stored, recounted = entity_counts(db)
+    assert stored == recounted

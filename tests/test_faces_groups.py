@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageOps
 from sqlalchemy import select
 
-from helpers import PASSWORD, bearer, full_token
+from helpers import PASSWORD, bearer, entity_counts, full_token
 from tipline.accounts import service as accounts
 from tipline.faces import service
 from tipline.graph.network import network_of_report
@@ -100,6 +100,8 @@ def test_a_recurring_face_groups_reports_and_links_them_only_when_confirmed(clie
     assert r.json()["reports_analysed"] == [a, b, d]
     with db.reader() as s:
         assert len({network_of_report(s, x) for x in (a, b, d)}) == 1
+    stored, recounted = entity_counts(db)  # face mentions rewritten by groups and by analysis: counts exact
+    assert stored == recounted
 
     r = client.post(
         f"/api/v1/faces/groups/{group['id']}/dismiss", json={"reason": "not the same after all"}, headers=ana

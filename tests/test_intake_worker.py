@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, text, update
 
-from helpers import PG_SERVER, serve_app
+from helpers import PG_SERVER, entity_counts, serve_app
 from tipline.accounts import service as accounts
 from tipline.capabilities import open_database
 from tipline.cybertip.parse import parse_report
@@ -139,19 +139,28 @@ def test_a_report_is_analysed_the_same_alone_or_in_a_batch(qdb: Database, other_
     for key in ("reports", "mentions", "networks", "jurisdiction"):
         assert alone[key] == batched[key], key
     assert worker.backlog(other_db).waiting == 0
+    for db in (qdb, other_db):  # counts kept by difference, re-analyses (confirmed readings) included
+        stored, recounted = entity_counts(db)
+        assert stored == recounted and len(recounted) > 100
+
+
+def _backlog_then_a_live_press(db: Database, name: str, n: int) -> tuple[accounts.PlatformCredentials, list[int], Any]:
+    """A platform's ``n`` ordinary reports, then one panic-button press (P1): all waiting for analysis."""
+    p = accounts.create_platform(db, name)
+    backlog_ids = [
+        intake.submit_report(
+            db, PlatformReportIn(report_id=f"b{i}", category="other", text=f"backlog {i}").to_report(p.id)
+        ).report_id
+        for i in range(n)
+    ]
+    live = intake.submit_report(
+        db, LiveIn(stream_id=f"s-{name}", broadcaster={"account": "host1"}, note="live now").to_report(p.id, p.name)
+    )
+    return p, backlog_ids, live
 
 
 def test_the_worker_takes_the_most_urgent_first(qdb: Database):
-    p = accounts.create_platform(qdb, "UrgentChat")
-    backlog_ids = [
-        intake.submit_report(
-            qdb, PlatformReportIn(report_id=f"b{i}", category="other", text=f"backlog {i}").to_report(p.id)
-        ).report_id
-        for i in range(12)
-    ]
-    live = intake.submit_report(
-        qdb, LiveIn(stream_id="s-1", broadcaster={"account": "host1"}, note="live now").to_report(p.id, p.name)
-    )
+    p, backlog_ids, live = _backlog_then_a_live_press(qdb, "UrgentChat", 12)
     escalated = intake.submit_report(
         qdb, PlatformReportIn(report_id="e1", category="other", text="imminent", escalate=True).to_report(p.id)
     )
@@ -170,16 +179,8 @@ def test_claims_in_two_open_transactions_take_different_reports_the_live_press_f
     returns, and a second worker's claim skips them, whichever part returned them."""
     if backend != "postgres":
         pytest.skip("one writer at a time on SQLite: a claim there locks nothing")
-    p = accounts.create_platform(qdb, "ClaimChat")
-    backlog_ids = [
-        intake.submit_report(
-            qdb, PlatformReportIn(report_id=f"c{i}", category="other", text=f"backlog {i}").to_report(p.id)
-        ).report_id
-        for i in range(4)
-    ]
-    live = intake.submit_report(
-        qdb, LiveIn(stream_id="s-2", broadcaster={"account": "host2"}, note="live now").to_report(p.id, p.name)
-    ).report_id
+    _p, backlog_ids, press = _backlog_then_a_live_press(qdb, "ClaimChat", 4)
+    live = press.report_id
     with qdb.session() as first, qdb.session() as second:
         assert worker.claim(first, 1) == [live]  # the live press, not the oldest report
         assert worker.claim(second, 2) == backlog_ids[:2]  # the press is locked: skipped
@@ -462,6 +463,7 @@ def test_two_worker_processes_on_postgresql_agree_with_the_full_recompute(qdb: D
             dict(s.execute(select(EntityNetwork.entity_id, EntityNetwork.network_id)).all()),
         )
     assert {e: n for e, n in stored.items() if n} == counted
+    assert entity_counts(qdb)[0] == entity_counts(qdb)[1]  # and those naming them linkably
     with qdb.session() as s:
         net.recompute_all(s, load_guard(s, qdb.settings))
     with qdb.reader() as s:

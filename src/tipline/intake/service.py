@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
 import anyio.to_thread
-from sqlalchemy import BindParameter, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import BindParameter, Table, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -709,23 +709,32 @@ _ENTITY_IDS = select(Entity.id, Entity.kind, Entity.value).where(
 _MENTION_TABLE = cast(Table, Mention.__table__)
 _DROP_MENTIONS = delete(_MENTION_TABLE).where(_MENTION_TABLE.c.report_id == _REPORT)
 _ADD_MENTIONS = insert(_MENTION_TABLE)
-_MENTIONED = select(Mention.entity_id).where(Mention.report_id == _REPORT)
-_DROP_MENTIONS_RETURNING = _DROP_MENTIONS.returning(_MENTION_TABLE.c.entity_id)
+_MENTIONED = select(Mention.entity_id, Mention.linkable).where(Mention.report_id == _REPORT)
+_DROP_MENTIONS_RETURNING = _DROP_MENTIONS.returning(_MENTION_TABLE.c.entity_id, _MENTION_TABLE.c.linkable)
 # FOR NO KEY UPDATE: a plain FOR UPDATE would wait on the key-share locks that other transactions' new
 # mentions take on these rows (foreign keys), and two such waits deadlock
 _LOCK_ENTITIES = select(Entity.id).where(in_list(Entity.id, "ids")).order_by(Entity.id).with_for_update(key_share=True)
 _REPORTS_NAMING = func.count(func.distinct(Mention.report_id))
-_ENTITY_COUNTS = (  # the reports naming each entity, its evidence count, and the *other* reports naming it linkably
-    select(
-        Entity.id,
-        Entity.evidence_count,
-        _REPORTS_NAMING,
-        _REPORTS_NAMING.filter(Mention.linkable.is_(True), Mention.report_id != _REPORT),
-    )
+_ENTITY_COUNTS = (  # a recount: the reports naming each entity, those naming it linkably, its evidence count
+    select(Entity.id, Entity.evidence_count, _REPORTS_NAMING, _REPORTS_NAMING.filter(Mention.linkable.is_(True)))
     .outerjoin(Mention, Mention.entity_id == Entity.id)
     .where(in_list(Entity.id, "ids"))
     .group_by(Entity.id, Entity.evidence_count)
 )
+_ENTITY_TABLE = cast(Table, Entity.__table__)
+_NAMED_NOW = _ENTITY_TABLE.c.report_count + bindparam("dr")
+_ADD_TO_COUNTS = (  # analysis: the counts by difference (dr, dl: -1, 0 or +1); seen now if still named
+    update(_ENTITY_TABLE)
+    .where(in_list(_ENTITY_TABLE.c.id, "ids"))
+    .values(
+        report_count=_NAMED_NOW,
+        linkable_count=_ENTITY_TABLE.c.linkable_count + bindparam("dl"),
+        last_seen=case((_NAMED_NOW > 0, bindparam("now")), else_=_ENTITY_TABLE.c.last_seen),
+    )
+)
+_COUNTS_NOW = select(
+    _ENTITY_TABLE.c.id, _ENTITY_TABLE.c.report_count, _ENTITY_TABLE.c.linkable_count, _ENTITY_TABLE.c.evidence_count
+).where(in_list(_ENTITY_TABLE.c.id, "ids"))
 _SHARING = (  # the other reports that name these entities linkably
     select(Mention.report_id)
     .where(in_list(Mention.entity_id, "ids"), Mention.report_id != _REPORT, Mention.linkable.is_(True))
@@ -818,15 +827,22 @@ _WAITING = (  # reports with an unconfirmed reading among those sharing these en
 )
 
 
-def _replace_mentions(s: Session, report_id: int, found: list[Any], ids: dict[tuple[str, str], int]) -> set[int]:
+def _replace_mentions(
+    s: Session, report_id: int, found: list[Any], ids: dict[tuple[str, str], int]
+) -> tuple[dict[int, bool], dict[int, bool]]:
     """The report's mentions, written anew (one per entity, field and place); returns the entities it
-    mentioned before."""
+    mentioned before and those it mentions now, each with whether it names that entity linkably (one of its
+    mentions of it is)."""
     at = {"report_id": report_id}
     if s.get_bind().dialect.delete_returning:  # PostgreSQL, SQLite >= 3.35: one statement, not two
-        old_entities = set(s.scalars(_DROP_MENTIONS_RETURNING, at))
+        old_rows = list(s.execute(_DROP_MENTIONS_RETURNING, at))
     else:
-        old_entities = set(s.scalars(_MENTIONED, at))
+        old_rows = list(s.execute(_MENTIONED, at))
         s.execute(_DROP_MENTIONS, at)
+    before: dict[int, bool] = {}
+    for eid, linkable in old_rows:
+        before[eid] = before.get(eid, False) or bool(linkable)
+    now: dict[int, bool] = {}
     seen: set[tuple[int, str, int | None]] = set()
     rows: list[dict[str, Any]] = []
     for f in found:
@@ -835,6 +851,7 @@ def _replace_mentions(s: Session, report_id: int, found: list[Any], ids: dict[tu
         if key in seen:
             continue
         seen.add(key)
+        now[eid] = now.get(eid, False) or f.linkable
         rows.append(
             {
                 "entity_id": eid,
@@ -850,7 +867,7 @@ def _replace_mentions(s: Session, report_id: int, found: list[Any], ids: dict[tu
         )
     if rows:  # one INSERT for all of them (executemany; every row has every key, so one statement)
         s.execute(_ADD_MENTIONS, rows)
-    return old_entities
+    return before, now
 
 
 def _waiting_reports(s: Session, report_id: int, ids: dict[tuple[str, str], int], entity_ids: set[int]) -> list[int]:
@@ -913,10 +930,11 @@ def analyse_in(
                 _Found(k, v, where, None, None, 1.0) for k, v, where in cap.report_identifiers(s, db.settings, row)
             ]
     ids = upsert_entities(s, {(f.kind, f.value) for f in found}, now)
-    old_entities = _replace_mentions(s, report_id, found, ids)
+    before, named_now = _replace_mentions(s, report_id, found, ids)
+    old_entities = set(before)
     # an ambiguous reading (see _resolve_readings) names its entity, but links nothing
     entity_ids = {ids[(f.kind, f.value)] for f in found if f.linkable}
-    counted = refresh_entity_stats(s, entity_ids | old_entities, now, others_of=report_id)
+    counted = count_by_difference(s, before, named_now, now)
     named = {eid: pair for pair, eid in ids.items() if eid in entity_ids}
     others = {
         f"{k}:{v}": n for (k, v), n in sorted((named[e], n) for e, n in counted.others.items() if e in entity_ids)
@@ -985,49 +1003,73 @@ def _strs(value: Any) -> list[str]:
 
 @dataclass(frozen=True)
 class EntityCounts:
-    """What :func:`refresh_entity_stats` counted, by entity id."""
+    """What :func:`count_by_difference` counted, by entity id."""
 
     degree: dict[int, int]  # the reports and evidence items that name it (``Entity.degree``, as now stored)
-    others: dict[int, int]  # the other reports that name it linkably (when ``others_of`` was given)
+    others: dict[int, int]  # the other reports that name it linkably (entities this report names linkably)
 
 
-def refresh_entity_stats(
-    s: Session, entity_ids: set[int], now: datetime, *, others_of: int | None = None
-) -> EntityCounts:
-    """Recount the reports that mention each entity. On PostgreSQL the entity rows are locked first (in
-    id order), so the count is taken after any other transaction counting the same entity has committed
-    (two workers naming one new phone at once both count it right). ``others_of``: a report id; the same
-    statement counts the other reports that name each entity linkably (what analysis scores with)."""
-    if not entity_ids:
+def count_by_difference(s: Session, before: dict[int, bool], now: dict[int, bool], at: datetime) -> EntityCounts:
+    """Analysis rewrote a report's mentions: ``before`` and ``now``, the entities it named, each with whether
+    it named it linkably. Each entity's ``report_count`` and ``linkable_count`` move by the difference (+1
+    for an entity it starts naming, -1 for one it stops naming) and are read back.
+
+    A recount read every mention of every entity a report names: a domain named by a quarter of the reports
+    made each analysis grow with the whole store (bench/RESULTS.md, "Tables that have a history"). The rows
+    are locked first, in id order (two workers naming one new phone at once wait for each other, and never
+    in opposite orders); the difference is exact whatever another transaction adds meanwhile, since each
+    adds its own under the row's lock. Other paths that rewrite mentions (retention, face groups) recount
+    (:func:`refresh_entity_stats`)."""
+    touched = sorted(before.keys() | now.keys())
+    if not touched:
         return EntityCounts({}, {})
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(_LOCK_ENTITIES, {"ids": touched})
+    moves: dict[tuple[int, int], list[int]] = {}
+    for e in touched:
+        dr = (e in now) - (e in before)
+        dl = int(now.get(e, False)) - int(before.get(e, False))
+        moves.setdefault((dr, dl), []).append(e)
+    for (dr, dl), ids in sorted(moves.items()):  # at most a few statements: most entities move alike
+        s.execute(_ADD_TO_COUNTS, {"ids": ids, "dr": dr, "dl": dl, "now": at})
+    degree: dict[int, int] = {}
+    others: dict[int, int] = {}
+    for eid, reports, linkable, evidence in s.execute(_COUNTS_NOW, {"ids": touched}):
+        degree[eid] = int(reports) + int(evidence or 0)
+        if now.get(eid) and linkable > 1:
+            others[eid] = int(linkable) - 1
+    return EntityCounts(degree, others)
+
+
+def refresh_entity_stats(s: Session, entity_ids: set[int], now: datetime) -> dict[int, int]:
+    """Recount the reports that name each entity (all of them, and those naming it linkably) from the
+    mentions, after a path other than analysis rewrote them (retention, face groups); returns each entity's
+    degree. On PostgreSQL the entity rows are locked first (in id order), so the count is taken after any
+    other transaction counting the same entity has committed."""
+    if not entity_ids:
+        return {}
     ids = {"ids": sorted(entity_ids)}
     if s.get_bind().dialect.name == "postgresql":
         s.execute(_LOCK_ENTITIES, ids)
-    counts: dict[int, int] = {}
+    counts: dict[int, tuple[int, int]] = {}
     degree: dict[int, int] = {}
-    by_others: dict[int, int] = {}
-    # one statement for the counts, the evidence counts (the degree) and the other reports' counts, where
-    # the graph and the scoring each read theirs again
-    for eid, evidence, n, n_others in s.execute(_ENTITY_COUNTS, {**ids, "report_id": others_of or 0}):
-        counts[eid] = int(n)
+    for eid, evidence, n, n_linkable in s.execute(_ENTITY_COUNTS, ids):
+        counts[eid] = (int(n), int(n_linkable))
         degree[eid] = int(n) + int(evidence or 0)
-        if n_others:
-            by_others[eid] = int(n_others)
-    # Core executemany UPDATEs, no ORM objects: loading each entity to set two columns cost a SELECT and a
-    # flush per report (nothing in analysis reads an Entity object back)
-    table = cast(Table, Entity.__table__)
-    named = [{"eid": e, "n": counts[e], "now": now} for e in sorted(entity_ids) if counts.get(e)]
-    gone = [{"eid": e} for e in sorted(entity_ids) if not counts.get(e)]
+    # Core executemany UPDATEs, no ORM objects: loading each entity to set columns cost a SELECT and a flush
+    named = [{"eid": e, "n": n, "nl": nl, "now": now} for e, (n, nl) in sorted(counts.items()) if n]
+    gone = [{"eid": e} for e in sorted(entity_ids) if not counts.get(e, (0, 0))[0]]
+    table = _ENTITY_TABLE
     if named:
         s.execute(
             update(table)
             .where(table.c.id == bindparam("eid"))
-            .values(report_count=bindparam("n"), last_seen=bindparam("now")),
+            .values(report_count=bindparam("n"), linkable_count=bindparam("nl"), last_seen=bindparam("now")),
             named,
         )
     if gone:
-        s.execute(update(table).where(table.c.id == bindparam("eid")).values(report_count=0), gone)
-    return EntityCounts(degree, by_others if others_of is not None else {})
+        s.execute(update(table).where(table.c.id == bindparam("eid")).values(report_count=0, linkable_count=0), gone)
+    return degree
 
 
 def _search_body(row: Report, text: str, found: list[_Found]) -> str:

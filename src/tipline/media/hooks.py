@@ -101,8 +101,11 @@ def _unlink_known_pictures(ctx: AnalysisContext, matches: Sequence[Match]) -> No
             )
         )
     )
+    unlinked = ids - still
+    if unlinked:  # the report no longer names these linkably (analysis counted it as naming them so)
+        s.execute(update(Entity).where(Entity.id.in_(unlinked)).values(linkable_count=Entity.linkable_count - 1))
     counts = ctx.score_input.entity_report_counts
-    for eid, kind, value in s.execute(select(Entity.id, Entity.kind, Entity.value).where(Entity.id.in_(ids - still))):
+    for eid, kind, value in s.execute(select(Entity.id, Entity.kind, Entity.value).where(Entity.id.in_(unlinked))):
         ctx.entity_ids.discard(eid)
         counts.pop(f"{kind}:{value}", None)
         if eid in ctx.previous_entity_ids:

@@ -214,6 +214,11 @@ class Entity(Base):
     first_seen: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
     report_count: Mapped[int] = mapped_column(Integer, default=0)
+    # the reports that name it linkably (a mention with ``linkable``): an ambiguous reading, a known picture
+    # or an unconfirmed face group names an entity without linking through it. Both counts are kept by
+    # difference as analysis writes a report's mentions (``intake.service.count_by_difference``), and
+    # recounted where other paths rewrite mentions (``refresh_entity_stats``)
+    linkable_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # evidence items (``tipline.evidence``: ads, payments, partners' records) that name it; the graph's
     # guard limits ``report_count + evidence_count`` (see ``degree``)
     evidence_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
