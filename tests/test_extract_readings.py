@@ -8,6 +8,7 @@ from helpers import _csrf, css, login, page, prime_csrf, public  # noqa: F401 (_
 from tipline.graph.network import network_of_report
 from tipline.intake.schemas import Category
 from tipline.reports import service as reports
+from tipline.store.models import Report
 
 AMBIGUOUS = "My cousin in the Philippines is forced to do shows, the number is O9l7 l23 4567."
 PH = "+639171234567"
@@ -74,3 +75,42 @@ def test_later_report_confirms_an_earlier_ambiguous_reading(db):
     later = public(db, Category.OTHER, text="tg: @den_host_78, call +63 917 123 4567", country="PH")
     assert _phone(db, amb).linkable is True
     assert _network(db, amb) == _network(db, later)
+
+
+def test_only_an_identifier_that_can_confirm_a_reading_checks_it_again(db):
+    """A reading is confirmed through a shared identifier named by at most ``_CONFIRM_MAX_REPORTS`` reports
+    (a platform's domain confirms nothing). A report sharing only a more crowded one with a waiting reading
+    does not analyse that report again; one sharing a rarer identifier does (and confirms it)."""
+    from tipline.intake import service as intake
+
+    amb = public(db, Category.OTHER, text=AMBIGUOUS + " Telegram: @crowded_host Telegram: @rare_host", country="IT")
+    for i in range(intake._CONFIRM_MAX_REPORTS):
+        public(db, Category.OTHER, text=f"tg: @crowded_host, report {i}", country="PH")
+
+    crowded = public(db, Category.OTHER, text="tg: @crowded_host, call +63 917 123 4567", country="PH")
+    with db.session() as s:  # analysed again, to see what it would check again: 52 reports name that handle
+        assert intake.analyse_in(s, db, intake.rules_in_force(db), crowded)[1] == []
+    assert _phone(db, amb).linkable is False
+    public(db, Category.OTHER, text="tg: @rare_host, call +63 917 123 4567", country="PH")
+    assert _phone(db, amb).linkable is True  # checked again, and confirmed through the rarer handle
+
+
+def test_a_report_whose_only_unlinked_mention_is_a_name_is_not_analysed_again(db):
+    """A person's name names an entity without linking (like an unconfirmed reading), but there is no reading
+    to confirm: a later report sharing an identifier with it does not analyse it again."""
+    from tipline.accounts import service as accounts
+    from tipline.intake import service as intake
+    from tipline.intake.schemas import PlatformReportIn
+
+    p = accounts.create_platform(db, "NamesChat")
+    named = intake.submit_report(
+        db,
+        PlatformReportIn(
+            report_id="n1", category="other", text="tg: @named_host", reported_persons=[{"name": "Maria Example"}]
+        ).to_report(p.id),
+    ).report_id
+    with db.reader() as s:
+        assert any(m.field.endswith(".name") and not m.linkable for m in s.get(Report, named).mentions)
+    later = public(db, Category.OTHER, text="tg: @named_host, call +63 917 123 4567", country="PH")
+    with db.session() as s:
+        assert intake.analyse_in(s, db, intake.rules_in_force(db), later)[1] == []

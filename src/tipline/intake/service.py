@@ -735,9 +735,18 @@ _ADD_TO_COUNTS = (  # analysis: the counts by difference (dr, dl: -1, 0 or +1); 
 _COUNTS_NOW = select(
     _ENTITY_TABLE.c.id, _ENTITY_TABLE.c.report_count, _ENTITY_TABLE.c.linkable_count, _ENTITY_TABLE.c.evidence_count
 ).where(in_list(_ENTITY_TABLE.c.id, "ids"))
-_SHARING = (  # the other reports that name these entities linkably
+_SHARING = (  # the other reports that name these entities linkably, through those that can confirm a reading
     select(Mention.report_id)
-    .where(in_list(Mention.entity_id, "ids"), Mention.report_id != _REPORT, Mention.linkable.is_(True))
+    .join(Entity, Entity.id == Mention.entity_id)
+    .where(
+        in_list(Mention.entity_id, "ids"),
+        # what _neighbour_values counts as shared: a reading is never confirmed through an identifier named by
+        # more reports (a platform's domain), so the reports naming one are not worth checking again, and
+        # reading their mentions grew with the store (42% of PostgreSQL's time after 6,000 reports)
+        Entity.report_count <= _CONFIRM_MAX_REPORTS,
+        Mention.report_id != _REPORT,
+        Mention.linkable.is_(True),
+    )
     .distinct()
 )
 
@@ -819,9 +828,13 @@ def analyse_report(db: Database, report_id: int, *, recheck: bool = True) -> int
 
 
 _RECHECK_MAX = 20
-_WAITING = (  # reports with an unconfirmed reading among those sharing these entities
+_READ_KINDS = ("phone", "whatsapp")  # the kinds an ambiguous reading (a number valid in two countries) is of
+_WAITING = (  # reports with an unconfirmed reading (of a phone) among those sharing these entities
     select(Mention.report_id)
-    .where(Mention.report_id.in_(_SHARING), Mention.linkable.is_(False))
+    .join(Entity, Entity.id == Mention.entity_id)
+    # a person's name (or a known picture) names an entity without linking too: such a report has no
+    # reading to confirm, and was analysed again for nothing
+    .where(Mention.report_id.in_(_SHARING), Mention.linkable.is_(False), Entity.kind.in_(_READ_KINDS))
     .distinct()
     .limit(_RECHECK_MAX)
 )
@@ -873,7 +886,7 @@ def _replace_mentions(
 def _waiting_reports(s: Session, report_id: int, ids: dict[tuple[str, str], int], entity_ids: set[int]) -> list[int]:
     """Reports with an unconfirmed ambiguous reading that share an identifier with this one: to check again
     (this report may confirm their reading)."""
-    phones = [eid for (k, _v), eid in ids.items() if k in ("phone", "whatsapp")]
+    phones = [eid for (k, _v), eid in ids.items() if k in _READ_KINDS]
     if not (entity_ids and phones):
         return []
     return list(s.scalars(_WAITING, {"ids": sorted(entity_ids), "report_id": report_id}))
