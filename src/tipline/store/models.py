@@ -238,7 +238,17 @@ class Mention(Base):
     """Where a report names an entity: a field (``text`` or a structured path) and, for text, a span."""
 
     __tablename__ = "mentions"
-    __table_args__ = (Index("ix_mentions_entity_report", "entity_id", "report_id"),)
+    __table_args__ = (
+        Index("ix_mentions_entity_report", "entity_id", "report_id"),
+        # the few mentions that link nothing, by report: the readings to check again (intake.service._WAITING);
+        # the condition as that query writes it (SQLite uses a partial index only for the same term)
+        Index(
+            "ix_mentions_unlinked",
+            "report_id",
+            sqlite_where=sql_text("linkable IS 0"),
+            postgresql_where=sql_text("linkable IS false"),
+        ),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     entity_id: Mapped[int] = mapped_column(ForeignKey("entities.id", ondelete="CASCADE"))
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
