@@ -20,7 +20,8 @@ from helpers import PG_SERVER, entity_counts, serve_app
 from tipline.accounts import service as accounts
 from tipline.capabilities import open_database
 from tipline.cybertip.parse import parse_report
-from tipline.graph.models import ReportNetwork
+from tipline.graph.guard import POOLED
+from tipline.graph.models import DegreeLimit, ReportNetwork
 from tipline.intake import service as intake
 from tipline.intake import worker
 from tipline.intake.schemas import LiveIn, PlatformReportIn, PublicReportIn
@@ -114,12 +115,29 @@ def analysis_of(db: Database) -> dict[str, Any]:
         juris = sorted(
             (j.report_id, j.country, round(j.weight, 6), j.rank) for j in s.scalars(select(JurisdictionCandidate))
         )
+        limits = {
+            d.kind: (d.limit, d.source, (d.details or {}).get("next_refresh_at_report"))
+            for d in s.scalars(select(DegreeLimit))
+        }
     return {
         "reports": reports,
         "mentions": mentions,
         "networks": sorted(sorted(v) for v in nets.values()),
         "jurisdiction": juris,
+        "limits": limits,
     }
+
+
+def _refresh_schedule(ids: list[int], every: int) -> list[int]:
+    """The reports at which analysis derives the degree limits again (graph.service.on_report_analysed): the
+    first, then each report at or past the one due (the report count doubled, at most ``every`` later)."""
+    at: list[int] = []
+    due = 0
+    for rid in ids:
+        if rid >= due:
+            at.append(rid)
+            due = rid + max(1, min(rid, every))
+    return at
 
 
 def test_a_report_is_analysed_the_same_alone_or_in_a_batch(qdb: Database, other_db: Database):
@@ -127,8 +145,17 @@ def test_a_report_is_analysed_the_same_alone_or_in_a_batch(qdb: Database, other_
     batch_ids = store_world(other_db)
     assert alone_ids == batch_ids
     assert worker.backlog(qdb).waiting == len(alone_ids)
+    refreshed: list[int] = []
     for rid in alone_ids:  # one by one, each in its own transaction (what inline analysis does)
         intake.analyse_report(qdb, rid)
+        with qdb.reader() as s:
+            due = s.scalar(select(DegreeLimit.details).where(DegreeLimit.kind == POOLED))["next_refresh_at_report"]
+        if not refreshed or due != refreshed[-1]:
+            refreshed.append(due)
+    # the limits were derived again exactly when due (the schedule read with the guard, once a transaction)
+    every = qdb.settings.graph_limits_refresh_every
+    expected = _refresh_schedule(alone_ids, every)
+    assert len(expected) > 4 and refreshed == [r + max(1, min(r, every)) for r in expected]
     # the same reports, in the same order, in batches of 16 (one transaction each)
     for i in range(0, len(batch_ids), 16):
         res = worker.analyse_ids(other_db, batch_ids[i : i + 16])
@@ -136,7 +163,7 @@ def test_a_report_is_analysed_the_same_alone_or_in_a_batch(qdb: Database, other_
     alone, batched = analysis_of(qdb), analysis_of(other_db)
     assert all(done for *_, done in alone["reports"].values())
     assert len(alone["mentions"]) > 100 and len(alone["networks"]) > 3  # the world links: this proves something
-    for key in ("reports", "mentions", "networks", "jurisdiction"):
+    for key in ("reports", "mentions", "networks", "jurisdiction", "limits"):
         assert alone[key] == batched[key], key
     assert worker.backlog(other_db).waiting == 0
     for db in (qdb, other_db):  # counts kept by difference, re-analyses (confirmed readings) included
@@ -636,7 +663,7 @@ def test_sigkill_of_a_worker_mid_batch_loses_nothing(qdb: Database, other_db: Da
     killed, clean = analysis_of(qdb), analysis_of(other_db)
     assert all(done for *_, done in killed["reports"].values())
     assert len(killed["mentions"]) == len(set(killed["mentions"])) > 100  # no mention twice
-    for key in ("reports", "mentions", "networks", "jurisdiction"):
+    for key in ("reports", "mentions", "networks", "jurisdiction", "limits"):
         assert killed[key] == clean[key], key
     with qdb.reader() as s:
         stored = {e: n for e, n in s.execute(select(Entity.id, Entity.report_count)).all() if n}

@@ -167,6 +167,9 @@ class Guard:
     limits: dict[str, int] = field(default_factory=dict)
     default_limit: int = 100
     enabled: bool = True
+    # the report id from which the automatic limits are due for a refresh (the pooled row's schedule, read
+    # with the limits: one statement a transaction fewer); None: no limits derived yet, due now
+    next_refresh_at: int | None = None
 
     def limit(self, kind: str) -> int:
         return self.limits.get(kind, self.limits.get(POOLED, self.default_limit))
@@ -227,13 +230,22 @@ def load_guard(s: Session, settings: Settings) -> Guard:
         entries.append(Exclusion(row.kind, row.value, row.pattern, row.reason, row.added_by, row.added_at, row.id))
     if settings.graph_builtin_warnings:
         entries.extend(builtin_entries())
-    limits = {k: int(v) for k, v in s.execute(select(DegreeLimit.kind, DegreeLimit.limit))}
+    limits: dict[str, int] = {}
+    next_refresh_at: int | None = None
+    for kind, limit, details in s.execute(_LIMITS):
+        limits[kind] = int(limit)
+        if kind == POOLED:
+            next_refresh_at = int((details or {}).get("next_refresh_at_report", 0))
     return Guard(
         WarningList(entries),
         limits,
         default_limit=settings.graph_degree_limit_default,
         enabled=settings.graph_guard,
+        next_refresh_at=next_refresh_at,
     )
+
+
+_LIMITS = select(DegreeLimit.kind, DegreeLimit.limit, DegreeLimit.details)
 
 
 # ------------------------------------------------------------------------------------------ degree limits

@@ -175,8 +175,6 @@ def limits(db: Database) -> list[LimitRow]:
 
 # ------------------------------------------------------------------------------------------ analysis
 
-_POOLED_HELD = "graph.pooled_limit"  # Session.info: the pooled DegreeLimit row, held (see on_report_analysed)
-
 
 def on_report_analysed(
     s: Session,
@@ -190,16 +188,14 @@ def on_report_analysed(
     when due (under the whole graph's lock), then bring this report's networks up to date (locking only
     what it touches, ``network.update_for_report``). Returns its network id. ``known``: the entities'
     ``network.entity_info`` when the caller read it already."""
-    pooled = s.get(DegreeLimit, POOLED)
-    # held for the rest of the transaction: the session keeps only the objects something refers to, and
-    # a batch of reports read this row once per report (its changes here go through this same object;
-    # committed or rolled back, it is expired and read again)
-    s.info[_POOLED_HELD] = pooled
-    due = pooled is None or report_id >= int((pooled.details or {}).get("next_refresh_at_report", 0))
+    # the refresh schedule comes with the guard, read once per transaction (the before-score hook read it):
+    # reading the pooled row here too cost a statement a report on PostgreSQL (a transaction each)
+    guard = analysis_guard(s, settings)
+    due = guard.next_refresh_at is None or report_id >= guard.next_refresh_at
     if due and settings.graph_guard:
         refresh_limits_in(s, settings, at_report=report_id)  # exclusive: taken before any shared hold
+        guard = analysis_guard(s, settings)  # the refresh dropped it: read again, with the new limits
     net.share(s)
-    guard = analysis_guard(s, settings)
     return net.update_for_report(s, guard, report_id, set(entity_ids), set(removed_entity_ids), known)
 
 
