@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import Table, bindparam, delete, insert, select, text, update
+from sqlalchemy import Table, bindparam, delete, insert, null, select, text, union_all, update
 from sqlalchemy.orm import Session
 
 from tipline.evidence.models import EvidenceMention
@@ -42,6 +42,12 @@ _ENTITY_INFO = select(Entity.id, Entity.kind, Entity.value, Entity.degree).where
 _ENTITY_NIDS = select(EntityNetwork.entity_id, EntityNetwork.network_id).where(in_list(EntityNetwork.entity_id, "ids"))
 _REPORT_NIDS = select(ReportNetwork.report_id, ReportNetwork.network_id).where(in_list(ReportNetwork.report_id, "ids"))
 _NETWORK_OF_REPORT = select(ReportNetwork.network_id).where(ReportNetwork.report_id == bindparam("report_id"))
+# both in one statement (_locked_view reads them twice a report): the entities' networks, then the report's
+# own network as the row whose entity is NULL
+_VIEW_NIDS = union_all(
+    select(EntityNetwork.entity_id, EntityNetwork.network_id).where(in_list(EntityNetwork.entity_id, "ids")),
+    select(null(), ReportNetwork.network_id).where(ReportNetwork.report_id == bindparam("report_id")),
+)
 _LOCK_KEYS = text(
     "SELECT count(pg_advisory_xact_lock(:space, k)) FROM (SELECT unnest(CAST(:keys AS int[])) AS k ORDER BY k) AS o"
 )
@@ -81,6 +87,23 @@ def _entity_nids(s: Session, ids: Iterable[int]) -> dict[int, int]:
     for part in chunks(ids):
         out.update(s.execute(_ENTITY_NIDS, {"ids": part}).all())
     return out
+
+
+def _view_nids(s: Session, report_id: int, touched: set[int]) -> tuple[dict[int, int], int | None]:
+    """The touched entities' networks and the report's own (None: in none yet): the report's with the first
+    chunk of entities."""
+    members: dict[int, int] = {}
+    r_nid: int | None = None
+    for n, part in enumerate(list(chunks(touched)) or [[]]):
+        if n:
+            members.update(s.execute(_ENTITY_NIDS, {"ids": part}).all())
+            continue
+        for eid, nid in s.execute(_VIEW_NIDS, {"ids": part, "report_id": report_id}):
+            if eid is None:
+                r_nid = nid
+            else:
+                members[eid] = nid
+    return members, r_nid
 
 
 def _report_nids(s: Session, ids: Iterable[int]) -> dict[int, int]:
@@ -154,8 +177,7 @@ def _locked_view(
     locked: set[int] = set()
     lock_keys(s, ENTITY_LOCKS, touched)
     while True:
-        members = _entity_nids(s, touched)
-        r_nid = network_of_report(s, report_id)
+        members, r_nid = _view_nids(s, report_id, touched)
         fresh = sorted(e for e in linking if e not in members)
         others: list[tuple[int, int | None]] = []
         for part in chunks(fresh):
