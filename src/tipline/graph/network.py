@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import Table, bindparam, delete, insert, null, select, text, union_all, update
+from sqlalchemy import CompoundSelect, Table, bindparam, delete, insert, null, select, text, union_all, update
 from sqlalchemy.orm import Session
 
 from tipline.evidence.models import EvidenceMention
@@ -44,7 +44,7 @@ _REPORT_NIDS = select(ReportNetwork.report_id, ReportNetwork.network_id).where(i
 _NETWORK_OF_REPORT = select(ReportNetwork.network_id).where(ReportNetwork.report_id == bindparam("report_id"))
 # both in one statement (_locked_view reads them twice a report): the entities' networks, then the report's
 # own network as the row whose entity is NULL
-_VIEW_NIDS = union_all(
+_VIEW_NIDS: CompoundSelect = union_all(
     select(EntityNetwork.entity_id, EntityNetwork.network_id).where(in_list(EntityNetwork.entity_id, "ids")),
     select(null(), ReportNetwork.network_id).where(ReportNetwork.report_id == bindparam("report_id")),
 )
