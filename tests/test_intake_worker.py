@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, select, text, update
+from sqlalchemy import create_engine, event, select, text, update
 
 from helpers import PG_SERVER, entity_counts, serve_app
 from tipline.accounts import service as accounts
@@ -218,6 +218,49 @@ def test_claims_in_two_open_transactions_take_different_reports_the_live_press_f
     with qdb.session() as again:  # both ended: every report waits again
         assert worker.claim(again, 2) == [live, backlog_ids[0]]
         assert worker.claim(again, 9, {live}, urgent_only=True) == []  # P1 only: no other
+
+
+def test_a_report_another_worker_took_after_the_claim_is_passed_over(qdb: Database, backend: str):
+    """On PostgreSQL a claim takes a few reports, and each later one is taken with its row by its own
+    transaction: one that another worker is analysing (its row locked) or has analysed since is passed
+    over, not waited for and not analysed twice."""
+    if backend != "postgres":
+        pytest.skip("SQLite: the batch is one transaction, its claim holds the only write lock")
+    _p, ids, _press = _backlog_then_a_live_press(qdb, "PassChat", 6)
+    busy, done = ids[1], ids[2]  # the third and fourth of the batch's first claim (of worker.CLAIM)
+    other = create_engine(qdb.settings.database_url)
+    held = other.connect()
+    takes: list[int] = []
+
+    def meanwhile(_c: Any, _cur: Any, statement: str, params: Any, _ctx: Any, _many: bool) -> None:
+        if "SKIP LOCKED" not in statement or "reports.id = " not in statement:
+            return
+        takes.append(params["id"])
+        if len(takes) == 2:  # the claim's second report (its first is the live press): another worker acts on
+            # the next two (the claim's locks ended with the first report's transaction)
+            held.execute(text("SELECT id FROM reports WHERE id = :id FOR UPDATE"), {"id": busy})
+            with other.begin() as c:
+                c.execute(text("UPDATE reports SET analysed_at = now(), score = -1 WHERE id = :id"), {"id": done})
+
+    event.listen(qdb.engine, "before_cursor_execute", meanwhile)
+    try:
+        started = time.monotonic()
+        res = worker.analyse_batch(qdb, limit=100, budget_s=10)
+        took = time.monotonic() - started
+    finally:
+        event.remove(qdb.engine, "before_cursor_execute", meanwhile)
+        held.rollback()
+        held.close()
+        other.dispose()
+    assert busy in takes and done in takes  # both were tried ...
+    assert not {busy, done} & {*res.analysed, *res.failed, *res.busy}  # ... and passed over
+    assert set(res.analysed) == set(ids + [_press.report_id]) - {busy, done} and not res.failed and not res.busy
+    assert took < 5  # the locked one was not waited for
+    with qdb.reader() as s:
+        assert s.get(Report, done).score == -1  # the other worker's analysis stands
+        assert not s.scalars(select(Mention).where(Mention.report_id == done)).all()
+    assert worker.backlog(qdb).waiting == 1  # the one the other worker held (and gave back) waits
+    assert worker.analyse_batch(qdb, limit=100, budget_s=10).analysed.keys() == {busy}
 
 
 PHONE = ("phone", "+639170000001")

@@ -174,6 +174,8 @@ class Report(Base):
     assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
     attachments: Mapped[list[Attachment]] = relationship(back_populates="report", order_by="Attachment.id")
     mentions: Mapped[list[Mention]] = relationship(back_populates="report", order_by="Mention.id")
+    # read with the report by the analysis workers (one statement a report fewer); written as FollowUp rows
+    followups: Mapped[list[FollowUp]] = relationship(order_by="FollowUp.id", viewonly=True)
 
 
 class Attachment(Base):
