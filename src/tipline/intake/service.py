@@ -733,9 +733,14 @@ _ADD_TO_COUNTS = (  # analysis: the counts by difference (dr, dl: -1, 0 or +1); 
         last_seen=case((_NAMED_NOW > 0, bindparam("now")), else_=_ENTITY_TABLE.c.last_seen),
     )
 )
-_COUNTS_NOW = select(
-    _ENTITY_TABLE.c.id, _ENTITY_TABLE.c.report_count, _ENTITY_TABLE.c.linkable_count, _ENTITY_TABLE.c.evidence_count
-).where(in_list(_ENTITY_TABLE.c.id, "ids"))
+_COUNTS = (
+    _ENTITY_TABLE.c.id,
+    _ENTITY_TABLE.c.report_count,
+    _ENTITY_TABLE.c.linkable_count,
+    _ENTITY_TABLE.c.evidence_count,
+)
+_ADD_TO_COUNTS_RETURNING = _ADD_TO_COUNTS.returning(*_COUNTS)
+_COUNTS_NOW = select(*_COUNTS).where(in_list(_ENTITY_TABLE.c.id, "ids"))
 _SHARING = (  # the other reports that name these entities linkably, through those that can confirm a reading
     select(Mention.report_id)
     .join(Entity, Entity.id == Mention.entity_id)
@@ -1063,11 +1068,21 @@ def count_by_difference(s: Session, before: dict[int, bool], now: dict[int, bool
         dr = (e in now) - (e in before)
         dl = int(now.get(e, False)) - int(before.get(e, False))
         moves.setdefault((dr, dl), []).append(e)
+    # each UPDATE returns the counts it leaves (every entity touched is in one of them): one statement a
+    # report fewer than reading them back, where the database returns what an UPDATE wrote
+    returning = s.get_bind().dialect.update_returning
+    counts: list[Any] = []
     for (dr, dl), ids in sorted(moves.items()):  # at most a few statements: most entities move alike
-        s.execute(_ADD_TO_COUNTS, {"ids": ids, "dr": dr, "dl": dl, "now": at})
+        params = {"ids": ids, "dr": dr, "dl": dl, "now": at}
+        if returning:
+            counts += s.execute(_ADD_TO_COUNTS_RETURNING, params).all()
+        else:
+            s.execute(_ADD_TO_COUNTS, params)
+    if not returning:
+        counts = list(s.execute(_COUNTS_NOW, {"ids": touched}))
     degree: dict[int, int] = {}
     others: dict[int, int] = {}
-    for eid, reports, linkable, evidence in s.execute(_COUNTS_NOW, {"ids": touched}):
+    for eid, reports, linkable, evidence in counts:
         degree[eid] = int(reports) + int(evidence or 0)
         if now.get(eid) and linkable > 1:
             others[eid] = int(linkable) - 1
