@@ -45,10 +45,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import re2
-from sqlalchemy import select
+from sqlalchemy import Table, null, select, type_coerce, union_all
 from sqlalchemy.orm import Session
 
 from tipline.graph.models import CorrelationExclusion, DegreeLimit
@@ -225,17 +225,19 @@ def forget_analysis_guard(s: Session) -> None:
 
 def load_guard(s: Session, settings: Settings) -> Guard:
     """The guard in force: built-in list (unless switched off), supervisors' entries, stored limits."""
-    entries: list[Exclusion] = []
-    for row in s.scalars(select(CorrelationExclusion).order_by(CorrelationExclusion.id)):
-        entries.append(Exclusion(row.kind, row.value, row.pattern, row.reason, row.added_by, row.added_at, row.id))
-    if settings.graph_builtin_warnings:
-        entries.extend(builtin_entries())
+    stored: list[Exclusion] = []
     limits: dict[str, int] = {}
     next_refresh_at: int | None = None
-    for kind, limit, details in s.execute(_LIMITS):
+    for eid, kind, value, pattern, reason, added_by, added_at, limit, details in s.execute(_GUARD_ROWS):
+        if eid is not None:
+            stored.append(Exclusion(kind, value, pattern, reason, added_by, added_at, eid))
+            continue
         limits[kind] = int(limit)
         if kind == POOLED:
             next_refresh_at = int((details or {}).get("next_refresh_at_report", 0))
+    entries = sorted(stored, key=lambda e: e.id or 0)
+    if settings.graph_builtin_warnings:
+        entries.extend(builtin_entries())
     return Guard(
         WarningList(entries),
         limits,
@@ -245,7 +247,25 @@ def load_guard(s: Session, settings: Settings) -> Guard:
     )
 
 
-_LIMITS = select(DegreeLimit.kind, DegreeLimit.limit, DegreeLimit.details)
+# the supervisors' entries and the limits in one statement (read once per analysis transaction, which on
+# PostgreSQL is one report): an entry's row has its id, a limit's row none; the result's types are the
+# first part's, hence the typed NULLs there
+_X = cast(Table, CorrelationExclusion.__table__)
+_L = cast(Table, DegreeLimit.__table__)
+_GUARD_ROWS = union_all(
+    select(
+        _X.c.id,
+        _X.c.kind,
+        _X.c.value,
+        _X.c.pattern,
+        _X.c.reason,
+        _X.c.added_by,
+        _X.c.added_at,
+        type_coerce(null(), _L.c.limit.type),
+        type_coerce(null(), _L.c.details.type),
+    ),
+    select(null(), _L.c.kind, null(), null(), null(), null(), null(), _L.c.limit, _L.c.details),
+)
 
 
 # ------------------------------------------------------------------------------------------ degree limits
