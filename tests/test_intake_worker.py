@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -720,3 +721,44 @@ def test_sigkill_of_a_worker_mid_batch_loses_nothing(qdb: Database, other_db: Da
     with qdb.session() as s:
         net.recompute_all(s, load_guard(s, qdb.settings))
     assert analysis_of(qdb)["networks"] == before
+
+
+def test_tipline_worker_once_waits_a_moment_for_a_report_another_transaction_holds(qdb: Database, backend: str):
+    """`tipline worker --once` tries a report that waited on another worker's locks again after a moment
+    (``BUSY_RETRY_S``), not in a loop of claims as fast as the database answers, and analyses it once the
+    other transaction ends."""
+    if backend != "postgres":
+        pytest.skip("one writer at a time on SQLite: no lock waits between workers")
+    rid = intake.submit_report(
+        qdb, PublicReportIn(category="other", text="they call from +63 917 555 0142", country="PH").to_report()
+    ).report_id
+    now = datetime.now(UTC)
+    with qdb.session() as s:
+        eid = intake.upsert_entities(s, {("phone", "+639175550142")}, now)[("phone", "+639175550142")]
+    claims: list[str] = []
+
+    def count(_c: Any, _cur: Any, statement: str, *_a: Any) -> None:
+        if "SKIP LOCKED" in statement:
+            claims.append(statement)
+
+    event.listen(qdb.engine, "before_cursor_execute", count)
+    other = create_engine(qdb.settings.database_url)
+    try:
+        with other.connect() as c:
+            tx = c.begin()  # another worker's transaction counting the same phone: its row stays locked
+            c.execute(text("SELECT id FROM entities WHERE id = :id FOR UPDATE"), {"id": eid})
+            done = threading.Event()
+            analysed: list[int] = []
+            t = threading.Thread(target=lambda: (analysed.append(worker.run_worker(qdb, once=True)), done.set()))
+            t.start()
+            time.sleep(1.0)
+            tries = len(claims)
+            tx.rollback()
+        assert done.wait(30), "the worker did not finish once the lock was released"
+    finally:
+        event.remove(qdb.engine, "before_cursor_execute", count)
+        other.dispose()
+    assert analysed == [1]
+    assert 2 <= tries <= 25, tries  # tried again (each try: a claim and a take) about every BUSY_RETRY_S
+    with qdb.reader() as s:
+        assert s.get(Report, rid).analysed_at is not None

@@ -553,8 +553,13 @@ def run_worker(
     if once:
         while True:
             res = an.step()
-            if not (res.analysed or res.busy):  # a report that waited on another worker is tried again
+            if res.analysed:
+                continue
+            if not res.busy:
                 return an.analysed
+            # every report taken waited on another worker's locks: tried again after a moment, not at once
+            # (a loop of claims and lock waits as fast as the database answers, for as long as those last)
+            time.sleep(BUSY_RETRY_S)
     if db.dialect == "postgresql":
         return _run_with_queue(db, an, say)
     previous = signal.signal(signal.SIGTERM, lambda *_: an.stop(timeout=0))
