@@ -157,7 +157,12 @@ def test_a_report_is_analysed_the_same_alone_or_in_a_batch(qdb: Database, other_
     every = qdb.settings.graph_limits_refresh_every
     expected = _refresh_schedule(alone_ids, every)
     assert len(expected) > 4 and refreshed == [r + max(1, min(r, every)) for r in expected]
-    # the same reports, in the same order, in batches of 16 (one transaction each)
+    # the same reports, in the same order, in batches of 16 (one transaction each), on a database driver
+    # that cannot return what a DELETE or an UPDATE wrote (SQLite before 3.35): the statements that read it
+    # back instead give the same analysis
+    dialect = other_db.write_engine.dialect
+    assert dialect.delete_returning and dialect.update_returning  # what the other database uses
+    dialect.delete_returning = dialect.update_returning = False
     for i in range(0, len(batch_ids), 16):
         res = worker.analyse_ids(other_db, batch_ids[i : i + 16])
         assert not res.failed
