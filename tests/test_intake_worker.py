@@ -207,6 +207,32 @@ def test_the_worker_takes_the_most_urgent_first(qdb: Database):
     assert worker.backlog(qdb) == worker.Backlog(0, 0, None)
 
 
+def test_a_panic_press_comes_before_a_platforms_reports_of_live_streams(qdb: Database):
+    """A platform's reports may be of live streams too (``is_live``), escalated (P1): a panic-button press
+    stored after many of them is still claimed first (it waited behind them on PostgreSQL), and they keep
+    their place before the rest of the backlog."""
+    p, backlog_ids, _ = _backlog_then_a_live_press(qdb, "StreamChat", 3)
+    streams = [
+        intake.submit_report(
+            qdb,
+            PlatformReportIn(
+                report_id=f"stream-{i}", category="other", text="live show now", escalate=True, is_live=True
+            ).to_report(p.id),
+        ).report_id
+        for i in range(6)
+    ]
+    press = intake.submit_report(
+        qdb, LiveIn(stream_id="s-late", broadcaster={"account": "host2"}, note="live now").to_report(p.id, p.name)
+    ).report_id
+    with qdb.reader() as s:
+        assert all(r.is_live and r.priority == 1 for r in s.scalars(select(Report).where(Report.id.in_(streams))))
+    first = worker.analyse_batch(qdb, limit=2, budget_s=10)
+    assert press in first.analysed and not set(first.analysed) & set(streams)  # the two presses first
+    urgent = worker.analyse_batch(qdb, limit=100, budget_s=10, urgent_only=True)
+    assert sorted(urgent.analysed) == streams  # then the platform's escalations, before the backlog
+    assert sorted(worker.analyse_batch(qdb, limit=100, budget_s=10).analysed) == backlog_ids
+
+
 def test_claims_in_two_open_transactions_take_different_reports_the_live_press_first(qdb: Database, backend: str):
     """A claim (the live presses, then the rest in priority order) locks on PostgreSQL only the reports it
     returns, and a second worker's claim skips them, whichever part returned them."""
