@@ -250,9 +250,10 @@ def drain(srv: Server, timeout: float) -> dict[str, float]:
         time.sleep(0.2)
     cpu, wall = srv.cpu_s() - cpu0, time.perf_counter() - t0
     with srv.db.reader() as s:
-        rows = s.execute(select(Report.received_at, Report.analysed_at, Report.is_live)).all()
+        rows = s.execute(select(Report.received_at, Report.analysed_at, Report.source)).all()
     waits = [(a - r).total_seconds() for r, a, _ in rows if a is not None]
-    live = [(a - r).total_seconds() for r, a, lv in rows if a is not None and lv]
+    # the panic button's presses (source "live"), not a platform's reports of live streams (is_live)
+    live = [(a - r).total_seconds() for r, a, src in rows if a is not None and src == "live"]
     return {
         "drained": waiting,
         "left": backlog(srv.db).waiting,
