@@ -352,10 +352,12 @@ def test_a_batch_commits_once_on_sqlite_and_each_report_on_postgres(qdb: Databas
 
     ids = store_world(qdb, n_reports=12, seed=3)
     commits: list[str] = []
+    backends: set[int] = set()
 
     def on_commit(conn: Any) -> None:
         if conn.dialect.name == "postgresql":
             commits.append(conn.exec_driver_sql("SHOW synchronous_commit").scalar())
+            backends.add(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar())
         else:
             commits.append("sqlite")
 
@@ -367,8 +369,17 @@ def test_a_batch_commits_once_on_sqlite_and_each_report_on_postgres(qdb: Databas
     assert sorted(res.analysed) == ids
     if backend == "postgres":
         assert commits == ["off"] * len(ids)
-        with qdb.session() as s:  # a door's transaction still waits for its flush
-            assert s.execute(text("SHOW synchronous_commit")).scalar() == "on"
+        assert len(backends) == 1  # the batch's transactions ran on one connection, in turn
+        # given back to the pool with its settings reset: a door's transaction on it waits for its flush
+        pool = qdb.write_engine.pool
+        held = [qdb.write_engine.connect() for _ in range(pool.checkedin())]  # type: ignore[attr-defined]
+        try:
+            (conn,) = [c for c in held if c.exec_driver_sql("SELECT pg_backend_pid()").scalar() in backends]
+            assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+            assert conn.exec_driver_sql("SHOW lock_timeout").scalar() == "0"
+        finally:
+            for c in held:
+                c.close()
     else:
         assert commits == ["sqlite"]
 

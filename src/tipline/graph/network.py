@@ -142,8 +142,8 @@ def serialize(s: Session) -> None:
     recomputes and relinks (splits) read, then write across networks. (SQLite has one writer already; the
     lock is re-entrant within a transaction, and taken over a shared hold of the same transaction.)"""
     if _postgres(s):
-        # an analysis batch gives up a lock wait after a moment (tipline.intake.worker._worker_transaction); this
-        # lock is worth the wait: it is taken rarely, and the batches that hold it shared end soon
+        # an analysis batch gives up a lock wait after a moment (tipline.intake.worker._analysis_connection):
+        # this lock is worth the wait: it is taken rarely, and the batches that hold it shared end soon
         previous = s.scalar(text("SELECT current_setting('lock_timeout')"))
         s.execute(text("SELECT set_config('lock_timeout', '0', true)"))
         s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _GRAPH_LOCK})

@@ -209,7 +209,7 @@ def analyse_batch(
     On SQLite the batch is one write transaction, claimed ``CLAIM`` reports at a time: one commit (one
     flush) for all of them, and the batch holds the one write lock, which the doors wait behind at most
     about ``budget_s``. On PostgreSQL each report is a transaction of its own, committed without waiting
-    for its flush (:func:`_worker_transaction`): an analysis holds the rows and advisory locks of what it names
+    for its flush (:func:`_analysis_connection`): an analysis holds the rows and advisory locks of what it names
     until it commits, and a batch that held them for all its reports made another worker wait for, or give
     up, every report that shared an identifier with any of them. Two `tipline worker` processes on the
     synthetic stream: 119-126 -> 188-199 reports/s (bench/RESULTS.md)."""
@@ -225,7 +225,9 @@ def analyse_batch(
 
     with _entity_writer(db) as writer:
         if db.dialect == "postgresql":
-            _one_per_transaction(db, rules, out, writer, more, lambda: min(CLAIM, limit - len(out)), done, urgent_only)
+            with _analysis_connection(db) as conn:
+                size = lambda: min(CLAIM, limit - len(out))  # noqa: E731
+                _one_per_transaction(db, conn, rules, out, writer, more, size, done, urgent_only)
             return out
         with db.session() as s, _writing_through(s, writer):  # SQLite: the batch is one transaction
             while more():
@@ -241,6 +243,7 @@ def analyse_batch(
 
 def _one_per_transaction(
     db: Database,
+    conn: Connection,
     rules: RuleSet,
     out: BatchResult,
     writer: _EntityWriter | None,
@@ -253,12 +256,12 @@ def _one_per_transaction(
     and locks them for its transaction (the first report's); each later one is taken, and locked, with its
     row (``_TAKE_ONE``: still waiting, not locked by another worker) by the transaction that analyses it. A
     report that another worker's claim took meanwhile is passed over. One claim (two statements) and one
-    read of the follow-ups served one report each: three statements a report fewer."""
+    read of the follow-ups served one report each: three statements a report fewer. The transactions run in
+    turn on one connection (``conn``, :func:`_analysis_connection`)."""
     ahead: list[int] = []
     passed: set[int] = set()
     while more():
-        with db.session() as s, _writing_through(s, writer):
-            _worker_transaction(s)
+        with db.session_on(conn) as s, _writing_through(s, writer):
             row: Report | None = None
             while row is None:
                 if not ahead:
@@ -309,7 +312,7 @@ def entities_committed_apart(s: Session) -> Iterator[None]:
     mentions yet when the batch fails, like one whose last mention a re-analysis dropped.
 
     The inserts commit with ``synchronous_commit`` off (no flush of their own), like the worker's own
-    transactions (:func:`_worker_transaction`): a transaction that mentions such an entity commits after it, later
+    transactions (:func:`_analysis_connection`): a transaction that mentions such an entity commits after it, later
     in the log, so a database crash that keeps the mention keeps the entity."""
     bind = s.get_bind()
     with _entity_writer(bind if isinstance(bind, Engine) else bind.engine) as writer, _writing_through(s, writer):
@@ -379,9 +382,15 @@ LOCK_WAIT_MS = 10
 BUSY_RETRY_S = 0.2  # a batch whose reports all waited on another worker: the next try
 
 
-def _worker_transaction(s: Session) -> None:
-    """PostgreSQL: a worker's transaction commits without waiting for its flush (``synchronous_commit``
-    off), and a lock wait in it gives up after ``LOCK_WAIT_MS`` (that report goes to the next batch).
+@contextlib.contextmanager
+def _analysis_connection(db: Database) -> Iterator[Connection]:
+    """PostgreSQL: the connection a batch's transactions run on in turn, with the worker's settings for as
+    long as the batch holds it (see below), given back to the pool with them reset. One checkout (the pool
+    pings a connection it hands out) and one statement of settings a batch: each report's transaction cost
+    both (two of its 24 statements).
+
+    A worker's transaction commits without waiting for its flush (``synchronous_commit`` off), and a lock
+    wait in it gives up after ``LOCK_WAIT_MS`` (that report goes to the next batch).
 
     Analysis is derived from stored reports and commits all or nothing: a database crash may lose the last
     few analyses committed, and their reports are then simply waiting again (``analysed_at`` empty), to be
@@ -397,11 +406,30 @@ def _worker_transaction(s: Session) -> None:
     its claim (bench/RESULTS.md, "Two workers that wait less on each other"). The whole graph's exclusive
     lock (limit refreshes, splits) is
     still waited for (``graph.network.serialize``)."""
-    if s.get_bind().dialect.name == "postgresql":
-        s.execute(_WORKER_SETTINGS, {"t": f"{LOCK_WAIT_MS}ms"})
+    conn = db.write_engine.connect()
+    try:
+        _outside_transactions(conn, f"SET synchronous_commit = off; SET lock_timeout = '{LOCK_WAIT_MS}ms'")
+        yield conn
+    finally:
+        try:
+            conn.rollback()  # what a failure left open, if anything
+            _outside_transactions(conn, "RESET synchronous_commit; RESET lock_timeout")
+        except Exception:  # noqa: BLE001 - a connection that broke is not given back to the pool
+            conn.invalidate()
+        finally:
+            conn.close()
 
 
-_WORKER_SETTINGS = text("SELECT set_config('lock_timeout', :t, true), set_config('synchronous_commit', 'off', true)")
+def _outside_transactions(conn: Connection, settings: str) -> None:
+    """Session settings, set through the driver in autocommit (psycopg runs the statements of a string that
+    has no parameters together): no transaction is spent on them, and none of the batch's is left open."""
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    raw.autocommit = True
+    try:
+        raw.execute(settings)  # type: ignore[attr-defined]
+    finally:
+        raw.autocommit = False
 
 
 def analyse_ids(db: Database, report_ids: Iterable[int]) -> BatchResult:

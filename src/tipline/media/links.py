@@ -83,8 +83,8 @@ _STORED_LOCK = threading.Lock()
 
 
 def _stored_for(s: Session) -> _Stored:
-    engine = s.get_bind()
-    assert isinstance(engine, Engine)
+    bind = s.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine  # a session on a held connection: its engine
     with _STORED_LOCK:
         st = _STORED.get(engine)
         if st is None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from tipline.crypto import Keyring, keyring_from, register_keyring
@@ -146,6 +146,19 @@ class Database:
         finally:
             if lock is not None:
                 lock.release()
+
+    @contextlib.contextmanager
+    def session_on(self, conn: Connection) -> Iterator[Session]:
+        """A write session on a connection the caller holds for several transactions in turn (PostgreSQL's
+        analysis workers: one checkout, with its ping, and one setting of the worker's settings for a batch,
+        not for every report): commits on success, rolls back on error; the connection stays the caller's."""
+        with self._write(bind=conn) as s:
+            try:
+                yield s
+                s.commit()
+            except BaseException:
+                s.rollback()
+                raise
 
     @contextlib.contextmanager
     def reader(self) -> Iterator[Session]:
