@@ -804,3 +804,53 @@ def test_tipline_worker_once_waits_a_moment_for_a_report_another_transaction_hol
     assert 2 <= tries <= 25, tries  # tried again (each try: a claim and a take) about every BUSY_RETRY_S
     with qdb.reader() as s:
         assert s.get(Report, rid).analysed_at is not None
+
+
+def test_analysis_writes_each_capabilitys_rows_anew_and_routing_reads_the_mentions_it_wrote(
+    qdb: Database, backend: str
+) -> None:
+    """Analysis deletes a report's rows in every capability's ``analysis_rows`` (its hash matches, its
+    jurisdiction candidates) with its mentions, on PostgreSQL in that one statement, and the hooks only
+    insert: a candidate left from an earlier analysis is gone after the next. The routing hook builds its
+    candidates from the mentions analysis wrote (``AnalysisContext.mentions``), not from a read of them: the
+    same candidates as a refresh that reads the stored mentions."""
+    from tipline.routing.hooks import MAX_CANDIDATES
+    from tipline.routing.referral import refresh_jurisdiction, report_jurisdiction
+
+    ids = store_world(qdb, n_reports=40, seed=5)
+    worker.analyse_batch(qdb, limit=len(ids), budget_s=60)
+
+    def as_rows(cands: list[Any]) -> list[tuple[str, float, list[dict[str, Any]]]]:
+        return [(c.country, round(c.weight, 9), [e.as_dict() for e in c.evidence]) for c in cands]
+
+    with_candidates = 0
+    for rid in ids:
+        stored = report_jurisdiction(qdb, rid)
+        with_candidates += bool(stored)
+        assert as_rows(stored) == as_rows(refresh_jurisdiction(qdb, rid)[:MAX_CANDIDATES]), rid
+    assert with_candidates >= len(ids) // 2  # the comparison compared something
+
+    rid = ids[0]
+    with qdb.session() as s:  # a candidate an earlier analysis left, and the report queued again
+        s.add(JurisdictionCandidate(report_id=rid, country="ZZ", weight=9.0, rank=99, evidence=[]))
+        row = s.get(Report, rid)
+        assert row is not None
+        intake.mark_for_analysis(s, row)
+    deletes: list[str] = []
+
+    def on_execute(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "DELETE" in statement:
+            deletes.append(statement)
+
+    event.listen(qdb.write_engine, "before_cursor_execute", on_execute)
+    try:
+        assert list(worker.analyse_batch(qdb, limit=1, budget_s=60).analysed) == [rid]
+    finally:
+        event.remove(qdb.write_engine, "before_cursor_execute", on_execute)
+    assert "ZZ" not in [c.country for c in report_jurisdiction(qdb, rid)]
+    tables = ("hash_matches", "jurisdiction_candidates", "mentions")
+    if backend == "postgres":
+        (one,) = [d for d in deletes if any(f"DELETE FROM {t} " in d for t in tables)]
+        assert all(f"DELETE FROM {t} " in one for t in tables)
+    else:
+        assert sorted(t for d in deletes for t in tables if f"DELETE FROM {t} " in d) == sorted(tables)

@@ -33,6 +33,7 @@ from tipline.triage.rules import RuleKind, Scored, ScoreInput
 if TYPE_CHECKING:
     import typer
     from fastapi import APIRouter
+    from sqlalchemy import Table
     from sqlalchemy.sql.elements import ColumnElement
 
     from tipline.intake.door import Door
@@ -62,6 +63,9 @@ class AnalysisContext:
     # (kind, value, degree) of the entities of ``entity_ids`` as analysis counted them, before the hooks (a
     # hook that adds an entity to ``entity_ids`` or changes a count reads that entity itself)
     entity_info: dict[int, tuple[str, str, int]] = field(default_factory=dict)
+    # (kind, value, field) of the mentions analysis wrote, in the order written (linkable or not); a hook
+    # that needs the mentions another hook adds reads them itself
+    mentions: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 Hook = Callable[[AnalysisContext], None]
@@ -149,7 +153,10 @@ class Capability:
       handled; it must bound its own work per call, and does nothing when its capability is off);
     - ``doors``: the ways reports come in that the capability adds (``tipline.capabilities.doors()``);
     - ``sealed_files``: files it keeps sealed outside the database (``tipline.protect.keys``: rotation
-      re-wraps them, ``--retire`` counts them).
+      re-wraps them, ``--retire`` counts them);
+    - ``analysis_rows``: tables of rows that a report's analysis derives anew each time (a ``report_id``
+      column): ``analyse_report`` deletes the report's rows in them with its mentions, before the hooks run
+      (one statement on PostgreSQL), and the capability's hooks only insert.
     """
 
     name: str
@@ -171,6 +178,7 @@ class Capability:
     periodic: tuple[Callable[[Database], int], ...] = ()
     doors: tuple[Door, ...] = ()
     sealed_files: SealedFiles | None = None
+    analysis_rows: tuple[Table, ...] = ()
 
 
 __all__ = [

@@ -8,6 +8,7 @@ by :func:`analyse_pending` at the next start.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
@@ -20,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
 import anyio.to_thread
-from sqlalchemy import BindParameter, Table, bindparam, case, delete, func, insert, select, update
+from sqlalchemy import BindParameter, Delete, Executable, Table, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -846,24 +847,47 @@ _WAITING = (  # reports with an unconfirmed reading (of a phone) among those sha
 )
 
 
+@functools.cache
+def _drop_analysis_rows(tables: tuple[Table, ...]) -> tuple[Delete, ...]:
+    """One DELETE of a report's rows for each table (``Capability.analysis_rows``)."""
+    return tuple(delete(t).where(t.c.report_id == _REPORT) for t in tables)
+
+
+@functools.cache
+def _drop_all_returning(tables: tuple[Table, ...]) -> Executable:
+    """PostgreSQL: the report's rows of every table and its mentions in one statement (a DELETE in a WITH
+    runs whether or not the statement reads it), the mentions returned."""
+    return _DROP_MENTIONS_RETURNING.add_cte(
+        *(drop.cte(f"drop_{t.name}") for t, drop in zip(tables, _drop_analysis_rows(tables), strict=True))
+    )
+
+
 def _replace_mentions(
-    s: Session, report_id: int, found: list[Any], ids: dict[tuple[str, str], int]
-) -> tuple[dict[int, bool], dict[int, bool]]:
-    """The report's mentions, written anew (one per entity, field and place); returns the entities it
-    mentioned before and those it mentions now, each with whether it names that entity linkably (one of its
-    mentions of it is)."""
+    s: Session, report_id: int, found: list[Any], ids: dict[tuple[str, str], int], also: tuple[Table, ...] = ()
+) -> tuple[dict[int, bool], dict[int, bool], list[tuple[str, str, str]]]:
+    """The report's mentions, written anew (one per entity, field and place), after its rows in ``also``
+    (the capabilities' ``analysis_rows``) are deleted; returns the entities it mentioned before and those it
+    mentions now, each with whether it names that entity linkably (one of its mentions of it is), and the
+    (kind, value, field) of the mentions written, in order."""
     at = {"report_id": report_id}
-    if s.get_bind().dialect.delete_returning:  # PostgreSQL, SQLite >= 3.35: one statement, not two
-        old_rows = list(s.execute(_DROP_MENTIONS_RETURNING, at))
+    dialect = s.get_bind().dialect
+    if dialect.name == "postgresql":  # one statement for all, not one a table
+        old_rows = list(s.execute(_drop_all_returning(also), at))
     else:
-        old_rows = list(s.execute(_MENTIONED, at))
-        s.execute(_DROP_MENTIONS, at)
+        for drop in _drop_analysis_rows(also):
+            s.execute(drop, at)
+        if dialect.delete_returning:  # SQLite >= 3.35: one statement, not two
+            old_rows = list(s.execute(_DROP_MENTIONS_RETURNING, at))
+        else:
+            old_rows = list(s.execute(_MENTIONED, at))
+            s.execute(_DROP_MENTIONS, at)
     before: dict[int, bool] = {}
     for eid, linkable in old_rows:
         before[eid] = before.get(eid, False) or bool(linkable)
     now: dict[int, bool] = {}
     seen: set[tuple[int, str, int | None]] = set()
     rows: list[dict[str, Any]] = []
+    written: list[tuple[str, str, str]] = []
     for f in found:
         eid = ids[(f.kind, f.value)]
         key = (eid, f.field, f.start)
@@ -871,6 +895,7 @@ def _replace_mentions(
             continue
         seen.add(key)
         now[eid] = now.get(eid, False) or f.linkable
+        written.append((f.kind, f.value, f.field))
         rows.append(
             {
                 "entity_id": eid,
@@ -886,7 +911,7 @@ def _replace_mentions(
         )
     if rows:  # one INSERT for all of them (executemany; every row has every key, so one statement)
         s.execute(_ADD_MENTIONS, rows)
-    return before, now
+    return before, now, written
 
 
 def _waiting_reports(s: Session, report_id: int, ids: dict[tuple[str, str], int], entity_ids: set[int]) -> list[int]:
@@ -949,7 +974,8 @@ def analyse_in(
                 _Found(k, v, where, None, None, 1.0) for k, v, where in cap.report_identifiers(s, db.settings, row)
             ]
     ids = upsert_entities(s, {(f.kind, f.value) for f in found}, now)
-    before, named_now = _replace_mentions(s, report_id, found, ids)
+    also = tuple(t for cap in capabilities for t in cap.analysis_rows)
+    before, named_now, written = _replace_mentions(s, report_id, found, ids, also)
     old_entities = set(before)
     # an ambiguous reading (see _resolve_readings) names its entity, but links nothing
     entity_ids = {ids[(f.kind, f.value)] for f in found if f.linkable}
@@ -968,6 +994,7 @@ def analyse_in(
         removed_entity_ids=old_entities - entity_ids,
         previous_entity_ids=old_entities,
         entity_info={e: (*named[e], counted.degree[e]) for e in entity_ids},
+        mentions=written,
         score_input=ScoreInput(
             text=text,
             language=row.language,

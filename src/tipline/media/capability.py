@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
+
+from sqlalchemy import Table
 
 from tipline.capability import Capability, Fact, Panel, RuleKind, SealedFiles
 from tipline.media import cli, hooks, links, models, retro, storage, web
@@ -45,6 +47,7 @@ MEDIA = Capability(
     routers=(web.router,),  # its API, bank pages and the viewer's pages
     cli=cli.register,
     before_score=hooks.before_score,
+    analysis_rows=(cast(Table, models.HashMatch.__table__),),  # deleted by analysis, written anew by the hook
     report_identifiers=links.report_pictures,  # its pictures link reports and ads (PDQ, near copies too)
     facts=(
         Fact(HASH_MATCH_LABELS, "labels of the hash-bank entries the report's files match"),

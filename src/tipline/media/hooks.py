@@ -38,8 +38,7 @@ HASH_MATCH_LATE = "media.hash_match_late"
 
 def before_score(ctx: AnalysisContext) -> None:
     report = ctx.report
-    if not report.attachments:
-        record_matches(ctx.session, report.id, [])  # a file may have been removed since the last analysis
+    if not report.attachments:  # (the matches of an earlier analysis are gone: MEDIA.analysis_rows)
         return
     matches = match_report(matcher_for(ctx.db), ctx.session, report)
     record_matches(ctx.session, report.id, matches)

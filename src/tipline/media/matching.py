@@ -37,10 +37,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from tipline.accounts.service import record
@@ -699,14 +699,9 @@ def match_report(matcher: Matcher, s: Session, report: Report) -> list[Match]:
     return matcher.match(queries, session=s)
 
 
-# every analysis runs it: built once, on the table (the ORM's bulk DELETE path cost more than the statement)
-_MATCH_TABLE = cast(Table, HashMatch.__table__)
-_DROP_MATCHES = delete(_MATCH_TABLE).where(_MATCH_TABLE.c.report_id == bindparam("report_id"))
-
-
 def record_matches(s: Session, report_id: int, matches: Sequence[Match]) -> list[HashMatch]:
-    """Replace the matches recorded on a report with these (one row per file and bank entry)."""
-    s.execute(_DROP_MATCHES, {"report_id": report_id})
+    """Record these matches on a report (one row per file and bank entry). Analysis calls it, and has
+    deleted the report's earlier matches already (``MEDIA.analysis_rows``)."""
     best: dict[tuple[Any, int], Match] = {}
     for m in matches:
         key = (m.query.ref, m.entry_id)

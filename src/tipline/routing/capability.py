@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import cast
+
+from sqlalchemy import Table
+
 from tipline.capability import Capability, Panel
 from tipline.routing import cli, hooks, models, web
 from tipline.routing.referral import country_clause
@@ -14,6 +18,9 @@ ROUTING = Capability(
     routers=(web.router,),
     cli=cli.register,
     after_analysis=hooks.after_analysis,
+    analysis_rows=(
+        cast(Table, models.JurisdictionCandidate.__table__),
+    ),  # deleted by analysis, written anew by the hook
     # the panel loads itself from /reports/<id>/routing-panel (htmx), so the page does not wait for it
     report_panels=(Panel("routing/report_panel.html", "side"),),
     # the queue's country filter: the stated country or a weighty jurisdiction candidate

@@ -16,19 +16,12 @@ from tipline.capability import AnalysisContext
 from tipline.routing import jurisdiction as jur
 from tipline.routing.models import JurisdictionCandidate
 from tipline.routing.takedown import sync_report_urls
-from tipline.store.models import Entity, Mention
+from tipline.store.models import Entity
 
 MAX_CANDIDATES = 20
 
-# built once (they run for every analysed report; see ``graph.network``)
-_MENTIONS = (
-    select(Entity.kind, Entity.value, Mention.field)
-    .join(Mention, Mention.entity_id == Entity.id)
-    .where(Mention.report_id == bindparam("report_id"))
-    .order_by(Mention.id)
-)
-# on the table, not the mapped class: the ORM's bulk DELETE and INSERT paths cost the worker more than the
-# statements themselves
+# built once (they run for every analysed report; see ``graph.network``), on the table, not the mapped class:
+# the ORM's bulk DELETE and INSERT paths cost the worker more than the statements themselves
 _CANDIDATES = cast(Table, JurisdictionCandidate.__table__)
 _DROP_CANDIDATES = delete(_CANDIDATES).where(_CANDIDATES.c.report_id == bindparam("report_id"))
 _ADD_CANDIDATES = insert(_CANDIDATES)
@@ -37,7 +30,7 @@ _ADD_CANDIDATES = insert(_CANDIDATES)
 def after_analysis(ctx: AnalysisContext) -> None:
     s = ctx.session
     row = ctx.report
-    entities = [(k, v, f) for k, v, f in s.execute(_MENTIONS, {"report_id": row.id})]
+    entities = ctx.mentions
     urls = sorted({v for k, v, _ in entities if k == "url"})
     dropped: list[str] = []
     if ctx.removed_entity_ids:
@@ -48,11 +41,13 @@ def after_analysis(ctx: AnalysisContext) -> None:
     facts = jur.ReportFacts(
         stated_country=row.country, persons=list(row.persons or []), entities=entities, hosting=hosting
     )
-    store_candidates(s, row.id, jur.assess(facts))
+    store_candidates(s, row.id, jur.assess(facts), cleared=True)  # ROUTING.analysis_rows
 
 
-def store_candidates(s: Session, report_id: int, candidates: list[jur.Candidate]) -> None:
-    s.execute(_DROP_CANDIDATES, {"report_id": report_id})
+def store_candidates(s: Session, report_id: int, candidates: list[jur.Candidate], *, cleared: bool = False) -> None:
+    """Replace a report's jurisdiction candidates with these (``cleared``: the old ones are deleted already)."""
+    if not cleared:
+        s.execute(_DROP_CANDIDATES, {"report_id": report_id})
     rows = [
         {
             "report_id": report_id,
