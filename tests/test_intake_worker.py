@@ -813,7 +813,8 @@ def test_analysis_writes_each_capabilitys_rows_anew_and_routing_reads_the_mentio
     jurisdiction candidates) with its mentions, on PostgreSQL in that one statement, and the hooks only
     insert: a candidate left from an earlier analysis is gone after the next. The routing hook builds its
     candidates from the mentions analysis wrote (``AnalysisContext.mentions``), not from a read of them: the
-    same candidates as a refresh that reads the stored mentions."""
+    same candidates as a refresh that reads the stored mentions. On PostgreSQL the entities' counts, moving
+    alike, are locked and moved by one statement."""
     from tipline.routing.hooks import MAX_CANDIDATES
     from tipline.routing.referral import refresh_jurisdiction, report_jurisdiction
 
@@ -836,11 +837,10 @@ def test_analysis_writes_each_capabilitys_rows_anew_and_routing_reads_the_mentio
         row = s.get(Report, rid)
         assert row is not None
         intake.mark_for_analysis(s, row)
-    deletes: list[str] = []
+    statements: list[str] = []
 
     def on_execute(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if "DELETE" in statement:
-            deletes.append(statement)
+        statements.append(statement)
 
     event.listen(qdb.write_engine, "before_cursor_execute", on_execute)
     try:
@@ -848,9 +848,13 @@ def test_analysis_writes_each_capabilitys_rows_anew_and_routing_reads_the_mentio
     finally:
         event.remove(qdb.write_engine, "before_cursor_execute", on_execute)
     assert "ZZ" not in [c.country for c in report_jurisdiction(qdb, rid)]
+    deletes = [d for d in statements if "DELETE" in d]
     tables = ("hash_matches", "jurisdiction_candidates", "mentions")
     if backend == "postgres":
         (one,) = [d for d in deletes if any(f"DELETE FROM {t} " in d for t in tables)]
         assert all(f"DELETE FROM {t} " in one for t in tables)
+        # its entities move alike (named before and now): locked, in id order, by the UPDATE of their counts
+        (locks,) = [x for x in statements if "FOR NO KEY UPDATE" in x and "entities" in x]
+        assert locks.startswith("UPDATE entities SET")
     else:
         assert sorted(t for d in deletes for t in tables if f"DELETE FROM {t} " in d) == sorted(tables)
