@@ -136,29 +136,29 @@ class Database:
         if lock is not None and not lock.acquire(timeout=60):
             raise TimeoutError("the SQLite database stayed locked by another writer for 60 s")
         try:
-            with self._write() as s:
-                try:
-                    yield s
-                    s.commit()
-                except BaseException:
-                    s.rollback()
-                    raise
+            with self._committing() as s:
+                yield s
         finally:
             if lock is not None:
                 lock.release()
 
     @contextlib.contextmanager
-    def session_on(self, conn: Connection) -> Iterator[Session]:
-        """A write session on a connection the caller holds for several transactions in turn (PostgreSQL's
-        analysis workers: one checkout, with its ping, and one setting of the worker's settings for a batch,
-        not for every report): commits on success, rolls back on error; the connection stays the caller's."""
-        with self._write(bind=conn) as s:
+    def _committing(self, conn: Connection | None = None) -> Iterator[Session]:
+        with self._write() if conn is None else self._write(bind=conn) as s:
             try:
                 yield s
                 s.commit()
             except BaseException:
                 s.rollback()
                 raise
+
+    @contextlib.contextmanager
+    def session_on(self, conn: Connection) -> Iterator[Session]:
+        """A write session on a connection the caller holds for several transactions in turn (PostgreSQL's
+        analysis workers: one checkout, with its ping, and one setting of the worker's settings for a batch,
+        not for every report): commits on success, rolls back on error; the connection stays the caller's."""
+        with self._committing(conn) as s:
+            yield s
 
     @contextlib.contextmanager
     def reader(self) -> Iterator[Session]:
