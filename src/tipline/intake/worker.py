@@ -386,8 +386,8 @@ BUSY_RETRY_S = 0.2  # a batch whose reports all waited on another worker: the ne
 def _analysis_connection(db: Database) -> Iterator[Connection]:
     """PostgreSQL: the connection a batch's transactions run on in turn, with the worker's settings for as
     long as the batch holds it (see below), given back to the pool with them reset. One checkout (the pool
-    pings a connection it hands out) and one statement of settings a batch: each report's transaction cost
-    both (two of its 24 statements).
+    pings a connection it hands out: a round trip) and one statement of settings a batch, where each
+    report's transaction cost both.
 
     A worker's transaction commits without waiting for its flush (``synchronous_commit`` off), and a lock
     wait in it gives up after ``LOCK_WAIT_MS`` (that report goes to the next batch).
@@ -422,12 +422,13 @@ def _analysis_connection(db: Database) -> Iterator[Connection]:
 
 def _outside_transactions(conn: Connection, settings: str) -> None:
     """Session settings, set through the driver in autocommit (psycopg runs the statements of a string that
-    has no parameters together): no transaction is spent on them, and none of the batch's is left open."""
+    has no parameters together, never prepared): no transaction is spent on them, and none of the batch's
+    is left open."""
     raw = conn.connection.dbapi_connection
     assert raw is not None
     raw.autocommit = True
     try:
-        raw.execute(settings)  # type: ignore[attr-defined]
+        raw.execute(settings, prepare=False)  # type: ignore[attr-defined]
     finally:
         raw.autocommit = False
 
