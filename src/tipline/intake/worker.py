@@ -43,7 +43,6 @@ from sqlalchemy import (
     bindparam,
     func,
     select,
-    text,
 )
 from sqlalchemy.orm import Session, joinedload, selectinload
 
@@ -360,7 +359,7 @@ class _EntityWriter:
             # once; a long one (a bulk evidence import, or a batch that waits on this one: PostgreSQL sees
             # no cycle through two connections of one client) is given up after ENTITY_WAIT_MS, and the
             # report goes to the next batch
-            self.conn.execute(_WRITER_SETTINGS, {"t": f"{ENTITY_WAIT_MS}ms"})
+            _outside_transactions(self.conn, _settings(ENTITY_WAIT_MS))
         self.conn.execute(statement, rows)
 
     def close(self) -> None:
@@ -368,13 +367,9 @@ class _EntityWriter:
             return
         conn, self.conn = self.conn, None
         try:
-            conn.execute(text("RESET synchronous_commit"))
-            conn.execute(text("RESET lock_timeout"))
+            _outside_transactions(conn, _RESET)
         finally:
             conn.close()
-
-
-_WRITER_SETTINGS = text("SELECT set_config('synchronous_commit', 'off', false), set_config('lock_timeout', :t, false)")
 
 
 ENTITY_WAIT_MS = 50
@@ -408,29 +403,38 @@ def _analysis_connection(db: Database) -> Iterator[Connection]:
     still waited for (``graph.network.serialize``)."""
     conn = db.write_engine.connect()
     try:
-        _outside_transactions(conn, f"SET synchronous_commit = off; SET lock_timeout = '{LOCK_WAIT_MS}ms'")
+        _outside_transactions(conn, _settings(LOCK_WAIT_MS))
         yield conn
     finally:
         try:
             conn.rollback()  # what a failure left open, if anything
-            _outside_transactions(conn, "RESET synchronous_commit; RESET lock_timeout")
+            _outside_transactions(conn, _RESET)
         except Exception:  # noqa: BLE001 - a connection that broke is not given back to the pool
             conn.invalidate()
         finally:
             conn.close()
 
 
+def _settings(lock_wait_ms: int) -> str:
+    """The session settings of a connection a worker holds (its batch's, its entity writer's)."""
+    return f"SET synchronous_commit = off; SET lock_timeout = '{lock_wait_ms}ms'"
+
+
+_RESET = "RESET synchronous_commit; RESET lock_timeout"  # before the connection goes back to the pool
+
+
 def _outside_transactions(conn: Connection, settings: str) -> None:
     """Session settings, set through the driver in autocommit (psycopg runs the statements of a string that
-    has no parameters together, never prepared): no transaction is spent on them, and none of the batch's
-    is left open."""
+    has no parameters together, never prepared): no transaction is spent on them, and none of the caller's
+    is left open. The connection's own autocommit mode is kept."""
     raw = conn.connection.dbapi_connection
     assert raw is not None
+    was = raw.autocommit
     raw.autocommit = True
     try:
         raw.execute(settings, prepare=False)  # type: ignore[attr-defined]
     finally:
-        raw.autocommit = False
+        raw.autocommit = was
 
 
 def analyse_ids(db: Database, report_ids: Iterable[int]) -> BatchResult:
