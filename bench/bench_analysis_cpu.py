@@ -33,25 +33,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 def postgres_cpu_s() -> float:
     """CPU seconds (user + system) of every PostgreSQL server process on this machine."""
-    ticks = 0
+    from bench_intake import _cpu_s
+
+    pids = []
     for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
         try:
-            with open(f"/proc/{pid}/comm") as f:
-                if not f.read().startswith("postgres"):
-                    continue
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+            if pid.isdigit() and Path(f"/proc/{pid}/comm").read_text().startswith("postgres"):
+                pids.append(int(pid))
         except OSError:  # the process ended meanwhile
             continue
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
+    return sum(_cpu_s(pid) for pid in pids)
 
 
 def measure(history: int, reports: int) -> dict[str, float]:
     """One run in this process (see the module's docstring)."""
-    from sqlalchemy import event, text
+    from sqlalchemy import event
 
     import bench_intake as b
     from tipline.intake.worker import analyse_batch
@@ -73,9 +69,7 @@ def measure(history: int, reports: int) -> dict[str, float]:
                     done += len(got.analysed)
                 return done
 
-            drain(history)
-            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-                c.execute(text("VACUUM ANALYZE"))
+            b.analyse_history(db, url, history)
             cpu0, pg0, t0 = time.process_time(), postgres_cpu_s(), time.perf_counter()
             done = drain(reports)
             cpu1, pg1, t1 = time.process_time(), postgres_cpu_s(), time.perf_counter()

@@ -472,6 +472,23 @@ def analysis(backend: str, tmp: Path, n: int, payloads: list[dict]) -> str:
     )
 
 
+def analyse_history(db, url: str | None, n: int) -> int:  # type: ignore[no-untyped-def]
+    """Analyse ``n`` waiting reports in this process, then, on PostgreSQL, bring the planner's statistics up
+    to date (``VACUUM ANALYZE``, what autovacuum does within a minute on a running installation): what comes
+    next meets tables of that size, not tables born during the run. Returns how many were analysed."""
+    from tipline.intake.worker import analyse_batch
+
+    done = 0
+    while done < n:
+        got = analyse_batch(db, limit=32, budget_s=10.0)
+        assert got, "the history was not analysed"
+        done += len(got.analysed)
+    if n and url is not None:
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+            c.execute(text("VACUUM ANALYZE"))
+    return done
+
+
 def worker_processes(backend: str, tmp: Path, n: int, payloads: list[dict], k: int = 2, history: int = 0) -> str:
     """``k`` ``tipline worker --once`` processes draining ``n`` stored reports together: reports/s from the
     first to the last analysis (the database's own timestamps, so the processes' start-up is left out),
@@ -481,21 +498,14 @@ def worker_processes(backend: str, tmp: Path, n: int, payloads: list[dict], k: i
     meet tables of that size, not tables born during the run."""
     import resource
 
-    from sqlalchemy import func, select, text
+    from sqlalchemy import func, select
 
-    from tipline.intake.worker import analyse_batch, backlog
+    from tipline.intake.worker import backlog
     from tipline.store.models import Report
 
     db, url, name, data = _backlog_db(backend, tmp, "history" if history else "workers", history + n, payloads)
     try:
-        done = 0
-        while done < history:
-            got = analyse_batch(db, limit=32, budget_s=10.0)
-            assert got, "the history was not analysed"
-            done += len(got.analysed)
-        if history and url is not None:
-            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-                c.execute(text("VACUUM ANALYZE"))
+        done = analyse_history(db, url, history)
         with db.reader() as s:
             since = s.scalar(select(func.max(Report.analysed_at)))
         env = {**os.environ, "TIPLINE_DATA_DIR": str(data)}
