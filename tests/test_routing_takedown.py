@@ -93,3 +93,109 @@ def test_reanalysis_drops_urls_a_report_no_longer_names(db):
         s.get(Report, rid).text = "the link is gone from this text"  # type: ignore[union-attr]
     intake.analyse_report(db, rid)
     assert td.list_takedowns(db)[1] == 0  # nobody names it and nobody worked on it
+
+
+def test_a_report_that_stops_naming_a_url_leaves_its_other_reports_and_worked_on_urls_listed(db, ana):
+    from tipline.store.models import Report
+
+    a = report(db, [URL])
+    b = report(db, [], text=f"again {URL}")
+    c = report(db, ["https://worked.example-host.com/v/9"])
+    [worked] = td.list_takedowns(db, report_id=c)[0]
+    td.transition(db, worked.id, "assessed", ana)
+    for rid in (b, c):
+        with db.session() as s:
+            s.get(Report, rid).text = "no link here any more"  # type: ignore[union-attr]
+            s.get(Report, rid).urls = []  # type: ignore[union-attr]
+        intake.analyse_report(db, rid)
+    items, total = td.list_takedowns(db)
+    by_url = {t.url: t for t in items}
+    assert total == 2 and by_url[URL].report_ids == [a]
+    assert by_url[worked.url].report_ids == [] and by_url[worked.url].state == "assessed"  # worked on: listed
+    assert td.list_takedowns(db, report_id=b) == ([], 0)
+    assert td.get_takedown(db, by_url[URL].id).report_ids == [a]  # type: ignore[union-attr]
+
+
+def test_pages_of_takedowns_and_their_total(db):
+    ids = [report(db, [f"https://host-{i}.example-host.com/v/{i}"]) for i in range(5)]
+    first, total = td.list_takedowns(db, limit=2)
+    rest, again = td.list_takedowns(db, limit=10, offset=2)
+    assert total == again == 5 and len(first) == 2 and len(rest) == 3
+    assert [t.report_ids for t in first + rest] == [[i] for i in ids]
+
+
+def test_a_url_named_again_does_not_rewrite_its_takedown_row(db):
+    """Each report naming a URL adds a row of its own; the takedown's row is left alone (it was rewritten
+    whole by every such report, with a list that grew, under the row's lock)."""
+    if db.dialect != "postgresql":
+        pytest.skip("row versions (xmin) are PostgreSQL's")
+    from sqlalchemy import text
+
+    report(db, [URL])
+    with db.reader() as s:
+        version = s.scalar(text("SELECT xmin::text FROM url_takedowns"))
+    more = [report(db, [URL]) for _ in range(3)]
+    with db.reader() as s:
+        assert s.scalar(text("SELECT xmin::text FROM url_takedowns")) == version
+    assert td.list_takedowns(db)[0][0].report_ids[1:] == more
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_the_migration_moves_each_list_into_rows_and_back(tmp_path, backend):
+    import sqlalchemy as sa
+
+    from helpers import before_migration
+
+    with before_migration(backend, tmp_path, "_url_takedown_reports.py") as m:
+        now = datetime.now(UTC)
+        with m.engine.begin() as c:
+            for rid in (1, 2, 3):
+                c.execute(sa.insert(_table_at(c, "reports")).values({**_required(c, "reports", now), "id": rid}))
+            c.execute(
+                sa.text(
+                    "INSERT INTO url_takedowns (id, url_sha256, url, host, report_ids, hosting_ips, state, "
+                    "reported_at, history, updated_at) VALUES (7, 'd', 'https://x.example/', 'x.example', :ids, "
+                    "'[]', 'reported', :now, '[]', :now)"
+                ),
+                {"ids": "[3, 1, 9, 1]", "now": now},  # 9: a report deleted since; 1 twice
+            )
+        m.up()
+        with m.engine.connect() as c:
+            rows = c.execute(sa.text("SELECT takedown_id, report_id FROM url_takedown_reports ORDER BY 2")).all()
+            assert [tuple(r) for r in rows] == [(7, 1), (7, 3)]
+            assert "report_ids" not in {col["name"] for col in sa.inspect(c).get_columns("url_takedowns")}
+        m.down()
+        with m.engine.connect() as c:
+            ids = c.execute(sa.text("SELECT report_ids FROM url_takedowns")).scalar_one()
+            assert (ids if isinstance(ids, list) else __import__("json").loads(ids)) == [1, 3]
+        m.up("head")
+
+
+def _table_at(c, name):  # type: ignore[no-untyped-def]
+    import sqlalchemy as sa
+
+    return sa.Table(name, sa.MetaData(), autoload_with=c)
+
+
+def _required(c, name, now):  # type: ignore[no-untyped-def]
+    """A value for each column of ``name`` that must have one (at the migration's revision, whatever it is)."""
+    import sqlalchemy as sa
+
+    out = {}
+    for col in _table_at(c, name).columns:
+        if col.nullable or col.server_default is not None or col.primary_key:
+            continue
+        t = col.type
+        if isinstance(t, sa.DateTime):
+            out[col.name] = now
+        elif isinstance(t, sa.Boolean):
+            out[col.name] = False
+        elif isinstance(t, (sa.Integer, sa.Float, sa.Numeric)):
+            out[col.name] = 0
+        elif isinstance(t, sa.JSON):
+            out[col.name] = []
+        elif isinstance(t, sa.LargeBinary):
+            out[col.name] = b""
+        else:
+            out[col.name] = "csam" if col.name == "category" else ""
+    return out

@@ -20,6 +20,7 @@ ROUTING = Capability(
     after_analysis=hooks.after_analysis,
     analysis_rows=(
         cast(Table, models.JurisdictionCandidate.__table__),
+        cast(Table, models.UrlTakedownReport.__table__),
     ),  # deleted by analysis, written anew by the hook
     # the panel loads itself from /reports/<id>/routing-panel (htmx), so the page does not wait for it
     report_panels=(Panel("routing/report_panel.html", "side"),),

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from typing import cast
 
-from sqlalchemy import Table, bindparam, delete, insert, select
+from sqlalchemy import Table, bindparam, delete, insert
 from sqlalchemy.orm import Session
 
 from tipline.capability import AnalysisContext
 from tipline.routing import jurisdiction as jur
 from tipline.routing.models import JurisdictionCandidate
 from tipline.routing.takedown import sync_report_urls
-from tipline.store.models import Entity
 
 MAX_CANDIDATES = 20
 
@@ -32,12 +31,8 @@ def after_analysis(ctx: AnalysisContext) -> None:
     row = ctx.report
     entities = ctx.mentions
     urls = sorted({v for k, v, _ in entities if k == "url"})
-    dropped: list[str] = []
-    if ctx.removed_entity_ids:
-        dropped = list(
-            s.scalars(select(Entity.value).where(Entity.id.in_(ctx.removed_entity_ids), Entity.kind == "url"))
-        )
-    hosting = sync_report_urls(s, row.id, urls, row.received_at, jur.resolver_for(ctx.db), dropped_urls=dropped)
+    # its links to the takedowns of URLs it named before were deleted with its mentions (ROUTING.analysis_rows)
+    hosting = sync_report_urls(s, row.id, urls, row.received_at, jur.resolver_for(ctx.db))
     facts = jur.ReportFacts(
         stated_country=row.country, persons=list(row.persons or []), entities=entities, hosting=hosting
     )

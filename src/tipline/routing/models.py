@@ -10,6 +10,7 @@
   reference).
 - ``url_takedowns``: one row per reported URL (normal form): hosting country, state and when each
   transition happened (notice and takedown).
+- ``url_takedown_reports``: which reports name each URL (written anew at every analysis of a report).
 """
 
 from __future__ import annotations
@@ -118,7 +119,6 @@ class UrlTakedown(Base):
     url_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     url: Mapped[str] = mapped_column(Text)
     host: Mapped[str] = mapped_column(String(255), default="")
-    report_ids: Mapped[list[Any]] = mapped_column(default=list)
     hosting_country: Mapped[str | None] = mapped_column(String(2), nullable=True)
     hosting_ips: Mapped[list[Any]] = mapped_column(default=list)
     state: Mapped[str] = mapped_column(String(16), default="reported")
@@ -130,3 +130,13 @@ class UrlTakedown(Base):
     notice_agency_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     history: Mapped[list[Any]] = mapped_column(default=list)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UrlTakedownReport(Base):
+    """A report that names a takedown's URL: one row each, deleted and written anew when the report is
+    analysed (``ROUTING.analysis_rows``). A list on the takedown row grew with every report naming a popular
+    URL, and each of them rewrote it whole, under that row's lock."""
+
+    __tablename__ = "url_takedown_reports"
+    takedown_id: Mapped[int] = mapped_column(ForeignKey("url_takedowns.id", ondelete="CASCADE"), primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True, index=True)

@@ -16,19 +16,19 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from statistics import median
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, insert, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from tipline.accounts.service import Principal, record
 from tipline.routing import jurisdiction as jur
-from tipline.routing.models import UrlTakedown
+from tipline.routing.models import UrlTakedown, UrlTakedownReport
 from tipline.store import Database
-from tipline.store.models import Entity, Mention
+from tipline.store.lists import in_list
 
 STATES = ("reported", "assessed", "notice_sent", "removed", "reappeared")
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -72,12 +72,12 @@ def _hours(a: datetime, b: datetime) -> float:
     return round((b - a).total_seconds() / 3600.0, 2)
 
 
-def _out(t: UrlTakedown) -> TakedownOut:
+def _out(t: UrlTakedown, report_ids: list[int]) -> TakedownOut:
     return TakedownOut(
         id=t.id,
         url=t.url,
         host=t.host,
-        report_ids=[int(x) for x in t.report_ids],
+        report_ids=report_ids,
         hosting_country=t.hosting_country,
         hosting_ips=list(t.hosting_ips),
         state=t.state,
@@ -92,6 +92,21 @@ def _out(t: UrlTakedown) -> TakedownOut:
     )
 
 
+def _reports_naming(s: Session, takedown_ids: list[int]) -> dict[int, list[int]]:
+    """The reports that name each takedown's URL, in id order."""
+    out: dict[int, list[int]] = {t: [] for t in takedown_ids}
+    if takedown_ids:
+        q = select(_LINKS.c.takedown_id, _LINKS.c.report_id).where(in_list(_LINKS.c.takedown_id, "ids"))
+        for tid, rid in s.execute(q.order_by(_LINKS.c.report_id), {"ids": takedown_ids}):
+            out[tid].append(rid)
+    return out
+
+
+def _outs(s: Session, rows: list[UrlTakedown]) -> list[TakedownOut]:
+    naming = _reports_naming(s, [t.id for t in rows])
+    return [_out(t, naming[t.id]) for t in rows]
+
+
 def _hosting_country(ips: list[str], geo: jur.GeoLookup | None = None) -> str | None:
     geo = geo if geo is not None else jur.default_geo()
     found = [c for c in (geo.country(ip) for ip in ips) if c]
@@ -101,6 +116,13 @@ def _hosting_country(ips: list[str], geo: jur.GeoLookup | None = None) -> str | 
 # ------------------------------------------------------------------------------------------ analysis side
 
 
+# built once (analysis runs them for every report that names a URL), on the tables where nothing reads an
+# object back; the links of a report are deleted by analysis with its mentions (ROUTING.analysis_rows)
+_LINKS = cast(Table, UrlTakedownReport.__table__)
+_ADD_LINKS = insert(_LINKS)
+_TAKEDOWNS_OF = select(UrlTakedown).where(in_list(UrlTakedown.url_sha256, "digests"))
+
+
 def sync_report_urls(
     s: Session,
     report_id: int,
@@ -108,39 +130,42 @@ def sync_report_urls(
     reported_at: datetime,
     resolver: jur.Resolver,
     *,
-    dropped_urls: list[str] | None = None,
     geo: jur.GeoLookup | None = None,
 ) -> dict[str, list[str]]:
-    """Inside the analysis transaction: make sure each URL has a takedown row naming this report, drop the
-    report from the rows of ``dropped_urls`` (URLs it named before this analysis and no longer does), and
-    return url → hosting IPs (resolved now with an offline resolver; with a network resolver, what an
-    earlier :func:`refresh_hosting` stored)."""
+    """Inside the analysis transaction, after the report's links were deleted (``ROUTING.analysis_rows``):
+    make sure each URL has a takedown row, link the report to each, and return url → hosting IPs (resolved
+    now with an offline resolver; with a network resolver, what an earlier :func:`refresh_hosting` stored).
+
+    A URL already reported costs a read and the link's INSERT: the takedown row is written only when it is
+    new, when this report is an earlier sighting, or when its hosting is resolved now (so two workers
+    analysing reports that name one URL do not queue on its row)."""
     urls = sorted(set(urls))
-    now = datetime.now(UTC)
-    if urls:
+    if not urls:
+        return {}
+    digests = {url_digest(u): u for u in urls}
+    current = list(s.scalars(_TAKEDOWNS_OF, {"digests": sorted(digests)}))
+    missing = sorted(digests.keys() - {t.url_sha256 for t in current})
+    if missing:
+        now = datetime.now(UTC)
         ins = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
         rows = [
             {
-                "url_sha256": url_digest(u),
-                "url": u,
-                "host": jur.url_host(u)[:255],
-                "report_ids": [],
+                "url_sha256": d,
+                "url": digests[d],
+                "host": jur.url_host(digests[d])[:255],
                 "hosting_ips": [],
                 "state": "reported",
                 "reported_at": reported_at,
                 "history": [{"state": "reported", "at": reported_at.isoformat(), "by": f"report:{report_id}"}],
                 "updated_at": now,
             }
-            for u in urls
+            for d in missing
         ]
+        # DO NOTHING: another transaction inserted one of them since the read
         s.execute(ins(UrlTakedown).values(rows).on_conflict_do_nothing(index_elements=["url_sha256"]))
-    digests = {url_digest(u) for u in urls}
+        current += list(s.scalars(_TAKEDOWNS_OF, {"digests": missing}))
     hosting: dict[str, list[str]] = {}
-    current = list(s.scalars(select(UrlTakedown).where(UrlTakedown.url_sha256.in_(digests)))) if digests else []
     for t in current:
-        ids = [int(x) for x in t.report_ids]
-        if report_id not in ids:
-            t.report_ids = sorted([*ids, report_id])
         if reported_at < t.reported_at and t.state == "reported" and len(t.history) <= 1:
             t.reported_at = reported_at
             t.history = [{"state": "reported", "at": reported_at.isoformat(), "by": f"report:{report_id}"}]
@@ -150,10 +175,7 @@ def sync_report_urls(
                 t.hosting_ips = ips
                 t.hosting_country = _hosting_country(ips, geo)
         hosting[t.url] = list(t.hosting_ips)
-    stale = {url_digest(u) for u in dropped_urls or []} - digests
-    if stale:
-        for t in s.scalars(select(UrlTakedown).where(UrlTakedown.url_sha256.in_(stale))):
-            t.report_ids = [int(x) for x in t.report_ids if int(x) != report_id]
+    s.execute(_ADD_LINKS, [{"takedown_id": t.id, "report_id": report_id} for t in sorted(current, key=lambda t: t.id)])
     return hosting
 
 
@@ -165,10 +187,12 @@ def refresh_hosting(
     resolved before. Returns how many rows changed."""
     resolver = resolver if resolver is not None else jur.resolver_for(db)
     with db.reader() as s:
-        q = select(UrlTakedown.id, UrlTakedown.url, UrlTakedown.report_ids, UrlTakedown.hosting_ips)
-        rows = [r for r in s.execute(q) if report_id is None or report_id in [int(x) for x in r.report_ids]]
+        q = select(UrlTakedown.id, UrlTakedown.url, UrlTakedown.hosting_ips)
+        if report_id is not None:
+            q = q.join(_LINKS, _LINKS.c.takedown_id == UrlTakedown.id).where(_LINKS.c.report_id == report_id)
+        rows = list(s.execute(q))
     found: dict[int, list[str]] = {}
-    for tid, url, _ids, ips in rows:
+    for tid, url, ips in rows:
         if ips and not force:
             continue
         new = jur.hosting_ips(url, resolver)
@@ -196,29 +220,26 @@ def list_takedowns(
     limit: int = 100,
     offset: int = 0,
 ) -> tuple[list[TakedownOut], int]:
+    """A page of takedowns (oldest report first) and how many match. A URL that no report names any more
+    (its reports were re-analysed) and that nobody worked on is not listed."""
+    named = select(_LINKS.c.takedown_id).where(_LINKS.c.takedown_id == UrlTakedown.id).exists()
+    q = select(UrlTakedown).where(or_(UrlTakedown.state != "reported", named))
+    if state:
+        q = q.where(UrlTakedown.state == state)
+    if country:
+        q = q.where(UrlTakedown.hosting_country == country.upper())
+    if report_id is not None:
+        q = q.where(UrlTakedown.id.in_(select(_LINKS.c.takedown_id).where(_LINKS.c.report_id == report_id)))
     with db.reader() as s:
-        q = select(UrlTakedown)
-        if state:
-            q = q.where(UrlTakedown.state == state)
-        if country:
-            q = q.where(UrlTakedown.hosting_country == country.upper())
-        if report_id is not None:
-            urls = s.scalars(
-                select(Entity.value)
-                .join(Mention, Mention.entity_id == Entity.id)
-                .where(Mention.report_id == report_id, Entity.kind == "url")
-            )
-            q = q.where(UrlTakedown.url_sha256.in_({url_digest(u) for u in urls}))
-        rows = list(s.scalars(q.order_by(UrlTakedown.reported_at, UrlTakedown.id)))
-    # a URL no report names any more (its reports were re-analysed) and never worked on is not listed
-    rows = [t for t in rows if t.report_ids or t.state != "reported"]
-    return [_out(t) for t in rows[offset : offset + limit]], len(rows)
+        total = int(s.scalar(select(func.count()).select_from(q.subquery())) or 0)
+        page = q.order_by(UrlTakedown.reported_at, UrlTakedown.id).offset(offset).limit(limit)
+        return _outs(s, list(s.scalars(page))), total
 
 
 def get_takedown(db: Database, takedown_id: int) -> TakedownOut | None:
     with db.reader() as s:
         t = s.get(UrlTakedown, takedown_id)
-        return _out(t) if t else None
+        return _outs(s, [t])[0] if t else None
 
 
 def transition(
@@ -270,7 +291,7 @@ def transition(
         t.updated_at = now
         record(s, actor, "takedown.transition", "url_takedown", t.id, state=[before, state], agency=agency_id)
         s.flush()
-        return _out(t)
+        return _outs(s, [t])[0]
 
 
 # ------------------------------------------------------------------------------------------ statistics
