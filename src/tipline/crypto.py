@@ -226,6 +226,8 @@ def normal_name(name: str) -> str | None:
 
 def fold(word: str) -> str:
     """Case- and accent-insensitive form of a word (what the blind index compares)."""
+    if word.isascii():  # most words: ASCII is its own NFKD form and has no combining marks
+        return word.lower()  # (casefold() is lower() on ASCII)
     decomposed = unicodedata.normalize("NFKD", word.casefold())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
