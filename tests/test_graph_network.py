@@ -285,3 +285,44 @@ def test_timeline_keeps_the_time_axis() -> None:
     months = service.timeline_of([d, d.replace(year=2026, month=5)])
     assert months[0] == {"day": "2025-03", "reports": 1} and len(months) == 15
     assert service.timeline_of([]) == []
+
+
+def test_a_per_report_update_takes_the_graph_lock_shared_before_any_key(db):
+    """The shared hold of the whole graph and the first keys go in one statement: while a full recompute holds
+    the graph exclusively, that statement waits with no key locked (a key held then could block another
+    update that the recompute's holder waits on, and the update would run beside the recompute)."""
+    if db.dialect != "postgresql":
+        pytest.skip("advisory locks are PostgreSQL's")
+    import threading
+
+    from sqlalchemy import text
+
+    holder = db.write_engine.connect()
+    holder.begin()
+    holder.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": net._GRAPH_LOCK})
+    done = threading.Event()
+
+    def update() -> None:
+        with db.session() as s:
+            net.lock_keys(s, net.ENTITY_LOCKS, {5, 3}, shared_graph=True)
+            assert s.info["graph_lock"] == "shared"
+            done.set()
+
+    t = threading.Thread(target=update)
+    t.start()
+    try:
+        keys = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = :space AND granted")
+        waiting = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+        with db.engine.connect() as look:
+            for _ in range(200):
+                if look.execute(waiting).scalar_one():
+                    break
+                threading.Event().wait(0.01)
+            assert look.execute(waiting).scalar_one() == 1 and not done.is_set()
+            assert look.execute(keys, {"space": net.ENTITY_LOCKS}).scalar_one() == 0
+        holder.rollback()
+        t.join(10)
+        assert done.is_set()
+    finally:
+        holder.close()
+        t.join(10)

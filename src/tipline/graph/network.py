@@ -51,6 +51,14 @@ _VIEW_NIDS: CompoundSelect = union_all(
 _LOCK_KEYS = text(
     "SELECT count(pg_advisory_xact_lock(:space, k)) FROM (SELECT unnest(CAST(:keys AS int[])) AS k ORDER BY k) AS o"
 )
+# the whole graph's lock shared, then the keys, in one statement (a per-report update takes both, one statement
+# a report fewer): each row of the join, whose arguments lock a key, needs the row of ``g`` first, so the shared
+# lock is held before any key's (MATERIALIZED: ``g`` is evaluated as itself, never folded into the join)
+_SHARE_AND_LOCK_KEYS = text(
+    "WITH g AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(:graph) AS held) "
+    "SELECT count(pg_advisory_xact_lock(:space, o.k)) FROM g, "
+    "(SELECT unnest(CAST(:keys AS int[])) AS k ORDER BY k) AS o"
+)
 _OTHERS_NAMING = (  # the other reports that name these entities linkably, with their networks
     select(Mention.report_id, ReportNetwork.network_id)
     .outerjoin(ReportNetwork, ReportNetwork.report_id == Mention.report_id)
@@ -159,11 +167,20 @@ def share(s: Session) -> None:
         s.info["graph_lock"] = "shared"
 
 
-def lock_keys(s: Session, space: int, ids: Iterable[int]) -> None:
+def lock_keys(s: Session, space: int, ids: Iterable[int], *, shared_graph: bool = False) -> None:
     """Lock networks (``NETWORK_LOCKS``) or entities (``ENTITY_LOCKS``) for the rest of the transaction, in
-    ascending order (two updates lock what they share in the same order)."""
+    ascending order (two updates lock what they share in the same order). ``shared_graph``: take the whole
+    graph's lock shared first (:func:`share`), in the same statement when there are keys to lock."""
     keys = sorted(set(ids))
-    if keys and _postgres(s):
+    if not _postgres(s):
+        return
+    if shared_graph and not s.info.get("graph_lock"):
+        if not keys:
+            share(s)
+            return
+        s.execute(_SHARE_AND_LOCK_KEYS, {"graph": _GRAPH_LOCK, "space": space, "keys": keys})
+        s.info["graph_lock"] = "shared"
+    elif keys:
         s.execute(_LOCK_KEYS, {"space": space, "keys": keys})
 
 
@@ -173,9 +190,9 @@ def _locked_view(
     """Read what a per-report update works on (the touched entities' networks, the report's own, and the
     reports and networks that name its linking entities that are in no network yet), holding the locks
     of all of it: on PostgreSQL the reads are repeated after each new lock until nothing new appears (a
-    network renamed by another update meanwhile is seen under its new id)."""
+    network renamed by another update meanwhile is seen under its new id). The caller holds the touched
+    entities' locks (``ENTITY_LOCKS``)."""
     locked: set[int] = set()
-    lock_keys(s, ENTITY_LOCKS, touched)
     while True:
         members, r_nid = _view_nids(s, report_id, touched)
         fresh = sorted(e for e in linking if e not in members)
@@ -206,8 +223,8 @@ def update_for_report(
     guard limits it plus ``Entity.evidence_count``). ``known``: :func:`entity_info` of some of them, read
     since their counts were refreshed (the analysis's before-score hook read it already).
     """
-    share(s)
     touched = set(entity_ids) | set(removed_entity_ids)
+    lock_keys(s, ENTITY_LOCKS, touched, shared_graph=True)  # what _locked_view reads, locked before any read
     info = entity_info(s, touched, known)
     linking = {e for e in entity_ids if e in info and guard.links(*info[e])}
     members, r_nid, others = _locked_view(s, report_id, touched, linking)

@@ -195,8 +195,9 @@ def on_report_analysed(
     if due and settings.graph_guard:
         refresh_limits_in(s, settings, at_report=report_id)  # exclusive: taken before any shared hold
         guard = analysis_guard(s, settings)  # the refresh dropped it: read again, with the new limits
-    net.share(s)
-    return net.update_for_report(s, guard, report_id, set(entity_ids), set(removed_entity_ids), known)
+    return net.update_for_report(  # it takes the graph's lock shared, with its first keys'
+        s, guard, report_id, set(entity_ids), set(removed_entity_ids), known
+    )
 
 
 def forget_in(s: Session, settings: Settings, entity_ids: set[int]) -> None:
