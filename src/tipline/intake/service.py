@@ -1038,12 +1038,12 @@ def analyse_in(
     _record_score(
         s,
         row,
+        _search_body(row, text, found),
         priority=scored.priority,
         score=scored.score,
         reasons=[r.as_dict() for r in scored.reasons],
         analysed_at=now,
     )
-    index_report(s, report_id, _search_body(row, text, found))
     for cap in capabilities:
         if cap.after_analysis is not None:
             cap.after_analysis(ctx)
@@ -1051,16 +1051,22 @@ def analyse_in(
 
 
 _REPORT_TABLE = cast(Table, Report.__table__)
-_SET_REPORT = update(_REPORT_TABLE).where(_REPORT_TABLE.c.id == bindparam("report_id"))  # SET: the values given
+_SCORED = ("priority", "score", "reasons", "analysed_at", "updated_at")
+_SET_SCORE = (
+    update(_REPORT_TABLE)
+    .where(_REPORT_TABLE.c.id == bindparam("report_id"))
+    .values({k: bindparam(k, type_=_REPORT_TABLE.c[k].type) for k in _SCORED})
+)
 
 
-def _record_score(s: Session, row: Report, **values: Any) -> None:
-    """Write the analysis's result on the report's row in one UPDATE of the table, and set the same values
-    on the object as already written. Set on the object, they were written by the ORM's flush (its unit of
-    work, attribute history, sealing's check of every sealed column): 8% of a worker's time, for one UPDATE.
+def _record_score(s: Session, row: Report, search_body: str, **values: Any) -> None:
+    """Write the analysis's result on the report's row in one UPDATE of the table, with its words' index (on
+    PostgreSQL in one statement: :func:`~tipline.store.search.index_report`), and set the same values on the
+    object as already written. Set on the object, they were written by the ORM's flush (its unit of work,
+    attribute history, sealing's check of every sealed column): 8% of a worker's time, for one UPDATE.
     ``updated_at`` as the column's ``onupdate`` sets it through the ORM."""
     values["updated_at"] = values.get("analysed_at") or utcnow()
-    s.execute(_SET_REPORT, {"report_id": row.id, **values})
+    index_report(s, row.id, search_body, along=_SET_SCORE, params={"report_id": row.id, **values})
     for key, value in values.items():
         set_committed_value(row, key, value)
 
