@@ -14,9 +14,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from tipline.accounts.service import Principal, record
@@ -474,15 +474,17 @@ def get_case(db: Database, case_id: int, viewer: Principal | str | None = None) 
 # ------------------------------------------------------------------------------------------ analysis
 
 
-_OPEN_CASES_NAMING = (  # every analysis runs it (the graph's before-score hook): built once
-    select(CaseReport.case_id, Mention.entity_id)
-    .join(Mention, Mention.report_id == CaseReport.report_id)
-    .join(Case, Case.id == CaseReport.case_id)
+# every analysis runs it (the graph's before-score hook): built once, on the tables (not the mapped classes:
+# the ORM's compile and result set-up cost a statement 70 us more, see graph.network)
+_CR, _M, _C = (cast(Table, m.__table__) for m in (CaseReport, Mention, Case))
+_OPEN_CASES_NAMING = (
+    select(_CR.c.case_id, _M.c.entity_id)
+    .select_from(_CR.join(_M, _M.c.report_id == _CR.c.report_id).join(_C, _C.c.id == _CR.c.case_id))
     .where(
-        in_list(Mention.entity_id, "ids"),
-        Mention.report_id != bindparam("report_id"),
-        Mention.linkable.is_(True),
-        Case.status.in_(ACTIVE),
+        in_list(_M.c.entity_id, "ids"),
+        _M.c.report_id != bindparam("report_id"),
+        _M.c.linkable.is_(True),
+        _C.c.status.in_(ACTIVE),
     )
     .distinct()
 )

@@ -703,12 +703,13 @@ ENTITY_WRITER = "intake.entity_writer"
 # The statements analysis runs for every report, built once (see ``graph.network``'s): ``ids``, ``kinds``
 # and ``values`` are lists (``store.lists.in_list``: one statement text whatever their length).
 _REPORT: BindParameter[int] = bindparam("report_id")
-_ENTITY_IDS = select(Entity.id, Entity.kind, Entity.value).where(
-    in_list(Entity.kind, "kinds"), in_list(Entity.value, "values")
-)
 # on the tables, not the mapped classes: an ORM-enabled DELETE or INSERT costs the worker about as much again
-# (synchronize_session, the ORM's bulk path), and nothing in analysis reads a Mention object back
+# (synchronize_session, the ORM's bulk path), and nothing in analysis reads a Mention object back; a SELECT of
+# mapped attributes goes through the ORM's compile and result set-up (70 us more a statement)
 _MENTION_TABLE = cast(Table, Mention.__table__)
+_ENTITY_TABLE = cast(Table, Entity.__table__)
+_E, _M = _ENTITY_TABLE.c, _MENTION_TABLE.c
+_ENTITY_IDS = select(_E.id, _E.kind, _E.value).where(in_list(_E.kind, "kinds"), in_list(_E.value, "values"))
 _DROP_MENTIONS = delete(_MENTION_TABLE).where(_MENTION_TABLE.c.report_id == _REPORT)
 _ADD_MENTIONS = insert(_MENTION_TABLE)
 _MENTIONED = select(Mention.entity_id, Mention.linkable).where(Mention.report_id == _REPORT)
@@ -723,7 +724,6 @@ _ENTITY_COUNTS = (  # a recount: the reports naming each entity, those naming it
     .where(in_list(Entity.id, "ids"))
     .group_by(Entity.id, Entity.evidence_count)
 )
-_ENTITY_TABLE = cast(Table, Entity.__table__)
 _NAMED_NOW = _ENTITY_TABLE.c.report_count + bindparam("dr")
 _ADD_TO_COUNTS = (  # analysis: the counts by difference (dr, dl: -1, 0 or +1); seen now if still named
     update(_ENTITY_TABLE)
@@ -765,16 +765,16 @@ _LOCK_AND_ADD_TO_COUNTS = (
 )
 _COUNTS_NOW = select(*_COUNTS).where(in_list(_ENTITY_TABLE.c.id, "ids"))
 _SHARING = (  # the other reports that name these entities linkably, through those that can confirm a reading
-    select(Mention.report_id)
-    .join(Entity, Entity.id == Mention.entity_id)
+    select(_M.report_id)
+    .select_from(_MENTION_TABLE.join(_ENTITY_TABLE, _E.id == _M.entity_id))
     .where(
-        in_list(Mention.entity_id, "ids"),
+        in_list(_M.entity_id, "ids"),
         # what _neighbour_values counts as shared: a reading is never confirmed through an identifier named by
         # more reports (a platform's domain), so the reports naming one are not worth checking again, and
         # reading their mentions grew with the store (42% of PostgreSQL's time after 6,000 reports)
-        Entity.report_count <= _CONFIRM_MAX_REPORTS,
-        Mention.report_id != _REPORT,
-        Mention.linkable.is_(True),
+        _E.report_count <= _CONFIRM_MAX_REPORTS,
+        _M.report_id != _REPORT,
+        _M.linkable.is_(True),
     )
     .distinct()
 )
@@ -859,11 +859,11 @@ def analyse_report(db: Database, report_id: int, *, recheck: bool = True) -> int
 _RECHECK_MAX = 20
 _READ_KINDS = ("phone", "whatsapp")  # the kinds an ambiguous reading (a number valid in two countries) is of
 _WAITING = (  # reports with an unconfirmed reading (of a phone) among those sharing these entities
-    select(Mention.report_id)
-    .join(Entity, Entity.id == Mention.entity_id)
+    select(_M.report_id)
+    .select_from(_MENTION_TABLE.join(_ENTITY_TABLE, _E.id == _M.entity_id))
     # a person's name (or a known picture) names an entity without linking too: such a report has no
     # reading to confirm, and was analysed again for nothing
-    .where(Mention.report_id.in_(_SHARING), Mention.linkable.is_(False), Entity.kind.in_(_READ_KINDS))
+    .where(_M.report_id.in_(_SHARING), _M.linkable.is_(False), _E.kind.in_(_READ_KINDS))
     .distinct()
     .limit(_RECHECK_MAX)
 )

@@ -40,6 +40,7 @@ from sqlalchemy import (
     Engine,
     Executable,
     Select,
+    Table,
     bindparam,
     func,
     select,
@@ -112,26 +113,30 @@ def claim(s: Session, limit: int, skip: Collection[int] = (), urgent_only: bool 
 def _claim_statements(postgres: bool) -> tuple[Select[Any], Select[Any], Select[Any]]:
     """The claim's queries (live panic presses; the rest in priority order; the rest, P1 only), built once:
     a claim runs for every report on PostgreSQL, and building them cost a tenth of a worker's time."""
-    waiting = waiting_clause()
+    # on the table's columns, not the mapped class's: a claim runs for every few reports, and a select of
+    # mapped attributes costs 70 us more (the ORM's compile and result set-up; see graph.network)
+    table = cast(Table, Report.__table__)
+    r = table.c
+    waiting = r.analysed_at.is_(None) & (r.submission_state == "complete")
     if not postgres:
         # SQLite's planner preferred the index on submission_state, and sorted every finished report at
         # every claim (a drain of 9,000 reports spent a fifth of its time there); this term, written so
         # that no index serves it (SQLite has no index hint SQLAlchemy writes), leaves it the waiting index
-        waiting = Report.analysed_at.is_(None) & ((Report.submission_state + "") == "complete")
-    skip = not_in_list(Report.id, "skip")
+        waiting = r.analysed_at.is_(None) & ((r.submission_state + "") == "complete")
+    skip = not_in_list(r.id, "skip")
     n: BindParameter[int] = bindparam("n")
     # the panic button's presses (source "live"), not every report of a live stream: a platform's own reports
     # may be live streams too (is_live), and with them in this tier the presses waited behind them (on
     # PostgreSQL with the server's worker, 43 of 45 presses took over a second; bench/RESULTS.md). The term is
     # written so that no index serves it (reports.source has one): the waiting index's range stays the plan
-    press = (Report.source + "") == "live"
-    live = select(Report.id).where(waiting, skip, Report.priority == 1, Report.is_live, press).order_by(Report.id)
-    rest = select(Report.id).where(waiting, skip).order_by(Report.priority, Report.id)
-    out = (live.limit(n), rest.limit(n), rest.where(Report.priority == 1).limit(n))
+    press = (r.source + "") == "live"
+    live = select(r.id).where(waiting, skip, r.priority == 1, r.is_live, press).order_by(r.id)
+    rest = select(r.id).where(waiting, skip).order_by(r.priority, r.id)
+    out = (live.limit(n), rest.limit(n), rest.where(r.priority == 1).limit(n))
     if postgres:
         return cast(
             tuple[Select[Any], Select[Any], Select[Any]],
-            tuple(q.with_for_update(skip_locked=True, of=Report) for q in out),
+            tuple(q.with_for_update(skip_locked=True, of=table) for q in out),
         )
     return out
 
