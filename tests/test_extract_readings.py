@@ -148,3 +148,33 @@ def test_the_readings_to_check_again_are_found_through_the_index_of_unlinked_men
     finally:
         event.remove(db.engine, "before_cursor_execute", seen)
     assert "ix_mentions_unlinked" in plan, plan
+
+
+def test_a_reports_mentions_are_written_anew_with_every_column(db):
+    """Analysis deletes a report's mentions and writes the new ones (on PostgreSQL in one statement, the new
+    ones given as arrays): every column as extraction found it, the old rows gone after a re-analysis."""
+    from sqlalchemy import select
+
+    from tipline.intake import service as intake
+    from tipline.store.models import Entity, Mention
+
+    text = AMBIGUOUS + " Pictures at https://pics.example-host.com/a/1"
+    rid = public(db, Category.OTHER, text=text, country="IT")
+
+    def mentions():  # type: ignore[no-untyped-def]
+        with db.reader() as s:
+            q = select(Entity.kind, Entity.value, Mention).join(Entity, Entity.id == Mention.entity_id)
+            return {(k, v): m for k, v, m in s.execute(q.where(Mention.report_id == rid))}
+
+    first = mentions()
+    phone = first[("phone", PH)]
+    assert phone.field == "text" and text[phone.start : phone.end].startswith("O9l7")
+    assert phone.disguise == "letters" and phone.linkable is False and phone.confidence < 1.0
+    assert [v for v, _ in phone.alternatives] == [IT_READING] and 0 < phone.alternatives[0][1] < phone.confidence
+    assert first[("url", "https://pics.example-host.com/a/1")].linkable is True and phone.created_at is not None
+    with db.session() as s:
+        s.get(Report, rid).text = AMBIGUOUS  # type: ignore[union-attr]
+    intake.analyse_report(db, rid)
+    again = mentions()
+    assert ("domain", "example-host.com") in first and set(again) == {("phone", PH)}
+    assert again[("phone", PH)].id != phone.id and again[("phone", PH)].alternatives == phone.alternatives

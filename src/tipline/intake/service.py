@@ -21,7 +21,27 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
 import anyio.to_thread
-from sqlalchemy import BindParameter, Delete, Executable, Table, bindparam, case, delete, func, insert, select, update
+from sqlalchemy import (
+    JSON,
+    BindParameter,
+    Boolean,
+    Delete,
+    Executable,
+    Float,
+    Integer,
+    String,
+    Table,
+    Text,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy import cast as sa_cast
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -875,13 +895,44 @@ def _drop_analysis_rows(tables: tuple[Table, ...]) -> tuple[Delete, ...]:
     return tuple(delete(t).where(t.c.report_id == _REPORT) for t in tables)
 
 
+# PostgreSQL: the mentions written as one array a column (``m_<column>``, one element a mention), unnested
+# in parallel by an INSERT ... SELECT: one statement text for any number of mentions, and one that can go in
+# the WITH of the DELETE of the old ones (_drop_and_add_returning); ``alternatives`` as JSON texts
+_ARRAY_COLUMNS: dict[str, Any] = {
+    "entity_id": Integer(),
+    "field": String(),
+    "start": Integer(),
+    "end": Integer(),
+    "confidence": Float(),
+    "disguise": String(),
+    "linkable": Boolean(),
+}
+_NEW_MENTIONS = select(
+    *(func.unnest(bindparam(f"m_{c}", type_=ARRAY(t))).label(c) for c, t in _ARRAY_COLUMNS.items()),
+    sa_cast(func.unnest(bindparam("m_alternatives", type_=ARRAY(Text()))), JSON()).label("alternatives"),
+    _REPORT.label("report_id"),
+    bindparam("m_created_at", type_=_MENTION_TABLE.c.created_at.type).label("created_at"),
+)
+_ADD_MENTIONS_FROM_ARRAYS = insert(_MENTION_TABLE).from_select(
+    [*_ARRAY_COLUMNS, "alternatives", "report_id", "created_at"], _NEW_MENTIONS
+)
+
+
 @functools.cache
-def _drop_all_returning(tables: tuple[Table, ...]) -> Executable:
-    """PostgreSQL: the report's rows of every table and its mentions in one statement (a DELETE in a WITH
-    runs whether or not the statement reads it), the mentions returned."""
-    return _DROP_MENTIONS_RETURNING.add_cte(
-        *(drop.cte(f"drop_{t.name}") for t, drop in zip(tables, _drop_analysis_rows(tables), strict=True))
-    )
+def _drop_and_add_returning(tables: tuple[Table, ...]) -> Executable:
+    """PostgreSQL: the report's rows of every table and its mentions deleted, and its new mentions inserted,
+    in one statement (a DELETE or INSERT in a WITH runs whether or not the statement reads it; no part of
+    a statement sees the rows another part writes, so the DELETE leaves the new mentions), the deleted
+    mentions returned."""
+    drops = (drop.cte(f"drop_{t.name}") for t, drop in zip(tables, _drop_analysis_rows(tables), strict=True))
+    return _DROP_MENTIONS_RETURNING.add_cte(*drops, _ADD_MENTIONS_FROM_ARRAYS.cte("add_mentions"))
+
+
+def _as_arrays(rows: list[dict[str, Any]], created_at: datetime) -> dict[str, Any]:
+    out: dict[str, Any] = {f"m_{c}": [r[c] for r in rows] for c in _ARRAY_COLUMNS}
+    out["m_alternatives"] = [None if r["alternatives"] is None else json.dumps(r["alternatives"]) for r in rows]
+    out["m_created_at"] = created_at
+    return out
 
 
 def _replace_mentions(
@@ -891,21 +942,6 @@ def _replace_mentions(
     (the capabilities' ``analysis_rows``) are deleted; returns the entities it mentioned before and those it
     mentions now, each with whether it names that entity linkably (one of its mentions of it is), and the
     (kind, value, field) of the mentions written, in order."""
-    at = {"report_id": report_id}
-    dialect = s.get_bind().dialect
-    if dialect.name == "postgresql":  # one statement for all, not one a table
-        old_rows = list(s.execute(_drop_all_returning(also), at))
-    else:
-        for drop in _drop_analysis_rows(also):
-            s.execute(drop, at)
-        if dialect.delete_returning:  # SQLite >= 3.35: one statement, not two
-            old_rows = list(s.execute(_DROP_MENTIONS_RETURNING, at))
-        else:
-            old_rows = list(s.execute(_MENTIONED, at))
-            s.execute(_DROP_MENTIONS, at)
-    before: dict[int, bool] = {}
-    for eid, linkable in old_rows:
-        before[eid] = before.get(eid, False) or bool(linkable)
     now: dict[int, bool] = {}
     seen: set[tuple[int, str, int | None]] = set()
     rows: list[dict[str, Any]] = []
@@ -931,8 +967,23 @@ def _replace_mentions(
                 "linkable": f.linkable,
             }
         )
-    if rows:  # one INSERT for all of them (executemany; every row has every key, so one statement)
-        s.execute(_ADD_MENTIONS, rows)
+    at = {"report_id": report_id}
+    dialect = s.get_bind().dialect
+    if dialect.name == "postgresql":  # one statement for all: the old rows of every table out, the new mentions in
+        old_rows = list(s.execute(_drop_and_add_returning(also), {**at, **_as_arrays(rows, utcnow())}))
+    else:
+        for drop in _drop_analysis_rows(also):
+            s.execute(drop, at)
+        if dialect.delete_returning:  # SQLite >= 3.35: one statement, not two
+            old_rows = list(s.execute(_DROP_MENTIONS_RETURNING, at))
+        else:
+            old_rows = list(s.execute(_MENTIONED, at))
+            s.execute(_DROP_MENTIONS, at)
+        if rows:  # one INSERT for all of them (executemany; every row has every key, so one statement)
+            s.execute(_ADD_MENTIONS, rows)
+    before: dict[int, bool] = {}
+    for eid, linkable in old_rows:
+        before[eid] = before.get(eid, False) or bool(linkable)
     return before, now, written
 
 
