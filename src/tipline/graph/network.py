@@ -42,17 +42,15 @@ _ENTITY_INFO = select(Entity.id, Entity.kind, Entity.value, Entity.degree).where
 _ENTITY_NIDS = select(EntityNetwork.entity_id, EntityNetwork.network_id).where(in_list(EntityNetwork.entity_id, "ids"))
 _REPORT_NIDS = select(ReportNetwork.report_id, ReportNetwork.network_id).where(in_list(ReportNetwork.report_id, "ids"))
 _NETWORK_OF_REPORT = select(ReportNetwork.network_id).where(ReportNetwork.report_id == bindparam("report_id"))
-# both in one statement (_locked_view reads them twice a report): the entities' networks, then the report's
-# own network as the row whose entity is NULL
 # on the tables' columns, not the mapped classes' (here and below, for the statements every report runs): a
 # select of mapped attributes goes through the ORM's compile and result set-up, 70 us more a statement for
-# the same rows (bench/RESULTS.md, "Core statements")
-_EN = cast(Table, EntityNetwork.__table__).c
-_RN = cast(Table, ReportNetwork.__table__).c
-_MEN = cast(Table, Mention.__table__)
+# the same rows
+_EN, _RN, _MEN = (cast(Table, m.__table__) for m in (EntityNetwork, ReportNetwork, Mention))
+# both in one statement (_locked_view reads them twice a report): the entities' networks, then the report's
+# own network as the row whose entity is NULL
 _VIEW_NIDS: CompoundSelect = union_all(
-    select(_EN.entity_id, _EN.network_id).where(in_list(_EN.entity_id, "ids")),
-    select(null(), _RN.network_id).where(_RN.report_id == bindparam("report_id")),
+    select(_EN.c.entity_id, _EN.c.network_id).where(in_list(_EN.c.entity_id, "ids")),
+    select(null(), _RN.c.network_id).where(_RN.c.report_id == bindparam("report_id")),
 )
 _LOCK_KEYS = text(
     "SELECT count(pg_advisory_xact_lock(:space, k)) FROM (SELECT unnest(CAST(:keys AS int[])) AS k ORDER BY k) AS o"
@@ -66,8 +64,8 @@ _SHARE_AND_LOCK_KEYS = text(
     "(SELECT unnest(CAST(:keys AS int[])) AS k ORDER BY k) AS o"
 )
 _OTHERS_NAMING = (  # the other reports that name these entities linkably, with their networks
-    select(_MEN.c.report_id, _RN.network_id)
-    .select_from(_MEN.outerjoin(ReportNetwork.__table__, _RN.report_id == _MEN.c.report_id))
+    select(_MEN.c.report_id, _RN.c.network_id)
+    .select_from(_MEN.outerjoin(_RN, _RN.c.report_id == _MEN.c.report_id))
     .where(in_list(_MEN.c.entity_id, "ids"), _MEN.c.report_id != bindparam("report_id"), _MEN.c.linkable.is_(True))
     .distinct()
 )

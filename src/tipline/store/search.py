@@ -35,17 +35,14 @@ def _words(body: str) -> set[str]:
 
 
 # FTS5 takes REPLACE on its rowid (an earlier analysis's words go): one statement, not a DELETE first
-_INDEX_SQLITE = text("INSERT OR REPLACE INTO report_search(rowid, body) VALUES (:id, :body)")
-_INDEX_POSTGRES = text(
-    "INSERT INTO report_search(rowid, body) VALUES (:id, :body) ON CONFLICT (rowid) DO UPDATE SET body = EXCLUDED.body"
-)
-
-
-# PostgreSQL with a write of the same transaction beside it (``index_report(..., along=)``), in one statement
+_INDEX_SQLITE = text("INSERT OR REPLACE INTO report_search(rowid, body) VALUES (:search_rowid, :search_body)")
+# PostgreSQL: an upsert, alone or with a write of the same transaction in its WITH (``index_report(along=)``);
+# its parameters' names are no table's columns (an UPDATE in the WITH would take them as values to SET)
 _SEARCH = table("report_search", column("rowid", Integer), column("body", Text))
-# (its parameters' names are no table's columns: an UPDATE in the WITH would take them as values to SET)
-_UPSERT = pg_insert(_SEARCH).values(rowid=bindparam("search_rowid"), body=bindparam("search_body"))
-_UPSERT = _UPSERT.on_conflict_do_update(index_elements=["rowid"], set_={"body": _UPSERT.excluded.body})
+_INDEX_POSTGRES = pg_insert(_SEARCH).values(rowid=bindparam("search_rowid"), body=bindparam("search_body"))
+_INDEX_POSTGRES = _INDEX_POSTGRES.on_conflict_do_update(
+    index_elements=["rowid"], set_={"body": _INDEX_POSTGRES.excluded.body}
+)
 _WITH: dict[UpdateBase, Executable] = {}  # along -> the combined statement, built once each
 
 
@@ -59,17 +56,19 @@ def index_report(
     dialect = s.get_bind().dialect
     ring = keyring_for(dialect)
     blinded = " ".join(sorted({ring.blind(w) for w in _words(body)}))
-    values = {"id": report_id, "body": blinded}
-    if along is None:
-        s.execute(_INDEX_SQLITE if dialect.name == "sqlite" else _INDEX_POSTGRES, values)
-    elif dialect.name == "postgresql":
+    values = {"search_rowid": report_id, "search_body": blinded}
+    if dialect.name != "postgresql":
+        if along is not None:
+            s.execute(along, params or {})
+        s.execute(_INDEX_SQLITE, values)
+        return
+    index: Executable = _INDEX_POSTGRES
+    if along is not None:
         combined = _WITH.get(along)
         if combined is None:
-            combined = _WITH[along] = _UPSERT.add_cte(along.cte("along"))
-        s.execute(combined, {**(params or {}), "search_rowid": report_id, "search_body": blinded})
-    else:
-        s.execute(along, params or {})
-        s.execute(_INDEX_SQLITE, values)
+            combined = _WITH[along] = _INDEX_POSTGRES.add_cte(along.cte("along"))
+        index = combined
+    s.execute(index, {**(params or {}), **values})
 
 
 def remove_report(s: Session, report_id: int) -> None:
