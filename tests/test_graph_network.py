@@ -287,16 +287,21 @@ def test_timeline_keeps_the_time_axis() -> None:
     assert service.timeline_of([]) == []
 
 
-def test_a_per_report_update_takes_the_graph_lock_shared_before_any_key(db):
+@pytest.mark.parametrize("how", ["keys", "touched"])
+def test_a_per_report_update_takes_the_graph_lock_shared_before_any_key(db, how):
     """The shared hold of the whole graph and the first keys go in one statement: while a full recompute holds
     the graph exclusively, that statement waits with no key locked (a key held then could block another
-    update that the recompute's holder waits on, and the update would run beside the recompute)."""
+    update that the recompute's holder waits on, and the update would run beside the recompute). ``touched``:
+    the statement a per-report update starts with, which also locks the networks it sees."""
     if db.dialect != "postgresql":
         pytest.skip("advisory locks are PostgreSQL's")
     import threading
 
     from sqlalchemy import text
 
+    a, b = new_report(db), new_report(db)
+    analyse(db, a, [("phone", "+15550000001")])
+    analyse(db, b, [("phone", "+15550000001")])
     holder = db.write_engine.connect()
     holder.begin()
     holder.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": net._GRAPH_LOCK})
@@ -304,7 +309,11 @@ def test_a_per_report_update_takes_the_graph_lock_shared_before_any_key(db):
 
     def update() -> None:
         with db.session() as s:
-            net.lock_keys(s, net.ENTITY_LOCKS, {5, 3}, shared_graph=True)
+            if how == "keys":
+                net.lock_keys(s, net.ENTITY_LOCKS, {5, 3}, shared_graph=True)
+            else:
+                eid = s.scalar(select(Entity.id).where(Entity.value == "+15550000001"))
+                assert net.lock_touched(s, b, {eid, eid + 1}) == {a}
             assert s.info["graph_lock"] == "shared"
             done.set()
 
@@ -320,9 +329,38 @@ def test_a_per_report_update_takes_the_graph_lock_shared_before_any_key(db):
                 threading.Event().wait(0.01)
             assert look.execute(waiting).scalar_one() == 1 and not done.is_set()
             assert look.execute(keys, {"space": net.ENTITY_LOCKS}).scalar_one() == 0
+            assert look.execute(keys, {"space": net.NETWORK_LOCKS}).scalar_one() == 0
         holder.rollback()
         t.join(10)
         assert done.is_set()
     finally:
         holder.close()
         t.join(10)
+
+
+def test_a_per_report_update_holds_the_keys_of_what_it_touches_until_it_ends(db: Database) -> None:
+    """The first statement of a per-report update locks the touched entities and the networks they and the
+    report are in, and returns those networks; another transaction that wants one of them waits."""
+    if db.dialect != "postgresql":
+        pytest.skip("advisory locks are PostgreSQL's")
+    from sqlalchemy import text
+
+    a, b, c = new_report(db), new_report(db), new_report(db)
+    analyse(db, a, [("phone", "+15550000002")])
+    analyse(db, b, [("phone", "+15550000002")])
+    analyse(db, c, [("email", "c@example.org")])
+    held = text(
+        "SELECT classid, objid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid IN (:e, :n)"
+    )
+    with db.session() as s:
+        phone = s.scalar(select(Entity.id).where(Entity.value == "+15550000002"))
+        assert net.lock_touched(s, c, {phone}) == {a, c}  # the entity's network and the report's own
+        with db.engine.connect() as look:
+            got = {tuple(r) for r in look.execute(held, {"e": net.ENTITY_LOCKS, "n": net.NETWORK_LOCKS})}
+        assert got == {(net.ENTITY_LOCKS, phone), (net.NETWORK_LOCKS, a), (net.NETWORK_LOCKS, c)}
+        with db.engine.connect() as other:
+            other.execute(text("SET lock_timeout = '50ms'"))
+            with pytest.raises(Exception, match="lock timeout"):
+                other.execute(text("SELECT pg_advisory_xact_lock(:n, :k)"), {"n": net.NETWORK_LOCKS, "k": a})
+    with db.engine.connect() as look:
+        assert not look.execute(held, {"e": net.ENTITY_LOCKS, "n": net.NETWORK_LOCKS}).all()
