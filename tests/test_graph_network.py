@@ -349,9 +349,7 @@ def test_a_per_report_update_holds_the_keys_of_what_it_touches_until_it_ends(db:
     analyse(db, a, [("phone", "+15550000002")])
     analyse(db, b, [("phone", "+15550000002")])
     analyse(db, c, [("email", "c@example.org")])
-    held = text(
-        "SELECT classid, objid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid IN (:e, :n)"
-    )
+    held = text("SELECT classid, objid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid IN (:e, :n)")
     with db.session() as s:
         phone = s.scalar(select(Entity.id).where(Entity.value == "+15550000002"))
         assert net.lock_touched(s, c, {phone}) == {a, c}  # the entity's network and the report's own
