@@ -198,6 +198,38 @@ def test_the_analysis_guard_is_read_once_a_transaction_and_again_after_a_change(
         assert analysis_guard(s, db.settings).limit("domain") == 7
 
 
+def test_a_guard_is_built_again_only_when_its_rows_changed(db: Database) -> None:
+    """On PostgreSQL each report is a transaction: the guard built for the last one serves the next while the
+    warning list and the limits are unchanged (their stamp, one short row), and any committed change to them,
+    an entry added or removed or a limit set, gives a guard built anew."""
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite reads the guard once for a whole batch, one transaction")
+
+    def fresh() -> Guard:
+        with db.session() as s:
+            return analysis_guard(s, db.settings)
+
+    first = fresh()
+    assert fresh() is first
+    service.set_manual_limit(db, "domain", 7, "test")
+    limited = fresh()
+    assert limited is not first and limited.limit("domain") == 7 and fresh() is limited
+    entry = service.add_exclusion(db, "phone", value="+15550000099", reason="a shared line", actor="test")
+    listed = fresh()
+    assert listed is not limited and not listed.links("phone", "+15550000099", 2)
+    service.remove_exclusion(db, entry, "test")
+    unlisted = fresh()
+    assert unlisted is not listed and unlisted.links("phone", "+15550000099", 2)
+    with db.session() as s:  # a change inside the transaction is seen by it, and not kept after a rollback
+        service.refresh_limits_in(s, db.settings)
+        s.add(DegreeLimit(kind="email", limit=2, source="manual", details={}, set_by="test"))
+        s.flush()
+        service.forget_analysis_guard(s)
+        assert analysis_guard(s, db.settings).limit("email") == 2
+        s.rollback()
+    assert fresh().limit("email") != 2
+
+
 def test_warning_list_changes_relink(db: Database) -> None:
     a, b = new_report(db), new_report(db)
     analyse(db, a, [("email", "ops@den.example"), ("phone", "+639176290418")])

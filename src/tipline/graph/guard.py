@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 
 import re2
-from sqlalchemy import Table, null, select, type_coerce, union_all
+from sqlalchemy import Table, Text, column, null, select, text, type_coerce, union_all
 from sqlalchemy.orm import Session
 
 from tipline.graph.models import CorrelationExclusion, DegreeLimit
@@ -212,7 +212,7 @@ def analysis_guard(s: Session, settings: Settings) -> Guard:
     held = s.info.get(_ANALYSIS_GUARD)
     if held is not None and held[0] is s.get_transaction():
         return held[1]  # type: ignore[no-any-return]
-    guard = load_guard(s, settings)
+    guard = _stamped_guard(s, settings) if s.get_bind().dialect.name == "postgresql" else load_guard(s, settings)
     s.info[_ANALYSIS_GUARD] = (s.get_transaction(), guard)  # the transaction its reads began, if none was open
     return guard
 
@@ -223,12 +223,43 @@ def forget_analysis_guard(s: Session) -> None:
     s.info.pop(_ANALYSIS_GUARD, None)
 
 
+# the last guard built on PostgreSQL, with the stamp of the rows it was built from and the settings it used (a
+# guard is a function of those alone, whichever database they came from); replaced whole, never changed
+_last: tuple[str, tuple[Any, ...], Guard] | None = None
+
+
+def _settings_key(settings: Settings) -> tuple[Any, ...]:
+    return (settings.graph_builtin_warnings, settings.graph_degree_limit_default, settings.graph_guard)
+
+
+def _stamped_guard(s: Session, settings: Settings) -> Guard:
+    """PostgreSQL, where each analysed report is a transaction of its own: the guard built from the rows of the
+    last read when their stamp (``_GUARD_STAMP``: the rows' text, in one value) has not changed since, else
+    read anew. The stamp is one short row; the rows are eighteen or so, each limit's with its JSON details,
+    and building the guard from them cost a report twice the stamp's statement. A guard read anew is read
+    with its stamp in one statement (one snapshot): a guard is never kept under the stamp of other rows."""
+    global _last
+    key = _settings_key(settings)
+    last = _last
+    if last is not None and last[1] == key and s.scalar(_GUARD_STAMP) == last[0]:
+        return last[2]
+    rows = s.execute(_GUARD_ROWS_STAMPED).all()
+    stamp = rows[0][-1] if rows else s.scalar(_GUARD_STAMP)  # no rows: nothing to be out of step with
+    guard = _guard_from(settings, (r[:-1] for r in rows))
+    _last = (stamp, key, guard)
+    return guard
+
+
 def load_guard(s: Session, settings: Settings) -> Guard:
     """The guard in force: built-in list (unless switched off), supervisors' entries, stored limits."""
+    return _guard_from(settings, s.execute(_GUARD_ROWS))
+
+
+def _guard_from(settings: Settings, rows: Iterable[Any]) -> Guard:
     stored: list[Exclusion] = []
     limits: dict[str, int] = {}
     next_refresh_at: int | None = None
-    for eid, kind, value, pattern, reason, added_by, added_at, limit, details in s.execute(_GUARD_ROWS):
+    for eid, kind, value, pattern, reason, added_by, added_at, limit, details in rows:
         if eid is not None:
             stored.append(Exclusion(kind, value, pattern, reason, added_by, added_at, eid))
             continue
@@ -261,11 +292,18 @@ _GUARD_ROWS = union_all(
         _X.c.reason,
         _X.c.added_by,
         _X.c.added_at,
-        type_coerce(null(), _L.c.limit.type),
-        type_coerce(null(), _L.c.details.type),
+        type_coerce(null(), _L.c.limit.type).label("limit"),
+        type_coerce(null(), _L.c.details.type).label("details"),
     ),
     select(null(), _L.c.kind, null(), null(), null(), null(), null(), _L.c.limit, _L.c.details),
 )
+# PostgreSQL: the text of every row the guard is built from, in one value (a row's text changes with any of
+# its columns; ordered by the keys, so the same rows give the same stamp)
+_GUARD_STAMP = text(
+    f"SELECT coalesce((SELECT string_agg(x::text, '|' ORDER BY x.id) FROM {_X.name} AS x), '') || '#' || "
+    f"coalesce((SELECT string_agg(l::text, '|' ORDER BY l.kind) FROM {_L.name} AS l), '')"
+).columns(column("stamp", Text))
+_GUARD_ROWS_STAMPED = select(*_GUARD_ROWS.subquery("g").c, _GUARD_STAMP.scalar_subquery().label("stamp"))
 
 
 # ------------------------------------------------------------------------------------------ degree limits
