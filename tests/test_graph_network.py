@@ -352,8 +352,10 @@ def test_a_per_report_update_takes_the_graph_lock_shared_before_any_key(db, how)
     t = threading.Thread(target=update)
     t.start()
     try:
-        keys = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = :space AND granted")
-        waiting = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+        # this database's (pg_locks shows every database's, and other tests' servers may still be analysing)
+        here = "locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        keys = text(f"SELECT count(*) FROM pg_locks WHERE {here} AND classid = :space AND granted")
+        waiting = text(f"SELECT count(*) FROM pg_locks WHERE {here} AND NOT granted")
         with db.engine.connect() as look:
             for _ in range(200):
                 if look.execute(waiting).scalar_one():
@@ -381,16 +383,20 @@ def test_a_per_report_update_holds_the_keys_of_what_it_touches_until_it_ends(db:
     analyse(db, a, [("phone", "+15550000002")])
     analyse(db, b, [("phone", "+15550000002")])
     analyse(db, c, [("email", "c@example.org")])
-    held = text("SELECT classid, objid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid IN (:e, :n)")
+    held = text(  # what one server process holds (pg_locks shows every database's)
+        "SELECT classid, objid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid IN (:e, :n) "
+        "AND pid = :pid"
+    )
     with db.session() as s:
+        keys = {"e": net.ENTITY_LOCKS, "n": net.NETWORK_LOCKS, "pid": s.scalar(text("SELECT pg_backend_pid()"))}
         phone = s.scalar(select(Entity.id).where(Entity.value == "+15550000002"))
         assert net.lock_touched(s, c, {phone}) == {a, c}  # the entity's network and the report's own
         with db.engine.connect() as look:
-            got = {tuple(r) for r in look.execute(held, {"e": net.ENTITY_LOCKS, "n": net.NETWORK_LOCKS})}
+            got = {tuple(r) for r in look.execute(held, keys)}
         assert got == {(net.ENTITY_LOCKS, phone), (net.NETWORK_LOCKS, a), (net.NETWORK_LOCKS, c)}
         with db.engine.connect() as other:
             other.execute(text("SET lock_timeout = '50ms'"))
             with pytest.raises(Exception, match="lock timeout"):
                 other.execute(text("SELECT pg_advisory_xact_lock(:n, :k)"), {"n": net.NETWORK_LOCKS, "k": a})
     with db.engine.connect() as look:
-        assert not look.execute(held, {"e": net.ENTITY_LOCKS, "n": net.NETWORK_LOCKS}).all()
+        assert not look.execute(held, keys).all()

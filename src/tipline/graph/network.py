@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from tipline.evidence.models import EvidenceMention
 from tipline.graph.guard import Guard
 from tipline.graph.models import EntityNetwork, ReportNetwork
+from tipline.store import later
 from tipline.store.lists import in_list
 from tipline.store.models import Entity, Mention, Report
 
@@ -86,7 +87,6 @@ _OTHERS_NAMING = (  # the other reports that name these entities linkably, with 
 )
 _NAMED_BY_EVIDENCE = select(EvidenceMention.id).where(in_list(EvidenceMention.entity_id, "ids")).limit(1)
 # on the tables (the ORM's bulk INSERT path cost more than the statement)
-_ADD_REPORT_NETWORK = insert(cast(Table, ReportNetwork.__table__))
 _ADD_ENTITY_NETWORKS = insert(cast(Table, EntityNetwork.__table__))
 
 
@@ -292,7 +292,7 @@ def update_for_report(
     for old in sorted(nids - {new}):
         _rename(s, old, new)
     if r_nid is None:
-        s.execute(_ADD_REPORT_NETWORK, {"report_id": report_id, "network_id": new})
+        later.insert_later(s, _RN, [{"report_id": report_id, "network_id": new}])  # with the analysis's last write
     if fresh:
         s.execute(_ADD_ENTITY_NETWORKS, [{"entity_id": e, "network_id": new} for e in fresh])
     return new

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Delete,
     Executable,
     Float,
+    Insert,
     Integer,
     String,
     Table,
@@ -56,7 +57,7 @@ from tipline.extract.platforms import canonical_platform
 from tipline.intake import receipts
 from tipline.intake.group_commit import GroupCommit
 from tipline.intake.schemas import FileIn, FileOut, ReportIn, Source
-from tipline.store import Database
+from tipline.store import Database, later
 from tipline.store.lists import in_list
 from tipline.store.models import Attachment, Entity, FollowUp, Mention, Report, utcnow
 from tipline.store.search import index_report
@@ -1086,18 +1087,21 @@ def analyse_in(
             cap.before_score(ctx)
     scored = rules.score(ctx.score_input)
     ctx.scored = scored
-    _record_score(
-        s,
-        row,
-        _search_body(row, text, found),
-        priority=scored.priority,
-        score=scored.score,
-        reasons=[r.as_dict() for r in scored.reasons],
-        analysed_at=now,
-    )
-    for cap in capabilities:
-        if cap.after_analysis is not None:
-            cap.after_analysis(ctx)
+    values = {
+        "priority": scored.priority,
+        "score": scored.score,
+        "reasons": [r.as_dict() for r in scored.reasons],
+        "analysed_at": now,
+        "updated_at": now,
+    }
+    with later.held(s):  # the hooks' derived rows go with the score's write, in its statement on PostgreSQL
+        for key, value in values.items():  # what the hooks see on the report; written at the end
+            set_committed_value(row, key, value)
+        for cap in capabilities:
+            if cap.after_analysis is not None:
+                cap.after_analysis(ctx)
+        inserts, params = later.take_held(s)
+        _record_score(s, row.id, _search_body(row, text, found), inserts, {**values, **params})
     return scored.priority, _waiting_reports(s, report_id, ids, entity_ids)
 
 
@@ -1110,16 +1114,16 @@ _SET_SCORE = (
 )
 
 
-def _record_score(s: Session, row: Report, search_body: str, **values: Any) -> None:
-    """Write the analysis's result on the report's row in one UPDATE of the table, with its words' index (on
-    PostgreSQL in one statement: :func:`~tipline.store.search.index_report`), and set the same values on the
-    object as already written. Set on the object, they were written by the ORM's flush (its unit of work,
-    attribute history, sealing's check of every sealed column): 8% of a worker's time, for one UPDATE.
-    ``updated_at`` as the column's ``onupdate`` sets it through the ORM."""
-    values["updated_at"] = values.get("analysed_at") or utcnow()
-    index_report(s, row.id, search_body, along=_SET_SCORE, params={"report_id": row.id, **values})
-    for key, value in values.items():
-        set_committed_value(row, key, value)
+def _record_score(
+    s: Session, report_id: int, search_body: str, inserts: tuple[Insert, ...], params: dict[str, Any]
+) -> None:
+    """Write the analysis's result on the report's row in one UPDATE of the table (``params``: ``_SCORED``'s
+    values, and the ``inserts``'), with its words' index and the derived rows the hooks held
+    (:mod:`tipline.store.later`): on PostgreSQL in one statement (:func:`~tipline.store.search.index_report`).
+    The caller set the same values on the object, as already written: set there, they were written by the
+    ORM's flush (its unit of work, attribute history, sealing's check of every sealed column), 8% of a
+    worker's time for one UPDATE. ``updated_at`` as the column's ``onupdate`` sets it through the ORM."""
+    index_report(s, report_id, search_body, along=(_SET_SCORE, *inserts), params={"report_id": report_id, **params})
 
 
 _FOLLOWUPS = select(FollowUp).where(in_list(FollowUp.report_id, "ids")).order_by(FollowUp.id)  # each claim: built once

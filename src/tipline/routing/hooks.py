@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import cast
 
-from sqlalchemy import Table, bindparam, delete, insert
+from sqlalchemy import Table, bindparam, delete
 from sqlalchemy.orm import Session
 
 from tipline.capability import AnalysisContext
 from tipline.routing import jurisdiction as jur
 from tipline.routing.models import JurisdictionCandidate
 from tipline.routing.takedown import sync_report_urls
+from tipline.store import later
 
 MAX_CANDIDATES = 20
 
@@ -23,7 +24,6 @@ MAX_CANDIDATES = 20
 # the ORM's bulk DELETE and INSERT paths cost the worker more than the statements themselves
 _CANDIDATES = cast(Table, JurisdictionCandidate.__table__)
 _DROP_CANDIDATES = delete(_CANDIDATES).where(_CANDIDATES.c.report_id == bindparam("report_id"))
-_ADD_CANDIDATES = insert(_CANDIDATES)
 
 
 def after_analysis(ctx: AnalysisContext) -> None:
@@ -53,5 +53,6 @@ def store_candidates(s: Session, report_id: int, candidates: list[jur.Candidate]
         }
         for rank, c in enumerate(candidates[:MAX_CANDIDATES], 1)
     ]
-    if rows:  # one executemany INSERT, no ORM objects (the ORM flushed one INSERT per candidate)
-        s.execute(_ADD_CANDIDATES, rows)
+    # inside an analysis: with its last write (one executemany INSERT here otherwise; no ORM objects: the ORM
+    # flushed one INSERT per candidate)
+    later.insert_later(s, _CANDIDATES, rows)

@@ -19,7 +19,7 @@ from statistics import median
 from typing import Any, cast
 
 from pydantic import BaseModel
-from sqlalchemy import Table, func, insert, or_, select
+from sqlalchemy import Table, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from tipline.accounts.service import Principal, record
 from tipline.routing import jurisdiction as jur
 from tipline.routing.models import UrlTakedown, UrlTakedownReport
-from tipline.store import Database
+from tipline.store import Database, later
 from tipline.store.lists import in_list
 
 STATES = ("reported", "assessed", "notice_sent", "removed", "reappeared")
@@ -119,7 +119,6 @@ def _hosting_country(ips: list[str], geo: jur.GeoLookup | None = None) -> str | 
 # built once (analysis runs them for every report that names a URL), on the tables where nothing reads an
 # object back; the links of a report are deleted by analysis with its mentions (ROUTING.analysis_rows)
 _LINKS = cast(Table, UrlTakedownReport.__table__)
-_ADD_LINKS = insert(_LINKS)
 _TAKEDOWNS_OF = select(UrlTakedown).where(in_list(UrlTakedown.url_sha256, "digests"))
 
 
@@ -175,7 +174,8 @@ def sync_report_urls(
                 t.hosting_ips = ips
                 t.hosting_country = _hosting_country(ips, geo)
         hosting[t.url] = list(t.hosting_ips)
-    s.execute(_ADD_LINKS, [{"takedown_id": t.id, "report_id": report_id} for t in sorted(current, key=lambda t: t.id)])
+    links = [{"takedown_id": t.id, "report_id": report_id} for t in sorted(current, key=lambda t: t.id)]
+    later.insert_later(s, _LINKS, links)  # with the analysis's last write
     return hosting
 
 

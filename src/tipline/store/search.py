@@ -43,30 +43,37 @@ _INDEX_POSTGRES = pg_insert(_SEARCH).values(rowid=bindparam("search_rowid"), bod
 _INDEX_POSTGRES = _INDEX_POSTGRES.on_conflict_do_update(
     index_elements=["rowid"], set_={"body": _INDEX_POSTGRES.excluded.body}
 )
-_WITH: dict[UpdateBase, Executable] = {}  # along -> the combined statement, built once each
+_WITH: dict[tuple[UpdateBase, ...], Executable] = {}  # along -> the combined statement, built once each
 
 
 def index_report(
-    s: Session, report_id: int, body: str, *, along: UpdateBase | None = None, params: dict[str, Any] | None = None
+    s: Session,
+    report_id: int,
+    body: str,
+    *,
+    along: UpdateBase | tuple[UpdateBase, ...] = (),
+    params: dict[str, Any] | None = None,
 ) -> None:
-    """Index the report's words (blinded), replacing what it had. ``along``: a write of the same transaction
-    (an UPDATE, INSERT or DELETE built once, run with ``params``, where ``search_rowid`` and ``search_body``
-    are this function's), run first: on PostgreSQL in the same statement (a DML in a ``WITH``), one round
-    trip instead of two."""
+    """Index the report's words (blinded), replacing what it had. ``along``: writes of the same transaction
+    (UPDATEs, INSERTs or DELETEs built once, run with ``params``, where ``search_rowid`` and ``search_body``
+    are this function's), run first: on PostgreSQL in the same statement (DML in a ``WITH``, none of which
+    sees another's rows), one round trip instead of several."""
     dialect = s.get_bind().dialect
     ring = keyring_for(dialect)
     blinded = " ".join(sorted({ring.blind(w) for w in _words(body)}))
     values = {"search_rowid": report_id, "search_body": blinded}
+    writes = along if isinstance(along, tuple) else (along,)
     if dialect.name != "postgresql":
-        if along is not None:
-            s.execute(along, params or {})
+        for write in writes:
+            s.execute(write, params or {})
         s.execute(_INDEX_SQLITE, values)
         return
     index: Executable = _INDEX_POSTGRES
-    if along is not None:
-        combined = _WITH.get(along)
+    if writes:
+        combined = _WITH.get(writes)
         if combined is None:
-            combined = _WITH[along] = _INDEX_POSTGRES.add_cte(along.cte("along"))
+            ctes = (w.cte("along" if not n else f"along_{n}") for n, w in enumerate(writes))
+            combined = _WITH[writes] = _INDEX_POSTGRES.add_cte(*ctes)
         index = combined
     s.execute(index, {**(params or {}), **values})
 
