@@ -823,9 +823,17 @@ def upsert_entities(s: Session, pairs: set[tuple[str, str]], now: datetime) -> d
         # rows, where a multi-row VALUES was compiled afresh for each report (a third of upsert's time);
         # DO NOTHING: another transaction inserted one of them since the read
         writer = s.info.get(ENTITY_WRITER)
-        stmt = ins(Entity).on_conflict_do_nothing(index_elements=["kind", "value"])
-        (writer if writer is not None else s).execute(stmt, rows)
-        ids.update(_entity_ids(s, missing))
+        stmt = ins(_ENTITY_TABLE).on_conflict_do_nothing(index_elements=["kind", "value"])
+        if not s.get_bind().dialect.insert_executemany_returning:
+            (writer if writer is not None else s).execute(stmt, rows)
+            ids.update(_entity_ids(s, missing))
+            return ids
+        # the ids of the rows it inserted come back with them (one round trip, not an INSERT and a SELECT);
+        # only a value another transaction inserted since the read is read again
+        added = (writer if writer is not None else s).execute(stmt.returning(_E.id, _E.kind, _E.value), rows)
+        ids.update({(kind, value): eid for eid, kind, value in added})
+        if missing - ids.keys():
+            ids.update(_entity_ids(s, missing - ids.keys()))
     return ids
 
 

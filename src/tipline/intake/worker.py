@@ -37,6 +37,7 @@ from sqlalchemy import (
     BindParameter,
     ColumnElement,
     Connection,
+    CursorResult,
     Engine,
     Executable,
     Select,
@@ -357,7 +358,7 @@ class _EntityWriter:
         self.engine = engine
         self.conn: Connection | None = None
 
-    def execute(self, statement: Executable, rows: list[dict[str, Any]]) -> None:
+    def execute(self, statement: Executable, rows: list[dict[str, Any]]) -> CursorResult[Any]:
         if self.conn is None:
             self.conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
             # a wait here is for another transaction's insert of the same value: an autocommit one ends at
@@ -365,7 +366,7 @@ class _EntityWriter:
             # no cycle through two connections of one client) is given up after ENTITY_WAIT_MS, and the
             # report goes to the next batch
             _outside_transactions(self.conn, _settings(ENTITY_WAIT_MS))
-        self.conn.execute(statement, rows)
+        return self.conn.execute(statement, rows)
 
     def close(self) -> None:
         if self.conn is None:
