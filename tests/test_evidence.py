@@ -86,6 +86,20 @@ def test_an_item_alone_links_nothing_until_a_report_names_its_phone(db: Database
     assert graph.network_id_of_evidence(db, vid) == rid
 
 
+def test_a_report_naming_one_phone_of_an_item_alone_brings_in_its_other_phone(db: Database) -> None:
+    """An item names two phones that no report named yet: the first report naming one of them takes the item
+    and its other phone into its network, so a report naming the other phone joins that network, as in a full
+    recompute."""
+    vid = evidence.add_item(db, ad("ad-3", f"Two numbers: {PHONE_A} or {PHONE_B}"), "analyst")
+    r1 = report(db, f"Call {PHONE_A} for the girls")
+    r2 = report(db, f"Another den, call {PHONE_B}")
+    assert graph.network_id_of_report(db, r2) == r1 == graph.network_id_of_evidence(db, vid)
+    incremental = _memberships(db)
+    with db.session() as s:
+        recompute_all(s, load_guard(s, db.settings))
+    assert _memberships(db) == incremental
+
+
 def test_the_served_app_takes_evidence_and_adds_it_to_a_case(
     client: TestClient, db: Database, analyst_token: str
 ) -> None:

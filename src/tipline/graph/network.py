@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import CompoundSelect, Table, bindparam, delete, insert, null, select, text, union_all, update
+from sqlalchemy import CompoundSelect, Table, bindparam, delete, exists, insert, null, select, text, union_all, update
 from sqlalchemy.orm import Session
 
 from tipline.evidence.models import EvidenceMention
@@ -85,9 +85,13 @@ _OTHERS_NAMING = (  # the other reports that name these entities linkably, with 
     .where(in_list(_MEN.c.entity_id, "ids"), _MEN.c.report_id != bindparam("report_id"), _MEN.c.linkable.is_(True))
     .distinct()
 )
-_NAMED_BY_EVIDENCE = select(EvidenceMention.id).where(in_list(EvidenceMention.entity_id, "ids")).limit(1)
+# with them, one row of NULLs when an evidence item names one of these entities (a value that starts to link
+# may bridge to an evidence item's networks): one statement, where the evidence check was one more
+_OTHERS_OR_EVIDENCE: CompoundSelect = union_all(
+    _OTHERS_NAMING,
+    select(null(), null()).where(exists(select(EvidenceMention.id).where(in_list(EvidenceMention.entity_id, "ids")))),
+)
 # on the tables (the ORM's bulk INSERT path cost more than the statement)
-_ADD_ENTITY_NETWORKS = insert(cast(Table, EntityNetwork.__table__))
 
 
 def chunks(ids: Iterable[int], n: int = CHUNK) -> Iterator[list[int]]:
@@ -221,9 +225,10 @@ def lock_touched(s: Session, report_id: int, touched: set[int]) -> set[int]:
 
 def _locked_view(
     s: Session, report_id: int, touched: set[int], linking: set[int], locked: set[int]
-) -> tuple[dict[int, int], int | None, list[tuple[int, int | None]]]:
-    """Read what a per-report update works on (the touched entities' networks, the report's own, and the
-    reports and networks that name its linking entities that are in no network yet), holding the locks
+) -> tuple[dict[int, int], int | None, list[tuple[int, int | None]], bool]:
+    """Read what a per-report update works on (the touched entities' networks, the report's own, the
+    reports and networks that name its linking entities that are in no network yet, and whether an evidence
+    item names one of those), holding the locks
     of all of it: on PostgreSQL the reads are repeated after each new lock until nothing new appears (a
     network renamed by another update meanwhile is seen under its new id). The caller holds the touched
     entities' locks (``ENTITY_LOCKS``) and the networks' in ``locked`` (:func:`lock_touched`)."""
@@ -232,13 +237,18 @@ def _locked_view(
         members, r_nid = _view_nids(s, report_id, touched)
         fresh = sorted(e for e in linking if e not in members)
         others: list[tuple[int, int | None]] = []
+        by_evidence = False
         for part in chunks(fresh):
-            others += [(rid, nid) for rid, nid in s.execute(_OTHERS_NAMING, {"ids": part, "report_id": report_id})]
+            for rid, nid in s.execute(_OTHERS_OR_EVIDENCE, {"ids": part, "report_id": report_id}):
+                if rid is None:
+                    by_evidence = True
+                else:
+                    others.append((rid, nid))
         want = set(members.values()) | {n for _r, n in others if n is not None}
         if r_nid is not None:
             want.add(r_nid)
         if not _postgres(s) or want <= locked:
-            return members, r_nid, others
+            return members, r_nid, others, by_evidence
         lock_keys(s, NETWORK_LOCKS, want - locked)
         locked |= want
 
@@ -262,7 +272,7 @@ def update_for_report(
     locked = lock_touched(s, report_id, touched)  # what _locked_view reads, locked before any read
     info = entity_info(s, touched, known)
     linking = {e for e in entity_ids if e in info and guard.links(*info[e])}
-    members, r_nid, others = _locked_view(s, report_id, touched, linking, locked)
+    members, r_nid, others, by_evidence = _locked_view(s, report_id, touched, linking, locked)
     split = any(e in members or (e in info and guard.links(*info[e])) for e in removed_entity_ids)
     split = split or any(e in members and e not in linking for e in entity_ids)
     if split:
@@ -281,7 +291,7 @@ def update_for_report(
             orphans.add(rid)  # analysed before the graph existed (or by a batch still open): relinked
         else:
             nids.add(nid)
-    if fresh and _named_by_evidence(s, fresh):
+    if fresh and by_evidence:
         orphans.add(report_id)  # an evidence item may bridge to other networks: recompute around it
     if orphans:
         relink(s, guard, {report_id} | orphans, touched)
@@ -293,16 +303,8 @@ def update_for_report(
         _rename(s, old, new)
     if r_nid is None:
         later.insert_later(s, _RN, [{"report_id": report_id, "network_id": new}])  # with the analysis's last write
-    if fresh:
-        s.execute(_ADD_ENTITY_NETWORKS, [{"entity_id": e, "network_id": new} for e in fresh])
+    later.insert_later(s, _EN, [{"entity_id": e, "network_id": new} for e in fresh])
     return new
-
-
-def _named_by_evidence(s: Session, entity_ids: Iterable[int]) -> bool:
-    for part in chunks(entity_ids):
-        if s.scalar(_NAMED_BY_EVIDENCE, {"ids": part}) is not None:
-            return True
-    return False
 
 
 def _evidence_naming(s: Session, entity_ids: Iterable[int]) -> set[int]:
