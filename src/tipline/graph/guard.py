@@ -244,7 +244,7 @@ def _stamped_guard(s: Session, settings: Settings) -> Guard:
     if last is not None and last[1] == key and s.scalar(_GUARD_STAMP) == last[0]:
         return last[2]
     rows = s.execute(_GUARD_ROWS_STAMPED).all()
-    stamp = rows[0][-1] if rows else s.scalar(_GUARD_STAMP)  # no rows: nothing to be out of step with
+    stamp = rows[0][-1] if rows else _EMPTY_STAMP  # no rows: the stamp of none, not read apart (another snapshot)
     guard = _guard_from(settings, (r[:-1] for r in rows))
     _last = (stamp, key, guard)
     return guard
@@ -303,6 +303,7 @@ _GUARD_STAMP = text(
     f"SELECT coalesce((SELECT string_agg(x::text, '|' ORDER BY x.id) FROM {_X.name} AS x), '') || '#' || "
     f"coalesce((SELECT string_agg(l::text, '|' ORDER BY l.kind) FROM {_L.name} AS l), '')"
 ).columns(column("stamp", Text))
+_EMPTY_STAMP = "#"  # what _GUARD_STAMP gives for empty tables
 _GUARD_ROWS_STAMPED = select(*_GUARD_ROWS.subquery("g").c, _GUARD_STAMP.scalar_subquery().label("stamp"))
 
 

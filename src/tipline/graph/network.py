@@ -91,7 +91,6 @@ _OTHERS_OR_EVIDENCE: CompoundSelect = union_all(
     _OTHERS_NAMING,
     select(null(), null()).where(exists(select(EvidenceMention.id).where(in_list(EvidenceMention.entity_id, "ids")))),
 )
-# on the tables (the ORM's bulk INSERT path cost more than the statement)
 
 
 def chunks(ids: Iterable[int], n: int = CHUNK) -> Iterator[list[int]]:
@@ -228,10 +227,10 @@ def _locked_view(
 ) -> tuple[dict[int, int], int | None, list[tuple[int, int | None]], bool]:
     """Read what a per-report update works on (the touched entities' networks, the report's own, the
     reports and networks that name its linking entities that are in no network yet, and whether an evidence
-    item names one of those), holding the locks
-    of all of it: on PostgreSQL the reads are repeated after each new lock until nothing new appears (a
-    network renamed by another update meanwhile is seen under its new id). The caller holds the touched
-    entities' locks (``ENTITY_LOCKS``) and the networks' in ``locked`` (:func:`lock_touched`)."""
+    item names one of those), holding the locks of all of it: on PostgreSQL the reads are repeated after
+    each new lock until nothing new appears (a network renamed by another update meanwhile is seen under its
+    new id). The caller holds the touched entities' locks (``ENTITY_LOCKS``) and the networks' in
+    ``locked`` (:func:`lock_touched`)."""
     locked = set(locked)
     while True:
         members, r_nid = _view_nids(s, report_id, touched)
