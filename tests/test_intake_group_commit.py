@@ -287,6 +287,33 @@ def test_the_server_worker_leaves_a_busy_door_first_but_not_a_panic_press(qdb: D
     assert worker.backlog(qdb).waiting == 0
 
 
+def test_a_worker_paused_for_its_door_resumes_when_the_door_calms_down_and_never_sleeps_off_a_burst(qdb: Database):
+    """A steady stream of escalations cuts every pause the server's worker takes for its busy door, and each
+    urgent batch adds to what it owes: after a long burst that debt was minutes. It is slept only while the
+    door stays busy, and never more than PAUSE_MAX_S at a time; a door that fell quiet ends it."""
+    analyser = worker.Analyser(qdb)  # not started: its pause alone
+    analyser.wake()  # the door stored a report just now, then nothing more
+    t0 = time.monotonic()
+    assert analyser._pause(30.0) == (False, 0.0)
+    assert time.monotonic() - t0 < worker.DOOR_BUSY_S + 0.3
+    stop = threading.Event()
+
+    def busy_door() -> None:
+        while not stop.wait(0.05):
+            analyser.wake()
+
+    t = threading.Thread(target=busy_door)
+    t.start()
+    try:
+        analyser.wake()
+        t0 = time.monotonic()
+        assert analyser._pause(30.0) == (False, 0.0)
+        assert worker.PAUSE_MAX_S - 0.1 < time.monotonic() - t0 < worker.PAUSE_MAX_S + 0.5
+    finally:
+        stop.set()
+        t.join(5)
+
+
 def test_a_panic_press_is_analysed_before_earlier_escalations(qdb: Database):
     p = accounts.create_platform(qdb, "OrderChat")
 

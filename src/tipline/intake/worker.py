@@ -60,6 +60,7 @@ WAKE = "intake.wake"  # Database resource: the callable a door calls after a com
 WAKE_URGENT = "intake.wake_urgent"  # ... and after committing a P1 report (it ends a pause, see Analyser)
 DOOR_BUSY_S = 0.5  # the door stored a report this recently: it is busy, the worker of its process pauses
 DOOR_SHARE = 0.75  # the share of a busy server process left to its door (the worker pauses 3x its batch)
+PAUSE_MAX_S = 2.0  # the longest pause for a busy door: what the worker owes beyond it is forgiven
 RETRY_AFTER_S = 60.0  # a report whose analysis failed is tried again after this
 CLAIM = 4  # reports claimed at a time inside a batch: an urgent arrival is claimed by the next claim
 
@@ -558,10 +559,23 @@ class Analyser:
                 urgent_only, owed = False, 0.0
 
     def _pause(self, seconds: float) -> tuple[bool, float]:
-        """Leave the busy door the process for ``seconds``, unless an urgent report arrives: (cut short, the
-        rest of the pause still owed)."""
+        """Leave the busy door the process for ``seconds`` (at most ``PAUSE_MAX_S``), unless an urgent report
+        arrives or the door calms down (it stored nothing for ``DOOR_BUSY_S``): (cut short by an urgent
+        report, the rest of the pause still owed).
+
+        Each urgent report cuts the pause, and the batch that follows adds to what is owed: under a steady
+        stream of escalations the debt grew for as long as the burst lasted. Once the door fell quiet, with
+        nothing left to cut it, the worker slept it off: a 16-second burst left it asleep for most of a
+        minute, with 7,600 reports waiting and an idle process (bench/RESULTS.md)."""
+        seconds = min(seconds, PAUSE_MAX_S)
         paused = time.monotonic()
-        cut = self._urgent.wait(seconds)
+        end, cut = paused + seconds, False
+        while not cut:
+            now = time.monotonic()
+            calm_at = self._door_at + DOOR_BUSY_S  # the door is quiet from then on, unless it stores again
+            if now >= end or now >= calm_at:
+                break
+            cut = self._urgent.wait(min(end, calm_at) - now)
         waited = time.monotonic() - paused
         self.paused_s += waited
         return cut, max(0.0, seconds - waited) if cut else 0.0
