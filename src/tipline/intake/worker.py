@@ -565,8 +565,8 @@ class Analyser:
 
         Each urgent report cuts the pause, and the batch that follows adds to what is owed: under a steady
         stream of escalations the debt grew for as long as the burst lasted. Once the door fell quiet, with
-        nothing left to cut it, the worker slept it off: a 16-second burst left it asleep for most of a
-        minute, with 7,600 reports waiting and an idle process (bench/RESULTS.md)."""
+        nothing left to cut it, the worker slept it off: after the bench's half-minute of doors, most of a
+        minute asleep with 7,600 reports waiting beside an idle process (bench/RESULTS.md)."""
         seconds = min(seconds, PAUSE_MAX_S)
         paused = time.monotonic()
         end, cut = paused + seconds, False
