@@ -321,12 +321,11 @@ def test_timeline_keeps_the_time_axis() -> None:
     assert service.timeline_of([]) == []
 
 
-@pytest.mark.parametrize("how", ["keys", "touched"])
-def test_a_per_report_update_takes_the_graph_lock_shared_before_any_key(db, how):
+def test_a_per_report_update_takes_the_graph_lock_shared_before_any_key(db):
     """The shared hold of the whole graph and the first keys go in one statement: while a full recompute holds
     the graph exclusively, that statement waits with no key locked (a key held then could block another
-    update that the recompute's holder waits on, and the update would run beside the recompute). ``touched``:
-    the statement a per-report update starts with, which also locks the networks it sees."""
+    update that the recompute's holder waits on, and the update would run beside the recompute). The same
+    statement then locks the networks it sees."""
     if db.dialect != "postgresql":
         pytest.skip("advisory locks are PostgreSQL's")
     import threading
@@ -343,11 +342,8 @@ def test_a_per_report_update_takes_the_graph_lock_shared_before_any_key(db, how)
 
     def update() -> None:
         with db.session() as s:
-            if how == "keys":
-                net.lock_keys(s, net.ENTITY_LOCKS, {5, 3}, shared_graph=True)
-            else:
-                eid = s.scalar(select(Entity.id).where(Entity.value == "+15550000001"))
-                assert net.lock_touched(s, b, {eid, eid + 1}) == {a}
+            eid = s.scalar(select(Entity.id).where(Entity.value == "+15550000001"))
+            assert net.lock_touched(s, b, {eid, eid + 1}) == {a}
             assert s.info["graph_lock"] == "shared"
             done.set()
 

@@ -56,21 +56,15 @@ _VIEW_NIDS: CompoundSelect = union_all(
 _LOCK_KEYS = text(
     "SELECT count(pg_advisory_xact_lock(:space, k)) FROM (SELECT unnest(CAST(:keys AS int[])) AS k ORDER BY k) AS o"
 )
-# the whole graph's lock shared, then the keys, in one statement (a per-report update takes both, one statement
-# a report fewer): each row of the join, whose arguments lock a key, needs the row of ``g`` first, so the shared
-# lock is held before any key's (MATERIALIZED: ``g`` is evaluated as itself, never folded into the join)
-_SHARE_AND_LOCK_KEYS = text(
-    "WITH g AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(:graph) AS held) "
-    "SELECT count(pg_advisory_xact_lock(:space, o.k)) FROM g, "
-    "(SELECT unnest(CAST(:keys AS int[])) AS k ORDER BY k) AS o"
-)
 # what a per-report update takes first, in one statement: the whole graph's lock shared, the touched entities'
 # keys, then the keys of the networks they (and the report) are in as this statement's snapshot saw them,
-# returned. The graph's lock and the entities' keys come first (``e`` is the outer side of the LEFT JOIN ON
-# true, a nested loop: its one row, an aggregate over all the entity keys, is produced before any network
-# key is taken). The networks seen are a guess: :func:`_locked_view` reads them again under the locks, and
-# locks what it sees that is new (one statement each for the view and the network keys, which this
-# statement saves in the usual case: two statements of fourteen a report).
+# returned. The graph's lock comes first (each row of ``e``'s join, whose arguments lock a key, needs the row
+# of ``g``; MATERIALIZED: ``g`` is evaluated as itself, never folded into the join), then the entities' keys
+# (``e`` is the outer side of the LEFT JOIN ON true, a nested loop: its one row, an aggregate over all the
+# entity keys, is produced before any network key is taken). The networks seen are a guess:
+# :func:`_locked_view` reads them again under the locks, and locks what it sees that is new (one statement
+# each for the view and the network keys, which this statement saves in the usual case: two statements of
+# fourteen a report).
 _LOCK_TOUCHED = text(
     "WITH g AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(:graph) AS held), "
     "e AS MATERIALIZED (SELECT count(pg_advisory_xact_lock(:space, o.k)) AS n FROM g, "
@@ -189,20 +183,11 @@ def share(s: Session) -> None:
         s.info["graph_lock"] = "shared"
 
 
-def lock_keys(s: Session, space: int, ids: Iterable[int], *, shared_graph: bool = False) -> None:
+def lock_keys(s: Session, space: int, ids: Iterable[int]) -> None:
     """Lock networks (``NETWORK_LOCKS``) or entities (``ENTITY_LOCKS``) for the rest of the transaction, in
-    ascending order (two updates lock what they share in the same order). ``shared_graph``: take the whole
-    graph's lock shared first (:func:`share`), in the same statement when there are keys to lock."""
+    ascending order (two updates lock what they share in the same order)."""
     keys = sorted(set(ids))
-    if not _postgres(s):
-        return
-    if shared_graph and not s.info.get("graph_lock"):
-        if not keys:
-            share(s)
-            return
-        s.execute(_SHARE_AND_LOCK_KEYS, {"graph": _GRAPH_LOCK, "space": space, "keys": keys})
-        s.info["graph_lock"] = "shared"
-    elif keys:
+    if _postgres(s) and keys:
         s.execute(_LOCK_KEYS, {"space": space, "keys": keys})
 
 
@@ -214,7 +199,7 @@ def lock_touched(s: Session, report_id: int, touched: set[int]) -> set[int]:
     if not _postgres(s):
         return set()
     if not touched:
-        lock_keys(s, ENTITY_LOCKS, touched, shared_graph=True)
+        share(s)
         return set()
     params = {"graph": _GRAPH_LOCK, "space": ENTITY_LOCKS, "networks": NETWORK_LOCKS}
     _n, nids = s.execute(_LOCK_TOUCHED, {**params, "keys": sorted(touched), "report_id": report_id}).one()
