@@ -53,6 +53,7 @@ class Database:
         self._resources: dict[str, Any] = {}
         self._resources_lock = threading.Lock()
         self.is_sqlite = url.startswith("sqlite")
+        self._writers: WriterLock | None = None  # a SQLite file: its writers in every process queue here
         # hide_parameters: a database error's message (logged, or shown to an operator) never carries the
         # statement's values, which are report data (persons, URLs, details); the SQL itself stays
         sqlite_args = {"timeout": 30, "check_same_thread": False}
@@ -60,6 +61,7 @@ class Database:
             path = url.split("///", 1)[-1]
             if path and path != ":memory:" and not path.startswith("file:"):
                 _private_sqlite_files(Path(path))
+                self._writers = WriterLock(Path(path).with_name(Path(path).name + "-writer.lock"))
             self.engine = create_engine(url, echo=echo, connect_args=sqlite_args, pool_size=8, hide_parameters=True)
             _sqlite_pragmas(self.engine)
             self.write_engine = create_engine(
@@ -128,16 +130,18 @@ class Database:
     def session(self) -> Iterator[Session]:
         """A write session: commits on success, rolls back on error.
 
-        On SQLite, writers of this process queue on a lock before ``BEGIN IMMEDIATE``: SQLite allows one
-        writer at a time anyway, and its busy handler (sleep and retry) would add long tail latency.
-        Other processes still wait on SQLite's own lock (busy_timeout).
+        On SQLite, writers queue before ``BEGIN IMMEDIATE``: those of this process on a lock, then those of
+        every process on a lock file (:class:`WriterLock`). SQLite allows one writer at a time anyway, and
+        its busy handler sleeps 1, 2, 5 ... 25, 50, 100 ms between tries: tail latency for a door that
+        shares the database with the server's analysis process.
         """
         lock = self._writer_lock
-        if lock is not None and not lock.acquire(timeout=60):
-            raise TimeoutError("the SQLite database stayed locked by another writer for 60 s")
+        if lock is not None and not lock.acquire(timeout=WRITER_WAIT_S):
+            raise TimeoutError(f"the SQLite database stayed locked by another writer for {WRITER_WAIT_S:g} s")
         try:
-            with self._committing() as s:
-                yield s
+            with self._writers.held() if self._writers is not None else contextlib.nullcontext():
+                with self._committing() as s:
+                    yield s
         finally:
             if lock is not None:
                 lock.release()
@@ -204,6 +208,85 @@ class Database:
         self.engine.dispose()
         if self.write_engine is not self.engine:
             self.write_engine.dispose()
+
+
+WRITER_WAIT_S = 60.0  # a SQLite writer waits this long for the others, then fails with a message
+
+
+class WriterLock:
+    """The writers of one SQLite file, across processes: an exclusive ``flock`` on ``<db>-writer.lock``,
+    taken before ``BEGIN IMMEDIATE`` and released after the commit. The kernel releases it when its
+    process dies, even by SIGKILL.
+
+    A waiter tries again every ``POLL_S`` (a blocking ``flock`` has no time limit, and one stuck holder
+    would hang every door): it gets the lock within about a millisecond of its release, where SQLite's own
+    busy handler sleeps up to 100 ms between tries. Polling alone is not fair, though: a busy door's next
+    group commit takes the lock again microseconds after its last, and the server's analysis process,
+    polling, could wait seconds for a gap (a panic press 2.8 s from analysed, bench/RESULTS.md). So a writer
+    that has waited ``PATIENCE_S`` takes the gate, ``<db>-writer.gate``, until it has the lock, and every
+    writer passes through the gate before it tries: the one that waited goes next. Written by hand: a few
+    system calls around a transaction; lock libraries (filelock, portalocker) poll the same way, and none
+    has the gate."""
+
+    POLL_S = 0.001
+    PATIENCE_S = 0.002
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.gate_path = path.with_name(path.name.removesuffix(".lock") + ".gate")
+        self._fds = (-1, -1)  # the lock and the gate, opened by this process
+        self._pid = -1  # the process that opened them: a child made by fork opens its own
+
+    def _files(self) -> tuple[int, int]:
+        import os
+
+        if self._pid != os.getpid():
+            flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+            self._fds = (os.open(self.path, flags, 0o600), os.open(self.gate_path, flags, 0o600))
+            self._pid = os.getpid()
+        return self._fds
+
+    @contextlib.contextmanager
+    def held(self, wait_s: float = WRITER_WAIT_S) -> Iterator[None]:
+        import fcntl
+        import time
+
+        lock, gate = self._files()
+        started = time.monotonic()
+
+        def take(fd: int, how: int, until: float) -> bool:
+            while True:
+                try:
+                    fcntl.flock(fd, how | fcntl.LOCK_NB)
+                    return True
+                except BlockingIOError:
+                    now = time.monotonic()
+                    if now >= until:
+                        return False
+                    time.sleep(min(self.POLL_S, until - now))
+
+        def timed_out() -> TimeoutError:
+            return TimeoutError(
+                f"the SQLite database stayed locked by another process's writer for {wait_s:g} s "
+                f"(lock file {self.path.name}): is a stuck tipline process holding it?"
+            )
+
+        deadline = started + wait_s
+        if not take(gate, fcntl.LOCK_SH, deadline):  # a writer that waited longer goes first
+            raise timed_out()
+        fcntl.flock(gate, fcntl.LOCK_UN)
+        if not take(lock, fcntl.LOCK_EX, started + self.PATIENCE_S):
+            if not take(gate, fcntl.LOCK_EX, deadline):
+                raise timed_out()
+            try:
+                if not take(lock, fcntl.LOCK_EX, deadline):
+                    raise timed_out()
+            finally:
+                fcntl.flock(gate, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _private_sqlite_files(path: Path) -> None:
