@@ -99,7 +99,8 @@ class Server:
         raise RuntimeError("server did not start")
 
     def cpu_s(self) -> float:
-        """CPU seconds (user + system) the server process has used, with its worker processes' (``--workers``)."""
+        """CPU seconds (user + system) the server process has used, with its children's: its analysis process,
+        and the server processes of ``--workers``."""
         return sum(_cpu_s(pid) for pid in [self.proc.pid, *_children(self.proc.pid)])
 
     def stop(self) -> None:
@@ -122,10 +123,15 @@ def _cpu_s(pid: int) -> float:
 
 
 def _children(pid: int) -> list[int]:
-    try:
-        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
+    """The children of every thread of ``pid`` (the server's analysis process, if started again, is a child
+    of its supervising thread)."""
+    out = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:  # the thread ended meanwhile
+            continue
+    return out
 
 
 class Client:
@@ -619,7 +625,10 @@ def main() -> None:
             f"{backend:9} {mode:16} {door:28} {m['n']:>6} {m['per_s']:>8.1f} {m['p50_ms']:>8.1f} {m['p99_ms']:>8.1f} "
             f"{m['errors']:>6}"
         )
-    print("\nanalysis behind the door (the server's worker thread; backlog drained after the doors stopped):")
+    print(
+        "\nanalysis behind the door (the server's own worker: a child process, a thread with "
+        "TIPLINE_ANALYSIS_PROCESS=false; backlog drained after the doors stopped):"
+    )
     for backend, _mode, _door, m in rows:
         if "drain_s" in m:
             print(

@@ -152,8 +152,8 @@ def test_two_servers_share_sessions_limits_banks_and_the_queue(settings: Setting
         serve(settings, data, "--workers", "2", TIPLINE_ANALYSIS_IN_SERVER="false", **limits) as a_url,
         serve(settings, data, **limits) as b_url,
     ):
-        # three app processes, each with its own heartbeat: A's two workers and B
-        assert _wait_for("three live server processes", lambda: _count_live(db) >= 3 and _count_live(db)) == 3
+        # four processes, each with its own master-key heartbeat: A's two workers, B and B's analysis process
+        assert _wait_for("four live processes", lambda: _count_live(db) >= 4 and _count_live(db)) == 4
         a = httpx.Client(base_url=a_url, timeout=60)
         login_as(a, "sup")  # on A (the second factor enrolled on the way)
         b = httpx.Client(base_url=b_url, timeout=60, cookies=a.cookies)

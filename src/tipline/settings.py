@@ -72,7 +72,7 @@ class Settings(BaseSettings):
         default=True,
         description="Analyse (extract, match, score, link) each report inside the request that stores it. "
         "`tipline serve` turns this off unless it is set: the door answers once the report is stored and the "
-        "analysis workers take it (the server's own worker thread, and `tipline worker` processes).",
+        "analysis workers take it (the server's own worker process, and `tipline worker` processes).",
     )
     analysis_batch_size: int = Field(
         default=32, ge=1, le=1000, description="Most reports an analysis worker takes in one transaction."
@@ -85,8 +85,13 @@ class Settings(BaseSettings):
     )
     analysis_in_server: bool = Field(
         default=True,
-        description="When analysis is queued, `tipline serve` runs an analysis worker thread of its own. Turn "
-        "it off on PostgreSQL when `tipline worker` processes do all the analysis.",
+        description="When analysis is queued, `tipline serve` runs an analysis worker of its own. Turn it off "
+        "on PostgreSQL when `tipline worker` processes do all the analysis.",
+    )
+    analysis_process: bool = Field(
+        default=True,
+        description="`tipline serve` runs its analysis worker in a child process (its own interpreter and "
+        "core) instead of a thread beside the door, which shares the door's one core.",
     )
     master_key: str | None = Field(
         default=None,

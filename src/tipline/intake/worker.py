@@ -15,8 +15,10 @@ A door stores a report and answers (``intake.service.submit_report``); when ``an
   savepoint with exactly the steps of ``analyse_report`` (``service.analyse_in``), until the batch is full
   or its time budget is spent. A report that fails is rolled back to its savepoint, logged, and retried a
   minute later;
-- :class:`Analyser` is the worker thread ``tipline serve`` starts (``create_app``'s lifespan); ``tipline
-  worker`` runs the same loop in a process of its own (PostgreSQL), woken through the job queue.
+- :class:`Analyser` is the loop; ``tipline serve`` runs it in a child process of its own
+  (:class:`AnalysisProcess`, woken through a pipe), or in a thread beside the door (``create_app`` outside
+  ``tipline serve``, or ``TIPLINE_ANALYSIS_PROCESS=false``); ``tipline worker`` runs the same loop in a
+  process of its own (PostgreSQL), woken through the job queue.
 
 :func:`wait_until_analysed` is for tests and scripts that post reports to a queued app and then read
 their analysis.
@@ -26,6 +28,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import select as io_select
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
@@ -60,6 +66,7 @@ WAKE = "intake.wake"  # Database resource: the callable a door calls after a com
 WAKE_URGENT = "intake.wake_urgent"  # ... and after committing a P1 report (it ends a pause, see Analyser)
 DOOR_BUSY_S = 0.5  # the door stored a report this recently: it is busy, the worker of its process pauses
 DOOR_SHARE = 0.75  # the share of a busy server process left to its door (the worker pauses 3x its batch)
+BUSY_BATCH_S = 0.02  # the server's analysis process on SQLite holds the write lock this long while the door is busy
 PAUSE_MAX_S = 2.0  # the longest pause for a busy door: what the worker owes beyond it is forgiven
 RETRY_AFTER_S = 60.0  # a report whose analysis failed is tried again after this
 CLAIM = 4  # reports claimed at a time inside a batch: an urgent arrival is claimed by the next claim
@@ -468,10 +475,17 @@ class Analyser:
         budget_s: float | None = None,
         idle_s: float = 1.0,
         on_batch: Callable[[BatchResult], None] | None = None,
+        door_share: float = 0.0,
+        busy_budget_s: float | None = None,
     ) -> None:
+        """``door_share``: while this process's door (or the server this worker serves) is busy, pause after
+        each batch so that the door keeps this share of the time (0: never pause); ``busy_budget_s``: the
+        batch budget meanwhile (default: ``budget_s``)."""
         self.db = db
         self.batch = batch or db.settings.analysis_batch_size
         self.budget_s = budget_s if budget_s is not None else db.settings.analysis_batch_ms / 1000
+        self.busy_budget_s = min(self.budget_s, busy_budget_s) if busy_budget_s is not None else self.budget_s
+        self.door_share = door_share
         self.idle_s = idle_s
         self.on_batch = on_batch
         self._wake = threading.Event()
@@ -479,8 +493,7 @@ class Analyser:
         self._thread: threading.Thread | None = None
         self._retry: dict[int, float] = {}  # report id -> when to try again
         self._urgent = threading.Event()
-        self._door_at = float("-inf")  # when this process's door last stored a report
-        self._door_first = False  # pause for the door (a worker thread inside `tipline serve`)
+        self._door_at = float("-inf")  # when this process's door (or the server's, through a pipe) last stored
         self.analysed = 0
         self.paused_s = 0.0
 
@@ -491,15 +504,16 @@ class Analyser:
     def wake_urgent(self) -> None:
         self._urgent.set()
 
-    def start(self) -> Analyser:
-        """Run in a thread of this server process, beside its door: when the door is busy (it stored a report
-        in the last ``DOOR_BUSY_S``), the worker pauses after each batch so that the door keeps
-        ``DOOR_SHARE`` of the process (one interpreter lock: a worker that never paused made every request
-        wait behind its batches, and the door answered half as many). An urgent report ends the pause; the
-        backlog is analysed when the door calms down, or by `tipline worker` processes on PostgreSQL."""
+    def start(self, *, door_share: float = DOOR_SHARE) -> Analyser:
+        """Run in a thread of this process. Beside a server's door (the default): when the door is busy (it
+        stored a report in the last ``DOOR_BUSY_S``), the worker pauses after each batch so that the door
+        keeps ``door_share`` of the process (one interpreter lock: a worker that never paused made every
+        request wait behind its batches, and the door answered half as many). An urgent report ends the
+        pause; the backlog is analysed when the door calms down, or by `tipline worker` processes on
+        PostgreSQL. A process with no door of its own passes ``door_share=0``."""
         self.db.set_resource(WAKE, self.wake)
         self.db.set_resource(WAKE_URGENT, self.wake_urgent)
-        self._door_first = True
+        self.door_share = door_share
         self._thread = threading.Thread(target=self.run, name="tipline-analyser", daemon=True)
         self._thread.start()
         return self
@@ -520,14 +534,17 @@ class Analyser:
         if self.db.get_resource(WAKE_URGENT) == self.wake_urgent:
             self.db.set_resource(WAKE_URGENT, None)
 
+    def door_busy(self) -> bool:
+        """The door stored a report in the last ``DOOR_BUSY_S`` and this worker leaves it a share."""
+        return self.door_share > 0 and time.monotonic() - self._door_at < DOOR_BUSY_S
+
     def step(self, *, urgent_only: bool = False) -> BatchResult:
         """One batch (what the loop does each turn); the reports that failed wait RETRY_AFTER_S.
         ``urgent_only``: P1 reports only (a panic press that ended the worker's pause for a busy door)."""
         now = time.monotonic()
         self._retry = {rid: at for rid, at in self._retry.items() if at > now}
-        res = analyse_batch(
-            self.db, limit=self.batch, budget_s=self.budget_s, skip=self._retry, urgent_only=urgent_only
-        )
+        budget = self.busy_budget_s if self.door_busy() else self.budget_s
+        res = analyse_batch(self.db, limit=self.batch, budget_s=budget, skip=self._retry, urgent_only=urgent_only)
         for rid in res.failed:
             self._retry[rid] = now + RETRY_AFTER_S
         self.analysed += len(res.analysed)
@@ -547,9 +564,8 @@ class Analyser:
                 log.exception("analysis batch failed; retrying")
                 res = BatchResult()
                 self._stop.wait(self.idle_s)
-            door_busy = self._door_first and time.monotonic() - self._door_at < DOOR_BUSY_S
-            if door_busy and (res.analysed or urgent_only):
-                owed += (time.monotonic() - started) * DOOR_SHARE / (1 - DOOR_SHARE)
+            if self.door_busy() and (res.analysed or urgent_only):
+                owed += (time.monotonic() - started) * self.door_share / (1 - self.door_share)
                 urgent_only, owed = self._pause(owed)
             elif not res.analysed:
                 urgent_only, owed = False, 0.0
@@ -600,13 +616,23 @@ def wait_until_analysed(db: Database, report_ids: Iterable[int] | None = None, *
 
 
 def run_worker(
-    db: Database, *, once: bool = False, batch: int | None = None, say: Callable[[str], None] | None = None
+    db: Database,
+    *,
+    once: bool = False,
+    batch: int | None = None,
+    say: Callable[[str], None] | None = None,
+    wake_fd: int | None = None,
+    ready_fd: int | None = None,
 ) -> int:
     """``tipline worker``: analyse waiting reports until stopped (SIGTERM or Ctrl-C end the batch in
     flight cleanly; SIGKILL rolls it back and the reports wait for the next worker). With ``once``: until
-    nothing is waiting. Returns how many reports it analysed."""
+    nothing is waiting. ``wake_fd``: the worker of a ``tipline serve`` (:class:`AnalysisProcess`), woken
+    through that pipe, until the pipe closes (``ready_fd``: where it says that it is ready). Returns how
+    many reports it analysed."""
     import signal
 
+    if wake_fd is not None:
+        return _run_for_server(db, wake_fd, batch, ready_fd)
     an = Analyser(db, batch=batch)
     if once:
         while True:
@@ -642,7 +668,9 @@ def _run_with_queue(db: Database, an: Analyser, say: Callable[[str], None] | Non
     an.idle_s = jobs.SWEEP_S
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    an.start()
+    # no door in this process: a job is a server's wake-up, not a reason to pause (with the door's share, a
+    # worker woken by a busy server's jobs paused three times each batch)
+    an.start(door_share=0.0)
     if say is not None:
         say(f"analysis worker on postgresql: batches of {an.batch}, woken through procrastinate ({jobs.QUEUE})")
     try:
@@ -652,4 +680,193 @@ def _run_with_queue(db: Database, an: Analyser, say: Callable[[str], None] | Non
     finally:
         signal.signal(signal.SIGTERM, previous)
         an.stop()
+    return an.analysed
+
+
+# ------------------------------------------------------------------ the server's worker in a process of its own
+
+WAKE_BYTE, URGENT_BYTE = b".", b"!"  # written to the pipe by the server's door: a report, a P1 report
+READY_BYTE = b"r"  # written by the child once it analyses
+READY_S = 120.0  # how long a starting server waits for it (importing tipline on a busy machine takes a while)
+
+
+class AnalysisProcess:
+    """The analysis worker of ``tipline serve`` in a child process (``tipline worker --wake-fd``) instead of
+    a thread beside the door.
+
+    In a thread, the worker and the door share one interpreter lock, so one core: the door paused analysis
+    to keep three quarters of it, and still answered about half of what it answers alone
+    (bench/RESULTS.md). A child has its own interpreter and takes another core. The door wakes it by
+    writing a byte to a pipe (``!`` for a P1 report; a write that would block is dropped, the child is
+    awake anyway): no broker, no round trip, and when the server dies, even by SIGKILL, the child reads the
+    end of the pipe and stops after its batch in flight (which commits or rolls back whole). On SQLite the
+    child still shares the one write lock with the door: while the door is busy it holds it at most
+    ``BUSY_BATCH_S`` at a time and leaves it ``DOOR_SHARE`` of the time (a P1 report, though, ends the
+    pause, as in a thread). A child that dies is started again. The child loads its own hash-bank index:
+    memory for two copies. Written by hand: a pipe and a subprocess; a process pool would keep its own queue of tasks,
+    where the backlog is the reports table."""
+
+    def __init__(self, db: Database, *, restart_after_s: float = 1.0) -> None:
+        self.db = db
+        self.restart_after_s = restart_after_s
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._pipe = -1  # the write end of the child's wake-up pipe
+        self._ready = -1  # the read end of the pipe on which the child says it is ready
+        self._watch: threading.Thread | None = None
+        self.started = 0  # child processes started (the tests read it)
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def start(self) -> AnalysisProcess:
+        """Start the child; :meth:`ready` waits until it analyses (a server starts answering only then)."""
+        self._spawn()
+        self.db.set_resource(WAKE, self.wake)
+        self.db.set_resource(WAKE_URGENT, self.wake_urgent)
+        self._watch = threading.Thread(target=self._supervise, name="tipline-analysis-process", daemon=True)
+        self._watch.start()
+        return self
+
+    def ready(self, timeout: float = READY_S) -> bool:
+        """Wait until the child has opened the database and analyses: it takes seconds to import tipline, and
+        a server that answered before would leave its first panic presses waiting (2.3 s in the bench)."""
+        fd, self._ready = self._ready, -1
+        if fd < 0:
+            return True
+        try:
+            got, _, _ = io_select.select([fd], [], [], timeout)
+            ok = bool(got) and os.read(fd, 1) == READY_BYTE
+        finally:
+            os.close(fd)
+        if not ok:
+            log.warning("the analysis worker process was not ready after %g s; serving without waiting", timeout)
+        return ok
+
+    def wake(self) -> None:
+        self._send(WAKE_BYTE)
+
+    def wake_urgent(self) -> None:
+        self._send(URGENT_BYTE)
+
+    def _send(self, byte: bytes) -> None:
+        with self._lock:  # the pipe is replaced when a child is started again
+            if self._pipe < 0:
+                return
+            with contextlib.suppress(BlockingIOError, BrokenPipeError):  # full: the child is busy anyway
+                os.write(self._pipe, byte)
+
+    def _spawn(self) -> None:
+        read, write = os.pipe()
+        os.set_blocking(write, False)
+        ready_read, ready_write = os.pipe()
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "tipline", "worker", "--wake-fd", str(read), "--ready-fd", str(ready_write)],
+                pass_fds=(read, ready_write),
+                stdin=subprocess.DEVNULL,
+            )
+        except BaseException:
+            os.close(write)
+            os.close(ready_read)
+            raise
+        finally:
+            os.close(read)
+            os.close(ready_write)
+        if self._ready >= 0:  # a child started again: nobody waits for it
+            os.close(self._ready)
+        self._ready = ready_read
+        with self._lock:
+            old, self._proc, self._pipe = self._pipe, proc, write
+            if self._stopping.is_set():  # stopped while this one started: it reads the end of its pipe at once
+                self._pipe = -1
+                os.close(write)
+        if old >= 0:
+            os.close(old)
+        self.started += 1
+
+    def _supervise(self) -> None:
+        pause = self.restart_after_s / 2  # doubled before the first wait
+        while True:
+            proc = self._proc
+            assert proc is not None
+            born = time.monotonic()
+            code = proc.wait()
+            if self._stopping.is_set():
+                return
+            # one that cannot start (a bad setting, a database away) is tried again less and less often
+            pause = self.restart_after_s if time.monotonic() - born > 60 else min(pause * 2, 60.0)
+            log.warning("the analysis worker process ended (exit status %s); another in %g s", code, pause)
+            if self._stopping.wait(pause):
+                return
+            try:
+                self._spawn()
+            except OSError:
+                log.exception("could not start the analysis worker process; trying again")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Close the pipe (the child ends after its batch in flight) and wait for the child."""
+        self._stopping.set()
+        with self._lock:
+            pipe, self._pipe = self._pipe, -1
+        if pipe >= 0:
+            os.close(pipe)
+        proc = self._proc
+        if proc is not None:
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log.warning("the analysis worker process did not stop in %g s; terminating it", timeout)
+                proc.terminate()
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        if self._watch is not None and self._watch is not threading.current_thread():
+            self._watch.join(5)
+        if self.db.get_resource(WAKE) == self.wake:
+            self.db.set_resource(WAKE, None)
+        if self.db.get_resource(WAKE_URGENT) == self.wake_urgent:
+            self.db.set_resource(WAKE_URGENT, None)
+
+
+def _run_for_server(db: Database, wake_fd: int, batch: int | None, ready_fd: int | None) -> int:
+    """The child's side of :class:`AnalysisProcess`: the analyser in this thread, the pipe read by another.
+    The server owns this process: Ctrl-C (sent to the whole terminal's group) is left to the server, which
+    closes the pipe; SIGTERM ends the batch in flight, then the process."""
+    import signal
+
+    sqlite = db.is_sqlite
+    an = Analyser(
+        db,
+        batch=batch,
+        # SQLite: the door's share of the one write lock; PostgreSQL: no lock to share, and a core of its own
+        door_share=DOOR_SHARE if sqlite else 0.0,
+        busy_budget_s=BUSY_BATCH_S if sqlite else None,
+    )
+
+    def read_wakes() -> None:
+        while True:
+            try:
+                got = os.read(wake_fd, 4096)
+            except OSError:
+                got = b""
+            if not got:  # the server closed the pipe, or died
+                an.stop(timeout=0)
+                return
+            an.wake()
+            if URGENT_BYTE in got:
+                an.wake_urgent()
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: an.stop(timeout=0))
+    threading.Thread(target=read_wakes, name="tipline-wake-pipe", daemon=True).start()
+    if ready_fd is not None:
+        with contextlib.suppress(OSError):  # the server stopped waiting: it serves all the same
+            os.write(ready_fd, READY_BYTE)
+        os.close(ready_fd)
+    an.run()
     return an.analysed

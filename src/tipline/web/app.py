@@ -239,6 +239,8 @@ def _lifespan(db: Database, settings: Settings) -> Callable[[FastAPI], AbstractA
             # would never be freed.
             gc.collect()
             gc.freeze()
+        if isinstance(analyser, worker.AnalysisProcess):
+            await anyio.to_thread.run_sync(analyser.ready)  # answer once a panic press would be analysed
         yield
         for job in jobs:
             job.cancel()
@@ -256,9 +258,11 @@ def _lifespan(db: Database, settings: Settings) -> Callable[[FastAPI], AbstractA
     return lifespan
 
 
-def _start_analysis(app: FastAPI, db: Database) -> worker.Analyser | None:
+def _start_analysis(app: FastAPI, db: Database) -> worker.Analyser | worker.AnalysisProcess | None:
     """Inline analysis: analyse what an earlier stop left unanalysed, now. Queued analysis: start this
-    server's analysis worker thread (``intake.worker.Analyser``), which takes that backlog too."""
+    server's analysis worker, which takes that backlog too: in `tipline serve` a child process
+    (``intake.worker.AnalysisProcess``), elsewhere (an app a test builds) or with
+    ``TIPLINE_ANALYSIS_PROCESS=false`` a thread (``intake.worker.Analyser``)."""
     app.state.analyser = None
     if db.settings.analyse_inline:
         n = intake.analyse_pending(db)
@@ -271,7 +275,10 @@ def _start_analysis(app: FastAPI, db: Database) -> worker.Analyser | None:
         db.set_resource("intake.remote_wake", RemoteWake(db).start())
     if not db.settings.analysis_in_server:
         return None
-    app.state.analyser = worker.Analyser(db).start()
+    if getattr(app.state, "serving", False) and db.settings.analysis_process:
+        app.state.analyser = worker.AnalysisProcess(db).start()
+    else:
+        app.state.analyser = worker.Analyser(db).start()
     return app.state.analyser
 
 
