@@ -63,14 +63,16 @@ def _analysis_child(server: int, timeout: float = 60.0, not_pid: int | None = No
 
 @contextmanager
 def _serve(settings: Settings) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """``tipline --data-dir X [--database-url U] serve``: named by options, not variables, which the
+    analysis process must be told."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIPLINE_")}
-    env["TIPLINE_DATA_DIR"] = str(settings.data_dir)
     env["TIPLINE_RETENTION_INTERVAL_HOURS"] = "0"
+    where = ["--data-dir", str(settings.data_dir)]
     if settings.database_url:
-        env["TIPLINE_DATABASE_URL"] = settings.database_url
+        where += ["--database-url", settings.database_url]
     proc = subprocess.Popen(
-        [TIPLINE, "serve", "--port", str(port)],
+        [TIPLINE, *where, "serve", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

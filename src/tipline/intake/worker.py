@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -703,8 +704,8 @@ class AnalysisProcess:
     child still shares the one write lock with the door: while the door is busy it holds it at most
     ``BUSY_BATCH_S`` at a time and leaves it ``DOOR_SHARE`` of the time (a P1 report, though, ends the
     pause, as in a thread). A child that dies is started again. The child loads its own hash-bank index:
-    memory for two copies. Written by hand: a pipe and a subprocess; a process pool would keep its own queue of tasks,
-    where the backlog is the reports table."""
+    memory for two copies. Written by hand: a pipe and a subprocess; a process pool would keep its own
+    queue of tasks, where the backlog is the reports table."""
 
     def __init__(self, db: Database, *, restart_after_s: float = 1.0) -> None:
         self.db = db
@@ -715,11 +716,6 @@ class AnalysisProcess:
         self._pipe = -1  # the write end of the child's wake-up pipe
         self._ready = -1  # the read end of the pipe on which the child says it is ready
         self._watch: threading.Thread | None = None
-        self.started = 0  # child processes started (the tests read it)
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
 
     def start(self) -> AnalysisProcess:
         """Start the child; :meth:`ready` waits until it analyses (a server starts answering only then)."""
@@ -741,8 +737,8 @@ class AnalysisProcess:
             ok = bool(got) and os.read(fd, 1) == READY_BYTE
         finally:
             os.close(fd)
-        if not ok:
-            log.warning("the analysis worker process was not ready after %g s; serving without waiting", timeout)
+        if not ok:  # it ended (its own error is above in the log), or took too long: analysis waits for the next
+            log.warning("the analysis worker process did not start (or took over %g s); serving meanwhile", timeout)
         return ok
 
     def wake(self) -> None:
@@ -762,11 +758,16 @@ class AnalysisProcess:
         read, write = os.pipe()
         os.set_blocking(write, False)
         ready_read, ready_write = os.pipe()
+        # the server's own database, whichever way it was named (`tipline --data-dir X serve` sets no variable)
+        env = {**os.environ, "TIPLINE_DATA_DIR": str(Path(self.db.settings.data_dir).resolve())}
+        if self.db.settings.database_url:
+            env["TIPLINE_DATABASE_URL"] = self.db.settings.database_url
         try:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "tipline", "worker", "--wake-fd", str(read), "--ready-fd", str(ready_write)],
                 pass_fds=(read, ready_write),
                 stdin=subprocess.DEVNULL,
+                env=env,
             )
         except BaseException:
             os.close(write)
@@ -785,7 +786,6 @@ class AnalysisProcess:
                 os.close(write)
         if old >= 0:
             os.close(old)
-        self.started += 1
 
     def _supervise(self) -> None:
         pause = self.restart_after_s / 2  # doubled before the first wait
