@@ -222,9 +222,10 @@ class WriterLock:
     would hang every door): it gets the lock within about a millisecond of its release, where SQLite's own
     busy handler sleeps up to 100 ms between tries. Polling alone is not fair, though: a busy door's next
     group commit takes the lock again microseconds after its last, and the server's analysis process,
-    polling, could wait seconds for a gap (a panic press 2.8 s from analysed, bench/RESULTS.md). So a writer
-    that has waited ``PATIENCE_S`` takes the gate, ``<db>-writer.gate``, until it has the lock, and every
-    writer passes through the gate before it tries: the one that waited goes next. Written by hand: a few
+    polling, waits for a gap (0.56 s behind a writer that held the lock 5 ms at a time and took it again
+    at once, ``tests/test_intake_process.py``). So a writer that has waited ``PATIENCE_S`` takes the gate,
+    ``<db>-writer.gate``, until it has the lock, and every writer passes through the gate before it tries:
+    the one that waited goes next. Written by hand: a few
     system calls around a transaction; lock libraries (filelock, portalocker) poll the same way, and none
     has the gate."""
 
