@@ -11,7 +11,7 @@ import re
 import secrets
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -303,6 +303,43 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def start_serve(
+    env: dict[str, str], *, before: Sequence[str] = (), after: Sequence[str] = (), start_s: float = 180
+) -> tuple[subprocess.Popen[bytes], str]:
+    """``tipline BEFORE serve --port P AFTER`` in its own process group (the caller kills the group), on a
+    free port, once its ``/healthz`` answers: (the process, its base URL). Fails the test with the end of
+    its log if it exits or does not answer within ``start_s`` (it imports the whole app; slow on a busy
+    machine)."""
+    import signal
+    import time
+
+    import httpx
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [TIPLINE, *before, "serve", "--port", str(port), *after],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + start_s
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"tipline serve exited: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+        try:
+            if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            pytest.fail(f"tipline serve did not start in {start_s:g} s")
+        time.sleep(0.1)
 
 
 @contextmanager

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from helpers import TIPLINE, free_port
+from helpers import start_serve
 from tipline.accounts import service as accounts
 from tipline.intake.worker import wait_until_analysed
 from tipline.settings import Settings
@@ -65,29 +65,13 @@ def _analysis_child(server: int, timeout: float = 60.0, not_pid: int | None = No
 def _serve(settings: Settings) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """``tipline --data-dir X [--database-url U] serve``: named by options, not variables, which the
     analysis process must be told."""
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIPLINE_")}
     env["TIPLINE_RETENTION_INTERVAL_HOURS"] = "0"
     where = ["--data-dir", str(settings.data_dir)]
     if settings.database_url:
         where += ["--database-url", settings.database_url]
-    proc = subprocess.Popen(
-        [TIPLINE, *where, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
+    proc, base = start_serve(env, before=where)
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
-            with suppress(httpx.HTTPError):
-                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, "tipline serve did not start"
-            time.sleep(0.1)
         yield proc, base
     finally:
         with suppress(ProcessLookupError):

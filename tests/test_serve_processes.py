@@ -19,7 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import select, text
 
-from helpers import PASSWORD, TIPLINE, bearer, css, free_port, login_as, page, run
+from helpers import PASSWORD, bearer, css, free_port, login_as, page, run, start_serve
 from tipline.accounts import service as accounts
 from tipline.intake.worker import wait_until_analysed
 from tipline.media.hashing import hash_bytes
@@ -47,7 +47,6 @@ def _redis_up() -> bool:
 def serve(settings: Settings, data: Path, *args: str, **env: str) -> Iterator[str]:
     """``tipline serve ARGS`` in its own process group on a free port; stopped with SIGTERM (the way a
     service manager stops it), its workers with it. Yields the base URL."""
-    port = free_port()
     full = {k: v for k, v in os.environ.items() if not k.startswith("TIPLINE_")}
     full.update(
         TIPLINE_DATA_DIR=str(data),
@@ -56,27 +55,8 @@ def serve(settings: Settings, data: Path, *args: str, **env: str) -> Iterator[st
         TIPLINE_RETENTION_INTERVAL_HOURS="0",
         **env,
     )
-    proc = subprocess.Popen(
-        [TIPLINE, "serve", "--port", str(port), *args],
-        env=full,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
+    proc, base = start_serve(full, after=args, start_s=START_S)
     try:
-        deadline = time.monotonic() + START_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"tipline serve {' '.join(args)} exited: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
-            try:
-                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"tipline serve {' '.join(args)} did not start in {START_S} s")
-            time.sleep(0.2)
         yield base
     except BaseException:
         _kill_group(proc)  # the test's own failure is the one to report
