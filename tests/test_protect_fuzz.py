@@ -84,7 +84,10 @@ def _fuzzer(strategy: Any, route: str, kwargs: dict[str, Any]) -> Any:
     def fuzz(case: Any) -> None:
         t0 = time.monotonic()
         response = case.call(**kwargs)
-        assert time.monotonic() - t0 < 10, f"{route} took {time.monotonic() - t0:.1f} s"
+        if time.monotonic() - t0 >= 10:  # slow for this input every time, or a machine that stalled once?
+            t0 = time.monotonic()
+            response = case.call(**kwargs)
+        assert time.monotonic() - t0 < 10, f"{route} took {time.monotonic() - t0:.1f} s, twice"
         checks = [not_a_server_error, response_schema_conformance, content_type_conformance]
         if route.split(" ", 1)[1].startswith("/ispws/"):
             # the CyberTipline routes answer XML but declare no response content type yet: only the 5xx check
