@@ -237,6 +237,34 @@ def test_agency_pages_admin_only_edits(client, db):
     assert "National Crime Agency (edited)" in row.text_content() and "root" in row.text_content()
 
 
+def test_a_url_named_by_many_reports_lists_the_first_ones_and_counts_all(client, db, analyst_token, monkeypatch):
+    """A URL a platform's sweep named in 100,000 reports is one row with the first ids and the count, not
+    100,000 ids in every answer and page (the cap is lowered to 2 here, to keep the test short)."""
+    from tipline.intake import service as intake
+    from tipline.intake.schemas import Category, PublicReportIn
+    from tipline.routing import takedown as td
+
+    monkeypatch.setattr(td, "REPORT_IDS_SHOWN", 2)
+    many, once = "https://media.example-host.com/v/9", "https://other.example-host.com/v/1"
+
+    def submit(*urls: str) -> int:
+        report = PublicReportIn(category=Category.CSAM, urls=list(urls)).to_report()
+        return intake.submit_report(db, report).report_id
+
+    ids = [submit(many, once), *(submit(many) for _ in range(3))]
+    items = client.get("/api/v1/takedowns", headers=bearer(analyst_token)).json()["items"]
+    by_url = {t["url"]: t for t in items}
+    assert (by_url[many]["report_ids"], by_url[many]["report_count"]) == (ids[:2], 4)
+    assert (by_url[once]["report_ids"], by_url[once]["report_count"]) == (ids[:1], 1)
+    one = client.get(f"/api/v1/takedowns?report_id={ids[3]}", headers=bearer(analyst_token)).json()["items"]
+    assert [(t["url"], t["report_count"]) for t in one] == [(many, 4)]  # every report still finds its URLs
+    login(client)  # the analyst of analyst_token
+    rows = {r.get("data-takedown-id"): r for r in css(page(client.get("/takedown")), "table.takedown tbody tr")}
+    cell = css(rows[str(by_url[many]["id"])], "td")[2]
+    assert [a.get("href") for a in css(cell, "a")] == [f"/reports/{i}" for i in ids[:2]]
+    assert "and 2 more" in cell.text_content()
+
+
 def test_takedown_page_moves_a_url(client, db):
     accounts.create_user(db, "ana", "analyst", PASSWORD)
     a_report(db)

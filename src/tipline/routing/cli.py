@@ -143,6 +143,9 @@ def jurisdiction(
             out.print(f"  {ev.kind:<8} {ev.weight:.2f}  {ev.value}  ({ev.source}: {ev.detail})", highlight=False)
 
 
+CLI_REPORT_IDS = 10  # report ids a row of `tipline takedown list` shows, then how many more (--json: up to 100)
+
+
 @takedown_app.command("list")
 def takedown_list(
     state: Annotated[str | None, typer.Option(help="Only URLs in this state.")] = None,
@@ -174,7 +177,8 @@ def takedown_list(
             defang(t.url),
             t.hosting_country or "?",
             t.state,
-            ", ".join(map(str, t.report_ids)),
+            ", ".join(map(str, t.report_ids[:CLI_REPORT_IDS]))
+            + (f" (+{t.report_count - CLI_REPORT_IDS:,})" if t.report_count > CLI_REPORT_IDS else ""),
             "" if t.hours_to_removal is None else f"{t.hours_to_removal:g}",
         )
     out.print(table)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from statistics import median
 from typing import Any, cast
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import Table, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -42,6 +42,11 @@ OPEN_STATES = ("reported", "assessed", "notice_sent", "reappeared")
 _COLUMN = {"assessed": "assessed_at", "notice_sent": "notice_sent_at", "removed": "removed_at"}
 
 
+# a URL that a platform's sweep named in 100,000 reports is one row of the list, not 100,000 ids in every
+# answer, page and CLI table that shows it
+REPORT_IDS_SHOWN = 100
+
+
 class TakedownError(ValueError):
     pass
 
@@ -50,7 +55,11 @@ class TakedownOut(BaseModel):
     id: int
     url: str
     host: str
-    report_ids: list[int]
+    report_ids: list[int] = Field(
+        description=f"The reports that name the URL, in id order: the first {REPORT_IDS_SHOWN} (``report_count`` "
+        "says how many there are; the list of takedowns filters by ``report_id``)"
+    )
+    report_count: int = Field(description="How many reports name the URL")
     hosting_country: str | None
     hosting_ips: list[str]
     state: str
@@ -72,12 +81,13 @@ def _hours(a: datetime, b: datetime) -> float:
     return round((b - a).total_seconds() / 3600.0, 2)
 
 
-def _out(t: UrlTakedown, report_ids: list[int]) -> TakedownOut:
+def _out(t: UrlTakedown, naming: tuple[int, list[int]]) -> TakedownOut:
     return TakedownOut(
         id=t.id,
         url=t.url,
         host=t.host,
-        report_ids=report_ids,
+        report_count=naming[0],
+        report_ids=naming[1],
         hosting_country=t.hosting_country,
         hosting_ips=list(t.hosting_ips),
         state=t.state,
@@ -92,14 +102,27 @@ def _out(t: UrlTakedown, report_ids: list[int]) -> TakedownOut:
     )
 
 
-def _reports_naming(s: Session, takedown_ids: list[int]) -> dict[int, list[int]]:
-    """The reports that name each takedown's URL, in id order."""
-    out: dict[int, list[int]] = {t: [] for t in takedown_ids}
+def _reports_naming(s: Session, takedown_ids: list[int]) -> dict[int, tuple[int, list[int]]]:
+    """How many reports name each takedown's URL, and the first ``REPORT_IDS_SHOWN`` of them in id order."""
+    ids: dict[int, list[int]] = {t: [] for t in takedown_ids}
+    counts = dict.fromkeys(takedown_ids, 0)
     if takedown_ids:
-        q = select(_LINKS.c.takedown_id, _LINKS.c.report_id).where(in_list(_LINKS.c.takedown_id, "ids"))
-        for tid, rid in s.execute(q.order_by(_LINKS.c.report_id), {"ids": takedown_ids}):
-            out[tid].append(rid)
-    return out
+        by_takedown = _LINKS.c.takedown_id
+        ranked = (
+            select(
+                _LINKS.c.takedown_id,
+                _LINKS.c.report_id,
+                func.row_number().over(partition_by=by_takedown, order_by=_LINKS.c.report_id).label("nth"),
+                func.count().over(partition_by=by_takedown).label("total"),
+            )
+            .where(in_list(_LINKS.c.takedown_id, "ids"))
+            .subquery()
+        )
+        q = select(ranked.c.takedown_id, ranked.c.report_id, ranked.c.total).where(ranked.c.nth <= REPORT_IDS_SHOWN)
+        for tid, rid, total in s.execute(q.order_by(ranked.c.report_id), {"ids": takedown_ids}):
+            ids[tid].append(rid)
+            counts[tid] = int(total)
+    return {t: (counts[t], ids[t]) for t in takedown_ids}
 
 
 def _outs(s: Session, rows: list[UrlTakedown]) -> list[TakedownOut]:
