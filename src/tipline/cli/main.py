@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from typing import Annotated, Any, cast
 
 import typer
 from rich.table import Table
@@ -19,9 +17,6 @@ from tipline.accounts import service as accounts
 from tipline.capabilities import CAPABILITIES, rule_kinds
 from tipline.clikit import configure, database, err, fail, out, progress, safe_url, settings
 from tipline.settings import Settings
-
-if TYPE_CHECKING:
-    from tipline.store import Database
 
 app = typer.Typer(
     name="tipline",
@@ -730,46 +725,15 @@ def worker(
 ) -> None:
     """Analyse waiting reports in batches, most urgent first (run one or more next to `tipline serve`)."""
     from tipline.intake.worker import run_worker
+    from tipline.protect.keys import Heartbeat
 
     db = database()
-    with _sealing_heartbeat(db):
+    with Heartbeat(db):  # a worker seals too: `tipline keys rotate --retire` waits for it like for a server
         if wake_fd is not None:  # started by `tipline serve`, which speaks for it
             run_worker(db, batch=batch, wake_fd=wake_fd, ready_fd=ready_fd)
             return
         n = run_worker(db, once=once, batch=batch, say=err.print)
     out.print(f"analysed {n} report(s)")
-
-
-@contextlib.contextmanager
-def _sealing_heartbeat(db: Database) -> Iterator[None]:
-    """A worker seals too (an analysis may rewrite a report's sealed details): like a server, it records
-    every ``key_heartbeat_seconds`` which master key it seals with, so that ``tipline keys rotate --retire``
-    waits for it as well."""
-    import logging
-    import threading
-
-    from tipline.protect import keys
-
-    proc, every = keys.process_id(), db.settings.key_heartbeat_seconds
-    keys.heartbeat(db, proc, every)
-    stop = threading.Event()
-
-    def beat() -> None:
-        while not stop.wait(every):
-            try:
-                keys.heartbeat(db, proc, every)
-            except Exception:  # noqa: BLE001 - keep analysing; the next beat retries
-                logging.getLogger("tipline.worker").exception("master-key heartbeat failed")
-
-    thread = threading.Thread(target=beat, name="tipline-key-heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(5)
-        with contextlib.suppress(Exception):  # the heartbeat expires on its own
-            keys.end_heartbeat(db, proc)
 
 
 @app.command()

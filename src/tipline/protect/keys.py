@@ -27,9 +27,11 @@ rotate --retire``, then drop the old keys).
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -42,6 +44,8 @@ from tipline.crypto import KeyError_, Keyring, key_id, new_master_key_file
 from tipline.store import Database, sealing
 from tipline.store.models import Base, MasterKeyState, SealingProcess
 from tipline.store.types import SealedText
+
+log = logging.getLogger("tipline")
 
 
 class RetireRefused(RuntimeError):
@@ -123,6 +127,48 @@ def heartbeat(db: Database, proc: str, interval_s: float) -> str:
 def end_heartbeat(db: Database, proc: str) -> None:
     with db.session() as s:
         s.execute(delete(SealingProcess).where(SealingProcess.id == proc))
+
+
+class Heartbeat:
+    """This process's master-key heartbeat, beaten by a thread of its own: the first beat when it starts (a
+    rotation sees the process from then on), then every ``key_heartbeat_seconds``; ``stop`` removes the
+    row (a clean stop leaves nothing for a rotation to wait for). Every process that seals has one: each
+    ``tipline serve`` process, and each ``tipline worker`` (an analysis may rewrite a report's sealed
+    details). A beat that fails is logged and the next one retries."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.proc = process_id()
+        self.every = db.settings.key_heartbeat_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="tipline-key-heartbeat", daemon=True)
+
+    def start(self) -> Heartbeat:
+        heartbeat(self.db, self.proc, self.every)
+        self._thread.start()
+        return self
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                heartbeat(self.db, self.proc, self.every)
+            except Exception:  # noqa: BLE001 - keep serving or analysing; the next beat retries
+                log.exception("master-key heartbeat failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5)  # a beat in flight ends first (else the row it writes expires on its own)
+        try:
+            end_heartbeat(self.db, self.proc)
+        except Exception:  # noqa: BLE001 - the heartbeat expires on its own
+            log.exception("could not remove this process's master-key heartbeat")
+
+    def __enter__(self) -> Heartbeat:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
 
 
 def live_processes(db: Database) -> list[SealingProcess]:

@@ -89,19 +89,6 @@ def run_periodic(db: Database) -> int:
     return done
 
 
-async def _key_heartbeat(db: Database, proc: str, every: float) -> None:
-    """Record every ``every`` seconds which master key this server seals with (``tipline keys rotate
-    --retire`` refuses while a live server still seals with an older key)."""
-    from tipline.protect import keys
-
-    while True:
-        await asyncio.sleep(every)
-        try:
-            await anyio.to_thread.run_sync(lambda: keys.heartbeat(db, proc, every))
-        except Exception:  # noqa: BLE001 - keep serving; the next beat retries
-            log.exception("master-key heartbeat failed")
-
-
 def _retention_alone(db: Database) -> RetentionResult | None:
     """One retention run, unless another server process is running one now (then None)."""
     from tipline.protect import retention
@@ -224,10 +211,8 @@ def _lifespan(db: Database, settings: Settings) -> Callable[[FastAPI], AbstractA
         dummy_hash()
         from tipline.protect import keys
 
-        proc = keys.process_id()
-        every = settings.key_heartbeat_seconds
-        keys.heartbeat(db, proc, every)  # seen by a key rotation from the first request on
-        jobs = [asyncio.create_task(_key_heartbeat(db, proc, every)), asyncio.create_task(_overdue_job(db))]
+        heartbeat = keys.Heartbeat(db).start()  # seen by a key rotation from the first request on
+        jobs = [asyncio.create_task(_overdue_job(db))]
         jobs.append(asyncio.create_task(_minute_job(db, settings.background_every_seconds)))
         if settings.retention_interval_hours > 0:
             jobs.append(asyncio.create_task(_retention_job(db, settings.retention_interval_hours)))
@@ -250,10 +235,7 @@ def _lifespan(db: Database, settings: Settings) -> Callable[[FastAPI], AbstractA
         if remote is not None:
             db.set_resource("intake.remote_wake", None)
             await anyio.to_thread.run_sync(remote.stop)
-        try:
-            keys.end_heartbeat(db, proc)  # a clean stop: nothing for a rotation to wait for
-        except Exception:  # noqa: BLE001 - the heartbeat expires on its own
-            log.exception("could not remove this server's master-key heartbeat")
+        await anyio.to_thread.run_sync(heartbeat.stop)  # a clean stop: nothing for a rotation to wait for
 
     return lifespan
 
