@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from tipline.capability import Capability, Fact, RuleKind
 from tipline.cybertip import cli, stale
-from tipline.cybertip.api import router
 from tipline.cybertip.door import CybertipXmlDoor
 from tipline.settings import Settings
 from tipline.store import Database
@@ -34,7 +33,7 @@ def _close_stale_now(db: Database) -> int:
 CYBERTIP = Capability(
     name="cybertip",
     description="The CyberTipline ESP API door (/ispws): submissions, files, finish, retract.",
-    routers=(router,),
+    routers=("tipline.cybertip.api:router",),
     body_limits={"/ispws/": _ispws_limit},
     doors=(CybertipXmlDoor(),),
     cli=cli.register,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from tipline.capability import Capability
-from tipline.evidence import cli, models, web
+from tipline.evidence import cli, models
 
 EVIDENCE = Capability(
     name="evidence",
     description="Evidence items beyond reports (ads, payments, partners' records): stored, extracted, linked.",
     models=(models,),
-    routers=(web.router,),
+    routers=("tipline.evidence.web:router",),
     cli=cli.register,
 )

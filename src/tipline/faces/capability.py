@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from tipline.capability import Capability
-from tipline.faces import cli, groups, models, service, web
+from tipline.faces import cli, groups, models, service
 from tipline.settings import Settings
 from tipline.store import Database
 
 
 def _upload_limit(st: Settings) -> int:
-    return st.max_upload_bytes + web.MULTIPART_SLACK
+    from tipline.faces.web import MULTIPART_SLACK  # read by the app, which imports the web layer anyway
+
+    return st.max_upload_bytes + MULTIPART_SLACK
 
 
 SCAN_PER_ROUND = 50  # files per minute round: a large backlog is worked off over several rounds
@@ -31,7 +33,7 @@ FACES = Capability(
     name="faces",
     description="Face search (off by default): faces of report media, galleries of known people, audited search.",
     models=(models,),
-    routers=(web.router,),
+    routers=("tipline.faces.web:router",),
     cli=cli.register,
     before_score=groups.before_score,  # unknown-person identifiers back on a re-analysed report
     retention=(service.forget_old,),

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tipline.capability import Capability, Panel
-from tipline.finance import cli, models, retention, web
+from tipline.finance import cli, models, retention
 from tipline.store import Database
 
 
@@ -20,7 +20,7 @@ FINANCE = Capability(
     name="finance",
     description="Payment screening: import (CSV, Parquet, ISO 20022), rules as Ibis expressions, alerts, backtest.",
     models=(models,),
-    routers=(web.router,),
+    routers=("tipline.finance.web:router",),
     cli=cli.register,
     report_panels=(Panel("finance/_panel.html", "side", _panel),),
     retention=(retention.forget_old_payments,),

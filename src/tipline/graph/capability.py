@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tipline.capability import Capability, Fact, Panel, RuleKind
-from tipline.graph import cli, hooks, models, service, web
+from tipline.graph import cli, hooks, models, service
 from tipline.graph.hooks import OPEN_CASE_IDS
 from tipline.triage.rules import Rule, ScoreInput
 
@@ -18,7 +18,7 @@ GRAPH = Capability(
     name="graph",
     description="Networks (incremental, with a full-recompute twin), over-correlation guard, cases.",
     models=(models,),
-    routers=(web.router,),
+    routers=("tipline.graph.web:router",),
     cli=cli.register,
     before_score=hooks.before_score,
     after_analysis=hooks.after_analysis,

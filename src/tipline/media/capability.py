@@ -8,7 +8,7 @@ from typing import Any, cast
 from sqlalchemy import Table
 
 from tipline.capability import Capability, Fact, Panel, RuleKind, SealedFiles
-from tipline.media import cli, hooks, links, models, retro, storage, web
+from tipline.media import cli, hooks, links, models, retro, storage
 from tipline.media.hooks import HASH_MATCH_LABELS, HASH_MATCH_LATE
 from tipline.media.matching import matcher_for, report_matches
 from tipline.settings import Settings
@@ -28,7 +28,9 @@ def _hash_match(rule: Rule, x: ScoreInput) -> str | None:
 
 
 def _upload_limit(st: Settings) -> int:
-    return st.max_upload_bytes + web.MULTIPART_SLACK
+    from tipline.media.web import MULTIPART_SLACK  # read by the app, which imports the web layer anyway
+
+    return st.max_upload_bytes + MULTIPART_SLACK
 
 
 def _panel(db: Database, report_id: int) -> Mapping[str, Any]:
@@ -44,7 +46,7 @@ MEDIA = Capability(
     name="media",
     description="Hash banks (exact, PDQ, vPDQ) matched against every report's files; the blurred viewer.",
     models=(models,),
-    routers=(web.router,),  # its API, bank pages and the viewer's pages
+    routers=("tipline.media.web:router",),  # its API, bank pages and the viewer's pages
     cli=cli.register,
     before_score=hooks.before_score,
     analysis_rows=(cast(Table, models.HashMatch.__table__),),  # deleted by analysis, written anew by the hook

@@ -7,7 +7,7 @@ from typing import cast
 from sqlalchemy import Table
 
 from tipline.capability import Capability, Panel
-from tipline.routing import cli, hooks, models, web
+from tipline.routing import cli, hooks, models
 from tipline.routing.referral import country_clause
 
 ROUTING = Capability(
@@ -15,7 +15,7 @@ ROUTING = Capability(
     description="Jurisdiction candidates with evidence, agency directory, referral packages, takedown, "
     "keyed-hash sharing with partners, statistics.",
     models=(models,),
-    routers=(web.router,),
+    routers=("tipline.routing.web:router",),
     cli=cli.register,
     after_analysis=hooks.after_analysis,
     analysis_rows=(

@@ -26,6 +26,7 @@ from tipline import __version__, strict_json
 from tipline.accounts import service as accounts
 from tipline.accounts.principal import dummy_hash
 from tipline.capabilities import CAPABILITIES, open_database
+from tipline.capability import imported
 from tipline.crypto import KeyError_
 from tipline.intake import service as intake
 from tipline.intake import worker
@@ -417,7 +418,7 @@ def _add_routes(app: FastAPI) -> None:
     # each capability's routers: its API routes (under /api/v1), its pages, its door
     for capability in CAPABILITIES:
         for router in capability.routers:
-            app.include_router(router)
+            app.include_router(imported(router))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/healthz", include_in_schema=False)
