@@ -84,6 +84,27 @@ def test_retention_deletes_expired_reports_and_orphan_identifiers(client, db, pl
         assert ev.details["reports"] == 1
 
 
+def test_an_identifier_an_evidence_item_still_names_outlives_the_expired_reports(client, db, platform, analyst_token):
+    """The last report naming a phone expires while an ad names it too: the phone and the ad's mention stay
+    (they were deleted with the report, and the ad linked no later report), and a new report naming the
+    phone joins the ad's network."""
+    from tipline.evidence import service as evidence
+    from tipline.evidence.service import EvidenceIn
+    from tipline.graph import service as graph_service
+
+    old = _report(client, platform, "old", "call 0917 555 0177 now", status="no_action", analyst=analyst_token)
+    text = "new girls, call 0917 555 0177"
+    vid = evidence.add_item(db, EvidenceIn(kind="ad", source="ads:b", external_id="a1", text=text), "analyst")
+    _age(db, old, 400)
+    assert retention.run(db, dry_run=True).entities == 0
+    res = retention.run(db)
+    assert res.reports == [old] and res.entities == 0
+    item = evidence.get_item(db, vid)
+    assert item is not None and [(e.kind, e.value) for e in item.entities] == [("phone", "+639175550177")]
+    new = _report(client, platform, "new", "the same number: 0917 555 0177")
+    assert graph_service.network_id_of_report(db, new) == graph_service.network_id_of_evidence(db, vid)
+
+
 def test_receipts_expire(db):
     res = intake.submit_report(db, PublicReportIn(category="other", text="x").to_report())
     assert intake.report_for_receipt(db, res.receipt) == res.report_id

@@ -158,7 +158,10 @@ class Capability:
       re-wraps them, ``--retire`` counts them);
     - ``analysis_rows``: tables of rows that a report's analysis derives anew each time (a ``report_id``
       column): ``analyse_report`` deletes the report's rows in them with its mentions, before the hooks run
-      (one statement on PostgreSQL), and the capability's hooks only insert.
+      (one statement on PostgreSQL), and the capability's hooks only insert;
+    - ``entity_mentions``: tables (an ``entity_id`` column) where records that are not reports name entities
+      (evidence items): ``tipline.protect.retention`` never deletes an entity still named in one when the
+      last report naming it expires.
     """
 
     name: str
@@ -181,6 +184,7 @@ class Capability:
     doors: tuple[Door, ...] = ()
     sealed_files: SealedFiles | None = None
     analysis_rows: tuple[Table, ...] = ()
+    entity_mentions: tuple[Table, ...] = ()
 
 
 __all__ = [

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import cast
+
+from sqlalchemy import Table
+
 from tipline.capability import Capability
 from tipline.evidence import cli, models
 
@@ -11,4 +15,6 @@ EVIDENCE = Capability(
     models=(models,),
     routers=("tipline.evidence.web:router",),
     cli=cli.register,
+    # an ad's phone outlives the expired reports that named it too (else the ad would link no later report)
+    entity_mentions=(cast(Table, models.EvidenceMention.__table__),),
 )

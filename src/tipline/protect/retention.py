@@ -188,17 +188,11 @@ def run(
                 remove_report(s, rid)
             res.rows["reports"] = _rowcount(s.execute(delete(Report).where(Report.id.in_(ids))))
         if touched:
-            still = set(s.scalars(select(Mention.entity_id).where(Mention.entity_id.in_(touched)).distinct()))
-            orphans = (
-                touched - still
-                if not dry_run
-                else touched
-                - set(
-                    s.scalars(
-                        select(Mention.entity_id).where(Mention.entity_id.in_(touched), Mention.report_id.notin_(ids))
-                    )
-                )
-            )
+            named = select(Mention.entity_id).where(Mention.entity_id.in_(touched))
+            still = set(s.scalars((named if not dry_run else named.where(Mention.report_id.notin_(ids))).distinct()))
+            for table in (t for cap in capabilities for t in cap.entity_mentions):  # evidence items name them too
+                still |= set(s.scalars(select(table.c.entity_id).where(table.c.entity_id.in_(touched)).distinct()))
+            orphans = touched - still
             res.entities = len(orphans)
             if orphans and not dry_run:
                 _delete_entities(s, orphans)
