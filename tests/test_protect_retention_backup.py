@@ -105,6 +105,27 @@ def test_an_identifier_an_evidence_item_still_names_outlives_the_expired_reports
     assert graph_service.network_id_of_report(db, new) == graph_service.network_id_of_evidence(db, vid)
 
 
+def test_identifiers_nothing_names_any_more_are_swept_after_a_day(client, db, platform):
+    """A report whose analysis failed leaves the new identifiers it committed apart, with no mention; an
+    expired ad leaves its phone. Retention deletes an identifier nothing names, once it was last named
+    over a day ago (an analysis in flight writes its identifiers before their mentions)."""
+    from tipline.evidence import service as evidence
+    from tipline.evidence.service import EvidenceIn
+
+    _report(client, platform, "named", "call 0917 555 0166")
+    evidence.add_item(db, EvidenceIn(kind="ad", source="ads:b", external_id="a1", text="call 0917 555 0155"), "x")
+    day_ago = datetime.now(UTC) - timedelta(days=1, minutes=1)
+    with db.session() as s:
+        s.add_all([Entity(kind="email", value="left@example.org"), Entity(kind="email", value="new@example.org")])
+        s.flush()
+        s.execute(update(Entity).where(Entity.value != "new@example.org").values(last_seen=day_ago))
+    assert retention.run(db, dry_run=True).entities == 1
+    res = retention.run(db)
+    assert res.reports == [] and res.entities == 1
+    with db.reader() as s:
+        assert set(s.scalars(select(Entity.value))) == {"+639175550166", "+639175550155", "new@example.org"}
+
+
 def test_receipts_expire(db):
     res = intake.submit_report(db, PublicReportIn(category="other", text="x").to_report())
     assert intake.report_for_receipt(db, res.receipt) == res.report_id

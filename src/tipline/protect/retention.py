@@ -18,6 +18,7 @@ from sqlalchemy import Column, CursorResult, Result, Table, delete, func, or_, s
 from sqlalchemy.orm import Session
 
 from tipline.accounts.service import record
+from tipline.capability import Capability
 from tipline.intake.service import refresh_entity_stats
 from tipline.settings import Settings
 from tipline.store import Database
@@ -207,9 +208,10 @@ def run(
             for cap in capabilities:
                 for step in cap.retention:
                     step(s, db.settings, shared)
+        _unnamed_entities(s, capabilities, now, res, dry_run)
         _stale_sessions(s, now, rules.session_days, res, dry_run)
         if not dry_run:
-            if res.reports or res.receipts_expired or res.sessions:
+            if res.reports or res.receipts_expired or res.sessions or res.entities:
                 record(s, actor, "retention.run", None, None, **res.summary())
     if not dry_run:
         media_root = (db.settings.data_dir).resolve()
@@ -218,6 +220,27 @@ def run(
             if media_root in f.parents and f.exists():
                 f.unlink()
     return res
+
+
+UNNAMED_GRACE = timedelta(days=1)  # an identifier an analysis in flight has just written has no mention yet
+
+
+def _unnamed_entities(
+    s: Session, capabilities: tuple[Capability, ...], now: datetime, res: RetentionResult, dry_run: bool
+) -> None:
+    """Identifiers that nothing names any more, last named over ``UNNAMED_GRACE`` ago: the new identifiers of
+    a report whose analysis failed (they are committed apart, before its mentions), and those of evidence
+    items a capability's retention step deleted (old ads). Kept, they would be personal data (phones, e-mail
+    addresses) with no report behind them."""
+    q = select(Entity.id).where(
+        Entity.last_seen <= now - UNNAMED_GRACE, ~select(Mention.id).where(Mention.entity_id == Entity.id).exists()
+    )
+    for table in (t for cap in capabilities for t in cap.entity_mentions):
+        q = q.where(~select(table.c.entity_id).where(table.c.entity_id == Entity.id).exists())
+    ids = set(s.scalars(q))
+    res.entities += len(ids)
+    if ids and not dry_run:
+        _delete_entities(s, ids)
 
 
 def _rowcount(result: Result[Any]) -> int:
