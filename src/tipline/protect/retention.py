@@ -189,14 +189,10 @@ def run(
                 remove_report(s, rid)
             res.rows["reports"] = _rowcount(s.execute(delete(Report).where(Report.id.in_(ids))))
         if touched:
-            named = select(Mention.entity_id).where(Mention.entity_id.in_(touched))
-            still = set(s.scalars((named if not dry_run else named.where(Mention.report_id.notin_(ids))).distinct()))
-            for table in (t for cap in capabilities for t in cap.entity_mentions):  # evidence items name them too
-                still |= set(s.scalars(select(table.c.entity_id).where(table.c.entity_id.in_(touched)).distinct()))
-            orphans = touched - still
-            res.entities = len(orphans)
+            orphans = touched - _named(s, capabilities, touched, besides=ids if dry_run else [])
             if orphans and not dry_run:
-                _delete_entities(s, orphans)
+                orphans = _delete_entities(s, capabilities, orphans)
+            res.entities = len(orphans)
             if not dry_run and touched - orphans:
                 # the identifiers the deleted reports shared with kept ones: fresh counts (the graph's
                 # retention step below relinks their networks)
@@ -238,9 +234,9 @@ def _unnamed_entities(
     for table in (t for cap in capabilities for t in cap.entity_mentions):
         q = q.where(~select(table.c.entity_id).where(table.c.entity_id == Entity.id).exists())
     ids = set(s.scalars(q))
-    res.entities += len(ids)
     if ids and not dry_run:
-        _delete_entities(s, ids)
+        ids = _delete_entities(s, capabilities, ids)
+    res.entities += len(ids)
 
 
 def _rowcount(result: Result[Any]) -> int:
@@ -248,9 +244,29 @@ def _rowcount(result: Result[Any]) -> int:
     return (result.rowcount or 0) if isinstance(result, CursorResult) else 0
 
 
-def _delete_entities(s: Session, entity_ids: set[int]) -> None:
+def _named(s: Session, capabilities: tuple[Capability, ...], ids: set[int], *, besides: list[int]) -> set[int]:
+    """Of the entities ``ids``, those that a report (other than ``besides``) or another record still names
+    (reports' mentions, and every capability's ``entity_mentions``: evidence items)."""
+    q = select(Mention.entity_id).where(Mention.entity_id.in_(ids))
+    named = set(s.scalars((q.where(Mention.report_id.notin_(besides)) if besides else q).distinct()))
+    for table in (t for cap in capabilities for t in cap.entity_mentions):
+        named |= set(s.scalars(select(table.c.entity_id).where(table.c.entity_id.in_(ids)).distinct()))
+    return named
+
+
+def _delete_entities(s: Session, capabilities: tuple[Capability, ...], entity_ids: set[int]) -> set[int]:
+    """Delete the entities ``entity_ids`` that nothing names, with the rows that reference them; returns those
+    deleted. On PostgreSQL each is locked first and checked again under its lock, skipping any an analysis
+    holds: an analysis that names one meanwhile would otherwise have its new mention deleted by the cascade,
+    and one that names it later fails on its foreign key and is retried (SQLite has one writer: no race)."""
+    locked = select(Entity.id).where(Entity.id.in_(entity_ids)).with_for_update(skip_locked=True)
+    ids = set(s.scalars(locked))
+    ids -= _named(s, capabilities, ids, besides=[])
+    if not ids:
+        return ids
     for table in reversed(Base.metadata.sorted_tables):
         for fk in table.foreign_keys:
             if fk.column.table.name == "entities" and table.name != "entities":
-                s.execute(delete(table).where(fk.parent.in_(entity_ids)))
-    s.execute(delete(Entity).where(Entity.id.in_(entity_ids)))
+                s.execute(delete(table).where(fk.parent.in_(ids)))
+    s.execute(delete(Entity).where(Entity.id.in_(ids)))
+    return ids
