@@ -135,6 +135,30 @@ def test_telegram_invite_is_not_a_username_or_a_phone() -> None:
     assert kv("t.me/+639171234567") == {("phone", "+639171234567")}
 
 
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("join us: tg://join?invite=AbCdEf123_xyz", "t.me/+AbCdEf123_xyz"),  # the same invite as t.me/+<code>
+        ("open tg://resolve?domain=Sweet_Pinay09 in the app", "sweet_pinay09"),
+        ("TG://resolve?domain=sweet_pinay09&post=12", "sweet_pinay09"),
+        ("see https://t.me/c/1234567890/55 and t.me/c/1234567890/80", "t.me/c/1234567890"),  # one private channel
+    ],
+)
+def test_telegram_app_links_and_private_channel_messages(text: str, value: str) -> None:
+    """The app's own links (tg://) and a private channel's message links name the same account, invite or
+    channel as their t.me forms would (they gave nothing, or a URL for each message)."""
+    assert kv(text) == {("telegram", value)}
+
+
+def test_telegram_links_in_a_structured_field_read_as_in_a_text() -> None:
+    assert normalise("telegram", "tg://join?invite=AbCdEf123") == "t.me/+AbCdEf123"
+    assert normalise("telegram", "tg://resolve?domain=Den_Keeper_77") == "den_keeper_77"
+    assert normalise("telegram", "https://t.me/c/1234567890/55") == "t.me/c/1234567890"
+    assert normalise("telegram", "https://t.me/den_keeper_77/12") == "den_keeper_77"  # a post: its channel
+    assert normalise("telegram", "t.me/+639171234567") is None  # a phone, not a handle
+    assert normalise("telegram", "tg://join?invite=ab") is None
+
+
 def test_whatsapp_links_and_group_invites() -> None:
     # wa.me/<digits> is also written with a "+"
     assert kv("wa.me/+639171234567") == {("whatsapp", "+639171234567"), ("phone", "+639171234567")}

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from .network import TELEGRAM_RESERVED, telegram_invite
+from .network import TELEGRAM_RESERVED, messaging_handle
 from .platforms import UNKNOWN, canonical_platform, platforms
 from .text import Collector, Cues, Found
 
@@ -70,9 +70,15 @@ _EXPLICIT_SEP_RE = re.compile(r"[:=\-–—]")
 _AT_HANDLE_RE = re.compile(r"(?<![\w@.])@([A-Za-z0-9_.\-]{2,32})")
 _SKYPE_URI_RE = re.compile(r"\bskype:([A-Za-z][A-Za-z0-9._,\-]{5,31})(?:\?[a-z]+)?", re.IGNORECASE)
 _SKYPE_LIVE_RE = re.compile(r"(?<![\w:])live:(?:\.cid\.[0-9a-fA-F]{6,32}|[A-Za-z][A-Za-z0-9._\-]{2,40})")
-# a Telegram link as a structured field holds it: a profile ("t.me/name", "t.me/s/name") or an invite
+# a Telegram link as a structured field holds it: a profile ("t.me/name", "t.me/s/name", a post
+# "t.me/name/12"), an invite, a private channel's message ("t.me/c/<id>/<n>")
 _TELEGRAM_LINK_RE = re.compile(
-    r"(?:https?://)?(?:www\.)?(?:t|telegram)\.(?:me|dog)/([A-Za-z0-9_+\-]+(?:/[A-Za-z0-9_\-]+)?)/?", re.IGNORECASE
+    r"(?:https?://)?(?:www\.)?(?:t|telegram)\.(?:me|dog)/([A-Za-z0-9_+\-]+(?:/[A-Za-z0-9_\-]+)*)/?", re.IGNORECASE
+)
+# the app's own links: "tg://resolve?domain=<name>" opens a profile, "tg://join?invite=<code>" an invite
+_TELEGRAM_URI_RE = re.compile(
+    r"(?<![\w/])tg://(?:resolve\?domain=([A-Za-z][A-Za-z0-9_]{4,31})|join\?invite=([A-Za-z0-9_\-]{5,64}))(?![\w\-])",
+    re.IGNORECASE,
 )
 _DISCORD_TAG_RE = re.compile(r"(?<![\w#@])([^\s#@:,;]{2,32})#(\d{4})(?!\d)")
 HANDLE_KINDS = ("telegram", "skype", "snapchat", "kik", "discord")
@@ -136,15 +142,13 @@ def clean_handle(kind: str, raw: str) -> str | None:
         if s.lower().startswith("skype:"):
             s = s[6:].split("?")[0]
     elif kind == "telegram":
-        m = _TELEGRAM_LINK_RE.fullmatch(s)
+        m = _TELEGRAM_URI_RE.fullmatch(s)
         if m:
-            invite = telegram_invite(m.group(1).split("/"))
-            if invite is not None:
-                return invite[1] if invite[0] == "telegram" else None  # t.me/+<digits> is a phone
-            m = re.fullmatch(r"(?:s/)?([A-Za-z0-9_]+)", m.group(1))
-            if m is None:
-                return None
-            s = m.group(1)
+            return telegram_uri(m)
+        m = _TELEGRAM_LINK_RE.fullmatch(s)
+        if m:  # read as the same link in a text is read (t.me/+<digits> is a phone: not a handle)
+            found = messaging_handle("t.me", m.group(1), "")
+            return found[1] if found is not None and found[0] == "telegram" else None
         if s.lstrip("@").lower() in TELEGRAM_RESERVED:
             return None  # "joinchat", "addstickers": t.me paths, never a username
     elif kind == "snapchat":
@@ -161,10 +165,18 @@ def clean_handle(kind: str, raw: str) -> str | None:
     return s.lower()
 
 
+def telegram_uri(m: re.Match[str]) -> str:
+    """The telegram value of a ``tg://`` link matched by ``_TELEGRAM_URI_RE``: the name, or the invite."""
+    return m.group(1).lower() if m.group(1) else "t.me/+" + m.group(2)
+
+
 def extract_handles(col: Collector, cue_list: Cues) -> None:
-    """Every handle of the text, in order of certainty: unambiguous Skype forms, Discord tags, a name after
-    its cue, "name on platform", then an ``@name`` attributed to its nearest cue."""
+    """Every handle of the text, in order of certainty: unambiguous Skype and Telegram app forms, Discord
+    tags, a name after its cue, "name on platform", then an ``@name`` attributed to its nearest cue."""
     _skype_forms(col)
+    for m in _TELEGRAM_URI_RE.finditer(col.text) if "g://" in col.text or "G://" in col.text else ():
+        if col.free(*m.span()):
+            col.add("telegram", telegram_uri(m), m.start(), m.end(), 0.95)
     _discord_tags(col, cue_list)
     claimed: set[int] = set()  # cues that name a handle of their own ("IG: name")
     for cs, ce, platform in cue_list.items:

@@ -175,6 +175,7 @@ TELEGRAM_RESERVED = frozenset(
 # An invite code (``t.me/+<code>``, ``t.me/joinchat/<code>``; ``t.me/addlist/<code>`` a folder of chats)
 # names a private group or channel: a ``telegram`` entity "t.me/+<code>" / "t.me/addlist/<code>", case
 # kept (the code is case-sensitive), never a username. ``t.me/+<digits>`` opens the chat of a phone number.
+# ``t.me/c/<id>/<message>`` links to a message of a private channel: "t.me/c/<id>" names that channel.
 TELEGRAM_INVITE_RE = re.compile(r"[A-Za-z0-9_\-]{5,64}")
 SNAP_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9._\-]{2,14}")
 KIK_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._]{1,19}")
@@ -290,6 +291,8 @@ def messaging_handle(host: str, path: str, query: str) -> tuple[str, str] | None
         invite = telegram_invite(segs)
         if invite is not None:
             return invite
+        if len(segs) > 1 and segs[0] == "c" and segs[1].isdigit():
+            return "telegram", f"t.me/c/{segs[1]}"  # a private channel's message link: the channel, by its id
         if segs and segs[0] == "s" and len(segs) > 1:
             segs = segs[1:]
         if segs and TELEGRAM_NAME_RE.fullmatch(segs[0]) and segs[0].lower() not in TELEGRAM_RESERVED:
