@@ -208,6 +208,20 @@ def test_iso20022_refuses_doctype_and_broken_xml(tmp_path):
     (tmp_path / "c.xml").write_text(PACS008[: len(PACS008) // 2])
     with pytest.raises(PaymentImportError, match="nothing from this file was imported"):
         import_payments(store, tmp_path / "c.xml")
+    # a control character, in a CDATA section or in text: where it is and what it is (libxml2 said "CData
+    # section not finished", or "PCDATA invalid Char value 1")
+    for name, before, after, char in [
+        ("d.xml", "Maria Santos", "<![CDATA[Maria\x01Santos]]>", "\x01"),
+        ("t.xml", "TX2", "T\x02X2", "\x02"),
+    ]:
+        text = PACS008.replace(before, after, 1)
+        (tmp_path / name).write_text(text)
+        at = text.index(char)
+        line, column = text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)
+        with pytest.raises(PaymentImportError) as refused:
+            import_payments(store, tmp_path / name)
+        expected = f"line {line}: column {column} holds a control character (U+{ord(char):04X})"
+        assert expected in str(refused.value), str(refused.value)
     assert not store.has_payments()
 
 

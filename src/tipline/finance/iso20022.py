@@ -111,6 +111,28 @@ def _refuse_doctype(path: Path) -> None:
         )
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _control_character(path: Path) -> tuple[int, int, str] | None:
+    """(line, column, character) of the file's first C0 control character that XML 1.0 refuses, or None;
+    read as bytes, a chunk at a time (only when the parser failed: the file is not well-formed anyway)."""
+    line, line_start, offset = 1, 0, 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            text = chunk.decode("latin-1")  # byte for byte: the columns count bytes, like the line numbers
+            m = _CONTROL.search(text)
+            end = m.start() if m else len(text)
+            newlines = text.count("\n", 0, end)
+            if newlines:
+                line += newlines
+                line_start = offset + text.rfind("\n", 0, end) + 1
+            if m:
+                return line, offset + m.start() - line_start + 1, m.group()
+            offset += len(text)
+    return None
+
+
 def iter_transfers(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     """Yield ``(line, row)`` for every credit transfer in a pacs.008 or pain.001 file."""
     _refuse_doctype(path)
@@ -159,9 +181,16 @@ def iter_transfers(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
                 pmtinf, pmtinf_ts = None, ""
     except etree.XMLSyntaxError as e:
         line = e.position[0] if e.position else e.lineno
+        control = _control_character(path)
+        if control is not None and control[0] <= (line or control[0]):  # libxml2 names it obliquely
+            # ("CData section not finished", "PCDATA invalid Char value 1")
+            line, column, char = control
+            problem = f"column {column} holds a control character (U+{ord(char):04X}), which XML does not allow"
+        else:
+            problem = "not well-formed XML (" + _CONTROL.sub(" ", e.msg or str(e)).strip() + ")"
         raise Iso20022Error(
-            f"{path.name}: line {line}: not well-formed XML ({e.msg}); nothing from this file was "
-            "imported: fix the file and import it again"
+            f"{path.name}: line {line}: {problem}; nothing from this file was imported: fix the file and "
+            "import it again"
         ) from None
     if not kind:
         raise Iso20022Error(
