@@ -457,8 +457,9 @@ def retention_run(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be deleted; delete nothing.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Delete expired reports (with their files, messages, links), expire old receipts, drop ended sessions.
-    The server also runs this daily (TIPLINE_RETENTION_INTERVAL_HOURS). What is done is audited."""
+    """Delete expired reports (with their files, messages, links) and the identifiers nothing names any more,
+    expire old receipts, drop ended sessions. The server also runs this daily (TIPLINE_RETENTION_INTERVAL_HOURS).
+    What is done is audited."""
     from tipline.protect import retention
 
     try:
