@@ -202,6 +202,25 @@ def test_retention_drops_old_ads(db: Database) -> None:
     assert [a.ad_id for a in service.search_ads(db)] == ["A2"]
 
 
+def test_an_expired_ads_phone_goes_with_it_through_a_retention_run(db: Database) -> None:
+    """The phone only an expired ad named goes in the same retention run as the ad (once it was last named
+    over a day ago); the phone a kept ad names stays."""
+    from sqlalchemy import select, update
+
+    from tipline.protect import retention
+    from tipline.store.models import Entity
+
+    new = _ad(2, "A new ad, call 312 414 0198.")
+    new["posted_at"] = datetime.now(UTC).isoformat()
+    service.import_ads(db, _lines([_ad(1, "An old ad, call 312 414 0199.", days=-2000), new]), source="t", actor="t")
+    with db.session() as s:
+        s.execute(update(Entity).values(last_seen=datetime.now(UTC) - timedelta(days=2)))
+    assert retention.run(db).entities == 1
+    assert [a.ad_id for a in service.search_ads(db)] == ["A2"]
+    with db.reader() as s:
+        assert set(s.scalars(select(Entity.value).where(Entity.kind == "phone"))) == {"+13124140198"}
+
+
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::FutureWarning")
 def test_spark_engine_gives_the_stored_ads_the_same_clusters(sqlite_db: Database, spark: object) -> None:
