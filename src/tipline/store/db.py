@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -28,6 +29,13 @@ if TYPE_CHECKING:
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 T = TypeVar("T")
+
+
+def _alive(ref: weakref.ref[Database]) -> Database:
+    db = ref()
+    if db is None:
+        raise RuntimeError("this engine's Database was closed and freed: open the database again")
+    return db
 
 
 class Database:
@@ -73,12 +81,18 @@ class Database:
                 url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True
             )
             self.write_engine = self.engine
+        # Both registries below hold their keys weakly (the keyring registry its dialects, SQLAlchemy's event
+        # registry its session classes) and their values strongly: a value that held this object would hold
+        # its engines and sessionmakers, so the keys, and no Database would ever be freed. A test process
+        # kept every one, with its caches and bank index (50,000 objects an app), until one full collection
+        # stopped a request for 25 s. So the values reach this object through a weak reference.
+        this = weakref.ref(self)
         for engine in {self.engine, self.write_engine}:
-            register_keyring(engine.dialect, lambda: self.keyring)
+            register_keyring(engine.dialect, lambda: _alive(this).keyring)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.write_engine, expire_on_commit=False)
         for maker in (self._read, self._write):
-            sealing.install(maker, sealing.key_for_session(lambda: self.keyring))
+            sealing.install(maker, sealing.key_for_session(lambda: _alive(this).keyring))
         self._migrated = False
         self._lock = threading.Lock()
         self._writer_lock: threading.Lock | None = threading.Lock() if self.is_sqlite else None
