@@ -231,7 +231,7 @@ def _unnamed_entities(
     q = select(Entity.id).where(
         Entity.last_seen <= now - UNNAMED_GRACE, ~select(Mention.id).where(Mention.entity_id == Entity.id).exists()
     )
-    for table in (t for cap in capabilities for t in cap.entity_mentions):
+    for table in _mention_tables(capabilities):
         q = q.where(~select(table.c.entity_id).where(table.c.entity_id == Entity.id).exists())
     ids = set(s.scalars(q))
     if ids and not dry_run:
@@ -244,12 +244,17 @@ def _rowcount(result: Result[Any]) -> int:
     return (result.rowcount or 0) if isinstance(result, CursorResult) else 0
 
 
+def _mention_tables(capabilities: tuple[Capability, ...]) -> list[Table]:
+    """The tables besides reports' mentions where records name entities (``Capability.entity_mentions``)."""
+    return [t for cap in capabilities for t in cap.entity_mentions]
+
+
 def _named(s: Session, capabilities: tuple[Capability, ...], ids: set[int], *, besides: list[int]) -> set[int]:
     """Of the entities ``ids``, those that a report (other than ``besides``) or another record still names
     (reports' mentions, and every capability's ``entity_mentions``: evidence items)."""
     q = select(Mention.entity_id).where(Mention.entity_id.in_(ids))
     named = set(s.scalars((q.where(Mention.report_id.notin_(besides)) if besides else q).distinct()))
-    for table in (t for cap in capabilities for t in cap.entity_mentions):
+    for table in _mention_tables(capabilities):
         named |= set(s.scalars(select(table.c.entity_id).where(table.c.entity_id.in_(ids)).distinct()))
     return named
 

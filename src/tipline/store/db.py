@@ -84,15 +84,20 @@ class Database:
         # Both registries below hold their keys weakly (the keyring registry its dialects, SQLAlchemy's event
         # registry its session classes) and their values strongly: a value that held this object would hold
         # its engines and sessionmakers, so the keys, and no Database would ever be freed. A test process
-        # kept every one, with its caches and bank index (50,000 objects an app), until one full collection
-        # stopped a request for 25 s. So the values reach this object through a weak reference.
+        # kept every one, with its caches and bank index (50,000 objects an app), and its full collections
+        # grew to seconds (the likely cause of a 25 s request in CI). So the values reach this object
+        # through a weak reference.
         this = weakref.ref(self)
+
+        def ring() -> Keyring:
+            return _alive(this).keyring
+
         for engine in {self.engine, self.write_engine}:
-            register_keyring(engine.dialect, lambda: _alive(this).keyring)
+            register_keyring(engine.dialect, ring)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.write_engine, expire_on_commit=False)
         for maker in (self._read, self._write):
-            sealing.install(maker, sealing.key_for_session(lambda: _alive(this).keyring))
+            sealing.install(maker, sealing.key_for_session(ring))
         self._migrated = False
         self._lock = threading.Lock()
         self._writer_lock: threading.Lock | None = threading.Lock() if self.is_sqlite else None
