@@ -84,10 +84,7 @@ def _fuzzer(strategy: Any, route: str, kwargs: dict[str, Any]) -> Any:
     def fuzz(case: Any) -> None:
         t0 = time.monotonic()
         response = case.call(**kwargs)
-        if time.monotonic() - t0 >= 10:  # slow for this input every time, or a machine that stalled once?
-            t0 = time.monotonic()
-            response = case.call(**kwargs)
-        assert time.monotonic() - t0 < 10, f"{route} took {time.monotonic() - t0:.1f} s, twice"
+        assert time.monotonic() - t0 < 10, f"{route} took {time.monotonic() - t0:.1f} s"
         checks = [not_a_server_error, response_schema_conformance, content_type_conformance]
         if route.split(" ", 1)[1].startswith("/ispws/"):
             # the CyberTipline routes answer XML but declare no response content type yet: only the 5xx check
@@ -332,21 +329,12 @@ BAD_UTF8 = report_xml().replace(b"</report>", b"<additionalInfo>\xff\xfe\xc3(</a
 )
 def test_hostile_xml_over_http_is_refused_quickly(client, db, name, body):
     platform = accounts.create_platform(db, "X")
-
-    def send() -> tuple[Any, float]:
-        t0 = time.monotonic()
-        r = client.post("/ispws/submit", auth=(platform.username, platform.password), content=body)
-        return r, time.monotonic() - t0
-
-    r, elapsed = send()
-    if elapsed >= 5:
-        # once, CI's machine stalled 25 s on the empty body, whose refusal is a length check. A parser that
-        # expands or walks a hostile document is slow every time; a stalled machine is slow once
-        r, elapsed = send()
+    t0 = time.monotonic()
+    r = client.post("/ispws/submit", auth=(platform.username, platform.password), content=body)
+    elapsed = time.monotonic() - t0
     assert 400 <= r.status_code < 500, (name, r.status_code, r.text[:300])
     assert r.headers["content-type"].startswith("application/xml")
-    assert "root:" not in r.text, name
-    assert elapsed < 5, (name, elapsed)
+    assert "root:" not in r.text and elapsed < 5, (name, elapsed)
     with db.reader() as s:
         assert s.scalar(select(Report.id)) is None
 
