@@ -314,6 +314,35 @@ def test_a_worker_paused_for_its_door_resumes_when_the_door_calms_down_and_never
         t.join(5)
 
 
+def test_an_urgent_report_ends_the_pause_a_moment_later_so_that_urgent_reports_share_a_batch(qdb: Database):
+    """An urgent report cuts the pause the server's worker takes for its busy door, but only URGENT_GATHER_S
+    later: the urgent reports arriving meanwhile go in the same batch (one write transaction, not one each
+    while the door waits for the lock). The rest of the pause stays owed."""
+    analyser = worker.Analyser(qdb)  # not started: its pause alone
+    stop = threading.Event()
+
+    def busy_door() -> None:
+        while not stop.wait(0.05):
+            analyser.wake()
+
+    t = threading.Thread(target=busy_door)
+    t.start()
+    urgent = threading.Timer(0.3, analyser.wake_urgent)
+    try:
+        analyser.wake()
+        t0 = time.monotonic()
+        urgent.start()
+        cut, owed = analyser._pause(30.0)
+        took = time.monotonic() - t0
+    finally:
+        stop.set()
+        urgent.cancel()
+        t.join(5)
+    assert cut
+    assert 0.3 + worker.URGENT_GATHER_S - 0.02 <= took < 0.3 + worker.URGENT_GATHER_S + 0.5, took
+    assert owed == pytest.approx(worker.PAUSE_MAX_S - took, abs=0.05)
+
+
 def test_a_panic_press_is_analysed_before_earlier_escalations(qdb: Database):
     p = accounts.create_platform(qdb, "OrderChat")
 
