@@ -335,8 +335,8 @@ def test_an_urgent_report_ends_the_pause_a_moment_later_so_that_urgent_reports_s
     urgent.cancel()
     assert cut
     assert took >= 0.35, "the pause ended as the urgent report arrived: nothing else could join its batch"
-    assert took < 0.3 + worker.URGENT_GATHER_S + 0.5, took
-    assert owed == pytest.approx(worker.PAUSE_MAX_S - took, abs=0.05)
+    assert took < worker.PAUSE_MAX_S - 0.5, "the urgent report did not cut the pause"
+    assert 0 < owed <= worker.PAUSE_MAX_S - 0.35  # the rest stays owed
 
 
 def test_a_panic_press_is_analysed_before_earlier_escalations(qdb: Database):
