@@ -81,20 +81,29 @@ def test_an_existing_data_folder_is_tightened_at_start(tmp_path):  # type: ignor
 
 # ------------------------------------------------------------------------------------------ row binding (item 5)
 
-SEALED_CELLS = [
+# the sealed columns that migration 0007 found (persons, details and file names were sealed later)
+SEALED_BY_0007 = [
     ("reports", "text"),
     ("reports", "contact_sealed"),
     ("report_notes", "body"),
     ("followups", "body"),
     ("users", "totp_secret_sealed"),
 ]
+SEALED_CELLS = [
+    *SEALED_BY_0007,
+    ("reports", "persons"),
+    ("reports", "details"),
+    ("attachments", "filename"),
+    ("attachments", "details"),
+]
 
 
 def _world(db: Database) -> dict[tuple[str, str], list[int]]:
-    """Three reports (text, contact), notes and messages on each, three users with TOTP secrets."""
+    """Three reports (text, contact), notes and messages on each, three users with TOTP secrets, and three
+    platform reports (persons, details, files) stored in one batch, as bulk import and the door store them."""
     from tipline.accounts import service as accounts
-    from tipline.intake.schemas import ReportIn, Source
-    from tipline.intake.service import add_followup, submit_report
+    from tipline.intake.schemas import FileIn, PersonIn, ReportIn, Source
+    from tipline.intake.service import add_followup, submit_many, submit_report
     from tipline.store.models import ReportNote
 
     cells: dict[tuple[str, str], list[int]] = {k: [] for k in SEALED_CELLS}
@@ -115,9 +124,27 @@ def _world(db: Database) -> dict[tuple[str, str], list[int]]:
             s.add(note)
             s.flush()
             cells[("report_notes", "body")].append(note.id)
+    platform = accounts.create_platform(db, "Sealing batch")
+    batch = [
+        ReportIn(
+            source=Source.PLATFORM,
+            platform_id=platform.id,
+            external_id=f"batch-{i}",
+            text=f"batch report {i}",
+            persons=[PersonIn(name=f"Person {i}")],
+            details={"account": f"user{i}"},
+            files=[FileIn(filename=f"f{i}-{j}.jpg", sha256=f"{i}{j}" * 32, details={"n": j}) for j in range(2)],
+        )
+        for i in range(3)
+    ]
+    assert submit_many(db, batch) == (3, 0)
     with db.reader() as s:
         from sqlalchemy import text as sql
 
+        ids = list(s.execute(sql("SELECT id FROM reports WHERE platform_id = :p ORDER BY id"), {"p": platform.id}))
+        cells[("reports", "persons")] = cells[("reports", "details")] = [i for (i,) in ids]
+        files = list(s.execute(sql("SELECT id FROM attachments ORDER BY id")).scalars())
+        cells[("attachments", "filename")] = cells[("attachments", "details")] = files
         cells[("followups", "body")] = list(s.execute(sql("SELECT id FROM followups ORDER BY id")).scalars())
     return cells
 
@@ -200,7 +227,7 @@ def test_older_column_bound_values_are_resealed_by_the_migration(db):  # type: i
     from tipline.store.db import MIGRATIONS_DIR
 
     cells = _world(db)
-    every = [(t, c, r) for (t, c), rows in cells.items() for r in rows]
+    every = [(t, c, r) for (t, c), rows in cells.items() for r in rows if (t, c) in SEALED_BY_0007]
     plain = {cell: _read(db, *cell) for cell in every}
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))

@@ -57,7 +57,7 @@ from tipline.extract.platforms import canonical_platform
 from tipline.intake import receipts
 from tipline.intake.group_commit import GroupCommit
 from tipline.intake.schemas import FileIn, FileOut, ReportIn, Source
-from tipline.store import Database, later
+from tipline.store import Database, later, sealing
 from tipline.store.lists import in_list
 from tipline.store.models import Attachment, Entity, FollowUp, Mention, Report, utcnow
 from tipline.store.search import index_report
@@ -174,13 +174,11 @@ def _store_reports(
             if r.platform_id is not None and r.external_id is not None:
                 by_platform.setdefault(r.platform_id, []).append(r.external_id)
         for pid, ext in by_platform.items():
-            cols = select(Report.id, Report.external_id, Report.status, Report.priority)  # not the sealed columns
-            for rid, ext_id, status, prio in s.execute(
-                cols.where(Report.platform_id == pid, Report.external_id.in_(ext))
-            ):
+            for rid, ext_id, status, prio in s.execute(_STORED_ALREADY, {"platform_id": pid, "external_ids": ext}):
                 existing[(pid, ext_id or "")] = SubmitResult(rid, False, status, prio)  # never None: matched by it
         first_of: dict[tuple[int, str], int] = {}
-        new: list[tuple[int, Report, str | None]] = []
+        new: list[tuple[int, str | None]] = []
+        rows: list[dict[str, Any]] = []
         for i, r in enumerate(reports):
             key = (r.platform_id, r.external_id) if r.platform_id is not None and r.external_id is not None else None
             if key is not None and key in existing:
@@ -190,23 +188,30 @@ def _store_reports(
                 continue  # the same report twice in this batch: answered as a repeat of the first, below
             if key is not None:
                 first_of[key] = i
-            row = _new_row(r)
+            row = _report_values(r)
             receipt = None
             if r.source == Source.PUBLIC:
                 receipt = receipts.new_receipt()
-                row.receipt_lookup = receipts.receipt_lookup(s, receipt)
+                row["receipt_lookup"] = receipts.receipt_lookup(s, receipt)
             if r.contact is not None and any(r.contact.model_dump().values()):
-                row.contact_sealed = r.contact.model_dump_json(exclude_none=True)  # sealed by its column type
-            new.append((i, row, receipt))
-        s.add_all([row for _, row, _ in new])
-        s.flush()  # one flush: the row ids taken at once, the INSERTs batched
-        for i, row, receipt in new:
-            s.add_all([_attachment(row.id, f, origin="hash") for f in reports[i].files])
+                row["contact_sealed"] = r.contact.model_dump_json(exclude_none=True)
+            new.append((i, receipt))
+            rows.append(row)
+        # Core INSERTs, one per table (executemany: one statement text whatever the batch's size), the ids
+        # and seals given beforehand: the ORM's unit of work cost more than the writing, and on PostgreSQL
+        # its many-row INSERT is a new statement text for each batch size, which the driver parses anew
+        ids = sealing.seal_new_rows(s, _REPORTS, rows)
+        files: list[dict[str, Any]] = []
+        for (i, receipt), report_id in zip(new, ids, strict=True):
+            files += (_attachment_values(report_id, f, origin="hash") for f in reports[i].files)
             for f, stored_path in uploads[i] if uploads else ():
-                att = _attachment(row.id, f, origin="upload")
-                att.stored_path = stored_path
-                s.add(att)
-            results[i] = SubmitResult(row.id, True, "new", provisional_priority(reports[i]), receipt)
+                files.append({**_attachment_values(report_id, f, origin="upload"), "stored_path": stored_path})
+            results[i] = SubmitResult(report_id, True, "new", provisional_priority(reports[i]), receipt)
+        if rows:
+            s.execute(insert(_REPORTS), rows)
+        if files:
+            sealing.seal_new_rows(s, _ATTACHMENTS, files)
+            s.execute(insert(_ATTACHMENTS), files)
     for i, r in enumerate(reports):
         if results[i] is None:  # a repeat within the batch
             first = results[first_of[(r.platform_id, r.external_id)]]  # type: ignore[index]
@@ -262,40 +267,57 @@ def _existing(s: Session, platform_id: int, external_id: str) -> Report | None:
     return s.scalar(select(Report).where(Report.platform_id == platform_id, Report.external_id == external_id))
 
 
-def _new_row(r: ReportIn) -> Report:
-    return Report(
-        source=r.source.value,
-        category=r.category.value,
-        status="new",
-        priority=provisional_priority(r),  # until analysed: a live or escalated report is never left low
-        text=r.text,
-        language=r.language,
-        country=r.country,
-        is_live=r.is_live,
-        escalate=r.escalate,
-        incident_at=r.incident_at,
-        platform_id=r.platform_id,
-        external_id=r.external_id,
-        persons=[p.model_dump(mode="json", exclude_none=True) for p in r.persons],
-        urls=list(r.urls),
-        details=json.loads(json.dumps(r.details, default=str)),
-        submission_state="open" if r.open_submission else "complete",
-    )
+# which of a platform's report ids are stored already (not the sealed columns): one statement text for any list
+_STORED_ALREADY = select(Report.id, Report.external_id, Report.status, Report.priority).where(
+    Report.platform_id == bindparam("platform_id"), in_list(Report.external_id, "external_ids")
+)
+_REPORTS: Table = Report.__table__  # type: ignore[assignment]
+_ATTACHMENTS: Table = Attachment.__table__  # type: ignore[assignment]
+
+
+def _report_values(r: ReportIn) -> dict[str, Any]:
+    """A new report's row (its sealed values still plain: ``sealing.seal_new_rows`` binds them to the row);
+    every row has the same keys (one executemany), the rest of the columns take their defaults."""
+    return {
+        "source": r.source.value,
+        "category": r.category.value,
+        "status": "new",
+        "priority": provisional_priority(r),  # until analysed: a live or escalated report is never left low
+        "text": r.text,
+        "language": r.language,
+        "country": r.country,
+        "is_live": r.is_live,
+        "escalate": r.escalate,
+        "incident_at": r.incident_at,
+        "platform_id": r.platform_id,
+        "external_id": r.external_id,
+        "persons": [p.model_dump(mode="json", exclude_none=True) for p in r.persons],
+        "urls": list(r.urls),
+        "details": json.loads(json.dumps(r.details, default=str)),
+        "submission_state": "open" if r.open_submission else "complete",
+        "receipt_lookup": None,
+        "contact_sealed": None,  # sealed by its column type
+    }
+
+
+def _attachment_values(report_id: int, f: FileIn, *, origin: str) -> dict[str, Any]:
+    return {
+        "report_id": report_id,
+        "origin": origin,
+        "filename": f.filename,
+        "media_type": f.media_type,
+        "size": f.size,
+        "md5": f.md5.lower() if f.md5 else None,
+        "sha1": f.sha1.lower() if f.sha1 else None,
+        "sha256": f.sha256.lower() if f.sha256 else None,
+        "pdq": f.pdq.lower() if f.pdq else None,
+        "details": json.loads(json.dumps(f.details, default=str)),
+        "stored_path": None,
+    }
 
 
 def _attachment(report_id: int, f: FileIn, *, origin: str) -> Attachment:
-    return Attachment(
-        report_id=report_id,
-        origin=origin,
-        filename=f.filename,
-        media_type=f.media_type,
-        size=f.size,
-        md5=f.md5.lower() if f.md5 else None,
-        sha1=f.sha1.lower() if f.sha1 else None,
-        sha256=f.sha256.lower() if f.sha256 else None,
-        pdq=f.pdq.lower() if f.pdq else None,
-        details=json.loads(json.dumps(f.details, default=str)),
-    )
+    return Attachment(**_attachment_values(report_id, f, origin=origin))
 
 
 # ------------------------------------------------------------------------------------------ submissions

@@ -24,7 +24,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from sqlalchemy import Column, event, func, inspect, select, text
+from sqlalchemy import Column, Table, event, func, inspect, select, text
 from sqlalchemy.orm import Mapper, Session, attributes
 
 from tipline.crypto import KeyError_, Keyring
@@ -32,6 +32,7 @@ from tipline.settings import private_dir
 from tipline.store.types import SealedText, Sealing
 
 _PENDING = "tipline.sealing.pending"
+_CHOOSE = "tipline.sealing.choose"
 
 
 @functools.cache
@@ -66,27 +67,49 @@ def _allocate_ids(session: Session, new: list[Any]) -> None:
     for mapper, objs in by_mapper.items():
         pk = _pk_column(mapper)
         key = mapper.get_property_by_column(pk).key
-        ids: Iterator[int]
-        if conn.dialect.name == "postgresql":
-            ids = iter(
-                conn.execute(
-                    text("SELECT nextval(pg_get_serial_sequence(:t, :c)) FROM generate_series(1, :n)"),
-                    {"t": pk.table.fullname, "c": pk.name, "n": len(objs)},
-                ).scalars()
-            )
-        else:
-            top = conn.execute(select(func.max(pk))).scalar() or 0
-            # the largest id ever used (AUTOINCREMENT, migration 0018): a deleted row's id is not given again
-            used = conn.execute(
-                text("SELECT seq FROM sqlite_sequence WHERE name = :t"),
-                {"t": pk.table.name},
-            ).scalar()
-            top = max(top, int(used or 0))
-            explicit = [getattr(o, key) for o in new if type(o) is mapper.class_ and getattr(o, key) is not None]
-            start = max([top, *explicit]) + 1
-            ids = iter(range(start, start + len(objs)))
-        for obj, new_id in zip(objs, ids, strict=False):
-            setattr(obj, key, int(new_id))
+        explicit = [getattr(o, key) for o in new if type(o) is mapper.class_ and getattr(o, key) is not None]
+        for obj, new_id in zip(objs, _new_ids(conn, pk, len(objs), explicit), strict=True):
+            setattr(obj, key, new_id)
+
+
+def _new_ids(conn: Any, pk: Column[Any], n: int, taken: list[int]) -> list[int]:
+    """``n`` primary keys for new rows of ``pk``'s table, none of them in ``taken`` (ids already given to
+    rows of this flush)."""
+    if conn.dialect.name == "postgresql":
+        return [
+            int(i)
+            for i in conn.execute(
+                text("SELECT nextval(pg_get_serial_sequence(:t, :c)) FROM generate_series(1, :n)"),
+                {"t": pk.table.fullname, "c": pk.name, "n": n},
+            ).scalars()
+        ]
+    top = conn.execute(select(func.max(pk))).scalar() or 0
+    # the largest id ever used (AUTOINCREMENT, migration 0018): a deleted row's id is not given again
+    used = conn.execute(text("SELECT seq FROM sqlite_sequence WHERE name = :t"), {"t": pk.table.name}).scalar()
+    start = max([top, int(used or 0), *taken]) + 1
+    return list(range(start, start + n))
+
+
+def seal_new_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+    """Make ``rows`` (column name -> value) ready for one Core ``INSERT`` (executemany) into ``table``, a
+    table with sealed columns, in ``session``'s transaction: each row gets its primary key now and each of
+    its sealed values becomes a :class:`Sealing` bound to that row, a missing one its column's default (what
+    the flush hook does for ORM objects). Used where many rows are written at once (intake): the ORM's
+    unit of work costs more than the write itself there. Returns the rows' ids."""
+    if not rows:
+        return []
+    pk = table.primary_key.columns.values()[0]
+    sealed = [c for c in table.columns if isinstance(c.type, SealedText)]
+    ids = _new_ids(session.connection(), pk, len(rows), [])
+    key = session.info[_CHOOSE](session)
+    for row, row_id in zip(rows, ids, strict=True):
+        row[pk.name] = row_id
+        for col in sealed:
+            value = row.get(col.name)
+            if value is None:
+                value = _default(col)
+            row[col.name] = None if value is None else Sealing(value, str(row_id), key)
+    return ids
 
 
 def _default(col: Column[Any]) -> Any:
@@ -107,6 +130,8 @@ def _to_seal(state: Any, attr: str, col: Column[Any], *, is_new: bool) -> Any:
 
 def install(session_factory: Any, key_for_session: Callable[[Session], str | None]) -> None:
     """Bind sealed values to their rows in every session ``session_factory`` makes."""
+    # the key chooser, for Core INSERTs of sealed rows (seal_new_rows) in these sessions
+    session_factory.configure(info={**session_factory.kw.get("info", {}), _CHOOSE: key_for_session})
 
     @event.listens_for(session_factory, "before_flush")
     def _before_flush(session: Session, _ctx: Any, _instances: Any) -> None:
