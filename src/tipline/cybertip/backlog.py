@@ -32,13 +32,14 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from tipline.cybertip.parse import CybertipError, parse_report
 from tipline.intake import service as intake
 from tipline.intake.schemas import FileIn, ReportIn
 from tipline.media import files, storage
 from tipline.store import Database
+from tipline.store.lists import in_list
 from tipline.store.models import Report
 
 CHUNK = 500
@@ -227,10 +228,15 @@ def _key(data: bytes) -> str:
     return f"cybertip-file-sha256:{hashlib.sha256(data).hexdigest()}"
 
 
+# one statement text for any number of keys (PostgreSQL: an array parameter)
+_STORED_KEYS = select(Report.external_id).where(
+    Report.platform_id == bindparam("platform_id"), in_list(Report.external_id, "keys")
+)
+
+
 def _stored_keys(db: Database, platform_id: int, keys: list[str]) -> set[str]:
     with db.reader() as s:
-        q = select(Report.external_id).where(Report.platform_id == platform_id, Report.external_id.in_(keys))
-        return {k for k in s.scalars(q) if k is not None}
+        return {k for k in s.scalars(_STORED_KEYS, {"platform_id": platform_id, "keys": keys}) if k is not None}
 
 
 @dataclass
