@@ -322,6 +322,11 @@ def test_element_to_dict_is_json_ready() -> None:
 
     el = etree.fromstring(b'<phone type="Mobile" countryCallingCode="+1"> 5555550100 </phone>')
     assert element_to_dict(el) == {"@type": "Mobile", "@countryCallingCode": "+1", "#text": "5555550100"}
+    # names in a namespace keep their local part, elements and attributes alike
+    el = etree.fromstring(
+        b'<x:report xmlns:x="urn:x" xmlns:i="urn:i"><x:phone i:nil="true">1</x:phone><x:url>a</x:url></x:report>'
+    )
+    assert element_to_dict(el) == {"phone": [{"@nil": "true", "#text": "1"}], "url": ["a"]}
 
 
 def test_schema_loads_once_and_validation_is_thread_safe() -> None:

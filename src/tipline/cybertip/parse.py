@@ -323,16 +323,26 @@ def element_to_dict(el: etree._Element) -> Any:
     are kept as written, stripped of surrounding white space); a leaf with attributes → ``{"@attr": ...,
     "#text": ...}``. Elements the schema lets repeat are always lists (see ``_ALWAYS_LIST``).
     """
-    name = etree.QName(el).localname
-    attrs = {f"@{etree.QName(k).localname}": v for k, v in el.attrib.items()}
+    return _to_dict(el, _local(el.tag))
+
+
+def _local(tag: Any) -> str:
+    """The local name of an element's or attribute's tag (``{namespace}name`` or ``name``): what
+    ``etree.QName(...).localname`` gives, without building a QName (a document has a hundred elements)."""
+    return str(tag).rpartition("}")[2]
+
+
+def _to_dict(el: etree._Element, name: str) -> Any:
+    attrib = el.attrib
+    attrs = {f"@{_local(k)}": v for k, v in attrib.items()} if len(attrib) else {}
     children = [c for c in el if isinstance(c.tag, str)]
     if not children:
         text = (el.text or "").strip()
         return {**attrs, "#text": text} if attrs else text
-    out: dict[str, Any] = dict(attrs)
+    out: dict[str, Any] = attrs
     for c in children:
-        cname = etree.QName(c).localname
-        value = element_to_dict(c)
+        cname = _local(c.tag)
+        value = _to_dict(c, cname)
         if _is_list(cname, name):
             out.setdefault(cname, []).append(value)
         elif cname in out:  # not allowed by the schema; kept rather than lost
