@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from tipline.intake.schemas import (
+    CONTROLS_CHECKED,
     MAX_LIST,
     MAX_TEXT,
     Category,
@@ -451,7 +452,8 @@ def _incident_person(
 
 
 def report_from_dict(doc: dict[str, Any], *, esp_name: str | None = None) -> ReportIn:
-    """Map a schema-valid ``<report>`` (as converted by :func:`element_to_dict`) to a ``ReportIn``."""
+    """Map a schema-valid ``<report>`` (as converted by :func:`element_to_dict`) to a ``ReportIn``: a document
+    that ``tipline.cybertip.parse`` checked, so no string in it holds a control character (not walked again)."""
     summary = _d(doc.get("incidentSummary"))
     incident_type = _s(summary.get("incidentType")) or ""
     incident_at = _dt(summary.get("incidentDateTime"))
@@ -510,16 +512,20 @@ def report_from_dict(doc: dict[str, Any], *, esp_name: str | None = None) -> Rep
         text = text[: MAX_TEXT - len(marker)] + marker
         details.setdefault("not_mapped", []).append("text longer than 20,000 characters (cut)")
 
-    return ReportIn(
-        source=Source.CYBERTIP,
-        category=INCIDENT_TYPES.get(incident_type, Category.OTHER),
-        text=text,
-        language=None,
-        country=country,
-        escalate=bool(escalation),
-        incident_at=incident_at,
-        persons=m.persons,
-        urls=m.urls,
-        details=details,
-        open_submission=True,
+    # every string here comes from the document, whose parse refused control characters
+    return ReportIn.model_validate(
+        {
+            "source": Source.CYBERTIP,
+            "category": INCIDENT_TYPES.get(incident_type, Category.OTHER),
+            "text": text,
+            "language": None,
+            "country": country,
+            "escalate": bool(escalation),
+            "incident_at": incident_at,
+            "persons": m.persons,
+            "urls": m.urls,
+            "details": details,
+            "open_submission": True,
+        },
+        context=CONTROLS_CHECKED,
     )

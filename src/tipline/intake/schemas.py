@@ -137,6 +137,14 @@ def check_urls(urls: list[str]) -> list[str]:
     return out
 
 
+# Validation context (``model_validate(..., context=CONTROLS_CHECKED)``) for a model built only from text
+# that was refused whole if it held a control character or a lone surrogate, by a parser that also bounded
+# its nesting: a CyberTipline XML document (XML 1.0 cannot carry them; ``tipline.cybertip.parse`` refuses
+# the document). Its fields are not walked again: the walk over every string of a report's details (the
+# whole document) was a seventh of parsing one.
+CONTROLS_CHECKED: dict[str, bool] = {"controls_checked": True}
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -145,6 +153,8 @@ class _Strict(BaseModel):
     def _no_control_characters(cls, v: Any, info: ValidationInfo) -> Any:
         """Every free-text field of every door, nested ones included, loses its control characters before
         it is checked (so a value of only control characters is empty, and refused where one is needed)."""
+        if info.context is not None and info.context.get("controls_checked"):
+            return v
         if isinstance(v, str):
             return _CONTROL.sub("", v) if _CONTROL.search(v) else v
         if isinstance(v, list | dict) and info.field_name and _holds_only_models(cls, info.field_name):
