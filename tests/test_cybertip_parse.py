@@ -455,6 +455,10 @@ def test_nesting_beyond_our_limit_names_the_element() -> None:
     e = refused(deep)
     assert e.code == Code.MALFORMED_XML
     assert f"nested {MAX_DEPTH + 1} levels deep" in e.message and e.element == "additionalInfo"
+    at_limit = (
+        b"<report>" + b"<additionalInfo>" * (MAX_DEPTH - 1) + b"</additionalInfo>" * (MAX_DEPTH - 1) + b"</report>"
+    )
+    assert "nested" not in refused(at_limit).message  # MAX_DEPTH levels, the root's included: the schema's to refuse
 
 
 @pytest.mark.timeout(10)
