@@ -192,6 +192,9 @@ def test_p2p_ip_goes_to_the_only_reported_person() -> None:
     assert [e.ip for e in r.persons[0].ip_events] == ["203.0.113.5"]
     # no espService and no incidentSummary/platform: the door's ESP name is the service
     assert r.persons[0].identifiers[0].platform == "Example ESP"
+    # the ESP's registered name is the one string not from the document: its control characters go
+    r = parse_report(report_xml(body, tail=tail), esp_name="Example\x07 ESP\x00")
+    assert r.persons[0].identifiers[0].platform == "Example ESP"
 
 
 def test_details_keep_the_whole_document_with_stable_lists() -> None:
