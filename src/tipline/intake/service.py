@@ -293,7 +293,7 @@ def _report_values(r: ReportIn) -> dict[str, Any]:
         "external_id": r.external_id,
         "persons": [p.model_dump(mode="json", exclude_none=True) for p in r.persons],
         "urls": list(r.urls),
-        "details": r.details,  # written as JSON by its column type (values JSON lacks as text, as before)
+        "details": r.details,  # written as JSON by its column type (a value JSON has no type for: as text)
         "submission_state": "open" if r.open_submission else "complete",
         "receipt_lookup": None,
         "contact_sealed": None,  # sealed by its column type

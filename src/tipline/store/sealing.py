@@ -95,7 +95,9 @@ def seal_new_rows(session: Session, table: Table, rows: list[dict[str, Any]]) ->
     table with sealed columns, in ``session``'s transaction: each row gets its primary key now and each of
     its sealed values becomes a :class:`Sealing` bound to that row, a missing one its column's default (what
     the flush hook does for ORM objects). Used where many rows are written at once (intake): the ORM's
-    unit of work costs more than the write itself there. Returns the rows' ids."""
+    unit of work costs more than the write itself there. Returns the rows' ids. Insert the rows before
+    asking for more of the same table: on SQLite the next id is read from the table (under the write lock
+    the session holds)."""
     if not rows:
         return []
     pk = table.primary_key.columns.values()[0]
