@@ -10,13 +10,14 @@ from __future__ import annotations
 import gc
 import os
 import secrets
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import Engine, create_engine, text
 
 from helpers import (
     CHROMIUM,
@@ -27,7 +28,7 @@ from helpers import (
 )
 from tipline.accounts import service as accounts
 from tipline.capabilities import open_database
-from tipline.settings import Settings
+from tipline.settings import Settings, private_dir
 from tipline.store import Database
 
 
@@ -45,6 +46,8 @@ def pg_url() -> Iterator[str]:
     url = f"{PG_SERVER}/{name}"
     Database(url).migrate()
     yield url
+    if url in _PG_ENGINES:
+        _PG_ENGINES.pop(url).dispose()
     with admin.connect() as c:
         c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
@@ -52,14 +55,30 @@ def pg_url() -> Iterator[str]:
 
 # tables that hold installation data made by migrations, kept between tests
 _KEEP = {"instance_meta", "alembic_version"}
+_PG_ENGINES: dict[str, Engine] = {}  # url -> an engine kept for the run
 
 
 def _truncate_pg(url: str) -> None:
-    eng = create_engine(url)
-    tables = [t for t in inspect(eng).get_table_names() if t not in _KEEP]
+    """Empty every table a test may have filled and restart every sequence. Only the tables that hold rows
+    are truncated (one query asks which): a TRUNCATE of all 49 tables cost about 0.2 s a test, most of
+    them empty. Tables are listed anew each time (a test may install more: procrastinate's)."""
+    if url not in _PG_ENGINES:
+        _PG_ENGINES[url] = create_engine(url, pool_size=1, pool_pre_ping=True)
+    eng = _PG_ENGINES[url]
+    listed = "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
     with eng.begin() as c:
-        c.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
-    eng.dispose()
+        tables = [t for t in c.scalars(text(listed)) if t not in _KEEP]
+        held = " UNION ALL ".join(f"SELECT '{t}' WHERE EXISTS (SELECT 1 FROM \"{t}\")" for t in tables)
+        full = list(c.scalars(text(held))) if tables else []
+        if full:
+            c.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in full) + " CASCADE"))
+        # the sequences of tables emptied above, and of any a test filled and emptied itself
+        c.execute(
+            text(
+                "SELECT setval(c.oid, s.seqstart, false) FROM pg_class c JOIN pg_sequence s ON s.seqrelid = c.oid"
+                " WHERE c.relnamespace = 'public'::regnamespace"
+            )
+        )
 
 
 @pytest.fixture(scope="session")
@@ -86,18 +105,36 @@ def backend(request: pytest.FixtureRequest) -> str:
     return request.param  # type: ignore[no-any-return]
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated to the newest revision once for the run. Each test's data folder starts
+    with a copy of it: migrating a new file costs about 1.3 s, a copy 1 ms (``migrate()`` on the copy finds
+    nothing to do). The migrations themselves are tested from an empty file (``helpers.before_migration``)."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("sqlite-template") / "data")
+    database = open_database(settings)
+    database.migrate()
+    database.dispose()
+    return settings.data_dir / "tipline.db"
+
+
+def _sqlite_settings(tmp_path: Path, template: Path) -> Settings:
+    data = private_dir(tmp_path / "data")
+    shutil.copy(template, data / "tipline.db")
+    return Settings(data_dir=data)
+
+
 @pytest.fixture
 def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
     if backend == "postgres":
         url = request.getfixturevalue("pg_url")
         _truncate_pg(url)
         return Settings(data_dir=tmp_path / "data", database_url=url)
-    return Settings(data_dir=tmp_path / "data")
+    return _sqlite_settings(tmp_path, request.getfixturevalue("sqlite_template"))
 
 
 @pytest.fixture
-def sqlite_settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data")
+def sqlite_settings(tmp_path: Path, sqlite_template: Path) -> Settings:
+    return _sqlite_settings(tmp_path, sqlite_template)
 
 
 @pytest.fixture
