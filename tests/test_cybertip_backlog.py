@@ -100,7 +100,9 @@ def test_a_folder_then_the_same_as_a_zip_stores_once_names_bad_documents(
     (src / "reports" / "broken.xml").unlink()
     (src / "reports" / "r9999.xml").write_text(_doc(9999))
     z = _zip(src, tmp_path / "backlog.zip")
-    r = run(["import", "cybertip", str(z), "--platform", "BacklogChat", "--json"], settings.data_dir, env_extra=env)
+    # with a helper process (the command's own process spawns it: the CLI's entry point guards its main)
+    cmd = ["import", "cybertip", str(z), "--platform", "BacklogChat", "--json", "--processes", "1", "--chunk", "10"]
+    r = run(cmd, settings.data_dir, env_extra=env)
     res = json.loads(r.stdout)
     assert (res["found"], res["stored"], res["skipped"], res["errors"]) == (41, 1, 40, [])
     assert res["ignored"] == ["README.txt"]
@@ -214,3 +216,40 @@ def test_a_killed_import_process_resumes_without_duplicates(settings: Settings, 
     with db.reader() as s:
         keys = list(s.scalars(select(Report.external_id)))
         assert len(keys) == len(set(keys)) == n
+
+
+@pytest.mark.slow
+def test_a_backlog_imported_by_several_processes_is_stored_as_by_one(db: Database, tmp_path: Path):
+    """Chunks imported by a spawned helper process beside this one store the same reports, with the same
+    refusals (listed in the chunks' order) and the same skips, as this process alone. A copy of r0000, with
+    the same file, lies in another chunk, so two processes may look for it at once: it is stored once (which
+    copy depends on which process came first: the same document, the same file)."""
+    src = _folder(tmp_path / "backlog", 24)
+    (src / "reports" / "broken.xml").write_text("<report><oops/></report>")
+    (src / "reports" / "r0017-copy.xml").write_text(_doc(0))
+    (src / "reports" / "r0017-copy").mkdir()
+    (src / "reports" / "r0017-copy" / "chat.txt").write_bytes(FILE)
+    (src / "reports" / "r0009.xml").write_text(_doc(9).replace("<incidentSummary>", "<incidentSummary><x/>"))
+    got: dict[int, tuple[object, ...]] = {}
+    stored: dict[int, dict[str | None, tuple[object, ...]]] = {}
+    for processes in (0, 1):
+        p = accounts.create_platform(db, f"BacklogChat{processes}")
+        steps: list[int] = []
+        res = import_backlog(db, src, (p.id, p.name), chunk=5, processes=processes, step=steps.append)
+        assert steps[-1] == 26 and steps == sorted(steps), steps
+        got[processes] = (res.total, res.stored, res.skipped, [e.split(":")[0] for e in res.errors])
+        with db.reader() as s:
+            stored[processes] = {
+                r.external_id: (
+                    r.text,
+                    r.category,
+                    r.country,
+                    r.escalate,
+                    {k: v for k, v in r.details.items() if k != "imported_from"},
+                )
+                for r in s.scalars(select(Report).where(Report.platform_id == p.id))
+            }
+            q = select(Attachment.sha256).join(Report, Attachment.report_id == Report.id)
+            assert list(s.scalars(q.where(Report.platform_id == p.id))) == [hashlib.sha256(FILE).hexdigest()]
+    assert got[0] == got[1] == (26, 23, 1, ["reports/broken.xml", "reports/r0009.xml"]), got
+    assert len(stored[1]) == 23 and stored[0] == stored[1]

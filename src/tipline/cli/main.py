@@ -533,12 +533,20 @@ def import_cybertip(
     platform: Annotated[str | None, typer.Option(help="Platform the reports come from (registered name).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object per file.")] = False,
     chunk: Annotated[int, typer.Option(help="Reports stored per transaction (a folder or zip).", min=1)] = 500,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            help="Other processes that parse and store chunks of a backlog beside this one (default: one a core "
+            "but one, for 10,000 documents or more; 0: this one alone).",
+            min=0,
+        ),
+    ] = None,
 ) -> None:
     """Load CyberTipline report XML files (validated against the published schema, parsed safely). A folder
     or zip is a backlog: NAME.xml per report, its files in NAME/ beside it; stored in chunks, resumable
     (reports already stored are skipped), analysed behind."""
     if len(files) == 1 and (files[0].is_dir() or zipfile.is_zipfile(files[0])):
-        _import_backlog(files[0], platform, json_out, chunk)
+        _import_backlog(files[0], platform, json_out, chunk, processes)
         return
     if dirs := [f for f in files if f.is_dir()]:
         fail(f"{dirs[0]}: a folder; give one folder (or zip) alone to import a backlog, or XML files")
@@ -565,7 +573,7 @@ def import_cybertip(
         raise typer.Exit(1)
 
 
-def _import_backlog(path: Path, platform: str | None, json_out: bool, chunk: int) -> None:
+def _import_backlog(path: Path, platform: str | None, json_out: bool, chunk: int, processes: int | None) -> None:
     from rich.markup import escape
 
     from tipline.accounts.service import platform_by_name
@@ -588,6 +596,7 @@ def _import_backlog(path: Path, platform: str | None, json_out: bool, chunk: int
                 path,
                 (p.id, p.name),
                 chunk=chunk,
+                processes=processes,
                 started=lambda n: bar.update(task, total=n),
                 step=lambda n: bar.update(task, completed=n),
             )

@@ -12,6 +12,11 @@ its platform and the SHA-256 of its document (as ``tipline import cybertip FILE`
 backlog again stores nothing new, and an interrupted import run again stores only what is missing: a chunk
 is stored whole or not at all, and a document already stored is skipped before it is parsed.
 
+A backlog of :data:`PROCESSES_FROM` documents or more is imported by this process and helper processes
+(spawned, one a core but one), each parsing and storing whole chunks: one parses while another stores. The
+same document twice in such a backlog is still stored once, but which copy (with its files) depends on
+which process reached it first.
+
 Nothing is extracted to disk: a zip's entries are read into memory one at a time, each at most its limit
 (``max_xml_bytes`` for a document, ``max_upload_bytes`` for a file) whatever its header says. An entry
 whose name leaves the archive (absolute, ``..``, a drive), a link or an encrypted entry is refused by name;
@@ -23,26 +28,32 @@ followed.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 import stat
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 
 from sqlalchemy import bindparam, select
+from sqlalchemy.exc import IntegrityError
 
 from tipline.cybertip.parse import CybertipError, parse_report
 from tipline.intake import service as intake
 from tipline.intake.schemas import FileIn, ReportIn
 from tipline.media import files, storage
+from tipline.settings import Settings
 from tipline.store import Database
 from tipline.store.lists import in_list
 from tipline.store.models import Report
 
 CHUNK = 500
+PROCESSES_FROM = 10_000  # documents in a backlog from which other processes import chunks beside this one
+MAX_PROCESSES = 8
 MAX_ENTRIES = 1_000_000  # entries in one archive
 MAX_TOTAL_BYTES = 256 * 1024**3  # what an archive may declare uncompressed, in all
 MAX_RATIO = 200  # an entry of more than a MiB inflating more than this many times is a zip bomb
@@ -296,7 +307,15 @@ def _store_chunk(db: Database, bl: Backlog, docs: list[Doc], platform: tuple[int
             out.errors.append(f"{d.name}: refused: {e}")
     if not ready:
         return
-    stored, skipped = intake.submit_many(db, [r.report for r in ready], uploads=[r.uploads for r in ready])
+    for attempt in range(3):
+        try:
+            stored, skipped = intake.submit_many(db, [r.report for r in ready], uploads=[r.uploads for r in ready])
+            break
+        except IntegrityError:
+            # PostgreSQL: another process stored one of these documents after this chunk looked (the same
+            # document in two chunks stored at once); looked at again, it is skipped
+            if attempt == 2:
+                raise
     out.stored, out.skipped = out.stored + stored, out.skipped + skipped
     if skipped:  # another import stored some of these meanwhile: drop the files only they would have used
         for path in {p for r in ready for _, p in r.uploads if p is not None}:
@@ -309,28 +328,121 @@ def _chunks(docs: list[Doc], n: int) -> Iterator[list[Doc]]:
         yield docs[i : i + n]
 
 
+def importing_processes(documents: int, wanted: int | None = None) -> int:
+    """How many other processes import chunks of a backlog of ``documents`` beside this one (0: this one
+    alone). ``wanted`` None: one a core but one, at most :data:`MAX_PROCESSES`, for a backlog of at least
+    :data:`PROCESSES_FROM` documents (a process takes about a second to start)."""
+    if wanted is not None:
+        return max(0, min(wanted, MAX_PROCESSES))
+    if documents < PROCESSES_FROM:
+        return 0
+    return max(0, min((os.cpu_count() or 1) - 1, MAX_PROCESSES))
+
+
 def import_backlog(
     db: Database,
     path: Path,
     platform: tuple[int, str],
     *,
     chunk: int = CHUNK,
+    processes: int | None = None,
     step: Callable[[int], None] | None = None,
     started: Callable[[int], None] | None = None,
 ) -> BacklogResult:
     """Import the folder or zip ``path`` for ``platform`` (id, name). ``started(documents found)`` once the
-    backlog is listed, ``step(documents done)`` after each chunk (the progress bar). ``BacklogError`` if the
-    backlog as a whole is refused."""
+    backlog is listed, ``step(documents done)`` after each chunk (the progress bar). ``processes``: how many
+    other processes import chunks beside this one (None: :func:`importing_processes` decides; 0: none).
+    ``BacklogError`` if the backlog as a whole is refused."""
     out = BacklogResult()
     with Backlog(path) as bl:
         out.total, out.ignored = len(bl.docs), bl.ignored
         out.errors.extend(bl.refused)
         if started is not None:
             started(out.total)
+        chunks = list(_chunks(bl.docs, max(1, chunk)))
+        helpers = importing_processes(out.total, processes)
+        if helpers and len(chunks) > 1:
+            _import_in_processes(db, bl, chunks, platform, out, helpers, step)
+            return out
         done = 0
-        for docs in _chunks(bl.docs, max(1, chunk)):
+        for docs in chunks:
             _store_chunk(db, bl, docs, platform, out)
             done += len(docs)
             if step is not None:
                 step(done)
     return out
+
+
+# ------------------------------------------------------------------------------------------ other processes
+
+# Each process parses and stores whole chunks, one transaction each: a chunk's parsing (about half its time)
+# runs while another process's chunk is stored. Sending parsed reports back to one storing process was
+# tried and was slower: a parsed report took longer to unpickle than to parse (bench/RESULTS.md).
+
+_HELPER: tuple[Database, Backlog] | None = None  # in a helper process: its database and its own view of the backlog
+
+
+def _helper_open(settings: Settings, path: str) -> None:
+    """Open a helper's database (storing reports needs no capability: analysis comes later, elsewhere)."""
+    global _HELPER
+    _HELPER = (Database.from_settings(settings), Backlog(Path(path)))
+
+
+def _helper_chunk(docs: list[Doc], platform: tuple[int, str]) -> BacklogResult:
+    """In a helper process: one chunk parsed and stored; what happened to it."""
+    assert _HELPER is not None, "a helper process of the backlog import was not opened"
+    part = BacklogResult()
+    _store_chunk(_HELPER[0], _HELPER[1], docs, platform, part)
+    return part
+
+
+def _import_in_processes(
+    db: Database,
+    bl: Backlog,
+    chunks: list[list[Doc]],
+    platform: tuple[int, str],
+    out: BacklogResult,
+    helpers: int,
+    step: Callable[[int], None] | None,
+) -> None:
+    """Chunks imported by this process and by ``helpers`` spawned ones (spawned, not forked: this process
+    holds database connections and threads). This process takes the next chunk itself whenever every helper
+    has one, so a helper still starting costs no time. Errors are listed in the chunks' order."""
+    parts: dict[int, BacklogResult] = {}
+    done = 0
+    ctx = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(helpers, mp_context=ctx, initializer=_helper_open, initargs=(db.settings, str(bl.path)))
+    with pool:
+        pending: dict[Future[BacklogResult], int] = {}
+        nxt = 0
+        try:
+            while nxt < len(chunks) or pending:
+                while len(pending) < helpers and nxt < len(chunks):
+                    pending[pool.submit(_helper_chunk, chunks[nxt], platform)] = nxt
+                    nxt += 1
+                if nxt < len(chunks):
+                    part = parts[nxt] = BacklogResult()
+                    _store_chunk(db, bl, chunks[nxt], platform, part)
+                    done += len(chunks[nxt])
+                    nxt += 1
+                else:
+                    wait(pending, return_when=FIRST_COMPLETED)
+                for f in [f for f in pending if f.done()]:
+                    i = pending.pop(f)
+                    parts[i] = f.result()
+                    done += len(chunks[i])
+                if step is not None:
+                    step(done)
+        except BrokenExecutor as e:
+            stored = sum(p.stored for p in parts.values())
+            raise BacklogError(
+                f"a process importing the backlog ended unexpectedly ({e}); import again: the {stored} reports "
+                "stored so far are kept and skipped"
+            ) from None
+        finally:
+            for f in pending:
+                f.cancel()
+    for i in sorted(parts):
+        out.stored += parts[i].stored
+        out.skipped += parts[i].skipped
+        out.errors.extend(parts[i].errors)
