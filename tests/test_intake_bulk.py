@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from helpers import run
@@ -132,3 +133,46 @@ def test_import_jsonl_names_every_line_it_cannot_read_and_stores_the_rest(
     assert "line 5: the key 'report_id' appears twice in one object" in err, err
     with db.reader() as s:
         assert list(s.scalars(select(Report.external_id))) == ["fine-1"]
+
+
+def test_a_chunk_that_meets_a_report_another_process_stores_meanwhile_skips_it(db: Database, backend: str):
+    """PostgreSQL: another transaction inserts one of a chunk's reports after the chunk looked for it and
+    commits while the chunk waits on the unique index; the chunk is looked at again and that report skipped,
+    the rest stored (without the second look the whole chunk failed on the unique constraint)."""
+    if backend != "postgres":
+        pytest.skip("SQLite has one writer: a chunk looks and inserts under the same lock")
+    import threading
+    import time
+
+    from sqlalchemy import create_engine, text
+
+    from tipline.intake.schemas import PlatformReportIn
+    from tipline.intake.service import submit_many
+
+    p = accounts.create_platform(db, "RaceChat")
+
+    def report(rid: str):  # type: ignore[no-untyped-def]
+        return PlatformReportIn(report_id=rid, category="other", text=f"report {rid}").to_report(p.id)
+
+    assert submit_many(db, [report("seed")]) == (1, 0)
+    cols = [c.name for c in Report.__table__.columns if c.name not in ("id", "external_id")]
+    other = create_engine(db.url)
+    with other.connect() as c:  # another process's insert of "r2", not committed yet
+        c.execute(
+            text(
+                f"INSERT INTO reports ({', '.join(cols)}, external_id) SELECT {', '.join(cols)}, 'r2' FROM reports"
+                " WHERE external_id = 'seed'"
+            )
+        )
+        got: list[object] = []
+        t = threading.Thread(target=lambda: got.append(submit_many(db, [report("r1"), report("r2"), report("r3")])))
+        t.start()
+        time.sleep(1.0)  # the chunk looked (r2 not there), inserted, and now waits on r2's unique key
+        assert t.is_alive()
+        c.commit()
+        t.join(30)
+    other.dispose()
+    assert got == [(2, 1)]
+    with db.reader() as s:
+        ids = sorted(s.scalars(select(Report.external_id).where(Report.platform_id == p.id)))
+    assert ids == ["r1", "r2", "r3", "seed"]

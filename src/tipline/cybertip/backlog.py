@@ -27,6 +27,7 @@ followed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing
 import os
@@ -40,7 +41,6 @@ from pathlib import Path, PurePosixPath
 from types import TracebackType
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.exc import IntegrityError
 
 from tipline.cybertip.parse import CybertipError, parse_report
 from tipline.intake import service as intake
@@ -307,15 +307,7 @@ def _store_chunk(db: Database, bl: Backlog, docs: list[Doc], platform: tuple[int
             out.errors.append(f"{d.name}: refused: {e}")
     if not ready:
         return
-    for attempt in range(3):
-        try:
-            stored, skipped = intake.submit_many(db, [r.report for r in ready], uploads=[r.uploads for r in ready])
-            break
-        except IntegrityError:
-            # PostgreSQL: another process stored one of these documents after this chunk looked (the same
-            # document in two chunks stored at once); looked at again, it is skipped
-            if attempt == 2:
-                raise
+    stored, skipped = intake.submit_many(db, [r.report for r in ready], uploads=[r.uploads for r in ready])
     out.stored, out.skipped = out.stored + stored, out.skipped + skipped
     if skipped:  # another import stored some of these meanwhile: drop the files only they would have used
         for path in {p for r in ready for _, p in r.uploads if p is not None}:
@@ -360,16 +352,8 @@ def import_backlog(
         if started is not None:
             started(out.total)
         chunks = list(_chunks(bl.docs, max(1, chunk)))
-        helpers = importing_processes(out.total, processes)
-        if helpers and len(chunks) > 1:
-            _import_in_processes(db, bl, chunks, platform, out, helpers, step)
-            return out
-        done = 0
-        for docs in chunks:
-            _store_chunk(db, bl, docs, platform, out)
-            done += len(docs)
-            if step is not None:
-                step(done)
+        helpers = importing_processes(out.total, processes) if len(chunks) > 1 else 0
+        _import_chunks(db, bl, chunks, platform, out, helpers, step)
     return out
 
 
@@ -396,7 +380,7 @@ def _helper_chunk(docs: list[Doc], platform: tuple[int, str]) -> BacklogResult:
     return part
 
 
-def _import_in_processes(
+def _import_chunks(
     db: Database,
     bl: Backlog,
     chunks: list[list[Doc]],
@@ -405,20 +389,22 @@ def _import_in_processes(
     helpers: int,
     step: Callable[[int], None] | None,
 ) -> None:
-    """Chunks imported by this process and by ``helpers`` spawned ones (spawned, not forked: this process
-    holds database connections and threads). This process takes the next chunk itself whenever every helper
-    has one, so a helper still starting costs no time. Errors are listed in the chunks' order."""
+    """Chunks imported by this process and by ``helpers`` spawned ones (0: this one alone; spawned, not forked:
+    this process holds database connections and threads). This process takes the next chunk itself whenever
+    every helper has one, so a helper still starting costs no time. Errors are listed in the chunks' order."""
     parts: dict[int, BacklogResult] = {}
     done = 0
-    ctx = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(helpers, mp_context=ctx, initializer=_helper_open, initargs=(db.settings, str(bl.path)))
-    with pool:
+    pool: contextlib.AbstractContextManager[ProcessPoolExecutor | None] = contextlib.nullcontext()
+    if helpers:
+        ctx = multiprocessing.get_context("spawn")
+        pool = ProcessPoolExecutor(helpers, ctx, initializer=_helper_open, initargs=(db.settings, str(bl.path)))
+    with pool as helping:
         pending: dict[Future[BacklogResult], int] = {}
         nxt = 0
         try:
             while nxt < len(chunks) or pending:
-                while len(pending) < helpers and nxt < len(chunks):
-                    pending[pool.submit(_helper_chunk, chunks[nxt], platform)] = nxt
+                while helping is not None and len(pending) < helpers and nxt < len(chunks):
+                    pending[helping.submit(_helper_chunk, chunks[nxt], platform)] = nxt
                     nxt += 1
                 if nxt < len(chunks):
                     part = parts[nxt] = BacklogResult()

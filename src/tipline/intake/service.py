@@ -257,7 +257,15 @@ def submit_many(
     files_of = list(uploads) if uploads is not None else []
     if uploads is not None and len(files_of) != len(reports):
         raise IntakeError("bulk import: one list of uploaded files per report")
-    stored = sum(res.created for res in _store_reports(db, reports, uploads=files_of))
+    for attempt in range(3):
+        try:
+            stored = sum(res.created for res in _store_reports(db, reports, uploads=files_of))
+            break
+        except IntegrityError:
+            # PostgreSQL: another process (another import, or a helper of the same one) stored one of these
+            # reports after this transaction looked; looked at again, it is skipped
+            if attempt == 2:
+                raise
     if stored:
         wake_analysis(db)
     return stored, len(reports) - stored
