@@ -218,6 +218,75 @@ def test_a_killed_import_process_resumes_without_duplicates(settings: Settings, 
         assert len(keys) == len(set(keys)) == n
 
 
+def _children(pid: int) -> set[int]:
+    """Processes whose parent is ``pid`` (read from /proc)."""
+    found = set()
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.add(int(d.name))
+            except (OSError, IndexError, ValueError):  # ended meanwhile
+                continue
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["ctrl-c", "kill"])
+def test_an_import_with_a_helper_stopped_by_ctrl_c_or_killed_leaves_nothing_running_and_resumes(
+    settings: Settings, db: Database, tmp_path: Path, how: str
+):
+    """Ctrl-C reaches every process of the command (the terminal signals its process group): the import
+    stops with a message that says how to go on, its helper ends without a traceback (it ignores Ctrl-C, even
+    while it starts). A kill of the importing process alone (SIGKILL: no clean-up at all) ends its helper
+    too. Either way nothing is left running, and the same command stores exactly what is missing."""
+    accounts.create_platform(db, "BacklogChat")
+    n = 3000
+    z = _zip(_folder(tmp_path / "b", n), tmp_path / "b.zip")
+    env = {**os.environ, "TIPLINE_DATA_DIR": str(settings.data_dir), **_env(settings)}
+    if not settings.database_url:
+        env.pop("TIPLINE_DATABASE_URL", None)
+    args = [TIPLINE, "import", "cybertip", str(z), "--platform", "BacklogChat", "--chunk", "10", "--processes", "1"]
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        while not ((helpers := _children(proc.pid)) and _count(db) >= 30):
+            assert proc.poll() is None, "the import ended before it could be interrupted"
+            time.sleep(0.01)
+        if how == "ctrl-c":
+            os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        else:
+            os.kill(proc.pid, signal.SIGKILL)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    text = " ".join(err.decode().split())  # the console wraps long lines
+    if how == "ctrl-c":
+        assert proc.returncode == 130, text
+        assert "interrupted: the reports stored so far are kept" in text and "run the same command again" in text
+    else:
+        assert proc.returncode == -signal.SIGKILL, text
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
+    deadline = time.monotonic() + 10
+    while [h for h in helpers if _running(h)] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [h for h in helpers if _running(h)], "a helper process outlived the import"
+    k = _count(db)
+    assert 30 <= k < n and k % 10 == 0, k  # whole chunks only
+    r = run(["import", "cybertip", str(z), "--platform", "BacklogChat"], settings.data_dir, env_extra=_env(settings))
+    assert f"stored {n - k}, skipped {k} already stored" in r.stdout, r.stdout
+    with db.reader() as s:
+        keys = list(s.scalars(select(Report.external_id)))
+        assert len(keys) == len(set(keys)) == n
+
+
 @pytest.mark.slow
 def test_a_backlog_imported_by_several_processes_is_stored_as_by_one(db: Database, tmp_path: Path):
     """Chunks imported by a spawned helper process beside this one store the same reports, with the same

@@ -7,7 +7,7 @@ import json
 import sys
 import zipfile
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, NoReturn, cast
 
 import typer
 from rich.table import Table
@@ -602,6 +602,8 @@ def _import_backlog(path: Path, platform: str | None, json_out: bool, chunk: int
             )
     except BacklogError as e:
         fail(escape(str(e)))
+    except KeyboardInterrupt:
+        _interrupted()
     if json_out:
         doc = {"found": res.total, "stored": res.stored, "skipped": res.skipped, "errors": res.errors}
         print(json.dumps({**doc, "ignored": res.ignored}))
@@ -626,6 +628,15 @@ def _import_backlog(path: Path, platform: str | None, json_out: bool, chunk: int
         raise typer.Exit(1)
 
 
+def _interrupted() -> NoReturn:
+    """Ctrl-C during a bulk import: what is stored stays (whole chunks); the same command resumes."""
+    fail(
+        "interrupted: the reports stored so far are kept (a chunk is stored whole or not at all); run the same "
+        "command again to store the rest, reports already stored are skipped",
+        code=130,
+    )
+
+
 @import_app.command("jsonl")
 def import_jsonl(
     file: Annotated[
@@ -642,9 +653,12 @@ def import_jsonl(
     p = platform_by_name(db, platform)
     if p is None:
         fail(f"no platform named {platform!r}: register it first with `tipline keys create PLATFORM`")
-    with progress() as bar:
-        task = bar.add_task("storing", total=file.stat().st_size)
-        res = load(db, file, p.id, step=lambda at: bar.update(task, completed=at))
+    try:
+        with progress() as bar:
+            task = bar.add_task("storing", total=file.stat().st_size)
+            res = load(db, file, p.id, step=lambda at: bar.update(task, completed=at))
+    except KeyboardInterrupt:
+        _interrupted()
     for e in res.errors[:20]:
         err.print(f"[red]{file}: {e}[/]", highlight=False, soft_wrap=True)
     out.print(f"stored {res.stored}, skipped {res.skipped} already stored, {len(res.errors)} bad line(s)")

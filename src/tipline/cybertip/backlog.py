@@ -15,7 +15,9 @@ is stored whole or not at all, and a document already stored is skipped before i
 A backlog of :data:`PROCESSES_FROM` documents or more is imported by this process and helper processes
 (spawned, one a core but one), each parsing and storing whole chunks: one parses while another stores. The
 same document twice in such a backlog is still stored once, but which copy (with its files) depends on
-which process reached it first.
+which process reached it first. Helpers ignore Ctrl-C (the terminal sends it to every process of the
+command): this process stops the import, each helper finishes the chunk it holds, and nothing is left
+running. A helper also ends as soon as this process has ended, however it ended (a kill included).
 
 Nothing is extracted to disk: a zip's entries are read into memory one at a time, each at most its limit
 (``max_xml_bytes`` for a document, ``max_upload_bytes`` for a file) whatever its header says. An entry
@@ -30,8 +32,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import multiprocessing
+import multiprocessing.connection
 import os
+import signal
 import stat
+import threading
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -369,7 +374,23 @@ _HELPER: tuple[Database, Backlog] | None = None  # in a helper process: its data
 def _helper_open(settings: Settings, path: str) -> None:
     """Open a helper's database (storing reports needs no capability: analysis comes later, elsewhere)."""
     global _HELPER
+    _end_with_the_importer()
     _HELPER = (Database.from_settings(settings), Backlog(Path(path)))
+
+
+def _end_with_the_importer() -> None:
+    """A helper ends as soon as the importing process has ended, however it ended: a kill (SIGTERM, SIGKILL)
+    skips that process's clean-up, and the helper would otherwise wait for chunks forever with a database
+    connection open. The chunk it holds then is not committed (whole chunks only), as in a killed importer."""
+    parent = multiprocessing.parent_process()
+    if parent is None:  # pragma: no cover - always a spawned helper
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])  # ready when the importing process is gone
+        os._exit(1)
+
+    threading.Thread(target=watch, name="tipline-backlog-importer-watch", daemon=True).start()
 
 
 def _helper_chunk(docs: list[Doc], platform: tuple[int, str]) -> BacklogResult:
@@ -378,6 +399,23 @@ def _helper_chunk(docs: list[Doc], platform: tuple[int, str]) -> BacklogResult:
     part = BacklogResult()
     _store_chunk(_HELPER[0], _HELPER[1], docs, platform, part)
     return part
+
+
+@contextlib.contextmanager
+def _children_ignore_ctrl_c() -> Iterator[None]:
+    """Processes started inside ignore SIGINT from their first instruction: Python keeps an ignored SIGINT
+    ignored, whereas a handler set in a helper's initializer would come after its imports (about half a
+    second in which Ctrl-C printed a helper's traceback). This process ignores it for the few milliseconds
+    of the start; only the main thread can change a signal's handler, elsewhere nothing changes."""
+    before = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or before is None:  # None: set outside Python
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def _import_chunks(
@@ -404,7 +442,8 @@ def _import_chunks(
         try:
             while nxt < len(chunks) or pending:
                 while helping is not None and len(pending) < helpers and nxt < len(chunks):
-                    pending[helping.submit(_helper_chunk, chunks[nxt], platform)] = nxt
+                    with _children_ignore_ctrl_c():  # a submit may start a helper
+                        pending[helping.submit(_helper_chunk, chunks[nxt], platform)] = nxt
                     nxt += 1
                 if nxt < len(chunks):
                     part = parts[nxt] = BacklogResult()
