@@ -190,18 +190,34 @@ def test_an_interrupted_import_resumes_without_duplicates(db: Database, tmp_path
         assert s.scalar(select(func.count(Attachment.id))) == 1
 
 
+def _process_env(settings: Settings) -> dict[str, str]:
+    env = {**os.environ, "TIPLINE_DATA_DIR": str(settings.data_dir), **_env(settings)}
+    if not settings.database_url:
+        env.pop("TIPLINE_DATABASE_URL", None)
+    return env
+
+
+def _resumes_with_what_is_missing(settings: Settings, db: Database, z: Path, n: int) -> None:
+    """Whole chunks (of 10) were stored before the import stopped; the same command stores the rest."""
+    k = _count(db)
+    assert 30 <= k < n and k % 10 == 0, k
+    r = run(["import", "cybertip", str(z), "--platform", "BacklogChat"], settings.data_dir, env_extra=_env(settings))
+    assert f"stored {n - k}, skipped {k} already stored" in r.stdout, r.stdout
+    with db.reader() as s:
+        keys = list(s.scalars(select(Report.external_id)))
+        assert len(keys) == len(set(keys)) == n
+
+
 @pytest.mark.slow
 def test_a_killed_import_process_resumes_without_duplicates(settings: Settings, db: Database, tmp_path: Path):
     accounts.create_platform(db, "BacklogChat")
     n = 400
     z = _zip(_folder(tmp_path / "b", n), tmp_path / "b.zip")
-    env = {**os.environ, "TIPLINE_DATA_DIR": str(settings.data_dir), **_env(settings)}
-    if not settings.database_url:
-        env.pop("TIPLINE_DATABASE_URL", None)
+    env = _process_env(settings)
     args = [TIPLINE, "import", "cybertip", str(z), "--platform", "BacklogChat", "--chunk", "10"]
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        while (k := _count(db)) < 30:
+        while _count(db) < 30:
             assert proc.poll() is None, "the import ended before it could be killed"
             time.sleep(0.01)
         os.kill(proc.pid, signal.SIGKILL)
@@ -209,13 +225,7 @@ def test_a_killed_import_process_resumes_without_duplicates(settings: Settings, 
     finally:
         if proc.poll() is None:
             proc.kill()
-    k = _count(db)
-    assert 30 <= k < n and k % 10 == 0, k  # whole chunks only
-    r = run(["import", "cybertip", str(z), "--platform", "BacklogChat"], settings.data_dir, env_extra=_env(settings))
-    assert f"stored {n - k}, skipped {k} already stored" in r.stdout, r.stdout
-    with db.reader() as s:
-        keys = list(s.scalars(select(Report.external_id)))
-        assert len(keys) == len(set(keys)) == n
+    _resumes_with_what_is_missing(settings, db, z, n)
 
 
 def _children(pid: int) -> set[int]:
@@ -250,9 +260,7 @@ def test_an_import_with_a_helper_stopped_by_ctrl_c_or_killed_leaves_nothing_runn
     accounts.create_platform(db, "BacklogChat")
     n = 3000
     z = _zip(_folder(tmp_path / "b", n), tmp_path / "b.zip")
-    env = {**os.environ, "TIPLINE_DATA_DIR": str(settings.data_dir), **_env(settings)}
-    if not settings.database_url:
-        env.pop("TIPLINE_DATABASE_URL", None)
+    env = _process_env(settings)
     args = [TIPLINE, "import", "cybertip", str(z), "--platform", "BacklogChat", "--chunk", "10", "--processes", "1"]
     proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     try:
@@ -278,13 +286,7 @@ def test_an_import_with_a_helper_stopped_by_ctrl_c_or_killed_leaves_nothing_runn
     while [h for h in helpers if _running(h)] and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not [h for h in helpers if _running(h)], "a helper process outlived the import"
-    k = _count(db)
-    assert 30 <= k < n and k % 10 == 0, k  # whole chunks only
-    r = run(["import", "cybertip", str(z), "--platform", "BacklogChat"], settings.data_dir, env_extra=_env(settings))
-    assert f"stored {n - k}, skipped {k} already stored" in r.stdout, r.stdout
-    with db.reader() as s:
-        keys = list(s.scalars(select(Report.external_id)))
-        assert len(keys) == len(set(keys)) == n
+    _resumes_with_what_is_missing(settings, db, z, n)
 
 
 @pytest.mark.slow
