@@ -3,6 +3,7 @@ batches, most urgent first, and a report's analysis is the same whether analysed
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import threading
@@ -17,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, event, select, text, update
 
-from helpers import PG_SERVER, entity_counts, serve_app
+from helpers import PASSWORD, PG_SERVER, css, entity_counts, login_as, page, run, serve_app, text_of
 from tipline.accounts import service as accounts
 from tipline.capabilities import open_database
 from tipline.cybertip.parse import parse_report
@@ -29,7 +30,7 @@ from tipline.intake.schemas import LiveIn, PlatformReportIn, PublicReportIn
 from tipline.routing.models import JurisdictionCandidate
 from tipline.settings import Settings
 from tipline.store import Database
-from tipline.store.models import Entity, Mention, Report
+from tipline.store.models import AnalysisFailure, Entity, Mention, Report
 from tipline.synth import generate_world
 from tipline.web.app import create_app
 
@@ -491,16 +492,39 @@ def test_a_failing_report_is_retried_later_and_does_not_block_the_batch(qdb: Dat
 
     broken = (*caps, replace(caps[0], name="explode", before_score=explode, models=(), routers=(), cli=None))
     qdb.capabilities = broken
+    accounts.create_user(qdb, "sup", "supervisor", PASSWORD)
     try:
         an = worker.Analyser(qdb, batch=10, budget_s=10)
         res = an.step()
         assert sorted(res.analysed) == [ids[0], ids[2]] and res.failed == [ids[1]]
         assert not an.step().failed  # not tried again at once
+        assert worker.analyse_batch(qdb, budget_s=10).failed == [ids[1]]  # another worker's try: a second attempt
+        with pytest.raises(TimeoutError):
+            worker.wait_until_analysed(qdb, [ids[1]], timeout=0.1)
+
+        # the failure is seen where people look: `tipline status` and the queue page (only the error's type)
+        b = worker.backlog(qdb)
+        assert (b.waiting, b.failing, b.last_error) == (1, 1, "builtins.RuntimeError")
+        with qdb.reader() as s:
+            assert s.execute(select(AnalysisFailure.report_id, AnalysisFailure.attempts)).all() == [(ids[1], 2)]
+        env = {"TIPLINE_DATABASE_URL": qdb.url} if qdb.dialect == "postgresql" else {}
+        status = json.loads(run(["status", "--json"], qdb.settings.data_dir, env_extra=env).stdout)
+        assert (status["failing"], status["last_error"]) == (1, "builtins.RuntimeError"), status
+        human = " ".join(run(["status"], qdb.settings.data_dir, env_extra=env).stderr.split())
+        assert "analysis failed for 1 of them (latest error: builtins.RuntimeError)" in human, human
+        with TestClient(create_app(qdb.settings, db=qdb)) as client:  # its own worker fails on the report too
+            login_as(client, "sup")
+            queue = client.get("/queue")
+            (note,) = css(page(queue), "#analysis-failing")
+            assert "Analysis failed for 1 of them (latest error: builtins.RuntimeError)" in text_of(note)
+            assert "hook failure" not in queue.text  # the error's message can quote a report: never shown
     finally:
         qdb.capabilities = caps
-    with pytest.raises(TimeoutError):
-        worker.wait_until_analysed(qdb, [ids[1]], timeout=0.1)
     assert worker.analyse_batch(qdb, budget_s=10).analysed.keys() == {ids[1]}
+    assert worker.backlog(qdb).failing == 0
+    with TestClient(create_app(qdb.settings, db=qdb)) as client:
+        login_as(client, "sup")
+        assert not css(page(client.get("/queue")), "#analysis-failing")
 
 
 @pytest.mark.slow

@@ -713,8 +713,9 @@ def reanalyse() -> None:
 
 @app.command()
 def status(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """Reports waiting for analysis (how many, how many urgent), how long the oldest has waited, and
-    whether this installation's extractor runs compiled (`make native`) or as plain Python."""
+    """Reports waiting for analysis (how many, how many urgent, how many failed their last analysis), how long
+    the oldest has waited, and whether this installation's extractor runs compiled (`make native`) or as
+    plain Python."""
     from tipline.extract import native
     from tipline.intake.worker import backlog
 
@@ -724,12 +725,20 @@ def status(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")]
             "waiting": b.waiting,
             "urgent": b.urgent,
             "oldest_wait_s": round(b.oldest_age_s(), 1),
+            "failing": b.failing,
+            "last_error": b.last_error,
             "extractor": native.STATUS,
         }
         out.print_json(json.dumps(doc))
         return
     out.print(f"waiting for analysis: {b.waiting} report(s), {b.urgent} urgent")
     out.print(f"oldest waiting: {b.oldest_age_s():.1f} s" if b.waiting else "oldest waiting: none")
+    if b.failing:
+        err.print(
+            f"[red]analysis failed for {b.failing} of them (latest error: {b.last_error}); they are tried again "
+            "every minute: the analysis worker's log says what went wrong[/]",
+            highlight=False,
+        )
     out.print(f"extractor: {native.STATUS}")
 
 

@@ -50,15 +50,18 @@ from sqlalchemy import (
     Select,
     Table,
     bindparam,
+    delete,
     func,
     select,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from tipline.intake import service
 from tipline.store import Database
 from tipline.store.lists import in_list, not_in_list
-from tipline.store.models import FollowUp, Report
+from tipline.store.models import AnalysisFailure, FollowUp, Report
 from tipline.triage import RuleSet
 
 log = logging.getLogger("tipline.intake.worker")
@@ -82,11 +85,14 @@ def waiting_clause() -> ColumnElement[bool]:
 @dataclass(frozen=True)
 class Backlog:
     """What waits for analysis: how many reports, how many urgent (P1: panic button, escalation), and
-    when the oldest arrived."""
+    when the oldest arrived; of those, how many failed their last analysis (tried again every minute) and
+    the type of the latest failure's error."""
 
     waiting: int
     urgent: int
     oldest_received_at: datetime | None
+    failing: int = 0
+    last_error: str | None = None
 
     def oldest_age_s(self, now: datetime | None = None) -> float:
         if self.oldest_received_at is None:
@@ -103,7 +109,53 @@ def backlog(db: Database) -> Backlog:
         ).one()
         oldest_id = s.scalar(select(func.min(Report.id)).where(waiting_clause()))
         oldest = s.scalar(select(Report.received_at).where(Report.id == oldest_id)) if oldest_id else None
-    return Backlog(int(waiting or 0), int(urgent or 0), oldest)
+        failing, last_error = 0, None
+        if waiting:
+            failures = (
+                select(AnalysisFailure.error)
+                .join(Report, Report.id == AnalysisFailure.report_id)
+                .where(waiting_clause())  # a failure row of a report analysed since does not count
+            )
+            failing = int(s.scalar(select(func.count()).select_from(failures.subquery())) or 0)
+            if failing:
+                last_error = s.scalar(failures.order_by(AnalysisFailure.last_at.desc()).limit(1))
+    return Backlog(int(waiting or 0), int(urgent or 0), oldest, failing, last_error)
+
+
+def error_kind(e: BaseException) -> str:
+    """What an analysis failure keeps of its error: the type's name (its message can quote the report)."""
+    t = type(e)
+    return f"{t.__module__}.{t.__qualname__}"[:200]
+
+
+def record_failures(db: Database, errors: dict[int, str]) -> None:
+    """Note the reports whose analysis failed (report id -> :func:`error_kind`), counting the attempts, in a
+    transaction of its own (the batch's may have been rolled back); drop the notes of reports analysed since.
+    A note that cannot be written is logged, never raised: the report waits and is tried again all the same."""
+    if not errors:
+        return
+    now = datetime.now(UTC)
+    rows = [{"report_id": rid, "attempts": 1, "first_at": now, "last_at": now, "error": e} for rid, e in errors.items()]
+    insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
+    stmt = insert(AnalysisFailure)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[AnalysisFailure.report_id],
+        set_={
+            "attempts": AnalysisFailure.attempts + 1,
+            "last_at": stmt.excluded.last_at,
+            "error": stmt.excluded.error,
+        },
+    )
+    analysed = select(Report.id).where(Report.id == AnalysisFailure.report_id, Report.analysed_at.is_not(None))
+    try:
+        with db.session() as s:
+            s.execute(delete(AnalysisFailure).where(analysed.exists()))
+            # a report deleted meanwhile (retention) has no note to keep: insert only those still stored
+            kept = set(s.scalars(select(Report.id).where(Report.id.in_(sorted(errors)))))
+            if kept:
+                s.execute(stmt, [r for r in rows if r["report_id"] in kept])
+    except Exception:  # noqa: BLE001 - the note is for people; the retry does not depend on it
+        log.exception("could not note the failed analysis of %d report(s)", len(errors))
 
 
 def claim(s: Session, limit: int, skip: Collection[int] = (), urgent_only: bool = False) -> list[int]:
@@ -159,6 +211,7 @@ _CLAIMS = {False: _claim_statements(False), True: _claim_statements(True)}
 class BatchResult:
     analysed: dict[int, int] = field(default_factory=dict)  # report id -> priority
     failed: list[int] = field(default_factory=list)
+    errors: dict[int, str] = field(default_factory=dict)  # failed report id -> error_kind()
     busy: list[int] = field(default_factory=list)  # deadlock with another worker: in the next batch
     rechecked: int = 0
 
@@ -200,6 +253,7 @@ def _one(
         else:
             log.exception("analysis of report %d failed; it will be retried", report_id)
             out.failed.append(report_id)
+            out.errors[report_id] = error_kind(e)
         return
     out.analysed[report_id] = priority
     for other in recheck:
@@ -243,6 +297,7 @@ def analyse_batch(
             with _analysis_connection(db) as conn:
                 size = lambda: min(CLAIM, limit - len(out))  # noqa: E731
                 _one_per_transaction(db, conn, rules, out, writer, more, size, done, urgent_only)
+            record_failures(db, out.errors)
             return out
         with db.session() as s, _writing_through(s, writer):  # SQLite: the batch is one transaction
             while more():
@@ -253,6 +308,7 @@ def analyse_batch(
                 for rid in ids:
                     _one(s, db, rules, rid, out, list(held[rid].followups) if rid in held else None)
                 del held
+    record_failures(db, out.errors)
     return out
 
 

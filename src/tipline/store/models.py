@@ -282,6 +282,19 @@ class FollowUp(Base):
     body: Mapped[str] = mapped_column(SealedText("followups.body"))
 
 
+class AnalysisFailure(Base):
+    """A report whose analysis failed: the workers try it again every minute, and ``tipline status`` and the
+    queue page count it while it still waits (a row of a report analysed since is ignored, and deleted by the
+    next failure's record). Only the error's type is kept: an error's message can quote the report."""
+
+    __tablename__ = "analysis_failures"
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True)
+    attempts: Mapped[int] = mapped_column(default=1)
+    first_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    error: Mapped[str] = mapped_column(String(200))  # the exception's type, e.g. builtins.KeyError
+
+
 class ReportNote(Base):
     """An analyst's internal note on a report (never shown to the reporter)."""
 
