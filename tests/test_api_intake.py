@@ -103,6 +103,46 @@ def test_malformed_json_and_oversize_are_4xx(client, platform):
     assert r.status_code == 400 and "4,300 digits" in r.json()["detail"], r.text
 
 
+def test_a_body_sent_compressed_or_not_as_json_is_refused_with_what_to_send(client, db, platform):
+    """Clients written by others: a gzip body, or a JSON body sent as text or a form (or with no type), gets
+    415 with the header to fix, and nothing is stored; JSON under a +json type and a chunked body are read."""
+    import gzip
+
+    body = b'{"report_id": "enc-1", "category": "other", "text": "call 0917 555 0100"}'
+    key = bearer(platform.api_key)
+    r = client.post(
+        "/api/v1/reports",
+        content=gzip.compress(body),
+        headers=key | {"content-type": "application/json", "content-encoding": "gzip"},
+    )
+    assert r.status_code == 415 and r.json()["detail"] == (
+        "the body is compressed (Content-Encoding: gzip); send it uncompressed"
+    ), r.text
+    for sent, said in [
+        ({"content-type": "text/plain"}, "Content-Type: text/plain"),
+        ({"content-type": "application/x-www-form-urlencoded"}, "Content-Type: application/x-www-form-urlencoded"),
+        ({}, "no Content-Type"),
+    ]:
+        r = client.post("/api/v1/reports", content=body, headers=key | sent)
+        assert r.status_code == 415, r.text
+        assert r.json()["detail"] == f"the body was sent with {said}; send JSON with Content-Type: application/json"
+        r = client.post("/api/v1/live", content=b'{"stream_id": "S-1"}', headers=key | sent)
+        assert r.status_code == 415 and "send JSON" in r.json()["detail"], r.text
+    r = client.post("/api/v1/reports", headers=key)  # no body at all: what is missing, not the header
+    assert r.status_code == 422 and "body" in r.json()["detail"], r.text
+    with db.reader() as s:
+        assert s.scalar(select(Report.id)) is None
+    r = client.post("/api/v1/reports", content=body, headers=key | {"content-type": "application/vnd.example+json"})
+    assert r.status_code == 201, r.text
+    chunks = iter([body[:20], body[20:]])  # no length known: sent chunked
+    r = client.post(
+        "/api/v1/reports",
+        content=chunks,
+        headers=key | {"content-type": "application/json; charset=utf-8"},
+    )
+    assert r.status_code == 200 and r.json()["created"] is False, r.text  # the same report_id: the first report
+
+
 def test_control_characters_are_removed_at_every_depth(client, db, platform):
     """NUL and other C0 controls are stripped from every string, in nested persons and identifiers, lists of
     plain strings and free dicts (a file's details) alike."""

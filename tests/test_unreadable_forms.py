@@ -51,4 +51,7 @@ def test_a_staff_form_route_and_a_json_route_sent_a_form(client, db, platform) -
     r = client.post(
         "/api/v1/reports", data={"report_id": "f-1"}, headers={"authorization": f"Bearer {platform.api_key}"}
     )
-    assert r.status_code == 422 and r.json()["detail"].startswith("invalid input"), r.text
+    assert r.status_code == 415 and r.json()["detail"] == (
+        "the body was sent with Content-Type: application/x-www-form-urlencoded; "
+        "send JSON with Content-Type: application/json"
+    ), r.text

@@ -28,7 +28,8 @@ from collections.abc import AsyncGenerator, Callable, Coroutine
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import Depends, Request, Response, params
+from fastapi import Depends, HTTPException, Request, Response, params
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from starlette.datastructures import FormData
@@ -61,6 +62,13 @@ class PageDenied(Exception):
 class _StrictJSONRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):  # as Starlette's Request.json, with the strict reader
+            encoding = self.headers.get("content-encoding", "").strip().lower()
+            if encoding and encoding != "identity":
+                # read as it is, a compressed body failed as "not JSON"; inflating it here would open the
+                # door to a decompression bomb
+                raise HTTPException(
+                    415, f"the body is compressed (Content-Encoding: {encoding[:40]}); send it uncompressed"
+                )
             self._json = strict_json.loads(await self.body())
         return self._json
 
@@ -76,14 +84,31 @@ class JSONRoute(APIRoute):
         if self.body_field is None:  # no body to read: nothing to change
             return handler
         form_route = isinstance(self.body_field.field_info, params.Form)  # as FastAPI tells a form route
+        json_route = not form_route and getattr(self.body_field.field_info, "media_type", "") == "application/json"
 
         async def strict_handler(request: Request) -> Response:
             request = _StrictJSONRequest(request.scope, request.receive)
             if form_route and media_type(request) in FORM_TYPES:  # FastAPI's own parse: a bare JSON 400
                 await bounded_form(request)
-            return await handler(request)
+            try:
+                return await handler(request)
+            except RequestValidationError:  # after the route's dependencies (sign-in, CSRF) had their say
+                if json_route and await request.body() and (problem := _not_json(request)):
+                    raise HTTPException(415, problem) from None
+                raise
 
         return strict_handler
+
+
+def _not_json(request: Request) -> str | None:
+    """What is wrong with a body a JSON route could not validate, when it was not sent as JSON: FastAPI then
+    validated the raw bytes ("Input should be a valid dictionary"), which names neither the header nor the
+    fix."""
+    kind = media_type(request)
+    if kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json")):
+        return None
+    sent = f"Content-Type: {kind[:60]}" if kind else "no Content-Type"
+    return f"the body was sent with {sent}; send JSON with Content-Type: application/json"
 
 
 class PageRoute(JSONRoute):
