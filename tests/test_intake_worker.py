@@ -527,6 +527,43 @@ def test_a_failing_report_is_retried_later_and_does_not_block_the_batch(qdb: Dat
         assert not css(page(client.get("/queue")), "#analysis-failing")
 
 
+def test_a_worker_warms_each_capability_up_once_before_its_first_batch(qdb: Database, caplog):
+    """What a capability's hooks would build on the first report of a process (the public suffix list's
+    table, phone metadata) is built before the first batch, outside its transaction; a warm-up that fails
+    is logged and the worker goes on."""
+    from dataclasses import replace
+
+    from tipline.routing import jurisdiction
+
+    caps = qdb.capabilities
+    assert caps is not None
+    assert {c.name: c.warm_up for c in caps}["routing"] is jurisdiction.warm_up
+    calls: list[str] = []
+
+    def cold() -> None:
+        calls.append("cold")
+        raise RuntimeError("no table today")
+
+    extra = (
+        replace(caps[0], name="counts", warm_up=lambda: calls.append("counts"), models=(), routers=(), cli=None),
+        replace(caps[0], name="cold", warm_up=cold, models=(), routers=(), cli=None),
+    )
+    qdb.capabilities = (*caps, *extra)
+    try:
+        p = accounts.create_platform(qdb, "WarmChat")
+        rid = intake.submit_report(
+            qdb, PlatformReportIn(report_id="w1", category="other", text="call +63 917 555 0100").to_report(p.id)
+        ).report_id
+        with caplog.at_level("ERROR", logger="tipline.intake.worker"):
+            assert worker.run_worker(qdb, once=True) == 1  # warmed up, then analysed
+            assert worker.run_worker(qdb, once=True) == 0
+        assert calls == ["counts", "cold"]  # once for this database in this process
+        assert "warming up cold for analysis failed" in caplog.text
+        worker.wait_until_analysed(qdb, [rid], timeout=1)
+    finally:
+        qdb.capabilities = caps
+
+
 @pytest.mark.slow
 def test_queued_app_under_uvicorn_with_concurrent_clients_loses_nothing(qdb: Database):
     p = accounts.create_platform(qdb, "ManyChat")

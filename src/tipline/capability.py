@@ -161,7 +161,11 @@ class Capability:
       (one statement on PostgreSQL), and the capability's hooks only insert;
     - ``entity_mentions``: tables (an ``entity_id`` column) where records that are not reports name entities
       (evidence items): ``tipline.protect.retention`` never deletes an entity still named in one when the
-      last report naming it expires.
+      last report naming it expires;
+    - ``warm_up``: ``tipline.intake.worker.warm_up``, once per analysis worker before its first batch,
+      outside any transaction: what the capability's hooks would otherwise do on the first report of the
+      process (building a lookup table, loading a list). Done inside the first batch, it held SQLite's one
+      write lock while the doors waited (200-300 ms, bench/RESULTS.md).
     """
 
     name: str
@@ -185,6 +189,7 @@ class Capability:
     sealed_files: SealedFiles | None = None
     analysis_rows: tuple[Table, ...] = ()
     entity_mentions: tuple[Table, ...] = ()
+    warm_up: Callable[[], None] | None = None
 
 
 __all__ = [

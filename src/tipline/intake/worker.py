@@ -58,6 +58,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from tipline.extract import extract
 from tipline.intake import service
 from tipline.store import Database
 from tipline.store.lists import in_list, not_in_list
@@ -120,6 +121,33 @@ def backlog(db: Database) -> Backlog:
             if failing:
                 last_error = s.scalar(failures.order_by(AnalysisFailure.last_at.desc()).limit(1))
     return Backlog(int(waiting or 0), int(urgent or 0), oldest, failing, last_error)
+
+
+_WARM_TEXT = (  # synthetic: the kinds of identifier the extractor and the hooks first meet in a report
+    "warm-up: call +63 917 555 0100 or 0917 555 0100, write to someone@example.org, see "
+    "https://example.ph/x and www.example.co.uk"
+)
+WARMED = "intake.warmed"  # Database resource: this process warmed up for that database's capabilities
+
+
+def warm_up(db: Database) -> None:
+    """Once per process and database, before the first batch and outside any transaction: what the first
+    analysis would otherwise do under the batch's locks (on SQLite the one write lock, which the doors
+    wait for): the extractor's first run (its lazy imports and tables) and each capability's ``warm_up``
+    (the public suffix list's lookup table, phone metadata). A warm-up that fails is logged and skipped:
+    the first batch then pays for it, as before."""
+    if db.get_resource(WARMED):
+        return
+    db.set_resource(WARMED, True)
+    started = time.perf_counter()
+    steps: list[tuple[str, Callable[[], object]]] = [("extraction", lambda: extract(_WARM_TEXT))]
+    steps += [(cap.name, cap.warm_up) for cap in db.capabilities or () if cap.warm_up is not None]
+    for name, step in steps:
+        try:
+            step()
+        except Exception:  # noqa: BLE001 - an optimisation only
+            log.exception("warming up %s for analysis failed; the first batch will do it", name)
+    log.debug("analysis warmed up in %.0f ms", (time.perf_counter() - started) * 1000)
 
 
 def error_kind(e: BaseException) -> str:
@@ -611,6 +639,7 @@ class Analyser:
         return res
 
     def run(self) -> None:
+        warm_up(self.db)
         urgent_only, owed = False, 0.0  # after a pause cut short by an urgent report: that report, then the rest
         while not self._stop.is_set():
             self._wake.clear()
@@ -704,6 +733,7 @@ def run_worker(
         return _run_for_server(db, wake_fd, batch, ready_fd)
     an = Analyser(db, batch=batch)
     if once:
+        warm_up(db)
         while True:
             res = an.step()
             if res.analysed:

@@ -7,7 +7,7 @@ from typing import cast
 from sqlalchemy import Table
 
 from tipline.capability import Capability, Panel
-from tipline.routing import cli, hooks, models
+from tipline.routing import cli, hooks, jurisdiction, models
 from tipline.routing.referral import country_clause
 
 ROUTING = Capability(
@@ -26,4 +26,5 @@ ROUTING = Capability(
     report_panels=(Panel("routing/report_panel.html", "side"),),
     # the queue's country filter: the stated country or a weighty jurisdiction candidate
     queue_filters={"country": country_clause},
+    warm_up=jurisdiction.warm_up,
 )
