@@ -7,6 +7,7 @@ All documents and files are synthetic.
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 from pathlib import Path
 
@@ -303,6 +304,28 @@ def test_bad_forms(client, platform):
             400,
             Code.VALIDATION_FAILED,
             "reportId",
+        ),
+        (  # a compressed body is named as such (read as it was, it failed as "not valid UTF-8"), never inflated
+            client.post(
+                "/ispws/submit",
+                content=gzip.compress(MINIMAL),
+                headers=XML | {"Content-Encoding": "gzip"},
+                auth=basic(platform),
+            ),
+            415,
+            Code.INVALID_REQUEST,
+            "the body is compressed (Content-Encoding: gzip); send it uncompressed",
+        ),
+        (
+            client.post(
+                "/ispws/finish",
+                content=gzip.compress(f"id={rid}".encode()),
+                headers={"Content-Type": "application/x-www-form-urlencoded", "Content-Encoding": "gzip"},
+                auth=basic(platform),
+            ),
+            415,
+            Code.INVALID_REQUEST,
+            "send it uncompressed",
         ),
     ]
     for resp, status, code, words in cases:

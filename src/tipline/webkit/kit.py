@@ -62,13 +62,8 @@ class PageDenied(Exception):
 class _StrictJSONRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):  # as Starlette's Request.json, with the strict reader
-            encoding = self.headers.get("content-encoding", "").strip().lower()
-            if encoding and encoding != "identity":
-                # read as it is, a compressed body failed as "not JSON"; inflating it here would open the
-                # door to a decompression bomb
-                raise HTTPException(
-                    415, f"the body is compressed (Content-Encoding: {encoding[:40]}); send it uncompressed"
-                )
+            if problem := compressed(self):
+                raise HTTPException(415, problem)
             self._json = strict_json.loads(await self.body())
         return self._json
 
@@ -257,8 +252,20 @@ async def _counted(request: Request, limit: int, what: str) -> AsyncGenerator[by
         yield chunk
 
 
+def compressed(request: Request) -> str | None:
+    """What to say of a compressed body (``Content-Encoding: gzip``), or None. Read as it is, it failed as
+    "not JSON" or "not UTF-8", which names neither the header nor the fix; inflating it here would open the
+    door to a decompression bomb, so it is refused (415)."""
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if encoding and encoding != "identity":
+        return f"the body is compressed (Content-Encoding: {encoding[:40]}); send it uncompressed"
+    return None
+
+
 async def read_body(request: Request, limit: int, what: str = "request body") -> bytes:
-    """The whole body, refused with :class:`FormError` (413) past ``limit``."""
+    """The whole body, refused with :class:`FormError` past ``limit`` (413) or compressed (415)."""
+    if problem := compressed(request):
+        raise FormError(415, problem)
     return b"".join([c async for c in _counted(request, limit, what)])
 
 
@@ -282,6 +289,8 @@ async def read_form(
     parsed: FormData | None = getattr(request, "_form", None)
     if parsed is not None:
         return parsed
+    if problem := compressed(request):
+        raise FormError(415, problem)
     _check_length(request, limit, "request body")
     ctype = media_type(request)
     stream = _counted(request, limit, "request body")
