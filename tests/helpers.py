@@ -12,7 +12,7 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -715,3 +715,21 @@ def entity_counts(db: Database) -> tuple[dict[int, tuple[int, int]], dict[int, t
             )
         }
     return stored, recounted
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes ``pid`` started, from every one of its threads (/proc: Linux): a child that a thread
+    started (a server's supervisor starting its analysis process again) is listed under that thread."""
+    out = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with suppress(FileNotFoundError, ProcessLookupError):
+            out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie, dead and not yet reaped by its parent, is not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from helpers import TIPLINE, run
+from helpers import TIPLINE, alive, child_pids, run
 from tipline.accounts import service as accounts
 from tipline.cybertip.backlog import BacklogError, import_backlog
 from tipline.intake.schemas import Category
@@ -228,26 +228,6 @@ def test_a_killed_import_process_resumes_without_duplicates(settings: Settings, 
     _resumes_with_what_is_missing(settings, db, z, n)
 
 
-def _children(pid: int) -> set[int]:
-    """Processes whose parent is ``pid`` (read from /proc)."""
-    found = set()
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    found.add(int(d.name))
-            except (OSError, IndexError, ValueError):  # ended meanwhile
-                continue
-    return found
-
-
-def _running(pid: int) -> bool:
-    try:
-        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["ctrl-c", "kill"])
 def test_an_import_with_a_helper_stopped_by_ctrl_c_or_killed_leaves_nothing_running_and_resumes(
@@ -264,7 +244,7 @@ def test_an_import_with_a_helper_stopped_by_ctrl_c_or_killed_leaves_nothing_runn
     args = [TIPLINE, "import", "cybertip", str(z), "--platform", "BacklogChat", "--chunk", "10", "--processes", "1"]
     proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     try:
-        while not ((helpers := _children(proc.pid)) and _count(db) >= 30):
+        while not ((helpers := child_pids(proc.pid)) and _count(db) >= 30):
             assert proc.poll() is None, "the import ended before it could be interrupted"
             time.sleep(0.01)
         if how == "ctrl-c":
@@ -283,9 +263,9 @@ def test_an_import_with_a_helper_stopped_by_ctrl_c_or_killed_leaves_nothing_runn
         assert proc.returncode == -signal.SIGKILL, text
     assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
     deadline = time.monotonic() + 10
-    while [h for h in helpers if _running(h)] and time.monotonic() < deadline:
+    while [h for h in helpers if alive(h)] and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not [h for h in helpers if _running(h)], "a helper process outlived the import"
+    assert not [h for h in helpers if alive(h)], "a helper process outlived the import"
     _resumes_with_what_is_missing(settings, db, z, n)
 
 

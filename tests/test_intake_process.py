@@ -19,7 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from helpers import start_serve
+from helpers import alive, child_pids, start_serve
 from tipline.accounts import service as accounts
 from tipline.intake.worker import wait_until_analysed
 from tipline.settings import Settings
@@ -28,37 +28,20 @@ from tipline.store.db import WriterLock
 from tipline.store.models import Report, SealingProcess
 
 
-def _children(pid: int) -> list[int]:
-    """Of every thread: a child started again is started by the server's supervising thread."""
-    out = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        with suppress(FileNotFoundError, ProcessLookupError):
-            out += [int(c) for c in (task / "children").read_text().split()]
-    return out
-
-
 def _args(pid: int) -> str:
     with suppress(FileNotFoundError, ProcessLookupError):
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     return ""
 
 
-def _alive(pid: int) -> bool:
-    """Running (a zombie, dead and not yet reaped by its parent, is not)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-
-
 def _analysis_child(server: int, timeout: float = 60.0, not_pid: int | None = None) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = [c for c in _children(server) if "worker --wake-fd" in _args(c) and c != not_pid and _alive(c)]
+        found = [c for c in child_pids(server) if "worker --wake-fd" in _args(c) and c != not_pid and alive(c)]
         if found:
             return found[0]
         time.sleep(0.1)
-    raise AssertionError(f"no analysis process under the server {server}: {_children(server)}")
+    raise AssertionError(f"no analysis process under the server {server}: {child_pids(server)}")
 
 
 @contextmanager
@@ -120,9 +103,9 @@ def test_serve_analyses_in_a_child_process_that_is_started_again_and_ends_with_t
         os.kill(server.pid, signal.SIGKILL)
         server.wait()
         deadline = time.monotonic() + 15
-        while _alive(again) and time.monotonic() < deadline:
+        while alive(again) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not _alive(again), "the analysis process outlived its server"
+        assert not alive(again), "the analysis process outlived its server"
 
 
 def test_a_writer_that_waited_goes_next(tmp_path: Path):
