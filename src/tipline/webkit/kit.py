@@ -235,7 +235,10 @@ def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
-def _check_length(request: Request, limit: int, what: str) -> None:
+def _check_headers(request: Request, limit: int, what: str) -> None:
+    """Refuse, before reading, a body that is compressed (415) or declares more than ``limit`` (413)."""
+    if problem := compressed(request):
+        raise FormError(415, problem)
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit:
         raise FormError(413, f"the {what} is {int(length):,} bytes; at most {limit:,} are accepted")
@@ -243,7 +246,7 @@ def _check_length(request: Request, limit: int, what: str) -> None:
 
 async def _counted(request: Request, limit: int, what: str) -> AsyncGenerator[bytes, None]:
     """The request body, refused as soon as it passes ``limit`` (from Content-Length, or counted)."""
-    _check_length(request, limit, what)
+    _check_headers(request, limit, what)
     seen = 0
     async for chunk in request.stream():
         seen += len(chunk)
@@ -264,8 +267,6 @@ def compressed(request: Request) -> str | None:
 
 async def read_body(request: Request, limit: int, what: str = "request body") -> bytes:
     """The whole body, refused with :class:`FormError` past ``limit`` (413) or compressed (415)."""
-    if problem := compressed(request):
-        raise FormError(415, problem)
     return b"".join([c async for c in _counted(request, limit, what)])
 
 
@@ -289,9 +290,7 @@ async def read_form(
     parsed: FormData | None = getattr(request, "_form", None)
     if parsed is not None:
         return parsed
-    if problem := compressed(request):
-        raise FormError(415, problem)
-    _check_length(request, limit, "request body")
+    _check_headers(request, limit, "request body")
     ctype = media_type(request)
     stream = _counted(request, limit, "request body")
     try:
