@@ -54,8 +54,6 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from tipline.extract import extract
@@ -63,6 +61,7 @@ from tipline.intake import service
 from tipline.store import Database
 from tipline.store.lists import in_list, not_in_list
 from tipline.store.models import AnalysisFailure, FollowUp, Report
+from tipline.store.upsert import insert_for
 from tipline.triage import RuleSet
 
 log = logging.getLogger("tipline.intake.worker")
@@ -164,7 +163,7 @@ def record_failures(db: Database, errors: dict[int, str]) -> None:
         return
     now = datetime.now(UTC)
     rows = [{"report_id": rid, "attempts": 1, "first_at": now, "last_at": now, "error": e} for rid, e in errors.items()]
-    insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
+    insert = insert_for(db.dialect)
     stmt = insert(AnalysisFailure)
     stmt = stmt.on_conflict_do_update(
         index_elements=[AnalysisFailure.report_id],

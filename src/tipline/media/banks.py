@@ -39,8 +39,6 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TextIO
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -59,6 +57,7 @@ from tipline.media.models import LABEL_REVIEW as LABEL_REVIEW  # the label for e
 from tipline.media.models import STANDARD_LABELS as STANDARD_LABELS  # the labels the bank pages offer
 from tipline.store import Database
 from tipline.store.models import InstanceMeta
+from tipline.store.upsert import insert_for
 
 if TYPE_CHECKING:  # hashing loads numpy and Pillow: only the file imports need it
     from tipline.media.hashing import MediaLimits
@@ -181,7 +180,7 @@ def banks_version(s: Session) -> str:
 
 def _bump(s: Session) -> None:
     token = secrets.token_hex(8)
-    ins = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+    ins = insert_for(s.get_bind().dialect.name)
     s.execute(
         ins(InstanceMeta)
         .values(key=VERSION_KEY, value=token)

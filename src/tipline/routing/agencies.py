@@ -22,8 +22,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from tipline.accounts.service import Principal, record
 from tipline.intake.schemas import Category
@@ -31,6 +29,7 @@ from tipline.routing.jurisdiction import Candidate, is_country
 from tipline.routing.models import Agency
 from tipline.routing.referral_formats import REFERRAL_FORMATS
 from tipline.store import Database
+from tipline.store.upsert import insert_for
 
 SEED_FILE = Path(__file__).with_name("agencies.toml")
 FORMATS = tuple(REFERRAL_FORMATS)  # package, cybertip, stix, misp, identifiers
@@ -277,7 +276,7 @@ def ensure_agencies(db: Database, *, path: Path = SEED_FILE, force: bool = False
     if missing:
         rows = [{**a.model_dump(), "origin": "seed", "updated_at": now, "updated_by": "seed"} for a in missing]
         with db.session() as s:
-            ins = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+            ins = insert_for(s.get_bind().dialect.name)
             s.execute(ins(Agency).values(rows).on_conflict_do_nothing(index_elements=["id"]))
     if stale:
         with db.session() as s:

@@ -20,8 +20,6 @@ from typing import Any, cast
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Table, func, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from tipline.accounts.service import Principal, record
@@ -29,6 +27,7 @@ from tipline.routing import jurisdiction as jur
 from tipline.routing.models import UrlTakedown, UrlTakedownReport
 from tipline.store import Database, later
 from tipline.store.lists import in_list
+from tipline.store.upsert import insert_for
 
 STATES = ("reported", "assessed", "notice_sent", "removed", "reappeared")
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -169,7 +168,7 @@ def sync_report_urls(
     missing = sorted(digests.keys() - {t.url_sha256 for t in current})
     if missing:
         now = datetime.now(UTC)
-        ins = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+        ins = insert_for(s.get_bind().dialect.name)
         rows = [
             {
                 "url_sha256": d,
