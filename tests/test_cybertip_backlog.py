@@ -14,11 +14,14 @@ import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 import pytest
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select
 
 from helpers import TIPLINE, alive, child_pids, run
 from tipline.accounts import service as accounts
+from tipline.clikit import stopped_by_ctrl_c
 from tipline.cybertip.backlog import BacklogError, import_backlog
 from tipline.intake.schemas import Category
 from tipline.settings import Settings
@@ -267,6 +270,30 @@ def test_an_import_with_a_helper_stopped_by_ctrl_c_or_killed_leaves_nothing_runn
         time.sleep(0.05)
     assert not [h for h in helpers if alive(h)], "a helper process outlived the import"
     _resumes_with_what_is_missing(settings, db, z, n)
+
+
+def test_ctrl_c_hidden_behind_a_database_error_still_counts_as_ctrl_c():
+    """Seen in CI (1 run in about 10 on PostgreSQL): Ctrl-C arrived while SQLAlchemy pinged a pooled
+    connection; the ping's clean-up raised psycopg's ProgrammingError (connection still busy), SQLAlchemy
+    wrapped it, and the import ended with a traceback and status 1 instead of its resume message."""
+    try:
+        try:
+            try:
+                raise KeyboardInterrupt
+            finally:
+                raise psycopg.ProgrammingError("can't change 'autocommit' now: connection in transaction status ACTIVE")
+        except psycopg.ProgrammingError as e:
+            raise sa_exc.ProgrammingError("SELECT 1", {}, e) from e
+    except sa_exc.ProgrammingError as e:
+        assert stopped_by_ctrl_c(e)
+    assert stopped_by_ctrl_c(KeyboardInterrupt())
+    try:
+        try:
+            raise TypeError("no interrupt anywhere")
+        except TypeError as e:
+            raise ValueError("bad") from e
+    except ValueError as e:
+        assert not stopped_by_ctrl_c(e)
 
 
 @pytest.mark.slow

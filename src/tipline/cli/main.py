@@ -15,7 +15,7 @@ from rich.table import Table
 from tipline import __version__
 from tipline.accounts import service as accounts
 from tipline.capabilities import CAPABILITIES, rule_kinds
-from tipline.clikit import configure, database, err, fail, out, progress, safe_url, settings
+from tipline.clikit import configure, database, err, fail, out, progress, safe_url, settings, stopped_by_ctrl_c
 from tipline.settings import Settings
 
 app = typer.Typer(
@@ -602,7 +602,9 @@ def _import_backlog(path: Path, platform: str | None, json_out: bool, chunk: int
             )
     except BacklogError as e:
         fail(escape(str(e)))
-    except KeyboardInterrupt:
+    except BaseException as e:
+        if not stopped_by_ctrl_c(e):
+            raise
         _interrupted()
     if json_out:
         doc = {"found": res.total, "stored": res.stored, "skipped": res.skipped, "errors": res.errors}
@@ -657,10 +659,12 @@ def import_jsonl(
         with progress() as bar:
             task = bar.add_task("storing", total=file.stat().st_size)
             res = load(db, file, p.id, step=lambda at: bar.update(task, completed=at))
-    except KeyboardInterrupt:
+    except BaseException as e:
+        if not stopped_by_ctrl_c(e):
+            raise
         _interrupted()
-    for e in res.errors[:20]:
-        err.print(f"[red]{file}: {e}[/]", highlight=False, soft_wrap=True)
+    for line in res.errors[:20]:
+        err.print(f"[red]{file}: {line}[/]", highlight=False, soft_wrap=True)
     out.print(f"stored {res.stored}, skipped {res.skipped} already stored, {len(res.errors)} bad line(s)")
     out.print("analysis follows behind: `tipline status` shows what waits (`tipline worker` or the server analyses it)")
     if res.errors:
@@ -879,4 +883,10 @@ for _capability in CAPABILITIES:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except Exception as e:  # Click ends a plain Ctrl-C itself ("Aborted!", status 1); this is the hidden one
+        if not stopped_by_ctrl_c(e):
+            raise
+        err.print("[bold red]interrupted[/] (Ctrl-C)", highlight=False)
+        sys.exit(130)
