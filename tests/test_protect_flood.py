@@ -162,7 +162,10 @@ def test_a_flood_from_many_addresses_is_capped_and_healthz_stays_fast(tmp_path):
         assert busy > looked_up  # the flood was real
         assert retry_after and all(v.isdigit() and int(v) >= 1 for v in retry_after)
         assert len(latencies) >= 10
-        assert statistics.median(latencies) < 0.2 and max(latencies) < 1.0, latencies
+        # quantiles, not the slowest: the health checks share this process (and its GIL) with eight flooding
+        # threads, and one pause of the test process on a busy machine (1.2 s once in CI) is not the server's
+        slow = statistics.quantiles(latencies, n=10)[-1]
+        assert statistics.median(latencies) < 0.2 and slow < 0.5, latencies
 
         # a login meanwhile is told to come back (in its language), not queued; later it goes through
         c, token = form_client(base, "/login")
