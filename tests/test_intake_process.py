@@ -132,7 +132,7 @@ def test_a_writer_that_waited_goes_next(tmp_path: Path):
         t0 = time.monotonic()
         with patient.held():
             waited = time.monotonic() - t0
-        assert waited < 0.25, f"waited {waited:.3f} s for a lock held 5 ms at a time"
+        assert waited < 1.0, f"waited {waited:.3f} s for a lock held 5 ms at a time"
         time.sleep(0.05)
     finally:
         stop.set()
