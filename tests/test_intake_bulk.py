@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from helpers import run
+from helpers import TIPLINE, run
 from tipline.accounts import service as accounts
 from tipline.extract import native
 from tipline.settings import Settings
@@ -176,3 +180,47 @@ def test_a_chunk_that_meets_a_report_another_process_stores_meanwhile_skips_it(d
     with db.reader() as s:
         ids = sorted(s.scalars(select(Report.external_id).where(Report.platform_id == p.id)))
     assert ids == ["r1", "r2", "r3", "seed"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_import_jsonl_with_whole_chunks_kept_and_the_same_command_resumes(
+    settings: Settings, db: Database, tmp_path: Path
+):
+    """Ctrl-C (the terminal signals the command's process group) mid-import: status 130, a message that says
+    how to go on and no traceback; whole chunks of 500 are stored, and the same command stores the rest."""
+    accounts.create_platform(db, "BulkChat")
+    world = generate_world(seed=5, n_reports=300)
+    payloads = [r.payload for r in world.reports if r.door == "platform"]
+    n = 30_000
+    path = tmp_path / "big.jsonl"
+    path.write_text(
+        "".join(json.dumps(dict(payloads[i % len(payloads)], report_id=f"big-{i}")) + "\n" for i in range(n))
+    )
+    env = {**os.environ, "TIPLINE_DATA_DIR": str(settings.data_dir), **_env(settings)}
+    if not settings.database_url:
+        env.pop("TIPLINE_DATABASE_URL", None)
+    args = [TIPLINE, "import", "jsonl", str(path), "--platform", "BulkChat"]
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        while _count(db) < 1000:
+            assert proc.poll() is None, "the import ended before it could be interrupted"
+            time.sleep(0.01)
+        os.killpg(proc.pid, signal.SIGINT)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    text = " ".join(err.decode().split())  # the console wraps long lines
+    assert proc.returncode == 130, text
+    assert "interrupted: the reports stored so far are kept" in text and "run the same command again" in text
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
+    k = _count(db)
+    assert 1000 <= k < n and k % 500 == 0, k
+    r = run(["import", "jsonl", str(path), "--platform", "BulkChat"], settings.data_dir, env_extra=_env(settings))
+    assert f"stored {n - k}, skipped {k} already stored" in r.stdout, r.stdout
+    assert _count(db) == n
+
+
+def _count(db: Database) -> int:
+    with db.reader() as s:
+        return int(s.scalar(select(func.count(Report.id))) or 0)
