@@ -9,9 +9,11 @@ import copy
 import os
 import re
 import secrets
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -733,3 +735,23 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except (FileNotFoundError, ProcessLookupError):
         return False
+
+
+def stopped_midway(
+    args: Sequence[str], env: dict[str, str], ready: Callable[[int], bool], stop: Callable[[int], None]
+) -> tuple[int, str]:
+    """Start ``tipline ARGS`` in a process group of its own; as soon as ``ready(pid)``, ``stop(pid)`` (Ctrl-C to
+    the group, a kill ...). Its exit status and its stderr on one line (the console wraps long lines)."""
+    proc = subprocess.Popen(
+        [TIPLINE, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
+    try:
+        while not ready(proc.pid):
+            assert proc.poll() is None, "the command ended before it could be stopped"
+            time.sleep(0.01)
+        stop(proc.pid)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    return proc.returncode, " ".join(err.decode().split())

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select
 
-from helpers import TIPLINE, alive, child_pids, run
+from helpers import TIPLINE, alive, child_pids, run, stopped_midway
 from tipline.accounts import service as accounts
 from tipline.clikit import stopped_by_ctrl_c
 from tipline.cybertip.backlog import BacklogError, import_backlog
@@ -243,27 +243,25 @@ def test_an_import_with_a_helper_stopped_by_ctrl_c_or_killed_leaves_nothing_runn
     accounts.create_platform(db, "BacklogChat")
     n = 3000
     z = _zip(_folder(tmp_path / "b", n), tmp_path / "b.zip")
-    env = _process_env(settings)
-    args = [TIPLINE, "import", "cybertip", str(z), "--platform", "BacklogChat", "--chunk", "10", "--processes", "1"]
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        while not ((helpers := child_pids(proc.pid)) and _count(db) >= 30):
-            assert proc.poll() is None, "the import ended before it could be interrupted"
-            time.sleep(0.01)
+    helpers: list[int] = []
+
+    def ready(pid: int) -> bool:
+        helpers[:] = child_pids(pid)
+        return bool(helpers) and _count(db) >= 30
+
+    def stop(pid: int) -> None:
         if how == "ctrl-c":
-            os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+            os.killpg(pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         else:
-            os.kill(proc.pid, signal.SIGKILL)
-        _out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    text = " ".join(err.decode().split())  # the console wraps long lines
+            os.kill(pid, signal.SIGKILL)
+
+    args = ["import", "cybertip", str(z), "--platform", "BacklogChat", "--chunk", "10", "--processes", "1"]
+    code, text = stopped_midway(args, _process_env(settings), ready, stop)
     if how == "ctrl-c":
-        assert proc.returncode == 130, text
+        assert code == 130, text
         assert "interrupted: the reports stored so far are kept" in text and "run the same command again" in text
     else:
-        assert proc.returncode == -signal.SIGKILL, text
+        assert code == -signal.SIGKILL, text
     assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
     deadline = time.monotonic() + 10
     while [h for h in helpers if alive(h)] and time.monotonic() < deadline:

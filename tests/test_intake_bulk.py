@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from helpers import TIPLINE, run
+from helpers import run, stopped_midway
 from tipline.accounts import service as accounts
 from tipline.extract import native
 from tipline.settings import Settings
@@ -146,7 +145,6 @@ def test_a_chunk_that_meets_a_report_another_process_stores_meanwhile_skips_it(d
     if backend != "postgres":
         pytest.skip("SQLite has one writer: a chunk looks and inserts under the same lock")
     import threading
-    import time
 
     from sqlalchemy import create_engine, text
 
@@ -199,19 +197,13 @@ def test_ctrl_c_stops_import_jsonl_with_whole_chunks_kept_and_the_same_command_r
     env = {**os.environ, "TIPLINE_DATA_DIR": str(settings.data_dir), **_env(settings)}
     if not settings.database_url:
         env.pop("TIPLINE_DATABASE_URL", None)
-    args = [TIPLINE, "import", "jsonl", str(path), "--platform", "BulkChat"]
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        while _count(db) < 1000:
-            assert proc.poll() is None, "the import ended before it could be interrupted"
-            time.sleep(0.01)
-        os.killpg(proc.pid, signal.SIGINT)
-        _out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    text = " ".join(err.decode().split())  # the console wraps long lines
-    assert proc.returncode == 130, text
+    code, text = stopped_midway(
+        ["import", "jsonl", str(path), "--platform", "BulkChat"],
+        env,
+        lambda _pid: _count(db) >= 1000,
+        lambda pid: os.killpg(pid, signal.SIGINT),  # what Ctrl-C in a terminal does
+    )
+    assert code == 130, text
     assert "interrupted: the reports stored so far are kept" in text and "run the same command again" in text
     assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
     k = _count(db)
