@@ -262,6 +262,35 @@ def test_a_stream_id_too_long_for_the_report_id_is_refused_with_its_field(client
     assert r.status_code == 201, r.text
 
 
+def test_the_largest_press_and_report_each_door_accepts_are_stored(client, platform, analyst_token):
+    """Every list at the most its door allows: the internal report holds it too. A press from a stream with 199 or
+    more viewers failed inside the request (a 500: the report kept at most 200 persons) and was not stored."""
+    viewers = [{"account": f"viewer_{i}", "ip": f"198.51.{i // 250}.{i % 250 + 1}"} for i in range(500)]
+    frames = [{"kind": "pdq", "hash": f"{i:064x}", "offset_ms": i} for i in range(500)]
+    press = {"stream_id": "s" * 195, "broadcaster": {"account": "host"}, "viewers": viewers, "frame_hashes": frames}
+    key = bearer(platform.api_key)
+    assert (
+        client.post(
+            "/api/v1/live", json=press | {"viewers": viewers + [{"account": "one_more"}]}, headers=key
+        ).status_code
+        == 422
+    )
+    r = client.post("/api/v1/live", json=press, headers=key)
+    assert r.status_code == 201 and r.json()["priority"] == 1, r.text
+    persons = [{"name": f"p{i}", "identifiers": [{"kind": "account", "value": f"acct{i}"}]} for i in range(200)]
+    report = {
+        **REPORT,
+        "report_id": "largest",
+        "reported_persons": persons,
+        "victims": persons,
+        "files": [{"md5": f"{i:032x}"} for i in range(1000)],
+    }
+    r = client.post("/api/v1/reports", json=report, headers=key)
+    assert r.status_code == 201, r.text
+    got = client.get(f"/api/v1/reports/{r.json()['id']}", headers=bearer(analyst_token)).json()
+    assert len(got["files"]) == 1000
+
+
 def test_panic_button_opens_p1_on_top_of_queue(client, platform, analyst_token):
     client.post("/api/v1/reports", json=REPORT, headers=bearer(platform.api_key))
     r = client.post("/api/v1/live", json=LIVE, headers=bearer(platform.api_key))

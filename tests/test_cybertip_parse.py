@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from helpers import report_xml
 from tipline.cybertip import Code, CybertipError, element_to_dict, parse_file_details, parse_report
 from tipline.cybertip.parse import MAX_DEPTH, schema
-from tipline.intake.schemas import MAX_TEXT, Category, ReportIn, Source
+from tipline.intake.schemas import MAX_PERSONS, MAX_TEXT, Category, ReportIn, Source
 
 DATA = Path(__file__).parent / "data" / "cybertip"
 
@@ -262,11 +262,11 @@ def test_long_text_is_cut_and_kept_in_details() -> None:
 
 
 def test_too_many_persons_are_noted_not_refused() -> None:
-    victims = "".join(f"<victim><victimPerson><age>{i % 17}</age></victimPerson></victim>" for i in range(230))
+    victims = "".join(f"<victim><victimPerson><age>{i % 17}</age></victimPerson></victim>" for i in range(530))
     r = parse_report(report_xml(tail=victims.replace("</victim><victim>", "</victim>\n<victim>")), max_bytes=10**6)
-    assert len(r.persons) == 200
-    assert any("more than 200 persons" in n for n in r.details["not_mapped"])
-    assert len(r.details["cybertip"]["victim"]) == 230
+    assert len(r.persons) == MAX_PERSONS == 501
+    assert any("more than 501 persons" in n for n in r.details["not_mapped"])
+    assert len(r.details["cybertip"]["victim"]) == 530
 
 
 def test_values_the_intake_shape_cannot_hold_are_noted() -> None:

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from tipline.intake.schemas import (
     CONTROLS_CHECKED,
     MAX_LIST,
+    MAX_PERSONS,
     MAX_TEXT,
     Category,
     IdentifierIn,
@@ -270,8 +271,8 @@ class _Mapper:
         country: str | None,
         detail: dict[str, Any],
     ) -> int | None:
-        if len(self.persons) >= MAX_LIST:
-            self.not_mapped.append(f"more than {MAX_LIST} persons: {detail.get('source')}")
+        if len(self.persons) >= MAX_PERSONS:
+            self.not_mapped.append(f"more than {MAX_PERSONS} persons: {detail.get('source')}")
             return None
         self.persons.append(PersonIn(role=role, name=name, age=age, identifiers=idents, ip_events=ips, country=country))
         self.person_details.append(_compact(detail))

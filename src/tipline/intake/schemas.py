@@ -21,6 +21,10 @@ from tipline.store.types import Instant
 
 MAX_TEXT = 20_000
 MAX_LIST = 200
+# the most persons a report holds: what the largest door brings, a live stream's broadcaster and its 500 viewers
+# (a platform's 200 reported persons and 200 victims fit too); 200 made a press from a stream with 199 or more
+# viewers fail inside the request, a 500, and the urgent report was not stored
+MAX_PERSONS = 501
 
 # Entity kinds an identifier may have (tipline.extract's kinds plus platform accounts).
 ENTITY_KINDS = (*KINDS, "account")
@@ -248,7 +252,7 @@ class ReportIn(_Strict):
     incident_at: Instant | None = None
     platform_id: int | None = None
     external_id: str | None = Field(default=None, max_length=200)
-    persons: list[PersonIn] = Field(default_factory=list, max_length=MAX_LIST)
+    persons: list[PersonIn] = Field(default_factory=list, max_length=MAX_PERSONS)
     urls: list[str] = Field(default_factory=list, max_length=MAX_LIST)
     files: list[FileIn] = Field(default_factory=list, max_length=1000)
     contact: ContactIn | None = None
@@ -339,7 +343,7 @@ class LiveIn(_Strict):
     stream_id: str = Field(min_length=1, max_length=195, description="The platform's id of the stream.")
     started_at: Instant | None = None
     broadcaster: LiveAccountIn
-    viewers: list[LiveAccountIn] = Field(default_factory=list, max_length=500)
+    viewers: list[LiveAccountIn] = Field(default_factory=list, max_length=MAX_PERSONS - 1)
     frame_hashes: list[FrameHashIn] = Field(default_factory=list, max_length=500)
     note: str = Field(default="", max_length=4000, description="What the person who pressed the button saw.")
     language: str | None = Field(default=None, max_length=16)
