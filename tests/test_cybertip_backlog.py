@@ -21,8 +21,8 @@ from sqlalchemy import func, select
 
 from helpers import TIPLINE, alive, child_pids, run, stopped_midway
 from tipline.accounts import service as accounts
-from tipline.clikit import stopped_by_ctrl_c
 from tipline.cybertip.backlog import BacklogError, import_backlog
+from tipline.errors import stopped_by_ctrl_c
 from tipline.intake.schemas import Category
 from tipline.settings import Settings
 from tipline.store import Database

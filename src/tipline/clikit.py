@@ -76,23 +76,6 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def stopped_by_ctrl_c(e: BaseException) -> bool:
-    """Whether ``e`` is Ctrl-C or an error raised while Ctrl-C was being handled. A library's clean-up can
-    hide the interrupt behind an error of its own: SQLAlchemy's ping of a PostgreSQL connection, interrupted
-    mid-query, sets autocommit back on a connection still busy and raises psycopg's ProgrammingError, whose
-    context is the KeyboardInterrupt. Both the cause and the context of every error in the chain are looked at."""
-    todo, seen = [e], set()
-    while todo:
-        x = todo.pop()
-        if isinstance(x, KeyboardInterrupt):
-            return True
-        if id(x) in seen:
-            continue
-        seen.add(id(x))
-        todo.extend(c for c in (x.__cause__, x.__context__) if c is not None)
-    return False
-
-
 def progress() -> Progress:
     return Progress(
         TextColumn("{task.description}"),

@@ -15,7 +15,8 @@ from rich.table import Table
 from tipline import __version__
 from tipline.accounts import service as accounts
 from tipline.capabilities import CAPABILITIES, rule_kinds
-from tipline.clikit import configure, database, err, fail, out, progress, safe_url, settings, stopped_by_ctrl_c
+from tipline.clikit import configure, database, err, fail, out, progress, safe_url, settings
+from tipline.errors import stopped_by_ctrl_c
 from tipline.settings import Settings
 
 app = typer.Typer(
