@@ -715,6 +715,35 @@ def test_a_busy_door_defers_one_wake_up_while_one_waits(qdb: Database, backend: 
     assert wake.deferrals == 1
 
 
+def test_processes_starting_together_on_a_new_database_install_the_queue_once(other_db: Database, backend: str):
+    """PostgreSQL: ``tipline serve --workers N`` and workers beside it, first started on a new database, each
+    install procrastinate's schema if it is missing; unlocked, all but one failed on its CREATE TYPE."""
+    if backend != "postgres":
+        pytest.skip("the job queue is PostgreSQL's")
+    from tipline.intake import jobs
+
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def install() -> None:
+        app = jobs.make_app(other_db)
+        with app.open():
+            start.wait()
+            try:
+                jobs.ensure_schema(other_db, app)
+            except BaseException as e:  # noqa: BLE001 - listed below, with the others
+                errors.append(e)
+
+    threads = [threading.Thread(target=install) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    with other_db.reader() as s:
+        assert s.scalar(text("SELECT to_regclass('procrastinate_jobs') IS NOT NULL"))
+
+
 def _batch_open(db: Database) -> bool:
     """Whether another connection holds an open write transaction (a worker's batch in flight)."""
     if db.dialect == "postgresql":

@@ -608,10 +608,17 @@ class Analyser:
         self.db.set_resource(WAKE, self.wake)
         self.run()
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def ask_to_stop(self) -> None:
+        """End the loop after its batch in flight, and nothing more: what a SIGTERM handler calls. The handler
+        runs in the loop's own thread, between two of its instructions, perhaps inside ``Database.resource``
+        building the hash matcher; :meth:`stop` takes that lock too (not reentrant), and a worker stopped
+        then hung until it was killed."""
         self._stop.set()
         self._wake.set()
         self._urgent.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.ask_to_stop()
         if self._thread is not None and self._thread is not threading.current_thread() and timeout > 0:
             self._thread.join(timeout)
         if self.db.get_resource(WAKE) == self.wake:
@@ -744,7 +751,7 @@ def run_worker(
             time.sleep(BUSY_RETRY_S)
     if db.dialect == "postgresql":
         return _run_with_queue(db, an, say)
-    previous = signal.signal(signal.SIGTERM, lambda *_: an.stop(timeout=0))
+    previous = signal.signal(signal.SIGTERM, lambda *_: an.ask_to_stop())
     if say is not None:
         say(f"analysis worker on {db.dialect}: batches of {an.batch}, {an.budget_s * 1000:g} ms budget")
     try:
@@ -753,6 +760,7 @@ def run_worker(
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+        an.stop(timeout=0)  # its wake-up hooks leave the database's resources
     return an.analysed
 
 
@@ -772,7 +780,7 @@ def _run_with_queue(db: Database, an: Analyser, say: Callable[[str], None] | Non
     if say is not None:
         say(f"analysis worker on postgresql: batches of {an.batch}, woken through procrastinate ({jobs.QUEUE})")
     try:
-        jobs.run_queue_worker(jobs.make_app(db, on_job=an.wake), stop)
+        jobs.run_queue_worker(db, stop, on_job=an.wake)
     except KeyboardInterrupt:
         pass
     finally:
@@ -959,7 +967,7 @@ def _run_for_server(db: Database, wake_fd: int, batch: int | None, ready_fd: int
                 an.wake_urgent()
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda *_: an.stop(timeout=0))
+    signal.signal(signal.SIGTERM, lambda *_: an.ask_to_stop())
     threading.Thread(target=read_wakes, name="tipline-wake-pipe", daemon=True).start()
     if ready_fd is not None:
         with contextlib.suppress(OSError):  # the server stopped waiting: it serves all the same
