@@ -354,3 +354,45 @@ def test_a_panic_press_is_analysed_before_earlier_escalations(qdb: Database):
     urgent = worker.analyse_batch(qdb, limit=10, budget_s=10, urgent_only=True)
     assert list(urgent.analysed) == escalations  # then the escalations, oldest first; not the plain report
     assert list(worker.analyse_batch(qdb, limit=10, budget_s=10).analysed) == [plain]
+
+
+def test_a_batch_the_database_cannot_take_now_fails_at_once_not_once_per_report(
+    qdb: Database, backend: str, monkeypatch
+):
+    """SQLite's write lock held by another process past ``WRITER_WAIT_S``: every caller of the batch gets that
+    error after one wait. The batch used to be stored again one report at a time, each waiting as long."""
+    if backend != "sqlite":
+        pytest.skip("the writer lock across processes is SQLite's")
+    from tipline.store import db as store_db
+    from tipline.store.db import WriterLock
+
+    monkeypatch.setattr(store_db, "WRITER_WAIT_S", 0.5)
+    p = accounts.create_platform(qdb, "StuckChat")
+    other = WriterLock(qdb.settings.data_dir / "tipline.db-writer.lock")  # another process's writer, stuck
+    reports = [PlatformReportIn(report_id=f"stuck-{i}", category="other", text="x").to_report(p.id) for i in range(8)]
+    out: dict[int, object] = {}
+
+    def one(i: int) -> None:
+        try:
+            out[i] = intake.submit_report(qdb, reports[i])
+        except Exception as e:  # noqa: BLE001 - checked below
+            out[i] = e
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(reports))]
+    group = intake._group_commit(qdb)
+    with other.held():
+        t0 = time.monotonic()
+        threads[0].start()
+        wait_for(lambda: group.leading)  # the first leads a batch of one, waiting for the lock
+        for t in threads[1:]:
+            t.start()
+        wait_for(lambda: group.waiting == len(reports) - 1)  # the others: the next batch
+        for t in threads:
+            t.join(30)
+        took = time.monotonic() - t0
+    assert all(isinstance(e, TimeoutError) and "stayed locked" in str(e) for e in out.values()), out
+    assert len(out) == len(reports)
+    # one wait for the first batch, one for the second; one by one it was 1 + 7 waits (4 s)
+    assert took < 2.5, f"{took:.1f} s"
+    with qdb.reader() as s:
+        assert s.scalar(select(func.count(Report.id))) == 0

@@ -45,7 +45,7 @@ from sqlalchemy import cast as sa_cast
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -129,11 +129,16 @@ def _group_commit(db: Database) -> GroupCommit[ReportIn, SubmitResult]:
 
 def _store_batch(db: Database, reports: Sequence[ReportIn]) -> list[SubmitResult | BaseException]:
     """Store a batch in one transaction; if that fails (a report stored meanwhile by another process, or one
-    bad report), store each alone so that only its own caller sees its error."""
+    bad report), store each alone so that only its own caller sees its error. An error that refuses every
+    write for now (:func:`_cannot_write_now`) is every caller's at once."""
     if len(reports) > 1:
         try:
             return list(_store_reports(db, reports))
         except Exception as e:  # noqa: BLE001 - retried one by one below, where each error reaches its own caller
+            if _cannot_write_now(e):
+                # every caller of the batch gets it at once: stored one by one, each waited for it again (a batch
+                # of 100 behind a SQLite lock that another process held kept the door waiting 100 x 60 s)
+                raise
             # the error's class only: a database error's message carries the statement's parameters (report data)
             log.warning("a batch of %d reports failed (%s); storing them one by one", len(reports), type(e).__name__)
     out: list[SubmitResult | BaseException] = []
@@ -143,6 +148,12 @@ def _store_batch(db: Database, reports: Sequence[ReportIn]) -> list[SubmitResult
         except Exception as e:  # noqa: BLE001 - raised in the caller that sent this report
             out.append(e)
     return out
+
+
+def _cannot_write_now(e: Exception) -> bool:
+    """The database refuses every write for now, not this batch's: SQLite's write lock not had in time (held
+    by another process, ``WRITER_WAIT_S``), or the connection broke (PostgreSQL away)."""
+    return isinstance(e, TimeoutError) or (isinstance(e, DBAPIError) and e.connection_invalidated)
 
 
 def _store_one(db: Database, report: ReportIn) -> SubmitResult:

@@ -267,10 +267,11 @@ class WriterLock:
         return self._fds
 
     @contextlib.contextmanager
-    def held(self, wait_s: float = WRITER_WAIT_S) -> Iterator[None]:
+    def held(self, wait_s: float | None = None) -> Iterator[None]:
         import fcntl
         import time
 
+        wait_s = WRITER_WAIT_S if wait_s is None else wait_s
         lock, gate = self._files()
         started = time.monotonic()
 
