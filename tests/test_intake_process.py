@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 
 from helpers import alive, child_pids, start_serve
 from tipline.accounts import service as accounts
+from tipline.capabilities import open_database
 from tipline.intake.worker import wait_until_analysed
 from tipline.settings import Settings
 from tipline.store import Database
@@ -151,3 +152,22 @@ def test_a_writer_stuck_behind_another_process_gets_an_error_that_says_so(tmp_pa
         assert 0.2 <= time.monotonic() - t0 < 2
     with waiter.held(wait_s=0.2):  # free again
         pass
+
+
+def test_a_disposed_database_leaves_its_writer_lock_files_closed(tmp_path: Path):
+    """Each SQLite ``Database`` opens the writer lock and its gate on its first write; disposing of it closes
+    them (they stayed open as long as the process lived: two descriptors per database, in every test)."""
+
+    def lock_files_open() -> int:
+        return sum(
+            1
+            for fd in Path("/proc/self/fd").iterdir()
+            if os.path.realpath(fd).startswith(str(tmp_path)) and "-writer." in os.path.realpath(fd)
+        )
+
+    db = open_database(Settings(data_dir=tmp_path / "data"))
+    db.migrate()
+    accounts.create_platform(db, "LockChat")  # a write
+    assert lock_files_open() == 2
+    db.dispose()
+    assert lock_files_open() == 0

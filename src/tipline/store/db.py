@@ -227,6 +227,8 @@ class Database:
         self.engine.dispose()
         if self.write_engine is not self.engine:
             self.write_engine.dispose()
+        if self._writers is not None:
+            self._writers.close()
 
 
 WRITER_WAIT_S = 60.0  # a SQLite writer waits this long for the others, then fails with a message
@@ -265,6 +267,17 @@ class WriterLock:
             self._fds = (os.open(self.path, flags, 0o600), os.open(self.gate_path, flags, 0o600))
             self._pid = os.getpid()
         return self._fds
+
+    def close(self) -> None:
+        """Close the two files this process opened (a writer after this opens them again). They stayed open as
+        long as the process lived: two descriptors for every SQLite ``Database`` it opened and disposed of."""
+        import os
+
+        fds, mine = self._fds, self._pid == os.getpid()
+        self._fds, self._pid = (-1, -1), -1
+        if mine:
+            for fd in fds:
+                os.close(fd)
 
     @contextlib.contextmanager
     def held(self, wait_s: float | None = None) -> Iterator[None]:
