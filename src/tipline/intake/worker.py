@@ -834,7 +834,8 @@ class AnalysisProcess:
     def ready(self, timeout: float = READY_S) -> bool:
         """Wait until the child has opened the database and analyses: it takes seconds to import tipline, and
         a server that answered before would leave its first panic presses waiting (2.3 s in the bench)."""
-        fd, self._ready = self._ready, -1
+        with self._lock:  # the fd is this call's from here: a child started again meanwhile does not close it
+            fd, self._ready = self._ready, -1
         if fd < 0:
             return True
         try:
@@ -881,16 +882,16 @@ class AnalysisProcess:
         finally:
             os.close(read)
             os.close(ready_write)
-        if self._ready >= 0:  # a child started again: nobody waits for it
-            os.close(self._ready)
-        self._ready = ready_read
         with self._lock:
+            # a child started again: nobody waits for the one before (unless ready() took it: then it is ready's)
+            old_ready, self._ready = self._ready, ready_read
             old, self._proc, self._pipe = self._pipe, proc, write
             if self._stopping.is_set():  # stopped while this one started: it reads the end of its pipe at once
                 self._pipe = -1
                 os.close(write)
-        if old >= 0:
-            os.close(old)
+        for fd in (old, old_ready):
+            if fd >= 0:
+                os.close(fd)
 
     def _supervise(self) -> None:
         pause = self.restart_after_s / 2  # doubled before the first wait
@@ -916,8 +917,10 @@ class AnalysisProcess:
         self._stopping.set()
         with self._lock:
             pipe, self._pipe = self._pipe, -1
-        if pipe >= 0:
-            os.close(pipe)
+            ready, self._ready = self._ready, -1  # a child started again, whose readiness nobody waited for
+        for fd in (pipe, ready):
+            if fd >= 0:
+                os.close(fd)
         proc = self._proc
         if proc is not None:
             try:
