@@ -45,10 +45,17 @@ def bearer(token: str) -> dict[str, str]:
 TIPLINE = str(Path(sys.executable).with_name("tipline"))
 
 
-def run(args, data_dir, *, stdin="", env_extra=None, check=True):
+def command_env(data_dir: Path, env_extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a ``tipline`` command run by a test: this one's, on ``data_dir``, with no database
+    URL but the one ``env_extra`` names."""
     env = {**os.environ, "TIPLINE_DATA_DIR": str(data_dir)}
     env.pop("TIPLINE_DATABASE_URL", None)
     env.update(env_extra or {})
+    return env
+
+
+def run(args, data_dir, *, stdin="", env_extra=None, check=True):
+    env = command_env(data_dir, env_extra)
     p = subprocess.run([TIPLINE, *args], input=stdin, capture_output=True, text=True, env=env, timeout=120)
     if check and p.returncode != 0:
         raise AssertionError(f"tipline {' '.join(args)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
@@ -738,10 +745,17 @@ def alive(pid: int) -> bool:
 
 
 def stopped_midway(
-    args: Sequence[str], env: dict[str, str], ready: Callable[[int], bool], stop: Callable[[int], None]
+    args: Sequence[str],
+    data_dir: Path,
+    ready: Callable[[int], bool],
+    stop: Callable[[int], None],
+    *,
+    env_extra: dict[str, str] | None = None,
 ) -> tuple[int, str]:
-    """Start ``tipline ARGS`` in a process group of its own; as soon as ``ready(pid)``, ``stop(pid)`` (Ctrl-C to
-    the group, a kill ...). Its exit status and its stderr on one line (the console wraps long lines)."""
+    """Start ``tipline ARGS`` (as :func:`run` does) in a process group of its own; as soon as ``ready(pid)``,
+    ``stop(pid)`` (Ctrl-C to the group, a kill ...). Its exit status and its stderr on one line (the console
+    wraps long lines)."""
+    env = command_env(data_dir, env_extra)
     proc = subprocess.Popen(
         [TIPLINE, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
     )

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select
 
-from helpers import TIPLINE, alive, child_pids, run, stopped_midway
+from helpers import TIPLINE, alive, child_pids, command_env, run, stopped_midway
 from tipline.accounts import service as accounts
 from tipline.cybertip.backlog import BacklogError, import_backlog
 from tipline.errors import stopped_by_ctrl_c
@@ -193,13 +193,6 @@ def test_an_interrupted_import_resumes_without_duplicates(db: Database, tmp_path
         assert s.scalar(select(func.count(Attachment.id))) == 1
 
 
-def _process_env(settings: Settings) -> dict[str, str]:
-    env = {**os.environ, "TIPLINE_DATA_DIR": str(settings.data_dir), **_env(settings)}
-    if not settings.database_url:
-        env.pop("TIPLINE_DATABASE_URL", None)
-    return env
-
-
 def _resumes_with_what_is_missing(settings: Settings, db: Database, z: Path, n: int) -> None:
     """Whole chunks (of 10) were stored before the import stopped; the same command stores the rest."""
     k = _count(db)
@@ -216,7 +209,7 @@ def test_a_killed_import_process_resumes_without_duplicates(settings: Settings, 
     accounts.create_platform(db, "BacklogChat")
     n = 400
     z = _zip(_folder(tmp_path / "b", n), tmp_path / "b.zip")
-    env = _process_env(settings)
+    env = command_env(settings.data_dir, _env(settings))
     args = [TIPLINE, "import", "cybertip", str(z), "--platform", "BacklogChat", "--chunk", "10"]
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -256,7 +249,7 @@ def test_an_import_with_a_helper_stopped_by_ctrl_c_or_killed_leaves_nothing_runn
             os.kill(pid, signal.SIGKILL)
 
     args = ["import", "cybertip", str(z), "--platform", "BacklogChat", "--chunk", "10", "--processes", "1"]
-    code, text = stopped_midway(args, _process_env(settings), ready, stop)
+    code, text = stopped_midway(args, settings.data_dir, ready, stop, env_extra=_env(settings))
     if how == "ctrl-c":
         assert code == 130, text
         assert "interrupted: the reports stored so far are kept" in text and "run the same command again" in text

@@ -194,14 +194,12 @@ def test_ctrl_c_stops_import_jsonl_with_whole_chunks_kept_and_the_same_command_r
     path.write_text(
         "".join(json.dumps(dict(payloads[i % len(payloads)], report_id=f"big-{i}")) + "\n" for i in range(n))
     )
-    env = {**os.environ, "TIPLINE_DATA_DIR": str(settings.data_dir), **_env(settings)}
-    if not settings.database_url:
-        env.pop("TIPLINE_DATABASE_URL", None)
     code, text = stopped_midway(
         ["import", "jsonl", str(path), "--platform", "BulkChat"],
-        env,
+        settings.data_dir,
         lambda _pid: _count(db) >= 1000,
         lambda pid: os.killpg(pid, signal.SIGINT),  # what Ctrl-C in a terminal does
+        env_extra=_env(settings),
     )
     assert code == 130, text
     assert "interrupted: the reports stored so far are kept" in text and "run the same command again" in text
