@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, cast
+from typing import Annotated, Any, cast
 
 import typer
 from rich.table import Table
@@ -590,7 +592,7 @@ def _import_backlog(path: Path, platform: str | None, json_out: bool, chunk: int
     if p is None:
         fail(f"no platform named {platform!r}: register it first with `tipline keys create {platform}`")
     try:
-        with progress() as bar:
+        with _resumable(), progress() as bar:
             task = bar.add_task("storing", total=None)
             res = import_backlog(
                 db,
@@ -603,10 +605,6 @@ def _import_backlog(path: Path, platform: str | None, json_out: bool, chunk: int
             )
     except BacklogError as e:
         fail(escape(str(e)))
-    except BaseException as e:
-        if not stopped_by_ctrl_c(e):
-            raise
-        _interrupted()
     if json_out:
         doc = {"found": res.total, "stored": res.stored, "skipped": res.skipped, "errors": res.errors}
         print(json.dumps({**doc, "ignored": res.ignored}))
@@ -631,13 +629,20 @@ def _import_backlog(path: Path, platform: str | None, json_out: bool, chunk: int
         raise typer.Exit(1)
 
 
-def _interrupted() -> NoReturn:
-    """Ctrl-C during a bulk import: what is stored stays (whole chunks); the same command resumes."""
-    fail(
-        "interrupted: the reports stored so far are kept (a chunk is stored whole or not at all); run the same "
-        "command again to store the rest, reports already stored are skipped",
-        code=130,
-    )
+@contextlib.contextmanager
+def _resumable() -> Iterator[None]:
+    """Ctrl-C during a bulk import, even one a library's clean-up hid behind an error of its own: what is
+    stored stays (whole chunks), and the message says that the same command resumes."""
+    try:
+        yield
+    except BaseException as e:
+        if not stopped_by_ctrl_c(e):
+            raise
+        fail(
+            "interrupted: the reports stored so far are kept (a chunk is stored whole or not at all); run the "
+            "same command again to store the rest, reports already stored are skipped",
+            code=130,
+        )
 
 
 @import_app.command("jsonl")
@@ -656,14 +661,9 @@ def import_jsonl(
     p = platform_by_name(db, platform)
     if p is None:
         fail(f"no platform named {platform!r}: register it first with `tipline keys create PLATFORM`")
-    try:
-        with progress() as bar:
-            task = bar.add_task("storing", total=file.stat().st_size)
-            res = load(db, file, p.id, step=lambda at: bar.update(task, completed=at))
-    except BaseException as e:
-        if not stopped_by_ctrl_c(e):
-            raise
-        _interrupted()
+    with _resumable(), progress() as bar:
+        task = bar.add_task("storing", total=file.stat().st_size)
+        res = load(db, file, p.id, step=lambda at: bar.update(task, completed=at))
     for line in res.errors[:20]:
         err.print(f"[red]{file}: {line}[/]", highlight=False, soft_wrap=True)
     out.print(f"stored {res.stored}, skipped {res.skipped} already stored, {len(res.errors)} bad line(s)")
